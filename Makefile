@@ -1,0 +1,160 @@
+# liboffload — top-level build. GNU make; everything lands in $(BUILD).
+#
+#   make            build liboffload, the simulated driver, the pipeline, the tests
+#   make test       every test (unit + end-to-end), closing with "N passed, N failed"
+#   make demo       the reference pipeline with and without liboffload, side by side
+#   make bench      benchmarks -> $(BUILD)/bench.json
+#   make SANITIZE=address,undefined test    (or SANITIZE=thread)
+#
+# Sources are found by wildcard: adding a .c file to a folder adds it to that
+# folder's product; no list below needs editing.
+
+CUDA_HOME ?= /usr/local/cuda
+BUILD     ?= build
+CC        ?= cc
+CXX       ?= c++
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+GPU_ARCH  ?= sm_90
+SANITIZE  ?=
+
+WARN      := -Wall -Wextra -Werror
+OPT       := -O2 -g
+ifneq ($(SANITIZE),)
+OPT       := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE)
+SAN_LD    := -fsanitize=$(SANITIZE)
+endif
+CPPFLAGS  := -I$(CUDA_HOME)/include -I. -D_GNU_SOURCE
+CFLAGS    := -std=c11 $(WARN) $(OPT) -fPIC -pthread
+CXXFLAGS  := -std=c++17 $(WARN) $(OPT) -fPIC -pthread
+LDFLAGS   := $(SAN_LD)
+
+# --- liboffload.so: interpose/ + runtime/ + config/ ---------------------------------
+LIB_SRCS  := $(wildcard interpose/*.c runtime/*.c config/*.c)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+INIH_A    := $(firstword $(wildcard /usr/lib/*/libinih.a /usr/lib/libinih.a))
+
+# --- the simulated driver: tests/sim/*.c -> $(BUILD)/sim/libcuda.so.1 ----------------
+SIM_SRCS  := $(wildcard tests/sim/*.c)
+SIM_OBJS  := $(SIM_SRCS:%.c=$(BUILD)/obj/%.o)
+
+# --- the reference pipeline -------------------------------------------------------
+PIPE_SRCS := $(wildcard examples/pipeline/*.c)
+PIPE_OBJS := $(PIPE_SRCS:%.c=$(BUILD)/obj/%.o)
+KERNEL_CU := examples/pipeline/kernels.cu
+
+# --- tests --------------------------------------------------------------------------
+# tests/unit/test_sim_*.c  link against the simulated driver (they call cu* directly)
+# tests/unit/test_*.c      (others) link against liboffload's objects, no driver
+# tests/progs/*.c          programs driven by the bats tests; linked to the driver
+UNIT_SIM_SRCS := $(wildcard tests/unit/test_sim_*.c)
+UNIT_LIB_SRCS := $(filter-out $(UNIT_SIM_SRCS),$(wildcard tests/unit/test_*.c))
+UNIT_BINS     := $(UNIT_SIM_SRCS:tests/unit/%.c=$(BUILD)/tests/%) \
+                 $(UNIT_LIB_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+PROG_SRCS     := $(wildcard tests/progs/*.c)
+PROG_BINS     := $(PROG_SRCS:tests/progs/%.c=$(BUILD)/progs/%)
+PROG_KERNELS  := $(wildcard tests/progs/*.cu)
+PROG_KMODS    := $(PROG_KERNELS:tests/progs/%.cu=$(BUILD)/progs/%.so)
+
+SIM_LINK  := -L$(BUILD)/sim -l:libcuda.so.1 -Wl,-rpath,'$$ORIGIN/../sim'
+
+.PHONY: all lib sim pipeline tests test unit e2e demo bench deps format lint clean
+all: lib sim pipeline tests
+
+lib: $(BUILD)/liboffload.so $(BUILD)/liboffload.a
+sim: $(BUILD)/sim/libcuda.so.1
+pipeline: $(BUILD)/pipeline $(BUILD)/kernels.host.so $(if $(wildcard $(NVCC)),$(BUILD)/kernels.cubin)
+tests: $(UNIT_BINS) $(PROG_BINS) $(PROG_KMODS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fvisibility=hidden -MMD -MP -c $< -o $@
+
+# Only the symbols marked OFFLOAD_EXPORT (interpose/export.h) leave the library;
+# inih's symbols stay inside it.
+$(BUILD)/liboffload.so: $(LIB_OBJS)
+	$(CC) -shared -o $@ $^ $(INIH_A) -Wl,--exclude-libs,ALL -Wl,-z,defs \
+	    -Wl,--version-script=interpose/liboffload.map $(LDFLAGS) -ldl -pthread
+
+$(BUILD)/liboffload.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+# -Bsymbolic-functions: the pointers the simulator hands out (cuGetProcAddress) are its
+# own functions, never whatever a preloaded library exports under the same name.
+$(BUILD)/sim/libcuda.so.1: $(SIM_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -shared -o $@ $^ -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic-functions \
+	    -Wl,-z,defs $(LDFLAGS) -ldl -pthread -lrt
+	ln -sf libcuda.so.1 $(BUILD)/sim/libcuda.so
+
+# The pipeline links to the driver by soname; at run time it gets whichever
+# libcuda.so.1 the loader finds (the simulator via LD_LIBRARY_PATH, or the real one).
+$(BUILD)/pipeline: $(PIPE_OBJS) $(BUILD)/sim/libcuda.so.1
+	$(CC) -o $@ $(PIPE_OBJS) -L$(BUILD)/sim -l:libcuda.so.1 $(LDFLAGS) -lz -lm -pthread
+
+# One kernel source, two targets: a host shared object for the simulator...
+$(BUILD)/kernels.host.so: $(KERNEL_CU) tests/sim/cuda_host.h tests/sim/simkernel.h
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -O2 -shared -x c++ -include tests/sim/cuda_host.h $< -o $@
+# ...and a cubin for a real GPU, when nvcc is present.
+$(BUILD)/kernels.cubin: $(KERNEL_CU)
+	$(NVCC) -cubin -arch=$(GPU_ARCH) -O3 $< -o $@
+
+$(BUILD)/tests/test_sim_%: tests/unit/test_sim_%.c tests/unit/check.h $(BUILD)/sim/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/check.h $(BUILD)/liboffload.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/liboffload.a $(INIH_A) $(LDFLAGS) -ldl -pthread -lm
+
+$(BUILD)/progs/%: tests/progs/%.c $(BUILD)/sim/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+$(BUILD)/progs/%.so: tests/progs/%.cu tests/sim/cuda_host.h tests/sim/simkernel.h
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -shared -x c++ -include tests/sim/cuda_host.h $< -o $@
+
+# --- running -------------------------------------------------------------------------
+test: deps all
+	BUILD=$(BUILD) tests/run-all
+
+unit: deps all
+	BUILD=$(BUILD) tests/run-all --unit
+
+demo: deps all
+	BUILD=$(BUILD) examples/pipeline/demo.sh
+
+bench: deps all
+	BUILD=$(BUILD) tests/bench/run.sh
+
+# Debian packages the build and the tests need. Installs them when run as root,
+# otherwise prints the exact command.
+DEB_PKGS := uthash-dev libinih-dev zlib1g-dev bats
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        echo "deps: installing$$missing"; \
+	        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null; \
+	    else \
+	        echo "deps: missing$$missing; run: sudo apt-get install -y$$missing"; exit 1; \
+	    fi; \
+	fi
+
+FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' '*.cu')
+format:
+	clang-format -i $(FORMAT_SRCS)
+
+lint: all
+	clang-format --dry-run --Werror $(FORMAT_SRCS)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	    --inline-suppr --suppress=missingIncludeSystem -I. -D_GNU_SOURCE \
+	    interpose runtime config examples/pipeline tests/sim
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(PIPE_OBJS:.o=.d)

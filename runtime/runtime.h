@@ -1,0 +1,59 @@
+/*
+ * runtime.h — the contract between interpose/ (the hooks) and runtime/ (the policy
+ * and state). A hook normalises its arguments, calls one of these, then forwards the
+ * call to the real driver through the entry-point table (interpose/driver.h).
+ *
+ * Streams: the hook passes the stream the driver will run the work on. A NULL stream
+ * from a legacy entry point is passed as CU_STREAM_LEGACY, from a per-thread (_ptsz,
+ * _ptds) entry point as CU_STREAM_PER_THREAD, so the runtime never guesses.
+ *
+ * Every function returns the driver's own error codes; CUDA_SUCCESS means "go on and
+ * forward the call". All are thread-safe.
+ */
+#ifndef OFFLOAD_RUNTIME_H
+#define OFFLOAD_RUNTIME_H
+
+#include <cuda.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Library constructor: reads the configuration, makes no CUDA call. On a config error
+ * prints "PATH:LINE: message" and exits with status 2, before main. */
+void runtime_early_init(void);
+
+/* Library destructor / exit: summary line, stats file, record file. */
+void runtime_shutdown(void);
+
+/* cuMemAlloc_v2: tracked (VMM-backed, stable address) at or above min_size, else
+ * passed through and counted against the budget. */
+CUresult runtime_mem_alloc(CUdeviceptr *dptr, size_t bytes);
+
+/* cuMemFree_v2. Unknown pointers pass through so the driver returns its own error. */
+CUresult runtime_mem_free(CUdeviceptr dptr);
+
+/* cuMemGetInfo_v2: the budget as total, what is left of it as free. */
+CUresult runtime_mem_get_info(size_t *free_bytes, size_t *total_bytes);
+
+/* cuMemGetAddressRange_v2 for tracked allocations: true and base/size filled when
+ * dptr lies inside one (resident or not); false to let the driver answer. */
+bool runtime_address_range(CUdeviceptr dptr, CUdeviceptr *base, size_t *size);
+
+/* Before a kernel launch reaches the driver: every tracked allocation referenced by
+ * the parameters (kernelParams or `extra`) is resident or being restored, and
+ * `stream` is ordered after those restores. */
+CUresult runtime_before_launch(CUfunction f, CUstream stream, void **params, void **extra);
+
+/* Before a memcpy/memset touching [ptr, ptr+bytes) reaches the driver. */
+CUresult runtime_before_access(CUdeviceptr ptr, size_t bytes, CUstream stream);
+
+/* cuGraphInstantiate*: remember the tracked allocations the graph's kernel nodes use. */
+void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph);
+
+/* cuGraphLaunch: make those allocations resident, `stream` ordered after. */
+CUresult runtime_before_graph_launch(CUgraphExec exec, CUstream stream);
+
+/* cuGraphExecDestroy / cuStreamDestroy: forget the handle. */
+void runtime_graph_exec_destroyed(CUgraphExec exec);
+void runtime_stream_destroyed(CUstream stream);
+
+#endif /* OFFLOAD_RUNTIME_H */

@@ -107,9 +107,11 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/check.h $(BUILD)/liboffloa
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/liboffload.a $(INIH_A) $(LDFLAGS) -ldl -pthread -lm
 
+# --as-needed: a program that only reaches the driver through dlopen (as the CUDA
+# runtime does) keeps no link to it.
 $(BUILD)/progs/%: tests/progs/%.c $(BUILD)/sim/libcuda.so.1
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< -Wl,--as-needed $(SIM_LINK) $(LDFLAGS) -ldl -pthread
 
 $(BUILD)/progs/%.so: tests/progs/%.cu tests/sim/cuda_host.h tests/sim/simkernel.h
 	@mkdir -p $(@D)

@@ -54,6 +54,10 @@ PROG_SRCS     := $(wildcard tests/progs/*.c)
 PROG_BINS     := $(PROG_SRCS:tests/progs/%.c=$(BUILD)/progs/%)
 PROG_KERNELS  := $(wildcard tests/progs/*.cu)
 PROG_KMODS    := $(PROG_KERNELS:tests/progs/%.cu=$(BUILD)/progs/%.so)
+# tests/bench/*.c, *.cu   benchmark programs and their kernel module (make bench)
+BENCH_SRCS    := $(wildcard tests/bench/*.c)
+BENCH_BINS    := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%) \
+                 $(patsubst tests/bench/%.cu,$(BUILD)/bench/%.so,$(wildcard tests/bench/*.cu))
 
 SIM_LINK  := -L$(BUILD)/sim -l:libcuda.so.1 -Wl,-rpath,'$$ORIGIN/../sim'
 
@@ -63,7 +67,7 @@ all: lib sim pipeline tests
 lib: $(BUILD)/liboffload.so $(BUILD)/liboffload.a
 sim: $(BUILD)/sim/libcuda.so.1
 pipeline: $(BUILD)/pipeline $(BUILD)/kernels.host.so $(if $(wildcard $(NVCC)),$(BUILD)/kernels.cubin)
-tests: $(UNIT_BINS) $(PROG_BINS) $(PROG_KMODS)
+tests: $(UNIT_BINS) $(PROG_BINS) $(PROG_KMODS) $(BENCH_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -117,6 +121,14 @@ $(BUILD)/progs/%.so: tests/progs/%.cu tests/sim/cuda_host.h tests/sim/simkernel.
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -shared -x c++ -include tests/sim/cuda_host.h $< -o $@
 
+$(BUILD)/bench/%: tests/bench/%.c tests/bench/bench.h $(BUILD)/sim/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< -Wl,--as-needed $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+$(BUILD)/bench/%.so: tests/bench/%.cu tests/sim/cuda_host.h tests/sim/simkernel.h
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -shared -x c++ -include tests/sim/cuda_host.h $< -o $@
+
 # --- running -------------------------------------------------------------------------
 test: deps all
 	BUILD=$(BUILD) tests/run-all
@@ -127,7 +139,7 @@ unit: deps all
 demo: deps all
 	BUILD=$(BUILD) examples/pipeline/demo.sh
 
-bench: deps all
+bench: deps all $(BENCH_BINS)
 	BUILD=$(BUILD) tests/bench/run.sh
 
 # Debian packages the build and the tests need. Installs them when run as root,

@@ -40,7 +40,8 @@ struct policy_component {
     uint64_t bytes;          /* owned by the component (alive allocations) */
     uint64_t resident_bytes; /* mapped now, including restores in flight */
     bool keep;               /* keep = yes: never evicted */
-    bool in_flight;          /* a restore has been issued and has not completed */
+    bool in_flight;          /* a restore was issued and has not completed (informative:
+                                the decisions use resident_bytes, which counts it) */
     bool in_use;             /* the runtime forbids evicting it right now */
 };
 
@@ -58,16 +59,18 @@ struct policy_view {
 };
 
 /*
- * A plan: the caller provides both arrays, each with room for component_count entries.
- *   evict     components to evict now, in the order given (farthest next turn first).
- *   prefetch  components to restore asynchronously, nearest turn first. Every listed one
- *             is neither fully resident nor in flight. Restore them in this order.
- *   protect   the window: active + the components the plan keeps or brings in for the
- *             next turns (prefetch targets and ones already resident). Under pressure the
- *             runtime should pass it as `excluded` to policy_choose_victim so a demand
- *             restore does not throw out what the plan just decided to keep — unless
- *             nothing else is left (then correctness wins: call again without it).
- *             Caller-provided, component_count bools; may be NULL if not wanted.
+ * A plan: the caller provides the three arrays, each with room for component_count
+ * entries (protect is required).
+ *   evict     components to evict now, in this order (Belady order: farthest first).
+ *   prefetch  components to restore asynchronously, nearest turn first; each listed one
+ *             has resident_bytes < bytes (restores in flight count as resident, so a
+ *             component already coming is not listed again). Restore them in this order.
+ *   protect   the window: protect[c] is true for the active component and the components
+ *             the plan keeps or brings in for the next turns (prefetch targets and ones
+ *             already resident). Under pressure the runtime should pass it as `excluded`
+ *             to policy_choose_victim so a demand restore does not throw out what the
+ *             plan just decided to keep; if nothing else is left, call again with the
+ *             active component's exclusion only (excluded = NULL): correctness wins.
  */
 struct policy_plan {
     size_t *evict;
@@ -106,8 +109,7 @@ size_t policy_next_position(const size_t *sequence, size_t sequence_length, size
  *   The walk stops at the first w that does not fit: a farther component never takes
  *   the room a nearer one needs, and no prefetch ever needs the eviction of the active
  *   component or of an earlier prefetch.
- * Accepted window components that are neither fully resident nor in flight become
- * prefetch targets.
+ * Accepted window components with resident_bytes < bytes become prefetch targets.
  *
  * Evictions:
  *   policy = sequence: every component with resident_bytes > 0 that is not active, not

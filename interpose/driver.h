@@ -57,6 +57,15 @@
     X(cuFuncGetName, cuFuncGetName)                                                                \
     X(cuLaunchKernel, cuLaunchKernel)                                                              \
     X(cuLaunchKernel_ptsz, cuLaunchKernel)                                                         \
+    /* runtime: context guard, graph walking */                                                   \
+    X(cuCtxPushCurrent_v2, cuCtxPushCurrent_v2)                                                    \
+    X(cuCtxPopCurrent_v2, cuCtxPopCurrent_v2)                                                      \
+    X(cuGraphGetNodes, cuGraphGetNodes)                                                            \
+    X(cuGraphNodeGetType, cuGraphNodeGetType)                                                      \
+    X(cuGraphKernelNodeGetParams_v2, cuGraphKernelNodeGetParams_v2)                                \
+    X(cuGraphChildGraphNodeGetGraph, cuGraphChildGraphNodeGetGraph)                                \
+    X(cuGraphMemsetNodeGetParams, cuGraphMemsetNodeGetParams)                                      \
+    X(cuGraphMemcpyNodeGetParams, cuGraphMemcpyNodeGetParams)                                      \
     /* the resolver */                                                                             \
     X(cuGetProcAddress_v2, cuGetProcAddress_v2)
 

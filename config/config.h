@@ -39,8 +39,8 @@ enum config_readonly { CONFIG_READONLY_NO, CONFIG_READONLY_YES, CONFIG_READONLY_
 struct config_size {
     bool set;
     bool is_percent;
-    uint64_t bytes;  /* when !is_percent */
-    double percent;  /* when is_percent: 0 < percent <= 100 */
+    uint64_t bytes; /* when !is_percent */
+    double percent; /* when is_percent: 0 < percent <= 100 */
 };
 
 /* allocs = 0-11, 14, 20-   ->  {0,11} {14,14} {20,UINT64_MAX} */
@@ -50,7 +50,8 @@ struct config_range {
 
 struct config_component {
     char name[CONFIG_NAME_MAX];
-    int line; /* line of its [component NAME] header, for diagnostics */
+    int line;        /* line of its [component NAME] header, for diagnostics */
+    int allocs_line; /* line of its `allocs` key, 0 if none */
     struct config_range *allocs;
     size_t alloc_range_count;
     char **kernels; /* fnmatch(3) globs */
@@ -62,11 +63,11 @@ struct config_component {
 struct config {
     char path[CONFIG_PATH_MAX]; /* the file read, "" if none */
     enum config_policy policy;
-    struct config_size budget;   /* unset: the device's free memory at first use */
-    struct config_size min_size; /* default 1 MiB */
-    int prefetch;                /* default 1 */
-    enum config_log_level log_level; /* default warn */
-    char stats_path[CONFIG_PATH_MAX];  /* "" if none */
+    struct config_size budget;        /* unset: the device's free memory at first use */
+    struct config_size min_size;      /* default 1 MiB */
+    int prefetch;                     /* default 1 */
+    enum config_log_level log_level;  /* default warn */
+    char stats_path[CONFIG_PATH_MAX]; /* "" if none */
     enum config_mode mode;
     char record_path[CONFIG_PATH_MAX]; /* record mode output; default offload.recorded.conf */
     char driver_path[CONFIG_PATH_MAX]; /* default "libcuda.so.1" */
@@ -91,7 +92,13 @@ int config_load(struct config *cfg, struct config_error *err);
 int config_load_from(struct config *cfg, const char *path, const char *(*getenv_fn)(const char *),
                      struct config_error *err);
 
-/* Parses a config held in memory; `path` is only used in diagnostics. */
+/* config_load with the environment lookup injected (NULL: secure_getenv): the file is
+ * getenv_fn("OFFLOAD_CONFIG") (set but empty: no file at all), else ./offload.conf when it
+ * exists and the process is not setuid/setgid (AT_SECURE), else none. */
+int config_load_with(struct config *cfg, const char *(*getenv_fn)(const char *),
+                     struct config_error *err);
+
+/* Parses a config held in memory (no environment); `path` is only used in diagnostics. */
 int config_parse_string(struct config *cfg, const char *text, const char *path,
                         struct config_error *err);
 

@@ -129,6 +129,11 @@ $(BUILD)/bench/%.so: tests/bench/%.cu tests/sim/cuda_host.h tests/sim/simkernel.
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -shared -x c++ -include tests/sim/cuda_host.h $< -o $@
 
+# For a real GPU (tests/gpu/run.sh): the same kernels as a cubin.
+$(BUILD)/bench/%.cubin: tests/bench/%.cu
+	@mkdir -p $(@D)
+	$(NVCC) -cubin -arch=$(GPU_ARCH) -O3 $< -o $@
+
 # --- running -------------------------------------------------------------------------
 test: deps all
 	BUILD=$(BUILD) tests/run-all

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh — `make bench`: liboffload's performance figures on the simulated
+# driver (issue 7). Every figure is a ratio or a difference measured side by side in this
+# one run (the machine is noisy), written to $BUILD/bench.json and printed as a table with
+# its target and PASS/MISS. The method behind each figure is in tests/bench/NOTES.md.
+#
+#   BUILD=build tests/bench/run.sh            everything (a few minutes)
+#   BENCH_QUICK=1 BUILD=build tests/bench/run.sh   tiny sizes: checks the plumbing only
+#   BENCH_ONLY="launch move" ...             only those figures (launch instr move
+#                                            overlap clean startup peak)
+#
+# Needs jq (Debian: jq) and, for launch_overhead_instr, valgrind. A figure that cannot be
+# measured is written as null with the reason, and the table says so; the script still
+# exits 0 (a MISS is a finding, not a failure) unless a program crashes or the data
+# read back after offloading differs, which exits 1.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BUILD=${BUILD:-build}
+QUICK=${BENCH_QUICK:-0}
+ONLY=${BENCH_ONLY:-launch instr move overlap clean startup peak}
+OUT=${BENCH_OUT:-$BUILD/bench.json}
+LIB=$ROOT/$BUILD/liboffload.so
+MODULE=$ROOT/$BUILD/bench/bench_kernels.so
+PIPELINE=$ROOT/$BUILD/pipeline
+PIPE_CONF=$ROOT/examples/pipeline/offload.conf
+[[ $BUILD == /* ]] && LIB=$BUILD/liboffload.so MODULE=$BUILD/bench/bench_kernels.so \
+    PIPELINE=$BUILD/pipeline
+
+command -v jq >/dev/null || { echo "bench: needs jq (apt-get install -y jq)" >&2; exit 1; }
+for f in "$LIB" "$MODULE" "$BUILD/bench/launch_overhead" "$BUILD/bench/move" \
+    "$BUILD/bench/startup"; do
+    [[ -e $f ]] || { echo "bench: $f missing: run make bench" >&2; exit 1; }
+done
+# The pipeline and liboffload find the simulated driver by its soname.
+export LD_LIBRARY_PATH=$BUILD/sim${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+unset OFFLOAD_CONFIG OFFLOAD_BUDGET OFFLOAD_POLICY OFFLOAD_PREFETCH OFFLOAD_STATS \
+    OFFLOAD_MODE OFFLOAD_LOG SIMCUDA_PCIE_GBPS SIMCUDA_REPORT LD_PRELOAD
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+RESULTS=$TMP/results.jsonl # one JSON object per figure
+: >"$RESULTS"
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+wants() { [[ " $ONLY " == *" $1 "* ]]; }
+median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) print "null"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+
+# record NAME VALUE TARGET_OP TARGET UNIT DETAIL_JSON — VALUE "null" when not measured,
+# then DETAIL_JSON carries {"error": ...}. TARGET_OP is <= or >= or "" (no target).
+record() {
+    local name=$1 value=$2 op=$3 target=$4 unit=$5 detail=${6:-"{}"} verdict
+    if [[ $value == null ]]; then
+        verdict=n/a
+    elif [[ -z $op ]]; then
+        verdict=info
+    elif awk -v v="$value" -v t="$target" -v op="$op" \
+        'BEGIN { exit !((op == "<=") ? (v <= t) : (v >= t)) }'; then
+        verdict=PASS
+    else
+        verdict=MISS
+    fi
+    jq -nc --arg name "$name" --argjson value "$value" --arg op "$op" --arg target "$target" \
+        --arg unit "$unit" --arg verdict "$verdict" --argjson detail "$detail" \
+        '{name: $name, value: $value, target: (if $op == "" then null else "\($op) \($target)" end),
+          unit: $unit, verdict: $verdict, detail: $detail}' >>"$RESULTS"
+}
+
+# Sums a per-component field over every component of an OFFLOAD_STATS file. Accepts
+# "components" as an array of objects or as an object keyed by name.
+stats_sum() {
+    jq -r --arg f "$2" '[(.components | if type == "object" then .[] else .[] end) | .[$f] // 0]
+        | add // 0' "$1"
+}
+
+# --- 1. launch_overhead_ns ---------------------------------------------------------------
+bench_launch() {
+    local rounds=4 batches=5 launches=10000 r
+    ((QUICK)) && rounds=1 batches=2 launches=500
+    say "launch_overhead_ns: $rounds x 2 processes x $batches batches x $launches launches"
+    for ((r = 0; r < rounds; r++)); do
+        "$BUILD/bench/launch_overhead" "$MODULE" --batches $batches --launches $launches \
+            >"$TMP/launch.bare.$r.json"
+        LD_PRELOAD=$LIB "$BUILD/bench/launch_overhead" "$MODULE" --batches $batches \
+            --launches $launches >"$TMP/launch.offload.$r.json"
+    done
+    local bare offload
+    bare=$(jq '.ns_per_launch[]' "$TMP"/launch.bare.*.json | median)
+    offload=$(jq '.ns_per_launch[]' "$TMP"/launch.offload.*.json | median)
+    record launch_overhead_ns "$(awk -v a="$offload" -v b="$bare" 'BEGIN {printf "%.1f", a - b}')" \
+        "<=" 100 ns "$(jq -nc --argjson b "$bare" --argjson o "$offload" \
+        --argjson n $((rounds * batches * launches)) \
+        '{bare_median_ns: $b, offload_median_ns: $o, launches_each: $n}')"
+}
+
+# --- 1b. launch_overhead_instr -----------------------------------------------------------
+# Instructions executed inside launch_loop() for N and for 2N launches; the difference is
+# exactly N launches (same warm-up, same set-up), with and without liboffload.
+callgrind_ir() { # callgrind_ir OUTFILE [ENV...] -- launches
+    local out=$1 n=$2
+    shift 2
+    env "$@" valgrind --tool=callgrind --toggle-collect=launch_loop --callgrind-out-file="$out" \
+        "$BUILD/bench/launch_overhead" "$MODULE" --batches 1 --launches "$n" >/dev/null \
+        2>"$out.log" || { tail -n 5 "$out.log" >&2; return 1; }
+    awk '/^(summary|totals):/ {print $2; exit}' "$out"
+}
+bench_instr() {
+    command -v valgrind >/dev/null || {
+        record launch_overhead_instr null "<=" 400 instr '{"error": "valgrind not installed"}'
+        return
+    }
+    local n=2000 b1 b2 o1 o2
+    ((QUICK)) && n=200
+    say "launch_overhead_instr: callgrind, $n and $((2 * n)) launches, with and without"
+    if ! { b1=$(callgrind_ir "$TMP/cg.b1" $n) && b2=$(callgrind_ir "$TMP/cg.b2" $((2 * n))) &&
+        o1=$(callgrind_ir "$TMP/cg.o1" $n LD_PRELOAD="$LIB") &&
+        o2=$(callgrind_ir "$TMP/cg.o2" $((2 * n)) LD_PRELOAD="$LIB"); }; then
+        record launch_overhead_instr null "<=" 400 instr '{"error": "valgrind run failed"}'
+        return
+    fi
+    local bare=$(((b2 - b1) / n)) offload=$(((o2 - o1) / n))
+    record launch_overhead_instr $((offload - bare)) "<=" 400 instr \
+        "{\"bare_per_launch\": $bare, \"offload_per_launch\": $offload, \"n\": $n}"
+}
+
+# --- 2. move_ratio -----------------------------------------------------------------------
+bench_move() {
+    local mib=256 cycles=4
+    ((QUICK)) && mib=8 cycles=1
+    say "move_ratio: two $mib MiB components, $cycles cycles, against bare pinned copies"
+    # Room for one component, not two: whatever the policy, touching one evicts the other.
+    if ! LD_PRELOAD=$LIB OFFLOAD_CONFIG=$ROOT/tests/bench/move.conf \
+        OFFLOAD_BUDGET=$((mib * 3 / 2))MiB OFFLOAD_STATS=$TMP/move.stats.json \
+        "$BUILD/bench/move" "$MODULE" --mib $mib --cycles $cycles >"$TMP/move.json" \
+        2>"$TMP/move.err"; then
+        cat "$TMP/move.err" >&2
+        record move_ratio null ">=" 0.90 ratio '{"error": "move failed (see stderr)"}'
+        return 1
+    fi
+    local evict restore moved expect
+    evict=$(jq .evict_ratio "$TMP/move.json")
+    restore=$(jq .restore_ratio "$TMP/move.json")
+    # The stats must show that the timed launches really moved the bytes.
+    moved=$(stats_sum "$TMP/move.stats.json" bytes_to_host 2>/dev/null || echo null)
+    expect=$(((2 * cycles + 1) * mib * 1048576))
+    record move_ratio "$(awk -v a="$evict" -v b="$restore" 'BEGIN {print (a < b) ? a : b}')" \
+        ">=" 0.90 ratio "$(jq -c --argjson moved "$moved" --argjson expect $expect \
+        '{evict_ratio, restore_ratio, evict_gbps, restore_gbps, bare_dtoh_gbps, bare_htod_gbps,
+          first_evict_ns, bytes_to_host: $moved, bytes_to_host_expected_at_least: $expect}' \
+        "$TMP/move.json")"
+}
+
+# --- 5. startup_ms -----------------------------------------------------------------------
+bench_startup() {
+    local runs=20 conf=$PIPE_CONF
+    ((QUICK)) && runs=3
+    [[ -r $conf ]] || conf=$ROOT/tests/bench/move.conf
+    say "startup_ms: $runs spawns each way, config $(basename "$conf")"
+    "$BUILD/bench/startup" "$LIB" "$conf" --runs $runs >"$TMP/startup.json"
+    record startup_ms "$(jq .startup_ms "$TMP/startup.json")" "" "" ms \
+        "$(jq -c '{median_bare_ns, median_offload_ns, runs}' "$TMP/startup.json")"
+}
+
+status=0
+wants launch && { bench_launch || status=1; }
+wants instr && { bench_instr || status=1; }
+wants move && { bench_move || status=1; }
+wants startup && { bench_startup || status=1; }
+
+jq -s --arg date "$(date -u +%FT%TZ)" --arg host "$(uname -n)" --argjson quick "$QUICK" \
+    '{date: $date, host: $host, driver: "simulator", quick: ($quick == 1),
+      figures: (map({key: .name, value: .}) | from_entries)}' "$RESULTS" >"$OUT"
+printf '\n%-24s %14s  %-10s %s\n' figure value target verdict
+jq -r '.figures[] | [.name, (if .value == null then "-" else "\(.value) \(.unit)" end),
+    (.target // "-"), .verdict] | @tsv' "$OUT" |
+    while IFS=$'\t' read -r name value target verdict; do
+        printf '%-24s %14s  %-10s %s\n' "$name" "$value" "$target" "$verdict"
+    done
+echo "bench: wrote $OUT"
+exit $status

@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# tests/gpu/run.sh — liboffload on a real NVIDIA GPU, in one go (issue 8).
+#
+#   bash tests/gpu/run.sh
+#
+# On a machine with an NVIDIA GPU, its driver and the CUDA Toolkit (nvcc), this builds
+# liboffload, the pipeline and the benchmark programs with the cubins for that GPU, then
+# runs and records:
+#   1. the pipeline without liboffload, then under it with OFFLOAD_BUDGET = 40% of the
+#      sum of its components, policy sequence and budget, prefetch 0 and 1: checksums
+#      must all be equal; wall time; peak device memory (liboffload's stats and
+#      nvidia-smi sampled every 100 ms);
+#   2. move_ratio for a 1 GiB component (tests/bench/move.c);
+#   3. the per-launch overhead on the real driver (tests/bench/launch_overhead.c);
+#   4. PyTorch: three ~2 GiB torch.nn modules, outputs without liboffload, a config from
+#      OFFLOAD_MODE=record, then a 3 GiB budget: outputs must be torch.equal.
+# and writes tests/gpu/RESULTS.md (device, driver, date, every figure). Logs and raw
+# JSON go to $BUILD/gpu/. Exit status 0 only if every correctness check passed.
+#
+# Knobs (environment): BUILD (default build), GPU_ARCH (default from nvidia-smi's
+# compute capability), GPU_SKIP_BUILD=1 (use what is already in $BUILD, e.g. built on
+# another machine and copied: liboffload links inih statically, so only the cubins need
+# the GPU's toolkit), PIPE_SCALE / PIPE_STEPS / PIPE_RUNS, TORCH_GIB, TORCH_BUDGET.
+# Designed to finish in under 8 minutes on one H100; each step has its own time limit.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 2
+ROOT=$PWD
+BUILD=${BUILD:-build}
+[[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
+OUT=$BUILD/gpu
+RESULTS=$ROOT/tests/gpu/RESULTS.md
+LIB=$BUILD/liboffload.so
+PIPE_SCALE=${PIPE_SCALE:-4}
+PIPE_STEPS=${PIPE_STEPS:-8}
+PIPE_RUNS=${PIPE_RUNS:-2}
+TORCH_GIB=${TORCH_GIB:-2}
+TORCH_BUDGET=${TORCH_BUDGET:-3GiB}
+mkdir -p "$OUT"
+failures=0
+ROWS=() # markdown rows: | figure | value | note |
+
+say() { printf 'gpu: %s\n' "$*" >&2; }
+row() { ROWS+=("| $1 | $2 | ${3:-} |"); }
+fail() {
+    say "FAIL: $*"
+    row "FAIL" "$*" ""
+    failures=$((failures + 1))
+}
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+gib() { awk -v b="$1" 'BEGIN { printf "%.2f GiB", b / 1073741824 }'; }
+
+# --- the machine ---------------------------------------------------------------------
+command -v nvidia-smi >/dev/null || { say "no nvidia-smi: not a GPU machine"; exit 2; }
+IFS=',' read -r GPU_NAME DRIVER_VERSION GPU_MIB COMPUTE_CAP < <(nvidia-smi \
+    --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader,nounits |
+    head -n 1 | sed 's/, */,/g')
+GPU_ARCH=${GPU_ARCH:-sm_${COMPUTE_CAP//./}}
+NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+say "$GPU_NAME, driver $DRIVER_VERSION, ${GPU_MIB} MiB, $GPU_ARCH"
+
+# The real driver. Every program here must load it, not the simulator: the benchmark
+# programs carry a RUNPATH to $BUILD/sim, which LD_LIBRARY_PATH overrides.
+REAL_DRIVER=$(ldconfig -p 2>/dev/null | awk '$1 == "libcuda.so.1" { print $NF; exit }')
+if [[ -z $REAL_DRIVER ]]; then
+    for d in /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/local/nvidia/lib64 /usr/lib/wsl/lib; do
+        [[ -e $d/libcuda.so.1 ]] && REAL_DRIVER=$d/libcuda.so.1 && break
+    done
+fi
+[[ -n $REAL_DRIVER ]] || { say "libcuda.so.1 not found"; exit 2; }
+export LD_LIBRARY_PATH=${REAL_DRIVER%/*}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export OFFLOAD_DRIVER=$REAL_DRIVER
+unset OFFLOAD_CONFIG OFFLOAD_BUDGET OFFLOAD_POLICY OFFLOAD_PREFETCH OFFLOAD_STATS OFFLOAD_MODE \
+    OFFLOAD_RECORD LD_PRELOAD PIPELINE_MODULE
+
+# --- build ---------------------------------------------------------------------------
+BENCH_BINS=("$BUILD/bench/launch_overhead" "$BUILD/bench/move" "$BUILD/bench/bench_kernels.cubin")
+if [[ ${GPU_SKIP_BUILD:-0} != 1 ]]; then
+    say "building for $GPU_ARCH"
+    t0=$(date +%s%N)
+    if ! timeout 300 make -j"$(nproc)" BUILD="$BUILD" GPU_ARCH="$GPU_ARCH" NVCC="$NVCC" \
+        lib pipeline "${BENCH_BINS[@]}" >"$OUT/build.log" 2>&1; then
+        tail -n 30 "$OUT/build.log" >&2
+        say "build failed (log: $OUT/build.log). Missing uthash-dev/libinih-dev? Build on a" \
+            "machine that has them and rerun with GPU_SKIP_BUILD=1."
+        exit 2
+    fi
+    say "built in $(ms_since "$t0") ms"
+fi
+for f in "$LIB" "$BUILD/pipeline" "$BUILD/kernels.cubin" "$BUILD/bench/bench_kernels.cubin" \
+    "${BENCH_BINS[@]}"; do
+    [[ -e $f ]] || { say "$f missing"; exit 2; }
+done
+if ldd "$BUILD/bench/move" | grep -q "$BUILD/sim"; then
+    say "the benchmark programs would load the simulator; LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+    exit 2
+fi
+export PIPELINE_MODULE=$BUILD/kernels.cubin
+
+# --- device memory sampling ------------------------------------------------------------
+# nvidia-smi every 100 ms in the background; the peak is the highest reading minus the
+# reading before the program started (other processes, the driver's own reservations).
+# A peak shorter than 100 ms can be missed; liboffload's own stats do not miss it.
+SAMPLER=
+sample_start() {
+    BASE_MIB=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -n 1)
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$OUT/smi.$1" &
+    SAMPLER=$!
+}
+sample_stop() { # prints the peak in MiB above the baseline
+    kill "$SAMPLER" 2>/dev/null
+    wait "$SAMPLER" 2>/dev/null
+    awk -v base="$BASE_MIB" '$1 + 0 > max { max = $1 + 0 } END { print max - base }' "$OUT/smi.$1"
+}
+
+# Sum of a per-component field in an OFFLOAD_STATS file ("components" an array or an object).
+stats_sum() {
+    jq -r --arg f "$2" '[(.components | .[]) | .[$f] // 0] | add // 0' "$1" 2>/dev/null || echo 0
+}
+stats_peak() { jq -r '.peak_resident_bytes // 0' "$1" 2>/dev/null || echo 0; }
+have_jq=1
+command -v jq >/dev/null || { have_jq=0; say "no jq: stats figures left out"; }
+
+# --- 1. the pipeline -----------------------------------------------------------------
+PIPE_ARGS=(--scale "$PIPE_SCALE" --steps "$PIPE_STEPS" --runs "$PIPE_RUNS" --quiet
+    --out "$OUT/pipeline.png")
+# The weights' sum from the pipeline's own table (no driver needed): bytes column summed.
+COMPONENT_SUM=$("$BUILD/pipeline" "${PIPE_ARGS[@]}" --tensors 2>/dev/null |
+    awk '/^total/ { print $2; found = 1 } END { if (!found) print 0 }')
+pipeline_run() { # pipeline_run NAME [ENV...]: sets RUN_MS RUN_SUM RUN_PEAK_MIB
+    local name=$1 t0
+    shift
+    sample_start "$name"
+    t0=$(date +%s%N)
+    env "$@" timeout 240 "$BUILD/pipeline" "${PIPE_ARGS[@]}" >"$OUT/pipe.$name.out" \
+        2>"$OUT/pipe.$name.err"
+    local rc=$?
+    RUN_MS=$(ms_since "$t0")
+    RUN_PEAK_MIB=$(sample_stop "$name")
+    RUN_SUM=$(grep -i '^checksum' "$OUT/pipe.$name.out" | tr '\n' ' ')
+    if ((rc != 0)) || [[ -z $RUN_SUM ]]; then
+        tail -n 5 "$OUT/pipe.$name.err" >&2
+        fail "pipeline $name: exit $rc, no checksum"
+        return 1
+    fi
+}
+
+say "pipeline without liboffload (scale $PIPE_SCALE, $PIPE_STEPS steps, $PIPE_RUNS runs)"
+if pipeline_run bare; then
+    BARE_SUM=$RUN_SUM BARE_MS=$RUN_MS
+    row "pipeline, no liboffload: wall" "$RUN_MS ms" "checksum ${RUN_SUM% }"
+    row "pipeline, no liboffload: peak (nvidia-smi)" "$RUN_PEAK_MIB MiB" \
+        "components: $(gib "$COMPONENT_SUM")"
+    if ((COMPONENT_SUM == 0)) && ((have_jq)); then
+        # No table from --tensors: measure the components under liboffload, no budget.
+        pipeline_run sizes LD_PRELOAD="$LIB" OFFLOAD_CONFIG="$ROOT/examples/pipeline/offload.conf" \
+            OFFLOAD_STATS="$OUT/stats.sizes.json" &&
+            COMPONENT_SUM=$(stats_sum "$OUT/stats.sizes.json" bytes)
+    fi
+    BUDGET=$((COMPONENT_SUM * 40 / 100))
+    for policy in sequence budget; do
+        for prefetch in 0 1; do
+            name=$policy.p$prefetch
+            say "pipeline under liboffload: policy $policy, prefetch $prefetch, budget $(gib "$BUDGET")"
+            pipeline_run "$name" LD_PRELOAD="$LIB" OFFLOAD_CONFIG="$ROOT/examples/pipeline/offload.conf" \
+                OFFLOAD_POLICY=$policy OFFLOAD_PREFETCH=$prefetch OFFLOAD_BUDGET="$BUDGET" \
+                OFFLOAD_STATS="$OUT/stats.$name.json" || continue
+            [[ $RUN_SUM == "$BARE_SUM" ]] || fail "pipeline $name: checksum $RUN_SUM != $BARE_SUM"
+            note="budget $(gib "$BUDGET"), x$(awk -v a="$RUN_MS" -v b="$BARE_MS" \
+                'BEGIN { printf "%.2f", a / b }') of no-liboffload wall"
+            if ((have_jq)); then
+                note+=", liboffload peak $(gib "$(stats_peak "$OUT/stats.$name.json")")"
+                note+=", moved to host $(gib "$(stats_sum "$OUT/stats.$name.json" bytes_to_host)")"
+                note+=", to device $(gib "$(stats_sum "$OUT/stats.$name.json" bytes_to_device)")"
+            fi
+            row "pipeline, $policy, prefetch $prefetch" \
+                "$RUN_MS ms, peak $RUN_PEAK_MIB MiB" "$note; checksum equal"
+        done
+    done
+fi
+
+# --- 2. move_ratio, 1 GiB ----------------------------------------------------------------
+say "move_ratio: 1 GiB components"
+if LD_PRELOAD=$LIB OFFLOAD_CONFIG=$ROOT/tests/bench/move.conf OFFLOAD_BUDGET=1536MiB \
+    OFFLOAD_STATS=$OUT/stats.move.json timeout 120 "$BUILD/bench/move" \
+    "$BUILD/bench/bench_kernels.cubin" --mib 1024 --cycles 4 >"$OUT/move.json" 2>"$OUT/move.err"; then
+    if ((have_jq)); then
+        row "move_ratio evict (target >= 0.90)" "$(jq -r .evict_ratio "$OUT/move.json")" \
+            "$(jq -r '"evict \(.evict_gbps) GB/s vs pinned DtoH \(.bare_dtoh_gbps) GB/s"' "$OUT/move.json")"
+        row "move_ratio restore (target >= 0.90)" "$(jq -r .restore_ratio "$OUT/move.json")" \
+            "$(jq -r '"restore \(.restore_gbps) GB/s vs pinned HtoD \(.bare_htod_gbps) GB/s"' "$OUT/move.json")"
+    else
+        row "move" "$(tr -d '\n' <"$OUT/move.json")" ""
+    fi
+else
+    tail -n 5 "$OUT/move.err" >&2
+    fail "move: data not intact or a driver error ($OUT/move.err)"
+fi
+
+# --- 3. launch overhead --------------------------------------------------------------------
+say "launch overhead: 4 rounds x 2 processes x 5 batches x 20000 launches"
+launch_ok=1
+for r in 0 1 2 3; do
+    timeout 60 "$BUILD/bench/launch_overhead" "$BUILD/bench/bench_kernels.cubin" --batches 5 \
+        --launches 20000 >"$OUT/launch.bare.$r.json" 2>>"$OUT/launch.err" &&
+        LD_PRELOAD=$LIB timeout 60 "$BUILD/bench/launch_overhead" \
+            "$BUILD/bench/bench_kernels.cubin" --batches 5 --launches 20000 \
+            >"$OUT/launch.offload.$r.json" 2>>"$OUT/launch.err" || launch_ok=0
+done
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+if ((launch_ok && have_jq)); then
+    bare=$(jq '.ns_per_launch[]' "$OUT"/launch.bare.*.json | median)
+    off=$(jq '.ns_per_launch[]' "$OUT"/launch.offload.*.json | median)
+    row "launch_overhead_ns (target <= 100)" \
+        "$(awk -v a="$off" -v b="$bare" 'BEGIN { printf "%.1f", a - b }')" \
+        "median per launch: $bare ns bare, $off ns with liboffload (400k launches each)"
+elif ((!launch_ok)); then
+    fail "launch_overhead failed ($OUT/launch.err)"
+fi
+
+# --- 4. PyTorch ----------------------------------------------------------------------------
+if python3 -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+    TORCH_VERSION=$(python3 -c 'import torch; print(torch.__version__)')
+    # expandable_segments would map memory with cuMemCreate/cuMemMap, which liboffload does
+    # not track; the caching allocator's plain cudaMalloc segments are what it groups.
+    export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:False
+    torch_run() { # torch_run NAME ARGS... (environment before it via env)
+        local name=$1
+        shift
+        sample_start "torch.$name"
+        timeout 150 "$@" >"$OUT/torch.$name.json" 2>"$OUT/torch.$name.err"
+        local rc=$?
+        TORCH_PEAK_MIB=$(sample_stop "torch.$name")
+        ((rc == 0)) || tail -n 5 "$OUT/torch.$name.err" >&2
+        return $rc
+    }
+    T=(python3 tests/gpu/torch_offload.py --gib "$TORCH_GIB")
+    say "PyTorch: reference run without liboffload"
+    if torch_run ref "${T[@]}" --save "$OUT/torch.ref.pt"; then
+        row "torch, no liboffload" "$(jq -r .steady_iteration_s "$OUT/torch.ref.json") s/iteration" \
+            "peak $TORCH_PEAK_MIB MiB (nvidia-smi), torch $TORCH_VERSION"
+        say "PyTorch: OFFLOAD_MODE=record"
+        if torch_run record env LD_PRELOAD="$LIB" OFFLOAD_MODE=record \
+            OFFLOAD_RECORD="$OUT/torch.recorded.conf" "${T[@]}" --compare "$OUT/torch.ref.pt"; then
+            row "torch, record mode" "equal: $(jq -r .equal "$OUT/torch.record.json")" \
+                "$(grep -c '^\[component' "$OUT/torch.recorded.conf" 2>/dev/null || echo 0) components recorded"
+            say "PyTorch: budget $TORCH_BUDGET with the recorded config"
+            if torch_run offload env LD_PRELOAD="$LIB" OFFLOAD_CONFIG="$OUT/torch.recorded.conf" \
+                OFFLOAD_BUDGET="$TORCH_BUDGET" OFFLOAD_STATS="$OUT/stats.torch.json" \
+                "${T[@]}" --compare "$OUT/torch.ref.pt"; then
+                row "torch, budget $TORCH_BUDGET" \
+                    "$(jq -r .steady_iteration_s "$OUT/torch.offload.json") s/iteration" \
+                    "outputs torch.equal; peak $TORCH_PEAK_MIB MiB (nvidia-smi), liboffload peak $(gib "$(stats_peak "$OUT/stats.torch.json")")"
+            else
+                fail "torch under a $TORCH_BUDGET budget: outputs differ or it failed ($OUT/torch.offload.err)"
+            fi
+        else
+            fail "torch in record mode failed ($OUT/torch.record.err)"
+        fi
+    else
+        fail "torch reference run failed ($OUT/torch.ref.err)"
+    fi
+else
+    row "torch" "not run" "python3 with CUDA-enabled torch not found"
+    TORCH_VERSION=none
+fi
+
+# --- RESULTS.md ------------------------------------------------------------------------------
+{
+    echo "# liboffload on a real GPU"
+    echo
+    echo "Written by \`bash tests/gpu/run.sh\` (issue 8); raw logs and JSON were in \`$OUT\`."
+    echo
+    echo "| | |"
+    echo "|---|---|"
+    echo "| device | $GPU_NAME ($GPU_ARCH, $GPU_MIB MiB) |"
+    echo "| driver | $DRIVER_VERSION ($REAL_DRIVER) |"
+    echo "| CUDA toolkit | $("$NVCC" --version 2>/dev/null | awk -F', ' '/release/ { print $2 }') |"
+    echo "| torch | $TORCH_VERSION |"
+    echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+    echo "| commit | $(git rev-parse --short HEAD 2>/dev/null) |"
+    echo "| pipeline | --scale $PIPE_SCALE --steps $PIPE_STEPS --runs $PIPE_RUNS |"
+    echo
+    echo "| figure | value | note |"
+    echo "|---|---|---|"
+    printf '%s\n' "${ROWS[@]}"
+    echo
+    if ((failures)); then
+        echo "**$failures check(s) failed.**"
+    else
+        echo "All correctness checks passed."
+    fi
+} >"$RESULTS"
+say "wrote $RESULTS ($failures failure(s))"
+exit $((failures > 0))

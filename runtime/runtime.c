@@ -1,55 +1,366 @@
 /*
- * runtime.c — first cut: every call passes straight through to the driver.
- * Replaced piece by piece by the registry, residency and policy modules.
+ * runtime.c — the entry points interpose/ calls (runtime.h): each takes the lock, brings
+ * the runtime up if needed, and hands the work to the module that does it.
  */
 #include "runtime/runtime.h"
 
 #include "interpose/driver.h"
+#include "runtime/components.h"
+#include "runtime/log.h"
+#include "runtime/record.h"
+#include "runtime/residency.h"
+#include "runtime/setup.h"
+#include "runtime/state.h"
+#include "runtime/untracked.h"
 
-void runtime_early_init(void) {}
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
 
-void runtime_shutdown(void) {}
+#define rt (&offload_runtime)
+
+void runtime_early_init(void) {
+    setup_early(rt);
+}
+
+/* --- the current call's allocations ------------------------------------------------- */
+
+struct collect {
+    size_t count;
+    bool oom;
+};
+
+/* Adds the tracked allocation containing value (once per call) to rt->scratch. */
+static void collect_value(void *ctx, CUdeviceptr value) {
+    struct collect *c = ctx;
+    struct allocation *a = registry_find(&rt->registry, value);
+    if (!a || a->protect_epoch == rt->epoch)
+        return;
+    if (c->count == rt->scratch_capacity) {
+        size_t cap = rt->scratch_capacity ? rt->scratch_capacity * 2 : 64;
+        struct allocation **s = realloc(rt->scratch, cap * sizeof *s);
+        if (!s) {
+            c->oom = true;
+            return;
+        }
+        rt->scratch = s;
+        rt->scratch_capacity = cap;
+    }
+    a->protect_epoch = rt->epoch;
+    rt->scratch[c->count++] = a;
+}
+
+/* Makes every collected allocation usable on stream. */
+static CUresult use_collected(size_t n, CUstream stream) {
+    bool slow = rt->evicting_count > 0;
+    for (size_t i = 0; i < n && !slow; i++)
+        slow = rt->scratch[i]->state != RESIDENT;
+    bool pushed = slow && setup_context_enter(rt);
+    CUresult r = CUDA_SUCCESS;
+    for (size_t i = 0; i < n && r == CUDA_SUCCESS; i++)
+        r = residency_use(rt, rt->scratch[i], stream);
+    if (rt->evicting_count)
+        residency_reap(rt);
+    setup_context_leave(pushed);
+    return r;
+}
+
+/* Fast out without the lock: nothing tracked, nothing recorded. */
+static bool nothing_to_do(void) {
+    return atomic_load_explicit(&rt->tracked_count, memory_order_relaxed) == 0;
+}
+
+/* --- allocation --------------------------------------------------------------------- */
+
+static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes) {
+    const struct driver_table *d = driver();
+    struct allocation *a = calloc(1, sizeof *a);
+    if (!a)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    a->size = bytes;
+    a->mapped = (bytes + rt->granularity - 1) & ~(uint64_t)(rt->granularity - 1);
+    a->state = EVICTED; /* no memory yet, nothing to evict */
+    a->component = -1;
+    a->protect_epoch = rt->epoch;
+    CUresult r = d->cuMemAddressReserve(&a->base, a->mapped, rt->granularity, 0, 0);
+    if (r != CUDA_SUCCESS) {
+        free(a);
+        return r;
+    }
+    if (registry_add(&rt->registry, a) != 0) {
+        d->cuMemAddressFree(a->base, a->mapped);
+        free(a);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    components_on_alloc(rt, a);
+    a->readonly = components_readonly(rt, a->component);
+    r = residency_map_new(rt, a);
+    if (r != CUDA_SUCCESS) {
+        registry_remove(&rt->registry, a);
+        components_forget(rt, a);
+        d->cuMemAddressFree(a->base, a->mapped);
+        free(a);
+        return r;
+    }
+    rt->stats.tracked_allocations++;
+    rt->stats.tracked_bytes += a->mapped;
+    if (rt->stats.tracked_bytes > rt->stats.peak_tracked_bytes)
+        rt->stats.peak_tracked_bytes = rt->stats.tracked_bytes;
+    atomic_store(&rt->tracked_count, rt->registry.count);
+    record_alloc(rt, a);
+    log_debug("tracked allocation #%llu: %zu bytes at 0x%llx", (unsigned long long)a->ordinal,
+              bytes, (unsigned long long)a->base);
+    *dptr = a->base;
+    return CUDA_SUCCESS;
+}
+
+static CUresult alloc_untracked(CUdeviceptr *dptr, size_t bytes) {
+    const struct driver_table *d = driver();
+    CUresult r = residency_make_room(rt, bytes);
+    if (r != CUDA_SUCCESS)
+        return r;
+    r = d->cuMemAlloc_v2(dptr, bytes);
+    if (r == CUDA_ERROR_OUT_OF_MEMORY) {
+        /* Under budget, yet the device is full: evict this much and retry once. */
+        uint64_t saved = rt->budget.limit;
+        rt->budget.limit = budget_used(&rt->budget);
+        residency_make_room(rt, bytes);
+        rt->budget.limit = saved;
+        r = d->cuMemAlloc_v2(dptr, bytes);
+    }
+    if (r != CUDA_SUCCESS)
+        return r;
+    if (untracked_add(&rt->untracked, *dptr, bytes) == 0)
+        budget_add_untracked(&rt->budget, bytes);
+    return CUDA_SUCCESS;
+}
 
 CUresult runtime_mem_alloc(CUdeviceptr *dptr, size_t bytes) {
-    return driver()->cuMemAlloc_v2(dptr, bytes);
+    runtime_lock();
+    if (!setup_cuda(rt) || !dptr || bytes == 0) {
+        runtime_unlock();
+        return driver()->cuMemAlloc_v2(dptr, bytes);
+    }
+    bool pushed = setup_context_enter(rt);
+    rt->epoch++;
+    CUresult r = bytes >= rt->min_size ? alloc_tracked(dptr, bytes) : alloc_untracked(dptr, bytes);
+    setup_context_leave(pushed);
+    runtime_unlock();
+    return r;
 }
 
 CUresult runtime_mem_free(CUdeviceptr dptr) {
-    return driver()->cuMemFree_v2(dptr);
+    runtime_lock();
+    if (!rt->cuda_ready || atomic_load(&rt->cuda_unusable)) {
+        runtime_unlock();
+        return driver()->cuMemFree_v2(dptr);
+    }
+    struct allocation *a = registry_find(&rt->registry, dptr);
+    if (a && a->base == dptr) {
+        bool pushed = setup_context_enter(rt);
+        record_free(rt, a);
+        CUresult r = residency_destroy(rt, a);
+        atomic_store(&rt->tracked_count, rt->registry.count);
+        setup_context_leave(pushed);
+        runtime_unlock();
+        return r == CUDA_SUCCESS ? CUDA_SUCCESS : r;
+    }
+    size_t bytes = 0;
+    bool known = !a && untracked_remove(&rt->untracked, dptr, &bytes);
+    CUresult r = driver()->cuMemFree_v2(dptr);
+    if (known) {
+        if (r == CUDA_SUCCESS)
+            budget_sub_untracked(&rt->budget, bytes);
+        else
+            untracked_add(&rt->untracked, dptr, bytes);
+    }
+    runtime_unlock();
+    return r;
 }
 
 CUresult runtime_mem_get_info(size_t *free_bytes, size_t *total_bytes) {
-    return driver()->cuMemGetInfo_v2(free_bytes, total_bytes);
+    runtime_lock();
+    if (!setup_cuda(rt)) {
+        runtime_unlock();
+        return driver()->cuMemGetInfo_v2(free_bytes, total_bytes);
+    }
+    if (!free_bytes || !total_bytes) {
+        runtime_unlock();
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    *free_bytes = budget_free(&rt->budget);
+    *total_bytes = rt->budget.limit;
+    runtime_unlock();
+    return CUDA_SUCCESS;
 }
 
 bool runtime_address_range(CUdeviceptr dptr, CUdeviceptr *base, size_t *size) {
-    (void)dptr, (void)base, (void)size;
-    return false;
+    if (nothing_to_do())
+        return false;
+    runtime_lock();
+    const struct allocation *a = registry_find(&rt->registry, dptr);
+    if (a && dptr < a->base + a->size) {
+        if (base)
+            *base = a->base;
+        if (size)
+            *size = a->size;
+    }
+    runtime_unlock();
+    return a != NULL && dptr < a->base + a->size;
 }
 
+/* --- work that touches memory ------------------------------------------------------- */
+
 CUresult runtime_before_launch(CUfunction f, CUstream stream, void **params, void **extra) {
-    (void)f, (void)stream, (void)params, (void)extra;
-    return CUDA_SUCCESS;
+    if (nothing_to_do())
+        return CUDA_SUCCESS;
+    runtime_lock();
+    if (!rt->cuda_ready) {
+        runtime_unlock();
+        return CUDA_SUCCESS;
+    }
+    rt->stats.launches++;
+    rt->epoch++;
+    struct func_layout *layout = launch_layout(&rt->layouts, f);
+    struct collect c = {0, false};
+    launch_scan(layout, params, extra, collect_value, &c);
+    components_on_launch(rt, layout, rt->scratch, c.count);
+    record_launch(rt, layout, rt->scratch, c.count);
+    CUresult r = use_collected(c.count, stream);
+    runtime_unlock();
+    return r;
 }
 
 CUresult runtime_before_access(CUdeviceptr ptr, size_t bytes, CUstream stream) {
-    (void)ptr, (void)bytes, (void)stream;
-    return CUDA_SUCCESS;
+    if (nothing_to_do() || bytes == 0)
+        return CUDA_SUCCESS;
+    runtime_lock();
+    if (!rt->cuda_ready) {
+        runtime_unlock();
+        return CUDA_SUCCESS;
+    }
+    rt->epoch++;
+    struct collect c = {0, false};
+    /* Walk the range allocation by allocation (a copy may span adjacent ranges). */
+    CUdeviceptr end = ptr + bytes < ptr ? UINT64_MAX : ptr + bytes;
+    CUdeviceptr addr = ptr < rt->registry.low ? rt->registry.low : ptr;
+    if (end > rt->registry.high)
+        end = rt->registry.high;
+    uint64_t gran = rt->granularity;
+    while (addr < end) {
+        const struct allocation *a = registry_find(&rt->registry, addr);
+        collect_value(&c, addr);
+        addr = a ? a->base + a->mapped : (addr & ~(gran - 1)) + gran;
+    }
+    CUresult r = use_collected(c.count, stream);
+    runtime_unlock();
+    return r;
 }
 
 void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph) {
-    (void)exec, (void)graph;
+    runtime_lock();
+    if (rt->cuda_ready && graphs_remember(&rt->graphs, &rt->layouts, &rt->registry, exec, graph))
+        log_warn("out of memory remembering a graph: its launches are not prepared");
+    runtime_unlock();
 }
 
 CUresult runtime_before_graph_launch(CUgraphExec exec, CUstream stream) {
-    (void)exec, (void)stream;
-    return CUDA_SUCCESS;
+    if (nothing_to_do())
+        return CUDA_SUCCESS;
+    runtime_lock();
+    const struct graph_record *g = rt->cuda_ready ? graphs_find(&rt->graphs, exec) : NULL;
+    if (!g) {
+        runtime_unlock();
+        return CUDA_SUCCESS;
+    }
+    rt->epoch++;
+    struct collect c = {0, false};
+    for (size_t i = 0; i < g->count; i++)
+        collect_value(&c, g->bases[i]);
+    CUresult r = use_collected(c.count, stream);
+    runtime_unlock();
+    return r;
 }
 
 void runtime_graph_exec_destroyed(CUgraphExec exec) {
-    (void)exec;
+    runtime_lock();
+    graphs_forget(&rt->graphs, exec);
+    runtime_unlock();
 }
 
 void runtime_stream_destroyed(CUstream stream) {
-    (void)stream;
+    runtime_lock();
+    if (!rt->cuda_ready || atomic_load(&rt->cuda_unusable)) {
+        runtime_unlock();
+        return;
+    }
+    /* Evictions after this must still wait for the work queued on it: order the offload
+     * stream after it now, while the handle is valid, then forget it everywhere. */
+    bool used = false;
+    for (size_t i = 0; i < rt->registry.count; i++) {
+        struct allocation *a = rt->registry.list[i];
+        for (unsigned k = 0; k < a->stream_count; k++) {
+            if (a->streams[k].stream == stream) {
+                a->streams[k] = a->streams[--a->stream_count];
+                used = true;
+                break;
+            }
+        }
+    }
+    if (used && !copy_stream_capturing(stream)) {
+        struct allocation probe;
+        memset(&probe, 0, sizeof probe);
+        probe.stream_count = 1;
+        probe.streams[0] = (struct stream_use){stream, copy_thread_id(stream)};
+        bool pushed = setup_context_enter(rt);
+        copy_after_users(&rt->copy, &probe);
+        setup_context_leave(pushed);
+    }
+    copy_forget_stream(&rt->copy, stream);
+    runtime_unlock();
+}
+
+/* --- exit --------------------------------------------------------------------------- */
+
+/* At exit another thread may hold the lock (even forever, when exit runs in a signal
+ * handler that interrupted it): wait a moment, then report from what is there. */
+static bool lock_for_exit(void) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_nsec += 200 * 1000 * 1000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    return pthread_mutex_timedlock(&rt->lock, &deadline) == 0;
+}
+
+/* No driver call here: at exit the driver may already be finalised, and copies may still
+ * be in flight. The process is going away; its memory goes with it. */
+void runtime_shutdown(void) {
+    if (!rt->config_loaded)
+        return;
+    bool locked = lock_for_exit();
+    if (rt->cuda_ready) {
+        record_finish(rt);
+        struct stats_component *comps = NULL;
+        uint64_t unowned = 0;
+        size_t ncomp = components_report(rt, &comps, &unowned);
+        struct stats_report report = {
+            .stats = &rt->stats,
+            .budget_bytes = rt->budget.limit,
+            .peak_resident_bytes = rt->budget.peak_resident,
+            .peak_used_bytes = rt->budget.peak_used,
+            .wait_ns = rt->copy.wait_ns,
+            .unowned_bytes = unowned,
+            .components = comps,
+            .component_count = ncomp,
+        };
+        stats_log_summary(&report);
+        if (rt->cfg.stats_path[0])
+            stats_write_file(&report, rt->cfg.stats_path);
+        free(comps);
+    }
+    if (locked)
+        runtime_unlock();
 }

@@ -1,0 +1,192 @@
+/*
+ * copy.c — offload stream, chunked copies, cross-stream events.
+ */
+#include "runtime/copy.h"
+
+#include "interpose/driver.h"
+#include "runtime/hash.h"
+#include "runtime/log.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Large enough to keep the copy engine at full speed, small enough that a restore's first
+ * bytes land early and other work can interleave on the link. */
+#define COPY_CHUNK_BYTES (16u << 20)
+
+struct stream_event {
+    CUstream stream;
+    CUevent event;
+    UT_hash_handle hh;
+};
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+CUresult copy_engine_start(struct copy_engine *ce) {
+    ce->chunk = COPY_CHUNK_BYTES;
+    return driver()->cuStreamCreate(&ce->stream, CU_STREAM_NON_BLOCKING);
+}
+
+uint64_t copy_thread_id(CUstream stream) {
+    return stream == CU_STREAM_PER_THREAD ? (uint64_t)(uintptr_t)pthread_self() : 0;
+}
+
+bool copy_stream_capturing(CUstream stream) {
+    CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
+    if (!driver()->cuStreamIsCapturing)
+        return false;
+    if (driver()->cuStreamIsCapturing(stream, &status) != CUDA_SUCCESS)
+        return false;
+    return status != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
+/* The reusable event for a program stream. */
+static CUresult stream_event(struct copy_engine *ce, CUstream stream, CUevent *out) {
+    struct stream_event *se;
+    HASH_FIND(hh, ce->events, &stream, sizeof stream, se);
+    if (!se) {
+        se = calloc(1, sizeof *se);
+        if (!se)
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        CUresult r = driver()->cuEventCreate(&se->event, CU_EVENT_DISABLE_TIMING);
+        if (r != CUDA_SUCCESS) {
+            free(se);
+            return r;
+        }
+        se->stream = stream;
+        bool hash_oom = false;
+        HASH_ADD(hh, ce->events, stream, sizeof se->stream, se);
+        if (hash_oom) {
+            driver()->cuEventDestroy_v2(se->event);
+            free(se);
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        }
+    }
+    *out = se->event;
+    return CUDA_SUCCESS;
+}
+
+/* A stream the calling thread can name: every stream but another thread's per-thread one. */
+static bool nameable(const struct stream_use *u) {
+    return u->stream != CU_STREAM_PER_THREAD || u->thread == copy_thread_id(CU_STREAM_PER_THREAD);
+}
+
+static bool needs_context_sync(const struct allocation *a) {
+    if (a->streams_overflow)
+        return true;
+    for (unsigned i = 0; i < a->stream_count; i++)
+        if (!nameable(&a->streams[i]))
+            return true;
+    return false;
+}
+
+static CUresult context_sync(struct copy_engine *ce) {
+    uint64_t t0 = now_ns();
+    CUresult r = driver()->cuCtxSynchronize();
+    ce->wait_ns += now_ns() - t0;
+    return r;
+}
+
+CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a) {
+    for (unsigned i = 0; i < a->stream_count; i++)
+        if (nameable(&a->streams[i]) && copy_stream_capturing(a->streams[i].stream))
+            return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    if (needs_context_sync(a)) {
+        /* A user we cannot record an event on: wait for the whole context, rare. */
+        return context_sync(ce);
+    }
+    for (unsigned i = 0; i < a->stream_count; i++) {
+        CUevent ev;
+        CUresult r = stream_event(ce, a->streams[i].stream, &ev);
+        if (r == CUDA_SUCCESS)
+            r = driver()->cuEventRecord(ev, a->streams[i].stream);
+        if (r == CUDA_SUCCESS)
+            r = driver()->cuStreamWaitEvent(ce->stream, ev, 0);
+        if (r != CUDA_SUCCESS)
+            return r;
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult copy_sync_users(struct copy_engine *ce, const struct allocation *a) {
+    if (needs_context_sync(a))
+        return context_sync(ce);
+    for (unsigned i = 0; i < a->stream_count; i++) {
+        CUstream s = a->streams[i].stream;
+        if (copy_stream_capturing(s))
+            continue; /* nothing of it runs until the graph is launched */
+        CUevent ev;
+        CUresult r = stream_event(ce, s, &ev);
+        if (r == CUDA_SUCCESS)
+            r = driver()->cuEventRecord(ev, s);
+        if (r == CUDA_SUCCESS)
+            r = copy_sync_event(ce, ev);
+        if (r != CUDA_SUCCESS)
+            return r;
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult copy_to_host(struct copy_engine *ce, void *dst, CUdeviceptr src, size_t bytes) {
+    for (size_t done = 0; done < bytes; done += ce->chunk) {
+        size_t n = bytes - done < ce->chunk ? bytes - done : ce->chunk;
+        CUresult r = driver()->cuMemcpyDtoHAsync_v2((char *)dst + done, src + done, n, ce->stream);
+        if (r != CUDA_SUCCESS)
+            return r;
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult copy_to_device(struct copy_engine *ce, CUdeviceptr dst, const void *src, size_t bytes) {
+    for (size_t done = 0; done < bytes; done += ce->chunk) {
+        size_t n = bytes - done < ce->chunk ? bytes - done : ce->chunk;
+        CUresult r =
+            driver()->cuMemcpyHtoDAsync_v2(dst + done, (const char *)src + done, n, ce->stream);
+        if (r != CUDA_SUCCESS)
+            return r;
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult copy_record(struct copy_engine *ce, CUevent *ev) {
+    if (!*ev) {
+        CUresult r = driver()->cuEventCreate(ev, CU_EVENT_DISABLE_TIMING);
+        if (r != CUDA_SUCCESS) {
+            *ev = NULL;
+            return r;
+        }
+    }
+    return driver()->cuEventRecord(*ev, ce->stream);
+}
+
+CUresult copy_sync_event(struct copy_engine *ce, CUevent ev) {
+    if (driver()->cuEventQuery(ev) == CUDA_SUCCESS)
+        return CUDA_SUCCESS;
+    uint64_t t0 = now_ns();
+    CUresult r = driver()->cuEventSynchronize(ev);
+    ce->wait_ns += now_ns() - t0;
+    return r;
+}
+
+CUresult copy_order_stream(struct copy_engine *ce, CUstream stream, CUevent ev) {
+    if (stream == ce->stream)
+        return CUDA_SUCCESS;
+    if (copy_stream_capturing(stream))
+        return copy_sync_event(ce, ev);
+    return driver()->cuStreamWaitEvent(stream, ev, 0);
+}
+
+void copy_forget_stream(struct copy_engine *ce, CUstream stream) {
+    struct stream_event *se;
+    HASH_FIND(hh, ce->events, &stream, sizeof stream, se);
+    if (se) {
+        HASH_DELETE(hh, ce->events, se);
+        driver()->cuEventDestroy_v2(se->event);
+        free(se);
+    }
+}

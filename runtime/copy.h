@@ -1,0 +1,62 @@
+/*
+ * copy.h — the copy engine: liboffload's own non-blocking stream, chunked asynchronous
+ * copies on it, and the events that order it against the program's streams.
+ *
+ * Rules it keeps (see DESIGN.md, Ordering): the offload stream waits for the program's
+ * streams with events, never with a device-wide sync; nothing is ever enqueued on a stream
+ * that is capturing into a graph — when a capturing stream would have to wait, the host
+ * waits instead. Callers hold the runtime lock.
+ */
+#ifndef OFFLOAD_COPY_H
+#define OFFLOAD_COPY_H
+
+#include "runtime/registry.h"
+
+#include <cuda.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct stream_event;
+
+struct copy_engine {
+    CUstream stream;             /* the offload stream (CU_STREAM_NON_BLOCKING) */
+    size_t chunk;                /* bytes per async copy */
+    struct stream_event *events; /* one reusable event per program stream (uthash) */
+    uint64_t wait_ns;            /* time the host spent waiting inside the engine */
+};
+
+/* Creates the offload stream. */
+CUresult copy_engine_start(struct copy_engine *ce);
+
+/* The calling thread's id for stream_use.thread, when stream is CU_STREAM_PER_THREAD. */
+uint64_t copy_thread_id(CUstream stream);
+
+/* True when `stream` is capturing (or its capture was invalidated). */
+bool copy_stream_capturing(CUstream stream);
+
+/* Orders the offload stream after the work queued so far on every stream that used a.
+ * Fails with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED when a user is capturing (the caller
+ * then leaves a resident); falls back to a context sync for streams it cannot name. */
+CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a);
+
+/* Host waits until the work queued so far on every stream that used a is done. */
+CUresult copy_sync_users(struct copy_engine *ce, const struct allocation *a);
+
+/* Chunked asynchronous copies on the offload stream. */
+CUresult copy_to_host(struct copy_engine *ce, void *dst, CUdeviceptr src, size_t bytes);
+CUresult copy_to_device(struct copy_engine *ce, CUdeviceptr dst, const void *src, size_t bytes);
+
+/* Records ev on the offload stream (creating it when *ev is NULL). */
+CUresult copy_record(struct copy_engine *ce, CUevent *ev);
+
+/* Host waits for ev; the time counts in wait_ns. */
+CUresult copy_sync_event(struct copy_engine *ce, CUevent ev);
+
+/* Orders `stream` after ev: cuStreamWaitEvent, or a host wait when stream is capturing. */
+CUresult copy_order_stream(struct copy_engine *ce, CUstream stream, CUevent ev);
+
+/* Forgets the event kept for a destroyed stream. */
+void copy_forget_stream(struct copy_engine *ce, CUstream stream);
+
+#endif /* OFFLOAD_COPY_H */

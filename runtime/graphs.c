@@ -1,0 +1,138 @@
+/*
+ * graphs.c — walking a graph's nodes for tracked allocations.
+ */
+#include "runtime/graphs.h"
+
+#include "interpose/driver.h"
+
+#include <stdlib.h>
+
+#define GRAPH_MAX_DEPTH 8
+
+struct walk {
+    struct graph_record *rec;
+    const struct registry *reg;
+    struct launch_cache *layouts;
+    bool oom;
+};
+
+static void remember_address(void *ctx, CUdeviceptr value) {
+    struct walk *w = ctx;
+    const struct allocation *a = registry_find(w->reg, value);
+    if (!a)
+        return;
+    struct graph_record *rec = w->rec;
+    for (size_t i = 0; i < rec->count; i++)
+        if (rec->bases[i] == a->base)
+            return;
+    if (rec->count == rec->capacity) {
+        size_t cap = rec->capacity ? rec->capacity * 2 : 8;
+        CUdeviceptr *bases = realloc(rec->bases, cap * sizeof *bases);
+        if (!bases) {
+            w->oom = true;
+            return;
+        }
+        rec->bases = bases;
+        rec->capacity = cap;
+    }
+    rec->bases[rec->count++] = a->base;
+}
+
+static void walk_node(struct walk *w, CUgraphNode node, int depth);
+
+static void walk_graph(struct walk *w, CUgraph graph, int depth) {
+    const struct driver_table *d = driver();
+    size_t n = 0;
+    if (depth > GRAPH_MAX_DEPTH || !d->cuGraphGetNodes ||
+        d->cuGraphGetNodes(graph, NULL, &n) != CUDA_SUCCESS || n == 0)
+        return;
+    CUgraphNode *nodes = calloc(n, sizeof *nodes);
+    if (!nodes) {
+        w->oom = true;
+        return;
+    }
+    if (d->cuGraphGetNodes(graph, nodes, &n) == CUDA_SUCCESS)
+        for (size_t i = 0; i < n; i++)
+            walk_node(w, nodes[i], depth);
+    free(nodes);
+}
+
+static void walk_node(struct walk *w, CUgraphNode node, int depth) {
+    const struct driver_table *d = driver();
+    CUgraphNodeType type;
+    if (!d->cuGraphNodeGetType || d->cuGraphNodeGetType(node, &type) != CUDA_SUCCESS)
+        return;
+    switch (type) {
+    case CU_GRAPH_NODE_TYPE_KERNEL: {
+        CUDA_KERNEL_NODE_PARAMS p;
+        memset(&p, 0, sizeof p);
+        if (!d->cuGraphKernelNodeGetParams_v2 ||
+            d->cuGraphKernelNodeGetParams_v2(node, &p) != CUDA_SUCCESS || !p.func)
+            return;
+        launch_scan(launch_layout(w->layouts, p.func), p.kernelParams, p.extra, remember_address,
+                    w);
+        break;
+    }
+    case CU_GRAPH_NODE_TYPE_MEMSET: {
+        CUDA_MEMSET_NODE_PARAMS p;
+        if (d->cuGraphMemsetNodeGetParams && d->cuGraphMemsetNodeGetParams(node, &p) == 0)
+            remember_address(w, p.dst);
+        break;
+    }
+    case CU_GRAPH_NODE_TYPE_MEMCPY: {
+        CUDA_MEMCPY3D p;
+        if (d->cuGraphMemcpyNodeGetParams && d->cuGraphMemcpyNodeGetParams(node, &p) == 0) {
+            if (p.srcMemoryType == CU_MEMORYTYPE_DEVICE)
+                remember_address(w, p.srcDevice);
+            if (p.dstMemoryType == CU_MEMORYTYPE_DEVICE)
+                remember_address(w, p.dstDevice);
+        }
+        break;
+    }
+    case CU_GRAPH_NODE_TYPE_GRAPH: {
+        CUgraph child;
+        if (d->cuGraphChildGraphNodeGetGraph &&
+            d->cuGraphChildGraphNodeGetGraph(node, &child) == CUDA_SUCCESS)
+            walk_graph(w, child, depth + 1);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+int graphs_remember(struct graph_table *t, struct launch_cache *layouts, const struct registry *reg,
+                    CUgraphExec exec, CUgraph graph) {
+    graphs_forget(t, exec); /* a handle may be reused after destroy */
+    struct graph_record *rec = calloc(1, sizeof *rec);
+    if (!rec)
+        return -1;
+    rec->exec = exec;
+    struct walk w = {rec, reg, layouts, false};
+    walk_graph(&w, graph, 0);
+    bool hash_oom = w.oom;
+    if (!hash_oom)
+        HASH_ADD(hh, t->by_exec, exec, sizeof rec->exec, rec);
+    if (hash_oom) {
+        free(rec->bases);
+        free(rec);
+        return -1;
+    }
+    return 0;
+}
+
+const struct graph_record *graphs_find(const struct graph_table *t, CUgraphExec exec) {
+    struct graph_record *rec;
+    HASH_FIND(hh, t->by_exec, &exec, sizeof exec, rec);
+    return rec;
+}
+
+void graphs_forget(struct graph_table *t, CUgraphExec exec) {
+    struct graph_record *rec;
+    HASH_FIND(hh, t->by_exec, &exec, sizeof exec, rec);
+    if (rec) {
+        HASH_DELETE(hh, t->by_exec, rec);
+        free(rec->bases);
+        free(rec);
+    }
+}

@@ -1,0 +1,39 @@
+/*
+ * graphs.h — the tracked allocations each instantiated graph uses.
+ *
+ * Graph replays never pass through cuLaunchKernel, so the allocations a graph touches are
+ * found once, when it is instantiated, by walking its kernel, memset, memcpy and child-graph
+ * nodes; cuGraphLaunch then makes them resident. Allocations are remembered by base address
+ * and looked up again at launch, so a freed one is simply skipped. Callers hold the runtime
+ * lock.
+ */
+#ifndef OFFLOAD_GRAPHS_H
+#define OFFLOAD_GRAPHS_H
+
+#include "runtime/launch.h"
+#include "runtime/registry.h"
+
+#include <cuda.h>
+#include <stddef.h>
+
+struct graph_record {
+    CUgraphExec exec;
+    CUdeviceptr *bases; /* distinct tracked allocations the graph references */
+    size_t count, capacity;
+    UT_hash_handle hh;
+};
+
+struct graph_table {
+    struct graph_record *by_exec;
+};
+
+/* Walks graph and remembers, for exec, the tracked allocations it references. Returns 0 or
+ * -1 when out of memory (the graph is then unknown and its launches are not prepared). */
+int graphs_remember(struct graph_table *t, struct launch_cache *layouts, const struct registry *reg,
+                    CUgraphExec exec, CUgraph graph);
+
+const struct graph_record *graphs_find(const struct graph_table *t, CUgraphExec exec);
+
+void graphs_forget(struct graph_table *t, CUgraphExec exec);
+
+#endif /* OFFLOAD_GRAPHS_H */

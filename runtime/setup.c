@@ -1,0 +1,118 @@
+/*
+ * setup.c — early (config) and lazy (CUDA) initialisation, fork handling.
+ */
+#include "runtime/setup.h"
+
+#include "interpose/driver.h"
+#include "runtime/components.h"
+#include "runtime/log.h"
+#include "runtime/record.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* In the child of fork() the lock may have been held by a thread that does not exist
+ * there, and CUDA is unusable: start a fresh lock and pass everything through. */
+static void after_fork_in_child(void) {
+    pthread_mutex_init(&offload_runtime.lock, NULL);
+    atomic_store(&offload_runtime.cuda_unusable, true);
+}
+
+void setup_early(struct runtime *rt) {
+    struct config_error err;
+    if (config_load(&rt->cfg, &err) != 0) {
+        fprintf(stderr, "%s\n", err.text);
+        _exit(2);
+    }
+    rt->config_loaded = true;
+    log_set_level(rt->cfg.log_level);
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+
+static double gib(uint64_t bytes) {
+    return (double)bytes / (1024.0 * 1024.0 * 1024.0);
+}
+
+static void print_start_line(const struct runtime *rt) {
+    char what[512];
+    components_describe(rt, what, sizeof what);
+    /* With components the user asked for offloading and sees it at the default level;
+     * a plain preload says nothing unless asked (it runs in every child process). */
+    enum config_log_level level = rt->components ? CONFIG_LOG_WARN : CONFIG_LOG_INFO;
+    log_msg(level, "%s, budget %.1f GiB%s", what, gib(rt->budget.limit),
+            rt->cfg.mode == CONFIG_MODE_RECORD ? ", recording" : "");
+}
+
+static bool setup_failed(struct runtime *rt, const char *what, CUresult r) {
+    log_error("cannot set up (%s: error %d); passing every call through", what, (int)r);
+    atomic_store(&rt->cuda_unusable, true);
+    return false;
+}
+
+bool setup_cuda(struct runtime *rt) {
+    if (rt->cuda_ready)
+        return true;
+    if (atomic_load(&rt->cuda_unusable) || !rt->config_loaded)
+        return false;
+    const struct driver_table *d = driver();
+    if (!d->cuCtxGetCurrent || !d->cuMemCreate || !d->cuMemAddressReserve)
+        return setup_failed(rt, "driver lacks virtual memory management", CUDA_ERROR_NOT_FOUND);
+    CUcontext ctx = NULL;
+    if (d->cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || !ctx)
+        return false; /* no context yet: the program's own call will say so */
+    CUresult r = d->cuCtxGetDevice(&rt->device);
+    if (r != CUDA_SUCCESS)
+        return setup_failed(rt, "cuCtxGetDevice", r);
+    size_t total = 0, free_bytes = 0;
+    r = d->cuDeviceTotalMem_v2(&total, rt->device);
+    if (r != CUDA_SUCCESS)
+        return setup_failed(rt, "cuDeviceTotalMem", r);
+    r = d->cuMemGetInfo_v2(&free_bytes, &total);
+    if (r != CUDA_SUCCESS)
+        return setup_failed(rt, "cuMemGetInfo", r);
+    CUmemAllocationProp prop;
+    memset(&prop, 0, sizeof prop);
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    prop.location.id = rt->device;
+    size_t gran = 0;
+    r = d->cuMemGetAllocationGranularity(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM);
+    if (r != CUDA_SUCCESS)
+        return setup_failed(rt, "cuMemGetAllocationGranularity", r);
+    if (gran == 0 || (gran & (gran - 1)) != 0)
+        return setup_failed(rt, "granularity is not a power of two", CUDA_ERROR_NOT_SUPPORTED);
+    r = copy_engine_start(&rt->copy);
+    if (r != CUDA_SUCCESS)
+        return setup_failed(rt, "cuStreamCreate", r);
+
+    rt->ctx = ctx;
+    rt->device_total = total;
+    rt->granularity = gran;
+    registry_init(&rt->registry, (unsigned)__builtin_ctzll(gran));
+    rt->budget.limit =
+        rt->cfg.budget.set ? config_size_bytes(&rt->cfg.budget, total) : (uint64_t)free_bytes;
+    rt->min_size = rt->cfg.min_size.set ? config_size_bytes(&rt->cfg.min_size, total) : 1u << 20;
+    if (rt->min_size == 0)
+        rt->min_size = 1;
+    if (components_init(rt) != 0)
+        return setup_failed(rt, "components", CUDA_ERROR_OUT_OF_MEMORY);
+    record_init(rt);
+    rt->cuda_ready = true;
+    print_start_line(rt);
+    return true;
+}
+
+bool setup_context_enter(struct runtime *rt) {
+    CUcontext cur = NULL;
+    if (driver()->cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur == rt->ctx)
+        return false;
+    return driver()->cuCtxPushCurrent_v2 && driver()->cuCtxPushCurrent_v2(rt->ctx) == 0;
+}
+
+void setup_context_leave(bool pushed) {
+    if (pushed) {
+        CUcontext popped;
+        driver()->cuCtxPopCurrent_v2(&popped);
+    }
+}

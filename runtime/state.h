@@ -1,0 +1,76 @@
+/*
+ * state.h — THE runtime: the one struct holding all of liboffload's mutable state, and
+ * the one lock guarding it (log.c's level is the only other mutable global).
+ *
+ * Every runtime_* entry point takes the lock for its whole duration, including the driver
+ * calls it makes: the driver never calls back into liboffload, and simulated or real
+ * streams never wait for the host, so holding it while waiting on an event cannot
+ * deadlock. Fields marked (atomic) are also read without the lock on fast paths.
+ */
+#ifndef OFFLOAD_STATE_H
+#define OFFLOAD_STATE_H
+
+#include "config/config.h"
+#include "runtime/backup.h"
+#include "runtime/budget.h"
+#include "runtime/copy.h"
+#include "runtime/graphs.h"
+#include "runtime/launch.h"
+#include "runtime/registry.h"
+#include "runtime/stats.h"
+
+#include <cuda.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+struct untracked_alloc;
+struct components;
+struct record_trace;
+
+struct runtime {
+    pthread_mutex_t lock;
+
+    struct config cfg;
+    bool config_loaded;
+
+    /* set up lazily at the first hooked call that has a current context */
+    bool cuda_ready;
+    atomic_bool cuda_unusable; /* (atomic) a forked child: pass everything through */
+    bool setup_failed_logged;
+    CUcontext ctx;
+    CUdevice device;
+    uint64_t device_total;
+    size_t granularity;
+    uint64_t min_size;
+
+    struct registry registry;
+    atomic_size_t tracked_count;       /* (atomic) registry.count, for the launch fast path */
+    struct untracked_alloc *untracked; /* pass-through allocations: address -> size */
+    struct budget budget;
+    /* allocations in EVICTING state, oldest first (their copies complete in this order,
+     * all being on the offload stream) */
+    struct allocation **evicting;
+    size_t evicting_count, evicting_capacity;
+    uint64_t evicting_bytes;
+    struct copy_engine copy;
+    struct backup_state backups;
+    struct launch_cache layouts;
+    struct graph_table graphs;
+    struct stats stats;
+    struct components *components; /* NULL without components in the config */
+    struct record_trace *record;   /* OFFLOAD_MODE=record only */
+    struct allocation **scratch;   /* the current call's allocations (reused buffer) */
+    size_t scratch_capacity;
+
+    uint64_t clock; /* LRU clock: bumped on every use */
+    uint64_t epoch; /* bumped per call: allocations needed by the call carry it */
+};
+
+/* The one instance. */
+extern struct runtime offload_runtime;
+
+void runtime_lock(void);
+void runtime_unlock(void);
+
+#endif /* OFFLOAD_STATE_H */

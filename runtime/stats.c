@@ -1,0 +1,144 @@
+/*
+ * stats.c — the exit report: a summary table on stderr, a JSON document in a file.
+ */
+#include "runtime/stats.h"
+
+#include "runtime/atomic_file.h"
+#include "runtime/log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct buf {
+    char *data;
+    size_t len, cap;
+    int failed;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct buf *b, const char *fmt, ...) {
+    if (b->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)n + 1) * 2;
+        char *data = realloc(b->data, cap);
+        if (!data) {
+            b->failed = 1;
+            return;
+        }
+        b->data = data;
+        b->cap = cap;
+    }
+}
+
+/* Component names come from the config grammar (identifiers), but escape anyway. */
+static void put_string(struct buf *b, const char *s) {
+    put(b, "\"");
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            put(b, "\\%c", c);
+        else if (c < 0x20)
+            put(b, "\\u%04x", c);
+        else
+            put(b, "%c", c);
+    }
+    put(b, "\"");
+}
+
+static void put_moves(struct buf *b, const struct move_stats *m) {
+    put(b,
+        "\"evictions\": %" PRIu64 ", \"restores\": %" PRIu64 ", \"bytes_to_host\": %" PRIu64
+        ", \"bytes_to_device\": %" PRIu64 ", \"prefetch_hits\": %" PRIu64
+        ", \"stall_ns\": %" PRIu64,
+        m->evictions, m->restores, m->bytes_to_host, m->bytes_to_device, m->prefetch_hits,
+        m->stall_ns);
+}
+
+char *stats_json(const struct stats_report *r) {
+    struct buf b = {malloc(4096), 0, 4096, 0};
+    if (!b.data)
+        return NULL;
+    const struct stats *s = r->stats;
+    put(&b, "{\n  \"budget_bytes\": %" PRIu64 ",\n", r->budget_bytes);
+    put(&b, "  \"tracked_bytes\": %" PRIu64 ",\n", s->tracked_bytes);
+    put(&b, "  \"peak_tracked_bytes\": %" PRIu64 ",\n", s->peak_tracked_bytes);
+    put(&b, "  \"tracked_allocations\": %" PRIu64 ",\n", s->tracked_allocations);
+    put(&b, "  \"peak_resident_bytes\": %" PRIu64 ",\n", r->peak_resident_bytes);
+    put(&b, "  \"peak_used_bytes\": %" PRIu64 ",\n", r->peak_used_bytes);
+    put(&b, "  \"launches\": %" PRIu64 ",\n", s->launches);
+    put(&b, "  \"demand_restores\": %" PRIu64 ",\n", s->demand_restores);
+    put(&b, "  \"failed_evictions\": %" PRIu64 ",\n", s->failed_evictions);
+    put(&b, "  \"wait_ns\": %" PRIu64 ",\n  ", r->wait_ns);
+    put_moves(&b, &s->total);
+    put(&b, ",\n  \"unowned_bytes\": %" PRIu64 ",\n  \"components\": [", r->unowned_bytes);
+    for (size_t i = 0; i < r->component_count; i++) {
+        const struct stats_component *c = &r->components[i];
+        put(&b, "%s\n    {\"name\": ", i ? "," : "");
+        put_string(&b, c->name);
+        put(&b, ", \"bytes\": %" PRIu64 ", ", c->bytes);
+        put_moves(&b, &c->moves);
+        put(&b, "}");
+    }
+    put(&b, "%s]\n}\n", r->component_count ? "\n  " : "");
+    if (b.failed) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
+}
+
+void stats_write_file(const struct stats_report *r, const char *path) {
+    char *json = stats_json(r);
+    if (!json) {
+        log_warn("cannot write %s: out of memory", path);
+        return;
+    }
+    if (atomic_file_write(path, json, strlen(json)) != 0)
+        log_warn("cannot write %s: %s", path, strerror(errno));
+    free(json);
+}
+
+static double mib(uint64_t bytes) {
+    return (double)bytes / (1024.0 * 1024.0);
+}
+
+void stats_log_summary(const struct stats_report *r) {
+    if (!log_enabled(CONFIG_LOG_INFO))
+        return;
+    const struct stats *s = r->stats;
+    log_info("summary: budget %.1f MiB, tracked %.1f MiB (peak %.1f MiB, %" PRIu64
+             " allocations), peak resident %.1f MiB, peak used %.1f MiB",
+             mib(r->budget_bytes), mib(s->tracked_bytes), mib(s->peak_tracked_bytes),
+             s->tracked_allocations, mib(r->peak_resident_bytes), mib(r->peak_used_bytes));
+    log_info("summary: %" PRIu64 " evictions, %" PRIu64 " restores (%" PRIu64
+             " on demand), %.1f MiB to host, %.1f MiB to device, %" PRIu64
+             " launches, waited %.3f s",
+             s->total.evictions, s->total.restores, s->demand_restores, mib(s->total.bytes_to_host),
+             mib(s->total.bytes_to_device), s->launches, (double)r->wait_ns / 1e9);
+    if (r->component_count)
+        log_info("%-16s %10s %9s %9s %12s %12s %9s %10s", "component", "MiB", "evictions",
+                 "restores", "MiB to host", "MiB to dev", "prefetch", "stall s");
+    for (size_t i = 0; i < r->component_count; i++) {
+        const struct stats_component *c = &r->components[i];
+        log_info("%-16s %10.1f %9" PRIu64 " %9" PRIu64 " %12.1f %12.1f %9" PRIu64 " %10.3f",
+                 c->name, mib(c->bytes), c->moves.evictions, c->moves.restores,
+                 mib(c->moves.bytes_to_host), mib(c->moves.bytes_to_device), c->moves.prefetch_hits,
+                 (double)c->moves.stall_ns / 1e9);
+    }
+}

@@ -1,0 +1,231 @@
+/*
+ * kernels.cu — every kernel the reference pipeline launches, one CUDA C source for two
+ * targets: nvcc builds it into a cubin for a real GPU; the host C++ compiler builds it into
+ * a shared object for the simulated driver, through tests/sim/cuda_host.h.
+ *
+ * The kernels are generic building blocks (matmul, bias + activation, normalisation,
+ * residual add, upsample, ...). The same kernels serve the text encoder, the U-Net and the
+ * VAE, as in real inference engines, so no kernel name says which component launched it.
+ *
+ * Rules that keep results bit-identical run to run, on any stream, on both targets:
+ *  - one thread computes one output element (or one row) with a fixed loop order: no
+ *    atomics, no cooperation between threads (the simulator runs threads one after
+ *    another, so __syncthreads() and shared memory are not available anyway);
+ *  - only +, -, *, /, sqrtf, fabsf, floorf, fminf, fmaxf: all correctly rounded in IEEE
+ *    single precision on both targets (no expf/tanhf, whose last bits differ). Built with
+ *    contraction off (nvcc --fmad=false, host -ffp-contract=off), the GPU and the
+ *    simulator compute the same bits.
+ *
+ * Layouts: matrices are row-major; a weight matrix is [N][K] (one row per output), so the
+ * inner loop of matmul walks both operands contiguously. Feature maps are [pixel][channel].
+ */
+
+#define KERNEL extern "C" __global__ void
+
+/* Under nvcc nothing is force-included: a descriptor is only the simulator's business. */
+#ifndef SIM_KERNEL
+#define SIM_KERNEL(name)
+#endif
+
+/* The global index of the calling thread over a 1-D launch. */
+__device__ long long thread_index(void) {
+    return (long long)blockIdx.x * blockDim.x + threadIdx.x;
+}
+
+/* The activation: a softsign-gated linear unit, x * (0.5 + 0.5 * x / (1 + |x|)). Smooth,
+ * GELU-shaped, and made of correctly rounded operations only. */
+__device__ float gated_linear(float x) {
+    return x * (0.5f + 0.5f * (x / (1.0f + fabsf(x))));
+}
+
+/* y[m][n] = sum_k x[m][k] * w[n][k]. One thread per output element; consecutive threads
+ * share the weight row n (m varies fastest), so a weight row is read once per launch while
+ * it is hot in cache. Eight partial sums, combined in a fixed order: a short dependency
+ * chain for the CPU, the same bits everywhere. */
+KERNEL matmul(const float *__restrict__ x, const float *__restrict__ w, float *__restrict__ y,
+              int rows, int cols, int inner) {
+    long long i = thread_index();
+    if (i >= (long long)rows * cols)
+        return;
+    int m = (int)(i % rows);
+    int n = (int)(i / rows);
+    const float *xr = x + (long long)m * inner;
+    const float *wr = w + (long long)n * inner;
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;
+    int k = 0;
+    for (; k + 8 <= inner; k += 8) {
+        a0 += xr[k + 0] * wr[k + 0];
+        a1 += xr[k + 1] * wr[k + 1];
+        a2 += xr[k + 2] * wr[k + 2];
+        a3 += xr[k + 3] * wr[k + 3];
+        a4 += xr[k + 4] * wr[k + 4];
+        a5 += xr[k + 5] * wr[k + 5];
+        a6 += xr[k + 6] * wr[k + 6];
+        a7 += xr[k + 7] * wr[k + 7];
+    }
+    for (; k < inner; k++)
+        a0 += xr[k] * wr[k];
+    y[(long long)m * cols + n] = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7));
+}
+SIM_KERNEL(matmul)
+
+/* y[m][n] = act(y[m][n] + b[n]); act 0 is the identity, 1 the gated linear unit. */
+KERNEL bias_act(float *y, const float *b, int rows, int cols, int act) {
+    long long i = thread_index();
+    if (i >= (long long)rows * cols)
+        return;
+    float v = y[i] + b[i % cols];
+    y[i] = act ? gated_linear(v) : v;
+}
+SIM_KERNEL(bias_act)
+
+/* Layer normalisation of each row of x into y, then y = y * gamma + beta when gamma and
+ * beta are given (non-null). One thread per row. */
+KERNEL layernorm(const float *__restrict__ x, float *__restrict__ y, const float *gamma,
+                 const float *beta, int rows, int cols) {
+    long long r = thread_index();
+    if (r >= rows)
+        return;
+    const float *xr = x + r * cols;
+    float *yr = y + r * cols;
+    float sum = 0.0f;
+    for (int c = 0; c < cols; c++)
+        sum += xr[c];
+    float mean = sum / (float)cols;
+    float var = 0.0f;
+    for (int c = 0; c < cols; c++) {
+        float d = xr[c] - mean;
+        var += d * d;
+    }
+    float inv = 1.0f / sqrtf(var / (float)cols + 1e-5f);
+    for (int c = 0; c < cols; c++) {
+        float v = (xr[c] - mean) * inv;
+        if (gamma)
+            v = v * gamma[c] + beta[c];
+        yr[c] = v;
+    }
+}
+SIM_KERNEL(layernorm)
+
+/* Feature-wise modulation (FiLM / adaptive normalisation):
+ * y[m][n] = y[m][n] * (1 + scale[n]) + shift[n]. */
+KERNEL modulate(float *y, const float *scale, const float *shift, int rows, int cols) {
+    long long i = thread_index();
+    if (i >= (long long)rows * cols)
+        return;
+    int n = (int)(i % cols);
+    y[i] = y[i] * (1.0f + scale[n]) + shift[n];
+}
+SIM_KERNEL(modulate)
+
+/* Residual connection: y[i] += x[i]. */
+KERNEL residual_add(float *y, const float *x, long long count) {
+    long long i = thread_index();
+    if (i >= count)
+        return;
+    y[i] = y[i] + x[i];
+}
+SIM_KERNEL(residual_add)
+
+/* y[i] = a * y[i] + b * x[i]: the scheduler's update of the latent. */
+KERNEL axpby(float *y, const float *x, float a, float b, long long count) {
+    long long i = thread_index();
+    if (i >= count)
+        return;
+    y[i] = a * y[i] + b * x[i];
+}
+SIM_KERNEL(axpby)
+
+/* y[n] = mean over m of x[m][n], summed in row order. One thread per column. */
+KERNEL mean_rows(const float *__restrict__ x, float *__restrict__ y, int rows, int cols) {
+    long long n = thread_index();
+    if (n >= cols)
+        return;
+    float sum = 0.0f;
+    for (int m = 0; m < rows; m++)
+        sum += x[(long long)m * cols + n];
+    y[n] = sum / (float)rows;
+}
+SIM_KERNEL(mean_rows)
+
+/* out[t][n] = table[token[t]][n] + position[t][n]. One thread per output element. */
+KERNEL embed(const int *tokens, const float *table, const float *position, float *out, int count,
+             int cols, int vocab) {
+    long long i = thread_index();
+    if (i >= (long long)count * cols)
+        return;
+    int t = (int)(i / cols), n = (int)(i % cols);
+    int id = tokens[t];
+    if (id < 0 || id >= vocab)
+        id = 0;
+    out[i] = table[(long long)id * cols + n] + position[i];
+}
+SIM_KERNEL(embed)
+
+/* Depthwise 3x3 convolution with zero padding on a [height*width][channels] map:
+ * y[p][c] = sum over the 3x3 neighbourhood q of x[q][c] * w[c][tap]. */
+KERNEL conv3x3_depthwise(const float *__restrict__ x, float *__restrict__ y,
+                         const float *__restrict__ w, int height, int width, int channels) {
+    long long i = thread_index();
+    if (i >= (long long)height * width * channels)
+        return;
+    int c = (int)(i % channels);
+    long long p = i / channels;
+    int row = (int)(p / width), col = (int)(p % width);
+    float sum = 0.0f;
+    for (int dy = -1; dy <= 1; dy++)
+        for (int dx = -1; dx <= 1; dx++) {
+            int r = row + dy, q = col + dx;
+            if (r < 0 || r >= height || q < 0 || q >= width)
+                continue;
+            sum += x[((long long)r * width + q) * channels + c] * w[c * 9 + (dy + 1) * 3 + dx + 1];
+        }
+    y[i] = sum;
+}
+SIM_KERNEL(conv3x3_depthwise)
+
+/* Bilinear 2x upsampling (half-pixel centres, edges clamped) of a [height*width][channels]
+ * map into [2*height*2*width][channels]. */
+KERNEL upsample2x(const float *__restrict__ x, float *__restrict__ y, int height, int width,
+                  int channels) {
+    long long i = thread_index();
+    int oh = 2 * height, ow = 2 * width;
+    if (i >= (long long)oh * ow * channels)
+        return;
+    int c = (int)(i % channels);
+    long long p = i / channels;
+    int orow = (int)(p / ow), ocol = (int)(p % ow);
+    /* Output pixel o sits at source coordinate o/2 - 1/4: its neighbours are o/2 and the
+     * one before (even o, weights 1/4 and 3/4) or after (odd o, weights 3/4 and 1/4). */
+    int r0 = orow / 2, r1 = (orow & 1) ? r0 + 1 : r0 - 1;
+    int c0 = ocol / 2, c1 = (ocol & 1) ? c0 + 1 : c0 - 1;
+    r1 = r1 < 0 ? 0 : (r1 >= height ? height - 1 : r1);
+    c1 = c1 < 0 ? 0 : (c1 >= width ? width - 1 : c1);
+    float v00 = x[((long long)r0 * width + c0) * channels + c];
+    float v01 = x[((long long)r0 * width + c1) * channels + c];
+    float v10 = x[((long long)r1 * width + c0) * channels + c];
+    float v11 = x[((long long)r1 * width + c1) * channels + c];
+    float top = 0.75f * v00 + 0.25f * v01;
+    float bottom = 0.75f * v10 + 0.25f * v11;
+    y[i] = 0.75f * top + 0.25f * bottom;
+}
+SIM_KERNEL(upsample2x)
+
+/* The image: rgb[p][k] = clamp(round(127.5 + 127.5 * (w[k] . x[p] + b[k])), 0, 255) as
+ * 8-bit, for a [pixels][channels] map and a [3][channels] weight. One thread per pixel. */
+KERNEL to_rgb(const float *__restrict__ x, const float *__restrict__ w, const float *b,
+              unsigned char *__restrict__ rgb, int pixels, int channels) {
+    long long p = thread_index();
+    if (p >= pixels)
+        return;
+    const float *xp = x + p * channels;
+    for (int k = 0; k < 3; k++) {
+        float sum = b[k];
+        for (int c = 0; c < channels; c++)
+            sum += xp[c] * w[k * channels + c];
+        float v = floorf(127.5f + 127.5f * sum + 0.5f);
+        v = fminf(fmaxf(v, 0.0f), 255.0f);
+        rgb[p * 3 + k] = (unsigned char)v;
+    }
+}
+SIM_KERNEL(to_rgb)

@@ -1,0 +1,111 @@
+/* launch.c — see launch.h. */
+#include "examples/pipeline/launch.h"
+
+#include "examples/pipeline/cuda_check.h"
+#include "examples/pipeline/engine.h"
+
+#include <stdio.h>
+
+#define BLOCK_THREADS 256
+
+void kernels_lookup(struct engine *e) {
+    struct {
+        CUfunction *f;
+        const char *name;
+    } table[] = {
+        {&e->kernels.matmul, "matmul"},
+        {&e->kernels.bias_act, "bias_act"},
+        {&e->kernels.layernorm, "layernorm"},
+        {&e->kernels.modulate, "modulate"},
+        {&e->kernels.residual_add, "residual_add"},
+        {&e->kernels.axpby, "axpby"},
+        {&e->kernels.mean_rows, "mean_rows"},
+        {&e->kernels.embed, "embed"},
+        {&e->kernels.conv3x3_depthwise, "conv3x3_depthwise"},
+        {&e->kernels.upsample2x, "upsample2x"},
+        {&e->kernels.to_rgb, "to_rgb"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        char what[PATH_MAX + 64];
+        snprintf(what, sizeof what, "kernel %s in %s", table[i].name, e->module_path);
+        CU_CALL(cuModuleGetFunction, (table[i].f, e->module, table[i].name), what, "none");
+    }
+}
+
+static void launch(struct engine *e, CUfunction f, const char *name, long long threads,
+                   void **params) {
+    if (threads <= 0)
+        return;
+    long long blocks = (threads + BLOCK_THREADS - 1) / BLOCK_THREADS;
+    char what[64];
+    snprintf(what, sizeof what, "launching %s", name);
+    CU_CALL(cuLaunchKernel,
+            (f, (unsigned)blocks, 1, 1, BLOCK_THREADS, 1, 1, 0, e->stream, params, NULL), what,
+            e->component);
+}
+
+void launch_matmul(struct engine *e, CUdeviceptr x, CUdeviceptr w, CUdeviceptr y, int rows,
+                   int cols, int inner) {
+    void *p[] = {&x, &w, &y, &rows, &cols, &inner};
+    launch(e, e->kernels.matmul, "matmul", (long long)rows * cols, p);
+}
+
+void launch_bias_act(struct engine *e, CUdeviceptr y, CUdeviceptr b, int rows, int cols,
+                     enum activation act) {
+    int a = (int)act;
+    void *p[] = {&y, &b, &rows, &cols, &a};
+    launch(e, e->kernels.bias_act, "bias_act", (long long)rows * cols, p);
+}
+
+void launch_layernorm(struct engine *e, CUdeviceptr x, CUdeviceptr y, CUdeviceptr gamma,
+                      CUdeviceptr beta, int rows, int cols) {
+    void *p[] = {&x, &y, &gamma, &beta, &rows, &cols};
+    launch(e, e->kernels.layernorm, "layernorm", rows, p);
+}
+
+void launch_modulate(struct engine *e, CUdeviceptr y, CUdeviceptr scale, CUdeviceptr shift,
+                     int rows, int cols) {
+    void *p[] = {&y, &scale, &shift, &rows, &cols};
+    launch(e, e->kernels.modulate, "modulate", (long long)rows * cols, p);
+}
+
+void launch_residual_add(struct engine *e, CUdeviceptr y, CUdeviceptr x, long long count) {
+    void *p[] = {&y, &x, &count};
+    launch(e, e->kernels.residual_add, "residual_add", count, p);
+}
+
+void launch_axpby(struct engine *e, CUdeviceptr y, CUdeviceptr x, float a, float b,
+                  long long count) {
+    void *p[] = {&y, &x, &a, &b, &count};
+    launch(e, e->kernels.axpby, "axpby", count, p);
+}
+
+void launch_mean_rows(struct engine *e, CUdeviceptr x, CUdeviceptr y, int rows, int cols) {
+    void *p[] = {&x, &y, &rows, &cols};
+    launch(e, e->kernels.mean_rows, "mean_rows", cols, p);
+}
+
+void launch_embed(struct engine *e, CUdeviceptr tokens, CUdeviceptr table, CUdeviceptr position,
+                  CUdeviceptr out, int count, int cols, int vocab) {
+    void *p[] = {&tokens, &table, &position, &out, &count, &cols, &vocab};
+    launch(e, e->kernels.embed, "embed", (long long)count * cols, p);
+}
+
+void launch_conv3x3_depthwise(struct engine *e, CUdeviceptr x, CUdeviceptr y, CUdeviceptr w,
+                              int height, int width, int channels) {
+    void *p[] = {&x, &y, &w, &height, &width, &channels};
+    launch(e, e->kernels.conv3x3_depthwise, "conv3x3_depthwise",
+           (long long)height * width * channels, p);
+}
+
+void launch_upsample2x(struct engine *e, CUdeviceptr x, CUdeviceptr y, int height, int width,
+                       int channels) {
+    void *p[] = {&x, &y, &height, &width, &channels};
+    launch(e, e->kernels.upsample2x, "upsample2x", 4LL * height * width * channels, p);
+}
+
+void launch_to_rgb(struct engine *e, CUdeviceptr x, CUdeviceptr w, CUdeviceptr b, CUdeviceptr rgb,
+                   int pixels, int channels) {
+    void *p[] = {&x, &w, &b, &rgb, &pixels, &channels};
+    launch(e, e->kernels.to_rgb, "to_rgb", pixels, p);
+}

@@ -97,11 +97,15 @@ $(BUILD)/pipeline: $(PIPE_OBJS) $(BUILD)/sim/libcuda.so.1
 	$(CC) -o $@ $(PIPE_OBJS) -L$(BUILD)/sim -l:libcuda.so.1 $(LDFLAGS) -lz -lm -pthread
 
 # One kernel source, two targets: a host shared object for the simulator...
+# No contraction into FMA on either side (-ffp-contract=off, --fmad=false): with only
+# correctly rounded operations in kernels.cu, both targets compute the same bits.
 $(BUILD)/kernels.host.so: $(KERNEL_CU) tests/sim/cuda_host.h tests/sim/simkernel.h
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -O2 -shared -x c++ -include tests/sim/cuda_host.h $< -o $@
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -O2 -ffp-contract=off -shared -x c++ -include tests/sim/cuda_host.h $< -o $@
 # ...and a cubin for a real GPU, when nvcc is present.
 $(BUILD)/kernels.cubin: $(KERNEL_CU)
-	$(NVCC) -cubin -arch=$(GPU_ARCH) -O3 $< -o $@
+	@mkdir -p $(@D)
+	$(NVCC) -cubin -arch=$(GPU_ARCH) -O3 --fmad=false $< -o $@
 
 $(BUILD)/tests/test_sim_%: tests/unit/test_sim_%.c tests/unit/check.h $(BUILD)/sim/libcuda.so.1
 	@mkdir -p $(@D)

@@ -51,6 +51,8 @@ struct record_trace {
     size_t ref_count, ref_cap;
     char **kernel_names; /* interned names, so a name is stored once */
     size_t kernel_name_count, kernel_name_cap;
+    size_t *kernel_slots; /* open-addressing index into kernel_names (+1; 0 = empty) */
+    size_t kernel_slot_count;
     uint64_t clock;
 };
 
@@ -65,7 +67,7 @@ int record_trace_free(struct record_trace *t, uint64_t ordinal);
 int record_trace_launch(struct record_trace *t, const char *kernel, const uint64_t *ordinals,
                         size_t count);
 
-#define RECORD_NAME_MAX 16
+#define RECORD_NAME_MAX 24
 
 struct record_component {
     char name[RECORD_NAME_MAX]; /* c0, c1, ... in order of first use */

@@ -1,0 +1,640 @@
+/*
+ * record_plan.c — record mode: the trace, the grouping, the config writer.
+ *
+ * The grouping rule
+ * -----------------
+ * 1. Long-lived allocations: referenced by at least one launch, not freed before the last
+ *    launch, and alive during more than half of the launches. The rest (activations
+ *    allocated and freed per run, buffers of one run out of several) stays unowned.
+ *
+ * 2. The use string: the launches in order, each replaced by the long-lived allocations it
+ *    references (ascending ordinal), with immediate repeats of the same allocation
+ *    collapsed. For the reference pipeline it reads
+ *        t1 t2 ... tk  (u1 u2 ... um)^steps  v1 ... vj
+ *
+ * 3. Straight runs merge, like basic blocks of a control-flow graph: X and Y become one
+ *    group when every occurrence of X is immediately followed by Y and every occurrence
+ *    of Y immediately preceded by X (the start and the end of the string count as
+ *    neighbours). Repeated to a fixed point, this turns the string above into
+ *        T U U ... U V
+ *    A loop (U U) never merges with what enters or leaves it, because its head is then
+ *    preceded by two different groups; so T, U and V stay apart. A program that runs its
+ *    pipeline twice gives T U..U V T U..U V: the same three groups.
+ *
+ * 4. Shared allocations: a group H that is not a loop (never immediately repeats) and
+ *    whose removal from the string lets its neighbours merge (T1 H T2 ... UA H UB, or a
+ *    weight used twice inside one layer: T1 W b W T2) is set aside and step 3 resumes.
+ *    When everything is settled, H joins the group its occurrences sat inside if that
+ *    is one group (it was just an interruption: a weight reused within a layer), else it
+ *    is "shared" (used inside several groups, e.g. a tied embedding): shared groups with
+ *    the same neighbours become one component written with keep = yes.
+ *
+ * 5. Components are the groups, named c0, c1, ... by their first use. The sequence is the
+ *    string of groups with immediate repeats collapsed, cut to its shortest period (a
+ *    program running its pipeline several times gives one cycle) and with a last element
+ *    equal to the first dropped (it is cyclic). Shared (keep) components are not in it.
+ *
+ * Limits (documented in the written file's header too): a component used by a single
+ * pass with nothing distinguishing it from its neighbours (no loop, no return) merges
+ * with them — a pipeline whose every stage runs once and straight is one component.
+ */
+#include "runtime/record_plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the trace ---------------------------------------------------------------------- */
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+void record_trace_init(struct record_trace *t) {
+    memset(t, 0, sizeof *t);
+}
+
+void record_trace_destroy(struct record_trace *t) {
+    for (size_t i = 0; i < t->kernel_name_count; i++)
+        free(t->kernel_names[i]);
+    free(t->kernel_names);
+    free(t->kernel_slots);
+    free(t->allocs);
+    free(t->launches);
+    free(t->refs);
+    memset(t, 0, sizeof *t);
+}
+
+int record_trace_alloc(struct record_trace *t, uint64_t ordinal, uint64_t bytes) {
+    if (ordinal != t->alloc_count)
+        return -1;
+    if (grow((void **)&t->allocs, &t->alloc_cap, t->alloc_count + 1, sizeof *t->allocs))
+        return -1;
+    t->allocs[t->alloc_count++] =
+        (struct record_alloc){.bytes = bytes, .alloc_tick = ++t->clock, .free_tick = RECORD_NEVER};
+    return 0;
+}
+
+int record_trace_free(struct record_trace *t, uint64_t ordinal) {
+    if (ordinal >= t->alloc_count || t->allocs[ordinal].free_tick != RECORD_NEVER)
+        return -1;
+    t->allocs[ordinal].free_tick = ++t->clock;
+    return 0;
+}
+
+static uint64_t hash_name(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The trace's own copy of name, stored once; NULL on NULL or out of memory. */
+static const char *intern(struct record_trace *t, const char *name) {
+    if (!name)
+        return NULL;
+    if (t->kernel_name_count * 2 >= t->kernel_slot_count) {
+        size_t n = t->kernel_slot_count ? t->kernel_slot_count * 2 : 64;
+        size_t *slots = calloc(n, sizeof *slots);
+        if (!slots)
+            return NULL;
+        for (size_t i = 0; i < t->kernel_name_count; i++) {
+            size_t s = hash_name(t->kernel_names[i]) & (n - 1);
+            while (slots[s])
+                s = (s + 1) & (n - 1);
+            slots[s] = i + 1;
+        }
+        free(t->kernel_slots);
+        t->kernel_slots = slots;
+        t->kernel_slot_count = n;
+    }
+    size_t mask = t->kernel_slot_count - 1, s = hash_name(name) & mask;
+    for (; t->kernel_slots[s]; s = (s + 1) & mask)
+        if (strcmp(t->kernel_names[t->kernel_slots[s] - 1], name) == 0)
+            return t->kernel_names[t->kernel_slots[s] - 1];
+    if (grow((void **)&t->kernel_names, &t->kernel_name_cap, t->kernel_name_count + 1,
+             sizeof *t->kernel_names))
+        return NULL;
+    char *copy = strdup(name);
+    if (!copy)
+        return NULL;
+    t->kernel_names[t->kernel_name_count++] = copy;
+    t->kernel_slots[s] = t->kernel_name_count;
+    return copy;
+}
+
+int record_trace_launch(struct record_trace *t, const char *kernel, const uint64_t *ordinals,
+                        size_t count) {
+    if (grow((void **)&t->launches, &t->launch_cap, t->launch_count + 1, sizeof *t->launches) ||
+        grow((void **)&t->refs, &t->ref_cap, t->ref_count + count, sizeof *t->refs))
+        return -1;
+    const char *name = intern(t, kernel);
+    if (kernel && !name)
+        return -1;
+    /* Insertion sort with duplicates dropped: a launch references a handful of pointers. */
+    uint64_t *r = t->refs + t->ref_count;
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t o = ordinals[i];
+        if (o >= t->alloc_count)
+            continue;
+        size_t j = n;
+        while (j > 0 && r[j - 1] > o)
+            j--;
+        if (j > 0 && r[j - 1] == o)
+            continue;
+        memmove(r + j + 1, r + j, (n - j) * sizeof *r);
+        r[j] = o;
+        n++;
+    }
+    t->launches[t->launch_count++] = (struct record_launch){
+        .tick = ++t->clock, .kernel = name, .first_ref = t->ref_count, .ref_count = n};
+    t->ref_count += n;
+    return 0;
+}
+
+/* ---- the grouping ------------------------------------------------------------------- */
+
+/* Neighbour markers in the link arrays; real tokens are ordinals < alloc_count. */
+#define LINK_NONE SIZE_MAX
+#define LINK_MULTI (SIZE_MAX - 1)
+#define LINK_EDGE (SIZE_MAX - 2) /* the start or the end of the string */
+
+struct grouping {
+    size_t n;       /* allocations in the trace */
+    size_t *parent; /* union-find over ordinals: a group is named by its root */
+    size_t *str;    /* the use string: group roots */
+    size_t len;
+    size_t *succ, *pred;
+    bool *tail;   /* merged into its predecessor this pass */
+    bool *hub;    /* set aside by step 4 */
+    bool *shared; /* a shared component (keep) */
+    /* step 4's record: for each set-aside group, its neighbours at removal */
+    struct hub_seen {
+        size_t hub, before, after;
+    } * seen;
+    size_t seen_count, seen_cap;
+    size_t *hub_order; /* hubs in removal order */
+    size_t hub_count;
+};
+
+static size_t find(size_t *parent, size_t a) {
+    while (parent[a] != a) {
+        parent[a] = parent[parent[a]];
+        a = parent[a];
+    }
+    return a;
+}
+
+static void note(size_t *link, size_t value) {
+    if (*link == LINK_NONE)
+        *link = value;
+    else if (*link != value)
+        *link = LINK_MULTI;
+}
+
+/* Computes each group's unique successor and predecessor in the string (LINK_MULTI when
+ * there are several, LINK_NONE for groups absent from it), ignoring the tokens equal to
+ * skip (LINK_NONE: skip nothing). */
+static void compute_links(struct grouping *g, size_t skip) {
+    for (size_t i = 0; i < g->n; i++)
+        g->succ[i] = g->pred[i] = LINK_NONE;
+    size_t prev = LINK_EDGE;
+    for (size_t i = 0; i < g->len; i++) {
+        size_t t = g->str[i];
+        if (t == skip)
+            continue;
+        note(&g->pred[t], prev);
+        if (prev != LINK_EDGE)
+            note(&g->succ[prev], t);
+        prev = t;
+    }
+    if (prev != LINK_EDGE)
+        note(&g->succ[prev], LINK_EDGE);
+}
+
+static bool mergeable(const struct grouping *g, size_t x) {
+    size_t y = g->succ[x];
+    return y < g->n && y != x && g->pred[y] == x;
+}
+
+/* One pass of step 3. Returns true if anything merged. */
+static bool merge_pass(struct grouping *g) {
+    compute_links(g, LINK_NONE);
+    bool any = false;
+    for (size_t x = 0; x < g->n; x++)
+        g->tail[x] = false;
+    for (size_t x = 0; x < g->n; x++)
+        if (g->pred[x] != LINK_NONE && mergeable(g, x)) {
+            g->tail[g->succ[x]] = true;
+            any = true;
+        }
+    if (!any)
+        return false;
+    /* Every tail occurrence directly follows its predecessor's: drop it, join its group. */
+    for (size_t x = 0; x < g->n; x++)
+        if (g->tail[x])
+            g->parent[x] = g->pred[x];
+    size_t k = 0;
+    for (size_t i = 0; i < g->len; i++)
+        if (!g->tail[g->str[i]])
+            g->str[k++] = find(g->parent, g->str[i]);
+    g->len = k;
+    return true;
+}
+
+static bool repeats_immediately(const struct grouping *g, size_t h) {
+    for (size_t i = 1; i < g->len; i++)
+        if (g->str[i] == h && g->str[i - 1] == h)
+            return true;
+    return false;
+}
+
+/* Step 4: finds one group whose removal lets others merge; sets it aside. */
+static int set_aside_one(struct grouping *g, bool *found) {
+    *found = false;
+    /* candidates: groups present in the string, lowest ordinal first */
+    bool *present = g->tail; /* reuse: cleared by the next merge_pass */
+    for (size_t x = 0; x < g->n; x++)
+        present[x] = false;
+    for (size_t i = 0; i < g->len; i++)
+        present[g->str[i]] = true;
+    for (size_t h = 0; h < g->n; h++) {
+        if (!present[h] || repeats_immediately(g, h))
+            continue;
+        compute_links(g, h);
+        bool helps = false;
+        for (size_t x = 0; x < g->n && !helps; x++)
+            helps = x != h && g->pred[x] != LINK_NONE && mergeable(g, x);
+        if (!helps)
+            continue;
+        /* record its neighbours, then drop it from the string */
+        size_t k = 0;
+        for (size_t i = 0; i < g->len; i++) {
+            if (g->str[i] != h) {
+                g->str[k++] = g->str[i];
+                continue;
+            }
+            size_t before = k > 0 ? g->str[k - 1] : LINK_EDGE;
+            size_t after = LINK_EDGE;
+            for (size_t j = i + 1; j < g->len; j++)
+                if (g->str[j] != h) {
+                    after = g->str[j];
+                    break;
+                }
+            if (grow((void **)&g->seen, &g->seen_cap, g->seen_count + 1, sizeof *g->seen))
+                return -1;
+            g->seen[g->seen_count++] = (struct hub_seen){h, before, after};
+        }
+        g->len = k;
+        g->hub[h] = true;
+        g->hub_order[g->hub_count++] = h;
+        *found = true;
+        return 0;
+    }
+    return 0;
+}
+
+/* Resolves set-aside groups, last removed first: join the one group they sat inside, or
+ * become shared. Shared groups with the same neighbour set are merged. */
+static int resolve_hubs(struct grouping *g) {
+    /* the sorted neighbour set of each resolved shared hub, by removal index */
+    size_t **set_of = calloc(g->hub_count + 1, sizeof *set_of);
+    size_t *set_len = calloc(g->hub_count + 1, sizeof *set_len);
+    int rc = set_of && set_len ? 0 : -1;
+    for (size_t k = g->hub_count; rc == 0 && k-- > 0;) {
+        size_t h = g->hub_order[k];
+        size_t count = 0, cap = 0, *roots = NULL;
+        for (size_t s = 0; s < g->seen_count && rc == 0; s++) {
+            if (g->seen[s].hub != h)
+                continue;
+            size_t ends[2] = {g->seen[s].before, g->seen[s].after};
+            for (int e = 0; e < 2; e++) {
+                if (ends[e] >= g->n)
+                    continue;
+                size_t r = find(g->parent, ends[e]), i = count;
+                bool have = false;
+                for (size_t j = 0; j < count; j++)
+                    have |= roots[j] == r;
+                if (have)
+                    continue;
+                if (grow((void **)&roots, &cap, count + 1, sizeof *roots)) {
+                    rc = -1;
+                    break;
+                }
+                while (i > 0 && roots[i - 1] > r) { /* sorted, to compare sets */
+                    roots[i] = roots[i - 1];
+                    i--;
+                }
+                roots[i] = r;
+                count++;
+            }
+        }
+        if (rc == 0 && count == 1) { /* an interruption inside one group: it joins */
+            g->parent[h] = roots[0];
+            free(roots);
+            continue;
+        }
+        g->shared[h] = true;
+        for (size_t j = k + 1; j < g->hub_count; j++) {
+            size_t o = g->hub_order[j];
+            if (set_of[j] && set_len[j] == count && find(g->parent, o) == o &&
+                memcmp(set_of[j], roots, count * sizeof *roots) == 0) {
+                g->parent[h] = o; /* same neighbours as an earlier shared group */
+                break;
+            }
+        }
+        set_of[k] = roots;
+        set_len[k] = count;
+    }
+    if (set_of)
+        for (size_t k = 0; k < g->hub_count; k++)
+            free(set_of[k]);
+    free(set_of), free(set_len);
+    return rc;
+}
+
+static void grouping_free(struct grouping *g) {
+    free(g->parent), free(g->str), free(g->succ), free(g->pred);
+    free(g->tail), free(g->hub), free(g->shared), free(g->seen), free(g->hub_order);
+}
+
+/* Above this much work (string length x groups per candidate scan), step 4 is skipped:
+ * the result then has more, smaller components, still a valid config. */
+#define HUB_WORK_LIMIT 400000000ull
+
+struct comp_order {
+    size_t root, first_launch, first_ordinal;
+};
+
+static int by_first_use(const void *a, const void *b) {
+    const struct comp_order *x = a, *y = b;
+    if (x->first_launch != y->first_launch)
+        return x->first_launch < y->first_launch ? -1 : 1;
+    return x->first_ordinal < y->first_ordinal ? -1 : x->first_ordinal > y->first_ordinal;
+}
+
+/* Shortest p such that seq[i] == seq[i % p] for every i. */
+static size_t shortest_period(const size_t *seq, size_t len) {
+    for (size_t p = 1; p < len; p++) {
+        bool ok = true;
+        for (size_t i = p; i < len && ok; i++)
+            ok = seq[i] == seq[i % p];
+        if (ok)
+            return p;
+    }
+    return len;
+}
+
+int record_plan_build(const struct record_trace *t, struct record_plan *plan) {
+    memset(plan, 0, sizeof *plan);
+    size_t n = t->alloc_count, L = t->launch_count;
+    plan->launch_count = L;
+
+    struct grouping g = {.n = n};
+    size_t *first_launch = calloc(n + 1, sizeof *first_launch);
+    size_t *uses = calloc(n + 1, sizeof *uses);
+    bool *long_lived = calloc(n + 1, sizeof *long_lived);
+    size_t *comp_of = calloc(n + 1, sizeof *comp_of);
+    struct comp_order *order = calloc(n + 1, sizeof *order);
+    g.parent = calloc(n + 1, sizeof *g.parent);
+    g.succ = calloc(n + 1, sizeof *g.succ);
+    g.pred = calloc(n + 1, sizeof *g.pred);
+    g.tail = calloc(n + 1, sizeof *g.tail);
+    g.hub = calloc(n + 1, sizeof *g.hub);
+    g.shared = calloc(n + 1, sizeof *g.shared);
+    g.hub_order = calloc(n + 1, sizeof *g.hub_order);
+    g.str = calloc(t->ref_count + 1, sizeof *g.str);
+    int rc = -1;
+    if (!first_launch || !uses || !long_lived || !comp_of || !order || !g.parent || !g.succ ||
+        !g.pred || !g.tail || !g.hub || !g.shared || !g.hub_order || !g.str)
+        goto out;
+
+    /* step 1 */
+    for (size_t i = 0; i < n; i++)
+        first_launch[i] = SIZE_MAX;
+    for (size_t l = 0; l < L; l++) {
+        const struct record_launch *la = &t->launches[l];
+        for (size_t r = 0; r < la->ref_count; r++) {
+            size_t a = (size_t)t->refs[la->first_ref + r];
+            if (first_launch[a] == SIZE_MAX)
+                first_launch[a] = l;
+            uses[a]++;
+        }
+    }
+    uint64_t last_tick = L ? t->launches[L - 1].tick : 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct record_alloc *al = &t->allocs[i];
+        bool alive_at_end = al->free_tick == RECORD_NEVER || al->free_tick > last_tick;
+        /* launches during its life: ticks are increasing, so count by binary search */
+        size_t lo = 0, hi = L;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (t->launches[mid].tick < al->alloc_tick)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        size_t alive_launches = L - lo; /* alive_at_end: every launch after its allocation */
+        bool long_life = alive_at_end && alive_launches * 2 > L;
+        if (uses[i] && long_life)
+            long_lived[i] = true;
+        else if (uses[i]) {
+            plan->short_lived_count++;
+            plan->short_lived_bytes += al->bytes;
+        } else if (alive_at_end) {
+            plan->unused_count++;
+            plan->unused_bytes += al->bytes;
+        } else {
+            plan->short_lived_count++;
+            plan->short_lived_bytes += al->bytes;
+        }
+        g.parent[i] = i;
+    }
+
+    /* step 2 */
+    for (size_t l = 0; l < L; l++) {
+        const struct record_launch *la = &t->launches[l];
+        for (size_t r = 0; r < la->ref_count; r++) {
+            size_t a = (size_t)t->refs[la->first_ref + r];
+            if (long_lived[a] && (g.len == 0 || g.str[g.len - 1] != a))
+                g.str[g.len++] = a;
+        }
+    }
+
+    /* steps 3 and 4 */
+    for (;;) {
+        while (merge_pass(&g))
+            ;
+        if ((unsigned long long)(g.len + n) * n > HUB_WORK_LIMIT)
+            break;
+        bool found;
+        if (set_aside_one(&g, &found))
+            goto out;
+        if (!found)
+            break;
+    }
+    if (resolve_hubs(&g))
+        goto out;
+
+    /* step 5: components by first use */
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!long_lived[i])
+            continue;
+        size_t r = find(g.parent, i);
+        size_t k = 0;
+        while (k < count && order[k].root != r)
+            k++;
+        if (k == count)
+            order[count++] = (struct comp_order){r, first_launch[i], i};
+        else if (first_launch[i] < order[k].first_launch)
+            order[k].first_launch = first_launch[i];
+    }
+    qsort(order, count, sizeof *order, by_first_use);
+    plan->components = calloc(count + 1, sizeof *plan->components);
+    plan->sequence = calloc(g.len + 1, sizeof *plan->sequence);
+    if (!plan->components || !plan->sequence)
+        goto out;
+    plan->component_count = count;
+    for (size_t k = 0; k < count; k++) {
+        struct record_component *c = &plan->components[k];
+        snprintf(c->name, sizeof c->name, "c%zu", k);
+        c->first_launch = order[k].first_launch;
+        c->first_kernel = t->launches[c->first_launch].kernel;
+        c->keep = g.shared[order[k].root];
+        for (size_t i = 0; i < n; i++)
+            if (long_lived[i] && find(g.parent, i) == order[k].root)
+                c->alloc_count++;
+        c->allocs = calloc(c->alloc_count + 1, sizeof *c->allocs);
+        if (!c->allocs)
+            goto out;
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (long_lived[i] && find(g.parent, i) == order[k].root) {
+                c->allocs[m++] = i;
+                c->bytes += t->allocs[i].bytes;
+                comp_of[i] = k;
+            }
+    }
+    size_t s = 0;
+    for (size_t i = 0; i < g.len; i++) {
+        size_t k = comp_of[g.str[i]];
+        if (plan->components[k].keep)
+            continue;
+        if (s == 0 || plan->sequence[s - 1] != k)
+            plan->sequence[s++] = k;
+    }
+    s = shortest_period(plan->sequence, s);
+    if (s > 1 && plan->sequence[s - 1] == plan->sequence[0])
+        s--;
+    plan->sequence_length = s;
+    rc = 0;
+out:
+    if (rc)
+        record_plan_free(plan);
+    free(first_launch), free(uses), free(long_lived), free(comp_of), free(order);
+    grouping_free(&g);
+    return rc;
+}
+
+void record_plan_free(struct record_plan *plan) {
+    if (plan->components)
+        for (size_t k = 0; k < plan->component_count; k++)
+            free(plan->components[k].allocs);
+    free(plan->components);
+    free(plan->sequence);
+    memset(plan, 0, sizeof *plan);
+}
+
+/* ---- the writer --------------------------------------------------------------------- */
+
+static void write_size(FILE *out, uint64_t bytes) {
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (bytes < 1024) {
+        fprintf(out, "%llu B", (unsigned long long)bytes);
+        return;
+    }
+    double v = (double)bytes / 1024.0;
+    int u = 0;
+    while (v >= 1024.0 && u < 3) {
+        v /= 1024.0;
+        u++;
+    }
+    fprintf(out, "%.1f %s", v, units[u]);
+}
+
+int record_write_ranges(FILE *out, const uint64_t *ordinals, size_t count) {
+    for (size_t i = 0; i < count;) {
+        size_t j = i;
+        while (j + 1 < count && ordinals[j + 1] == ordinals[j] + 1)
+            j++;
+        fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)ordinals[i]);
+        if (j > i)
+            fprintf(out, "-%llu", (unsigned long long)ordinals[j]);
+        i = j + 1;
+    }
+    return ferror(out) ? -1 : 0;
+}
+
+/* A kernel name in a comment: printable ASCII only, so no name can end the comment. */
+static void write_name(FILE *out, const char *name) {
+    int n = 0;
+    for (; *name && n < 120; name++, n++)
+        fputc(*name >= 0x20 && *name < 0x7f ? *name : '?', out);
+    if (*name)
+        fputs("...", out);
+}
+
+int record_plan_write(FILE *out, const struct record_plan *p) {
+    fprintf(out, "# offload.conf written by liboffload record mode (OFFLOAD_MODE=record).\n");
+    fprintf(out, "# %zu launches, %zu components. Rename the components and edit the\n",
+            p->launch_count, p->component_count);
+    fprintf(out, "# sequence as you like (keys: config/README.md), then run with\n");
+    fprintf(out, "# OFFLOAD_CONFIG=this-file. Left out (unowned, LRU): %zu short-lived\n",
+            p->short_lived_count);
+    fprintf(out, "# allocations (");
+    write_size(out, p->short_lived_bytes);
+    fprintf(out, ") and %zu never used by a launch (", p->unused_count);
+    write_size(out, p->unused_bytes);
+    fprintf(out, ").\n\n[offload]\n");
+    if (p->sequence_length) {
+        fprintf(out, "sequence = ");
+        for (size_t i = 0; i < p->sequence_length; i++)
+            fprintf(out, "%s%s", i ? " -> " : "", p->components[p->sequence[i]].name);
+        fprintf(out, "\npolicy = sequence\nprefetch = 1\n");
+    } else {
+        fprintf(out, "# no sequence: no component was found\n");
+    }
+    for (size_t k = 0; k < p->component_count; k++) {
+        const struct record_component *c = &p->components[k];
+        fprintf(out, "\n# ");
+        write_size(out, c->bytes);
+        fprintf(out, " in %zu allocation%s, first used by launch %zu", c->alloc_count,
+                c->alloc_count == 1 ? "" : "s", c->first_launch);
+        if (c->first_kernel) {
+            fprintf(out, " (kernel ");
+            write_name(out, c->first_kernel);
+            fputc(')', out);
+        }
+        fputc('\n', out);
+        if (c->keep)
+            fprintf(out, "# used inside several components: kept resident (keep = no lets it "
+                         "move, at the cost of demand restores)\n");
+        fprintf(out, "[component %s]\nallocs = ", c->name);
+        record_write_ranges(out, c->allocs, c->alloc_count);
+        fputc('\n', out);
+        if (c->keep)
+            fprintf(out, "keep = yes\n");
+    }
+    return ferror(out) ? -1 : 0;
+}

@@ -109,7 +109,7 @@ bench_instr() {
         record launch_overhead_instr null "<=" 400 instr '{"error": "valgrind not installed"}'
         return
     }
-    local n=2000 b1 b2 o1 o2
+    local n=5000 b1 b2 o1 o2
     ((QUICK)) && n=200
     say "launch_overhead_instr: callgrind, $n and $((2 * n)) launches, with and without"
     if ! { b1=$(callgrind_ir "$TMP/cg.b1" $n) && b2=$(callgrind_ir "$TMP/cg.b2" $((2 * n))) &&
@@ -161,11 +161,130 @@ bench_startup() {
         "$(jq -c '{median_bare_ns, median_offload_ns, runs}' "$TMP/startup.json")"
 }
 
+# --- the pipeline: 3. overlap, 4. clean_evict, 6. peak_ratio ------------------------------
+# Sizes: components add up to more than the simulated 256 MiB device, while the biggest
+# one plus the next fit, so that prefetching has room. BENCH_QUICK shrinks everything.
+PIPE_SCALE=${BENCH_PIPE_SCALE:-0.3}
+PIPE_STEPS=${BENCH_PIPE_STEPS:-4}
+PIPE_RUNS=${BENCH_PIPE_RUNS:-3}
+DEVICE=${BENCH_DEVICE:-256MiB}
+BIG_DEVICE=8GiB
+if ((QUICK)); then
+    PIPE_SCALE=${BENCH_PIPE_SCALE:-0.05} PIPE_STEPS=1 PIPE_RUNS=2 DEVICE=${BENCH_DEVICE:-48MiB}
+fi
+PIPE_ARGS=(--scale "$PIPE_SCALE" --steps "$PIPE_STEPS" --runs "$PIPE_RUNS")
+REF_SUM=
+
+# pipe NAME [VAR=VALUE...]: one pipeline process. Sets PIPE_SECONDS (the per-run time the
+# pipeline prints, median over runs after the first: steady state, no loading) and checks
+# its checksums against the first run's (REF_SUM). Returns 1 on any failure.
+pipe() {
+    local name=$1
+    shift
+    if ! env "$@" "$PIPELINE" "${PIPE_ARGS[@]}" --out "$TMP/$name.png" >"$TMP/pipe.$name.out" \
+        2>"$TMP/pipe.$name.err"; then
+        say "pipeline $name failed:"
+        tail -n 5 "$TMP/pipe.$name.err" >&2
+        return 1
+    fi
+    local sum
+    sum=$(grep '^checksum' "$TMP/pipe.$name.out" | sort -u | tr '\n' ' ')
+    [[ -n $REF_SUM ]] || REF_SUM=$sum
+    if [[ -z $sum || $sum != "$REF_SUM" ]]; then
+        say "pipeline $name: checksum '$sum' differs from '$REF_SUM'"
+        return 1
+    fi
+    # "run 2: unet 0.123 s (4 steps)" or, for one run, "unet 0.123 s": sum per run.
+    PIPE_SECONDS=$(awk '
+        /(text_encoder|unet|vae) +[0-9.]+ s/ {
+            run = ($1 == "run") ? $2 + 0 : 1
+            for (i = 1; i < NF; i++) if ($(i + 1) == "s" && $i ~ /^[0-9.]+$/) t[run] += $i
+            if (run > n) n = run
+        }
+        END { for (r = (n > 1) ? 2 : 1; r <= n; r++) print t[r] }' "$TMP/pipe.$name.out" | median)
+}
+
+bench_pipeline() {
+    [[ -x $PIPELINE && -r $PIPE_CONF ]] || {
+        for f in overlap clean_evict peak_ratio; do
+            record $f null "" "" "" '{"error": "pipeline or examples/pipeline/offload.conf missing"}'
+        done
+        return
+    }
+    local off=(LD_PRELOAD="$LIB" OFFLOAD_CONFIG="$PIPE_CONF")
+    say "pipeline: --scale $PIPE_SCALE --steps $PIPE_STEPS --runs $PIPE_RUNS; device $DEVICE"
+
+    # All resident, no liboffload: the reference checksum and compute time.
+    pipe resident SIMCUDA_MEMORY=$BIG_DEVICE || return 1
+    local resident=$PIPE_SECONDS
+
+    # 6. peak_ratio, and the bytes one run restores, on a device with room for everything:
+    # only the policy decides what is resident.
+    pipe peak SIMCUDA_MEMORY=$BIG_DEVICE "${off[@]}" OFFLOAD_POLICY=sequence OFFLOAD_PREFETCH=0 \
+        OFFLOAD_STATS="$TMP/stats.peak.json" || return 1
+    local peak sum restored
+    peak=$(jq .peak_resident_bytes "$TMP/stats.peak.json")
+    sum=$(stats_sum "$TMP/stats.peak.json" bytes)
+    restored=$(jq ".bytes_to_device / $PIPE_RUNS" "$TMP/stats.peak.json")
+    record peak_ratio "$(awk -v p="$peak" -v s="$sum" 'BEGIN { printf "%.3f", s ? p / s : 0 }')" \
+        "" "" ratio "{\"peak_resident_bytes\": $peak, \"component_bytes\": $sum, \"prefetch\": 0}"
+
+    # 3. overlap. Bandwidth such that moving what one run restores takes half the compute.
+    local gbps
+    gbps=$(awk -v b="$restored" -v t="$resident" 'BEGIN { printf "%.3f", b / (t / 2) / 1e9 }')
+    say "overlap: SIMCUDA_PCIE_GBPS=$gbps (restores $restored bytes per run, compute $resident s)"
+    local r res=() p1=() p0=()
+    for ((r = 0; r < (QUICK ? 1 : 2); r++)); do
+        pipe "bw.resident.$r" SIMCUDA_MEMORY=$BIG_DEVICE SIMCUDA_PCIE_GBPS="$gbps" || return 1
+        res+=("$PIPE_SECONDS")
+        pipe "bw.p1.$r" SIMCUDA_MEMORY="$DEVICE" SIMCUDA_PCIE_GBPS="$gbps" "${off[@]}" \
+            OFFLOAD_PREFETCH=1 OFFLOAD_STATS="$TMP/stats.p1.$r.json" || return 1
+        p1+=("$PIPE_SECONDS")
+        pipe "bw.p0.$r" SIMCUDA_MEMORY="$DEVICE" SIMCUDA_PCIE_GBPS="$gbps" "${off[@]}" \
+            OFFLOAD_PREFETCH=0 OFFLOAD_STATS="$TMP/stats.p0.$r.json" || return 1
+        p0+=("$PIPE_SECONDS")
+    done
+    local m_res m_p1 m_p0
+    m_res=$(printf '%s\n' "${res[@]}" | median)
+    m_p1=$(printf '%s\n' "${p1[@]}" | median)
+    m_p0=$(printf '%s\n' "${p0[@]}" | median)
+    record overlap "$(awk -v a="$m_p1" -v b="$m_res" 'BEGIN { printf "%.3f", a / b }')" "<=" 1.10 \
+        ratio "$(jq -nc --argjson res "$m_res" --argjson p1 "$m_p1" --argjson p0 "$m_p0" \
+        --argjson gbps "$gbps" --arg device "$DEVICE" \
+        --argjson hits "$(jq .prefetch_hits "$TMP/stats.p1.0.json")" \
+        '{resident_s: $res, prefetch1_s: $p1, prefetch0_s: $p0, prefetch0_ratio: ($p0 / $res),
+          pcie_gbps: $gbps, device: $device, prefetch_hits: $hits}')"
+
+    # 4. clean_evict: the same config with readonly = yes / no on every component. Bytes per
+    # run in steady state: (bytes after R runs - bytes after 1 run) / (R - 1), so the first
+    # eviction, which must copy even read-only data, is not counted.
+    local ro bytes_1 bytes_r yes=0 no=0
+    for ro in yes no; do
+        awk -v ro="$ro" '/^[[:space:]]*readonly[[:space:]]*=/ { next }
+            { print } /^[[:space:]]*\[component / { print "readonly = " ro }' \
+            "$PIPE_CONF" >"$TMP/readonly-$ro.conf"
+        local common=(SIMCUDA_MEMORY="$DEVICE" LD_PRELOAD="$LIB" OFFLOAD_CONFIG="$TMP/readonly-$ro.conf")
+        PIPE_ARGS=(--scale "$PIPE_SCALE" --steps "$PIPE_STEPS" --runs 1)
+        pipe "ro.$ro.1" "${common[@]}" OFFLOAD_STATS="$TMP/stats.ro.$ro.1.json" || return 1
+        PIPE_ARGS=(--scale "$PIPE_SCALE" --steps "$PIPE_STEPS" --runs "$PIPE_RUNS")
+        pipe "ro.$ro.r" "${common[@]}" OFFLOAD_STATS="$TMP/stats.ro.$ro.r.json" || return 1
+        bytes_1=$(jq .bytes_to_host "$TMP/stats.ro.$ro.1.json")
+        bytes_r=$(jq .bytes_to_host "$TMP/stats.ro.$ro.r.json")
+        printf -v "$ro" '%s' $(((bytes_r - bytes_1) / (PIPE_RUNS - 1)))
+    done
+    record clean_evict "$(awk -v y="$yes" -v n="$no" 'BEGIN { printf "%.3f", n ? y / n : 0 }')" \
+        "<=" 0.01 ratio "{\"bytes_to_host_per_run_readonly_yes\": $yes,
+        \"bytes_to_host_per_run_readonly_no\": $no}"
+}
+
 status=0
 wants launch && { bench_launch || status=1; }
 wants instr && { bench_instr || status=1; }
 wants move && { bench_move || status=1; }
 wants startup && { bench_startup || status=1; }
+if wants overlap || wants clean || wants peak; then
+    bench_pipeline || status=1
+fi
 
 jq -s --arg date "$(date -u +%FT%TZ)" --arg host "$(uname -n)" --argjson quick "$QUICK" \
     '{date: $date, host: $host, driver: "simulator", quick: ($quick == 1),

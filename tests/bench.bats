@@ -1,0 +1,81 @@
+#!/usr/bin/env bats
+# The benchmark programs of `make bench` run on the simulated driver at toy sizes and
+# print valid JSON with the fields run.sh reads. No timing is asserted here: the figures
+# and their targets are `make bench`'s business (tests/bench/NOTES.md).
+
+setup() {
+    cd "$ROOT"
+    B=$BUILD
+    [[ $B == /* ]] || B=$ROOT/$BUILD
+    MODULE=$B/bench/bench_kernels.so
+    LIB=$B/liboffload.so
+    export LD_LIBRARY_PATH=$B/sim
+    unset OFFLOAD_CONFIG OFFLOAD_BUDGET OFFLOAD_POLICY OFFLOAD_PREFETCH OFFLOAD_STATS LD_PRELOAD
+    TMP=$(mktemp -d)
+}
+
+teardown() {
+    rm -rf "$TMP"
+}
+
+# json FILE PYTHON-EXPRESSION: evaluates the expression with `d` bound to the parsed file
+# (python3 rather than jq: it is on every machine this project runs on).
+json() {
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"
+}
+
+@test "launch_overhead: per-batch figures for every batch, without and with liboffload" {
+    "$B/bench/launch_overhead" "$MODULE" --batches 3 --launches 300 >"$TMP/bare.json"
+    [ "$(json "$TMP/bare.json" 'len(d["ns_per_launch"])')" = 3 ]
+    [ "$(json "$TMP/bare.json" 'd["median_ns"] > 0')" = True ]
+    LD_PRELOAD=$LIB "$B/bench/launch_overhead" "$MODULE" --batches 2 --launches 300 \
+        >"$TMP/offload.json"
+    [ "$(json "$TMP/offload.json" 'len(d["ns_per_launch"]) == 2 and d["median_ns"] > 0')" = True ]
+}
+
+@test "launch_overhead: rejects a missing module and bad counts" {
+    run "$B/bench/launch_overhead"
+    [ "$status" -eq 2 ]
+    run "$B/bench/launch_overhead" "$MODULE" --batches 0
+    [ "$status" -eq 2 ]
+    run "$B/bench/launch_overhead" "$TMP/no-such-module.so"
+    [ "$status" -eq 1 ]
+}
+
+@test "move: without liboffload the data survives and every sample is there" {
+    "$B/bench/move" "$MODULE" --mib 4 --cycles 2 >"$TMP/move.json"
+    [ "$(json "$TMP/move.json" 'd["verified"]')" = True ]
+    [ "$(json "$TMP/move.json" 'len(d["evict_ns"]) == len(d["bare_htod_ns"]) == 4')" = True ]
+}
+
+@test "move: under liboffload each timed launch evicts or restores the whole buffer" {
+    LD_PRELOAD=$LIB OFFLOAD_CONFIG=$ROOT/tests/bench/move.conf OFFLOAD_BUDGET=6MiB \
+        OFFLOAD_STATS=$TMP/stats.json "$B/bench/move" "$MODULE" --mib 4 --cycles 2 >"$TMP/move.json"
+    [ "$(json "$TMP/move.json" 'd["verified"]')" = True ]
+    [ "$(json "$TMP/move.json" 'd["evict_ratio"] > 0 and d["restore_ratio"] > 0')" = True ]
+    # 2 cycles x 2 buffers evicted by `idle`, plus the first eviction: >= 5 x 4 MiB out,
+    # and 4 restores in.
+    comps='(d["components"].values() if isinstance(d["components"], dict) else d["components"])'
+    [ "$(json "$TMP/stats.json" "sum(c['bytes_to_host'] for c in $comps) >= 5 * 4 << 20")" = True ]
+    [ "$(json "$TMP/stats.json" "sum(c['bytes_to_device'] for c in $comps) >= 4 * 4 << 20")" = True ]
+}
+
+@test "startup: medians each way from spawned children" {
+    "$B/bench/startup" "$LIB" "$ROOT/tests/bench/move.conf" --runs 3 >"$TMP/startup.json"
+    [ "$(json "$TMP/startup.json" 'len(d["bare_ns"]) == len(d["offload_ns"]) == 3')" = True ]
+    [ "$(json "$TMP/startup.json" 'd["median_bare_ns"] > 0 and d["median_offload_ns"] > 0')" = True ]
+    run "$B/bench/startup" "$TMP/none.so" "$ROOT/tests/bench/move.conf"
+    [ "$status" -eq 2 ]
+}
+
+@test "run.sh: a quick run writes bench.json with a verdict for every figure" {
+    command -v jq >/dev/null || skip "jq is not installed (run.sh needs it)"
+    BENCH_QUICK=1 BENCH_OUT=$TMP/bench.json BUILD=$B run tests/bench/run.sh
+    echo "$output"
+    [ "$status" -eq 0 ]
+    for figure in launch_overhead_ns launch_overhead_instr move_ratio overlap clean_evict \
+        startup_ms peak_ratio; do
+        [ "$(json "$TMP/bench.json" "d['figures']['$figure']['verdict'] in ('PASS', 'MISS', 'info')")" = True ]
+    done
+    [[ $output == *"move_ratio"* ]]
+}

@@ -30,8 +30,9 @@ void components_on_launch(struct runtime *rt, struct func_layout *layout, struct
                           size_t n);
 
 /* Under pressure: starts evicting whole components (policy order) worth at least `bytes`;
- * returns the bytes started, 0 when none may go. */
-uint64_t components_relieve(struct runtime *rt, uint64_t bytes);
+ * returns the bytes started, 0 when none may go. Components of the current plan's window
+ * (active, prefetched) only when window_too. */
+uint64_t components_relieve(struct runtime *rt, uint64_t bytes, bool window_too);
 
 /* The per-component counters of component c, or NULL (c < 0, no components). */
 struct move_stats *components_moves(struct runtime *rt, int c);
@@ -48,7 +49,8 @@ void components_log_holders(struct runtime *rt);
 /* Per-component lines for the exit report; *out is malloc'd (caller frees). */
 size_t components_report(struct runtime *rt, struct stats_component **out, uint64_t *unowned);
 
-/* The start line: "N components, budget X, sequence a -> b". */
-void components_describe(const struct runtime *rt, char *buf, size_t len);
+/* For the start line: writes the sequence "a -> b -> c" (or "") and returns the number of
+ * components in effect. */
+size_t components_describe(const struct runtime *rt, char *buf, size_t len);
 
 #endif /* OFFLOAD_COMPONENTS_H */

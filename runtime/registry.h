@@ -50,6 +50,7 @@ struct allocation {
     bool restore_pending; /* `ready` may not have completed yet */
     bool prefetched;      /* restored ahead of use; cleared at first use */
     bool readonly;        /* the program never writes it: a backup stays valid after use */
+    bool used;            /* referenced by a launch at least once (ownership at first use) */
 
     uint64_t last_use;      /* LRU clock */
     uint64_t protect_epoch; /* equal to the runtime's epoch: needed by the current call */

@@ -166,9 +166,31 @@ static bool component_kept(const void *ctx, int component) {
     return components_keep(ctx, component);
 }
 
-/* The least recently used evictable allocation, or NULL. */
-static struct allocation *lru_victim(struct runtime *rt) {
-    return lru_choose(&rt->registry, rt->epoch, component_kept, rt);
+static bool any_component(const void *ctx, int component) {
+    (void)ctx, (void)component;
+    return true;
+}
+
+/* Starts evicting something worth up to `need` bytes; false when nothing may go. Order:
+ * components outside the plan's window (policy order), unowned allocations (least
+ * recently used first), the window's components, then any allocation not needed by the
+ * current call: correctness before the plan. */
+static bool evict_something(struct runtime *rt, uint64_t need) {
+    if (components_relieve(rt, need, false) > 0)
+        return true;
+    for (int pass = 0; pass < 2; pass++) {
+        struct allocation *victim =
+            lru_choose(&rt->registry, rt->epoch, pass ? component_kept : any_component, rt);
+        if (!victim) {
+            if (pass == 0 && components_relieve(rt, need, true) > 0)
+                return true;
+            continue;
+        }
+        if (residency_evict(rt, victim) != CUDA_SUCCESS)
+            victim->protect_epoch = rt->epoch; /* cannot go now; do not pick it again */
+        return true;
+    }
+    return false;
 }
 
 static void log_holders(struct runtime *rt, uint64_t bytes) {
@@ -201,14 +223,8 @@ CUresult residency_make_room(struct runtime *rt, uint64_t bytes) {
         uint64_t shortfall = budget_shortfall(&rt->budget, bytes);
         if (shortfall <= rt->evicting_bytes)
             break;
-        uint64_t need = shortfall - rt->evicting_bytes;
-        if (components_relieve(rt, need) > 0)
-            continue;
-        struct allocation *victim = lru_victim(rt);
-        if (!victim)
+        if (!evict_something(rt, shortfall - rt->evicting_bytes))
             break;
-        if (residency_evict(rt, victim) != CUDA_SUCCESS)
-            victim->protect_epoch = rt->epoch; /* cannot go now; do not pick it again */
     }
     /* Then wait for as many of them as the bytes need. */
     while (budget_shortfall(&rt->budget, bytes) > 0 && rt->evicting_count)
@@ -273,6 +289,13 @@ CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefet
     }
     if (a->state != EVICTED)
         return CUDA_SUCCESS;
+    if (prefetch) {
+        /* A prefetch only uses room that is free or already being freed: it never
+         * evicts on its own (the plan decided what goes). */
+        residency_reap(rt);
+        if (budget_shortfall(&rt->budget, a->mapped) > rt->evicting_bytes)
+            return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     CUresult r = residency_make_room(rt, a->mapped);
     if (r == CUDA_SUCCESS)
         r = map_physical(rt, a);

@@ -35,12 +35,13 @@ static double gib(uint64_t bytes) {
 }
 
 static void print_start_line(const struct runtime *rt) {
-    char what[512];
-    components_describe(rt, what, sizeof what);
+    char sequence[512];
+    size_t n = components_describe(rt, sequence, sizeof sequence);
     /* With components the user asked for offloading and sees it at the default level;
      * a plain preload says nothing unless asked (it runs in every child process). */
-    enum config_log_level level = rt->components ? CONFIG_LOG_WARN : CONFIG_LOG_INFO;
-    log_msg(level, "%s, budget %.1f GiB%s", what, gib(rt->budget.limit),
+    enum config_log_level level = n ? CONFIG_LOG_WARN : CONFIG_LOG_INFO;
+    log_msg(level, "%zu component%s, budget %.1f GiB%s%s%s", n, n == 1 ? "" : "s",
+            gib(rt->budget.limit), sequence[0] ? ", sequence " : "", sequence,
             rt->cfg.mode == CONFIG_MODE_RECORD ? ", recording" : "");
 }
 

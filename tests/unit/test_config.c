@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MiB (1ull << 20)
@@ -714,6 +716,77 @@ TEST(secure_environment_gives_nothing) {
     unsetenv("OFFLOAD_PREFETCH");
 }
 
+/* The real thing: a setuid copy of this test, run with a hostile environment and a broken
+ * ./offload.conf, must load the defaults. The copy reports through its exit status. */
+static int secure_child(void) {
+    if (!getauxval(AT_SECURE))
+        return 77; /* the setuid bit did not take (nosuid mount?) */
+    struct config c;
+    struct config_error e;
+    if (config_load(&c, &e) != 0) {
+        fprintf(stderr, "secure child: %s\n", e.text);
+        return 1;
+    }
+    int ok = c.path[0] == '\0' && c.prefetch == 1 && !c.budget.set &&
+             strcmp(c.driver_path, "libcuda.so.1") == 0;
+    config_free(&c);
+    return ok ? 0 : 1;
+}
+
+static int copy_file(const char *from, const char *to) {
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    char buf[65536];
+    size_t n;
+    int rc = in && out ? 0 : -1;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        rc = fwrite(buf, 1, n, out) == n ? 0 : -1;
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        rc = -1;
+    return rc;
+}
+
+TEST(setuid_program_ignores_the_environment) {
+    if (geteuid() != 0) {
+        fprintf(stderr, "    setuid check not run: needs root to make a setuid copy\n");
+        return;
+    }
+    char exe[256], dir[256];
+    snprintf(exe, sizeof exe, "%s/secure_child", tmpdir);
+    snprintf(dir, sizeof dir, "%s/secure_cwd", tmpdir);
+    CHECK(copy_file("/proc/self/exe", exe) == 0);
+    CHECK(chown(exe, 65534, 65534) == 0 && chmod(exe, 04755) == 0);
+    /* readable by the child's user, so that only AT_SECURE keeps it from being read */
+    CHECK(chmod(tmpdir, 0755) == 0 && mkdir(dir, 0755) == 0);
+    char conf[300];
+    snprintf(conf, sizeof conf, "%s/offload.conf", dir);
+    FILE *f = fopen(conf, "w");
+    if (f) {
+        fputs("this is not a config\n", f);
+        fclose(f);
+    }
+    CHECK(chmod(conf, 0644) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (chdir(dir) != 0)
+            _exit(3);
+        setenv("OFFLOAD_CONFIG", "/nonexistent.conf", 1);
+        setenv("OFFLOAD_BUDGET", "12XB", 1);
+        setenv("OFFLOAD_PREFETCH", "9", 1);
+        setenv("OFFLOAD_DRIVER", "/tmp/evil.so", 1);
+        execl(exe, exe, "--secure-child", (char *)NULL);
+        _exit(4);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+        fprintf(stderr, "    setuid check not run: the setuid bit has no effect here\n");
+        return;
+    }
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 TEST(finding_the_file) {
     char cwd[4096];
     CHECK(getcwd(cwd, sizeof cwd) != NULL);
@@ -827,7 +900,9 @@ TEST(did_you_mean_distance) {
     CHECK(suggest_closest("log", keys, 5) == NULL); /* an exact match is no suggestion */
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--secure-child") == 0)
+        return secure_child();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_config.XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
@@ -855,6 +930,7 @@ int main(void) {
     RUN(environment_overrides_the_file);
     RUN(environment_errors);
     RUN(secure_environment_gives_nothing);
+    RUN(setuid_program_ignores_the_environment);
     RUN(finding_the_file);
     RUN(file_errors);
     RUN(did_you_mean_distance);

@@ -8,10 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define USAGE_LINE                                                                                 \
+    "usage: pipeline [--prompt TEXT] [--steps N] [--scale F] [--out FILE.png] [--seed N]\n"        \
+    "                [--runs N] [--quiet] [--tensors] [--help]\n"
+
+/* After a bad argument: the synopsis and where the rest is. */
+static void short_usage(void) {
+    fprintf(stderr, USAGE_LINE "Try 'pipeline --help' for more.\n");
+}
+
 void args_usage(FILE *to) {
     fprintf(to,
-            "usage: pipeline [--prompt TEXT] [--steps N] [--scale F] [--out FILE.png] [--seed N]\n"
-            "                [--runs N] [--quiet] [--tensors] [--help]\n"
+            USAGE_LINE
             "  --prompt TEXT   what to draw (default \"%s\")\n"
             "  --steps N       denoising steps through the unet, 1-%d (default %d)\n"
             "  --scale F       multiplies every weight size, %.2f-%.0f (default 1: about 1 GiB)\n"
@@ -29,7 +37,7 @@ void args_usage(FILE *to) {
 
 static enum args_result bad(const char *option, const char *why, const char *value) {
     fprintf(stderr, "pipeline: %s: %s, got '%s'\n", option, why, value);
-    args_usage(stderr);
+    short_usage();
     return ARGS_USAGE_ERROR;
 }
 
@@ -110,13 +118,13 @@ enum args_result args_parse(int argc, char **argv, struct pipeline_args *a) {
                 fprintf(stderr, "pipeline: option '%s' needs a value\n", argv[optind - 1]);
             else
                 fprintf(stderr, "pipeline: unknown option '%s'\n", argv[optind - 1]);
-            args_usage(stderr);
+            short_usage();
             return ARGS_USAGE_ERROR;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "pipeline: unexpected argument '%s'\n", argv[optind]);
-        args_usage(stderr);
+        short_usage();
         return ARGS_USAGE_ERROR;
     }
     return ARGS_RUN;

@@ -33,7 +33,7 @@ struct pipeline_args {
 
 enum args_result { ARGS_RUN, ARGS_EXIT_OK, ARGS_USAGE_ERROR };
 
-/* Fills *a from argv. On a bad argument prints "pipeline: <why>" and the usage to stderr
+/* Fills *a from argv. On a bad argument prints "pipeline: <why>" and the synopsis to stderr
  * and returns ARGS_USAGE_ERROR; --help prints the usage to stdout (ARGS_EXIT_OK). */
 enum args_result args_parse(int argc, char **argv, struct pipeline_args *a);
 

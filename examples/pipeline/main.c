@@ -37,6 +37,8 @@ static void layout_models(struct models *m, double scale) {
     vae_layout(&m->vae, scale);
 }
 
+/* --tensors: every weight allocation in the order the pipeline makes them, then each
+ * component's total (what it needs resident to run). */
 static void print_tensors(struct component *const components[3]) {
     size_t index = 0, total = 0;
     printf("%-6s %-40s %12s\n", "index", "component/tensor", "bytes");
@@ -46,9 +48,24 @@ static void print_tensors(struct component *const components[3]) {
             char name[96];
             snprintf(name, sizeof name, "%s/%s", components[i]->name, t->name);
             printf("%-6zu %-40s %12zu\n", index++, name, t->count * sizeof(float));
-            total += t->count * sizeof(float);
         }
-    printf("total: %zu bytes in %zu allocations\n", total, index);
+    for (int i = 0; i < 3; i++) {
+        size_t bytes = component_bytes(components[i]), tracked = 0, large = 0;
+        for (size_t k = 0; k < components[i]->tensor_count; k++) {
+            size_t b = components[i]->tensors[k].count * sizeof(float);
+            if (b >= ((size_t)1 << 20))
+                tracked += b, large++;
+        }
+        char b1[32];
+        printf("component %-13s %12zu bytes (%s) in %zu allocations, %zu of them >= 1 MiB "
+               "(%zu bytes)\n",
+               components[i]->name, bytes, format_bytes(bytes, b1, sizeof b1),
+               components[i]->tensor_count, large, tracked);
+        total += bytes;
+    }
+    char b2[32];
+    printf("total %zu bytes (%s) in %zu allocations\n", total, format_bytes(total, b2, sizeof b2),
+           index);
 }
 
 static void load(struct component *c, uint64_t seed, bool quiet) {

@@ -1,0 +1,100 @@
+/*
+ * dlsym_route.c — liboffload's dlsym, exported as dlsym@GLIBC_2.2.5 and
+ * dlsym@@GLIBC_2.34 (the two versions glibc exports on x86_64; programs built before
+ * glibc 2.34 bind the first, newer ones the second).
+ *
+ * Why: the CUDA runtime dlopens libcuda.so.1 privately and looks up its resolver with
+ * dlsym(handle, "cuGetProcAddress_v2"), a lookup in the driver's own scope that never
+ * sees LD_PRELOAD symbols. Exactly that lookup (cuGetProcAddress or cuGetProcAddress_v2
+ * on the handle of the driver liboffload forwards to) is answered with liboffload's
+ * resolver of the same ABI. Every other lookup goes to the real dlsym.
+ *
+ * How, without changing what any other lookup means: glibc's dlsym resolves RTLD_NEXT
+ * and RTLD_DEFAULT relative to the object that called it, found from its own return
+ * address. A C wrapper calling the real dlsym would make liboffload the caller: RTLD_NEXT
+ * from a wrapper library would skip the wrong objects (and loop when liboffload is
+ * preloaded before the wrapper), and RTLD_DEFAULT from a library loaded RTLD_LOCAL would
+ * lose that library's local scope. So each entry point is a small assembly trampoline:
+ * it asks interpose_dlsym_route (plain C) whether to answer, and otherwise *jumps* to
+ * the real dlsym with the caller's return address still on the stack, exactly as if the
+ * caller had called glibc directly. A C tail call is not guaranteed (gcc 12 has no
+ * musttail; -O0/-O1 sanitizer builds do not make sibling calls), hence the assembly.
+ */
+#include "interpose/driver.h"
+#include "interpose/real_dlsym.h"
+#include "interpose/resolver.h"
+#include "runtime/log.h"
+
+#include <dlfcn.h>
+#include <string.h>
+
+#if !defined(__x86_64__)
+#error "liboffload's dlsym trampolines are written for x86_64"
+#endif
+
+/* Called by the trampolines: liboffload's answer, or NULL to let the real dlsym answer.
+ * Leaves real_dlsym_table filled either way. Never loads anything, never waits. */
+__attribute__((visibility("hidden"), used)) void *interpose_dlsym_route(void *handle,
+                                                                        const char *name);
+
+void *interpose_dlsym_route(void *handle, const char *name) {
+    real_dlsym_init();
+    if (handle == RTLD_DEFAULT || handle == RTLD_NEXT || !name)
+        return NULL;
+    /* cheap test first: this runs for every dlsym in the process */
+    if (name[0] != 'c' || strncmp(name, "cuGetProcAddress", 16) != 0)
+        return NULL;
+    void *mine;
+    if (name[16] == '\0')
+        mine = (void *)hook_cuGetProcAddress_v1;
+    else if (strcmp(name + 16, "_v2") == 0)
+        mine = (void *)cuGetProcAddress_v2;
+    else
+        return NULL;
+    if (!driver_is_handle(handle)) {
+        log_debug("dlsym: %s on a handle that is not the driver liboffload uses: untouched",
+                  name);
+        return NULL;
+    }
+    log_debug("dlsym: %s on the driver's handle -> liboffload's resolver", name);
+    return mine;
+}
+
+/* Stack at entry: return address (rsp % 16 == 8). Two saved argument registers and 8
+ * bytes of padding realign it to 16 for the call. The CFI lines keep unwinding and
+ * debuggers correct inside the trampoline. */
+#define DLSYM_TRAMPOLINE(entry, next_offset)                                                       \
+    ".globl " entry "\n"                                                                           \
+    ".type " entry ", @function\n"                                                                 \
+    ".p2align 4\n" entry ":\n"                                                                     \
+    "    .cfi_startproc\n"                                                                         \
+    "    endbr64\n"                                                                                \
+    "    pushq %rdi\n"                                                                             \
+    "    .cfi_adjust_cfa_offset 8\n"                                                               \
+    "    pushq %rsi\n"                                                                             \
+    "    .cfi_adjust_cfa_offset 8\n"                                                               \
+    "    subq $8, %rsp\n"                                                                          \
+    "    .cfi_adjust_cfa_offset 8\n"                                                               \
+    "    call interpose_dlsym_route\n"                                                             \
+    "    addq $8, %rsp\n"                                                                          \
+    "    .cfi_adjust_cfa_offset -8\n"                                                              \
+    "    popq %rsi\n"                                                                              \
+    "    .cfi_adjust_cfa_offset -8\n"                                                              \
+    "    popq %rdi\n"                                                                              \
+    "    .cfi_adjust_cfa_offset -8\n"                                                              \
+    "    testq %rax, %rax\n"                                                                       \
+    "    jz 1f\n"                                                                                  \
+    "    ret\n"                                                                                    \
+    "1:  jmp *real_dlsym_table+" next_offset "(%rip)\n"                                            \
+    "    .cfi_endproc\n"                                                                           \
+    ".size " entry ", .-" entry "\n"
+
+__asm__(".text\n" DLSYM_TRAMPOLINE("offload_dlsym_glibc_2_2_5", "0")
+            DLSYM_TRAMPOLINE("offload_dlsym_glibc_2_34", "8")
+        ".symver offload_dlsym_glibc_2_2_5, dlsym@GLIBC_2.2.5\n"
+        ".symver offload_dlsym_glibc_2_34, dlsym@@GLIBC_2.34\n");
+
+_Static_assert(__builtin_offsetof(struct real_dlsym_table, glibc_2_2_5) == 0,
+               "the trampolines read the table at fixed offsets");
+_Static_assert(__builtin_offsetof(struct real_dlsym_table, glibc_2_34) == 8,
+               "the trampolines read the table at fixed offsets");

@@ -1,0 +1,194 @@
+/*
+ * hooks_launch.c — kernel launches, graphs, stream destruction, context sync.
+ *
+ * A launch tells the runtime its function, stream and parameters first, so every tracked
+ * allocation the parameters point into is resident (or being restored, the stream
+ * ordered after) before the launch is queued. Graph replays never pass through
+ * cuLaunchKernel: instantiation reports the graph so the runtime can learn what its
+ * kernel nodes use, and cuGraphLaunch makes that resident.
+ */
+#include "interpose/hook.h"
+
+static CUresult launch(__typeof__(&cuLaunchKernel) real, CUfunction f, unsigned gx, unsigned gy,
+                       unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shared,
+                       CUstream stream, void **params, void **extra, CUstream runs_on) {
+    if (!real)
+        return driver_missing();
+    CUresult rc = runtime_before_launch(f, runs_on, params, extra);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    return real(f, gx, gy, gz, bx, by, bz, shared, stream, params, extra);
+}
+
+OFFLOAD_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                                       unsigned int gridDimZ, unsigned int blockDimX,
+                                       unsigned int blockDimY, unsigned int blockDimZ,
+                                       unsigned int sharedMemBytes, CUstream hStream,
+                                       void **kernelParams, void **extra) {
+    return launch(driver()->cuLaunchKernel, f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY,
+                  blockDimZ, sharedMemBytes, hStream, kernelParams, extra,
+                  hook_legacy_stream(hStream));
+}
+
+OFFLOAD_EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX,
+                                            unsigned int gridDimY, unsigned int gridDimZ,
+                                            unsigned int blockDimX, unsigned int blockDimY,
+                                            unsigned int blockDimZ, unsigned int sharedMemBytes,
+                                            CUstream hStream, void **kernelParams, void **extra) {
+    return launch(driver()->cuLaunchKernel_ptsz, f, gridDimX, gridDimY, gridDimZ, blockDimX,
+                  blockDimY, blockDimZ, sharedMemBytes, hStream, kernelParams, extra,
+                  hook_per_thread_stream(hStream));
+}
+
+static CUresult launch_ex(__typeof__(&cuLaunchKernelEx) real, const CUlaunchConfig *config,
+                          CUfunction f, void **params, void **extra,
+                          CUstream (*normalise)(CUstream)) {
+    if (!real)
+        return driver_missing();
+    if (config) { /* without one the driver rejects the launch itself */
+        CUresult rc = runtime_before_launch(f, normalise(config->hStream), params, extra);
+        if (rc != CUDA_SUCCESS)
+            return rc;
+    }
+    return real(config, f, params, extra);
+}
+
+OFFLOAD_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f,
+                                         void **kernelParams, void **extra) {
+    return launch_ex(driver()->cuLaunchKernelEx, config, f, kernelParams, extra,
+                     hook_legacy_stream);
+}
+
+OFFLOAD_EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f,
+                                              void **kernelParams, void **extra) {
+    return launch_ex(driver()->cuLaunchKernelEx_ptsz, config, f, kernelParams, extra,
+                     hook_per_thread_stream);
+}
+
+static CUresult launch_cooperative(__typeof__(&cuLaunchCooperativeKernel) real, CUfunction f,
+                                   unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                                   unsigned bz, unsigned shared, CUstream stream, void **params,
+                                   CUstream runs_on) {
+    if (!real)
+        return driver_missing();
+    CUresult rc = runtime_before_launch(f, runs_on, params, NULL);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    return real(f, gx, gy, gz, bx, by, bz, shared, stream, params);
+}
+
+OFFLOAD_EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX,
+                                                  unsigned int gridDimY, unsigned int gridDimZ,
+                                                  unsigned int blockDimX, unsigned int blockDimY,
+                                                  unsigned int blockDimZ,
+                                                  unsigned int sharedMemBytes, CUstream hStream,
+                                                  void **kernelParams) {
+    return launch_cooperative(driver()->cuLaunchCooperativeKernel, f, gridDimX, gridDimY, gridDimZ,
+                              blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream,
+                              kernelParams, hook_legacy_stream(hStream));
+}
+
+OFFLOAD_EXPORT CUresult cuLaunchCooperativeKernel_ptsz(
+    CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
+    unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
+    unsigned int sharedMemBytes, CUstream hStream, void **kernelParams) {
+    return launch_cooperative(driver()->cuLaunchCooperativeKernel_ptsz, f, gridDimX, gridDimY,
+                              gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream,
+                              kernelParams, hook_per_thread_stream(hStream));
+}
+
+/* --- graphs -------------------------------------------------------------------------- */
+
+static CUresult instantiated(CUresult rc, CUgraphExec *exec, CUgraph graph) {
+    if (rc == CUDA_SUCCESS && exec && *exec)
+        runtime_graph_instantiated(*exec, graph);
+    return rc;
+}
+
+/* The 10.0 and 11.0 ABIs (same prototype); cuda.h now maps cuGraphInstantiate to
+ * cuGraphInstantiateWithFlags. */
+OFFLOAD_EXPORT CUresult hook_cuGraphInstantiate_v1(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                                   CUgraphNode *phErrorNode, char *logBuffer,
+                                                   size_t bufferSize) {
+    if (!driver()->cuGraphInstantiate_v1)
+        return driver_missing();
+    return instantiated(
+        driver()->cuGraphInstantiate_v1(phGraphExec, hGraph, phErrorNode, logBuffer, bufferSize),
+        phGraphExec, hGraph);
+}
+
+OFFLOAD_EXPORT CUresult cuGraphInstantiate_v2(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                              CUgraphNode *phErrorNode, char *logBuffer,
+                                              size_t bufferSize) {
+    if (!driver()->cuGraphInstantiate_v2)
+        return driver_missing();
+    return instantiated(
+        driver()->cuGraphInstantiate_v2(phGraphExec, hGraph, phErrorNode, logBuffer, bufferSize),
+        phGraphExec, hGraph);
+}
+
+OFFLOAD_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                                    unsigned long long flags) {
+    if (!driver()->cuGraphInstantiateWithFlags)
+        return driver_missing();
+    return instantiated(driver()->cuGraphInstantiateWithFlags(phGraphExec, hGraph, flags),
+                        phGraphExec, hGraph);
+}
+
+/* An upload requested through the params (CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD) runs no
+ * kernel, so it needs nothing resident. */
+OFFLOAD_EXPORT CUresult cuGraphInstantiateWithParams(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                                     CUDA_GRAPH_INSTANTIATE_PARAMS *params) {
+    if (!driver()->cuGraphInstantiateWithParams)
+        return driver_missing();
+    return instantiated(driver()->cuGraphInstantiateWithParams(phGraphExec, hGraph, params),
+                        phGraphExec, hGraph);
+}
+
+OFFLOAD_EXPORT CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                                          CUDA_GRAPH_INSTANTIATE_PARAMS *params) {
+    if (!driver()->cuGraphInstantiateWithParams_ptsz)
+        return driver_missing();
+    return instantiated(driver()->cuGraphInstantiateWithParams_ptsz(phGraphExec, hGraph, params),
+                        phGraphExec, hGraph);
+}
+
+static CUresult graph_launch(__typeof__(&cuGraphLaunch) real, CUgraphExec exec, CUstream stream,
+                             CUstream runs_on) {
+    if (!real)
+        return driver_missing();
+    CUresult rc = runtime_before_graph_launch(exec, runs_on);
+    return rc != CUDA_SUCCESS ? rc : real(exec, stream);
+}
+
+OFFLOAD_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream) {
+    return graph_launch(driver()->cuGraphLaunch, hGraphExec, hStream, hook_legacy_stream(hStream));
+}
+
+OFFLOAD_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream) {
+    return graph_launch(driver()->cuGraphLaunch_ptsz, hGraphExec, hStream,
+                        hook_per_thread_stream(hStream));
+}
+
+/* Forgotten before the driver frees the handle: once it is freed the driver may hand
+ * the same value to a new graph (or stream) on another thread. */
+OFFLOAD_EXPORT CUresult cuGraphExecDestroy(CUgraphExec hGraphExec) {
+    if (!driver()->cuGraphExecDestroy)
+        return driver_missing();
+    runtime_graph_exec_destroyed(hGraphExec);
+    return driver()->cuGraphExecDestroy(hGraphExec);
+}
+
+OFFLOAD_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream) {
+    if (!driver()->cuStreamDestroy_v2)
+        return driver_missing();
+    runtime_stream_destroyed(hStream);
+    return driver()->cuStreamDestroy_v2(hStream);
+}
+
+/* Pass-through: the runtime has nothing to do here today (its own stream is
+ * non-blocking work the context sync waits for anyway); hooked so a future contract
+ * change needs no new export. */
+OFFLOAD_EXPORT CUresult cuCtxSynchronize(void) {
+    return HOOK_FORWARD(cuCtxSynchronize, ());
+}

@@ -50,8 +50,12 @@ thread_local sim_uint3 blockIdx;
 thread_local sim_dim3 blockDim;
 thread_local sim_dim3 gridDim;
 
-static inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
-static inline float __fdividef(float a, float b) { return a / b; }
+static inline float rsqrtf(float x) {
+    return 1.0f / std::sqrt(x);
+}
+static inline float __fdividef(float a, float b) {
+    return a / b;
+}
 
 namespace sim_detail {
 
@@ -74,10 +78,11 @@ template <typename... P> constexpr size_t param_offset(unsigned i) {
 }
 
 template <typename... P, size_t... I>
-constexpr simkernel_desc make_desc(const char *name, void (*run)(simkernel_dim3, simkernel_dim3, void **),
+constexpr simkernel_desc make_desc(const char *name,
+                                   void (*run)(simkernel_dim3, simkernel_dim3, void **),
                                    std::index_sequence<I...>) {
-    return simkernel_desc{SIMKERNEL_ABI_VERSION, name, sizeof...(P), {param_offset<P...>(I)...},
-                          {sizeof(P)...}, run};
+    return simkernel_desc{SIMKERNEL_ABI_VERSION,      name,           sizeof...(P),
+                          {param_offset<P...>(I)...}, {sizeof(P)...}, run};
 }
 
 template <typename... P, size_t... I>
@@ -102,7 +107,9 @@ inline void run_grid(void (*fn)(P...), simkernel_dim3 grid, simkernel_dim3 block
             }
 }
 
-template <typename... P> constexpr unsigned arity(void (*)(P...)) { return sizeof...(P); }
+template <typename... P> constexpr unsigned arity(void (*)(P...)) {
+    return sizeof...(P);
+}
 
 template <typename... P>
 constexpr simkernel_desc describe(void (*)(P...), const char *name,

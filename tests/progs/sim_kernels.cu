@@ -1,0 +1,52 @@
+// Kernels the simulator's own tests launch (tests/unit/test_sim_*.c, tests/sim.bats).
+// Compiled as a host shared object with tests/sim/cuda_host.h (see simkernel.h).
+#ifndef __CUDACC__
+#include <time.h>
+#endif
+
+// p[i] = v for i < n
+__global__ void fill_u32(unsigned *p, unsigned long long n, unsigned v) {
+    unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        p[i] = v;
+}
+SIM_KERNEL(fill_u32)
+
+// c[i] = a[i] + b[i]
+__global__ void add_u32(const unsigned *a, const unsigned *b, unsigned *c, unsigned long long n) {
+    unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        c[i] = a[i] + b[i];
+}
+SIM_KERNEL(add_u32)
+
+// Sleeps `us` microseconds (thread 0 only), then *p = v: slow work to test ordering.
+__global__ void slow_store(unsigned *p, unsigned v, unsigned us) {
+    if (threadIdx.x == 0 && blockIdx.x == 0) {
+#ifndef __CUDACC__
+        struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
+        nanosleep(&ts, nullptr);
+#else
+        __nanosleep(us * 1000);
+#endif
+        *p = v;
+    }
+}
+SIM_KERNEL(slow_store)
+
+// *dst = *src + 1 (one thread): a dependent step for ordering chains.
+__global__ void incr_copy(const unsigned *src, unsigned *dst) {
+    if (threadIdx.x == 0 && blockIdx.x == 0)
+        *dst = *src + 1;
+}
+SIM_KERNEL(incr_copy)
+
+// Mixed parameter sizes and alignments, to check the packed layout.
+__global__ void mixed_params(char c, double d, int i, unsigned long long *out) {
+    if (threadIdx.x == 0 && blockIdx.x == 0) {
+        out[0] = (unsigned long long)(unsigned char)c;
+        out[1] = (unsigned long long)d;
+        out[2] = (unsigned long long)(unsigned)i;
+    }
+}
+SIM_KERNEL(mixed_params)

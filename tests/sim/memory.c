@@ -1,0 +1,889 @@
+/*
+ * memory.c — device memory of the simulated driver.
+ *
+ * Every device address lies in one arena reserved PROT_NONE at start-up; addresses are
+ * handed out by a bump pointer and never reused, so a stale device pointer can never
+ * alias newer memory, and "is this a device pointer" is a range test. Inside the arena:
+ *  - cuMemAlloc: an anonymous read/write mapping of its own, followed by a guard page;
+ *    freed, it goes back to PROT_NONE;
+ *  - cuMemAddressReserve: a granule-aligned PROT_NONE range (followed by a guard granule);
+ *    cuMemCreate makes a memfd, cuMemMap maps it MAP_SHARED|MAP_FIXED with no access,
+ *    cuMemSetAccess mprotects, cuMemUnmap puts PROT_NONE back.
+ * The memory map (regions, mappings) is what copies are validated against: a copy never
+ * touches device memory the map does not show as accessible. Physical bytes (cuMemCreate
+ * until released and unmapped, cuMemAlloc until freed) count against SIMCUDA_MEMORY.
+ */
+#include "tests/sim/sim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#define PAGE 4096u
+#define PHYS_MAGIC 0x50485953u
+
+enum region_kind { REGION_ALLOC = 1, REGION_RESERVED = 2 };
+enum host_kind { HOST_ALLOCATED = 1, HOST_REGISTERED = 2 };
+
+/* Entries of a sorted vector start with [start, end). */
+struct region {
+    uintptr_t start, end; /* end: start + requested size */
+    enum region_kind kind;
+    uint64_t id;
+};
+
+struct phys {
+    uint64_t handle;
+    size_t size;
+    int fd;
+    int maps;
+    int released;
+    UT_hash_handle hh;
+};
+
+struct mapping {
+    uintptr_t start, end;
+    int prot;
+    struct phys *ph;
+    uintptr_t map_start, map_end; /* the cuMemMap call this piece belongs to */
+};
+
+struct hostrange {
+    uintptr_t start, end;
+    enum host_kind kind;
+    size_t mapped; /* bytes mmapped for HOST_ALLOCATED */
+    unsigned flags;
+};
+
+struct vec {
+    char *data;
+    size_t n, cap, elem;
+};
+
+static struct {
+    pthread_rwlock_t lock;
+    uintptr_t arena, arena_end, bump;
+    size_t capacity, used, peak;
+    uint64_t next_id;
+    struct vec regions, maps, host;
+    struct phys *phys; /* by handle */
+} mem = {
+    .lock = PTHREAD_RWLOCK_INITIALIZER,
+    .regions = {.elem = sizeof(struct region)},
+    .maps = {.elem = sizeof(struct mapping)},
+    .host = {.elem = sizeof(struct hostrange)},
+};
+
+/* ---- sorted vectors -------------------------------------------------------------- */
+
+static uintptr_t vstart(const struct vec *v, size_t i) {
+    return *(const uintptr_t *)(v->data + i * v->elem);
+}
+static uintptr_t vend(const struct vec *v, size_t i) {
+    return ((const uintptr_t *)(v->data + i * v->elem))[1];
+}
+static void *vat(const struct vec *v, size_t i) {
+    return v->data + i * v->elem;
+}
+
+/* Index of the last entry whose start <= p, or -1. */
+static long vfind_floor(const struct vec *v, uintptr_t p) {
+    size_t lo = 0, hi = v->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (vstart(v, mid) <= p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (long)lo - 1;
+}
+
+/* Index of the entry containing p, or -1. */
+static long vfind(const struct vec *v, uintptr_t p) {
+    long i = vfind_floor(v, p);
+    return i >= 0 && p < vend(v, (size_t)i) ? i : -1;
+}
+
+static int vinsert(struct vec *v, const void *e) {
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 64;
+        char *d = realloc(v->data, cap * v->elem);
+        if (!d)
+            return -1;
+        v->data = d;
+        v->cap = cap;
+    }
+    size_t at = (size_t)(vfind_floor(v, *(const uintptr_t *)e) + 1);
+    memmove(v->data + (at + 1) * v->elem, v->data + at * v->elem, (v->n - at) * v->elem);
+    memcpy(v->data + at * v->elem, e, v->elem);
+    v->n++;
+    return 0;
+}
+
+static void vremove(struct vec *v, size_t i) {
+    memmove(v->data + i * v->elem, v->data + (i + 1) * v->elem, (v->n - i - 1) * v->elem);
+    v->n--;
+}
+
+/* ---- arena and capacity ---------------------------------------------------------- */
+
+void sim_memory_init(void) {
+    size_t cap = (size_t)4 << 30;
+    const char *v = getenv("SIMCUDA_MEMORY");
+    if (v && *v && sim_parse_size(v, &cap) != 0) {
+        fprintf(stderr, "simcuda: SIMCUDA_MEMORY='%s' is not a size; using 4GiB\n", v);
+        cap = (size_t)4 << 30;
+    }
+    mem.capacity = cap;
+    /* As large as the address space allows (sanitizers restrict it). */
+    for (size_t size = (size_t)1 << 42; size >= ((size_t)16 << 30); size >>= 1) {
+        void *p = mmap(NULL, size + SIM_GRANULARITY, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            continue;
+        uintptr_t a = ((uintptr_t)p + SIM_GRANULARITY - 1) & ~(uintptr_t)(SIM_GRANULARITY - 1);
+        mem.arena = a;
+        mem.arena_end = a + size;
+        mem.bump = a + SIM_GRANULARITY; /* never hand out the arena's first granule */
+        return;
+    }
+    fprintf(stderr, "simcuda: cannot reserve a device address arena\n");
+}
+
+size_t sim_memory_capacity(void) {
+    return mem.capacity;
+}
+
+size_t sim_memory_peak(void) {
+    pthread_rwlock_rdlock(&mem.lock);
+    size_t p = mem.peak;
+    pthread_rwlock_unlock(&mem.lock);
+    return p;
+}
+
+/* With the write lock held. */
+static CUresult charge(size_t n) {
+    if (n > mem.capacity - mem.used)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    mem.used += n;
+    if (mem.used > mem.peak)
+        mem.peak = mem.used;
+    return CUDA_SUCCESS;
+}
+
+static void uncharge(size_t n) {
+    mem.used -= n;
+}
+
+/* With the write lock held: `size` bytes of arena at `align`, plus `guard` after. */
+static uintptr_t arena_take(size_t size, size_t align, size_t guard) {
+    uintptr_t a = (mem.bump + align - 1) & ~(uintptr_t)(align - 1);
+    if (!mem.arena || a + size + guard > mem.arena_end || a + size + guard < a)
+        return 0;
+    mem.bump = a + size + guard;
+    return a;
+}
+
+static void arena_protect_none(uintptr_t start, size_t len) {
+    /* A fresh PROT_NONE mapping drops the pages and any memfd behind them. */
+    mmap((void *)start, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+         0);
+}
+
+int sim_is_device(uintptr_t p) {
+    return p >= mem.arena && p < mem.arena_end;
+}
+
+void sim_mem_read_lock(void) {
+    pthread_rwlock_rdlock(&mem.lock);
+}
+void sim_mem_read_unlock(void) {
+    pthread_rwlock_unlock(&mem.lock);
+}
+
+CUresult sim_mem_check_locked(uintptr_t p, size_t n, int write) {
+    if (n == 0)
+        return CUDA_SUCCESS;
+    if (p + n < p)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!sim_is_device(p)) {
+        if (!p)
+            return CUDA_ERROR_INVALID_VALUE;
+        /* host memory; a range running into the arena is not */
+        return sim_is_device(p + n - 1) ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+    }
+    long r = vfind(&mem.regions, p);
+    if (r < 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    const struct region *reg = vat(&mem.regions, (size_t)r);
+    if (p + n > reg->end)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (reg->kind == REGION_ALLOC)
+        return CUDA_SUCCESS;
+    /* reserved: contiguous accessible mappings must cover [p, p+n) */
+    long m = vfind(&mem.maps, p);
+    uintptr_t at = p;
+    while (m >= 0 && (size_t)m < mem.maps.n) {
+        const struct mapping *mp = vat(&mem.maps, (size_t)m);
+        if (mp->start > at || !(mp->prot & PROT_READ) || (write && !(mp->prot & PROT_WRITE)))
+            return CUDA_ERROR_INVALID_VALUE;
+        at = mp->end;
+        if (at >= p + n)
+            return CUDA_SUCCESS;
+        m++;
+    }
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult sim_mem_check(uintptr_t p, size_t n, int write) {
+    sim_mem_read_lock();
+    CUresult r = sim_mem_check_locked(p, n, write);
+    sim_mem_read_unlock();
+    return r;
+}
+
+int sim_is_pinned(uintptr_t p, size_t n) {
+    pthread_rwlock_rdlock(&mem.lock);
+    long i = vfind(&mem.host, p);
+    int pinned = i >= 0 && p + n <= vend(&mem.host, (size_t)i);
+    pthread_rwlock_unlock(&mem.lock);
+    return pinned;
+}
+
+#define NEED_CTX()                                                                                 \
+    do {                                                                                           \
+        if (!sim_ctx_current())                                                                    \
+            return CUDA_ERROR_INVALID_CONTEXT;                                                     \
+    } while (0)
+
+/* ---- cuMemAlloc ------------------------------------------------------------------ */
+
+SIM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
+    SIM_ENTER("cuMemAlloc_v2");
+    if (!dptr || bytesize == 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    NEED_CTX();
+    size_t len = (bytesize + PAGE - 1) & ~(size_t)(PAGE - 1);
+    pthread_rwlock_wrlock(&mem.lock);
+    CUresult r = charge(bytesize);
+    uintptr_t a = r == CUDA_SUCCESS ? arena_take(len, 512 > PAGE ? 512 : PAGE, PAGE) : 0;
+    if (r == CUDA_SUCCESS && !a) {
+        uncharge(bytesize);
+        r = CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    if (r == CUDA_SUCCESS) {
+        void *p = mmap((void *)a, len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+        struct region reg = {a, a + bytesize, REGION_ALLOC, ++mem.next_id};
+        if (p == MAP_FAILED || vinsert(&mem.regions, &reg) != 0) {
+            arena_protect_none(a, len);
+            uncharge(bytesize);
+            r = CUDA_ERROR_OUT_OF_MEMORY;
+        }
+    }
+    pthread_rwlock_unlock(&mem.lock);
+    if (r == CUDA_SUCCESS)
+        *dptr = (CUdeviceptr)a;
+    return r;
+}
+
+SIM_API CUresult cuMemFree_v2(CUdeviceptr dptr) {
+    SIM_ENTER("cuMemFree_v2");
+    NEED_CTX();
+    if (!dptr)
+        return CUDA_SUCCESS;
+    /* Like the real driver (and cudaFree), freeing waits for the device to be idle, so
+     * work queued before the free never sees the memory vanish. */
+    sim_sync_all(NULL);
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_rwlock_wrlock(&mem.lock);
+    long i = vfind(&mem.regions, dptr);
+    if (i >= 0) {
+        struct region *reg = vat(&mem.regions, (size_t)i);
+        if (reg->kind == REGION_ALLOC && reg->start == dptr) {
+            size_t n = reg->end - reg->start;
+            arena_protect_none(reg->start, (n + PAGE - 1) & ~(size_t)(PAGE - 1));
+            uncharge(n);
+            vremove(&mem.regions, (size_t)i);
+            r = CUDA_SUCCESS;
+        }
+    }
+    pthread_rwlock_unlock(&mem.lock);
+    return r;
+}
+
+SIM_API CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {
+    SIM_ENTER("cuMemGetInfo_v2");
+    NEED_CTX();
+    if (!free_bytes || !total)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_rwlock_rdlock(&mem.lock);
+    *free_bytes = mem.capacity - mem.used;
+    *total = mem.capacity;
+    pthread_rwlock_unlock(&mem.lock);
+    return CUDA_SUCCESS;
+}
+
+/* ---- virtual memory management --------------------------------------------------- */
+
+SIM_API CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmemAllocationProp *prop,
+                                               CUmemAllocationGranularity_flags option) {
+    SIM_ENTER("cuMemGetAllocationGranularity");
+    (void)option;
+    if (!granularity || !prop)
+        return CUDA_ERROR_INVALID_VALUE;
+    *granularity = SIM_GRANULARITY;
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment,
+                                     CUdeviceptr addr, unsigned long long flags) {
+    SIM_ENTER("cuMemAddressReserve");
+    (void)addr; /* a hint; the arena decides */
+    if (!ptr || size == 0 || size % SIM_GRANULARITY || flags != 0 || (alignment & (alignment - 1)))
+        return CUDA_ERROR_INVALID_VALUE;
+    if (alignment < SIM_GRANULARITY)
+        alignment = SIM_GRANULARITY;
+    CUresult r = CUDA_ERROR_OUT_OF_MEMORY;
+    pthread_rwlock_wrlock(&mem.lock);
+    uintptr_t a = arena_take(size, alignment, SIM_GRANULARITY);
+    if (a) {
+        struct region reg = {a, a + size, REGION_RESERVED, ++mem.next_id};
+        if (vinsert(&mem.regions, &reg) == 0)
+            r = CUDA_SUCCESS;
+    }
+    pthread_rwlock_unlock(&mem.lock);
+    if (r == CUDA_SUCCESS)
+        *ptr = (CUdeviceptr)a;
+    return r;
+}
+
+SIM_API CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
+    SIM_ENTER("cuMemAddressFree");
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_rwlock_wrlock(&mem.lock);
+    long i = vfind(&mem.regions, ptr);
+    if (i >= 0) {
+        struct region *reg = vat(&mem.regions, (size_t)i);
+        long m = vfind_floor(&mem.maps, reg->end - 1);
+        int mapped = m >= 0 && vend(&mem.maps, (size_t)m) > reg->start;
+        if (reg->kind == REGION_RESERVED && reg->start == ptr && reg->end - reg->start == size &&
+            !mapped) {
+            vremove(&mem.regions, (size_t)i);
+            r = CUDA_SUCCESS;
+        }
+    }
+    pthread_rwlock_unlock(&mem.lock);
+    return r;
+}
+
+static struct phys *phys_find(uint64_t handle) {
+    struct phys *ph = NULL;
+    HASH_FIND(hh, mem.phys, &handle, sizeof handle, ph);
+    return ph;
+}
+
+/* With the write lock held: frees physical memory nobody holds any more. */
+static void phys_maybe_free(struct phys *ph) {
+    if (!ph->released || ph->maps > 0)
+        return;
+    HASH_DELETE(hh, mem.phys, ph);
+    close(ph->fd);
+    uncharge(ph->size);
+    free(ph);
+}
+
+SIM_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
+                             const CUmemAllocationProp *prop, unsigned long long flags) {
+    SIM_ENTER("cuMemCreate");
+    if (!handle || !prop || size == 0 || size % SIM_GRANULARITY || flags != 0 ||
+        prop->type != CU_MEM_ALLOCATION_TYPE_PINNED)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE || prop->location.id != 0)
+        return CUDA_ERROR_INVALID_DEVICE;
+    NEED_CTX();
+    struct phys *ph = calloc(1, sizeof *ph);
+    if (!ph)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    pthread_rwlock_wrlock(&mem.lock);
+    CUresult r = charge(size);
+    if (r == CUDA_SUCCESS) {
+        ph->fd = memfd_create("simcuda-device", MFD_CLOEXEC);
+        if (ph->fd < 0 || ftruncate(ph->fd, (off_t)size) != 0) {
+            if (ph->fd >= 0)
+                close(ph->fd);
+            uncharge(size);
+            r = CUDA_ERROR_OUT_OF_MEMORY;
+        }
+    }
+    if (r == CUDA_SUCCESS) {
+        ph->size = size;
+        ph->handle = ++mem.next_id;
+        HASH_ADD(hh, mem.phys, handle, sizeof ph->handle, ph);
+        *handle = ph->handle;
+    } else {
+        free(ph);
+    }
+    pthread_rwlock_unlock(&mem.lock);
+    return r;
+}
+
+SIM_API CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
+    SIM_ENTER("cuMemRelease");
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_rwlock_wrlock(&mem.lock);
+    struct phys *ph = phys_find(handle);
+    if (ph && !ph->released) {
+        ph->released = 1;
+        phys_maybe_free(ph);
+        r = CUDA_SUCCESS;
+    }
+    pthread_rwlock_unlock(&mem.lock);
+    return r;
+}
+
+/* With the write lock held: the reservation holding [p, p+n), or NULL. */
+static struct region *reservation_of(uintptr_t p, size_t n) {
+    long i = vfind(&mem.regions, p);
+    if (i < 0)
+        return NULL;
+    struct region *reg = vat(&mem.regions, (size_t)i);
+    return reg->kind == REGION_RESERVED && p + n <= reg->end && p + n > p ? reg : NULL;
+}
+
+SIM_API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
+                          CUmemGenericAllocationHandle handle, unsigned long long flags) {
+    SIM_ENTER("cuMemMap");
+    if (flags != 0 || size == 0 || ptr % SIM_GRANULARITY || size % SIM_GRANULARITY ||
+        offset % SIM_GRANULARITY)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_rwlock_wrlock(&mem.lock);
+    struct phys *ph = phys_find(handle);
+    long m = vfind_floor(&mem.maps, ptr + size - 1);
+    int overlaps = m >= 0 && vend(&mem.maps, (size_t)m) > ptr;
+    if (ph && !ph->released && offset + size <= ph->size && reservation_of(ptr, size) &&
+        !overlaps) {
+        void *p = mmap((void *)ptr, size, PROT_NONE, MAP_SHARED | MAP_FIXED, ph->fd, (off_t)offset);
+        struct mapping mp = {ptr, ptr + size, PROT_NONE, ph, ptr, ptr + size};
+        if (p == MAP_FAILED) {
+            r = CUDA_ERROR_OUT_OF_MEMORY;
+        } else if (vinsert(&mem.maps, &mp) != 0) {
+            arena_protect_none(ptr, size);
+            r = CUDA_ERROR_OUT_OF_MEMORY;
+        } else {
+            ph->maps++;
+            r = CUDA_SUCCESS;
+        }
+    }
+    pthread_rwlock_unlock(&mem.lock);
+    return r;
+}
+
+/* With the write lock held: makes `at` a boundary between mapping pieces. */
+static int split_at(uintptr_t at) {
+    long m = vfind(&mem.maps, at);
+    if (m < 0)
+        return 0;
+    struct mapping *mp = vat(&mem.maps, (size_t)m);
+    if (mp->start == at)
+        return 0;
+    struct mapping tail = *mp;
+    tail.start = at;
+    mp->end = at;
+    if (vinsert(&mem.maps, &tail) != 0) {
+        ((struct mapping *)vat(&mem.maps, (size_t)m))->end = tail.end;
+        return -1;
+    }
+    tail.ph->maps++;
+    return 0;
+}
+
+/* With the write lock held: index of the first piece of a run of contiguous mappings
+ * covering exactly [p, p+n) after splitting at its ends, or -1. */
+static long covered_run(uintptr_t p, size_t n, int split) {
+    if (split && (split_at(p) != 0 || split_at(p + n) != 0))
+        return -1;
+    long first = vfind(&mem.maps, p);
+    if (first < 0 || vstart(&mem.maps, (size_t)first) != p)
+        return -1;
+    uintptr_t at = p;
+    for (size_t i = (size_t)first; i < mem.maps.n && at < p + n; i++) {
+        if (vstart(&mem.maps, i) != at)
+            return -1;
+        at = vend(&mem.maps, i);
+    }
+    return at == p + n ? first : -1;
+}
+
+SIM_API CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc,
+                                size_t count) {
+    SIM_ENTER("cuMemSetAccess");
+    if (!desc || count == 0 || size == 0 || ptr % SIM_GRANULARITY || size % SIM_GRANULARITY)
+        return CUDA_ERROR_INVALID_VALUE;
+    int prot = -1;
+    for (size_t i = 0; i < count; i++) {
+        if (desc[i].location.type != CU_MEM_LOCATION_TYPE_DEVICE || desc[i].location.id != 0)
+            return CUDA_ERROR_INVALID_DEVICE;
+        switch (desc[i].flags) {
+        case CU_MEM_ACCESS_FLAGS_PROT_NONE:
+            prot = PROT_NONE;
+            break;
+        case CU_MEM_ACCESS_FLAGS_PROT_READ:
+            prot = PROT_READ;
+            break;
+        case CU_MEM_ACCESS_FLAGS_PROT_READWRITE:
+            prot = PROT_READ | PROT_WRITE;
+            break;
+        default:
+            return CUDA_ERROR_INVALID_VALUE;
+        }
+    }
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_rwlock_wrlock(&mem.lock);
+    long first = covered_run(ptr, size, 1);
+    if (first >= 0 && mprotect((void *)ptr, size, prot) == 0) {
+        for (size_t i = (size_t)first; i < mem.maps.n && vstart(&mem.maps, i) < ptr + size; i++)
+            ((struct mapping *)vat(&mem.maps, i))->prot = prot;
+        r = CUDA_SUCCESS;
+    }
+    pthread_rwlock_unlock(&mem.lock);
+    return r;
+}
+
+SIM_API CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
+    SIM_ENTER("cuMemUnmap");
+    if (size == 0 || ptr % SIM_GRANULARITY || size % SIM_GRANULARITY)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_rwlock_wrlock(&mem.lock);
+    long first = covered_run(ptr, size, 0);
+    /* the real driver unmaps whole cuMemMap ranges only */
+    if (first >= 0) {
+        const struct mapping *a = vat(&mem.maps, (size_t)first);
+        long lastm = vfind(&mem.maps, ptr + size - 1);
+        const struct mapping *b = vat(&mem.maps, (size_t)lastm);
+        if (a->map_start != ptr || b->map_end != ptr + size)
+            first = -1;
+    }
+    if (first >= 0) {
+        arena_protect_none(ptr, size);
+        while ((size_t)first < mem.maps.n && vstart(&mem.maps, (size_t)first) < ptr + size) {
+            struct phys *ph = ((struct mapping *)vat(&mem.maps, (size_t)first))->ph;
+            vremove(&mem.maps, (size_t)first);
+            ph->maps--;
+            phys_maybe_free(ph);
+        }
+        r = CUDA_SUCCESS;
+    }
+    pthread_rwlock_unlock(&mem.lock);
+    return r;
+}
+
+SIM_API CUresult cuMemGetAccess(unsigned long long *flags, const CUmemLocation *location,
+                                CUdeviceptr ptr) {
+    SIM_ENTER("cuMemGetAccess");
+    if (!flags || !location)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_rwlock_rdlock(&mem.lock);
+    long m = vfind(&mem.maps, ptr);
+    if (m >= 0) {
+        int prot = ((struct mapping *)vat(&mem.maps, (size_t)m))->prot;
+        *flags = (prot & PROT_WRITE)  ? CU_MEM_ACCESS_FLAGS_PROT_READWRITE
+                 : (prot & PROT_READ) ? CU_MEM_ACCESS_FLAGS_PROT_READ
+                                      : CU_MEM_ACCESS_FLAGS_PROT_NONE;
+        r = CUDA_SUCCESS;
+    }
+    pthread_rwlock_unlock(&mem.lock);
+    return r;
+}
+
+/* ---- pinned host memory ---------------------------------------------------------- */
+
+static CUresult host_alloc(void **pp, size_t bytesize, unsigned flags) {
+    if (!pp || bytesize == 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    NEED_CTX();
+    size_t len = (bytesize + PAGE - 1) & ~(size_t)(PAGE - 1);
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    struct hostrange h = {(uintptr_t)p, (uintptr_t)p + bytesize, HOST_ALLOCATED, len, flags};
+    pthread_rwlock_wrlock(&mem.lock);
+    int bad = vinsert(&mem.host, &h);
+    pthread_rwlock_unlock(&mem.lock);
+    if (bad) {
+        munmap(p, len);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    *pp = p;
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuMemAllocHost_v2(void **pp, size_t bytesize) {
+    SIM_ENTER("cuMemAllocHost_v2");
+    return host_alloc(pp, bytesize, 0);
+}
+
+SIM_API CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int flags) {
+    SIM_ENTER("cuMemHostAlloc");
+    return host_alloc(pp, bytesize, flags);
+}
+
+SIM_API CUresult cuMemFreeHost(void *p) {
+    SIM_ENTER("cuMemFreeHost");
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_rwlock_wrlock(&mem.lock);
+    long i = vfind(&mem.host, (uintptr_t)p);
+    struct hostrange h = {0};
+    if (i >= 0) {
+        h = *(struct hostrange *)vat(&mem.host, (size_t)i);
+        if (h.kind == HOST_ALLOCATED && h.start == (uintptr_t)p) {
+            vremove(&mem.host, (size_t)i);
+            r = CUDA_SUCCESS;
+        }
+    }
+    pthread_rwlock_unlock(&mem.lock);
+    if (r == CUDA_SUCCESS)
+        munmap(p, h.mapped);
+    return r;
+}
+
+SIM_API CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int flags) {
+    SIM_ENTER("cuMemHostRegister_v2");
+    if (!p || bytesize == 0 || sim_is_device((uintptr_t)p))
+        return CUDA_ERROR_INVALID_VALUE;
+    NEED_CTX();
+    uintptr_t a = (uintptr_t)p;
+    CUresult r = CUDA_SUCCESS;
+    pthread_rwlock_wrlock(&mem.lock);
+    long i = vfind_floor(&mem.host, a + bytesize - 1);
+    if (i >= 0 && vend(&mem.host, (size_t)i) > a)
+        r = CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+    else {
+        struct hostrange h = {a, a + bytesize, HOST_REGISTERED, 0, flags};
+        if (vinsert(&mem.host, &h) != 0)
+            r = CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    pthread_rwlock_unlock(&mem.lock);
+    return r;
+}
+
+SIM_API CUresult cuMemHostUnregister(void *p) {
+    SIM_ENTER("cuMemHostUnregister");
+    CUresult r = CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+    pthread_rwlock_wrlock(&mem.lock);
+    long i = vfind(&mem.host, (uintptr_t)p);
+    if (i >= 0) {
+        struct hostrange *h = vat(&mem.host, (size_t)i);
+        if (h->kind == HOST_REGISTERED && h->start == (uintptr_t)p) {
+            vremove(&mem.host, (size_t)i);
+            r = CUDA_SUCCESS;
+        }
+    }
+    pthread_rwlock_unlock(&mem.lock);
+    return r;
+}
+
+SIM_API CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int flags) {
+    SIM_ENTER("cuMemHostGetDevicePointer_v2");
+    if (!pdptr || flags != 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!sim_is_pinned((uintptr_t)p, 1))
+        return CUDA_ERROR_INVALID_VALUE;
+    *pdptr = (CUdeviceptr)p;
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p) {
+    SIM_ENTER("cuMemHostGetFlags");
+    if (!pFlags)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_rwlock_rdlock(&mem.lock);
+    long i = vfind(&mem.host, (uintptr_t)p);
+    if (i >= 0) {
+        *pFlags = ((struct hostrange *)vat(&mem.host, (size_t)i))->flags;
+        r = CUDA_SUCCESS;
+    }
+    pthread_rwlock_unlock(&mem.lock);
+    return r;
+}
+
+/* ---- address queries ------------------------------------------------------------- */
+
+/* With a lock held: the allocation-like range holding p (an allocation, or the cuMemMap
+ * range inside a reservation). */
+static int range_of(uintptr_t p, uintptr_t *base, size_t *size, uint64_t *id, int *device) {
+    long i = vfind(&mem.regions, p);
+    if (i >= 0) {
+        const struct region *reg = vat(&mem.regions, (size_t)i);
+        *device = 1;
+        *id = reg->id;
+        if (reg->kind == REGION_ALLOC) {
+            *base = reg->start;
+            *size = reg->end - reg->start;
+            return 0;
+        }
+        long m = vfind(&mem.maps, p);
+        if (m < 0)
+            return -1;
+        const struct mapping *mp = vat(&mem.maps, (size_t)m);
+        *base = mp->map_start;
+        *size = mp->map_end - mp->map_start;
+        *id = mp->ph->handle;
+        return 0;
+    }
+    long h = vfind(&mem.host, p);
+    if (h >= 0) {
+        const struct hostrange *hr = vat(&mem.host, (size_t)h);
+        *device = 0;
+        *base = hr->start;
+        *size = hr->end - hr->start;
+        *id = hr->start;
+        return 0;
+    }
+    return -1;
+}
+
+SIM_API CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr) {
+    SIM_ENTER("cuMemGetAddressRange_v2");
+    uintptr_t base;
+    size_t size;
+    uint64_t id;
+    int device;
+    pthread_rwlock_rdlock(&mem.lock);
+    int bad = range_of(dptr, &base, &size, &id, &device) != 0 || !device;
+    pthread_rwlock_unlock(&mem.lock);
+    if (bad)
+        return CUDA_ERROR_NOT_FOUND;
+    if (pbase)
+        *pbase = base;
+    if (psize)
+        *psize = size;
+    return CUDA_SUCCESS;
+}
+
+static CUresult pointer_attribute(void *data, CUpointer_attribute attr, CUdeviceptr ptr) {
+    uintptr_t base;
+    size_t size;
+    uint64_t id;
+    int device;
+    pthread_rwlock_rdlock(&mem.lock);
+    int known = range_of(ptr, &base, &size, &id, &device) == 0;
+    int mapped = known && sim_mem_check_locked(ptr, 1, 0) == CUDA_SUCCESS;
+    pthread_rwlock_unlock(&mem.lock);
+    switch (attr) {
+    case CU_POINTER_ATTRIBUTE_CONTEXT:
+        if (!known)
+            return CUDA_ERROR_INVALID_VALUE;
+        *(CUcontext *)data = (CUcontext)sim_ctx_current();
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+        if (!known)
+            return CUDA_ERROR_INVALID_VALUE;
+        *(unsigned *)data = device ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
+        if (!known)
+            return CUDA_ERROR_INVALID_VALUE;
+        *(CUdeviceptr *)data = ptr;
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_HOST_POINTER:
+        if (!known || device)
+            return CUDA_ERROR_INVALID_VALUE;
+        *(void **)data = (void *)ptr;
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS:
+    case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE:
+        *(int *)data = known;
+        return known ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    case CU_POINTER_ATTRIBUTE_BUFFER_ID:
+        if (!known)
+            return CUDA_ERROR_INVALID_VALUE;
+        *(unsigned long long *)data = id;
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+        *(int *)data = 0;
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+        if (!known)
+            return CUDA_ERROR_INVALID_VALUE;
+        *(int *)data = 0;
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+        if (!known)
+            return CUDA_ERROR_INVALID_VALUE;
+        *(CUdeviceptr *)data = base;
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+        if (!known)
+            return CUDA_ERROR_INVALID_VALUE;
+        *(size_t *)data = size;
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_MAPPED:
+        *(int *)data = mapped;
+        return known ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    case CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES:
+        *(unsigned long long *)data =
+            known && device ? CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR : CU_MEM_HANDLE_TYPE_NONE;
+        return known ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    case CU_POINTER_ATTRIBUTE_ACCESS_FLAGS:
+        *(unsigned *)data = CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE;
+        return known ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE:
+        *(void **)data = NULL;
+        return known ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    default:
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+}
+
+SIM_API CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr) {
+    SIM_ENTER("cuPointerGetAttribute");
+    if (!data)
+        return CUDA_ERROR_INVALID_VALUE;
+    return pointer_attribute(data, attribute, ptr);
+}
+
+SIM_API CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute *attributes,
+                                        void **data, CUdeviceptr ptr) {
+    SIM_ENTER("cuPointerGetAttributes");
+    if (!attributes || !data)
+        return CUDA_ERROR_INVALID_VALUE;
+    for (unsigned i = 0; i < numAttributes; i++) {
+        if (!data[i])
+            continue;
+        /* like the driver: unknown pointers give zeroed answers, not an error */
+        if (pointer_attribute(data[i], attributes[i], ptr) != CUDA_SUCCESS) {
+            switch (attributes[i]) {
+            case CU_POINTER_ATTRIBUTE_CONTEXT:
+            case CU_POINTER_ATTRIBUTE_HOST_POINTER:
+            case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE:
+                *(void **)data[i] = NULL;
+                break;
+            case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
+            case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+            case CU_POINTER_ATTRIBUTE_BUFFER_ID:
+            case CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES:
+                *(unsigned long long *)data[i] = 0;
+                break;
+            case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+                *(size_t *)data[i] = 0;
+                break;
+            case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+                *(int *)data[i] = -2;
+                break;
+            default:
+                *(unsigned *)data[i] = 0;
+                break;
+            }
+        }
+    }
+    return CUDA_SUCCESS;
+}

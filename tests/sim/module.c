@@ -1,0 +1,354 @@
+/*
+ * module.c — modules (host shared objects, see simkernel.h), functions and launches.
+ *
+ * A launch captures the argument values at enqueue time (like the real driver) into a
+ * buffer laid out as the kernel's packed parameter buffer, and the stream's worker calls
+ * desc->run(grid, block, args) with args[i] pointing into it.
+ */
+#include "tests/sim/sim.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#define MODULE_MAGIC 0x4d4f444cu
+#define FUNC_MAGIC 0x46554e43u
+
+struct sim_func {
+    unsigned magic;
+    const struct simkernel_desc *desc;
+    size_t argsize; /* end of the last parameter */
+    struct sim_module *module;
+    UT_hash_handle hh; /* in module->funcs, by desc->name */
+};
+
+struct sim_module {
+    unsigned magic;
+    int alive;
+    void *dl;
+    struct sim_func *funcs;
+    pthread_mutex_t lock;
+};
+
+static CUresult module_open(CUmodule *out, const char *path) {
+    if (!sim_ctx_current())
+        return CUDA_ERROR_INVALID_CONTEXT;
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        sim_log("simcuda: cuModuleLoad(%s): %s", path, dlerror());
+        return access(path, R_OK) == 0 ? CUDA_ERROR_INVALID_IMAGE : CUDA_ERROR_FILE_NOT_FOUND;
+    }
+    struct sim_module *m = calloc(1, sizeof *m);
+    if (!m) {
+        dlclose(dl);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    m->magic = MODULE_MAGIC;
+    m->alive = 1;
+    m->dl = dl;
+    pthread_mutex_init(&m->lock, NULL);
+    *out = (CUmodule)m;
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuModuleLoad(CUmodule *module, const char *fname) {
+    SIM_ENTER("cuModuleLoad");
+    if (!module || !fname)
+        return CUDA_ERROR_INVALID_VALUE;
+    return module_open(module, fname);
+}
+
+/* The image is the shared object's bytes (or, if it names an existing file, its path). */
+static CUresult load_data(CUmodule *module, const void *image, size_t size_hint) {
+    if (!module || !image)
+        return CUDA_ERROR_INVALID_VALUE;
+    const unsigned char *b = image;
+    if (!(b[0] == 0x7f && b[1] == 'E' && b[2] == 'L' && b[3] == 'F'))
+        return access((const char *)image, R_OK) == 0 ? module_open(module, image)
+                                                      : CUDA_ERROR_INVALID_IMAGE;
+    if (size_hint == 0) {
+        /* the section header table ends a 64-bit ELF file */
+        const Elf64_Ehdr *eh = image;
+        if (eh->e_ident[EI_CLASS] != ELFCLASS64)
+            return CUDA_ERROR_INVALID_IMAGE;
+        size_hint = eh->e_shoff + (size_t)eh->e_shnum * eh->e_shentsize;
+    }
+    int fd = memfd_create("simcuda-module", MFD_CLOEXEC);
+    if (fd < 0)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult r =
+        write(fd, image, size_hint) == (ssize_t)size_hint ? CUDA_SUCCESS : CUDA_ERROR_INVALID_IMAGE;
+    if (r == CUDA_SUCCESS) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        r = module_open(module, path);
+    }
+    close(fd);
+    return r;
+}
+
+SIM_API CUresult cuModuleLoadData(CUmodule *module, const void *image) {
+    SIM_ENTER("cuModuleLoadData");
+    return load_data(module, image, 0);
+}
+
+SIM_API CUresult cuModuleUnload(CUmodule hmod) {
+    SIM_ENTER("cuModuleUnload");
+    struct sim_module *m = (struct sim_module *)hmod;
+    if (!m || m->magic != MODULE_MAGIC || !m->alive)
+        return CUDA_ERROR_INVALID_HANDLE;
+    /* Kernels may still be queued: the code stays loaded, the handle dies. */
+    m->alive = 0;
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name) {
+    SIM_ENTER("cuModuleGetFunction");
+    struct sim_module *m = (struct sim_module *)hmod;
+    if (!hfunc || !name)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!m || m->magic != MODULE_MAGIC || !m->alive)
+        return CUDA_ERROR_INVALID_HANDLE;
+    pthread_mutex_lock(&m->lock);
+    struct sim_func *f = NULL;
+    HASH_FIND_STR(m->funcs, name, f);
+    CUresult r = CUDA_SUCCESS;
+    if (!f) {
+        char sym[512];
+        snprintf(sym, sizeof sym, "%s%s", SIMKERNEL_SYMBOL_PREFIX, name);
+        const struct simkernel_desc *d = dlsym(m->dl, sym);
+        if (!d) {
+            r = CUDA_ERROR_NOT_FOUND;
+        } else if (d->abi_version != SIMKERNEL_ABI_VERSION ||
+                   d->param_count > SIMKERNEL_MAX_PARAMS) {
+            r = CUDA_ERROR_INVALID_IMAGE;
+        } else if (!(f = calloc(1, sizeof *f))) {
+            r = CUDA_ERROR_OUT_OF_MEMORY;
+        } else {
+            f->magic = FUNC_MAGIC;
+            f->desc = d;
+            f->module = m;
+            for (unsigned i = 0; i < d->param_count; i++)
+                if (d->param_offset[i] + d->param_size[i] > f->argsize)
+                    f->argsize = d->param_offset[i] + d->param_size[i];
+            HASH_ADD_KEYPTR(hh, m->funcs, d->name, strlen(d->name), f);
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (f)
+        *hfunc = (CUfunction)f;
+    return r;
+}
+
+static struct sim_func *func_of(CUfunction h) {
+    struct sim_func *f = (struct sim_func *)h;
+    return f && f->magic == FUNC_MAGIC ? f : NULL;
+}
+
+SIM_API CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size_t *paramOffset,
+                                    size_t *paramSize) {
+    SIM_ENTER("cuFuncGetParamInfo");
+    struct sim_func *f = func_of(func);
+    if (!f)
+        return CUDA_ERROR_INVALID_HANDLE;
+    if (paramIndex >= f->desc->param_count)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (paramOffset)
+        *paramOffset = f->desc->param_offset[paramIndex];
+    if (paramSize)
+        *paramSize = f->desc->param_size[paramIndex];
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuFuncGetName(const char **name, CUfunction hfunc) {
+    SIM_ENTER("cuFuncGetName");
+    struct sim_func *f = func_of(hfunc);
+    if (!name)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!f)
+        return CUDA_ERROR_INVALID_HANDLE;
+    *name = f->desc->name;
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuFuncGetModule(CUmodule *hmod, CUfunction hfunc) {
+    SIM_ENTER("cuFuncGetModule");
+    struct sim_func *f = func_of(hfunc);
+    if (!hmod)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!f)
+        return CUDA_ERROR_INVALID_HANDLE;
+    *hmod = (CUmodule)f->module;
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunction hfunc) {
+    SIM_ENTER("cuFuncGetAttribute");
+    if (!pi)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!func_of(hfunc))
+        return CUDA_ERROR_INVALID_HANDLE;
+    switch (attrib) {
+    case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK:
+        *pi = 1024;
+        break;
+    case CU_FUNC_ATTRIBUTE_NUM_REGS:
+        *pi = 32;
+        break;
+    case CU_FUNC_ATTRIBUTE_PTX_VERSION:
+    case CU_FUNC_ATTRIBUTE_BINARY_VERSION:
+        *pi = 90;
+        break;
+    case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
+        *pi = 49152;
+        break;
+    default:
+        *pi = 0;
+        break;
+    }
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int value) {
+    SIM_ENTER("cuFuncSetAttribute");
+    (void)attrib;
+    (void)value;
+    return func_of(hfunc) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+SIM_API CUresult cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config) {
+    SIM_ENTER("cuFuncSetCacheConfig");
+    (void)config;
+    return func_of(hfunc) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+/* ---- launches -------------------------------------------------------------------- */
+
+static CUresult launch(CUfunction hf, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                       unsigned by, unsigned bz, CUstream hs, void **params, void **extra, int pt) {
+    struct sim_func *f = func_of(hf);
+    if (!f)
+        return CUDA_ERROR_INVALID_HANDLE;
+    if (!gx || !gy || !gz || !bx || !by || !bz || bx > 1024 || by > 1024 || bz > 64 ||
+        (unsigned long long)bx * by * bz > 1024 || gy > 65535 || gz > 65535 || gx > 2147483647u)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sim_stream *s;
+    CUresult r = sim_stream_resolve(hs, pt, &s);
+    if (r != CUDA_SUCCESS)
+        return r;
+    const struct simkernel_desc *d = f->desc;
+
+    /* the argument values, captured now */
+    const unsigned char *packed = NULL;
+    size_t packed_size = 0;
+    if (extra) {
+        if (params)
+            return CUDA_ERROR_INVALID_VALUE;
+        int have_size = 0;
+        for (size_t i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
+            if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) {
+                packed = extra[i + 1];
+            } else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE) {
+                packed_size = *(const size_t *)extra[i + 1];
+                have_size = 1;
+            } else {
+                return CUDA_ERROR_INVALID_VALUE;
+            }
+        }
+        if (!packed || !have_size || packed_size < f->argsize)
+            return CUDA_ERROR_INVALID_VALUE;
+    } else if (!params && d->param_count > 0) {
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    struct sim_op *op = sim_op_new(SIM_OP_KERNEL);
+    if (!op)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    op->u.kernel.argbuf = malloc(f->argsize ? f->argsize : 1);
+    if (!op->u.kernel.argbuf) {
+        sim_op_free(op);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    for (unsigned i = 0; i < d->param_count; i++) {
+        unsigned char *dst = op->u.kernel.argbuf + d->param_offset[i];
+        memcpy(dst, packed ? packed + d->param_offset[i] : (const unsigned char *)params[i],
+               d->param_size[i]);
+        op->u.kernel.args[i] = dst;
+    }
+    op->u.kernel.desc = d;
+    op->u.kernel.grid = (struct simkernel_dim3){gx, gy, gz};
+    op->u.kernel.block = (struct simkernel_dim3){bx, by, bz};
+    if (sim_stream_is_capturing(s))
+        return sim_capture_op(s, op);
+    atomic_fetch_add(&sim_stats.launches, 1);
+    sim_submit(s, op);
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                                unsigned int gridDimZ, unsigned int blockDimX,
+                                unsigned int blockDimY, unsigned int blockDimZ,
+                                unsigned int sharedMemBytes, CUstream hStream, void **kernelParams,
+                                void **extra) {
+    SIM_ENTER("cuLaunchKernel");
+    (void)sharedMemBytes;
+    return launch(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, hStream,
+                  kernelParams, extra, 0);
+}
+
+SIM_API CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                                     unsigned int gridDimZ, unsigned int blockDimX,
+                                     unsigned int blockDimY, unsigned int blockDimZ,
+                                     unsigned int sharedMemBytes, CUstream hStream,
+                                     void **kernelParams, void **extra) {
+    SIM_ENTER("cuLaunchKernel_ptsz");
+    (void)sharedMemBytes;
+    return launch(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, hStream,
+                  kernelParams, extra, 1);
+}
+
+SIM_API CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX,
+                                           unsigned int gridDimY, unsigned int gridDimZ,
+                                           unsigned int blockDimX, unsigned int blockDimY,
+                                           unsigned int blockDimZ, unsigned int sharedMemBytes,
+                                           CUstream hStream, void **kernelParams) {
+    SIM_ENTER("cuLaunchCooperativeKernel");
+    (void)sharedMemBytes;
+    return launch(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, hStream,
+                  kernelParams, NULL, 0);
+}
+
+SIM_API CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gridDimX,
+                                                unsigned int gridDimY, unsigned int gridDimZ,
+                                                unsigned int blockDimX, unsigned int blockDimY,
+                                                unsigned int blockDimZ, unsigned int sharedMemBytes,
+                                                CUstream hStream, void **kernelParams) {
+    SIM_ENTER("cuLaunchCooperativeKernel_ptsz");
+    (void)sharedMemBytes;
+    return launch(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, hStream,
+                  kernelParams, NULL, 1);
+}
+
+static CUresult launch_ex(const CUlaunchConfig *c, CUfunction f, void **params, void **extra,
+                          int pt) {
+    if (!c)
+        return CUDA_ERROR_INVALID_VALUE;
+    return launch(f, c->gridDimX, c->gridDimY, c->gridDimZ, c->blockDimX, c->blockDimY,
+                  c->blockDimZ, c->hStream, params, extra, pt);
+}
+
+SIM_API CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams,
+                                  void **extra) {
+    SIM_ENTER("cuLaunchKernelEx");
+    return launch_ex(config, f, kernelParams, extra, 0);
+}
+
+SIM_API CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f,
+                                       void **kernelParams, void **extra) {
+    SIM_ENTER("cuLaunchKernelEx_ptsz");
+    return launch_ex(config, f, kernelParams, extra, 1);
+}

@@ -1,0 +1,236 @@
+/*
+ * sim.h — internals shared by the simulated driver's files (not a public contract).
+ *
+ *   core.c     process state, prologue (init gate, sticky error, fault injection),
+ *              devices, contexts, errors, cuGetProcAddress, the exit report
+ *   memory.c   the device address arena, allocations, VMM, pinned host memory,
+ *              the map of accessible ranges every copy is validated against
+ *   copy.c     cuMemcpy* / cuMemset* entry points
+ *   stream.c   streams (one worker thread each), events, ordering
+ *   module.c   modules (host shared objects), functions, launches
+ *   graph.c    stream capture and graphs
+ */
+#ifndef SIM_H
+#define SIM_H
+
+#include <cuda.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tests/sim/simkernel.h"
+
+#define SIM_API __attribute__((visibility("default")))
+
+#define SIM_GRANULARITY ((size_t)2 << 20)
+
+/* ---- prologue -------------------------------------------------------------------- */
+
+/* Non-zero while anything makes the slow path necessary: not initialised yet, a sticky
+ * error, or fault injection configured. The fast path of every entry point is one load. */
+extern atomic_int sim_gate;
+#define SIM_GATE_UNINIT 1
+#define SIM_GATE_STICKY 2
+#define SIM_GATE_FAULTS 4
+
+CUresult sim_enter_slow(const char *name, int needs_init);
+
+/* Every implemented entry point starts with one of these: ENTER for calls that need an
+ * initialised driver (and fail on a sticky error), ENTER_ANY for calls that work
+ * before cuInit (still subject to fault injection). */
+#define SIM_ENTER(name)                                                                            \
+    do {                                                                                           \
+        if (__builtin_expect(atomic_load_explicit(&sim_gate, memory_order_acquire), 0)) {          \
+            CUresult sim_r_ = sim_enter_slow(name, 1);                                             \
+            if (sim_r_ != CUDA_SUCCESS)                                                            \
+                return sim_r_;                                                                     \
+        }                                                                                          \
+    } while (0)
+#define SIM_ENTER_ANY(name)                                                                        \
+    do {                                                                                           \
+        if (__builtin_expect(atomic_load_explicit(&sim_gate, memory_order_acquire), 0)) {          \
+            CUresult sim_r_ = sim_enter_slow(name, 0);                                             \
+            if (sim_r_ != CUDA_SUCCESS)                                                            \
+                return sim_r_;                                                                     \
+        }                                                                                          \
+    } while (0)
+
+/* Marks the process's device as broken (an asynchronous fault): every later call that
+ * needs the driver returns `err`. */
+void sim_set_sticky(CUresult err);
+CUresult sim_sticky(void);
+
+/* ---- statistics and configuration ----------------------------------------------------- */
+
+struct sim_stats {
+    atomic_uint_fast64_t h2d_bytes, d2h_bytes, launches;
+};
+extern struct sim_stats sim_stats;
+extern double sim_pcie_gbps; /* 0: copies take no modelled time */
+extern int sim_log_enabled;
+void sim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- contexts -------------------------------------------------------------------- */
+
+struct sim_stream;
+
+struct sim_ctx {
+    unsigned magic;
+    int primary;
+    int alive;
+    unsigned flags;
+    struct sim_stream *legacy; /* created with the context */
+};
+
+/* The calling thread's current context, or NULL. */
+struct sim_ctx *sim_ctx_current(void);
+int sim_ctx_valid(CUcontext c);
+
+/* ---- memory ---------------------------------------------------------------------- */
+
+void sim_memory_init(void);
+size_t sim_memory_capacity(void);
+size_t sim_memory_peak(void);
+
+/* True if p lies in the device address arena (a device pointer, live or not). */
+int sim_is_device(uintptr_t p);
+/* True if [p, p+n) lies within pinned (page-locked or registered) host memory. */
+int sim_is_pinned(uintptr_t p, size_t n);
+
+/* Holds the memory map shared while a copy touches device memory, so nothing is
+ * unmapped under it. check_* validate with the lock held. */
+void sim_mem_read_lock(void);
+void sim_mem_read_unlock(void);
+/* SUCCESS if [p, p+n) is host memory or device memory accessible for reading (and
+ * writing if `write`); else CUDA_ERROR_INVALID_VALUE. _locked: with the read lock held. */
+CUresult sim_mem_check_locked(uintptr_t p, size_t n, int write);
+CUresult sim_mem_check(uintptr_t p, size_t n, int write);
+
+/* ---- streams and work ------------------------------------------------------------ */
+
+enum sim_op_kind {
+    SIM_OP_NOP,
+    SIM_OP_COPY,
+    SIM_OP_MEMSET,
+    SIM_OP_KERNEL,
+    SIM_OP_HOSTFN,
+    SIM_OP_CALLBACK,
+    SIM_OP_RECORD,
+};
+
+struct sim_dep {
+    struct sim_stream *stream;
+    uint64_t seq;
+};
+
+struct sim_event;
+struct sim_func;
+
+struct sim_op {
+    struct sim_op *next;
+    enum sim_op_kind kind;
+    uint64_t seq;
+    int keep;        /* the submitter frees it (synchronous calls read `result`) */
+    CUresult result; /* set by the worker */
+    unsigned ndeps, dep_cap;
+    struct sim_dep *deps;
+    struct sim_dep dep_inline[2];
+    union {
+        struct {
+            void *dst;
+            const void *src;
+            size_t width, height, dpitch, spitch; /* a 1D copy is one row */
+            int dir;                              /* 0 h2h, 1 h2d, 2 d2h, 3 d2d */
+            void *staging;                        /* freed after the copy */
+        } copy;
+        struct {
+            void *dst;
+            size_t pitch, width, height; /* width in elements */
+            unsigned elem, value;
+        } memset;
+        struct {
+            const struct simkernel_desc *desc;
+            struct simkernel_dim3 grid, block;
+            void *args[SIMKERNEL_MAX_PARAMS];
+            unsigned char *argbuf;
+        } kernel;
+        struct {
+            CUhostFn fn;
+            void *data;
+        } hostfn;
+        struct {
+            CUstreamCallback fn;
+            void *data;
+            CUstream handle;
+        } callback;
+        struct {
+            struct sim_event *event;
+            uint64_t gen;
+        } record;
+    } u;
+};
+
+enum sim_stream_kind { SIM_STREAM_USER, SIM_STREAM_LEGACY, SIM_STREAM_PER_THREAD };
+
+struct sim_capture;
+
+struct sim_stream {
+    unsigned magic;
+    enum sim_stream_kind kind;
+    int alive;
+    unsigned flags;
+    int priority;
+    struct sim_ctx *ctx;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    struct sim_op *head, *tail;
+    _Atomic uint64_t submitted, completed;
+    struct sim_stream *prev, *next; /* the live list (stream.c); leaves it when drained */
+    struct sim_capture *capture;    /* non-NULL while capturing (graph.c) */
+};
+
+struct sim_event {
+    unsigned magic;
+    int alive;
+    unsigned flags;
+    uint64_t gen;              /* bumped by every record */
+    struct sim_stream *stream; /* of the last record, NULL if never recorded */
+    uint64_t seq;
+    int has_time;
+    double time_ms;
+    struct sim_event *next_free;
+};
+
+struct sim_stream *sim_stream_create(struct sim_ctx *ctx, enum sim_stream_kind kind, unsigned flags,
+                                     int priority);
+/* Resolves a handle as an entry point sees it: NULL means the legacy stream, or the
+ * per-thread stream for _ptsz/_ptds entry points (per_thread != 0). */
+CUresult sim_stream_resolve(CUstream h, int per_thread, struct sim_stream **out);
+struct sim_op *sim_op_new(enum sim_op_kind kind);
+void sim_op_free(struct sim_op *op);
+/* op runs only after `stream` has completed `seq`. */
+int sim_op_add_dep(struct sim_op *op, struct sim_stream *stream, uint64_t seq);
+/* Adds the dependencies default-stream semantics require and queues op; returns its seq.
+ * If the stream is capturing, the op goes to the graph instead (op is consumed either way
+ * unless op->keep). */
+uint64_t sim_submit(struct sim_stream *s, struct sim_op *op);
+/* Blocks until the stream has completed seq. */
+void sim_stream_wait_seq(struct sim_stream *s, uint64_t seq);
+/* Runs an op now on the calling thread (the worker, or a graph replay). */
+void sim_op_execute(struct sim_op *op);
+/* Waits for every stream of ctx (NULL: all). */
+void sim_sync_all(struct sim_ctx *ctx);
+int sim_stream_is_capturing(struct sim_stream *s);
+
+/* ---- graphs ---------------------------------------------------------------------- */
+
+/* Called by sim_submit for a capturing stream: records the op into the graph. */
+CUresult sim_capture_op(struct sim_stream *s, struct sim_op *op);
+
+/* ---- helpers --------------------------------------------------------------------- */
+
+double sim_now_ms(void);
+int sim_parse_size(const char *s, size_t *out);
+
+#endif /* SIM_H */

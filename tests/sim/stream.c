@@ -1,0 +1,777 @@
+/*
+ * stream.c — streams and events.
+ *
+ * Every stream is a worker thread draining a FIFO of ops. An op may carry dependencies
+ * (stream, seq): it starts only once that stream has completed op number seq. That one
+ * mechanism gives cuStreamWaitEvent and the legacy default stream's semantics:
+ *  - an op on the legacy stream depends on the last op submitted to every live blocking
+ *    stream of its context;
+ *  - an op on a blocking stream depends on the last op submitted to the legacy stream.
+ * Non-blocking streams take neither. Stream structs are never freed (a destroyed stream's
+ * worker exits once drained), so a dependency on one stays valid forever.
+ */
+#include "tests/sim/sim.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STREAM_MAGIC 0x5354524du
+#define EVENT_MAGIC 0x45564e54u
+
+/* The streams module's state: `lock` guards the live-stream list, `ev_lock` the events
+ * (their record state and the free list). Order: ev_lock, then lock, then a stream's mu. */
+static struct {
+    pthread_mutex_t lock, ev_lock;
+    struct sim_stream *live;
+    struct sim_event *free_events;
+    pthread_key_t per_thread_key;
+    pthread_once_t once;
+} st = {.lock = PTHREAD_MUTEX_INITIALIZER,
+        .ev_lock = PTHREAD_MUTEX_INITIALIZER,
+        .once = PTHREAD_ONCE_INIT};
+
+/* The calling thread's per-thread default stream (and the context it belongs to). */
+static __thread struct sim_stream *tls_stream;
+
+/* ---- ops ------------------------------------------------------------------------- */
+
+struct sim_op *sim_op_new(enum sim_op_kind kind) {
+    struct sim_op *op = calloc(1, sizeof *op);
+    if (op) {
+        op->kind = kind;
+        op->deps = op->dep_inline;
+        op->dep_cap = sizeof op->dep_inline / sizeof op->dep_inline[0];
+    }
+    return op;
+}
+
+void sim_op_free(struct sim_op *op) {
+    if (!op)
+        return;
+    if (op->deps != op->dep_inline)
+        free(op->deps);
+    if (op->kind == SIM_OP_COPY)
+        free(op->u.copy.staging);
+    if (op->kind == SIM_OP_KERNEL)
+        free(op->u.kernel.argbuf);
+    free(op);
+}
+
+int sim_op_add_dep(struct sim_op *op, struct sim_stream *stream, uint64_t seq) {
+    if (op->ndeps == op->dep_cap) {
+        unsigned ncap = op->dep_cap * 2;
+        struct sim_dep *d = malloc(ncap * sizeof *d);
+        if (!d)
+            return -1;
+        memcpy(d, op->deps, op->ndeps * sizeof *d);
+        if (op->deps != op->dep_inline)
+            free(op->deps);
+        op->deps = d;
+        op->dep_cap = ncap;
+    }
+    op->deps[op->ndeps++] = (struct sim_dep){stream, seq};
+    return 0;
+}
+
+static void sleep_until(double t_ms) {
+    struct timespec ts = {(time_t)(t_ms / 1e3),
+                          (long)((t_ms - (double)(time_t)(t_ms / 1e3) * 1e3) * 1e6)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0) {
+    }
+}
+
+static void fail_async(struct sim_op *op, const char *what) {
+    sim_log("simcuda: asynchronous %s touched unmapped device memory", what);
+    op->result = CUDA_ERROR_ILLEGAL_ADDRESS;
+    sim_set_sticky(CUDA_ERROR_ILLEGAL_ADDRESS);
+}
+
+static void execute_copy(struct sim_op *op) {
+    size_t w = op->u.copy.width, h = op->u.copy.height;
+    size_t dp = op->u.copy.dpitch, sp = op->u.copy.spitch;
+    size_t bytes = w * h;
+    int dir = op->u.copy.dir;
+    double deadline = 0;
+    if (sim_pcie_gbps > 0 && (dir == 1 || dir == 2))
+        deadline = sim_now_ms() + (double)bytes / (sim_pcie_gbps * 1e6);
+    uintptr_t d = (uintptr_t)op->u.copy.dst, s = (uintptr_t)op->u.copy.src;
+    size_t dspan = h ? dp * (h - 1) + w : 0, sspan = h ? sp * (h - 1) + w : 0;
+    sim_mem_read_lock();
+    if (sim_mem_check_locked(d, dspan, 1) != CUDA_SUCCESS ||
+        sim_mem_check_locked(s, sspan, 0) != CUDA_SUCCESS) {
+        sim_mem_read_unlock();
+        fail_async(op, "copy");
+        return;
+    }
+    if (dp == w && sp == w)
+        memmove((void *)d, (const void *)s, bytes);
+    else
+        for (size_t r = 0; r < h; r++)
+            memmove((void *)(d + r * dp), (const void *)(s + r * sp), w);
+    sim_mem_read_unlock();
+    if (dir == 1)
+        atomic_fetch_add(&sim_stats.h2d_bytes, bytes);
+    else if (dir == 2)
+        atomic_fetch_add(&sim_stats.d2h_bytes, bytes);
+    if (deadline > 0)
+        sleep_until(deadline);
+}
+
+static void execute_memset(struct sim_op *op) {
+    size_t w = op->u.memset.width, h = op->u.memset.height, pitch = op->u.memset.pitch;
+    unsigned e = op->u.memset.elem, v = op->u.memset.value;
+    uintptr_t d = (uintptr_t)op->u.memset.dst;
+    size_t span = h ? pitch * (h - 1) + w * e : 0;
+    sim_mem_read_lock();
+    if (sim_mem_check_locked(d, span, 1) != CUDA_SUCCESS) {
+        sim_mem_read_unlock();
+        fail_async(op, "memset");
+        return;
+    }
+    for (size_t r = 0; r < h; r++) {
+        unsigned char *row = (unsigned char *)(d + r * pitch);
+        if (e == 1) {
+            memset(row, (int)(v & 0xff), w);
+        } else if (e == 2) {
+            uint16_t x = (uint16_t)v;
+            for (size_t i = 0; i < w; i++)
+                memcpy(row + 2 * i, &x, 2);
+        } else {
+            uint32_t x = v;
+            for (size_t i = 0; i < w; i++)
+                memcpy(row + 4 * i, &x, 4);
+        }
+    }
+    sim_mem_read_unlock();
+}
+
+void sim_op_execute(struct sim_op *op) {
+    if (sim_sticky() && op->kind != SIM_OP_RECORD && op->kind != SIM_OP_NOP) {
+        op->result = sim_sticky(); /* a dead context runs nothing more */
+        return;
+    }
+    switch (op->kind) {
+    case SIM_OP_NOP:
+        break;
+    case SIM_OP_COPY:
+        execute_copy(op);
+        break;
+    case SIM_OP_MEMSET:
+        execute_memset(op);
+        break;
+    case SIM_OP_KERNEL:
+        op->u.kernel.desc->run(op->u.kernel.grid, op->u.kernel.block, op->u.kernel.args);
+        break;
+    case SIM_OP_HOSTFN:
+        op->u.hostfn.fn(op->u.hostfn.data);
+        break;
+    case SIM_OP_CALLBACK:
+        op->u.callback.fn(op->u.callback.handle, sim_sticky(), op->u.callback.data);
+        break;
+    case SIM_OP_RECORD: {
+        struct sim_event *e = op->u.record.event;
+        pthread_mutex_lock(&st.ev_lock);
+        if (e->gen == op->u.record.gen) {
+            e->time_ms = sim_now_ms();
+            e->has_time = 1;
+        }
+        pthread_mutex_unlock(&st.ev_lock);
+        break;
+    }
+    }
+}
+
+/* ---- streams --------------------------------------------------------------------- */
+
+void sim_stream_wait_seq(struct sim_stream *s, uint64_t seq) {
+    if (atomic_load(&s->completed) >= seq)
+        return;
+    pthread_mutex_lock(&s->mu);
+    while (atomic_load(&s->completed) < seq)
+        pthread_cond_wait(&s->done_cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *worker(void *arg) {
+    struct sim_stream *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->head && s->alive)
+            pthread_cond_wait(&s->work_cv, &s->mu);
+        if (!s->head)
+            break; /* destroyed and drained */
+        struct sim_op *op = s->head;
+        s->head = op->next;
+        if (!s->head)
+            s->tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        for (unsigned i = 0; i < op->ndeps; i++)
+            sim_stream_wait_seq(op->deps[i].stream, op->deps[i].seq);
+        sim_op_execute(op);
+        uint64_t seq = op->seq;
+        if (!op->keep)
+            sim_op_free(op);
+        pthread_mutex_lock(&s->mu);
+        atomic_store(&s->completed, seq);
+        pthread_cond_broadcast(&s->done_cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&st.lock);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        st.live = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    pthread_mutex_unlock(&st.lock);
+    return NULL;
+}
+
+static void per_thread_exit(void *p) {
+    struct sim_stream *s = p;
+    pthread_mutex_lock(&s->mu);
+    s->alive = 0;
+    pthread_cond_signal(&s->work_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* fork(): the child has no worker threads. Give every live stream a new one; work the
+ * parent's worker had taken but not finished is lost to the child (counted complete). */
+static void fork_prepare(void) {
+    pthread_mutex_lock(&st.ev_lock);
+    pthread_mutex_lock(&st.lock);
+}
+static void fork_parent(void) {
+    pthread_mutex_unlock(&st.lock);
+    pthread_mutex_unlock(&st.ev_lock);
+}
+static void fork_child(void) {
+    pthread_mutex_init(&st.lock, NULL);
+    pthread_mutex_init(&st.ev_lock, NULL);
+    tls_stream = NULL;
+    for (struct sim_stream *s = st.live; s; s = s->next) {
+        pthread_mutex_init(&s->mu, NULL);
+        pthread_cond_init(&s->work_cv, NULL);
+        pthread_cond_init(&s->done_cv, NULL);
+        atomic_store(&s->completed, s->head ? s->head->seq - 1 : atomic_load(&s->submitted));
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, worker, s) != 0)
+            atomic_store(&s->completed, UINT64_MAX); /* nothing will ever run: never wait */
+        pthread_attr_destroy(&attr);
+    }
+}
+
+__attribute__((constructor)) static void stream_init(void) {
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void make_key(void) {
+    pthread_key_create(&st.per_thread_key, per_thread_exit);
+}
+
+struct sim_stream *sim_stream_create(struct sim_ctx *ctx, enum sim_stream_kind kind, unsigned flags,
+                                     int priority) {
+    struct sim_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->magic = STREAM_MAGIC;
+    s->kind = kind;
+    s->alive = 1;
+    s->flags = flags;
+    s->priority = priority;
+    s->ctx = ctx;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->work_cv, NULL);
+    pthread_cond_init(&s->done_cv, NULL);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_mutex_lock(&st.lock);
+    pthread_t t;
+    if (pthread_create(&t, &attr, worker, s) != 0) {
+        pthread_mutex_unlock(&st.lock);
+        pthread_attr_destroy(&attr);
+        free(s);
+        return NULL;
+    }
+    s->next = st.live;
+    if (st.live)
+        st.live->prev = s;
+    st.live = s;
+    pthread_mutex_unlock(&st.lock);
+    pthread_attr_destroy(&attr);
+    return s;
+}
+
+static struct sim_stream *per_thread_stream(struct sim_ctx *ctx) {
+    if (tls_stream && tls_stream->ctx == ctx && tls_stream->alive)
+        return tls_stream;
+    pthread_once(&st.once, make_key);
+    if (tls_stream)
+        per_thread_exit(tls_stream);
+    tls_stream = sim_stream_create(ctx, SIM_STREAM_PER_THREAD, 0, 0);
+    pthread_setspecific(st.per_thread_key, tls_stream);
+    return tls_stream;
+}
+
+CUresult sim_stream_resolve(CUstream h, int per_thread, struct sim_stream **out) {
+    if (!h)
+        h = per_thread ? CU_STREAM_PER_THREAD : CU_STREAM_LEGACY;
+    if (h == CU_STREAM_LEGACY || h == CU_STREAM_PER_THREAD) {
+        struct sim_ctx *c = sim_ctx_current();
+        if (!c)
+            return CUDA_ERROR_INVALID_CONTEXT;
+        *out = h == CU_STREAM_LEGACY ? c->legacy : per_thread_stream(c);
+        return *out ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    struct sim_stream *s = (struct sim_stream *)h;
+    if (s->magic != STREAM_MAGIC || !s->alive || !s->ctx->alive)
+        return CUDA_ERROR_INVALID_HANDLE;
+    *out = s;
+    return CUDA_SUCCESS;
+}
+
+int sim_stream_is_capturing(struct sim_stream *s) {
+    return s->capture != NULL;
+}
+
+static void add_default_stream_deps(struct sim_stream *s, struct sim_op *op) {
+    if (s->kind == SIM_STREAM_LEGACY) {
+        pthread_mutex_lock(&st.lock);
+        for (struct sim_stream *t = st.live; t; t = t->next) {
+            if (t == s || t->ctx != s->ctx || (t->flags & CU_STREAM_NON_BLOCKING) ||
+                t->kind == SIM_STREAM_LEGACY)
+                continue;
+            uint64_t sub = atomic_load(&t->submitted);
+            if (atomic_load(&t->completed) < sub)
+                sim_op_add_dep(op, t, sub);
+        }
+        pthread_mutex_unlock(&st.lock);
+    } else if (!(s->flags & CU_STREAM_NON_BLOCKING) && s->ctx->legacy) {
+        struct sim_stream *l = s->ctx->legacy;
+        uint64_t sub = atomic_load(&l->submitted);
+        if (atomic_load(&l->completed) < sub)
+            sim_op_add_dep(op, l, sub);
+    }
+}
+
+uint64_t sim_submit(struct sim_stream *s, struct sim_op *op) {
+    add_default_stream_deps(s, op);
+    pthread_mutex_lock(&s->mu);
+    uint64_t seq = atomic_load(&s->submitted) + 1;
+    op->seq = seq;
+    op->next = NULL;
+    if (s->tail)
+        s->tail->next = op;
+    else
+        s->head = op;
+    s->tail = op;
+    atomic_store(&s->submitted, seq);
+    pthread_cond_signal(&s->work_cv);
+    pthread_mutex_unlock(&s->mu);
+    return seq;
+}
+
+/* Everything submitted to the legacy stream so far, and to the blocking streams before
+ * it: a no-op on the legacy stream carries exactly those dependencies. */
+static CUresult sync_stream(struct sim_stream *s) {
+    if (s->kind == SIM_STREAM_LEGACY) {
+        struct sim_op *op = sim_op_new(SIM_OP_NOP);
+        if (!op)
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        sim_stream_wait_seq(s, sim_submit(s, op));
+    } else {
+        sim_stream_wait_seq(s, atomic_load(&s->submitted));
+    }
+    return sim_sticky();
+}
+
+void sim_sync_all(struct sim_ctx *ctx) {
+    for (;;) {
+        struct sim_stream *pending = NULL;
+        uint64_t seq = 0;
+        pthread_mutex_lock(&st.lock);
+        for (struct sim_stream *t = st.live; t; t = t->next) {
+            if (ctx && t->ctx != ctx)
+                continue;
+            seq = atomic_load(&t->submitted);
+            if (atomic_load(&t->completed) < seq) {
+                pending = t;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&st.lock);
+        if (!pending)
+            return;
+        sim_stream_wait_seq(pending, seq);
+    }
+}
+
+/* ---- stream entry points --------------------------------------------------------- */
+
+static CUresult stream_create(CUstream *ph, unsigned flags, int priority) {
+    if (!ph || (flags & ~(unsigned)CU_STREAM_NON_BLOCKING))
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sim_ctx *c = sim_ctx_current();
+    if (!c)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (priority > 0)
+        priority = 0;
+    if (priority < -5)
+        priority = -5;
+    struct sim_stream *s = sim_stream_create(c, SIM_STREAM_USER, flags, priority);
+    if (!s)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *ph = (CUstream)s;
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuStreamCreate(CUstream *phStream, unsigned int Flags) {
+    SIM_ENTER("cuStreamCreate");
+    return stream_create(phStream, Flags, 0);
+}
+
+SIM_API CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned int flags, int priority) {
+    SIM_ENTER("cuStreamCreateWithPriority");
+    return stream_create(phStream, flags, priority);
+}
+
+SIM_API CUresult cuStreamDestroy_v2(CUstream hStream) {
+    SIM_ENTER("cuStreamDestroy_v2");
+    struct sim_stream *s = (struct sim_stream *)hStream;
+    if (!s || hStream == CU_STREAM_LEGACY || hStream == CU_STREAM_PER_THREAD ||
+        s->magic != STREAM_MAGIC || !s->alive || s->kind != SIM_STREAM_USER)
+        return CUDA_ERROR_INVALID_HANDLE;
+    /* queued work still runs, then the worker leaves */
+    pthread_mutex_lock(&s->mu);
+    s->alive = 0;
+    pthread_cond_signal(&s->work_cv);
+    pthread_mutex_unlock(&s->mu);
+    return CUDA_SUCCESS;
+}
+
+#define RESOLVE(h, pt, s)                                                                          \
+    struct sim_stream *s;                                                                          \
+    do {                                                                                           \
+        CUresult r_ = sim_stream_resolve((h), (pt), &s);                                           \
+        if (r_ != CUDA_SUCCESS)                                                                    \
+            return r_;                                                                             \
+    } while (0)
+
+static CUresult stream_synchronize(CUstream h, int pt) {
+    RESOLVE(h, pt, s);
+    if (s->capture)
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    return sync_stream(s);
+}
+
+SIM_API CUresult cuStreamSynchronize(CUstream hStream) {
+    SIM_ENTER("cuStreamSynchronize");
+    return stream_synchronize(hStream, 0);
+}
+SIM_API CUresult cuStreamSynchronize_ptsz(CUstream hStream) {
+    SIM_ENTER("cuStreamSynchronize_ptsz");
+    return stream_synchronize(hStream, 1);
+}
+
+static CUresult stream_query(CUstream h, int pt) {
+    RESOLVE(h, pt, s);
+    return atomic_load(&s->completed) >= atomic_load(&s->submitted) ? CUDA_SUCCESS
+                                                                    : CUDA_ERROR_NOT_READY;
+}
+
+SIM_API CUresult cuStreamQuery(CUstream hStream) {
+    SIM_ENTER("cuStreamQuery");
+    return stream_query(hStream, 0);
+}
+SIM_API CUresult cuStreamQuery_ptsz(CUstream hStream) {
+    SIM_ENTER("cuStreamQuery_ptsz");
+    return stream_query(hStream, 1);
+}
+
+static struct sim_event *event_of(CUevent h) {
+    struct sim_event *e = (struct sim_event *)h;
+    return e && e->magic == EVENT_MAGIC && e->alive ? e : NULL;
+}
+
+static CUresult stream_wait_event(CUstream h, CUevent ev, unsigned flags, int pt) {
+    RESOLVE(h, pt, s);
+    struct sim_event *e = event_of(ev);
+    if (!e)
+        return CUDA_ERROR_INVALID_HANDLE;
+    if (flags & ~(unsigned)CU_EVENT_WAIT_EXTERNAL)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&st.ev_lock);
+    struct sim_stream *on = e->stream;
+    uint64_t seq = e->seq;
+    pthread_mutex_unlock(&st.ev_lock);
+    struct sim_op *op = sim_op_new(SIM_OP_NOP);
+    if (!op)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    if (on && sim_op_add_dep(op, on, seq) != 0) {
+        sim_op_free(op);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    if (s->capture)
+        return sim_capture_op(s, op);
+    sim_submit(s, op);
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags) {
+    SIM_ENTER("cuStreamWaitEvent");
+    return stream_wait_event(hStream, hEvent, Flags, 0);
+}
+SIM_API CUresult cuStreamWaitEvent_ptsz(CUstream hStream, CUevent hEvent, unsigned int Flags) {
+    SIM_ENTER("cuStreamWaitEvent_ptsz");
+    return stream_wait_event(hStream, hEvent, Flags, 1);
+}
+
+static CUresult launch_host_func(CUstream h, CUhostFn fn, void *data, int pt) {
+    if (!fn)
+        return CUDA_ERROR_INVALID_VALUE;
+    RESOLVE(h, pt, s);
+    struct sim_op *op = sim_op_new(SIM_OP_HOSTFN);
+    if (!op)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    op->u.hostfn.fn = fn;
+    op->u.hostfn.data = data;
+    if (s->capture)
+        return sim_capture_op(s, op);
+    sim_submit(s, op);
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData) {
+    SIM_ENTER("cuLaunchHostFunc");
+    return launch_host_func(hStream, fn, userData, 0);
+}
+SIM_API CUresult cuLaunchHostFunc_ptsz(CUstream hStream, CUhostFn fn, void *userData) {
+    SIM_ENTER("cuLaunchHostFunc_ptsz");
+    return launch_host_func(hStream, fn, userData, 1);
+}
+
+static CUresult add_callback(CUstream h, CUstreamCallback fn, void *data, unsigned flags, int pt) {
+    if (!fn || flags != 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    RESOLVE(h, pt, s);
+    if (s->capture)
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    struct sim_op *op = sim_op_new(SIM_OP_CALLBACK);
+    if (!op)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    op->u.callback.fn = fn;
+    op->u.callback.data = data;
+    op->u.callback.handle = h;
+    sim_submit(s, op);
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData,
+                                     unsigned int flags) {
+    SIM_ENTER("cuStreamAddCallback");
+    return add_callback(hStream, callback, userData, flags, 0);
+}
+SIM_API CUresult cuStreamAddCallback_ptsz(CUstream hStream, CUstreamCallback callback,
+                                          void *userData, unsigned int flags) {
+    SIM_ENTER("cuStreamAddCallback_ptsz");
+    return add_callback(hStream, callback, userData, flags, 1);
+}
+
+static CUresult stream_get_flags(CUstream h, unsigned *flags, int pt) {
+    if (!flags)
+        return CUDA_ERROR_INVALID_VALUE;
+    RESOLVE(h, pt, s);
+    *flags = s->flags;
+    return CUDA_SUCCESS;
+}
+SIM_API CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags) {
+    SIM_ENTER("cuStreamGetFlags");
+    return stream_get_flags(hStream, flags, 0);
+}
+SIM_API CUresult cuStreamGetFlags_ptsz(CUstream hStream, unsigned int *flags) {
+    SIM_ENTER("cuStreamGetFlags_ptsz");
+    return stream_get_flags(hStream, flags, 1);
+}
+
+static CUresult stream_get_priority(CUstream h, int *priority, int pt) {
+    if (!priority)
+        return CUDA_ERROR_INVALID_VALUE;
+    RESOLVE(h, pt, s);
+    *priority = s->priority;
+    return CUDA_SUCCESS;
+}
+SIM_API CUresult cuStreamGetPriority(CUstream hStream, int *priority) {
+    SIM_ENTER("cuStreamGetPriority");
+    return stream_get_priority(hStream, priority, 0);
+}
+SIM_API CUresult cuStreamGetPriority_ptsz(CUstream hStream, int *priority) {
+    SIM_ENTER("cuStreamGetPriority_ptsz");
+    return stream_get_priority(hStream, priority, 1);
+}
+
+static CUresult stream_get_ctx(CUstream h, CUcontext *pctx, int pt) {
+    if (!pctx)
+        return CUDA_ERROR_INVALID_VALUE;
+    RESOLVE(h, pt, s);
+    *pctx = (CUcontext)s->ctx;
+    return CUDA_SUCCESS;
+}
+SIM_API CUresult cuStreamGetCtx(CUstream hStream, CUcontext *pctx) {
+    SIM_ENTER("cuStreamGetCtx");
+    return stream_get_ctx(hStream, pctx, 0);
+}
+SIM_API CUresult cuStreamGetCtx_ptsz(CUstream hStream, CUcontext *pctx) {
+    SIM_ENTER("cuStreamGetCtx_ptsz");
+    return stream_get_ctx(hStream, pctx, 1);
+}
+
+/* ---- events ---------------------------------------------------------------------- */
+
+SIM_API CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags) {
+    SIM_ENTER("cuEventCreate");
+    if (!phEvent || (Flags & ~(unsigned)(CU_EVENT_BLOCKING_SYNC | CU_EVENT_DISABLE_TIMING |
+                                         CU_EVENT_INTERPROCESS)))
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!sim_ctx_current())
+        return CUDA_ERROR_INVALID_CONTEXT;
+    pthread_mutex_lock(&st.ev_lock);
+    struct sim_event *e = st.free_events;
+    if (e)
+        st.free_events = e->next_free;
+    pthread_mutex_unlock(&st.ev_lock);
+    if (!e && !(e = calloc(1, sizeof *e)))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    pthread_mutex_lock(&st.ev_lock);
+    uint64_t gen = e->gen + 1; /* orphan any record still queued from a former life */
+    *e = (struct sim_event){.magic = EVENT_MAGIC, .alive = 1, .flags = Flags, .gen = gen};
+    pthread_mutex_unlock(&st.ev_lock);
+    *phEvent = (CUevent)e;
+    return CUDA_SUCCESS;
+}
+
+/* Events are recycled, never freed: a queued record may still point at one. */
+static CUresult event_destroy(CUevent h) {
+    struct sim_event *e = event_of(h);
+    if (!e)
+        return CUDA_ERROR_INVALID_HANDLE;
+    pthread_mutex_lock(&st.ev_lock);
+    e->alive = 0;
+    e->gen++;
+    e->next_free = st.free_events;
+    st.free_events = e;
+    pthread_mutex_unlock(&st.ev_lock);
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuEventDestroy_v2(CUevent hEvent) {
+    SIM_ENTER("cuEventDestroy_v2");
+    return event_destroy(hEvent);
+}
+
+static CUresult event_record(CUevent h, CUstream hs, int pt) {
+    struct sim_event *e = event_of(h);
+    if (!e)
+        return CUDA_ERROR_INVALID_HANDLE;
+    RESOLVE(hs, pt, s);
+    struct sim_op *op = sim_op_new(SIM_OP_RECORD);
+    if (!op)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    op->u.record.event = e;
+    if (s->capture)
+        return sim_capture_op(s, op);
+    /* the lock spans the submit so a query never sees the stream without the seq */
+    pthread_mutex_lock(&st.ev_lock);
+    op->u.record.gen = ++e->gen;
+    e->has_time = 0;
+    e->stream = s;
+    e->seq = sim_submit(s, op);
+    pthread_mutex_unlock(&st.ev_lock);
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuEventRecord(CUevent hEvent, CUstream hStream) {
+    SIM_ENTER("cuEventRecord");
+    return event_record(hEvent, hStream, 0);
+}
+SIM_API CUresult cuEventRecord_ptsz(CUevent hEvent, CUstream hStream) {
+    SIM_ENTER("cuEventRecord_ptsz");
+    return event_record(hEvent, hStream, 1);
+}
+SIM_API CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsigned int flags) {
+    SIM_ENTER("cuEventRecordWithFlags");
+    (void)flags;
+    return event_record(hEvent, hStream, 0);
+}
+SIM_API CUresult cuEventRecordWithFlags_ptsz(CUevent hEvent, CUstream hStream, unsigned int flags) {
+    SIM_ENTER("cuEventRecordWithFlags_ptsz");
+    (void)flags;
+    return event_record(hEvent, hStream, 1);
+}
+
+static int event_done(struct sim_event *e, struct sim_stream **s, uint64_t *seq) {
+    pthread_mutex_lock(&st.ev_lock);
+    *s = e->stream;
+    *seq = e->seq;
+    pthread_mutex_unlock(&st.ev_lock);
+    return !*s || atomic_load(&(*s)->completed) >= *seq;
+}
+
+SIM_API CUresult cuEventQuery(CUevent hEvent) {
+    SIM_ENTER("cuEventQuery");
+    struct sim_event *e = event_of(hEvent);
+    if (!e)
+        return CUDA_ERROR_INVALID_HANDLE;
+    struct sim_stream *s;
+    uint64_t seq;
+    return event_done(e, &s, &seq) ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
+}
+
+SIM_API CUresult cuEventSynchronize(CUevent hEvent) {
+    SIM_ENTER("cuEventSynchronize");
+    struct sim_event *e = event_of(hEvent);
+    if (!e)
+        return CUDA_ERROR_INVALID_HANDLE;
+    struct sim_stream *s;
+    uint64_t seq;
+    if (!event_done(e, &s, &seq))
+        sim_stream_wait_seq(s, seq);
+    return sim_sticky();
+}
+
+static CUresult elapsed(float *ms, CUevent a, CUevent b) {
+    struct sim_event *ea = event_of(a), *eb = event_of(b);
+    if (!ms)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!ea || !eb)
+        return CUDA_ERROR_INVALID_HANDLE;
+    if ((ea->flags | eb->flags) & CU_EVENT_DISABLE_TIMING)
+        return CUDA_ERROR_INVALID_HANDLE;
+    struct sim_stream *s;
+    uint64_t seq;
+    if (!event_done(ea, &s, &seq) || !event_done(eb, &s, &seq))
+        return CUDA_ERROR_NOT_READY;
+    CUresult r = CUDA_SUCCESS;
+    pthread_mutex_lock(&st.ev_lock);
+    if (!ea->stream || !eb->stream || !ea->has_time || !eb->has_time)
+        r = CUDA_ERROR_INVALID_HANDLE;
+    else
+        *ms = (float)(eb->time_ms - ea->time_ms);
+    pthread_mutex_unlock(&st.ev_lock);
+    return r;
+}
+
+SIM_API CUresult cuEventElapsedTime_v2(float *pMilliseconds, CUevent hStart, CUevent hEnd) {
+    SIM_ENTER("cuEventElapsedTime_v2");
+    return elapsed(pMilliseconds, hStart, hEnd);
+}
+
+#undef cuEventElapsedTime
+SIM_API CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd) {
+    SIM_ENTER("cuEventElapsedTime");
+    return elapsed(pMilliseconds, hStart, hEnd);
+}

@@ -1,0 +1,52 @@
+/*
+ * testutil.h — helpers for the simulator's own unit tests (tests/unit/test_sim_*.c).
+ * Header-only; not part of libcuda.so.1.
+ */
+#ifndef SIM_TESTUTIL_H
+#define SIM_TESTUTIL_H
+
+#include <cuda.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* $BUILD/progs/sim_kernels.so, found from this test binary ($BUILD/tests/test_sim_*). */
+static inline const char *sim_test_kernels_path(void) {
+    static char path[PATH_MAX];
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return "sim_kernels.so";
+    exe[n] = 0;
+    snprintf(path, sizeof path, "%s/../progs/sim_kernels.so", dirname(exe));
+    return path;
+}
+
+/* cuInit + the primary context made current; returns it. */
+static inline CUcontext sim_test_setup(void) {
+    CUcontext ctx = NULL;
+    CUdevice dev;
+    if (cuInit(0) != CUDA_SUCCESS || cuDeviceGet(&dev, 0) != CUDA_SUCCESS ||
+        cuDevicePrimaryCtxRetain(&ctx, dev) != CUDA_SUCCESS ||
+        cuCtxSetCurrent(ctx) != CUDA_SUCCESS) {
+        fprintf(stderr, "sim_test_setup failed\n");
+        return NULL;
+    }
+    return ctx;
+}
+
+static inline CUfunction sim_test_kernel(const char *name) {
+    static CUmodule mod;
+    CUfunction f = NULL;
+    if (!mod && cuModuleLoad(&mod, sim_test_kernels_path()) != CUDA_SUCCESS) {
+        fprintf(stderr, "cannot load %s\n", sim_test_kernels_path());
+        return NULL;
+    }
+    if (cuModuleGetFunction(&f, mod, name) != CUDA_SUCCESS)
+        fprintf(stderr, "no kernel %s\n", name);
+    return f;
+}
+
+#endif

@@ -1,0 +1,190 @@
+/* The simulated driver's memory: allocation, copies, memsets, VMM mapping, capacity,
+ * validation of copies against unmapped memory, faults of kernels on unmapped memory. */
+#include "tests/sim/testutil.h"
+#include "tests/unit/check.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#define MiB ((size_t)1 << 20)
+#define GRAN (2 * MiB)
+
+static CUmemAllocationProp prop(void) {
+    CUmemAllocationProp p = {0};
+    p.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    p.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    p.location.id = 0;
+    return p;
+}
+
+static CUmemAccessDesc rw(void) {
+    CUmemAccessDesc a = {0};
+    a.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    a.location.id = 0;
+    a.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+    return a;
+}
+
+static size_t used(void) {
+    size_t f, t;
+    cuMemGetInfo(&f, &t);
+    return t - f;
+}
+
+TEST(alloc_copy_memset) {
+    CUdeviceptr d;
+    size_t n = 3 * MiB + 5;
+    size_t before = used();
+    CHECK_CU(cuMemAlloc(&d, n));
+    CHECK_EQ_U64(used() - before, n);
+    unsigned char *h = malloc(n), *back = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        h[i] = (unsigned char)(i * 7);
+    CHECK_CU(cuMemcpyHtoD(d, h, n));
+    CHECK_CU(cuMemcpyDtoH(back, d, n));
+    CHECK(memcmp(h, back, n) == 0);
+    CHECK_CU(cuMemsetD8(d + 1, 0xab, 10));
+    CHECK_CU(cuMemcpyDtoH(back, d, 12));
+    CHECK(back[0] == h[0] && back[1] == 0xab && back[10] == 0xab && back[11] == h[11]);
+    CHECK_CU(cuMemsetD32(d, 0x01020304, 4));
+    unsigned w[4];
+    CHECK_CU(cuMemcpyDtoH(w, d, sizeof w));
+    CHECK(w[0] == 0x01020304 && w[3] == 0x01020304);
+    CHECK_EQ_U64(cuMemsetD32(d + 1, 0, 1), CUDA_ERROR_INVALID_VALUE); /* misaligned */
+    /* out of bounds by one byte */
+    CHECK_EQ_U64(cuMemcpyHtoD(d + n - 4, h, 5), CUDA_ERROR_INVALID_VALUE);
+    CUdeviceptr base;
+    size_t size;
+    CHECK_CU(cuMemGetAddressRange(&base, &size, d + 100));
+    CHECK(base == d && size == n);
+    CHECK_CU(cuMemFree(d));
+    CHECK_EQ_U64(used(), before);
+    CHECK_EQ_U64(cuMemcpyDtoH(back, d, 1), CUDA_ERROR_INVALID_VALUE); /* freed */
+    CHECK_EQ_U64(cuMemFree(d), CUDA_ERROR_INVALID_VALUE);
+    free(h);
+    free(back);
+}
+
+TEST(vmm_map_unmap) {
+    CUmemAllocationProp p = prop();
+    size_t g = 0;
+    CHECK_CU(cuMemGetAllocationGranularity(&g, &p, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
+    CHECK_EQ_U64(g, GRAN);
+    CUdeviceptr va;
+    CHECK_CU(cuMemAddressReserve(&va, 2 * GRAN, 0, 0, 0));
+    CHECK_EQ_U64(va % GRAN, 0);
+    size_t before = used();
+    CUmemGenericAllocationHandle h;
+    CHECK_CU(cuMemCreate(&h, 2 * GRAN, &p, 0));
+    CHECK_EQ_U64(used() - before, 2 * GRAN);
+    unsigned char buf[64] = {1, 2, 3};
+    CHECK_EQ_U64(cuMemcpyHtoD(va, buf, 64), CUDA_ERROR_INVALID_VALUE); /* reserved only */
+    CHECK_CU(cuMemMap(va, 2 * GRAN, 0, h, 0));
+    CHECK_EQ_U64(cuMemcpyHtoD(va, buf, 64), CUDA_ERROR_INVALID_VALUE); /* mapped, no access */
+    CUmemAccessDesc a = rw();
+    CHECK_CU(cuMemSetAccess(va, 2 * GRAN, &a, 1));
+    CHECK_CU(cuMemcpyHtoD(va + GRAN - 32, buf, 64)); /* across the two granules */
+    CHECK_CU(cuMemRelease(h));
+    CHECK_EQ_U64(used() - before, 2 * GRAN); /* still mapped */
+    unsigned char back[64];
+    CHECK_CU(cuMemcpyDtoH(back, va + GRAN - 32, 64));
+    CHECK(memcmp(buf, back, 64) == 0);
+    CHECK_EQ_U64(cuMemAddressFree(va, 2 * GRAN), CUDA_ERROR_INVALID_VALUE); /* still mapped */
+    CHECK_EQ_U64(cuMemUnmap(va, GRAN), CUDA_ERROR_INVALID_VALUE);           /* part of a mapping */
+    CHECK_CU(cuMemUnmap(va, 2 * GRAN));
+    CHECK_EQ_U64(used(), before);
+    CHECK_EQ_U64(cuMemcpyDtoH(back, va, 64), CUDA_ERROR_INVALID_VALUE);
+    /* remap fresh memory at the same address: zeroed, usable */
+    CHECK_CU(cuMemCreate(&h, GRAN, &p, 0));
+    CHECK_CU(cuMemMap(va, GRAN, 0, h, 0));
+    CHECK_CU(cuMemSetAccess(va, GRAN, &a, 1));
+    CHECK_CU(cuMemcpyDtoH(back, va, 64));
+    CHECK(back[0] == 0 && back[1] == 0);
+    CHECK_CU(cuMemUnmap(va, GRAN));
+    CHECK_CU(cuMemRelease(h));
+    CHECK_CU(cuMemAddressFree(va, 2 * GRAN));
+    CHECK_EQ_U64(used(), before);
+}
+
+TEST(capacity) {
+    /* this binary runs with SIMCUDA_MEMORY=64MiB (set in main) */
+    size_t f, t;
+    CHECK_CU(cuMemGetInfo(&f, &t));
+    CHECK_EQ_U64(t, 64 * MiB);
+    CUmemAllocationProp p = prop();
+    CUmemGenericAllocationHandle h[40];
+    int n = 0;
+    CUresult r;
+    while ((r = cuMemCreate(&h[n], GRAN, &p, 0)) == CUDA_SUCCESS && n < 39)
+        n++;
+    CHECK_EQ_U64(r, CUDA_ERROR_OUT_OF_MEMORY);
+    CHECK_EQ_U64(used(), 64 * MiB); /* every byte of capacity was usable */
+    CUdeviceptr d;
+    CHECK_EQ_U64(cuMemAlloc(&d, 1), CUDA_ERROR_OUT_OF_MEMORY);
+    for (int i = 0; i < n; i++)
+        CHECK_CU(cuMemRelease(h[i]));
+    CHECK_CU(cuMemAlloc(&d, 32 * MiB));
+    CHECK_CU(cuMemFree(d));
+}
+
+TEST(pinned_and_registered) {
+    void *p;
+    CHECK_CU(cuMemAllocHost(&p, 4096));
+    unsigned f;
+    CHECK_CU(cuMemHostGetFlags(&f, p));
+    CHECK_CU(cuMemFreeHost(p));
+    CHECK_EQ_U64(cuMemFreeHost(p), CUDA_ERROR_INVALID_VALUE);
+    CHECK_CU(cuMemHostAlloc(&p, 8192, CU_MEMHOSTALLOC_PORTABLE));
+    CHECK_CU(cuMemFreeHost(p));
+    static char buf[8192];
+    CHECK_CU(cuMemHostRegister(buf, sizeof buf, 0));
+    CHECK_EQ_U64(cuMemHostRegister(buf + 16, 16, 0), CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED);
+    unsigned mt = 0;
+    CHECK_CU(cuPointerGetAttribute(&mt, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)buf));
+    CHECK_EQ_U64(mt, CU_MEMORYTYPE_HOST);
+    CHECK_CU(cuMemHostUnregister(buf));
+    CHECK_EQ_U64(cuMemHostUnregister(buf), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
+}
+
+/* A kernel writing to a reserved but unmapped range dies of SIGSEGV. */
+TEST(kernel_faults_on_unmapped) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* the child gets its own driver state: streams do not survive fork */
+        CUdeviceptr va;
+        if (cuMemAddressReserve(&va, GRAN, 0, 0, 0) != CUDA_SUCCESS)
+            _exit(3);
+        CUfunction f = sim_test_kernel("fill_u32");
+        unsigned long long n = 16;
+        unsigned v = 1;
+        void *args[] = {&va, &n, &v};
+        _exit(f && cuLaunchKernel(f, 1, 1, 1, 16, 1, 1, 0, NULL, args, NULL) == CUDA_SUCCESS &&
+                      cuCtxSynchronize() == CUDA_SUCCESS
+                  ? 0
+                  : 4);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+}
+
+int main(void) {
+    setenv("SIMCUDA_MEMORY", "64MiB", 1);
+    /* the variable is read when the driver loads: re-exec once with it set */
+    if (!getenv("SIM_TEST_REEXEC")) {
+        setenv("SIM_TEST_REEXEC", "1", 1);
+        execl("/proc/self/exe", "test_sim_memory", (char *)NULL);
+    }
+    /* fork before any stream exists would be cleaner; the fault test forks a child
+     * that only uses its own fresh per-process state (see README: fork) */
+    if (!sim_test_setup())
+        return 1;
+    RUN(alloc_copy_memset);
+    RUN(vmm_map_unmap);
+    RUN(capacity);
+    RUN(pinned_and_registered);
+    RUN(kernel_faults_on_unmapped);
+    return check_summary();
+}

@@ -3,9 +3,11 @@
  *
  * The grouping rule
  * -----------------
- * 1. Long-lived allocations: referenced by at least one launch, not freed before the last
- *    launch, and alive during more than half of the launches. The rest (activations
- *    allocated and freed per run, buffers of one run out of several) stays unowned.
+ * 1. Long-lived allocations: referenced by at least one launch and either never freed and
+ *    alive during more than half of the launches, or alive during every launch (made
+ *    before the first, freed after the last: weights a program releases at exit). The
+ *    rest stays unowned: activations allocated and freed per run, and buffers made while
+ *    the program runs and freed at its end (a latent handed from one stage to the next).
  *
  * 2. The use string: the launches in order, each replaced by the long-lived allocations it
  *    references (ascending ordinal), with immediate repeats of the same allocation
@@ -175,9 +177,11 @@ struct grouping {
     size_t *str;    /* the use string: group roots */
     size_t len;
     size_t *succ, *pred;
-    bool *tail;   /* merged into its predecessor this pass */
-    bool *hub;    /* set aside by step 4 */
-    bool *shared; /* a shared component (keep) */
+    const uint64_t *bytes; /* per ordinal */
+    uint64_t *gbytes;      /* per root, refreshed by refresh_bytes */
+    bool *tail;            /* merged into its predecessor this pass */
+    bool *hub;             /* set aside by step 4 */
+    bool *shared;          /* a shared component (keep) */
     /* step 4's record: for each set-aside group, its neighbours at removal */
     struct hub_seen {
         size_t hub, before, after;
@@ -259,6 +263,37 @@ static bool repeats_immediately(const struct grouping *g, size_t h) {
     return false;
 }
 
+static void refresh_bytes(struct grouping *g, const bool *long_lived) {
+    for (size_t i = 0; i < g->n; i++)
+        g->gbytes[i] = 0;
+    for (size_t i = 0; i < g->n; i++)
+        if (long_lived[i])
+            g->gbytes[find(g->parent, i)] += g->bytes[i];
+}
+
+/* Step 4's test for group h (not a loop itself): does taking it out of the string let
+ * groups at least twice its size merge (T1 h T2), or does it interrupt consecutive
+ * iterations of a loop at least twice its size (B h B h B: h is read in every iteration
+ * of B)? The size condition keeps a whole component that runs between two others
+ * (a -> b -> a -> c) from being taken for an interruption. */
+static bool worth_setting_aside(struct grouping *g, size_t h) {
+    compute_links(g, h);
+    uint64_t joined = 0;
+    for (size_t x = 0; x < g->n; x++)
+        if (x != h && g->pred[x] != LINK_NONE && mergeable(g, x))
+            joined += g->gbytes[x] + g->gbytes[g->succ[x]];
+    if (joined && g->gbytes[h] * 2 <= joined)
+        return true;
+    /* p h p h p: h is read in consecutive iterations of p's loop */
+    for (size_t i = 4; i < g->len; i++) {
+        size_t t = g->str[i];
+        if (t != h && g->str[i - 1] == h && g->str[i - 2] == t && g->str[i - 3] == h &&
+            g->str[i - 4] == t && g->gbytes[h] * 2 <= g->gbytes[t])
+            return true;
+    }
+    return false;
+}
+
 /* Step 4: finds one group whose removal lets others merge; sets it aside. */
 static int set_aside_one(struct grouping *g, bool *found) {
     *found = false;
@@ -271,11 +306,7 @@ static int set_aside_one(struct grouping *g, bool *found) {
     for (size_t h = 0; h < g->n; h++) {
         if (!present[h] || repeats_immediately(g, h))
             continue;
-        compute_links(g, h);
-        bool helps = false;
-        for (size_t x = 0; x < g->n && !helps; x++)
-            helps = x != h && g->pred[x] != LINK_NONE && mergeable(g, x);
-        if (!helps)
+        if (!worth_setting_aside(g, h))
             continue;
         /* record its neighbours, then drop it from the string */
         size_t k = 0;
@@ -339,8 +370,23 @@ static int resolve_hubs(struct grouping *g) {
                 count++;
             }
         }
-        if (rc == 0 && count == 1) { /* an interruption inside one group: it joins */
-            g->parent[h] = roots[0];
+        /* An interruption of one group (every occurrence next to it) joins that group;
+         * otherwise h is shared between groups. */
+        size_t host = LINK_NONE;
+        for (size_t j = 0; rc == 0 && j < count && host == LINK_NONE; j++) {
+            bool everywhere = true;
+            for (size_t s = 0; s < g->seen_count && everywhere; s++) {
+                if (g->seen[s].hub != h)
+                    continue;
+                size_t b = g->seen[s].before, a = g->seen[s].after;
+                everywhere = (b < g->n && find(g->parent, b) == roots[j]) ||
+                             (a < g->n && find(g->parent, a) == roots[j]);
+            }
+            if (everywhere)
+                host = roots[j];
+        }
+        if (host != LINK_NONE) {
+            g->parent[h] = host;
             free(roots);
             continue;
         }
@@ -365,7 +411,8 @@ static int resolve_hubs(struct grouping *g) {
 
 static void grouping_free(struct grouping *g) {
     free(g->parent), free(g->str), free(g->succ), free(g->pred);
-    free(g->tail), free(g->hub), free(g->shared), free(g->seen), free(g->hub_order);
+    free(g->tail), free(g->gbytes), free(g->hub), free(g->shared), free(g->seen),
+        free(g->hub_order);
 }
 
 /* Above this much work (string length x groups per candidate scan), step 4 is skipped:
@@ -410,13 +457,16 @@ int record_plan_build(const struct record_trace *t, struct record_plan *plan) {
     g.succ = calloc(n + 1, sizeof *g.succ);
     g.pred = calloc(n + 1, sizeof *g.pred);
     g.tail = calloc(n + 1, sizeof *g.tail);
+    g.gbytes = calloc(n + 1, sizeof *g.gbytes);
+    uint64_t *bytes = calloc(n + 1, sizeof *bytes);
+    g.bytes = bytes;
     g.hub = calloc(n + 1, sizeof *g.hub);
     g.shared = calloc(n + 1, sizeof *g.shared);
     g.hub_order = calloc(n + 1, sizeof *g.hub_order);
     g.str = calloc(t->ref_count + 1, sizeof *g.str);
     int rc = -1;
     if (!first_launch || !uses || !long_lived || !comp_of || !order || !g.parent || !g.succ ||
-        !g.pred || !g.tail || !g.hub || !g.shared || !g.hub_order || !g.str)
+        !g.pred || !g.tail || !g.gbytes || !bytes || !g.hub || !g.shared || !g.hub_order || !g.str)
         goto out;
 
     /* step 1 */
@@ -435,30 +485,32 @@ int record_plan_build(const struct record_trace *t, struct record_plan *plan) {
     for (size_t i = 0; i < n; i++) {
         const struct record_alloc *al = &t->allocs[i];
         bool alive_at_end = al->free_tick == RECORD_NEVER || al->free_tick > last_tick;
-        /* launches during its life: ticks are increasing, so count by binary search */
-        size_t lo = 0, hi = L;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (t->launches[mid].tick < al->alloc_tick)
-                lo = mid + 1;
-            else
-                hi = mid;
+        bool long_life;
+        if (al->free_tick == RECORD_NEVER) {
+            /* launches during its life: ticks increase, so find the first by bisection */
+            size_t lo = 0, hi = L;
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (t->launches[mid].tick < al->alloc_tick)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            long_life = (L - lo) * 2 > L;
+        } else {
+            long_life = alive_at_end && L && al->alloc_tick < t->launches[0].tick;
         }
-        size_t alive_launches = L - lo; /* alive_at_end: every launch after its allocation */
-        bool long_life = alive_at_end && alive_launches * 2 > L;
-        if (uses[i] && long_life)
+        if (uses[i] && long_life) {
             long_lived[i] = true;
-        else if (uses[i]) {
+        } else if (uses[i]) {
             plan->short_lived_count++;
             plan->short_lived_bytes += al->bytes;
-        } else if (alive_at_end) {
+        } else {
             plan->unused_count++;
             plan->unused_bytes += al->bytes;
-        } else {
-            plan->short_lived_count++;
-            plan->short_lived_bytes += al->bytes;
         }
         g.parent[i] = i;
+        bytes[i] = al->bytes;
     }
 
     /* step 2 */
@@ -475,6 +527,7 @@ int record_plan_build(const struct record_trace *t, struct record_plan *plan) {
     for (;;) {
         while (merge_pass(&g))
             ;
+        refresh_bytes(&g, long_lived);
         if ((unsigned long long)(g.len + n) * n > HUB_WORK_LIMIT)
             break;
         bool found;
@@ -542,7 +595,7 @@ int record_plan_build(const struct record_trace *t, struct record_plan *plan) {
 out:
     if (rc)
         record_plan_free(plan);
-    free(first_launch), free(uses), free(long_lived), free(comp_of), free(order);
+    free(first_launch), free(uses), free(long_lived), free(comp_of), free(order), free(bytes);
     grouping_free(&g);
     return rc;
 }

@@ -86,18 +86,19 @@ struct record_plan {
     size_t sequence_length;
     /* what was left out, for the file's header comment */
     size_t launch_count;
-    size_t short_lived_count; /* freed before the last launch: activations */
+    size_t short_lived_count; /* used by launches, not long-lived: activations */
     uint64_t short_lived_bytes;
-    size_t unused_count; /* long-lived but never referenced by a launch */
+    size_t unused_count; /* never referenced by a launch */
     uint64_t unused_bytes;
 };
 
 /*
  * Groups the trace's long-lived allocations into components and finds the sequence.
  * Definitions (the full rule is at the top of record_plan.c):
- *   long-lived  referenced by at least one launch and still alive at the last launch
- *               (never freed, or freed after it). Everything freed earlier is an
- *               activation and stays unowned.
+ *   long-lived  referenced by at least one launch and either never freed and alive
+ *               for more than half of the launches, or alive during every launch
+ *               (allocated before the first, freed after the last). The rest are
+ *               activations and stay unowned.
  *   phase       a stretch of consecutive launches working on one set of long-lived
  *               allocations; components are the groups of allocations used in exactly
  *               the same phases, named in order of first use; the sequence is the order

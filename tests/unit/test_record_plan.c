@@ -1,0 +1,349 @@
+/* test_record_plan.c — record mode's grouping on synthetic traces shaped like the reference
+ * pipeline (and harder ones), and the written config read back by config_parse_string. */
+#include "config/config.h"
+#include "runtime/record_plan.h"
+#include "tests/unit/check.h"
+
+#include <stdlib.h>
+
+#define MAX_ALLOCS 256
+
+/* A synthetic program: weights of named parts, a builder that hands out ordinals. */
+struct prog {
+    struct record_trace t;
+    uint64_t next;
+};
+
+static uint64_t alloc(struct prog *p, uint64_t bytes) {
+    uint64_t o = p->next++;
+    CHECK(record_trace_alloc(&p->t, o, bytes) == 0);
+    return o;
+}
+
+static void launch2(struct prog *p, const char *k, uint64_t a, uint64_t b) {
+    uint64_t refs[2] = {a, b};
+    CHECK(record_trace_launch(&p->t, k, refs, 2) == 0);
+}
+
+static void launch1(struct prog *p, const char *k, uint64_t a) {
+    CHECK(record_trace_launch(&p->t, k, &a, 1) == 0);
+}
+
+/* One straight pass of a part: each weight read once, with the activation. */
+static void pass(struct prog *p, const uint64_t *w, size_t n, uint64_t act) {
+    for (size_t i = 0; i < n; i++)
+        launch2(p, i % 2 ? "bias_act" : "matmul", w[i], act);
+}
+
+static bool same_set(const uint64_t *got, size_t got_n, const uint64_t *want, size_t want_n) {
+    if (got_n != want_n)
+        return false;
+    uint64_t *sorted = malloc(want_n * sizeof *sorted);
+    memcpy(sorted, want, want_n * sizeof *sorted);
+    for (size_t i = 1; i < want_n; i++) /* insertion sort */
+        for (size_t j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+            uint64_t x = sorted[j];
+            sorted[j] = sorted[j - 1];
+            sorted[j - 1] = x;
+        }
+    bool ok = memcmp(got, sorted, want_n * sizeof *sorted) == 0;
+    free(sorted);
+    return ok;
+}
+
+/* Writes the plan, parses it back, checks every ordinal's component and the sequence. */
+static void check_round_trip(const struct record_plan *plan, size_t alloc_count) {
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    CHECK(f != NULL);
+    CHECK(record_plan_write(f, plan) == 0);
+    fclose(f);
+    struct config cfg;
+    struct config_error err = {{0}};
+    int rc = config_parse_string(&cfg, text, "recorded.conf", &err);
+    if (rc != 0)
+        fprintf(stderr, "parse failed: %s\n---\n%s---\n", err.text, text);
+    CHECK(rc == 0);
+    if (rc == 0) {
+        CHECK_EQ_U64(cfg.component_count, plan->component_count);
+        for (size_t k = 0; k < plan->component_count && k < cfg.component_count; k++) {
+            CHECK_STR(cfg.components[k].name, plan->components[k].name);
+            CHECK(cfg.components[k].keep == plan->components[k].keep);
+        }
+        int *want = malloc((alloc_count + 1) * sizeof *want);
+        for (size_t o = 0; o < alloc_count; o++)
+            want[o] = -1;
+        for (size_t k = 0; k < plan->component_count; k++)
+            for (size_t i = 0; i < plan->components[k].alloc_count; i++)
+                want[plan->components[k].allocs[i]] = (int)k;
+        for (size_t o = 0; o < alloc_count; o++)
+            CHECK(config_component_for_ordinal(&cfg, o) == want[o]);
+        free(want);
+        CHECK_EQ_U64(cfg.sequence_length, plan->sequence_length);
+        for (size_t i = 0; i < plan->sequence_length && i < cfg.sequence_length; i++)
+            CHECK_EQ_U64(cfg.sequence[i], plan->sequence[i]);
+        if (plan->sequence_length) {
+            CHECK(cfg.policy == CONFIG_POLICY_SEQUENCE);
+            CHECK_EQ_U64(cfg.prefetch, 1);
+        }
+        config_free(&cfg);
+    }
+    free(text);
+}
+
+/*
+ * The reference pipeline: text_encoder, unet, vae weights loaded one after another; per
+ * run: the text encoder once, `steps` unet steps (a per-run activation reused across
+ * steps plus a per-step one), the vae once; activations freed within the run.
+ */
+struct pipeline {
+    uint64_t te[8], unet[12], vae[6];
+};
+
+static void load_pipeline(struct prog *p, struct pipeline *m) {
+    for (size_t i = 0; i < 8; i++)
+        m->te[i] = alloc(p, (2 + i % 3) << 20);
+    for (size_t i = 0; i < 12; i++)
+        m->unet[i] = alloc(p, (4 + i % 5) << 20);
+    for (size_t i = 0; i < 6; i++)
+        m->vae[i] = alloc(p, (3 + i % 2) << 20);
+}
+
+static void run_pipeline(struct prog *p, const struct pipeline *m, int steps) {
+    uint64_t h = alloc(p, 2 << 20);
+    pass(p, m->te, 8, h);
+    uint64_t context = alloc(p, 1 << 20);
+    launch2(p, "copy", h, context);
+    CHECK(record_trace_free(&p->t, h) == 0);
+
+    uint64_t latent = alloc(p, 1 << 20); /* reused across steps */
+    uint64_t hidden = alloc(p, 5 << 20); /* reused across steps */
+    launch1(p, "noise", latent);
+    for (int s = 0; s < steps; s++) {
+        uint64_t tmp = alloc(p, 3 << 20); /* per step */
+        launch2(p, "copy", context, tmp);
+        pass(p, m->unet, 12, hidden);
+        launch2(p, "axpby", latent, tmp);
+        CHECK(record_trace_free(&p->t, tmp) == 0);
+    }
+    CHECK(record_trace_free(&p->t, hidden) == 0);
+    CHECK(record_trace_free(&p->t, context) == 0);
+
+    uint64_t map = alloc(p, 8 << 20);
+    launch2(p, "upsample", latent, map);
+    pass(p, m->vae, 6, map);
+    CHECK(record_trace_free(&p->t, latent) == 0);
+    CHECK(record_trace_free(&p->t, map) == 0);
+}
+
+static void expect_pipeline(const struct record_plan *plan, const struct pipeline *m) {
+    CHECK_EQ_U64(plan->component_count, 3);
+    if (plan->component_count != 3)
+        return;
+    CHECK(same_set(plan->components[0].allocs, plan->components[0].alloc_count, m->te, 8));
+    CHECK(same_set(plan->components[1].allocs, plan->components[1].alloc_count, m->unet, 12));
+    CHECK(same_set(plan->components[2].allocs, plan->components[2].alloc_count, m->vae, 6));
+    CHECK_STR(plan->components[0].name, "c0");
+    CHECK_STR(plan->components[2].name, "c2");
+    for (size_t k = 0; k < 3; k++)
+        CHECK(!plan->components[k].keep);
+    CHECK_EQ_U64(plan->sequence_length, 3);
+    for (size_t i = 0; i < 3 && i < plan->sequence_length; i++)
+        CHECK_EQ_U64(plan->sequence[i], i);
+}
+
+TEST(reference_pipeline_gives_three_components_in_order) {
+    struct prog p = {0};
+    record_trace_init(&p.t);
+    struct pipeline m;
+    load_pipeline(&p, &m);
+    run_pipeline(&p, &m, 4);
+    struct record_plan plan;
+    CHECK(record_plan_build(&p.t, &plan) == 0);
+    expect_pipeline(&plan, &m);
+    uint64_t te_bytes = 0;
+    for (size_t i = 0; i < 8; i++)
+        te_bytes += p.t.allocs[m.te[i]].bytes;
+    CHECK_EQ_U64(plan.components[0].bytes, te_bytes);
+    CHECK_EQ_U64(plan.components[0].first_launch, 0);
+    CHECK_STR(plan.components[0].first_kernel, "matmul");
+    CHECK_EQ_U64(plan.short_lived_count, 9); /* h, context, latent, hidden, map, 4 tmp */
+    check_round_trip(&plan, p.t.alloc_count);
+    record_plan_free(&plan);
+    record_trace_destroy(&p.t);
+}
+
+TEST(pipeline_run_three_times_gives_one_cycle) {
+    struct prog p = {0};
+    record_trace_init(&p.t);
+    struct pipeline m;
+    load_pipeline(&p, &m);
+    for (int r = 0; r < 3; r++)
+        run_pipeline(&p, &m, 3);
+    struct record_plan plan;
+    CHECK(record_plan_build(&p.t, &plan) == 0);
+    expect_pipeline(&plan, &m);
+    check_round_trip(&plan, p.t.alloc_count);
+    record_plan_free(&plan);
+    record_trace_destroy(&p.t);
+}
+
+/* Two unet steps are the least that shows a loop; with one step every stage runs straight
+ * once and nothing tells them apart: one component (a documented limit). */
+TEST(straight_single_pass_is_one_component) {
+    struct prog p = {0};
+    record_trace_init(&p.t);
+    struct pipeline m;
+    load_pipeline(&p, &m);
+    run_pipeline(&p, &m, 1);
+    struct record_plan plan;
+    CHECK(record_plan_build(&p.t, &plan) == 0);
+    CHECK_EQ_U64(plan.component_count, 1);
+    CHECK_EQ_U64(plan.sequence_length, 1);
+    CHECK_EQ_U64(plan.components[0].alloc_count, 26);
+    check_round_trip(&plan, p.t.alloc_count);
+    record_plan_free(&plan);
+    record_trace_destroy(&p.t);
+}
+
+/*
+ * Harder: weights of a, b, c allocated interleaved (a shuffled order); per cycle
+ * a -> b (loop) -> a -> c; a weight of `a` read twice within one layer (W bias W); an
+ * allocation `shared` read inside a's pass and inside every b step; a long-lived buffer
+ * `carry` read by b's steps and by c (like a latent kept to the end). Two cycles.
+ */
+TEST(interleaved_repeated_and_shared) {
+    struct prog p = {0};
+    record_trace_init(&p.t);
+    uint64_t a[6], b[10], c[5], shared = 0, carry = 0;
+    size_t na = 0, nb = 0, nc = 0;
+    /* allocation order: deterministic shuffle of 21 weights + shared + carry */
+    unsigned seed = 12345;
+    size_t left_a = 6, left_b = 10, left_c = 5, left_extra = 2;
+    while (left_a + left_b + left_c + left_extra) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned pick = (seed >> 16) % (unsigned)(left_a + left_b + left_c + left_extra);
+        if (pick < left_a)
+            a[na++] = alloc(&p, 2 << 20), left_a--;
+        else if ((pick -= (unsigned)left_a) < left_b)
+            b[nb++] = alloc(&p, 3 << 20), left_b--;
+        else if ((pick -= (unsigned)left_b) < left_c)
+            c[nc++] = alloc(&p, 1 << 20), left_c--;
+        else if (left_extra-- == 2)
+            shared = alloc(&p, 1 << 20);
+        else
+            carry = alloc(&p, 1 << 20);
+    }
+    for (int cycle = 0; cycle < 2; cycle++) {
+        for (int again = 0; again < 2; again++) {
+            uint64_t h = alloc(&p, 2 << 20);
+            pass(&p, a, 3, h);
+            launch2(&p, "gather", shared, h);
+            launch2(&p, "matmul", a[3], h);
+            launch2(&p, "bias", a[4], h);
+            launch2(&p, "matmul_t", a[3], h); /* W bias W */
+            launch2(&p, "norm", a[5], h);
+            CHECK(record_trace_free(&p.t, h) == 0);
+            if (again == 0) {
+                uint64_t act = alloc(&p, 4 << 20);
+                for (int s = 0; s < 3; s++) {
+                    pass(&p, b, 5, act);
+                    launch2(&p, "gather", shared, act);
+                    pass(&p, b + 5, 5, act);
+                    launch2(&p, "axpby", carry, act);
+                }
+                CHECK(record_trace_free(&p.t, act) == 0);
+            }
+        }
+        uint64_t map = alloc(&p, 4 << 20);
+        launch2(&p, "upsample", carry, map);
+        pass(&p, c, 5, map);
+        CHECK(record_trace_free(&p.t, map) == 0);
+    }
+    struct record_plan plan;
+    CHECK(record_plan_build(&p.t, &plan) == 0);
+    if (getenv("TEST_RECORD_DUMP"))
+        record_plan_write(stderr, &plan);
+    /* first uses: a (c0), shared (c1, keep), b (c2), carry (c3, keep), c (c4) */
+    CHECK_EQ_U64(plan.component_count, 5);
+    if (plan.component_count == 5) {
+        const struct record_component *k = plan.components;
+        CHECK(same_set(k[0].allocs, k[0].alloc_count, a, 6) && !k[0].keep);
+        CHECK(same_set(k[1].allocs, k[1].alloc_count, &shared, 1) && k[1].keep);
+        CHECK(same_set(k[2].allocs, k[2].alloc_count, b, 10) && !k[2].keep);
+        CHECK(same_set(k[3].allocs, k[3].alloc_count, &carry, 1) && k[3].keep);
+        CHECK(same_set(k[4].allocs, k[4].alloc_count, c, 5) && !k[4].keep);
+        size_t want[] = {0, 2, 0, 4};
+        CHECK_EQ_U64(plan.sequence_length, 4);
+        for (size_t i = 0; i < 4 && i < plan.sequence_length; i++)
+            CHECK_EQ_U64(plan.sequence[i], want[i]);
+    }
+    check_round_trip(&plan, p.t.alloc_count);
+    record_plan_free(&plan);
+    record_trace_destroy(&p.t);
+}
+
+TEST(empty_trace_writes_a_valid_config) {
+    struct record_trace t;
+    record_trace_init(&t);
+    CHECK(record_trace_alloc(&t, 0, 1 << 20) == 0);
+    struct record_plan plan;
+    CHECK(record_plan_build(&t, &plan) == 0);
+    CHECK_EQ_U64(plan.component_count, 0);
+    CHECK_EQ_U64(plan.sequence_length, 0);
+    CHECK_EQ_U64(plan.unused_count, 1);
+    check_round_trip(&plan, t.alloc_count);
+    record_plan_free(&plan);
+    record_trace_destroy(&t);
+}
+
+TEST(trace_builder_checks_ordinals_and_normalises_launches) {
+    struct record_trace t;
+    record_trace_init(&t);
+    CHECK(record_trace_alloc(&t, 1, 10) == -1); /* not the next ordinal */
+    CHECK(record_trace_alloc(&t, 0, 10) == 0);
+    CHECK(record_trace_alloc(&t, 1, 20) == 0);
+    CHECK(record_trace_free(&t, 5) == -1);
+    uint64_t refs[] = {1, 0, 1, 7};
+    CHECK(record_trace_launch(&t, "k", refs, 4) == 0);
+    CHECK(record_trace_launch(&t, "k", refs, 0) == 0);
+    CHECK_EQ_U64(t.launch_count, 2);
+    CHECK_EQ_U64(t.launches[0].ref_count, 2); /* sorted, deduplicated, unknown dropped */
+    CHECK_EQ_U64(t.refs[t.launches[0].first_ref], 0);
+    CHECK_EQ_U64(t.refs[t.launches[0].first_ref + 1], 1);
+    CHECK(t.launches[0].kernel == t.launches[1].kernel); /* interned */
+    CHECK(t.launches[0].tick < t.launches[1].tick);
+    CHECK(record_trace_free(&t, 0) == 0);
+    CHECK(record_trace_free(&t, 0) == -1); /* twice */
+    CHECK(t.allocs[0].free_tick > t.launches[1].tick);
+    char name[32];
+    for (int i = 0; i < 300; i++) { /* many names: the intern table grows */
+        snprintf(name, sizeof name, "kernel_%d", i % 150);
+        CHECK(record_trace_launch(&t, name, NULL, 0) == 0);
+    }
+    CHECK_EQ_U64(t.kernel_name_count, 151);
+    record_trace_destroy(&t);
+}
+
+TEST(ranges_are_compressed) {
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    uint64_t o[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 20, 21, 22, 23, 24, 25, 27, 28};
+    CHECK(record_write_ranges(f, o, sizeof o / sizeof o[0]) == 0);
+    fclose(f);
+    CHECK_STR(text, "0-11, 14, 20-25, 27-28");
+    free(text);
+}
+
+int main(void) {
+    RUN(reference_pipeline_gives_three_components_in_order);
+    RUN(pipeline_run_three_times_gives_one_cycle);
+    RUN(straight_single_pass_is_one_component);
+    RUN(interleaved_repeated_and_shared);
+    RUN(empty_trace_writes_a_valid_config);
+    RUN(trace_builder_checks_ordinals_and_normalises_launches);
+    RUN(ranges_are_compressed);
+    return check_summary();
+}

@@ -41,7 +41,7 @@ sample_gpu_memory() {
     nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 50 >"$1" 2>/dev/null
 }
 
-# run NAME OFFLOAD(yes|no) DEVICE_SIZE: runs the pipeline; leaves NAME.{out,err,rc,time,peak}.
+# run NAME OFFLOAD(yes|no) DEVICE_SIZE: runs the pipeline; leaves NAME.{out,rc,time,peak}.
 run() {
     local name=$1 offload=$2 size=$3 start end rc sampler=
     local -a env=() args=(--scale "$SCALE" --out "$BUILD/demo-$name.png" "${EXTRA[@]}")
@@ -69,11 +69,11 @@ run() {
     fi
     echo "\$ ${env[*]} $BUILD/pipeline ${args[*]}"
     start=$(now)
-    env "${env[@]}" "$BUILD/pipeline" "${args[@]}" >"$work/$name.out" 2>"$work/$name.err"
+    env "${env[@]}" "$BUILD/pipeline" "${args[@]}" >"$work/$name.out" 2>&1
     rc=$?
     end=$(now)
     [[ -n $sampler ]] && { kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null; }
-    sed 's/^/    /' "$work/$name.out" "$work/$name.err"
+    sed 's/^/    /' "$work/$name.out"
     echo "$rc" >"$work/$name.rc"
     awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f s\n", e - s }' >"$work/$name.time"
     local peak=
@@ -92,7 +92,7 @@ run() {
 checksum() {
     local c
     c=$(grep -m1 -o 'checksum: 0x[0-9a-f]*' "$work/$1.out" | cut -d' ' -f2)
-    if [[ -n $c ]]; then echo "$c"; elif grep -q 'out of memory' "$work/$1.err"; then
+    if [[ -n $c ]]; then echo "$c"; elif grep -q 'out of memory' "$work/$1.out"; then
         echo "(out of memory)"
     else echo "(failed, exit $(cat "$work/$1.rc"))"; fi
 }
@@ -124,7 +124,8 @@ echo
 if [[ $c1 == 0x* && $c1 == "$c2" ]]; then
     echo "checksums match: yes (bit-identical pictures: $BUILD/demo-plain.png, $BUILD/demo-offload.png)"
 elif [[ $c2 != 0x* ]]; then
-    echo "checksums match: no (run 2 did not finish: $(tail -n 1 "$work/offload.err"))"
+    why=$(grep -m1 '^pipeline: ' "$work/offload.out" || tail -n 1 "$work/offload.out")
+    echo "checksums match: no (run 2 did not finish: $why)"
 else
     echo "checksums match: NO ($c1 vs $c2)"
 fi

@@ -110,6 +110,9 @@ static uint64_t generate(struct engine *e, struct models *m, const struct pipeli
 }
 
 int main(int argc, char **argv) {
+    /* Line by line even into a pipe or file: progress shows as it happens, in order with
+     * what the driver (or a library in front of it) writes to stderr. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     struct pipeline_args a;
     switch (args_parse(argc, argv, &a)) {
     case ARGS_EXIT_OK:

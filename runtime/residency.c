@@ -194,7 +194,7 @@ static bool evict_something(struct runtime *rt, uint64_t need) {
 }
 
 static void log_holders(struct runtime *rt, uint64_t bytes) {
-    uint64_t in_use = 0, kept = 0, capturing = 0;
+    uint64_t in_use = 0, kept = 0, evictable = 0;
     for (size_t i = 0; i < rt->registry.count; i++) {
         const struct allocation *a = rt->registry.list[i];
         if (a->state == EVICTED)
@@ -204,19 +204,24 @@ static void log_holders(struct runtime *rt, uint64_t bytes) {
         else if (components_keep(rt, a->component))
             kept += a->mapped;
         else
-            capturing += a->mapped;
+            evictable += a->mapped;
     }
     log_error("out of memory: %.1f MiB more do not fit in the budget of %.1f MiB; held: "
               "%.1f MiB tracked (%.1f MiB needed by this call, %.1f MiB keep, %.1f MiB "
-              "not evictable now), %.1f MiB untracked",
+              "other), %.1f MiB untracked",
               mib(bytes), mib(rt->budget.limit), mib(rt->budget.resident), mib(in_use), mib(kept),
-              mib(capturing), mib(rt->budget.untracked));
+              mib(evictable), mib(rt->budget.untracked));
     components_log_holders(rt);
 }
 
 CUresult residency_make_room(struct runtime *rt, uint64_t bytes) {
     if (budget_shortfall(&rt->budget, bytes) == 0)
         return CUDA_SUCCESS;
+    if (bytes > rt->budget.limit) {
+        /* Can never fit: do not throw everything out first. */
+        log_holders(rt, bytes);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     residency_reap(rt);
     /* Start enough evictions that, once they land, the bytes fit. */
     for (;;) {

@@ -30,8 +30,12 @@ void setup_early(struct runtime *rt) {
     pthread_atfork(NULL, NULL, after_fork_in_child);
 }
 
-static double gib(uint64_t bytes) {
-    return (double)bytes / (1024.0 * 1024.0 * 1024.0);
+/* "2.0 GiB", "160 MiB". */
+static void format_size(char *buf, size_t len, uint64_t bytes) {
+    if (bytes >= (1ull << 30))
+        snprintf(buf, len, "%.1f GiB", (double)bytes / (1ull << 30));
+    else
+        snprintf(buf, len, "%.0f MiB", (double)bytes / (1ull << 20));
 }
 
 static void print_start_line(const struct runtime *rt) {
@@ -40,8 +44,10 @@ static void print_start_line(const struct runtime *rt) {
     /* With components the user asked for offloading and sees it at the default level;
      * a plain preload says nothing unless asked (it runs in every child process). */
     enum config_log_level level = n ? CONFIG_LOG_WARN : CONFIG_LOG_INFO;
-    log_msg(level, "%zu component%s, budget %.1f GiB%s%s%s", n, n == 1 ? "" : "s",
-            gib(rt->budget.limit), sequence[0] ? ", sequence " : "", sequence,
+    char budget[32];
+    format_size(budget, sizeof budget, rt->budget.limit);
+    log_msg(level, "%zu component%s, budget %s%s%s%s", n, n == 1 ? "" : "s", budget,
+            sequence[0] ? ", sequence " : "", sequence,
             rt->cfg.mode == CONFIG_MODE_RECORD ? ", recording" : "");
 }
 

@@ -1,0 +1,135 @@
+#!/usr/bin/env bats
+# liboffload's runtime (issue 4) on the simulated driver: stable pointers, eviction and
+# demand restore under pressure, the budget, out of memory, the exit report.
+# The pipeline runs at --scale 0.25 --steps 2 (37.5 + 162.5 + 50 MiB of weights) on a
+# 128 MiB device: the unet alone does not fit, so every step evicts and restores.
+
+setup_file() {
+    export ROOT=${ROOT:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
+    export BUILD=${BUILD:-build}
+    [[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
+    export LD_LIBRARY_PATH=$BUILD/sim
+    unset LD_PRELOAD OFFLOAD_CONFIG OFFLOAD_BUDGET OFFLOAD_POLICY OFFLOAD_PREFETCH \
+        OFFLOAD_STATS OFFLOAD_MODE OFFLOAD_RECORD OFFLOAD_LOG OFFLOAD_MIN_SIZE \
+        SIMCUDA_FAIL SIMCUDA_FAIL_RANDOM SIMCUDA_REPORT SIMCUDA_MEMORY
+    # The reference image, with ample memory and without liboffload.
+    SIMCUDA_MEMORY=8GiB "$BUILD/pipeline" --scale 0.25 --steps 2 \
+        --out "$BATS_FILE_TMPDIR/ref.png" >"$BATS_FILE_TMPDIR/ref.out" 2>&1
+}
+
+setup() {
+    B=$BUILD
+    LIB=$B/liboffload.so
+    KERNELS=$B/progs/pressure_kernels.so
+    T=$BATS_TEST_TMPDIR
+    cd "$T"
+}
+
+checksum_of() {
+    grep -E '^checksum: 0x[0-9a-f]{16}$' "$1" | cut -d' ' -f2
+}
+
+# json FILE EXPRESSION: python3 evaluates EXPRESSION with d = the parsed file.
+json() {
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"
+}
+
+@test "runtime-style loader: 8 x 32 MiB on a 160 MiB device, every byte verified only with liboffload" {
+    [ -x "$B/progs/runtime_loader" ]
+    SIMCUDA_MEMORY=160MiB run "$B/progs/runtime_loader" --buffers 8 --size 32
+    [ "$status" -ne 0 ]
+    SIMCUDA_MEMORY=160MiB LD_PRELOAD=$LIB OFFLOAD_STATS=$T/stats.json \
+        run "$B/progs/runtime_loader" --buffers 8 --size 32
+    echo "$output"
+    [ "$status" -eq 0 ]
+    # the bytes really went through host backups
+    [ "$(json "$T/stats.json" 'd["evictions"] > 0 and d["restores"] > 0')" = True ]
+    [ "$(json "$T/stats.json" 'd["peak_resident_bytes"] <= 160 << 20')" = True ]
+}
+
+@test "pipeline: 128 MiB device under liboffload gives the reference checksum and PNG, peak within the device" {
+    [ "$(checksum_of "$BATS_FILE_TMPDIR/ref.out")" != "" ]
+    SIMCUDA_MEMORY=128MiB SIMCUDA_REPORT=$T/sim.json OFFLOAD_STATS=$T/stats.json \
+        OFFLOAD_LOG=info LD_PRELOAD=$LIB \
+        run "$B/pipeline" --scale 0.25 --steps 2 --out "$T/out.png"
+    echo "$output" | tail -n 20
+    [ "$status" -eq 0 ]
+    [ "$(checksum_of <(echo "$output"))" = "$(checksum_of "$BATS_FILE_TMPDIR/ref.out")" ]
+    cmp "$T/out.png" "$BATS_FILE_TMPDIR/ref.png"
+    [ "$(json "$T/sim.json" 'd["peak_device_bytes"] <= 128 << 20')" = True ]
+    # it did have to move memory: the weights alone are 250 MiB
+    [ "$(json "$T/stats.json" 'd["evictions"] > 0 and d["demand_restores"] > 0')" = True ]
+    # the summary at info level
+    echo "$output" | grep -qE '^offload: summary: .*evictions, .*restores'
+}
+
+@test "pipeline: without liboffload the same 128 MiB device runs out of memory" {
+    SIMCUDA_MEMORY=128MiB run "$B/pipeline" --scale 0.25 --steps 2 --out "$T/out.png"
+    [ "$status" -ne 0 ]
+    echo "$output" | grep -q OUT_OF_MEMORY
+}
+
+@test "threads: 4 threads with their own streams allocate, launch, copy and verify under pressure" {
+    # 4 threads x 2 pairs x 2 x 4 MiB = 64 MiB live on a 32 MiB device
+    SIMCUDA_MEMORY=32MiB run "$B/progs/threads_pressure" "$KERNELS" --threads 4 --buffers 2 \
+        --size 4 --rounds 2
+    [ "$status" -ne 0 ]
+    SIMCUDA_MEMORY=32MiB LD_PRELOAD=$LIB OFFLOAD_STATS=$T/stats.json \
+        run "$B/progs/threads_pressure" "$KERNELS" --threads 4 --buffers 2 --size 4 --rounds 2
+    echo "$output"
+    [ "$status" -eq 0 ]
+    echo "$output" | grep -q '^threads_pressure: ok 4 threads, 33554432 words verified$'
+    [ "$(json "$T/stats.json" 'd["evictions"] > 0 and d["peak_resident_bytes"] <= 32 << 20')" = True ]
+}
+
+@test "stats: every field present, consistent with the run, written atomically" {
+    SIMCUDA_MEMORY=64MiB LD_PRELOAD=$LIB OFFLOAD_BUDGET=24MiB OFFLOAD_STATS=$T/stats.json \
+        run "$B/progs/threads_pressure" "$KERNELS" --threads 1 --buffers 2 --size 4 --rounds 2
+    [ "$status" -eq 0 ]
+    for f in budget_bytes tracked_bytes peak_tracked_bytes tracked_allocations \
+        peak_resident_bytes peak_used_bytes launches demand_restores failed_evictions wait_ns \
+        evictions restores bytes_to_host bytes_to_device prefetch_hits stall_ns unowned_bytes \
+        components; do
+        [ "$(json "$T/stats.json" "'$f' in d")" = True ] || { echo "missing $f"; false; }
+    done
+    [ "$(json "$T/stats.json" 'd["budget_bytes"]')" = $((24 << 20)) ]
+    # 2 pairs of 4 MiB buffers made in round 0, kept through round 1, freed at its end
+    [ "$(json "$T/stats.json" 'd["tracked_allocations"]')" = 4 ]
+    [ "$(json "$T/stats.json" 'd["tracked_bytes"]')" = 0 ]
+    [ "$(json "$T/stats.json" 'd["peak_tracked_bytes"]')" = $((16 << 20)) ]
+    [ "$(json "$T/stats.json" 'd["launches"]')" = 8 ]
+    [ "$(json "$T/stats.json" 'd["peak_resident_bytes"] <= d["budget_bytes"]')" = True ]
+    [ "$(json "$T/stats.json" 'd["bytes_to_device"] <= d["bytes_to_host"] + 0')" = True ]
+    [ "$(json "$T/stats.json" 'd["restores"] <= d["evictions"]')" = True ]
+    [ "$(json "$T/stats.json" 'd["failed_evictions"]')" = 0 ]
+    # no temporary file left behind
+    [ "$(ls "$T" | grep -c tmp)" = 0 ]
+}
+
+@test "stats: a symlink planted at the stats path is replaced, never written through" {
+    echo precious >"$T/target"
+    ln -s "$T/target" "$T/stats.json"
+    SIMCUDA_MEMORY=64MiB LD_PRELOAD=$LIB OFFLOAD_STATS=$T/stats.json \
+        run "$B/progs/threads_pressure" "$KERNELS" --threads 1 --buffers 1 --size 2 --rounds 1
+    [ "$status" -eq 0 ]
+    [ "$(cat "$T/target")" = precious ]
+    [ ! -L "$T/stats.json" ]
+    [ "$(json "$T/stats.json" 'd["tracked_allocations"]')" = 2 ]
+}
+
+@test "out of memory: what can never fit returns CUDA_ERROR_OUT_OF_MEMORY, the program goes on" {
+    SIMCUDA_MEMORY=64MiB LD_PRELOAD=$LIB OFFLOAD_BUDGET=16MiB \
+        run "$B/progs/oom_probe" "$KERNELS" 12
+    echo "$output"
+    [ "$status" -eq 0 ]
+    echo "$output" | grep -qx 'alloc A: CUDA_SUCCESS'
+    echo "$output" | grep -qx 'alloc B: CUDA_SUCCESS'
+    # one launch needs 24 MiB at once: more than the budget, nothing else to evict
+    echo "$output" | grep -qx 'launch A+B: CUDA_ERROR_OUT_OF_MEMORY'
+    echo "$output" | grep -qx 'alloc 4x: CUDA_ERROR_OUT_OF_MEMORY'
+    echo "$output" | grep -q '^offload: out of memory: 12.0 MiB more do not fit in the budget of 16.0 MiB'
+    # cuMemGetInfo: the budget as total, what is left of it as free (B resident: 12 MiB)
+    echo "$output" | grep -qx 'meminfo: CUDA_SUCCESS free 4194304 total 16777216'
+    echo "$output" | grep -qx 'free A: CUDA_SUCCESS'
+    echo "$output" | grep -qx 'free B: CUDA_SUCCESS'
+}

@@ -1,10 +1,674 @@
 /*
  * graph.c — stream capture and graphs.
+ *
+ * While a stream captures, the ops its entry points build (kernels, copies, memsets,
+ * host functions) become graph nodes instead of queued work; each node depends on the
+ * stream's current node set, then becomes it. Events recorded during capture carry node
+ * sets, so cuStreamWaitEvent forks other streams into the capture and joins them back.
+ * Nodes are kept in creation order, which is a topological order: an instantiated graph
+ * (cuGraphInstantiate*) is a copy of the nodes' ops, and cuGraphLaunch queues one op that
+ * runs them in that order on the stream's worker.
  */
 #include "tests/sim/sim.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#define GRAPH_MAGIC 0x47524150u
+#define NODE_MAGIC 0x4e4f4445u
+#define EXEC_MAGIC 0x47455845u
+
+struct sim_node {
+    unsigned magic;
+    CUgraphNodeType type;
+    struct sim_op *op;
+    struct sim_graph *graph;
+    struct sim_node **deps;
+    size_t ndeps;
+};
+
+struct sim_graph {
+    unsigned magic;
+    struct sim_node **nodes;
+    size_t n, cap;
+};
+
+struct sim_graph_exec {
+    unsigned magic;
+    atomic_int refs; /* the handle, and each queued launch */
+    struct sim_op **ops;
+    size_t n;
+    unsigned kernels;
+};
+
+struct sim_capture {
+    uint64_t id;
+    struct sim_graph *graph;
+    struct sim_stream *origin;
+    CUstreamCaptureMode mode;
+    int invalidated;
+};
+
+/* One lock for all capture state (capture structs, streams' dependency sets). */
+static struct {
+    pthread_mutex_t lock;
+    uint64_t next_id;
+} gr = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static __thread CUstreamCaptureMode tls_capture_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
+
+/* ---- graphs and nodes ------------------------------------------------------------ */
+
+static struct sim_graph *graph_new(void) {
+    struct sim_graph *g = calloc(1, sizeof *g);
+    if (g)
+        g->magic = GRAPH_MAGIC;
+    return g;
+}
+
+static struct sim_graph *graph_of(CUgraph h) {
+    struct sim_graph *g = (struct sim_graph *)h;
+    return g && g->magic == GRAPH_MAGIC ? g : NULL;
+}
+
+static struct sim_node *node_of(CUgraphNode h) {
+    struct sim_node *n = (struct sim_node *)h;
+    return n && n->magic == NODE_MAGIC ? n : NULL;
+}
+
+static void graph_free(struct sim_graph *g) {
+    for (size_t i = 0; i < g->n; i++) {
+        sim_op_free(g->nodes[i]->op);
+        free(g->nodes[i]->deps);
+        g->nodes[i]->magic = 0;
+        free(g->nodes[i]);
+    }
+    free(g->nodes);
+    g->magic = 0;
+    free(g);
+}
+
+static CUgraphNodeType node_type(const struct sim_op *op) {
+    switch (op->kind) {
+    case SIM_OP_KERNEL:
+        return CU_GRAPH_NODE_TYPE_KERNEL;
+    case SIM_OP_COPY:
+        return CU_GRAPH_NODE_TYPE_MEMCPY;
+    case SIM_OP_MEMSET:
+        return CU_GRAPH_NODE_TYPE_MEMSET;
+    case SIM_OP_HOSTFN:
+        return CU_GRAPH_NODE_TYPE_HOST;
+    default:
+        return CU_GRAPH_NODE_TYPE_EMPTY;
+    }
+}
+
+/* With gr.lock held. */
+static int set_deps(struct sim_stream *s, struct sim_node *const *nodes, size_t n) {
+    if (n > s->cap_deps_cap) {
+        struct sim_node **d = realloc(s->cap_deps, n * sizeof *d);
+        if (!d)
+            return -1;
+        s->cap_deps = d;
+        s->cap_deps_cap = n;
+    }
+    if (n)
+        memmove(s->cap_deps, nodes, n * sizeof *nodes);
+    s->ncap_deps = n;
+    return 0;
+}
+
 CUresult sim_capture_op(struct sim_stream *s, struct sim_op *op) {
-    (void)s;
-    sim_op_free(op);
-    return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    /* order inside a graph comes from its edges; the op's stream deps do not apply */
+    if (op->deps != op->dep_inline)
+        free(op->deps);
+    op->deps = op->dep_inline;
+    op->ndeps = 0;
+    op->dep_cap = sizeof op->dep_inline / sizeof op->dep_inline[0];
+    struct sim_node *n = calloc(1, sizeof *n);
+    pthread_mutex_lock(&gr.lock);
+    struct sim_capture *c = s->capture;
+    struct sim_graph *g = c ? c->graph : NULL;
+    CUresult r = CUDA_SUCCESS;
+    if (!c || c->invalidated || !g)
+        r = CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    else if (!n || (s->ncap_deps && !(n->deps = malloc(s->ncap_deps * sizeof *n->deps))))
+        r = CUDA_ERROR_OUT_OF_MEMORY;
+    else if (g->n == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 16;
+        struct sim_node **nodes = realloc(g->nodes, cap * sizeof *nodes);
+        if (!nodes)
+            r = CUDA_ERROR_OUT_OF_MEMORY;
+        else {
+            g->nodes = nodes;
+            g->cap = cap;
+        }
+    }
+    if (r == CUDA_SUCCESS) {
+        n->magic = NODE_MAGIC;
+        n->type = node_type(op);
+        n->op = op;
+        n->graph = g;
+        n->ndeps = s->ncap_deps;
+        if (n->ndeps)
+            memcpy(n->deps, s->cap_deps, n->ndeps * sizeof *n->deps);
+        g->nodes[g->n++] = n;
+        set_deps(s, &n, 1); /* never grows past 1 after the first node: cannot fail */
+    }
+    pthread_mutex_unlock(&gr.lock);
+    if (r != CUDA_SUCCESS) {
+        if (n)
+            free(n->deps);
+        free(n);
+        sim_op_free(op);
+        if (c && r == CUDA_ERROR_OUT_OF_MEMORY)
+            c->invalidated = 1;
+    }
+    return r;
+}
+
+CUresult sim_capture_record(struct sim_stream *s, struct sim_event *e) {
+    pthread_mutex_lock(&gr.lock);
+    struct sim_node **nodes = s->ncap_deps ? malloc(s->ncap_deps * sizeof *nodes) : NULL;
+    CUresult r = CUDA_SUCCESS;
+    if (s->ncap_deps && !nodes) {
+        r = CUDA_ERROR_OUT_OF_MEMORY;
+    } else {
+        if (s->ncap_deps)
+            memcpy(nodes, s->cap_deps, s->ncap_deps * sizeof *nodes);
+        free(e->cap_nodes);
+        e->cap_nodes = nodes;
+        e->ncap_nodes = s->ncap_deps;
+        e->cap = s->capture;
+    }
+    pthread_mutex_unlock(&gr.lock);
+    return r;
+}
+
+CUresult sim_capture_wait(struct sim_stream *s, struct sim_event *e) {
+    CUresult r = CUDA_SUCCESS;
+    pthread_mutex_lock(&gr.lock);
+    if (s->capture && !s->capture->graph)
+        s->capture = NULL;
+    if (!e->cap || !e->cap->graph) {
+        r = CUDA_SUCCESS; /* recorded in a capture that has ended: nothing to join */
+    } else if (s->capture && s->capture != e->cap) {
+        r = CUDA_ERROR_STREAM_CAPTURE_ISOLATION;
+    } else if (!s->capture) {
+        /* fork: s joins the capture, after the event's nodes */
+        if (set_deps(s, e->cap_nodes, e->ncap_nodes) != 0)
+            r = CUDA_ERROR_OUT_OF_MEMORY;
+        else
+            s->capture = e->cap;
+    } else {
+        /* join: s's next node also depends on the event's nodes */
+        size_t n = s->ncap_deps + e->ncap_nodes;
+        struct sim_node **all = malloc((n ? n : 1) * sizeof *all);
+        if (!all) {
+            r = CUDA_ERROR_OUT_OF_MEMORY;
+        } else {
+            size_t k = 0;
+            for (size_t i = 0; i < s->ncap_deps; i++)
+                all[k++] = s->cap_deps[i];
+            for (size_t i = 0; i < e->ncap_nodes; i++) {
+                int dup = 0;
+                for (size_t j = 0; j < k; j++)
+                    dup |= all[j] == e->cap_nodes[i];
+                if (!dup)
+                    all[k++] = e->cap_nodes[i];
+            }
+            if (set_deps(s, all, k) != 0)
+                r = CUDA_ERROR_OUT_OF_MEMORY;
+            free(all);
+        }
+    }
+    pthread_mutex_unlock(&gr.lock);
+    return r;
+}
+
+int sim_capture_active(struct sim_capture *c) {
+    pthread_mutex_lock(&gr.lock);
+    int active = c && c->graph != NULL;
+    pthread_mutex_unlock(&gr.lock);
+    return active;
+}
+
+int sim_stream_is_capturing(struct sim_stream *s) {
+    if (!s->capture)
+        return 0; /* the fast path: one load */
+    pthread_mutex_lock(&gr.lock);
+    if (s->capture && !s->capture->graph)
+        s->capture = NULL; /* joined a capture that has ended */
+    int capturing = s->capture != NULL;
+    pthread_mutex_unlock(&gr.lock);
+    return capturing;
+}
+
+/* ---- capture entry points -------------------------------------------------------- */
+
+#define RESOLVE(h, pt, s)                                                                          \
+    struct sim_stream *s;                                                                          \
+    do {                                                                                           \
+        CUresult r_ = sim_stream_resolve((h), (pt), &s);                                           \
+        if (r_ != CUDA_SUCCESS)                                                                    \
+            return r_;                                                                             \
+    } while (0)
+
+static CUresult begin_capture(CUstream h, CUstreamCaptureMode mode, int pt) {
+    RESOLVE(h, pt, s);
+    if (s->kind == SIM_STREAM_LEGACY)
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    if ((unsigned)mode > CU_STREAM_CAPTURE_MODE_RELAXED)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sim_capture *c = calloc(1, sizeof *c);
+    struct sim_graph *g = graph_new();
+    if (!c || !g) {
+        free(c);
+        free(g);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    CUresult r = CUDA_SUCCESS;
+    int busy = sim_stream_is_capturing(s);
+    pthread_mutex_lock(&gr.lock);
+    if (busy) {
+        r = CUDA_ERROR_ILLEGAL_STATE;
+    } else {
+        c->id = ++gr.next_id;
+        c->graph = g;
+        c->origin = s;
+        c->mode = mode;
+        s->capture = c;
+        s->ncap_deps = 0;
+    }
+    pthread_mutex_unlock(&gr.lock);
+    if (r != CUDA_SUCCESS) {
+        free(c);
+        free(g);
+    }
+    return r;
+}
+
+SIM_API CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode) {
+    SIM_ENTER("cuStreamBeginCapture_v2");
+    return begin_capture(hStream, mode, 0);
+}
+SIM_API CUresult cuStreamBeginCapture_v2_ptsz(CUstream hStream, CUstreamCaptureMode mode) {
+    SIM_ENTER("cuStreamBeginCapture_v2_ptsz");
+    return begin_capture(hStream, mode, 1);
+}
+#undef cuStreamBeginCapture
+SIM_API CUresult cuStreamBeginCapture(CUstream hStream) {
+    SIM_ENTER("cuStreamBeginCapture");
+    return begin_capture(hStream, CU_STREAM_CAPTURE_MODE_GLOBAL, 0);
+}
+SIM_API CUresult cuStreamBeginCapture_ptsz(CUstream hStream) {
+    SIM_ENTER("cuStreamBeginCapture_ptsz");
+    return begin_capture(hStream, CU_STREAM_CAPTURE_MODE_GLOBAL, 1);
+}
+
+static CUresult end_capture(CUstream h, CUgraph *out, int pt) {
+    if (!out)
+        return CUDA_ERROR_INVALID_VALUE;
+    RESOLVE(h, pt, s);
+    int capturing = sim_stream_is_capturing(s);
+    pthread_mutex_lock(&gr.lock);
+    struct sim_capture *c = s->capture;
+    if (!capturing || !c) {
+        pthread_mutex_unlock(&gr.lock);
+        return CUDA_ERROR_ILLEGAL_STATE;
+    }
+    if (c->origin != s) {
+        c->invalidated = 1;
+        pthread_mutex_unlock(&gr.lock);
+        return CUDA_ERROR_STREAM_CAPTURE_UNMATCHED;
+    }
+    s->capture = NULL;
+    pthread_mutex_unlock(&gr.lock);
+    CUresult r = CUDA_SUCCESS;
+    if (c->invalidated) {
+        graph_free(c->graph);
+        *out = NULL;
+        r = CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    } else {
+        *out = (CUgraph)c->graph;
+    }
+    /* Streams that joined the capture, and events recorded in it, still point at c:
+     * it is kept (a few bytes) and marked ended; they drop it when they next look. */
+    pthread_mutex_lock(&gr.lock);
+    c->graph = NULL;
+    pthread_mutex_unlock(&gr.lock);
+    return r;
+}
+
+SIM_API CUresult cuStreamEndCapture(CUstream hStream, CUgraph *phGraph) {
+    SIM_ENTER("cuStreamEndCapture");
+    return end_capture(hStream, phGraph, 0);
+}
+SIM_API CUresult cuStreamEndCapture_ptsz(CUstream hStream, CUgraph *phGraph) {
+    SIM_ENTER("cuStreamEndCapture_ptsz");
+    return end_capture(hStream, phGraph, 1);
+}
+
+static CUresult capture_info(CUstream h, CUstreamCaptureStatus *status, cuuint64_t *id,
+                             CUgraph *graph, const CUgraphNode **deps,
+                             const CUgraphEdgeData **edges, size_t *ndeps, int pt) {
+    if (!status)
+        return CUDA_ERROR_INVALID_VALUE;
+    RESOLVE(h, pt, s);
+    pthread_mutex_lock(&gr.lock);
+    struct sim_capture *c = s->capture;
+    if (c && c->graph == NULL) {
+        /* the capture ended on its origin; this joined stream is out of it */
+        s->capture = NULL;
+        c = NULL;
+    }
+    *status = !c               ? CU_STREAM_CAPTURE_STATUS_NONE
+              : c->invalidated ? CU_STREAM_CAPTURE_STATUS_INVALIDATED
+                               : CU_STREAM_CAPTURE_STATUS_ACTIVE;
+    if (c && id)
+        *id = c->id;
+    if (c && graph)
+        *graph = (CUgraph)c->graph;
+    if (c && deps)
+        *deps = (const CUgraphNode *)s->cap_deps;
+    if (c && edges)
+        *edges = NULL;
+    if (c && ndeps)
+        *ndeps = s->ncap_deps;
+    pthread_mutex_unlock(&gr.lock);
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStatus *captureStatus) {
+    SIM_ENTER("cuStreamIsCapturing");
+    return capture_info(hStream, captureStatus, NULL, NULL, NULL, NULL, NULL, 0);
+}
+SIM_API CUresult cuStreamIsCapturing_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus) {
+    SIM_ENTER("cuStreamIsCapturing_ptsz");
+    return capture_info(hStream, captureStatus, NULL, NULL, NULL, NULL, NULL, 1);
+}
+
+#undef cuStreamGetCaptureInfo
+SIM_API CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *status,
+                                        cuuint64_t *id) {
+    SIM_ENTER("cuStreamGetCaptureInfo");
+    return capture_info(hStream, status, id, NULL, NULL, NULL, NULL, 0);
+}
+SIM_API CUresult cuStreamGetCaptureInfo_ptsz(CUstream hStream, CUstreamCaptureStatus *status,
+                                             cuuint64_t *id) {
+    SIM_ENTER("cuStreamGetCaptureInfo_ptsz");
+    return capture_info(hStream, status, id, NULL, NULL, NULL, NULL, 1);
+}
+SIM_API CUresult cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStatus *status,
+                                           cuuint64_t *id, CUgraph *graph, const CUgraphNode **deps,
+                                           size_t *ndeps) {
+    SIM_ENTER("cuStreamGetCaptureInfo_v2");
+    return capture_info(hStream, status, id, graph, deps, NULL, ndeps, 0);
+}
+SIM_API CUresult cuStreamGetCaptureInfo_v2_ptsz(CUstream hStream, CUstreamCaptureStatus *status,
+                                                cuuint64_t *id, CUgraph *graph,
+                                                const CUgraphNode **deps, size_t *ndeps) {
+    SIM_ENTER("cuStreamGetCaptureInfo_v2_ptsz");
+    return capture_info(hStream, status, id, graph, deps, NULL, ndeps, 1);
+}
+SIM_API CUresult cuStreamGetCaptureInfo_v3(CUstream hStream, CUstreamCaptureStatus *status,
+                                           cuuint64_t *id, CUgraph *graph, const CUgraphNode **deps,
+                                           const CUgraphEdgeData **edges, size_t *ndeps) {
+    SIM_ENTER("cuStreamGetCaptureInfo_v3");
+    return capture_info(hStream, status, id, graph, deps, edges, ndeps, 0);
+}
+SIM_API CUresult cuStreamGetCaptureInfo_v3_ptsz(CUstream hStream, CUstreamCaptureStatus *status,
+                                                cuuint64_t *id, CUgraph *graph,
+                                                const CUgraphNode **deps,
+                                                const CUgraphEdgeData **edges, size_t *ndeps) {
+    SIM_ENTER("cuStreamGetCaptureInfo_v3_ptsz");
+    return capture_info(hStream, status, id, graph, deps, edges, ndeps, 1);
+}
+
+SIM_API CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode *mode) {
+    SIM_ENTER("cuThreadExchangeStreamCaptureMode");
+    if (!mode || (unsigned)*mode > CU_STREAM_CAPTURE_MODE_RELAXED)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUstreamCaptureMode old = tls_capture_mode;
+    tls_capture_mode = *mode;
+    *mode = old;
+    return CUDA_SUCCESS;
+}
+
+/* ---- graph entry points ---------------------------------------------------------- */
+
+SIM_API CUresult cuGraphCreate(CUgraph *phGraph, unsigned int flags) {
+    SIM_ENTER("cuGraphCreate");
+    if (!phGraph || flags)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sim_graph *g = graph_new();
+    if (!g)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *phGraph = (CUgraph)g;
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuGraphDestroy(CUgraph hGraph) {
+    SIM_ENTER("cuGraphDestroy");
+    struct sim_graph *g = graph_of(hGraph);
+    if (!g)
+        return CUDA_ERROR_INVALID_VALUE;
+    graph_free(g);
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuGraphGetNodes(CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes) {
+    SIM_ENTER("cuGraphGetNodes");
+    struct sim_graph *g = graph_of(hGraph);
+    if (!g || !numNodes)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (nodes) {
+        for (size_t i = 0; i < *numNodes; i++)
+            nodes[i] = i < g->n ? (CUgraphNode)g->nodes[i] : NULL;
+    }
+    *numNodes = g->n;
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType *type) {
+    SIM_ENTER("cuGraphNodeGetType");
+    struct sim_node *n = node_of(hNode);
+    if (!n || !type)
+        return CUDA_ERROR_INVALID_VALUE;
+    *type = n->type;
+    return CUDA_SUCCESS;
+}
+
+static CUresult kernel_params(CUgraphNode hNode, CUDA_KERNEL_NODE_PARAMS_v1 *p) {
+    struct sim_node *n = node_of(hNode);
+    if (!n || !p || n->type != CU_GRAPH_NODE_TYPE_KERNEL)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sim_op *op = n->op;
+    p->func = (CUfunction)op->u.kernel.func;
+    p->gridDimX = op->u.kernel.grid.x;
+    p->gridDimY = op->u.kernel.grid.y;
+    p->gridDimZ = op->u.kernel.grid.z;
+    p->blockDimX = op->u.kernel.block.x;
+    p->blockDimY = op->u.kernel.block.y;
+    p->blockDimZ = op->u.kernel.block.z;
+    p->sharedMemBytes = 0;
+    p->kernelParams = op->u.kernel.args;
+    p->extra = NULL;
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuGraphKernelNodeGetParams_v2(CUgraphNode hNode,
+                                               CUDA_KERNEL_NODE_PARAMS *nodeParams) {
+    SIM_ENTER("cuGraphKernelNodeGetParams_v2");
+    if (!nodeParams)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUDA_KERNEL_NODE_PARAMS_v1 v1;
+    CUresult r = kernel_params(hNode, &v1);
+    if (r != CUDA_SUCCESS)
+        return r;
+    memcpy(nodeParams, &v1, sizeof v1);
+    nodeParams->kern = NULL;
+    nodeParams->ctx = (CUcontext)sim_ctx_current();
+    return CUDA_SUCCESS;
+}
+
+#undef cuGraphKernelNodeGetParams
+SIM_API CUresult cuGraphKernelNodeGetParams(CUgraphNode hNode,
+                                            CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams) {
+    SIM_ENTER("cuGraphKernelNodeGetParams");
+    return kernel_params(hNode, nodeParams);
+}
+
+static struct sim_op *op_clone(const struct sim_op *src) {
+    struct sim_op *op = sim_op_new(src->kind);
+    if (!op)
+        return NULL;
+    op->u = src->u;
+    if (src->kind == SIM_OP_KERNEL) {
+        const struct simkernel_desc *d = src->u.kernel.desc;
+        size_t size = 1;
+        for (unsigned i = 0; i < d->param_count; i++)
+            if (d->param_offset[i] + d->param_size[i] > size)
+                size = d->param_offset[i] + d->param_size[i];
+        op->u.kernel.argbuf = malloc(size);
+        if (!op->u.kernel.argbuf) {
+            free(op);
+            return NULL;
+        }
+        memcpy(op->u.kernel.argbuf, src->u.kernel.argbuf, size);
+        for (unsigned i = 0; i < d->param_count; i++)
+            op->u.kernel.args[i] = op->u.kernel.argbuf + d->param_offset[i];
+    }
+    if (src->kind == SIM_OP_COPY)
+        op->u.copy.staging = NULL; /* captured copies are never staged */
+    return op;
+}
+
+static CUresult instantiate(CUgraphExec *out, CUgraph hGraph) {
+    struct sim_graph *g = graph_of(hGraph);
+    if (!out || !g)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sim_graph_exec *x = calloc(1, sizeof *x);
+    if (!x || !(x->ops = calloc(g->n ? g->n : 1, sizeof *x->ops))) {
+        free(x);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    x->magic = EXEC_MAGIC;
+    atomic_init(&x->refs, 1);
+    for (size_t i = 0; i < g->n; i++) {
+        if (!(x->ops[i] = op_clone(g->nodes[i]->op))) {
+            x->n = i;
+            sim_graph_exec_release(x);
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        }
+        x->kernels += x->ops[i]->kind == SIM_OP_KERNEL;
+    }
+    x->n = g->n;
+    *out = (CUgraphExec)x;
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                             unsigned long long flags) {
+    SIM_ENTER("cuGraphInstantiateWithFlags");
+    (void)flags;
+    return instantiate(phGraphExec, hGraph);
+}
+
+static CUresult instantiate_with_params(CUgraphExec *out, CUgraph g,
+                                        CUDA_GRAPH_INSTANTIATE_PARAMS *p) {
+    if (!p)
+        return CUDA_ERROR_INVALID_VALUE;
+    p->result_out = CUDA_GRAPH_INSTANTIATE_SUCCESS;
+    p->hErrNode_out = NULL;
+    CUresult r = instantiate(out, g);
+    if (r != CUDA_SUCCESS)
+        p->result_out = CUDA_GRAPH_INSTANTIATE_ERROR;
+    return r;
+}
+
+#undef cuGraphInstantiateWithParams
+SIM_API CUresult cuGraphInstantiateWithParams(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                              CUDA_GRAPH_INSTANTIATE_PARAMS *params) {
+    SIM_ENTER("cuGraphInstantiateWithParams");
+    return instantiate_with_params(phGraphExec, hGraph, params);
+}
+SIM_API CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                                   CUDA_GRAPH_INSTANTIATE_PARAMS *params) {
+    SIM_ENTER("cuGraphInstantiateWithParams_ptsz");
+    return instantiate_with_params(phGraphExec, hGraph, params);
+}
+
+/* The pre-11.4 ABIs: (exec, graph, error node, log buffer, its size). */
+#undef cuGraphInstantiate
+SIM_API CUresult cuGraphInstantiate(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                    CUgraphNode *phErrorNode, char *logBuffer, size_t bufferSize) {
+    SIM_ENTER("cuGraphInstantiate");
+    if (phErrorNode)
+        *phErrorNode = NULL;
+    if (logBuffer && bufferSize)
+        logBuffer[0] = 0;
+    return instantiate(phGraphExec, hGraph);
+}
+SIM_API CUresult cuGraphInstantiate_v2(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                       CUgraphNode *phErrorNode, char *logBuffer,
+                                       size_t bufferSize) {
+    SIM_ENTER("cuGraphInstantiate_v2");
+    if (phErrorNode)
+        *phErrorNode = NULL;
+    if (logBuffer && bufferSize)
+        logBuffer[0] = 0;
+    return instantiate(phGraphExec, hGraph);
+}
+
+void sim_graph_exec_release(struct sim_graph_exec *x) {
+    if (atomic_fetch_sub(&x->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < x->n; i++)
+        sim_op_free(x->ops[i]);
+    free(x->ops);
+    x->magic = 0;
+    free(x);
+}
+
+void sim_graph_execute(struct sim_graph_exec *x) {
+    for (size_t i = 0; i < x->n; i++)
+        sim_op_execute(x->ops[i]);
+}
+
+SIM_API CUresult cuGraphExecDestroy(CUgraphExec hGraphExec) {
+    SIM_ENTER("cuGraphExecDestroy");
+    struct sim_graph_exec *x = (struct sim_graph_exec *)hGraphExec;
+    if (!x || x->magic != EXEC_MAGIC)
+        return CUDA_ERROR_INVALID_VALUE;
+    x->magic = 0; /* the handle is dead; queued launches keep the ops */
+    sim_graph_exec_release(x);
+    return CUDA_SUCCESS;
+}
+
+static CUresult graph_launch(CUgraphExec h, CUstream hs, int pt) {
+    struct sim_graph_exec *x = (struct sim_graph_exec *)h;
+    if (!x || x->magic != EXEC_MAGIC)
+        return CUDA_ERROR_INVALID_VALUE;
+    RESOLVE(hs, pt, s);
+    if (sim_stream_is_capturing(s))
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    struct sim_op *op = sim_op_new(SIM_OP_GRAPH);
+    if (!op)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    atomic_fetch_add(&x->refs, 1);
+    op->u.graph.exec = x;
+    atomic_fetch_add(&sim_stats.launches, x->kernels);
+    sim_submit(s, op);
+    return CUDA_SUCCESS;
+}
+
+#undef cuGraphLaunch
+SIM_API CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream) {
+    SIM_ENTER("cuGraphLaunch");
+    return graph_launch(hGraphExec, hStream, 0);
+}
+SIM_API CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream) {
+    SIM_ENTER("cuGraphLaunch_ptsz");
+    return graph_launch(hGraphExec, hStream, 1);
 }

@@ -279,6 +279,7 @@ static CUresult launch(CUfunction hf, unsigned gx, unsigned gy, unsigned gz, uns
                d->param_size[i]);
         op->u.kernel.args[i] = dst;
     }
+    op->u.kernel.func = f;
     op->u.kernel.desc = d;
     op->u.kernel.grid = (struct simkernel_dim3){gx, gy, gz};
     op->u.kernel.block = (struct simkernel_dim3){bx, by, bz};

@@ -117,6 +117,7 @@ enum sim_op_kind {
     SIM_OP_HOSTFN,
     SIM_OP_CALLBACK,
     SIM_OP_RECORD,
+    SIM_OP_GRAPH, /* a launched graph: its ops run in order */
 };
 
 struct sim_dep {
@@ -126,6 +127,8 @@ struct sim_dep {
 
 struct sim_event;
 struct sim_func;
+struct sim_graph_exec;
+struct sim_node;
 
 struct sim_op {
     struct sim_op *next;
@@ -150,6 +153,7 @@ struct sim_op {
             unsigned elem, value;
         } memset;
         struct {
+            void *func; /* the CUfunction */
             const struct simkernel_desc *desc;
             struct simkernel_dim3 grid, block;
             void *args[SIMKERNEL_MAX_PARAMS];
@@ -168,6 +172,9 @@ struct sim_op {
             struct sim_event *event;
             uint64_t gen;
         } record;
+        struct {
+            struct sim_graph_exec *exec;
+        } graph;
     } u;
 };
 
@@ -187,7 +194,11 @@ struct sim_stream {
     struct sim_op *head, *tail;
     _Atomic uint64_t submitted, completed;
     struct sim_stream *prev, *next; /* the live list (stream.c); leaves it when drained */
-    struct sim_capture *capture;    /* non-NULL while capturing (graph.c) */
+    /* stream capture (graph.c): the capture this stream takes part in, and the nodes
+     * its next captured op depends on */
+    struct sim_capture *capture;
+    struct sim_node **cap_deps;
+    size_t ncap_deps, cap_deps_cap;
 };
 
 struct sim_event {
@@ -200,6 +211,10 @@ struct sim_event {
     int has_time;
     double time_ms;
     struct sim_event *next_free;
+    /* recorded during stream capture: the capture and the nodes it stands for */
+    struct sim_capture *cap;
+    struct sim_node **cap_nodes;
+    size_t ncap_nodes;
 };
 
 struct sim_stream *sim_stream_create(struct sim_ctx *ctx, enum sim_stream_kind kind, unsigned flags,
@@ -212,8 +227,8 @@ void sim_op_free(struct sim_op *op);
 /* op runs only after `stream` has completed `seq`. */
 int sim_op_add_dep(struct sim_op *op, struct sim_stream *stream, uint64_t seq);
 /* Adds the dependencies default-stream semantics require and queues op; returns its seq.
- * If the stream is capturing, the op goes to the graph instead (op is consumed either way
- * unless op->keep). */
+ * The op is the stream's (freed after it ran) unless op->keep. Callers route ops of a
+ * capturing stream to sim_capture_op instead. */
 uint64_t sim_submit(struct sim_stream *s, struct sim_op *op);
 /* Blocks until the stream has completed seq. */
 void sim_stream_wait_seq(struct sim_stream *s, uint64_t seq);
@@ -225,8 +240,17 @@ int sim_stream_is_capturing(struct sim_stream *s);
 
 /* ---- graphs ---------------------------------------------------------------------- */
 
-/* Called by sim_submit for a capturing stream: records the op into the graph. */
+/* For a capturing stream: the op becomes a graph node (op is consumed). */
 CUresult sim_capture_op(struct sim_stream *s, struct sim_op *op);
+/* cuEventRecord on a capturing stream: the event stands for the stream's current nodes. */
+CUresult sim_capture_record(struct sim_stream *s, struct sim_event *e);
+/* cuStreamWaitEvent of an event recorded in a capture: s joins it (fork) or merges. */
+CUresult sim_capture_wait(struct sim_stream *s, struct sim_event *e);
+/* True while c (may be NULL) is an active capture. */
+int sim_capture_active(struct sim_capture *c);
+/* Runs a launched graph's ops on the calling worker. */
+void sim_graph_execute(struct sim_graph_exec *x);
+void sim_graph_exec_release(struct sim_graph_exec *x);
 
 /* ---- helpers --------------------------------------------------------------------- */
 

@@ -55,6 +55,8 @@ void sim_op_free(struct sim_op *op) {
         free(op->u.copy.staging);
     if (op->kind == SIM_OP_KERNEL)
         free(op->u.kernel.argbuf);
+    if (op->kind == SIM_OP_GRAPH)
+        sim_graph_exec_release(op->u.graph.exec);
     free(op);
 }
 
@@ -168,6 +170,9 @@ void sim_op_execute(struct sim_op *op) {
         break;
     case SIM_OP_CALLBACK:
         op->u.callback.fn(op->u.callback.handle, sim_sticky(), op->u.callback.data);
+        break;
+    case SIM_OP_GRAPH:
+        sim_graph_execute(op->u.graph.exec);
         break;
     case SIM_OP_RECORD: {
         struct sim_event *e = op->u.record.event;
@@ -335,10 +340,6 @@ CUresult sim_stream_resolve(CUstream h, int per_thread, struct sim_stream **out)
     return CUDA_SUCCESS;
 }
 
-int sim_stream_is_capturing(struct sim_stream *s) {
-    return s->capture != NULL;
-}
-
 static void add_default_stream_deps(struct sim_stream *s, struct sim_op *op) {
     if (s->kind == SIM_STREAM_LEGACY) {
         pthread_mutex_lock(&st.lock);
@@ -464,7 +465,7 @@ SIM_API CUresult cuStreamDestroy_v2(CUstream hStream) {
 
 static CUresult stream_synchronize(CUstream h, int pt) {
     RESOLVE(h, pt, s);
-    if (s->capture)
+    if (sim_stream_is_capturing(s))
         return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     return sync_stream(s);
 }
@@ -508,7 +509,12 @@ static CUresult stream_wait_event(CUstream h, CUevent ev, unsigned flags, int pt
     pthread_mutex_lock(&st.ev_lock);
     struct sim_stream *on = e->stream;
     uint64_t seq = e->seq;
+    struct sim_capture *cap = e->cap;
     pthread_mutex_unlock(&st.ev_lock);
+    if (sim_capture_active(cap))
+        return sim_capture_wait(s, e);
+    if (sim_stream_is_capturing(s))
+        return CUDA_SUCCESS; /* an event from outside the capture: nothing to join */
     struct sim_op *op = sim_op_new(SIM_OP_NOP);
     if (!op)
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -516,8 +522,6 @@ static CUresult stream_wait_event(CUstream h, CUevent ev, unsigned flags, int pt
         sim_op_free(op);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    if (s->capture)
-        return sim_capture_op(s, op);
     sim_submit(s, op);
     return CUDA_SUCCESS;
 }
@@ -540,7 +544,7 @@ static CUresult launch_host_func(CUstream h, CUhostFn fn, void *data, int pt) {
         return CUDA_ERROR_OUT_OF_MEMORY;
     op->u.hostfn.fn = fn;
     op->u.hostfn.data = data;
-    if (s->capture)
+    if (sim_stream_is_capturing(s))
         return sim_capture_op(s, op);
     sim_submit(s, op);
     return CUDA_SUCCESS;
@@ -559,7 +563,7 @@ static CUresult add_callback(CUstream h, CUstreamCallback fn, void *data, unsign
     if (!fn || flags != 0)
         return CUDA_ERROR_INVALID_VALUE;
     RESOLVE(h, pt, s);
-    if (s->capture)
+    if (sim_stream_is_capturing(s))
         return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     struct sim_op *op = sim_op_new(SIM_OP_CALLBACK);
     if (!op)
@@ -648,6 +652,7 @@ SIM_API CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags) {
         return CUDA_ERROR_OUT_OF_MEMORY;
     pthread_mutex_lock(&st.ev_lock);
     uint64_t gen = e->gen + 1; /* orphan any record still queued from a former life */
+    free(e->cap_nodes);
     *e = (struct sim_event){.magic = EVENT_MAGIC, .alive = 1, .flags = Flags, .gen = gen};
     pthread_mutex_unlock(&st.ev_lock);
     *phEvent = (CUevent)e;
@@ -678,16 +683,17 @@ static CUresult event_record(CUevent h, CUstream hs, int pt) {
     if (!e)
         return CUDA_ERROR_INVALID_HANDLE;
     RESOLVE(hs, pt, s);
+    if (sim_stream_is_capturing(s))
+        return sim_capture_record(s, e);
     struct sim_op *op = sim_op_new(SIM_OP_RECORD);
     if (!op)
         return CUDA_ERROR_OUT_OF_MEMORY;
     op->u.record.event = e;
-    if (s->capture)
-        return sim_capture_op(s, op);
     /* the lock spans the submit so a query never sees the stream without the seq */
     pthread_mutex_lock(&st.ev_lock);
     op->u.record.gen = ++e->gen;
     e->has_time = 0;
+    e->cap = NULL;
     e->stream = s;
     e->seq = sim_submit(s, op);
     pthread_mutex_unlock(&st.ev_lock);

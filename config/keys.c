@@ -34,8 +34,9 @@ int state_fail(struct config_state *st, const char *origin, int line, const char
     st->fail_line = line;
     char *text = st->err->text;
     size_t size = sizeof st->err->text;
-    int n = line > 0 ? snprintf(text, size, "%s:%d: ", origin, line)
-                     : snprintf(text, size, "%s: ", origin);
+    int n = !origin    ? 0
+            : line > 0 ? snprintf(text, size, "%s:%d: ", origin, line)
+                       : snprintf(text, size, "%s: ", origin);
     if (n < 0 || (size_t)n >= size)
         return -1;
     va_list ap;

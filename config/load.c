@@ -25,14 +25,14 @@ static char *read_file(struct config_state *st, const char *path, const char *or
     const char *prefix = origin ? origin : "", *sep = origin ? ": " : "";
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-        state_fail(st, "", 0, "%s%scannot open '%s': %s", prefix, sep, path, strerror(errno));
+        state_fail(st, NULL, 0, "%s%scannot open '%s': %s", prefix, sep, path, strerror(errno));
         return NULL;
     }
     char *text = malloc(CONFIG_FILE_MAX + 1);
     size_t length = 0;
     ssize_t n = 0;
     if (!text) {
-        state_fail(st, "", 0, "%s%scannot read '%s': out of memory", prefix, sep, path);
+        state_fail(st, NULL, 0, "%s%scannot read '%s': out of memory", prefix, sep, path);
         close(fd);
         return NULL;
     }
@@ -47,9 +47,9 @@ static char *read_file(struct config_state *st, const char *path, const char *or
     int saved = errno;
     close(fd);
     if (n < 0) {
-        state_fail(st, "", 0, "%s%scannot read '%s': %s", prefix, sep, path, strerror(saved));
+        state_fail(st, NULL, 0, "%s%scannot read '%s': %s", prefix, sep, path, strerror(saved));
     } else if (length > CONFIG_FILE_MAX) {
-        state_fail(st, "", 0, "%s%s'%s' is larger than %u KiB", prefix, sep, path,
+        state_fail(st, NULL, 0, "%s%s'%s' is larger than %u KiB", prefix, sep, path,
                    CONFIG_FILE_MAX >> 10);
     } else {
         const char *nul = memchr(text, '\0', length);
@@ -66,12 +66,6 @@ static char *read_file(struct config_state *st, const char *path, const char *or
     return NULL;
 }
 
-/* Diagnostics from state_fail with an empty origin come out as ": message": cut that. */
-static void strip_empty_origin(struct config_error *err) {
-    if (strncmp(err->text, ": ", 2) == 0)
-        memmove(err->text, err->text + 2, strlen(err->text + 2) + 1);
-}
-
 static int load(struct config *cfg, const char *path, const char *path_origin,
                 const char *(*getenv_fn)(const char *), struct config_error *err) {
     struct config_state st;
@@ -86,13 +80,12 @@ static int load(struct config *cfg, const char *path, const char *path_origin,
     }
     for (size_t i = 0; i < offload_key_count && !st.failed; i++) {
         const char *value = getenv_fn(offload_keys[i].env);
-        struct value_msg msg;
+        struct value_msg msg = {{0}};
         if (value && *value && offload_keys[i].apply(&st, value, offload_keys[i].env, &msg) < 0)
             state_fail(&st, offload_keys[i].env, 0, "%s", msg.text);
     }
     state_finish(&st);
     state_done(&st);
-    strip_empty_origin(err);
     return st.failed ? -1 : 0;
 }
 

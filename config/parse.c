@@ -67,6 +67,8 @@ static void line_content(const char *text, int n, char *buf, size_t size) {
         buf[0] = '\0';
         return;
     }
+    if (n == 1 && strncmp(text, "\xEF\xBB\xBF", 3) == 0)
+        text += 3;
     const char *end = text;
     while (*end && *end != '\n' && *end != '#' && *end != ';')
         end++;
@@ -121,7 +123,7 @@ static int open_section(struct parser *p, const char *inner) {
         return 0;
     }
     if (strcmp(kind, "component") == 0) {
-        struct value_msg msg;
+        struct value_msg msg = {{0}};
         if (!*name)
             return state_fail(p->st, p->path, p->line,
                               "missing component name in [component] (expected [component "
@@ -247,7 +249,7 @@ static int offload_key(struct parser *p, const char *name, const char *value) {
         return -1;
     char origin[CONFIG_ORIGIN_MAX];
     snprintf(origin, sizeof origin, "%s:%d", p->path, p->line);
-    struct value_msg msg;
+    struct value_msg msg = {{0}};
     if (offload_keys[i].apply(p->st, value, origin, &msg) < 0)
         return state_fail(p->st, p->path, p->line, "%s", msg.text);
     return 0;
@@ -274,7 +276,7 @@ static int component_key(struct parser *p, const char *name, const char *value) 
     }
     if (first_time(p, i, name, section) < 0)
         return -1;
-    struct value_msg msg;
+    struct value_msg msg = {{0}};
     int rc = 0, v;
     switch (i) {
     case 0:

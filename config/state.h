@@ -33,7 +33,8 @@ struct config_state {
 /* Defaults into *cfg (see config/README.md) and an empty state. */
 void state_init(struct config_state *st, struct config *cfg, struct config_error *err);
 
-/* Records "ORIGIN: message" unless a failure is already recorded. Returns -1. */
+/* Records "ORIGIN:LINE: message" (line > 0), "ORIGIN: message" or, with no origin,
+ * "message", unless a failure is already recorded. Returns -1. */
 __attribute__((format(printf, 4, 5))) int state_fail(struct config_state *st, const char *origin,
                                                      int line, const char *fmt, ...);
 

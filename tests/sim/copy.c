@@ -76,11 +76,7 @@ static CUresult copy2d(void *dst, size_t dpitch, const void *src, size_t spitch,
         sim_submit(s, op);
         return CUDA_SUCCESS;
     }
-    op->keep = 1;
-    sim_stream_wait_seq(s, sim_submit(s, op));
-    r = op->result;
-    sim_op_free(op);
-    return r;
+    return sim_submit_sync(s, op);
 }
 
 #define COPY_SYNC(name, pt, DST_T, SRC_T, DCAST, SCAST)                                            \
@@ -210,11 +206,7 @@ static CUresult set2d(CUdeviceptr dst, size_t pitch, unsigned value, unsigned el
         sim_submit(s, op);
         return CUDA_SUCCESS;
     }
-    op->keep = 1;
-    sim_stream_wait_seq(s, sim_submit(s, op));
-    r = op->result;
-    sim_op_free(op);
-    return r;
+    return sim_submit_sync(s, op);
 }
 
 #define SET_SYNC(name, pt, T, elem)                                                                \

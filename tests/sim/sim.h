@@ -230,6 +230,8 @@ int sim_op_add_dep(struct sim_op *op, struct sim_stream *stream, uint64_t seq);
  * The op is the stream's (freed after it ran) unless op->keep. Callers route ops of a
  * capturing stream to sim_capture_op instead. */
 uint64_t sim_submit(struct sim_stream *s, struct sim_op *op);
+/* Submits op, waits for it and frees it; returns its result. */
+CUresult sim_submit_sync(struct sim_stream *s, struct sim_op *op);
 /* Blocks until the stream has completed seq. */
 void sim_stream_wait_seq(struct sim_stream *s, uint64_t seq);
 /* Runs an op now on the calling thread (the worker, or a graph replay). */

@@ -54,6 +54,9 @@ PROG_SRCS     := $(wildcard tests/progs/*.c)
 PROG_BINS     := $(PROG_SRCS:tests/progs/%.c=$(BUILD)/progs/%)
 PROG_KERNELS  := $(wildcard tests/progs/*.cu)
 PROG_KMODS    := $(PROG_KERNELS:tests/progs/%.cu=$(BUILD)/progs/%.so)
+# tests/progs/shlib/NAME.c   shared libraries the programs load -> $(BUILD)/progs/libNAME.so
+PROG_SHLIB_SRCS := $(wildcard tests/progs/shlib/*.c)
+PROG_SHLIBS     := $(PROG_SHLIB_SRCS:tests/progs/shlib/%.c=$(BUILD)/progs/lib%.so)
 # tests/bench/*.c, *.cu   benchmark programs and their kernel module (make bench)
 BENCH_SRCS    := $(wildcard tests/bench/*.c)
 BENCH_BINS    := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%) \
@@ -67,7 +70,7 @@ all: lib sim pipeline tests
 lib: $(BUILD)/liboffload.so $(BUILD)/liboffload.a
 sim: $(BUILD)/sim/libcuda.so.1
 pipeline: $(BUILD)/pipeline $(BUILD)/kernels.host.so $(if $(wildcard $(NVCC)),$(BUILD)/kernels.cubin)
-tests: $(UNIT_BINS) $(PROG_BINS) $(PROG_KMODS) $(BENCH_BINS)
+tests: $(UNIT_BINS) $(PROG_BINS) $(PROG_KMODS) $(PROG_SHLIBS) $(BENCH_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -120,6 +123,10 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/check.h $(BUILD)/liboffloa
 $(BUILD)/progs/%: tests/progs/%.c $(BUILD)/sim/libcuda.so.1
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< -Wl,--as-needed $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+$(BUILD)/progs/lib%.so: tests/progs/shlib/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) -ldl
 
 $(BUILD)/progs/%.so: tests/progs/%.cu tests/sim/cuda_host.h tests/sim/simkernel.h
 	@mkdir -p $(@D)

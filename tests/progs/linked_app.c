@@ -198,6 +198,29 @@ int main(int argc, char **argv) {
         CHECK_CU(cuModuleUnload(mod));
     }
 
+    /* more buffers than a small budget holds: each written, then all read back (under
+     * liboffload with OFFLOAD_BUDGET=16MiB, earlier ones are evicted and restored) */
+    CUdeviceptr extra[4];
+    for (unsigned i = 0; i < 4; i++) {
+        CHECK_CU(cuMemAlloc(&extra[i], BYTES));
+        if (i % 2)
+            CHECK_CU(cuMemsetD32Async(extra[i], 0x1000u + i, WORDS, s));
+        else
+            CHECK_CU(cuMemcpyHtoDAsync(extra[i], host, BYTES, s));
+    }
+    for (unsigned i = 0; i < 4; i++) {
+        CHECK_CU(cuMemcpyDtoHAsync(back, extra[i], BYTES, s));
+        CHECK_CU(cuStreamSynchronize(s));
+        for (size_t w = 0; w < WORDS; w++)
+            EXPECT(back[w] == (i % 2 ? 0x1000u + i : host[w]));
+    }
+    for (unsigned i = 0; i < 4; i++)
+        CHECK_CU(cuMemFree(extra[i]));
+    /* the first buffers again (restored on demand under liboffload) */
+    CHECK_CU(cuMemcpyDtoH(back, c, BYTES));
+    for (size_t i = 0; i < WORDS; i++)
+        EXPECT(back[i] == host[i] + (module_path ? 7 : 0));
+
     /* pitched allocation and 2D copies: rows of 1000 bytes, 300 rows */
     CUdeviceptr pitched;
     size_t pitch;

@@ -1,0 +1,156 @@
+#!/usr/bin/env bats
+# Interception (interpose/): programs linked to the driver and programs that load it the
+# way the CUDA runtime does both reach liboffload's hooks; only the exact versioned
+# symbols liboffload hooks are substituted; dlsym's RTLD_NEXT / RTLD_DEFAULT / handle
+# lookups mean what they mean without liboffload; the library is harmless in processes
+# that never touch CUDA, in forked children, without a driver, and when unloaded.
+
+setup() {
+    cd "$ROOT"
+    B=$BUILD
+    [[ $B == /* ]] || B=$ROOT/$BUILD
+    LIB=$B/liboffload.so
+    MODULE=$B/progs/sim_kernels.so
+    WRAP=$B/progs/librtld_next_wrap.so
+    export LD_LIBRARY_PATH=$B/sim
+    unset OFFLOAD_CONFIG OFFLOAD_BUDGET OFFLOAD_POLICY OFFLOAD_PREFETCH OFFLOAD_STATS \
+        OFFLOAD_LOG OFFLOAD_DRIVER OFFLOAD_MIN_SIZE SIMCUDA_MEMORY LD_PRELOAD
+    TMP=$(mktemp -d)
+}
+
+teardown() {
+    rm -rf "$TMP"
+}
+
+@test "linked program: same output with and without liboffload, its calls bound to the hooks" {
+    "$B/progs/linked_app" "$MODULE" >"$TMP/bare.out"
+    LD_PRELOAD=$LIB "$B/progs/linked_app" "$MODULE" >"$TMP/offload.out"
+    diff "$TMP/bare.out" "$TMP/offload.out"
+    grep -q '^linked_app: ok ' "$TMP/offload.out"
+
+    LD_PRELOAD=$LIB run "$B/progs/linked_app" --bindings "$MODULE"
+    [ "$status" -eq 0 ]
+    [[ $output == *"binding cuMemAlloc_v2 -> liboffload.so"* ]]
+    [[ $output == *"binding cuMemcpyHtoD_v2 -> liboffload.so"* ]]
+    [[ $output == *"binding cuMemcpyDtoHAsync_v2 -> liboffload.so"* ]]
+    [[ $output == *"binding cuLaunchKernel -> liboffload.so"* ]]
+    [[ $output == *"binding cuInit -> libcuda.so.1"* ]] # not hooked: the driver's own
+    run "$B/progs/linked_app" --bindings "$MODULE"
+    [[ $output == *"binding cuMemAlloc_v2 -> libcuda.so.1"* ]]
+}
+
+@test "linked program: tracked allocations evicted and restored under a small budget, bytes intact" {
+    "$B/progs/linked_app" "$MODULE" >"$TMP/bare.out"
+    OFFLOAD_BUDGET=16MiB OFFLOAD_LOG=info LD_PRELOAD=$LIB \
+        "$B/progs/linked_app" "$MODULE" >"$TMP/offload.out" 2>"$TMP/offload.err"
+    diff "$TMP/bare.out" "$TMP/offload.out"
+    # the hooks fed the runtime: it tracked the 4 MiB buffers and had to move them
+    grep -Eq '[1-9][0-9]* evictions, [1-9][0-9]* restores' "$TMP/offload.err"
+}
+
+@test "runtime-style loader: reaches the resolver through dlsym, hooked before cuInit" {
+    OFFLOAD_LOG=debug LD_PRELOAD=$LIB run "$B/progs/runtime_loader" --buffers 3 --size 4
+    [ "$status" -eq 0 ]
+    [[ $output == *"verified 3 buffers"* ]]
+    [[ $output == *"dlsym: cuGetProcAddress_v2 on the driver's handle -> liboffload's resolver"* ]]
+    [[ $output == *"resolver: cuMemAlloc@3020 flags 0 -> cuMemAlloc_v2 (hooked)"* ]]
+    [[ $output == *"resolver: cuMemcpyHtoD@7000 flags 2 -> cuMemcpyHtoD_v2_ptds (hooked)"* ]]
+    [[ $output == *"resolver: cuMemsetD32Async@7000 flags 2 -> cuMemsetD32Async_ptsz (hooked)"* ]]
+    [[ $output == *"resolver: cuInit@2000 flags 0 -> cuInit (driver's own)"* ]]
+    # every fetch happened before cuInit ran: the resolver lines precede the first
+    # allocation the runtime tracked
+    first_alloc=$(grep -n 'tracked allocation' <<<"$output" | head -n 1 | cut -d: -f1)
+    last_resolve=$(grep -n 'resolver: ' <<<"$output" | tail -n 1 | cut -d: -f1)
+    [ -n "$first_alloc" ] && [ "$last_resolve" -lt "$first_alloc" ]
+}
+
+@test "resolver: only exact versioned symbols are substituted; old ABIs and handle lookups untouched" {
+    "$B/progs/resolver_probe" >"$TMP/bare.out"
+    LD_PRELOAD=$LIB "$B/progs/resolver_probe" >"$TMP/offload.out"
+    # without liboffload nothing names it
+    ! grep -q liboffload "$TMP/bare.out"
+    expect() { grep -qxF "$1" "$TMP/offload.out" || { echo "missing: $1"; cat "$TMP/offload.out"; false; }; }
+    expect "dlsym(handle, cuGetProcAddress_v2) -> liboffload.so:cuGetProcAddress_v2"
+    expect "dlsym(handle, cuGetProcAddress) -> liboffload.so:cuGetProcAddress"
+    expect "dlsym(handle, cuMemAlloc) -> libcuda.so.1:cuMemAlloc"
+    expect "dlsym(handle, cuMemAlloc_v2) -> libcuda.so.1:cuMemAlloc_v2"
+    expect "gpa cuMemAlloc@2000 flags=0 -> libcuda.so.1:cuMemAlloc (rc 0, status 0)"
+    expect "gpa cuMemAlloc@3020 flags=0 -> liboffload.so:cuMemAlloc_v2 (rc 0, status 0)"
+    expect "gpa cuMemcpyHtoD@2000 flags=0 -> libcuda.so.1:cuMemcpyHtoD (rc 0, status 0)"
+    expect "gpa cuMemcpyHtoD@12000 flags=0 -> liboffload.so:cuMemcpyHtoD_v2 (rc 0, status 0)"
+    expect "gpa cuMemcpyHtoD@12000 flags=2 -> liboffload.so:cuMemcpyHtoD_v2_ptds (rc 0, status 0)"
+    expect "gpa cuStreamDestroy@2000 flags=0 -> libcuda.so.1:cuStreamDestroy (rc 0, status 0)"
+    expect "gpa cuStreamDestroy@4000 flags=0 -> liboffload.so:cuStreamDestroy_v2 (rc 0, status 0)"
+    expect "gpa cuLaunchKernel@12000 flags=2 -> liboffload.so:cuLaunchKernel_ptsz (rc 0, status 0)"
+    expect "gpa cuGetProcAddress@11030 flags=0 -> liboffload.so:cuGetProcAddress (rc 0, status 0)"
+    expect "gpa cuGetProcAddress@12000 flags=0 -> liboffload.so:cuGetProcAddress_v2 (rc 0, status 0)"
+    expect "gpa_v1 cuMemAlloc@12000 -> liboffload.so:cuMemAlloc_v2 (rc 0)"
+    expect "round trip: ok"
+    # apart from the library names, the same symbols come back in the same order
+    diff <(sed 's/liboffload\.so:/libcuda.so.1:/' "$TMP/offload.out") "$TMP/bare.out"
+    # anything not hooked is the driver's own, byte for byte the same line
+    grep 'cuCtxCreate@' "$TMP/offload.out" | grep -q 'libcuda.so.1:'
+}
+
+@test "dlsym: RTLD_NEXT wrappers, RTLD_DEFAULT scopes and handle lookups unchanged by liboffload" {
+    "$B/progs/rtld_next_app" "$WRAP" >"$TMP/bare.out"
+    LD_PRELOAD=$LIB "$B/progs/rtld_next_app" "$WRAP" >"$TMP/offload.out"
+    diff "$TMP/bare.out" "$TMP/offload.out"
+    grep -qx 'library: RTLD_DEFAULT rtld_next_wrap_marker -> librtld_next_wrap.so' "$TMP/offload.out"
+    grep -qx 'program: RTLD_DEFAULT rtld_next_wrap_marker -> not found' "$TMP/offload.out"
+
+    # a preloaded wrapper of puts, before and after liboffload in the preload list
+    LD_PRELOAD=$WRAP "$B/progs/rtld_next_app" "$WRAP" >"$TMP/wrap.out"
+    grep -qx '\[wrapped\] hello through puts' "$TMP/wrap.out"
+    grep -qx 'library: RTLD_NEXT puts -> libc.so.6' "$TMP/wrap.out"
+    LD_PRELOAD="$LIB $WRAP" "$B/progs/rtld_next_app" "$WRAP" >"$TMP/offload_wrap.out"
+    diff "$TMP/wrap.out" "$TMP/offload_wrap.out"
+    LD_PRELOAD="$WRAP $LIB" "$B/progs/rtld_next_app" "$WRAP" >"$TMP/wrap_offload.out"
+    diff "$TMP/wrap.out" "$TMP/wrap_offload.out"
+}
+
+@test "fork: children of a CUDA program exit 0 while another thread keeps liboffload busy" {
+    LD_PRELOAD=$LIB run timeout 60 "$B/progs/linked_app" --fork 20 "$MODULE"
+    [ "$status" -eq 0 ]
+    [[ $output == *"fork: 20 of 20 children exited 0"* ]]
+}
+
+@test "processes that never touch CUDA: no driver loaded, no output, same exit status" {
+    # a driver path that cannot load: any attempt to load it would say so on stderr
+    OFFLOAD_DRIVER=/nonexistent/libcuda.so.1 OFFLOAD_LOG=debug LD_PRELOAD=$LIB \
+        /bin/true 2>"$TMP/true.err"
+    [ ! -s "$TMP/true.err" ] || { cat "$TMP/true.err"; false; }
+    run env OFFLOAD_DRIVER=/nonexistent/libcuda.so.1 LD_PRELOAD="$LIB" sh -c 'echo hi; exit 3'
+    [ "$status" -eq 3 ]
+    [ "$output" = hi ]
+    LD_PRELOAD=$LIB run python3 -c 'import ctypes; print(bool(ctypes.CDLL(None).strlen))'
+    [ "$status" -eq 0 ]
+    [ "$output" = True ]
+}
+
+@test "no driver: hooks answer CUDA_ERROR_NOT_INITIALIZED, nothing crashes" {
+    OFFLOAD_DRIVER=/nonexistent/libcuda.so.1 LD_PRELOAD=$LIB run "$B/progs/linked_app" "$MODULE"
+    [ "$status" -eq 1 ]
+    [[ $output == *"cannot load the CUDA driver /nonexistent/libcuda.so.1"* ]]
+    [[ $output == *"CUDA_ERROR_NOT_INITIALIZED"* ]]
+}
+
+@test "unload: liboffload loaded and unloaded by dlopen/dlclose, after a hooked call" {
+    run python3 - "$LIB" <<'PY'
+import ctypes, _ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+free, total = ctypes.c_size_t(), ctypes.c_size_t()
+rc = lib.cuMemGetInfo_v2(ctypes.byref(free), ctypes.byref(total))  # before cuInit
+handle = lib._handle
+del lib
+_ctypes.dlclose(handle)
+import os
+pid = os.fork()  # atfork handlers of the unloaded library must be gone
+if pid == 0:
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+print("rc", rc, "child", status)
+PY
+    [ "$status" -eq 0 ]
+    [ "$output" = "rc 3 child 0" ] # CUDA_ERROR_NOT_INITIALIZED from the driver, no crash
+}

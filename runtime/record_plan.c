@@ -23,22 +23,29 @@
  *    preceded by two different groups; so T, U and V stay apart. A program that runs its
  *    pipeline twice gives T U..U V T U..U V: the same three groups.
  *
- * 4. Shared allocations: a group H that is not a loop (never immediately repeats) and
- *    whose removal from the string lets its neighbours merge (T1 H T2 ... UA H UB, or a
- *    weight used twice inside one layer: T1 W b W T2) is set aside and step 3 resumes.
- *    When everything is settled, H joins the group its occurrences sat inside if that
- *    is one group (it was just an interruption: a weight reused within a layer), else it
- *    is "shared" (used inside several groups, e.g. a tied embedding): shared groups with
- *    the same neighbours become one component written with keep = yes.
+ * 4. Interruptions and shared allocations: a group H that is not a loop (never repeats
+ *    immediately) is set aside when taking it out of the string brings together groups
+ *    at least twice its size: neighbours that then merge (T1 H T2 ... UA H UB; a weight
+ *    read twice inside one layer: T1 W b W T2; a workspace read by every launch), or
+ *    consecutive iterations of a loop it interrupts (B H B H B). The candidate bringing
+ *    the most bytes together goes first, then step 3 resumes. Taking H out joins the
+ *    visits of a group around it that were in consecutive launches (p H p: one visit),
+ *    never loop iterations. When everything is settled, H joins the group that sits next
+ *    to every one of its occurrences if there is one (it was an interruption of that
+ *    group), else it is "shared": shared groups with the same neighbours become one
+ *    component written with keep = yes. The size condition keeps a whole component that
+ *    runs between two others (a -> b -> a -> c) from being taken for an interruption.
  *
  * 5. Components are the groups, named c0, c1, ... by their first use. The sequence is the
  *    string of groups with immediate repeats collapsed, cut to its shortest period (a
  *    program running its pipeline several times gives one cycle) and with a last element
  *    equal to the first dropped (it is cyclic). Shared (keep) components are not in it.
  *
- * Limits (documented in the written file's header too): a component used by a single
- * pass with nothing distinguishing it from its neighbours (no loop, no return) merges
- * with them — a pipeline whose every stage runs once and straight is one component.
+ * Limits: a component used by a single pass with nothing distinguishing it from its
+ * neighbours (no loop, no return) merges with them: a pipeline whose every stage runs once
+ * and straight is one component (one unet step is not a loop; two are). An interruption
+ * of a loop is recognised from three iterations on (B H B H B). On very long strings
+ * (HUB_WORK_LIMIT) step 4 is skipped: more, smaller components, still a valid config.
  */
 #include "runtime/record_plan.h"
 
@@ -175,6 +182,8 @@ struct grouping {
     size_t n;       /* allocations in the trace */
     size_t *parent; /* union-find over ordinals: a group is named by its root */
     size_t *str;    /* the use string: group roots */
+    size_t *first;  /* per string position: the first and last launch of that visit */
+    size_t *last;
     size_t len;
     size_t *succ, *pred;
     const uint64_t *bytes; /* per ordinal */
@@ -249,9 +258,15 @@ static bool merge_pass(struct grouping *g) {
         if (g->tail[x])
             g->parent[x] = g->pred[x];
     size_t k = 0;
-    for (size_t i = 0; i < g->len; i++)
-        if (!g->tail[g->str[i]])
-            g->str[k++] = find(g->parent, g->str[i]);
+    for (size_t i = 0; i < g->len; i++) {
+        if (g->tail[g->str[i]]) {
+            g->last[k - 1] = g->last[i]; /* k > 0: a tail always follows its head */
+            continue;
+        }
+        g->str[k] = find(g->parent, g->str[i]);
+        g->first[k] = g->first[i];
+        g->last[k++] = g->last[i];
+    }
     g->len = k;
     return true;
 }
@@ -271,30 +286,29 @@ static void refresh_bytes(struct grouping *g, const bool *long_lived) {
             g->gbytes[find(g->parent, i)] += g->bytes[i];
 }
 
-/* Step 4's test for group h (not a loop itself): does taking it out of the string let
- * groups at least twice its size merge (T1 h T2), or does it interrupt consecutive
- * iterations of a loop at least twice its size (B h B h B: h is read in every iteration
- * of B)? The size condition keeps a whole component that runs between two others
- * (a -> b -> a -> c) from being taken for an interruption. */
-static bool worth_setting_aside(struct grouping *g, size_t h) {
+/* Step 4's test for group h (not a loop itself): how many bytes does taking it out of the
+ * string bring together? Either groups that then merge (T1 h T2), or a loop whose
+ * consecutive iterations h interrupts (B h B h B: h is read in every iteration of B).
+ * Only groups at least twice h's size count, which keeps a whole component that runs
+ * between two others (a -> b -> a -> c) from being taken for an interruption. 0: none. */
+static uint64_t set_aside_gain(struct grouping *g, size_t h) {
     compute_links(g, h);
     uint64_t joined = 0;
     for (size_t x = 0; x < g->n; x++)
         if (x != h && g->pred[x] != LINK_NONE && mergeable(g, x))
             joined += g->gbytes[x] + g->gbytes[g->succ[x]];
     if (joined && g->gbytes[h] * 2 <= joined)
-        return true;
-    /* p h p h p: h is read in consecutive iterations of p's loop */
+        return joined;
     for (size_t i = 4; i < g->len; i++) {
         size_t t = g->str[i];
         if (t != h && g->str[i - 1] == h && g->str[i - 2] == t && g->str[i - 3] == h &&
             g->str[i - 4] == t && g->gbytes[h] * 2 <= g->gbytes[t])
-            return true;
+            return g->gbytes[t];
     }
-    return false;
+    return 0;
 }
 
-/* Step 4: finds one group whose removal lets others merge; sets it aside. */
+/* Step 4: finds the group whose removal brings the most together; sets it aside. */
 static int set_aside_one(struct grouping *g, bool *found) {
     *found = false;
     /* candidates: groups present in the string, lowest ordinal first */
@@ -303,25 +317,43 @@ static int set_aside_one(struct grouping *g, bool *found) {
         present[x] = false;
     for (size_t i = 0; i < g->len; i++)
         present[g->str[i]] = true;
-    for (size_t h = 0; h < g->n; h++) {
-        if (!present[h] || repeats_immediately(g, h))
+    /* the candidate bringing the most bytes together goes first (a buffer read by every
+     * launch before the weights it interleaves with); ties: lowest ordinal */
+    size_t h = LINK_NONE;
+    uint64_t best = 0;
+    for (size_t x = 0; x < g->n; x++) {
+        if (!present[x] || repeats_immediately(g, x))
             continue;
-        if (!worth_setting_aside(g, h))
-            continue;
-        /* record its neighbours, then drop it from the string */
+        uint64_t gain = set_aside_gain(g, x);
+        if (gain > best) {
+            best = gain;
+            h = x;
+        }
+    }
+    if (h != LINK_NONE) {
+        /* record its neighbours, then drop it from the string; p h p where the two
+         * visits of p are in consecutive launches (p read by launches i and i+1, h by
+         * both) becomes one visit of p, while loop iterations (U x U) stay apart */
         size_t k = 0;
+        bool join_next = false;
         for (size_t i = 0; i < g->len; i++) {
             if (g->str[i] != h) {
-                g->str[k++] = g->str[i];
+                if (join_next) {
+                    g->last[k - 1] = g->last[i];
+                    join_next = false;
+                    continue;
+                }
+                g->str[k] = g->str[i];
+                g->first[k] = g->first[i];
+                g->last[k++] = g->last[i];
                 continue;
             }
             size_t before = k > 0 ? g->str[k - 1] : LINK_EDGE;
             size_t after = LINK_EDGE;
-            for (size_t j = i + 1; j < g->len; j++)
-                if (g->str[j] != h) {
-                    after = g->str[j];
-                    break;
-                }
+            if (i + 1 < g->len) {
+                after = g->str[i + 1]; /* h never follows itself */
+                join_next = after == before && g->first[i + 1] <= g->last[k - 1] + 1;
+            }
             if (grow((void **)&g->seen, &g->seen_cap, g->seen_count + 1, sizeof *g->seen))
                 return -1;
             g->seen[g->seen_count++] = (struct hub_seen){h, before, after};
@@ -410,7 +442,7 @@ static int resolve_hubs(struct grouping *g) {
 }
 
 static void grouping_free(struct grouping *g) {
-    free(g->parent), free(g->str), free(g->succ), free(g->pred);
+    free(g->parent), free(g->str), free(g->first), free(g->last), free(g->succ), free(g->pred);
     free(g->tail), free(g->gbytes), free(g->hub), free(g->shared), free(g->seen),
         free(g->hub_order);
 }
@@ -464,9 +496,12 @@ int record_plan_build(const struct record_trace *t, struct record_plan *plan) {
     g.shared = calloc(n + 1, sizeof *g.shared);
     g.hub_order = calloc(n + 1, sizeof *g.hub_order);
     g.str = calloc(t->ref_count + 1, sizeof *g.str);
+    g.first = calloc(t->ref_count + 1, sizeof *g.first);
+    g.last = calloc(t->ref_count + 1, sizeof *g.last);
     int rc = -1;
     if (!first_launch || !uses || !long_lived || !comp_of || !order || !g.parent || !g.succ ||
-        !g.pred || !g.tail || !g.gbytes || !bytes || !g.hub || !g.shared || !g.hub_order || !g.str)
+        !g.pred || !g.tail || !g.gbytes || !bytes || !g.hub || !g.shared || !g.hub_order ||
+        !g.str || !g.first || !g.last)
         goto out;
 
     /* step 1 */
@@ -518,8 +553,14 @@ int record_plan_build(const struct record_trace *t, struct record_plan *plan) {
         const struct record_launch *la = &t->launches[l];
         for (size_t r = 0; r < la->ref_count; r++) {
             size_t a = (size_t)t->refs[la->first_ref + r];
-            if (long_lived[a] && (g.len == 0 || g.str[g.len - 1] != a))
-                g.str[g.len++] = a;
+            if (!long_lived[a])
+                continue;
+            if (g.len > 0 && g.str[g.len - 1] == a) {
+                g.last[g.len - 1] = l;
+                continue;
+            }
+            g.first[g.len] = g.last[g.len] = l;
+            g.str[g.len++] = a;
         }
     }
 

@@ -59,6 +59,8 @@ static void check_round_trip(const struct record_plan *plan, size_t alloc_count)
     CHECK(f != NULL);
     CHECK(record_plan_write(f, plan) == 0);
     fclose(f);
+    if (getenv("TEST_RECORD_DUMP")) /* to see what a user would get */
+        fputs(text, stderr);
     struct config cfg;
     struct config_error err = {{0}};
     int rc = config_parse_string(&cfg, text, "recorded.conf", &err);
@@ -263,8 +265,6 @@ TEST(interleaved_repeated_and_shared) {
     }
     struct record_plan plan;
     CHECK(record_plan_build(&p.t, &plan) == 0);
-    if (getenv("TEST_RECORD_DUMP"))
-        record_plan_write(stderr, &plan);
     /* first uses: a (c0), shared (c1, keep), b (c2), carry (c3, keep), c (c4) */
     CHECK_EQ_U64(plan.component_count, 5);
     if (plan.component_count == 5) {
@@ -277,6 +277,90 @@ TEST(interleaved_repeated_and_shared) {
         size_t want[] = {0, 2, 0, 4};
         CHECK_EQ_U64(plan.sequence_length, 4);
         for (size_t i = 0; i < 4 && i < plan.sequence_length; i++)
+            CHECK_EQ_U64(plan.sequence[i], want[i]);
+    }
+    check_round_trip(&plan, p.t.alloc_count);
+    record_plan_free(&plan);
+    record_trace_destroy(&p.t);
+}
+
+/* Three straight parts, the first used twice per cycle (a -> b -> a -> c), two cycles:
+ * no loop anywhere, yet the return to `a` keeps the three apart. */
+TEST(straight_parts_with_a_return) {
+    struct prog p = {0};
+    record_trace_init(&p.t);
+    uint64_t a[4], b[4], c[2];
+    for (size_t i = 0; i < 4; i++)
+        a[i] = alloc(&p, 4 << 20);
+    for (size_t i = 0; i < 4; i++)
+        b[i] = alloc(&p, 4 << 20);
+    for (size_t i = 0; i < 2; i++)
+        c[i] = alloc(&p, 1 << 20); /* small: must not be taken for an interruption */
+    for (int cycle = 0; cycle < 2; cycle++) {
+        uint64_t h = alloc(&p, 2 << 20);
+        pass(&p, a, 4, h);
+        pass(&p, b, 4, h);
+        pass(&p, a, 4, h);
+        pass(&p, c, 2, h);
+        CHECK(record_trace_free(&p.t, h) == 0);
+    }
+    struct record_plan plan;
+    CHECK(record_plan_build(&p.t, &plan) == 0);
+    CHECK_EQ_U64(plan.component_count, 3);
+    if (plan.component_count == 3) {
+        CHECK(same_set(plan.components[0].allocs, plan.components[0].alloc_count, a, 4));
+        CHECK(same_set(plan.components[1].allocs, plan.components[1].alloc_count, b, 4));
+        CHECK(same_set(plan.components[2].allocs, plan.components[2].alloc_count, c, 2));
+        size_t want[] = {0, 1, 0, 2};
+        CHECK_EQ_U64(plan.sequence_length, 4);
+        for (size_t i = 0; i < 4 && i < plan.sequence_length; i++)
+            CHECK_EQ_U64(plan.sequence[i], want[i]);
+    }
+    check_round_trip(&plan, p.t.alloc_count);
+    record_plan_free(&plan);
+    record_trace_destroy(&p.t);
+}
+
+/* Inside the loop: a weight read only in the first step, and a buffer read at the end of
+ * every step and by the next launch when the loop exits: both belong to the loop's
+ * component. A buffer `h` read by every launch of the whole run (a workspace made at start
+ * and freed at exit) is shared by all: kept resident, out of the sequence. */
+TEST(loop_members_join_the_loop_and_a_workspace_is_kept) {
+    struct prog p = {0};
+    record_trace_init(&p.t);
+    uint64_t a[3], b[6], c[3];
+    for (size_t i = 0; i < 3; i++)
+        a[i] = alloc(&p, 4 << 20);
+    for (size_t i = 0; i < 4; i++)
+        b[i] = alloc(&p, 8 << 20);
+    b[4] = alloc(&p, 1 << 20); /* first step only */
+    b[5] = alloc(&p, 1 << 20); /* every step's end and the exit */
+    for (size_t i = 0; i < 3; i++)
+        c[i] = alloc(&p, 4 << 20);
+    uint64_t h = alloc(&p, 2 << 20);
+    pass(&p, a, 3, h);
+    for (int s = 0; s < 4; s++) {
+        launch2(&p, "matmul", b[0], h);
+        if (s == 0)
+            launch2(&p, "embed", b[4], h);
+        pass(&p, b + 1, 3, h);
+        launch2(&p, "axpby", b[5], h);
+    }
+    launch2(&p, "final", b[5], h);
+    pass(&p, c, 3, h);
+    CHECK(record_trace_free(&p.t, h) == 0); /* after the last launch */
+    struct record_plan plan;
+    CHECK(record_plan_build(&p.t, &plan) == 0);
+    CHECK_EQ_U64(plan.component_count, 4);
+    if (plan.component_count == 4) {
+        const struct record_component *k = plan.components;
+        CHECK(same_set(k[0].allocs, k[0].alloc_count, a, 3) && !k[0].keep);
+        CHECK(same_set(k[1].allocs, k[1].alloc_count, &h, 1) && k[1].keep);
+        CHECK(same_set(k[2].allocs, k[2].alloc_count, b, 6) && !k[2].keep);
+        CHECK(same_set(k[3].allocs, k[3].alloc_count, c, 3) && !k[3].keep);
+        size_t want[] = {0, 2, 3};
+        CHECK_EQ_U64(plan.sequence_length, 3);
+        for (size_t i = 0; i < 3 && i < plan.sequence_length; i++)
             CHECK_EQ_U64(plan.sequence[i], want[i]);
     }
     check_round_trip(&plan, p.t.alloc_count);
@@ -342,6 +426,8 @@ int main(void) {
     RUN(pipeline_run_three_times_gives_one_cycle);
     RUN(straight_single_pass_is_one_component);
     RUN(interleaved_repeated_and_shared);
+    RUN(straight_parts_with_a_return);
+    RUN(loop_members_join_the_loop_and_a_workspace_is_kept);
     RUN(empty_trace_writes_a_valid_config);
     RUN(trace_builder_checks_ordinals_and_normalises_launches);
     RUN(ranges_are_compressed);

@@ -219,18 +219,21 @@ static uint64_t random_next(void) {
 }
 
 static CUresult fault_check(const char *name) {
+    /* every matching rule counts this call, whichever fires */
+    CUresult fail = CUDA_SUCCESS;
     for (int i = 0; i < core.nfaults; i++) {
         struct fault_rule *r = &core.faults[i];
         if (!rule_matches(r->name, name))
             continue;
         long n = atomic_fetch_add(&r->calls, 1) + 1;
-        if (n == r->nth) {
-            CUresult e = r->err ? r->err : default_fault(name);
+        if (n == r->nth && fail == CUDA_SUCCESS) {
+            fail = r->err ? r->err : default_fault(name);
             atomic_fetch_add(&core.injected, 1);
-            sim_log("simcuda: injected fault: %s call %ld -> %d", name, n, (int)e);
-            return e;
+            sim_log("simcuda: injected fault: %s call %ld -> %d", name, n, (int)fail);
         }
     }
+    if (fail != CUDA_SUCCESS)
+        return fail;
     if (core.random_p > 0) {
         pthread_mutex_lock(&core.lock);
         double u = (double)(random_next() >> 11) / (double)(1ULL << 53);

@@ -7,8 +7,10 @@
  *   2. the file named by OFFLOAD_CONFIG, else ./offload.conf if it exists, else none;
  *   3. environment overrides for every [offload] key: OFFLOAD_SEQUENCE, OFFLOAD_POLICY,
  *      OFFLOAD_BUDGET, OFFLOAD_PREFETCH, OFFLOAD_MIN_SIZE, OFFLOAD_LOG, OFFLOAD_STATS,
- *      plus OFFLOAD_MODE, OFFLOAD_RECORD and OFFLOAD_DRIVER (environment only).
- * Environment variables are read with secure_getenv: a setuid program gets none.
+ *      OFFLOAD_MODE, OFFLOAD_RECORD, plus OFFLOAD_DRIVER (environment only). A variable
+ *      set to "" counts as unset.
+ * Environment variables are read with secure_getenv: a setuid program gets none, and
+ * does not look for ./offload.conf either.
  *
  * The grammar of every key is documented in config/README.md.
  */

@@ -31,6 +31,9 @@ struct components {
     struct policy_component *view;
     size_t *evict, *prefetch, *victims;
     bool *protect;
+    /* the last plan's prefetches, issued once its evictions have landed (components_poll) */
+    size_t *pending;
+    size_t pending_count;
 };
 
 static const struct config_component *cfg_component(const struct runtime *rt, int c) {
@@ -55,10 +58,11 @@ int components_init(struct runtime *rt) {
     cs->prefetch = calloc(n, sizeof *cs->prefetch);
     cs->victims = calloc(n, sizeof *cs->victims);
     cs->protect = calloc(n, sizeof *cs->protect);
+    cs->pending = calloc(n, sizeof *cs->pending);
     if (!cs->c || !cs->window || !cs->view || !cs->evict || !cs->prefetch || !cs->victims ||
-        !cs->protect) {
+        !cs->protect || !cs->pending) {
         free(cs->c), free(cs->window), free(cs->view), free(cs->evict), free(cs->prefetch);
-        free(cs->victims), free(cs->protect), free(cs);
+        free(cs->victims), free(cs->protect), free(cs->pending), free(cs);
         return -1;
     }
     rt->components = cs;
@@ -68,6 +72,8 @@ int components_init(struct runtime *rt) {
 static bool valid(const struct runtime *rt, int c) {
     return rt->components && c >= 0 && (size_t)c < rt->components->count;
 }
+
+static void switch_to(struct runtime *rt, int x);
 
 /* --- membership ----------------------------------------------------------------------- */
 
@@ -94,8 +100,14 @@ void components_on_alloc(struct runtime *rt, struct allocation *a) {
     if (!rt->components)
         return;
     int c = config_component_for_ordinal(&rt->cfg, a->ordinal);
-    if (valid(rt, c))
-        set_owner(rt, a, c);
+    if (!valid(rt, c))
+        return;
+    set_owner(rt, a, c);
+    /* Loading a component is its turn too under policy = sequence (diffusers loads each
+     * model on the host and moves it to the device on its turn): without this, loading
+     * every model before the first launch would hold them all at once. */
+    if (rt->cfg.policy == CONFIG_POLICY_SEQUENCE && c != rt->components->active)
+        switch_to(rt, c);
 }
 
 void components_forget(struct runtime *rt, struct allocation *a) {
@@ -186,8 +198,29 @@ static void switch_to(struct runtime *rt, int x) {
               plan.evict_count, plan.prefetch_count);
     for (size_t i = 0; i < plan.evict_count; i++)
         evict_component(rt, plan.evict[i]);
-    for (size_t i = 0; i < plan.prefetch_count; i++)
-        prefetch_component(rt, plan.prefetch[i]);
+    memcpy(cs->pending, plan.prefetch, plan.prefetch_count * sizeof *cs->pending);
+    cs->pending_count = plan.prefetch_count;
+    components_poll(rt);
+}
+
+bool components_pending(const struct runtime *rt) {
+    return rt->components && rt->components->pending_count > 0;
+}
+
+void components_poll(struct runtime *rt) {
+    struct components *cs = rt->components;
+    if (!cs || cs->pending_count == 0)
+        return;
+    /* Prefetched memory is mapped only once the evicted memory is released: the copies
+     * would queue behind the evictions on the offload stream anyway, and this way the
+     * device never holds the outgoing and the incoming components at once. */
+    residency_reap(rt);
+    if (rt->evicting_count)
+        return;
+    size_t n = cs->pending_count;
+    cs->pending_count = 0;
+    for (size_t i = 0; i < n; i++)
+        prefetch_component(rt, cs->pending[i]);
 }
 
 /* --- launches --------------------------------------------------------------------------- */

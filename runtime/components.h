@@ -29,6 +29,11 @@ void components_forget(struct runtime *rt, struct allocation *a);
 void components_on_launch(struct runtime *rt, struct func_layout *layout, struct allocation **refs,
                           size_t n);
 
+/* Prefetches the last switch decided wait until its evictions have landed: true while
+ * some wait; components_poll issues them when they can go (context current). */
+bool components_pending(const struct runtime *rt);
+void components_poll(struct runtime *rt);
+
 /* Under pressure: starts evicting whole components (policy order) worth at least `bytes`;
  * returns the bytes started, 0 when none may go. Components of the current plan's window
  * (active, prefetched) only when window_too. */

@@ -306,7 +306,8 @@ CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefet
         r = map_physical(rt, a);
     if (r != CUDA_SUCCESS)
         return r;
-    r = copy_to_device(&rt->copy, a->base, a->backup, a->size);
+    if (a->backup) /* never evicted (mapped for the first time): nothing to copy */
+        r = copy_to_device(&rt->copy, a->base, a->backup, a->size);
     if (r == CUDA_SUCCESS)
         r = copy_record(&rt->copy, &a->ready);
     if (r != CUDA_SUCCESS) {

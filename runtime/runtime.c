@@ -52,7 +52,7 @@ static void collect_value(void *ctx, CUdeviceptr value) {
 
 /* Makes every collected allocation usable on stream. */
 static CUresult use_collected(size_t n, CUstream stream) {
-    bool slow = rt->evicting_count > 0;
+    bool slow = rt->evicting_count > 0 || components_pending(rt);
     for (size_t i = 0; i < n && !slow; i++)
         slow = rt->scratch[i]->state != RESIDENT;
     bool pushed = slow && setup_context_enter(rt);
@@ -61,6 +61,7 @@ static CUresult use_collected(size_t n, CUstream stream) {
         r = residency_use(rt, rt->scratch[i], stream);
     if (rt->evicting_count)
         residency_reap(rt);
+    components_poll(rt);
     setup_context_leave(pushed);
     return r;
 }

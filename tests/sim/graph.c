@@ -519,6 +519,41 @@ SIM_API CUresult cuGraphKernelNodeGetParams(CUgraphNode hNode,
     return kernel_params(hNode, nodeParams);
 }
 
+SIM_API CUresult cuGraphMemcpyNodeGetParams(CUgraphNode hNode, CUDA_MEMCPY3D *p) {
+    SIM_ENTER("cuGraphMemcpyNodeGetParams");
+    struct sim_node *n = node_of(hNode);
+    if (!n || !p || n->type != CU_GRAPH_NODE_TYPE_MEMCPY)
+        return CUDA_ERROR_INVALID_VALUE;
+    const struct sim_op *op = n->op;
+    memset(p, 0, sizeof *p);
+    p->srcMemoryType = p->dstMemoryType = CU_MEMORYTYPE_UNIFIED;
+    p->srcDevice = (CUdeviceptr)(uintptr_t)op->u.copy.src;
+    p->dstDevice = (CUdeviceptr)(uintptr_t)op->u.copy.dst;
+    p->srcPitch = op->u.copy.spitch;
+    p->dstPitch = op->u.copy.dpitch;
+    p->srcHeight = op->u.copy.spitch ? op->u.copy.sslice / op->u.copy.spitch : 0;
+    p->dstHeight = op->u.copy.dpitch ? op->u.copy.dslice / op->u.copy.dpitch : 0;
+    p->WidthInBytes = op->u.copy.width;
+    p->Height = op->u.copy.height;
+    p->Depth = op->u.copy.depth;
+    return CUDA_SUCCESS;
+}
+
+SIM_API CUresult cuGraphMemsetNodeGetParams(CUgraphNode hNode, CUDA_MEMSET_NODE_PARAMS *p) {
+    SIM_ENTER("cuGraphMemsetNodeGetParams");
+    struct sim_node *n = node_of(hNode);
+    if (!n || !p || n->type != CU_GRAPH_NODE_TYPE_MEMSET)
+        return CUDA_ERROR_INVALID_VALUE;
+    const struct sim_op *op = n->op;
+    p->dst = (CUdeviceptr)(uintptr_t)op->u.memset.dst;
+    p->pitch = op->u.memset.pitch;
+    p->value = op->u.memset.value;
+    p->elementSize = op->u.memset.elem;
+    p->width = op->u.memset.width;
+    p->height = op->u.memset.height;
+    return CUDA_SUCCESS;
+}
+
 static struct sim_op *op_clone(const struct sim_op *src) {
     struct sim_op *op = sim_op_new(src->kind);
     if (!op)

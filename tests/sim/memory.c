@@ -291,6 +291,19 @@ SIM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
     return r;
 }
 
+SIM_API CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes,
+                                    size_t Height, unsigned int ElementSizeBytes) {
+    SIM_ENTER("cuMemAllocPitch_v2");
+    if (!dptr || !pPitch || WidthInBytes == 0 || Height == 0 ||
+        (ElementSizeBytes != 4 && ElementSizeBytes != 8 && ElementSizeBytes != 16))
+        return CUDA_ERROR_INVALID_VALUE;
+    size_t pitch = (WidthInBytes + 511) & ~(size_t)511; /* the texture pitch alignment */
+    CUresult r = cuMemAlloc_v2(dptr, pitch * Height);
+    if (r == CUDA_SUCCESS)
+        *pPitch = pitch;
+    return r;
+}
+
 SIM_API CUresult cuMemFree_v2(CUdeviceptr dptr) {
     SIM_ENTER("cuMemFree_v2");
     NEED_CTX();

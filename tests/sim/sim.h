@@ -143,9 +143,10 @@ struct sim_op {
         struct {
             void *dst;
             const void *src;
-            size_t width, height, dpitch, spitch; /* a 1D copy is one row */
-            int dir;                              /* 0 h2h, 1 h2d, 2 d2h, 3 d2d */
-            void *staging;                        /* freed after the copy */
+            /* depth slices of height rows of width bytes; 1D: one row of one slice */
+            size_t width, height, depth, dpitch, spitch, dslice, sslice;
+            int dir;       /* 0 h2h, 1 h2d, 2 d2h, 3 d2d */
+            void *staging; /* freed after the copy */
         } copy;
         struct {
             void *dst;
@@ -253,6 +254,11 @@ int sim_capture_active(struct sim_capture *c);
 /* Runs a launched graph's ops on the calling worker. */
 void sim_graph_execute(struct sim_graph_exec *x);
 void sim_graph_exec_release(struct sim_graph_exec *x);
+
+/* Bytes from the first to the last byte touched by a pitched 3D region. */
+static inline size_t sim_span(size_t w, size_t h, size_t d, size_t pitch, size_t slice) {
+    return w && h && d ? (d - 1) * slice + (h - 1) * pitch + w : 0;
+}
 
 /* ---- helpers --------------------------------------------------------------------- */
 

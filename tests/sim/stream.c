@@ -90,27 +90,28 @@ static void fail_async(struct sim_op *op, const char *what) {
 }
 
 static void execute_copy(struct sim_op *op) {
-    size_t w = op->u.copy.width, h = op->u.copy.height;
+    size_t w = op->u.copy.width, h = op->u.copy.height, z = op->u.copy.depth;
     size_t dp = op->u.copy.dpitch, sp = op->u.copy.spitch;
-    size_t bytes = w * h;
+    size_t ds = op->u.copy.dslice, ss = op->u.copy.sslice;
+    size_t bytes = w * h * z;
     int dir = op->u.copy.dir;
     double deadline = 0;
     if (sim_pcie_gbps > 0 && (dir == 1 || dir == 2))
         deadline = sim_now_ms() + (double)bytes / (sim_pcie_gbps * 1e6);
     uintptr_t d = (uintptr_t)op->u.copy.dst, s = (uintptr_t)op->u.copy.src;
-    size_t dspan = h ? dp * (h - 1) + w : 0, sspan = h ? sp * (h - 1) + w : 0;
     sim_mem_read_lock();
-    if (sim_mem_check_locked(d, dspan, 1) != CUDA_SUCCESS ||
-        sim_mem_check_locked(s, sspan, 0) != CUDA_SUCCESS) {
+    if (sim_mem_check_locked(d, sim_span(w, h, z, dp, ds), 1) != CUDA_SUCCESS ||
+        sim_mem_check_locked(s, sim_span(w, h, z, sp, ss), 0) != CUDA_SUCCESS) {
         sim_mem_read_unlock();
         fail_async(op, "copy");
         return;
     }
-    if (dp == w && sp == w)
+    if (dp == w && sp == w && (z == 1 || (ds == w * h && ss == w * h)))
         memmove((void *)d, (const void *)s, bytes);
     else
-        for (size_t r = 0; r < h; r++)
-            memmove((void *)(d + r * dp), (const void *)(s + r * sp), w);
+        for (size_t k = 0; k < z; k++)
+            for (size_t r = 0; r < h; r++)
+                memmove((void *)(d + k * ds + r * dp), (const void *)(s + k * ss + r * sp), w);
     sim_mem_read_unlock();
     if (dir == 1)
         atomic_fetch_add(&sim_stats.h2d_bytes, bytes);

@@ -52,8 +52,7 @@ void *interpose_dlsym_route(void *handle, const char *name) {
     else
         return NULL;
     if (!driver_is_handle(handle)) {
-        log_debug("dlsym: %s on a handle that is not the driver liboffload uses: untouched",
-                  name);
+        log_debug("dlsym: %s on a handle that is not the driver liboffload uses: untouched", name);
         return NULL;
     }
     log_debug("dlsym: %s on the driver's handle -> liboffload's resolver", name);
@@ -90,9 +89,9 @@ void *interpose_dlsym_route(void *handle, const char *name) {
     ".size " entry ", .-" entry "\n"
 
 __asm__(".text\n" DLSYM_TRAMPOLINE("offload_dlsym_glibc_2_2_5", "0")
-            DLSYM_TRAMPOLINE("offload_dlsym_glibc_2_34", "8")
-        ".symver offload_dlsym_glibc_2_2_5, dlsym@GLIBC_2.2.5\n"
-        ".symver offload_dlsym_glibc_2_34, dlsym@@GLIBC_2.34\n");
+            DLSYM_TRAMPOLINE("offload_dlsym_glibc_2_34",
+                             "8") ".symver offload_dlsym_glibc_2_2_5, dlsym@GLIBC_2.2.5\n"
+                                  ".symver offload_dlsym_glibc_2_34, dlsym@@GLIBC_2.34\n");
 
 _Static_assert(__builtin_offsetof(struct real_dlsym_table, glibc_2_2_5) == 0,
                "the trampolines read the table at fixed offsets");

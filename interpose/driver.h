@@ -30,6 +30,9 @@ CUresult driver_abi_cuGetProcAddress_v1(const char *symbol, void **pfn, int cuda
 CUresult driver_abi_cuGraphInstantiate_v1(CUgraphExec *phGraphExec, CUgraph hGraph,
                                           CUgraphNode *phErrorNode, char *logBuffer,
                                           size_t bufferSize);
+CUresult driver_abi_cuGraphExecUpdate_v1(CUgraphExec hGraphExec, CUgraph hGraph,
+                                         CUgraphNode *hErrorNode_out,
+                                         CUgraphExecUpdateResult *updateResult_out);
 CUresult driver_abi_cuMemcpyBatchAsync_v1(CUdeviceptr *dsts, CUdeviceptr *srcs, size_t *sizes,
                                           size_t count, CUmemcpyAttributes *attrs,
                                           size_t *attrsIdxs, size_t numAttrs, size_t *failIdx,
@@ -179,6 +182,8 @@ CUresult driver_abi_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3D_BATCH_O
     X(cuGraphLaunch, cuGraphLaunch)                                                                \
     X(cuGraphLaunch_ptsz, cuGraphLaunch)                                                           \
     X(cuGraphExecDestroy, cuGraphExecDestroy)                                                      \
+    X(cuGraphExecUpdate_v1, driver_abi_cuGraphExecUpdate_v1)                                       \
+    X(cuGraphExecUpdate_v2, cuGraphExecUpdate_v2)                                                  \
     /* the resolver */                                                                             \
     X(cuGetProcAddress_v1, driver_abi_cuGetProcAddress_v1)                                         \
     X(cuGetProcAddress_v2, cuGetProcAddress_v2)

@@ -79,6 +79,8 @@ extern __typeof__(driver_abi_cuGetProcAddress_v1)
 extern __typeof__(driver_abi_cuGraphInstantiate_v1)
     hook_cuGraphInstantiate_v1 __asm__("cuGraphInstantiate");
 extern __typeof__(driver_abi_cuGraphInstantiate_v1) cuGraphInstantiate_v2;
+extern __typeof__(driver_abi_cuGraphExecUpdate_v1)
+    hook_cuGraphExecUpdate_v1 __asm__("cuGraphExecUpdate");
 extern __typeof__(driver_abi_cuMemcpyBatchAsync_v1)
     hook_cuMemcpyBatchAsync_v1 __asm__("cuMemcpyBatchAsync");
 extern __typeof__(driver_abi_cuMemcpy3DBatchAsync_v1)

@@ -14,6 +14,8 @@ static const struct hook_entry hooks[] = {
     {"cuGetProcAddress", (void *)hook_cuGetProcAddress_v1},
     {"cuGetProcAddress_v2", (void *)cuGetProcAddress_v2},
     {"cuGraphExecDestroy", (void *)cuGraphExecDestroy},
+    {"cuGraphExecUpdate", (void *)hook_cuGraphExecUpdate_v1},
+    {"cuGraphExecUpdate_v2", (void *)cuGraphExecUpdate_v2},
     {"cuGraphInstantiate", (void *)hook_cuGraphInstantiate_v1},
     {"cuGraphInstantiateWithFlags", (void *)cuGraphInstantiateWithFlags},
     {"cuGraphInstantiateWithParams", (void *)cuGraphInstantiateWithParams},

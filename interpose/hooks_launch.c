@@ -170,6 +170,35 @@ OFFLOAD_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStr
                         hook_per_thread_stream(hStream));
 }
 
+/* An update gives the exec the parameters of hGraph's nodes: what the runtime learnt at
+ * instantiation is replaced by what hGraph's kernel nodes use. */
+static CUresult updated(CUresult rc, CUgraphExec exec, CUgraph graph) {
+    if (rc == CUDA_SUCCESS) {
+        runtime_graph_exec_destroyed(exec);
+        runtime_graph_instantiated(exec, graph);
+    }
+    return rc;
+}
+
+OFFLOAD_EXPORT CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph,
+                                             CUgraphExecUpdateResultInfo *resultInfo) {
+    if (!driver()->cuGraphExecUpdate_v2)
+        return driver_missing();
+    return updated(driver()->cuGraphExecUpdate_v2(hGraphExec, hGraph, resultInfo), hGraphExec,
+                   hGraph);
+}
+
+/* The 10.2 ABI, exported as "cuGraphExecUpdate" (hook.h). */
+OFFLOAD_EXPORT CUresult hook_cuGraphExecUpdate_v1(CUgraphExec hGraphExec, CUgraph hGraph,
+                                                  CUgraphNode *hErrorNode_out,
+                                                  CUgraphExecUpdateResult *updateResult_out) {
+    if (!driver()->cuGraphExecUpdate_v1)
+        return driver_missing();
+    return updated(
+        driver()->cuGraphExecUpdate_v1(hGraphExec, hGraph, hErrorNode_out, updateResult_out),
+        hGraphExec, hGraph);
+}
+
 /* Forgotten before the driver frees the handle: once it is freed the driver may hand
  * the same value to a new graph (or stream) on another thread. */
 OFFLOAD_EXPORT CUresult cuGraphExecDestroy(CUgraphExec hGraphExec) {

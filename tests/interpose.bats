@@ -154,3 +154,15 @@ PY
     [ "$status" -eq 0 ]
     [ "$output" = "rc 3 child 0" ] # CUDA_ERROR_NOT_INITIALIZED from the driver, no crash
 }
+
+@test "exports: every cu* symbol liboffload exports is a real driver symbol, and dlsym both versions" {
+    nm -D --defined-only "$LIB" | awk '$3 ~ /^cu/ {sub(/@.*/, "", $3); print $3}' | sort -u >"$TMP/hooks"
+    nm -D --defined-only "$B/sim/libcuda.so.1" | awk '$3 ~ /^cu/ {print $3}' | sort -u >"$TMP/driver"
+    [ "$(wc -l <"$TMP/hooks")" -gt 90 ]
+    # a misspelled hook would never be called: none may be missing from the driver
+    [ -z "$(comm -23 "$TMP/hooks" "$TMP/driver")" ] || { comm -23 "$TMP/hooks" "$TMP/driver"; false; }
+    # nothing but cu* and dlsym leaves the library
+    [ -z "$(nm -D --defined-only "$LIB" | awk '{print $3}' | grep -v '^cu' | grep -v '^dlsym@' | grep -v '^GLIBC_\|^LIBOFFLOAD_')" ]
+    nm -D --defined-only "$LIB" | grep -q ' dlsym@GLIBC_2.2.5$'
+    nm -D --defined-only "$LIB" | grep -q ' dlsym@@GLIBC_2.34$'
+}

@@ -45,7 +45,7 @@
  * neighbours (no loop, no return) merges with them: a pipeline whose every stage runs once
  * and straight is one component (one unet step is not a loop; two are). An interruption
  * of a loop is recognised from three iterations on (B H B H B). On very long strings
- * (HUB_WORK_LIMIT) step 4 is skipped: more, smaller components, still a valid config.
+ * (HUB_WORK_LIMIT) step 4 stops early: more, smaller components, still a valid config.
  */
 #include "runtime/record_plan.h"
 
@@ -271,13 +271,6 @@ static bool merge_pass(struct grouping *g) {
     return true;
 }
 
-static bool repeats_immediately(const struct grouping *g, size_t h) {
-    for (size_t i = 1; i < g->len; i++)
-        if (g->str[i] == h && g->str[i - 1] == h)
-            return true;
-    return false;
-}
-
 static void refresh_bytes(struct grouping *g, const bool *long_lived) {
     for (size_t i = 0; i < g->n; i++)
         g->gbytes[i] = 0;
@@ -308,28 +301,67 @@ static uint64_t set_aside_gain(struct grouping *g, size_t h) {
     return 0;
 }
 
-/* Step 4: finds the group whose removal brings the most together; sets it aside. */
-static int set_aside_one(struct grouping *g, bool *found) {
+/* Above this much work in total, step 4 stops (about a second): the result then has more,
+ * smaller components, still a valid config. */
+#define HUB_WORK_LIMIT 400000000ull
+
+struct candidate {
+    size_t occurrences, group;
+};
+
+static int by_occurrences(const void *a, const void *b) {
+    const struct candidate *x = a, *y = b;
+    if (x->occurrences != y->occurrences)
+        return x->occurrences > y->occurrences ? -1 : 1;
+    return x->group < y->group ? -1 : x->group > y->group;
+}
+
+/* How many candidates step 4 weighs once one qualifies. */
+#define CANDIDATES_WEIGHED 16
+
+/* Step 4: finds the group whose removal brings the most together and sets it aside.
+ * Candidates are weighed most frequent first (a buffer read by every launch is both the
+ * most frequent and the one bringing most together) until CANDIDATES_WEIGHED have been
+ * weighed and one qualifies; the best of those wins (ties: the more frequent). Each
+ * weighing adds (allocations + string length) to *work; past HUB_WORK_LIMIT it stops. */
+static int set_aside_one(struct grouping *g, bool *found, unsigned long long *work) {
     *found = false;
-    /* candidates: groups present in the string, lowest ordinal first */
-    bool *present = g->tail; /* reuse: cleared by the next merge_pass */
-    for (size_t x = 0; x < g->n; x++)
-        present[x] = false;
-    for (size_t i = 0; i < g->len; i++)
-        present[g->str[i]] = true;
-    /* the candidate bringing the most bytes together goes first (a buffer read by every
-     * launch before the weights it interleaves with); ties: lowest ordinal */
-    size_t h = LINK_NONE;
-    uint64_t best = 0;
+    size_t *occurrences = g->succ; /* scratch until the first weighing */
+    bool *loops = g->tail;         /* scratch: cleared by the next merge_pass */
     for (size_t x = 0; x < g->n; x++) {
-        if (!present[x] || repeats_immediately(g, x))
-            continue;
-        uint64_t gain = set_aside_gain(g, x);
+        occurrences[x] = 0;
+        loops[x] = false;
+    }
+    for (size_t i = 0; i < g->len; i++) {
+        occurrences[g->str[i]]++;
+        if (i > 0 && g->str[i] == g->str[i - 1])
+            loops[g->str[i]] = true;
+    }
+    size_t count = 0;
+    for (size_t x = 0; x < g->n; x++)
+        count += occurrences[x] > 0 && !loops[x];
+    struct candidate *c = malloc((count + 1) * sizeof *c);
+    if (!c)
+        return -1;
+    count = 0;
+    for (size_t x = 0; x < g->n; x++)
+        if (occurrences[x] > 0 && !loops[x])
+            c[count++] = (struct candidate){occurrences[x], x};
+    qsort(c, count, sizeof *c, by_occurrences);
+    size_t h = LINK_NONE, weighed = 0;
+    uint64_t best = 0;
+    for (size_t i = 0; i < count && *work <= HUB_WORK_LIMIT; i++) {
+        if (best > 0 && weighed >= CANDIDATES_WEIGHED)
+            break;
+        *work += g->n + g->len;
+        weighed++;
+        uint64_t gain = set_aside_gain(g, c[i].group);
         if (gain > best) {
             best = gain;
-            h = x;
+            h = c[i].group;
         }
     }
+    free(c);
     if (h != LINK_NONE) {
         /* record its neighbours, then drop it from the string; p h p where the two
          * visits of p are in consecutive launches (p read by launches i and i+1, h by
@@ -447,10 +479,6 @@ static void grouping_free(struct grouping *g) {
         free(g->hub_order);
 }
 
-/* Above this much work (string length x groups per candidate scan), step 4 is skipped:
- * the result then has more, smaller components, still a valid config. */
-#define HUB_WORK_LIMIT 400000000ull
-
 struct comp_order {
     size_t root, first_launch, first_ordinal;
 };
@@ -565,14 +593,13 @@ int record_plan_build(const struct record_trace *t, struct record_plan *plan) {
     }
 
     /* steps 3 and 4 */
+    unsigned long long work = 0;
     for (;;) {
         while (merge_pass(&g))
             ;
         refresh_bytes(&g, long_lived);
-        if ((unsigned long long)(g.len + n) * n > HUB_WORK_LIMIT)
-            break;
         bool found;
-        if (set_aside_one(&g, &found))
+        if (set_aside_one(&g, &found, &work))
             goto out;
         if (!found)
             break;

@@ -75,7 +75,8 @@ struct record_component {
     size_t alloc_count;
     uint64_t bytes;
     size_t first_launch;      /* index of the first launch that uses it */
-    const char *first_kernel; /* that launch's kernel (points into the trace), or NULL */
+    const char *first_kernel; /* that launch's kernel (points into the trace: write the
+                                 plan before record_trace_destroy), or NULL */
     bool keep;                /* shared by several phases: written with keep = yes */
 };
 

@@ -42,7 +42,8 @@ trap 'rm -rf "$TMP"' EXIT
 RESULTS=$TMP/results.jsonl # one JSON object per figure
 : >"$RESULTS"
 
-say() { printf 'bench: %s\n' "$*" >&2; }
+START=$SECONDS
+say() { printf 'bench: [%3ds] %s\n' $((SECONDS - START)) "$*" >&2; }
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
 median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) print "null"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 
@@ -170,7 +171,7 @@ PIPE_RUNS=${BENCH_PIPE_RUNS:-3}
 DEVICE=${BENCH_DEVICE:-256MiB}
 BIG_DEVICE=8GiB
 if ((QUICK)); then
-    PIPE_SCALE=${BENCH_PIPE_SCALE:-0.05} PIPE_STEPS=1 PIPE_RUNS=2 DEVICE=${BENCH_DEVICE:-48MiB}
+    PIPE_SCALE=${BENCH_PIPE_SCALE:-0.15} PIPE_STEPS=1 PIPE_RUNS=2 DEVICE=${BENCH_DEVICE:-128MiB}
 fi
 PIPE_ARGS=(--scale "$PIPE_SCALE" --steps "$PIPE_STEPS" --runs "$PIPE_RUNS")
 REF_SUM=
@@ -272,8 +273,11 @@ bench_pipeline() {
         bytes_r=$(jq .bytes_to_host "$TMP/stats.ro.$ro.r.json")
         printf -v "$ro" '%s' $(((bytes_r - bytes_1) / (PIPE_RUNS - 1)))
     done
+    # No target in issue 7 ("report bytes moved per run with and without it"): activations
+    # owned by a component are new every run, so their first eviction copies even under
+    # readonly = yes; what must vanish is the weights' share.
     record clean_evict "$(awk -v y="$yes" -v n="$no" 'BEGIN { printf "%.3f", n ? y / n : 0 }')" \
-        "<=" 0.01 ratio "{\"bytes_to_host_per_run_readonly_yes\": $yes,
+        "" "" ratio "{\"bytes_to_host_per_run_readonly_yes\": $yes,
         \"bytes_to_host_per_run_readonly_no\": $no}"
 }
 

@@ -53,3 +53,17 @@ reference_checksum() {
     grep -Eq '"evictions": [1-9]' "$TMP/stats.json"
     [ "$(grep -ci 'pageable' "$TMP/err")" -eq 1 ]
 }
+
+@test "threads: 8 threads x 8 streams allocating, launching, copying, freeing for 30 s under pressure; every byte right" {
+    # 8 threads x 4 live buffers of up to 3 MiB (4 MiB mapped) plus a shared one: about
+    # three times what the 40 MiB device holds; one call needs at most 10 MiB, and the
+    # untracked buffers (under 1 MiB) at most 22 MiB, so every call can be served.
+    run env SIMCUDA_MEMORY=40MiB LD_PRELOAD="$LIB" OFFLOAD_STATS="$TMP/stats.json" \
+        timeout 90 "$B/progs/stress_threads" --threads 8 --seconds "${STRESS_SECONDS:-30}"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"stress_threads: ok: 8 threads"* ]]
+    # it really ran under pressure
+    grep -Eq '"evictions": [1-9]' "$TMP/stats.json"
+    grep -Eq '"restores": [1-9]' "$TMP/stats.json"
+}

@@ -716,6 +716,187 @@ static void write_name(FILE *out, const char *name) {
         fputs("...", out);
 }
 
+/* config/README.md: a line holds at most 197 characters once its comment is cut. */
+#define CONFIG_LINE_MAX 197
+
+struct range {
+    uint64_t first, last;
+};
+
+/* The ordinals as ranges; returns how many (out has room for count). */
+static size_t to_ranges(const uint64_t *ordinals, size_t count, struct range *out) {
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (n && out[n - 1].last + 1 == ordinals[i])
+            out[n - 1].last = ordinals[i];
+        else
+            out[n++] = (struct range){ordinals[i], ordinals[i]};
+    }
+    return n;
+}
+
+static size_t range_text_length(const struct range *r, size_t n) {
+    size_t len = 0;
+    char buf[48];
+    for (size_t i = 0; i < n; i++)
+        len +=
+            (size_t)(r[i].first == r[i].last
+                         ? snprintf(buf, sizeof buf, "%s%llu", i ? ", " : "",
+                                    (unsigned long long)r[i].first)
+                         : snprintf(buf, sizeof buf, "%s%llu-%llu", i ? ", " : "",
+                                    (unsigned long long)r[i].first, (unsigned long long)r[i].last));
+    return len;
+}
+
+static void print_ranges(FILE *out, const struct range *r, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)r[i].first);
+        if (r[i].last != r[i].first)
+            fprintf(out, "-%llu", (unsigned long long)r[i].last);
+    }
+}
+
+/* Is any ordinal in [first, last] owned by a component other than k? */
+static bool gap_taken(const struct record_plan *p, size_t k, uint64_t first, uint64_t last) {
+    for (size_t j = 0; j < p->component_count; j++) {
+        const struct record_component *c = &p->components[j];
+        if (j == k)
+            continue;
+        /* ordinals are ascending: bisect for the first >= first */
+        size_t lo = 0, hi = c->alloc_count;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (c->allocs[mid] < first)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < c->alloc_count && c->allocs[lo] <= last)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * `allocs = ...` for component k within CONFIG_LINE_MAX: when the ranges do not fit,
+ * the smallest gaps that no other component owns are bridged (the component then also
+ * owns the activations allocated there); if that is not enough, the ranges that do not
+ * fit are listed in a comment instead (the runtime's first-use rule still gives them to
+ * the component active when they are first used). Returns -1 out of memory.
+ */
+static int write_allocs(FILE *out, const struct record_plan *p, size_t k) {
+    const struct record_component *c = &p->components[k];
+    struct range *r = malloc((c->alloc_count + 1) * sizeof *r);
+    if (!r)
+        return -1;
+    size_t n = to_ranges(c->allocs, c->alloc_count, r);
+    const size_t room = CONFIG_LINE_MAX - strlen("allocs = ");
+    uint64_t bridged = 0;
+    while (n > 1 && range_text_length(r, n) > room) {
+        size_t best = SIZE_MAX; /* the smallest free gap, between r[best] and r[best+1] */
+        for (size_t i = 0; i + 1 < n; i++) {
+            uint64_t gap = r[i + 1].first - r[i].last - 1;
+            if ((best == SIZE_MAX || gap < r[best + 1].first - r[best].last - 1) &&
+                !gap_taken(p, k, r[i].last + 1, r[i + 1].first - 1))
+                best = i;
+        }
+        if (best == SIZE_MAX)
+            break;
+        bridged += r[best + 1].first - r[best].last - 1;
+        r[best].last = r[best + 1].last;
+        memmove(r + best + 1, r + best + 2, (n - best - 2) * sizeof *r);
+        n--;
+    }
+    /* what still does not fit: keep the widest ranges on the line, ascending */
+    bool *listed = calloc(n + 1, sizeof *listed);
+    struct range *line = malloc((n + 1) * sizeof *line), *rest = malloc((n + 1) * sizeof *rest);
+    if (!listed || !line || !rest) {
+        free(listed), free(line), free(rest), free(r);
+        return -1;
+    }
+    size_t used = 0;
+    for (;;) {
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < n; i++)
+            if (!listed[i] &&
+                (best == SIZE_MAX || r[i].last - r[i].first > r[best].last - r[best].first))
+                best = i;
+        if (best == SIZE_MAX)
+            break;
+        size_t cost = range_text_length(&r[best], 1) + (used ? 2 : 0);
+        if (used && used + cost > room)
+            break;
+        listed[best] = true;
+        used += cost;
+    }
+    size_t on_line = 0, left = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (listed[i])
+            line[on_line++] = r[i];
+        else
+            rest[left++] = r[i];
+    }
+    if (bridged)
+        fprintf(out,
+                "# allocs also covers %llu allocation%s between its own, so that the "
+                "line fits\n",
+                (unsigned long long)bridged, bridged == 1 ? "" : "s");
+    if (left) {
+        fprintf(out, "# not listed (longer than a line): ");
+        print_ranges(out, rest, left);
+        fputc('\n', out);
+    }
+    fprintf(out, "allocs = ");
+    print_ranges(out, line, on_line);
+    fputc('\n', out);
+    free(listed), free(line), free(rest);
+    free(r);
+    return 0;
+}
+
+/* The sequence line, or a shorter stand-in when it does not fit in a line. */
+static void write_sequence(FILE *out, const struct record_plan *p) {
+    size_t len = strlen("sequence = ");
+    for (size_t i = 0; i < p->sequence_length; i++)
+        len += strlen(p->components[p->sequence[i]].name) + (i ? 4 : 0);
+    if (len <= CONFIG_LINE_MAX) {
+        fprintf(out, "sequence = ");
+        for (size_t i = 0; i < p->sequence_length; i++)
+            fprintf(out, "%s%s", i ? " -> " : "", p->components[p->sequence[i]].name);
+        fprintf(out, "\npolicy = sequence\nprefetch = 1\n");
+        return;
+    }
+    fprintf(out, "# the order found is longer than a line holds:\n#  ");
+    for (size_t i = 0, col = 3; i < p->sequence_length; i++) {
+        const char *name = p->components[p->sequence[i]].name;
+        if (col + strlen(name) + 4 > 96) {
+            fprintf(out, "\n#  ");
+            col = 3;
+        }
+        col += (size_t)fprintf(out, "%s%s", i ? " -> " : "", name);
+    }
+    /* each sequenced component once, in order of first use, if that fits */
+    len = strlen("sequence = ");
+    size_t listed = 0;
+    for (size_t k = 0; k < p->component_count; k++)
+        if (!p->components[k].keep) {
+            len += strlen(p->components[k].name) + (listed ? 4 : 0);
+            listed++;
+        }
+    if (len <= CONFIG_LINE_MAX && listed > 0) {
+        fprintf(out, "\n# written below with each component once, in order of first use\n");
+        fprintf(out, "sequence = ");
+        listed = 0;
+        for (size_t k = 0; k < p->component_count; k++)
+            if (!p->components[k].keep)
+                fprintf(out, "%s%s", listed++ ? " -> " : "", p->components[k].name);
+        fprintf(out, "\npolicy = sequence\nprefetch = 1\n");
+    } else {
+        fprintf(out, "\n# too many components for a sequence line: least recently used first\n");
+        fprintf(out, "policy = lru\n");
+    }
+}
+
 int record_plan_write(FILE *out, const struct record_plan *p) {
     fprintf(out, "# offload.conf written by liboffload record mode (OFFLOAD_MODE=record).\n");
     fprintf(out, "# %zu launches, %zu components. Rename the components and edit the\n",
@@ -728,14 +909,12 @@ int record_plan_write(FILE *out, const struct record_plan *p) {
     fprintf(out, ") and %zu never used by a launch (", p->unused_count);
     write_size(out, p->unused_bytes);
     fprintf(out, ").\n\n[offload]\n");
-    if (p->sequence_length) {
-        fprintf(out, "sequence = ");
-        for (size_t i = 0; i < p->sequence_length; i++)
-            fprintf(out, "%s%s", i ? " -> " : "", p->components[p->sequence[i]].name);
-        fprintf(out, "\npolicy = sequence\nprefetch = 1\n");
-    } else {
-        fprintf(out, "# no sequence: no component was found\n");
-    }
+    if (p->sequence_length)
+        write_sequence(out, p);
+    else if (p->component_count)
+        fprintf(out, "# no sequence: every component found is used throughout\n");
+    else
+        fprintf(out, "# no sequence: no component found\n");
     for (size_t k = 0; k < p->component_count; k++) {
         const struct record_component *c = &p->components[k];
         fprintf(out, "\n# ");
@@ -751,9 +930,9 @@ int record_plan_write(FILE *out, const struct record_plan *p) {
         if (c->keep)
             fprintf(out, "# used inside several components: kept resident (keep = no lets it "
                          "move, at the cost of demand restores)\n");
-        fprintf(out, "[component %s]\nallocs = ", c->name);
-        record_write_ranges(out, c->allocs, c->alloc_count);
-        fputc('\n', out);
+        fprintf(out, "[component %s]\n", c->name);
+        if (write_allocs(out, p, k))
+            return -1;
         if (c->keep)
             fprintf(out, "keep = yes\n");
     }

@@ -368,6 +368,72 @@ TEST(loop_members_join_the_loop_and_a_workspace_is_kept) {
     record_trace_destroy(&p.t);
 }
 
+/* Lines have a limit in offload.conf (197 characters): long allocs lists bridge free gaps
+ * or list the rest in a comment, long sequences fall back; the file always parses. */
+static int parse_written(const struct record_plan *plan, struct config *cfg) {
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    CHECK(record_plan_write(f, plan) == 0);
+    fclose(f);
+    struct config_error err = {{0}};
+    int rc = config_parse_string(cfg, text, "long.conf", &err);
+    if (rc != 0 || getenv("TEST_RECORD_DUMP"))
+        fprintf(stderr, "%s\n---\n%s---\n", err.text, text);
+    free(text);
+    return rc;
+}
+
+TEST(long_lines_still_parse) {
+    static uint64_t even[100], odd[50];
+    for (size_t i = 0; i < 100; i++)
+        even[i] = 2 * i; /* 0, 2, ..., 198 */
+    for (size_t i = 0; i < 50; i++)
+        odd[i] = 2 * i + 1; /* 1, 3, ..., 99; the odd ones above 100 are nobody's */
+    struct record_component comps[60] = {
+        {.name = "c0", .allocs = even, .alloc_count = 100, .bytes = 100},
+        {.name = "c1", .allocs = odd, .alloc_count = 50, .bytes = 50},
+    };
+    size_t seq2[] = {0, 1};
+    struct record_plan plan = {
+        .components = comps, .component_count = 2, .sequence = seq2, .sequence_length = 2};
+    struct config cfg;
+    CHECK(parse_written(&plan, &cfg) == 0);
+    CHECK(config_component_for_ordinal(&cfg, 0) == 0);
+    CHECK(config_component_for_ordinal(&cfg, 150) == 0);
+    CHECK(config_component_for_ordinal(&cfg, 151) == 0); /* bridged: nobody's */
+    CHECK(config_component_for_ordinal(&cfg, 1) == 1);
+    CHECK(config_component_for_ordinal(&cfg, 200) == -1);
+    config_free(&cfg);
+
+    /* 10 components, a 50-turn order: each once instead */
+    static uint64_t one[60];
+    for (size_t k = 0; k < 60; k++) {
+        one[k] = 1000 + k;
+        comps[k] = (struct record_component){.allocs = &one[k], .alloc_count = 1, .bytes = 1};
+        snprintf(comps[k].name, sizeof comps[k].name, "c%zu", k);
+    }
+    size_t seq[120];
+    for (size_t i = 0; i < 50; i++)
+        seq[i] = (i * 3) % 10;
+    plan = (struct record_plan){
+        .components = comps, .component_count = 10, .sequence = seq, .sequence_length = 50};
+    CHECK(parse_written(&plan, &cfg) == 0);
+    CHECK(cfg.policy == CONFIG_POLICY_SEQUENCE);
+    CHECK_EQ_U64(cfg.sequence_length, 10);
+    config_free(&cfg);
+
+    /* 60 components: no sequence line can hold them: lru */
+    for (size_t i = 0; i < 120; i++)
+        seq[i] = i % 60;
+    plan.component_count = 60;
+    plan.sequence_length = 120;
+    CHECK(parse_written(&plan, &cfg) == 0);
+    CHECK(cfg.policy == CONFIG_POLICY_LRU);
+    CHECK_EQ_U64(cfg.component_count, 60);
+    config_free(&cfg);
+}
+
 TEST(empty_trace_writes_a_valid_config) {
     struct record_trace t;
     record_trace_init(&t);
@@ -428,6 +494,7 @@ int main(void) {
     RUN(interleaved_repeated_and_shared);
     RUN(straight_parts_with_a_return);
     RUN(loop_members_join_the_loop_and_a_workspace_is_kept);
+    RUN(long_lines_still_parse);
     RUN(empty_trace_writes_a_valid_config);
     RUN(trace_builder_checks_ordinals_and_normalises_launches);
     RUN(ranges_are_compressed);

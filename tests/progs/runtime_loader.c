@@ -56,6 +56,8 @@ static int failed(const char *call, CUresult r) {
     } while (0)
 
 static PFN_cuGetProcAddress_v12000 resolver;
+static CUdeviceptr *buf;
+static unsigned char *host;
 
 /* Fetches `name` at `version` with `flags`; exits with a message if it cannot. */
 static void *fetch(const char *name, int version, cuuint64_t flags) {
@@ -130,8 +132,9 @@ int main(int argc, char **argv) {
     CUstream streams[2];
     for (int s = 0; s < 2; s++)
         CALL("cuStreamCreate", stream_create(&streams[s], 0));
-    CUdeviceptr *buf = calloc(nbuf, sizeof *buf);
-    unsigned char *host = malloc(size);
+    /* file-scope roots: an early error return is not a leak */
+    buf = calloc(nbuf, sizeof *buf);
+    host = malloc(size);
     unsigned char *pinned[2];
     for (int s = 0; s < 2; s++)
         CALL("cuMemAllocHost", alloc_host((void **)&pinned[s], MiB));

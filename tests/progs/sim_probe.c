@@ -116,6 +116,7 @@ int main(int argc, char **argv) {
         if (cuMemcpyHtoD(d, host, n))
             return 1;
         printf("%.0f\n", now_ms() - t0);
+        free(host);
         return 0;
     }
     return 2;

@@ -47,12 +47,14 @@ struct sim_capture {
     struct sim_stream *origin;
     CUstreamCaptureMode mode;
     int invalidated;
+    struct sim_capture *next; /* gr.all */
 };
 
 /* One lock for all capture state (capture structs, streams' dependency sets). */
 static struct {
     pthread_mutex_t lock;
     uint64_t next_id;
+    struct sim_capture *all; /* every capture, kept: streams and events may name one */
 } gr = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static __thread CUstreamCaptureMode tls_capture_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
@@ -277,6 +279,8 @@ static CUresult begin_capture(CUstream h, CUstreamCaptureMode mode, int pt) {
         c->graph = g;
         c->origin = s;
         c->mode = mode;
+        c->next = gr.all;
+        gr.all = c;
         s->capture = c;
         s->ncap_deps = 0;
     }

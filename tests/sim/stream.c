@@ -23,7 +23,7 @@
  * (their record state and the free list). Order: ev_lock, then lock, then a stream's mu. */
 static struct {
     pthread_mutex_t lock, ev_lock;
-    struct sim_stream *live;
+    struct sim_stream *live, *dead;
     struct sim_event *free_events;
     pthread_key_t per_thread_key;
     pthread_once_t once;
@@ -230,6 +230,10 @@ static void *worker(void *arg) {
         st.live = s->next;
     if (s->next)
         s->next->prev = s->prev;
+    /* kept forever: dependencies and events may still name it */
+    s->prev = NULL;
+    s->next = st.dead;
+    st.dead = s;
     pthread_mutex_unlock(&st.lock);
     return NULL;
 }

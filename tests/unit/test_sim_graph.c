@@ -123,6 +123,10 @@ TEST(fork_join) {
     cuGraphExecDestroy(x);
     cuGraphDestroy(g);
     cuMemFree(d);
+    cuEventDestroy(fork_ev);
+    cuEventDestroy(join_ev);
+    cuStreamDestroy(a);
+    cuStreamDestroy(b);
 }
 
 TEST(capture_errors) {

@@ -110,14 +110,16 @@ if [[ ${GPU_SKIP_BUILD:-0} != 1 ]]; then
     fi
     say "built in $(ms_since "$t0") ms"
 fi
-for f in "$LIB" "$BUILD/pipeline" "$BUILD/kernels.$MODULE_EXT" "${BENCH_BINS[@]}"; do
+PIPE_KMOD=$BUILD/kernels.cubin
+((SIMULATE)) && PIPE_KMOD=$BUILD/kernels.host.so
+for f in "$LIB" "$BUILD/pipeline" "$PIPE_KMOD" "${BENCH_BINS[@]}"; do
     [[ -e $f ]] || { say "$f missing"; exit 2; }
 done
 if ((!SIMULATE)) && ldd "$BUILD/bench/move" | grep -q "$BUILD/sim"; then
     say "the benchmark programs would load the simulator; LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
     exit 2
 fi
-((SIMULATE)) || export PIPELINE_MODULE=$BUILD/kernels.cubin
+export PIPELINE_MODULE=$PIPE_KMOD
 
 # --- device memory sampling ------------------------------------------------------------
 # nvidia-smi every 100 ms in the background; the peak is the highest reading minus the
@@ -161,7 +163,7 @@ pipeline_run() { # pipeline_run NAME [ENV...]: sets RUN_MS RUN_SUM RUN_PEAK_MIB
     local rc=$?
     RUN_MS=$(ms_since "$t0")
     RUN_PEAK_MIB=$(sample_stop "$name")
-    RUN_SUM=$(grep -i '^checksum' "$OUT/pipe.$name.out" | tr '\n' ' ')
+    RUN_SUM=$(awk '/^checksum:/ { print $2 }' "$OUT/pipe.$name.out" | sort -u | tr '\n' ' ')
     if ((rc != 0)) || [[ -z $RUN_SUM ]]; then
         tail -n 5 "$OUT/pipe.$name.err" >&2
         fail "pipeline $name: exit $rc, no checksum"
@@ -274,7 +276,14 @@ if "$PYTHON" -c 'import sys, torch; sys.exit(sys.argv[1] == "cuda" and not torch
             row "torch, record mode" "equal: $(jq -r .equal "$OUT/torch.record.json")" \
                 "$(grep -c '^\[component' "$OUT/torch.recorded.conf" 2>/dev/null || echo 0) components recorded"
             say "PyTorch: budget $TORCH_BUDGET with the recorded config"
-            if torch_run offload env LD_PRELOAD="$LIB" OFFLOAD_CONFIG="$OUT/torch.recorded.conf" \
+            if [[ ! -s $OUT/torch.recorded.conf ]]; then
+                # On the CPU (GPU_SIMULATE) torch makes no CUDA call: nothing to record.
+                if ((SIMULATE)); then
+                    row "torch, budget" "skipped" "no CUDA calls on the CPU"
+                else
+                    fail "record mode wrote no $OUT/torch.recorded.conf"
+                fi
+            elif torch_run offload env LD_PRELOAD="$LIB" OFFLOAD_CONFIG="$OUT/torch.recorded.conf" \
                 OFFLOAD_BUDGET="$TORCH_BUDGET" OFFLOAD_STATS="$OUT/stats.torch.json" \
                 "${T[@]}" --compare "$OUT/torch.ref.pt"; then
                 row "torch, budget $TORCH_BUDGET" \

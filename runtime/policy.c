@@ -26,7 +26,7 @@ size_t policy_distance(const size_t *sequence, size_t sequence_length, size_t po
 size_t policy_next_position(const size_t *sequence, size_t sequence_length, size_t pos, size_t c) {
     size_t d = policy_distance(sequence, sequence_length, pos, c);
     if (d == POLICY_NEVER)
-        return POLICY_NO_POSITION;
+        return pos; /* not in the sequence: the turn stays where it was */
     if (pos == POLICY_NO_POSITION)
         return d - 1;
     return (pos % sequence_length + d) % sequence_length;

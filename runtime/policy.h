@@ -10,8 +10,8 @@
  *   sequence    view->sequence[0..sequence_length): component indices, cyclic; a
  *               component may appear several times (a -> b -> a -> c).
  *   position    an index into the sequence. The runtime keeps the position of the current
- *               turn: on a switch to X it moves to policy_next_position(..., X). When the
- *               active component is not in the sequence it keeps the last position.
+ *               turn: on a switch to X it moves to policy_next_position(..., X), which
+ *               leaves it where it was when X is not in the sequence.
  *   distance    of component c from position p: the smallest d >= 1 with
  *               sequence[(p + d) % L] == c (so 1 = "next turn", L = "only after a full
  *               cycle", which is the distance of the active component to its own next
@@ -86,8 +86,9 @@ size_t policy_distance(const size_t *sequence, size_t sequence_length, size_t po
 
 /* The position of the next turn of component c after position pos, searching pos+1,
  * pos+2, ... cyclically (pos itself last, so a one-element sequence stays at 0);
- * from POLICY_NO_POSITION, c's first occurrence. POLICY_NO_POSITION if c is not in
- * the sequence. Call it on every switch to keep view->active_pos. */
+ * from POLICY_NO_POSITION, c's first occurrence. If c is not in the sequence, pos is
+ * returned unchanged: the current turn stays where it was. Call it on every switch to
+ * keep view->active_pos. */
 size_t policy_next_position(const size_t *sequence, size_t sequence_length, size_t pos, size_t c);
 
 /*

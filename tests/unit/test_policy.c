@@ -67,7 +67,8 @@ TEST(distance_and_next_position_with_repeats) {
     CHECK_EQ_U64(policy_next_position(seq, 4, 1, 0), 2); /* the second a, not the first */
     CHECK_EQ_U64(policy_next_position(seq, 4, 2, 2), 3);
     CHECK_EQ_U64(policy_next_position(seq, 4, 3, 0), 0); /* wraps */
-    CHECK_EQ_U64(policy_next_position(seq, 4, 3, 7), POLICY_NO_POSITION);
+    CHECK_EQ_U64(policy_next_position(seq, 4, 3, 7), 3); /* not in it: stays */
+    CHECK_EQ_U64(policy_next_position(seq, 4, POLICY_NO_POSITION, 7), POLICY_NO_POSITION);
     size_t one[] = {4};
     CHECK_EQ_U64(policy_next_position(one, 1, 0, 4), 0);
 }

@@ -28,12 +28,11 @@ size_t mlp_block_fixed_bytes(int width) {
 
 void mlp_block_forward(struct engine *e, const struct mlp_block *b, CUdeviceptr h, int rows,
                        const struct mlp_scratch *s) {
-    launch_layernorm(e, h, s->normed, b->norm_gamma->ptr, b->norm_beta->ptr, rows, b->width);
+    launch_layernorm(e, h, s->normed, b->norm_gamma->ptr, b->norm_beta->ptr, 0, 0, rows, b->width);
     launch_matmul(e, s->normed, b->w_up->ptr, s->up, rows, b->hidden, b->width);
     launch_bias_act(e, s->up, b->b_up->ptr, rows, b->hidden, ACT_GATED_LINEAR);
     launch_matmul(e, s->up, b->w_down->ptr, s->down, rows, b->width, b->hidden);
-    launch_bias_act(e, s->down, b->b_down->ptr, rows, b->width, ACT_NONE);
-    launch_residual_add(e, h, s->down, (long long)rows * b->width);
+    launch_residual_bias_act(e, h, s->down, b->b_down->ptr, rows, b->width, ACT_NONE);
 }
 
 void spatial_block_layout(struct spatial_block *b, struct component *c, const char *prefix,
@@ -53,12 +52,10 @@ void spatial_block_forward(struct engine *e, const struct spatial_block *b, CUde
                            int height, int width, CUdeviceptr scale, CUdeviceptr shift,
                            const struct spatial_scratch *s) {
     int pixels = height * width, ch = b->channels;
-    launch_layernorm(e, h, s->normed, 0, 0, pixels, ch);
-    launch_modulate(e, s->normed, scale, shift, pixels, ch);
+    launch_layernorm(e, h, s->normed, 0, 0, scale, shift, pixels, ch);
     launch_conv3x3_depthwise(e, s->normed, s->mixed, b->depthwise->ptr, height, width, ch);
     launch_matmul(e, s->mixed, b->w_mix->ptr, s->out, pixels, ch, ch);
-    launch_bias_act(e, s->out, b->b_mix->ptr, pixels, ch, ACT_GATED_LINEAR);
-    launch_residual_add(e, h, s->out, (long long)pixels * ch);
+    launch_residual_bias_act(e, h, s->out, b->b_mix->ptr, pixels, ch, ACT_GATED_LINEAR);
 }
 
 void split_hidden(int *hidden, const int *weights, int count, double total) {

@@ -79,10 +79,11 @@ KERNEL bias_act(float *y, const float *b, int rows, int cols, int act) {
 }
 SIM_KERNEL(bias_act)
 
-/* Layer normalisation of each row of x into y, then y = y * gamma + beta when gamma and
- * beta are given (non-null). One thread per row. */
+/* Layer normalisation of each row of x into y, then y = y * gamma + beta when gamma is
+ * given, then y = y * (1 + scale) + shift when scale is given (the adaptive normalisation
+ * of conditioned blocks, per column). A null pointer skips its stage. One thread per row. */
 KERNEL layernorm(const float *__restrict__ x, float *__restrict__ y, const float *gamma,
-                 const float *beta, int rows, int cols) {
+                 const float *beta, const float *scale, const float *shift, int rows, int cols) {
     long long r = thread_index();
     if (r >= rows)
         return;
@@ -102,30 +103,22 @@ KERNEL layernorm(const float *__restrict__ x, float *__restrict__ y, const float
         float v = (xr[c] - mean) * inv;
         if (gamma)
             v = v * gamma[c] + beta[c];
+        if (scale)
+            v = v * (1.0f + scale[c]) + shift[c];
         yr[c] = v;
     }
 }
 SIM_KERNEL(layernorm)
 
-/* Feature-wise modulation (FiLM / adaptive normalisation):
- * y[m][n] = y[m][n] * (1 + scale[n]) + shift[n]. */
-KERNEL modulate(float *y, const float *scale, const float *shift, int rows, int cols) {
+/* The residual connection of a branch: h[m][n] += act(y[m][n] + b[n]). */
+KERNEL residual_bias_act(float *h, const float *y, const float *b, int rows, int cols, int act) {
     long long i = thread_index();
     if (i >= (long long)rows * cols)
         return;
-    int n = (int)(i % cols);
-    y[i] = y[i] * (1.0f + scale[n]) + shift[n];
+    float v = y[i] + b[i % cols];
+    h[i] = h[i] + (act ? gated_linear(v) : v);
 }
-SIM_KERNEL(modulate)
-
-/* Residual connection: y[i] += x[i]. */
-KERNEL residual_add(float *y, const float *x, long long count) {
-    long long i = thread_index();
-    if (i >= count)
-        return;
-    y[i] = y[i] + x[i];
-}
-SIM_KERNEL(residual_add)
+SIM_KERNEL(residual_bias_act)
 
 /* y[i] = a * y[i] + b * x[i]: the scheduler's update of the latent. */
 KERNEL axpby(float *y, const float *x, float a, float b, long long count) {
@@ -172,14 +165,16 @@ KERNEL conv3x3_depthwise(const float *__restrict__ x, float *__restrict__ y,
     int c = (int)(i % channels);
     long long p = i / channels;
     int row = (int)(p / width), col = (int)(p % width);
+    /* The taps inside the map, found once: zero padding without a test per tap. */
+    int dy0 = row > 0 ? -1 : 0, dy1 = row < height - 1 ? 1 : 0;
+    int dx0 = col > 0 ? -1 : 0, dx1 = col < width - 1 ? 1 : 0;
+    const float *wc = w + c * 9 + 4; /* the centre tap */
     float sum = 0.0f;
-    for (int dy = -1; dy <= 1; dy++)
-        for (int dx = -1; dx <= 1; dx++) {
-            int r = row + dy, q = col + dx;
-            if (r < 0 || r >= height || q < 0 || q >= width)
-                continue;
-            sum += x[((long long)r * width + q) * channels + c] * w[c * 9 + (dy + 1) * 3 + dx + 1];
-        }
+    for (int dy = dy0; dy <= dy1; dy++) {
+        const float *xr = x + ((long long)(row + dy) * width + col) * channels + c;
+        for (int dx = dx0; dx <= dx1; dx++)
+            sum += xr[dx * channels] * wc[dy * 3 + dx];
+    }
     y[i] = sum;
 }
 SIM_KERNEL(conv3x3_depthwise)

@@ -16,8 +16,7 @@ void kernels_lookup(struct engine *e) {
         {&e->kernels.matmul, "matmul"},
         {&e->kernels.bias_act, "bias_act"},
         {&e->kernels.layernorm, "layernorm"},
-        {&e->kernels.modulate, "modulate"},
-        {&e->kernels.residual_add, "residual_add"},
+        {&e->kernels.residual_bias_act, "residual_bias_act"},
         {&e->kernels.axpby, "axpby"},
         {&e->kernels.mean_rows, "mean_rows"},
         {&e->kernels.embed, "embed"},
@@ -58,20 +57,16 @@ void launch_bias_act(struct engine *e, CUdeviceptr y, CUdeviceptr b, int rows, i
 }
 
 void launch_layernorm(struct engine *e, CUdeviceptr x, CUdeviceptr y, CUdeviceptr gamma,
-                      CUdeviceptr beta, int rows, int cols) {
-    void *p[] = {&x, &y, &gamma, &beta, &rows, &cols};
+                      CUdeviceptr beta, CUdeviceptr scale, CUdeviceptr shift, int rows, int cols) {
+    void *p[] = {&x, &y, &gamma, &beta, &scale, &shift, &rows, &cols};
     launch(e, e->kernels.layernorm, "layernorm", rows, p);
 }
 
-void launch_modulate(struct engine *e, CUdeviceptr y, CUdeviceptr scale, CUdeviceptr shift,
-                     int rows, int cols) {
-    void *p[] = {&y, &scale, &shift, &rows, &cols};
-    launch(e, e->kernels.modulate, "modulate", (long long)rows * cols, p);
-}
-
-void launch_residual_add(struct engine *e, CUdeviceptr y, CUdeviceptr x, long long count) {
-    void *p[] = {&y, &x, &count};
-    launch(e, e->kernels.residual_add, "residual_add", count, p);
+void launch_residual_bias_act(struct engine *e, CUdeviceptr h, CUdeviceptr y, CUdeviceptr b,
+                              int rows, int cols, enum activation act) {
+    int a = (int)act;
+    void *p[] = {&h, &y, &b, &rows, &cols, &a};
+    launch(e, e->kernels.residual_bias_act, "residual_bias_act", (long long)rows * cols, p);
 }
 
 void launch_axpby(struct engine *e, CUdeviceptr y, CUdeviceptr x, float a, float b,

@@ -11,7 +11,7 @@ struct engine;
 
 /* Every kernel of kernels.cu, looked up once by name after the module is loaded. */
 struct kernels {
-    CUfunction matmul, bias_act, layernorm, modulate, residual_add, axpby, mean_rows, embed,
+    CUfunction matmul, bias_act, layernorm, residual_bias_act, axpby, mean_rows, embed,
         conv3x3_depthwise, upsample2x, to_rgb;
 };
 
@@ -26,14 +26,13 @@ void launch_matmul(struct engine *e, CUdeviceptr x, CUdeviceptr w, CUdeviceptr y
 /* y = act(y + b) row-wise */
 void launch_bias_act(struct engine *e, CUdeviceptr y, CUdeviceptr b, int rows, int cols,
                      enum activation act);
-/* y = layernorm(x) per row, then * gamma + beta if gamma is not 0 */
+/* y = layernorm(x) per row, then * gamma + beta if gamma is not 0, then * (1 + scale) + shift
+ * if scale is not 0 */
 void launch_layernorm(struct engine *e, CUdeviceptr x, CUdeviceptr y, CUdeviceptr gamma,
-                      CUdeviceptr beta, int rows, int cols);
-/* y = y * (1 + scale) + shift, per column */
-void launch_modulate(struct engine *e, CUdeviceptr y, CUdeviceptr scale, CUdeviceptr shift,
-                     int rows, int cols);
-/* y += x */
-void launch_residual_add(struct engine *e, CUdeviceptr y, CUdeviceptr x, long long count);
+                      CUdeviceptr beta, CUdeviceptr scale, CUdeviceptr shift, int rows, int cols);
+/* h += act(y + b) row-wise: a residual branch's bias, activation and sum in one pass */
+void launch_residual_bias_act(struct engine *e, CUdeviceptr h, CUdeviceptr y, CUdeviceptr b,
+                              int rows, int cols, enum activation act);
 /* y = a * y + b * x */
 void launch_axpby(struct engine *e, CUdeviceptr y, CUdeviceptr x, float a, float b,
                   long long count);

@@ -97,8 +97,8 @@ CUdeviceptr text_encoder_forward(struct engine *e, const struct text_encoder *m,
                  MODEL_WIDTH, m->vocab);
     for (int i = 0; i < TEXT_BLOCKS; i++)
         mlp_block_forward(e, &m->blocks[i], hidden, TEXT_TOKENS, &s);
-    launch_layernorm(e, hidden, s.normed, m->final_gamma->ptr, m->final_beta->ptr, TEXT_TOKENS,
-                     MODEL_WIDTH);
+    launch_layernorm(e, hidden, s.normed, m->final_gamma->ptr, m->final_beta->ptr, 0, 0,
+                     TEXT_TOKENS, MODEL_WIDTH);
     launch_mean_rows(e, s.normed, context, TEXT_TOKENS, MODEL_WIDTH);
     engine_sync(e); /* also keeps `tokens` alive until its upload is done */
 

@@ -117,7 +117,7 @@ static void step(struct engine *e, const struct unet *m, const struct unet_acts 
             "uploading the timestep embedding", name);
     for (int i = 0; i < UNET_BLOCKS; i++)
         mlp_block_forward(e, &m->blocks[i], a->rows, GLOBAL_ROWS, &a->mlp);
-    launch_layernorm(e, a->rows, a->mlp.normed, m->final_gamma->ptr, m->final_beta->ptr,
+    launch_layernorm(e, a->rows, a->mlp.normed, m->final_gamma->ptr, m->final_beta->ptr, 0, 0,
                      GLOBAL_ROWS, MODEL_WIDTH);
     launch_mean_rows(e, a->mlp.normed, a->pooled, GLOBAL_ROWS, MODEL_WIDTH);
     launch_matmul(e, a->pooled, m->w_head->ptr, a->mod, 1, MOD_FLOATS, MODEL_WIDTH);
@@ -132,7 +132,7 @@ static void step(struct engine *e, const struct unet *m, const struct unet_acts 
         spatial_block_forward(e, &m->spatial[i], a->hidden, LATENT_SIDE, LATENT_SIDE, scale, shift,
                               &a->spatial);
     }
-    launch_layernorm(e, a->hidden, a->spatial.normed, 0, 0, LATENT_PIXELS, UNET_CHANNELS);
+    launch_layernorm(e, a->hidden, a->spatial.normed, 0, 0, 0, 0, LATENT_PIXELS, UNET_CHANNELS);
     launch_matmul(e, a->spatial.normed, m->w_out->ptr, a->eps, LATENT_PIXELS, LATENT_CHANNELS,
                   UNET_CHANNELS);
     launch_bias_act(e, a->eps, m->b_out->ptr, LATENT_PIXELS, LATENT_CHANNELS, ACT_NONE);

@@ -68,16 +68,16 @@ void vae_forward(struct engine *e, const struct vae *m, CUdeviceptr latent, unsi
             max_hidden = m->blocks[i].hidden;
     size_t row = MODEL_WIDTH * sizeof(float);
     int side[VAE_STAGES];
-    size_t map_bytes[VAE_STAGES], largest_map = 0, largest_upsampled = 0;
+    size_t map_bytes[VAE_STAGES], largest_map = 0, largest_narrowed = 0;
     for (int s = 0; s < VAE_STAGES; s++) {
         side[s] = LATENT_SIDE << s;
         map_bytes[s] = (size_t)side[s] * side[s] * stage_channels[s] * sizeof(float);
         if (map_bytes[s] > largest_map)
             largest_map = map_bytes[s];
         if (s > 0) {
-            size_t up = (size_t)side[s] * side[s] * stage_channels[s - 1] * sizeof(float);
-            if (up > largest_upsampled)
-                largest_upsampled = up;
+            size_t narrowed = (size_t)side[s - 1] * side[s - 1] * stage_channels[s] * sizeof(float);
+            if (narrowed > largest_narrowed)
+                largest_narrowed = narrowed;
         }
     }
     size_t image_bytes = (size_t)IMAGE_SIDE * IMAGE_SIDE * 3;
@@ -96,7 +96,7 @@ void vae_forward(struct engine *e, const struct vae *m, CUdeviceptr latent, unsi
         snprintf(tensor, sizeof tensor, "act.stage%d", s);
         maps[s] = cuda_alloc(map_bytes[s], name, tensor);
     }
-    CUdeviceptr upsampled = cuda_alloc(largest_upsampled, name, "act.upsampled");
+    CUdeviceptr narrowed = cuda_alloc(largest_narrowed, name, "act.narrowed");
     /* One set of scratch maps, sized for the largest stage, serves every stage. */
     struct spatial_scratch scratch = {
         .normed = cuda_alloc(largest_map, name, "act.map_normed"),
@@ -114,21 +114,22 @@ void vae_forward(struct engine *e, const struct vae *m, CUdeviceptr latent, unsi
     launch_bias_act(e, global, m->b_global->ptr, 1, MODEL_WIDTH, ACT_NONE);
     for (int i = 0; i < VAE_BLOCKS; i++)
         mlp_block_forward(e, &m->blocks[i], global, 1, &mlp);
-    launch_layernorm(e, global, mlp.normed, m->final_gamma->ptr, m->final_beta->ptr, 1,
+    launch_layernorm(e, global, mlp.normed, m->final_gamma->ptr, m->final_beta->ptr, 0, 0, 1,
                      MODEL_WIDTH);
     launch_matmul(e, mlp.normed, m->w_head->ptr, mod, 1, mod_floats(), MODEL_WIDTH);
     launch_bias_act(e, mod, m->b_head->ptr, 1, mod_floats(), ACT_NONE);
 
-    /* Spatial path: a block per stage, upsampling and narrowing between stages. */
+    /* Spatial path: a block per stage; between stages, narrow the channels, then upsample
+     * (in that order the upsampling moves half the data). */
     size_t mod_offset = 0;
     for (int s = 0; s < VAE_STAGES; s++) {
-        int ch = stage_channels[s], pixels = side[s] * side[s];
+        int ch = stage_channels[s];
         if (s > 0) {
-            launch_upsample2x(e, maps[s - 1], upsampled, side[s - 1], side[s - 1],
-                              stage_channels[s - 1]);
-            launch_matmul(e, upsampled, m->w_reduce[s]->ptr, maps[s], pixels, ch,
+            int below = side[s - 1] * side[s - 1];
+            launch_matmul(e, maps[s - 1], m->w_reduce[s]->ptr, narrowed, below, ch,
                           stage_channels[s - 1]);
-            launch_bias_act(e, maps[s], m->b_reduce[s]->ptr, pixels, ch, ACT_NONE);
+            launch_bias_act(e, narrowed, m->b_reduce[s]->ptr, below, ch, ACT_NONE);
+            launch_upsample2x(e, narrowed, maps[s], side[s - 1], side[s - 1], ch);
         }
         CUdeviceptr scale = mod + mod_offset * sizeof(float);
         CUdeviceptr shift = scale + (size_t)ch * sizeof(float);
@@ -142,9 +143,8 @@ void vae_forward(struct engine *e, const struct vae *m, CUdeviceptr latent, unsi
             name);
     engine_sync(e);
 
-    CUdeviceptr to_free[] = {pooled,        global,      mod,       mlp.normed,
-                             mlp.up,        mlp.down,    upsampled, scratch.normed,
-                             scratch.mixed, scratch.out, image};
+    CUdeviceptr to_free[] = {pooled,   global,         mod,           mlp.normed,  mlp.up, mlp.down,
+                             narrowed, scratch.normed, scratch.mixed, scratch.out, image};
     for (size_t i = 0; i < sizeof to_free / sizeof to_free[0]; i++)
         cuda_free(to_free[i], name, "activation");
     for (int s = 0; s < VAE_STAGES; s++)

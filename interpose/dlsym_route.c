@@ -32,22 +32,13 @@
 #error "liboffload's dlsym trampolines are written for x86_64"
 #endif
 
-/* Called by the trampolines: liboffload's answer, or NULL to let the real dlsym answer.
- * Leaves real_dlsym_table filled either way. Never loads anything, never waits. */
-__attribute__((visibility("hidden"), used)) void *interpose_dlsym_route(void *handle,
-                                                                        const char *name);
-
-void *interpose_dlsym_route(void *handle, const char *name) {
-    real_dlsym_init();
-    if (handle == RTLD_DEFAULT || handle == RTLD_NEXT || !name)
-        return NULL;
-    /* cheap test first: this runs for every dlsym in the process */
-    if (name[0] != 'c' || strncmp(name, "cuGetProcAddress", 16) != 0)
-        return NULL;
+/* The rare path: a lookup of NAME on a real handle, NAME starting with
+ * "cuGetProcAddress"; `suffix` is the rest of the name. */
+static void *route_resolver(void *handle, const char *name, const char *suffix) {
     void *mine;
-    if (name[16] == '\0')
+    if (suffix[0] == '\0')
         mine = (void *)hook_cuGetProcAddress_v1;
-    else if (strcmp(name + 16, "_v2") == 0)
+    else if (strcmp(suffix, "_v2") == 0)
         mine = (void *)cuGetProcAddress_v2;
     else
         return NULL;
@@ -57,6 +48,27 @@ void *interpose_dlsym_route(void *handle, const char *name) {
     }
     log_debug("dlsym: %s on the driver's handle -> liboffload's resolver", name);
     return mine;
+}
+
+/* Called by the trampolines for every dlsym in the process: liboffload's answer, or NULL
+ * to let the real dlsym answer. Leaves real_dlsym_table filled either way. Until the name
+ * is known to be a resolver's it runs no instrumented code and no intercepted call
+ * (sanitizer runtimes call dlsym while they initialise; see real_dlsym_init), hence the
+ * hand-written prefix test instead of strncmp. */
+__attribute__((visibility("hidden"), used)) void *interpose_dlsym_route(void *handle,
+                                                                        const char *name);
+
+__attribute__((no_sanitize("address", "thread", "undefined"))) void *
+interpose_dlsym_route(void *handle, const char *name) {
+    static const char prefix[] = "cuGetProcAddress";
+    real_dlsym_init();
+    if (handle == RTLD_DEFAULT || handle == RTLD_NEXT || !name)
+        return NULL;
+    for (size_t i = 0; i < sizeof prefix - 1; i++) {
+        if (name[i] != prefix[i])
+            return NULL;
+    }
+    return route_resolver(handle, name, name + sizeof prefix - 1);
 }
 
 /* Stack at entry: return address (rsp % 16 == 8). Two saved argument registers and 8

@@ -19,8 +19,9 @@ struct real_dlsym_table {
 };
 extern struct real_dlsym_table real_dlsym_table;
 
-/* Fills real_dlsym_table once; cheap after the first call; safe from any thread and
- * from inside the dynamic loader's callbacks (no allocation, no dlopen). */
+/* Fills real_dlsym_table once; cheap after the first call; safe from any thread, from
+ * inside the dynamic loader's callbacks and from a sanitizer runtime's initialisation
+ * (no allocation, no dlopen, no lock, no instrumentation). */
 void real_dlsym_init(void);
 
 /* dlsym(handle, symbol) through the real dlsym. Only for real handles: a RTLD_NEXT or

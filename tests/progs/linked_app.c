@@ -18,6 +18,7 @@
 #include <dlfcn.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,7 @@ static unsigned checksum(const unsigned *p, size_t n) {
 struct copier {
     CUcontext ctx;
     CUdeviceptr buf;
-    volatile int stop;
+    atomic_int stop;
 };
 
 /* Keeps liboffload's hooks (and so the runtime's lock) busy while the main thread forks. */
@@ -86,7 +87,7 @@ static void *copy_loop(void *arg) {
     struct copier *c = arg;
     static unsigned host[4096];
     CHECK_CU(cuCtxSetCurrent(c->ctx));
-    while (!c->stop) {
+    while (!atomic_load(&c->stop)) {
         CHECK_CU(cuMemcpyHtoD(c->buf, host, sizeof host));
         CHECK_CU(cuMemcpyDtoH(host, c->buf, sizeof host));
     }
@@ -120,7 +121,7 @@ static void fork_children(CUcontext ctx, CUdeviceptr buf, int n) {
         else
             fprintf(stderr, "linked_app: child %d ended with status 0x%x\n", i, status);
     }
-    c.stop = 1;
+    atomic_store(&c.stop, 1);
     EXPECT(pthread_join(thread, NULL) == 0);
     printf("fork: %d of %d children exited 0\n", ok, n);
     EXPECT(ok == n);

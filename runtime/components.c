@@ -200,6 +200,13 @@ static void switch_to(struct runtime *rt, int x) {
         evict_component(rt, plan.evict[i]);
     memcpy(cs->pending, plan.prefetch, plan.prefetch_count * sizeof *cs->pending);
     cs->pending_count = plan.prefetch_count;
+    /* Prefetched memory is mapped only once the evicted memory is released, so the device
+     * never holds the outgoing and the incoming components at once. Waiting here, at the
+     * switch, costs the outgoing component's last kernels and its copy to host (nothing
+     * for readonly components): the incoming copies would queue behind that copy on the
+     * offload stream anyway, and issuing them now lets them overlap X's whole turn. */
+    if (cs->pending_count)
+        residency_finish_evictions(rt);
     components_poll(rt);
 }
 
@@ -211,9 +218,7 @@ void components_poll(struct runtime *rt) {
     struct components *cs = rt->components;
     if (!cs || cs->pending_count == 0)
         return;
-    /* Prefetched memory is mapped only once the evicted memory is released: the copies
-     * would queue behind the evictions on the offload stream anyway, and this way the
-     * device never holds the outgoing and the incoming components at once. */
+    /* Normally issued at the switch; left here when an eviction failed or was retaken. */
     residency_reap(rt);
     if (rt->evicting_count)
         return;

@@ -118,6 +118,11 @@ static CUresult reap_oldest(struct runtime *rt) {
     return CUDA_SUCCESS;
 }
 
+void residency_finish_evictions(struct runtime *rt) {
+    while (rt->evicting_count)
+        reap_oldest(rt);
+}
+
 static CUresult map_physical(struct runtime *rt, struct allocation *a) {
     const struct driver_table *d = driver();
     CUmemAllocationProp prop;

@@ -42,6 +42,9 @@ CUresult residency_map_new(struct runtime *rt, struct allocation *a);
 /* Finishes evictions whose copies have completed (cheap: one event query when none has). */
 void residency_reap(struct runtime *rt);
 
+/* Host waits until every eviction in flight has landed (or failed and stayed resident). */
+void residency_finish_evictions(struct runtime *rt);
+
 /* Waits for a's users and copies, releases its memory, backup and range. a is then
  * unregistered and freed. */
 CUresult residency_destroy(struct runtime *rt, struct allocation *a);

@@ -1,0 +1,145 @@
+#!/usr/bin/env bats
+# Components, the sequence, prefetch, readonly and record mode (issue 5) on the reference
+# pipeline at --scale 0.25 --steps 2: text_encoder 37.5, unet 162.5, vae 50 MiB of weights
+# (examples/pipeline/offload.conf names them). Results must be identical in every mode.
+
+setup_file() {
+    export ROOT=${ROOT:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
+    export BUILD=${BUILD:-build}
+    [[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
+    export LD_LIBRARY_PATH=$BUILD/sim
+    unset LD_PRELOAD OFFLOAD_CONFIG OFFLOAD_BUDGET OFFLOAD_POLICY OFFLOAD_PREFETCH \
+        OFFLOAD_SEQUENCE OFFLOAD_STATS OFFLOAD_MODE OFFLOAD_RECORD OFFLOAD_LOG \
+        OFFLOAD_MIN_SIZE SIMCUDA_FAIL SIMCUDA_FAIL_RANDOM SIMCUDA_REPORT SIMCUDA_MEMORY
+    SIMCUDA_MEMORY=8GiB "$BUILD/pipeline" --scale 0.25 --steps 2 \
+        --out "$BATS_FILE_TMPDIR/ref.png" >"$BATS_FILE_TMPDIR/ref.out" 2>&1
+}
+
+setup() {
+    B=$BUILD
+    LIB=$B/liboffload.so
+    CONF=$ROOT/examples/pipeline/offload.conf
+    T=$BATS_TEST_TMPDIR
+    cd "$T"
+}
+
+checksum_of() {
+    grep -E '^checksum: 0x[0-9a-f]{16}$' "$1" | cut -d' ' -f2
+}
+
+json() {
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"
+}
+
+# component FILE NAME FIELD: one component's figure from a stats file.
+component() {
+    json "$1" "[c['$3'] for c in d['components'] if c['name'] == '$2'][0]"
+}
+
+# offloaded MEMORY [ENV...]: the pipeline under liboffload with the example config on a
+# device of MEMORY; stats in $T/stats.json, output in $T/out, image in $T/out.png.
+offloaded() {
+    local mem=$1
+    shift
+    env SIMCUDA_MEMORY="$mem" SIMCUDA_REPORT="$T/sim.json" OFFLOAD_CONFIG="$CONF" \
+        OFFLOAD_STATS="$T/stats.json" LD_PRELOAD="$LIB" "$@" \
+        "$B/pipeline" --scale 0.25 --steps 2 --out "$T/out.png" >"$T/out" 2>&1
+}
+
+same_result() {
+    [ "$(checksum_of "$T/out")" = "$(checksum_of "$BATS_FILE_TMPDIR/ref.out")" ]
+    cmp "$T/out.png" "$BATS_FILE_TMPDIR/ref.png"
+}
+
+@test "sequence: the start line, and peak resident within the two largest adjacent components" {
+    offloaded 1GiB || { cat "$T/out"; false; }
+    same_result
+    grep -qx 'offload: 3 components, budget 1.0 GiB, sequence text_encoder -> unet -> vae' "$T/out"
+    te=$(component "$T/stats.json" text_encoder bytes)
+    unet=$(component "$T/stats.json" unet bytes)
+    vae=$(component "$T/stats.json" vae bytes)
+    pairs=$(python3 -c "print(max($te + $unet, $unet + $vae, $vae + $te))")
+    peak=$(json "$T/stats.json" 'd["peak_resident_bytes"]')
+    echo "peak $peak, largest adjacent pair $pairs"
+    [ "$peak" -le "$pairs" ]
+    # and everything (312 MiB tracked) was never resident at once
+    [ "$peak" -lt "$(json "$T/stats.json" 'd["peak_tracked_bytes"]')" ]
+    # every component moved, each of them owns what it uses
+    for c in text_encoder unet vae; do
+        [ "$(component "$T/stats.json" $c evictions)" -gt 0 ]
+    done
+}
+
+@test "prefetch: hits when on, none when OFFLOAD_PREFETCH=0 overrides the file; same image" {
+    offloaded 1GiB || { cat "$T/out"; false; }
+    same_result
+    [ "$(json "$T/stats.json" 'd["prefetch_hits"] > 0')" = True ]
+    [ "$(component "$T/stats.json" unet prefetch_hits)" -gt 0 ]
+    offloaded 1GiB OFFLOAD_PREFETCH=0 || { cat "$T/out"; false; }
+    same_result
+    [ "$(json "$T/stats.json" 'd["prefetch_hits"]')" = 0 ]
+    # without prefetch the launches restore on demand
+    [ "$(json "$T/stats.json" 'd["demand_restores"] > 0')" = True ]
+}
+
+@test "env override: OFFLOAD_SEQUENCE changes the sequence without editing the file" {
+    offloaded 1GiB OFFLOAD_SEQUENCE='text_encoder -> vae -> unet' || { cat "$T/out"; false; }
+    same_result
+    grep -qx 'offload: 3 components, budget 1.0 GiB, sequence text_encoder -> vae -> unet' "$T/out"
+}
+
+@test "budget policy: a budget that holds everything moves no byte" {
+    offloaded 1GiB OFFLOAD_POLICY=budget || { cat "$T/out"; false; }
+    same_result
+    [ "$(json "$T/stats.json" 'd["bytes_to_host"]')" = 0 ]
+    [ "$(json "$T/stats.json" 'd["bytes_to_device"]')" = 0 ]
+    [ "$(json "$T/stats.json" 'd["evictions"]')" = 0 ]
+}
+
+@test "budget policy under pressure: the farthest component goes, the result is the same" {
+    offloaded 256MiB OFFLOAD_POLICY=budget || { cat "$T/out"; false; }
+    same_result
+    [ "$(json "$T/sim.json" 'd["peak_device_bytes"] <= 256 << 20')" = True ]
+    [ "$(json "$T/stats.json" 'd["evictions"] > 0')" = True ]
+}
+
+@test "readonly = yes: re-evicting weights copies nothing, the image is the same" {
+    offloaded 1GiB || { cat "$T/out"; false; }
+    plain=$(json "$T/stats.json" 'd["bytes_to_host"]')
+    sed 's/^\[component \(.*\)\]$/[component \1]\nreadonly = yes/' "$CONF" >"$T/ro.conf"
+    grep -c 'readonly = yes' "$T/ro.conf"
+    CONF=$T/ro.conf offloaded 1GiB || { cat "$T/out"; false; }
+    same_result
+    ro=$(json "$T/stats.json" 'd["bytes_to_host"]')
+    echo "bytes to host: $plain plain, $ro readonly"
+    [ "$ro" -lt "$plain" ]
+    # unet is evicted twice (when vae loads, when vae runs): the second copies nothing
+    [ "$(component "$T/stats.json" unet evictions)" -ge 2 ]
+    unet_ro=$(component "$T/stats.json" unet bytes_to_host)
+    [ "$unet_ro" -le $((170 << 20)) ]
+}
+
+@test "record mode: three components in order, rename, rerun: same grouping as the hand-written file" {
+    SIMCUDA_MEMORY=1GiB OFFLOAD_MODE=record OFFLOAD_RECORD=$T/rec.conf LD_PRELOAD=$LIB \
+        "$B/pipeline" --scale 0.25 --steps 2 --out "$T/out.png" >"$T/out" 2>&1 ||
+        { cat "$T/out"; false; }
+    same_result
+    cat "$T/rec.conf"
+    grep -qx 'sequence = c0 -> c1 -> c2' "$T/rec.conf"
+    [ "$(grep -c '^\[component ' "$T/rec.conf")" = 3 ]
+    # the grouping the pipeline declares by hand
+    diff <(grep '^allocs' "$T/rec.conf") <(grep '^allocs' "$CONF")
+    sed -e 's/c0/text_encoder/g; s/c1/unet/g; s/c2/vae/g' "$T/rec.conf" >"$T/renamed.conf"
+    CONF=$T/renamed.conf offloaded 256MiB || { cat "$T/out"; false; }
+    same_result
+    grep -qx 'offload: 3 components, budget 256 MiB, sequence text_encoder -> unet -> vae' "$T/out"
+    [ "$(component "$T/stats.json" unet bytes)" -ge $((162 << 20)) ]
+}
+
+@test "config error under liboffload: stops before main with PATH:LINE and exit 2" {
+    printf '[offload]\nprefech = 1\n' >"$T/bad.conf"
+    OFFLOAD_CONFIG=$T/bad.conf LD_PRELOAD=$LIB run "$B/pipeline" --scale 0.25 --steps 2
+    [ "$status" -eq 2 ]
+    echo "$output" | grep -q "^$T/bad.conf:2: unknown key 'prefech'"
+    ! echo "$output" | grep -q checksum
+}

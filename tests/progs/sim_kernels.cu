@@ -50,3 +50,33 @@ __global__ void mixed_params(char c, double d, int i, unsigned long long *out) {
     }
 }
 SIM_KERNEL(mixed_params)
+
+// Waits until the host sets *flag (or timeout_ms passes), then *out = 1 if it saw the
+// flag, 2 if it timed out: shows whether this kernel ran concurrently with host code.
+__global__ void wait_flag(const unsigned *flag, unsigned *out, unsigned timeout_ms) {
+    if (threadIdx.x != 0 || blockIdx.x != 0)
+        return;
+#ifndef __CUDACC__
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (__atomic_load_n(flag, __ATOMIC_ACQUIRE)) {
+            *out = 1;
+            return;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms) {
+            *out = 2;
+            return;
+        }
+        struct timespec nap = {0, 100000};
+        nanosleep(&nap, nullptr);
+    }
+#else
+    unsigned long long end = clock64() + (unsigned long long)timeout_ms * 1000000ull;
+    while (!*(volatile const unsigned *)flag && clock64() < end) {
+    }
+    *out = *(volatile const unsigned *)flag ? 1 : 2;
+#endif
+}
+SIM_KERNEL(wait_flag)

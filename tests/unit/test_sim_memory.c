@@ -159,8 +159,9 @@ TEST(kernel_faults_on_unmapped) {
     pid_t pid = fork();
     if (pid == 0) {
         signal(SIGSEGV, on_segv);
-        /* the child gets its own driver state: streams do not survive fork */
         CUdeviceptr va;
+        if (!sim_test_setup())
+            _exit(2);
         if (cuMemAddressReserve(&va, GRAN, 0, 0, 0) != CUDA_SUCCESS)
             _exit(3);
         CUfunction f = sim_test_kernel("fill_u32");
@@ -184,14 +185,13 @@ int main(void) {
         setenv("SIM_TEST_REEXEC", "1", 1);
         execl("/proc/self/exe", "test_sim_memory", (char *)NULL);
     }
-    /* fork before any stream exists would be cleaner; the fault test forks a child
-     * that only uses its own fresh per-process state (see README: fork) */
+    /* first, while this process has no threads: the child sets up its own driver */
+    RUN(kernel_faults_on_unmapped);
     if (!sim_test_setup())
         return 1;
     RUN(alloc_copy_memset);
     RUN(vmm_map_unmap);
     RUN(capacity);
     RUN(pinned_and_registered);
-    RUN(kernel_faults_on_unmapped);
     return check_summary();
 }

@@ -38,6 +38,18 @@ static CUresult incr_copy(CUstream s, CUdeviceptr src, CUdeviceptr dst) {
     return cuLaunchKernel(sim_test_kernel("incr_copy"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
 }
 
+/* A kernel on s that waits for the host to set *flag; writes 1 to out if it saw it, 2 if
+ * it gave up after 3 s. Shows that work on s did not hold up other work. */
+static CUresult wait_flag(CUstream s, unsigned *flag, CUdeviceptr out) {
+    unsigned timeout_ms = 3000;
+    void *args[] = {&flag, &out, &timeout_ms};
+    return cuLaunchKernel(sim_test_kernel("wait_flag"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
+}
+
+static void set_flag(unsigned *flag, unsigned v) {
+    __atomic_store_n(flag, v, __ATOMIC_RELEASE);
+}
+
 TEST(kernel_fill) {
     CUdeviceptr d;
     unsigned long long n = 1000;
@@ -134,12 +146,17 @@ TEST(event_orders_streams) {
     CHECK_CU(cuStreamSynchronize(b));
     CHECK_EQ_U64(read_word(1), 42);
     CHECK_EQ_U64(cuEventQuery(e), CUDA_SUCCESS);
-    /* without the wait, b does not wait for a */
-    CHECK_CU(slow_store(a, W(2), 9, 200000));
-    CHECK_CU(incr_copy(b, W(2), W(3)));
+    /* without the wait, b does not wait for a: a's kernel sees the flag the host sets
+     * only after b finished */
+    static unsigned flag;
+    set_flag(&flag, 0);
+    CHECK_CU(wait_flag(a, &flag, W(2)));
+    CHECK_CU(incr_copy(b, W(4), W(3)));
     CHECK_CU(cuStreamSynchronize(b));
-    CHECK_EQ_U64(read_word(3), 1);
+    set_flag(&flag, 1);
     CHECK_CU(cuStreamSynchronize(a));
+    CHECK_EQ_U64(read_word(3), 1);
+    CHECK_EQ_U64(read_word(2), 1);
     CHECK_CU(cuEventDestroy(e));
     CHECK_CU(cuStreamDestroy(a));
     CHECK_CU(cuStreamDestroy(b));
@@ -176,14 +193,18 @@ TEST(legacy_default_stream) {
     CHECK_CU(incr_copy(NULL, W(0), W(1))); /* waits for the blocking stream */
     CHECK_CU(slow_store(NULL, W(2), 20, 80000));
     CHECK_CU(incr_copy(blocking, W(2), W(3))); /* waits for the legacy stream */
-    CHECK_CU(slow_store(nonblocking, W(4), 30, 300000));
-    CHECK_CU(incr_copy(CU_STREAM_LEGACY, W(4), W(5))); /* does not wait */
+    static unsigned flag;
+    set_flag(&flag, 0);
+    CHECK_CU(wait_flag(nonblocking, &flag, W(4)));
+    CHECK_CU(incr_copy(CU_STREAM_LEGACY, W(7), W(5))); /* does not wait for it */
+    CHECK_CU(cuStreamSynchronize(CU_STREAM_LEGACY));
+    set_flag(&flag, 1);
     CHECK_CU(cuStreamSynchronize(blocking));
     CHECK_EQ_U64(read_word(1), 11);
     CHECK_EQ_U64(read_word(3), 21);
     CHECK_EQ_U64(read_word(5), 1);
     CHECK_CU(cuStreamSynchronize(nonblocking));
-    CHECK_EQ_U64(read_word(4), 30);
+    CHECK_EQ_U64(read_word(4), 1); /* it saw the flag: the legacy stream did not wait */
     /* a synchronous copy (legacy stream) waits for blocking streams */
     CHECK_CU(slow_store(blocking, W(6), 60, 80000));
     CHECK_EQ_U64(read_word(6), 60);
@@ -289,6 +310,8 @@ TEST(async_fault_is_sticky) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
+        if (!sim_test_setup() || cuMemAlloc(&dev_words, 64) != CUDA_SUCCESS)
+            _exit(9);
         CUmemAllocationProp p = {0};
         p.type = CU_MEM_ALLOCATION_TYPE_PINNED;
         p.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
@@ -319,6 +342,8 @@ TEST(async_fault_is_sticky) {
 }
 
 int main(void) {
+    /* first, while this process has no threads: the child sets up its own driver */
+    RUN(async_fault_is_sticky);
     if (!sim_test_setup())
         return 1;
     if (cuMemAlloc(&dev_words, 64) != CUDA_SUCCESS)
@@ -332,6 +357,5 @@ int main(void) {
     RUN(per_thread_streams);
     RUN(async_copy_semantics);
     RUN(host_functions_in_order);
-    RUN(async_fault_is_sticky);
     return check_summary();
 }

@@ -43,7 +43,12 @@ static void *route_resolver(void *handle, const char *name, const char *suffix) 
     else
         return NULL;
     if (!driver_is_handle(handle)) {
-        log_debug("dlsym: %s on a handle that is not the driver liboffload uses: untouched", name);
+        /* A CUDA driver, but not the one liboffload forwards to (OFFLOAD_DRIVER names
+         * another file): the program would bypass liboffload entirely, so say so. */
+        if (real_dlsym(handle, name))
+            log_warn("dlsym: %s looked up in a CUDA driver other than the one liboffload "
+                     "uses (OFFLOAD_DRIVER?): that program is not intercepted",
+                     name);
         return NULL;
     }
     log_debug("dlsym: %s on the driver's handle -> liboffload's resolver", name);

@@ -166,3 +166,14 @@ PY
     nm -D --defined-only "$LIB" | grep -q ' dlsym@GLIBC_2.2.5$'
     nm -D --defined-only "$LIB" | grep -q ' dlsym@@GLIBC_2.34$'
 }
+
+@test "a different driver than OFFLOAD_DRIVER: the program runs untouched and a warning says why" {
+    mkdir -p "$TMP/other"
+    cp "$B/sim/libcuda.so.1" "$TMP/other/libcuda.so.1" # another file: another object
+    "$B/progs/resolver_probe" >"$TMP/bare.out"
+    OFFLOAD_DRIVER=$TMP/other/libcuda.so.1 LD_PRELOAD=$LIB \
+        "$B/progs/resolver_probe" >"$TMP/offload.out" 2>"$TMP/offload.err"
+    diff "$TMP/bare.out" "$TMP/offload.out"
+    grep -q 'cuGetProcAddress_v2 looked up in a CUDA driver other than the one liboffload uses' \
+        "$TMP/offload.err"
+}

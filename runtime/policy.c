@@ -200,3 +200,20 @@ int policy_lru_victim(const struct policy_lru_entry *entries, size_t count) {
     }
     return best;
 }
+
+int policy_mru_victim(const struct policy_lru_entry *entries, size_t count) {
+    int best = -1;
+    for (size_t i = 0; i < count; i++) {
+        const struct policy_lru_entry *e = &entries[i];
+        if (!e->evictable || e->bytes == 0)
+            continue;
+        if (best < 0)
+            best = (int)i;
+        else {
+            const struct policy_lru_entry *b = &entries[best];
+            if (e->last_use > b->last_use || (e->last_use == b->last_use && e->bytes > b->bytes))
+                best = (int)i;
+        }
+    }
+    return best;
+}

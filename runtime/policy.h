@@ -154,4 +154,13 @@ struct policy_lru_entry {
 };
 int policy_lru_victim(const struct policy_lru_entry *entries, size_t count);
 
+/*
+ * The same entries, most recently used first (ties: larger bytes, then lower index), or -1.
+ * For the allocations of one component that does not fit the budget by itself and runs in
+ * a loop (a unet's steps read every weight once per step, in the same order): there the
+ * least recently used allocation is exactly the next one needed, and the most recently
+ * used one is the farthest (Belady's rule for a cyclic scan: optimal for equal sizes).
+ */
+int policy_mru_victim(const struct policy_lru_entry *entries, size_t count);
+
 #endif /* OFFLOAD_POLICY_H */

@@ -136,7 +136,7 @@ struct sim {
     uint64_t size[MAXC], budget;
 };
 
-enum rule { RULE_POLICY, RULE_LRU, RULE_FIFO };
+enum rule { RULE_POLICY, RULE_LRU, RULE_FIFO, RULE_MRU };
 
 static uint64_t simulate(const struct sim *s, enum rule rule) {
     bool res[MAXC] = {0};
@@ -160,6 +160,13 @@ static uint64_t simulate(const struct sim *s, enum rule rule) {
                                                .budget = s->budget,
                                                .policy = CONFIG_POLICY_BUDGET};
                     v = policy_choose_victim(&view, NULL);
+                } else if (rule == RULE_MRU) {
+                    struct policy_lru_entry e[MAXC];
+                    for (size_t i = 0; i < s->k; i++)
+                        e[i] = (struct policy_lru_entry){.last_use = last[i],
+                                                         .bytes = s->size[i],
+                                                         .evictable = res[i] && i != c};
+                    v = policy_mru_victim(e, s->k);
                 } else {
                     for (size_t i = 0; i < s->k; i++) {
                         const uint64_t *key = rule == RULE_LRU ? last : loaded;
@@ -309,6 +316,25 @@ TEST(belady_with_varied_sizes_beats_lru_and_fifo) {
     CHECK(worse_than_lru == 0);
     CHECK(worse_than_fifo == 0);
     CHECK(sum_policy <= sum_opt + sum_opt / 10); /* within 10% of the optimum overall */
+}
+
+/* Inside one component that is larger than the budget and loops (every allocation once
+ * per step, same order): most-recently-used is Belady there, so optimal for equal sizes,
+ * and LRU is the worst case (every access misses). */
+TEST(mru_is_optimal_for_a_loop_over_one_component) {
+    for (size_t k = 3; k <= 7; k++) {
+        for (uint64_t budget = 1; budget < k; budget++) {
+            struct sim s = {.k = k, .seq_len = k, .cycles = 4, .budget = budget};
+            for (size_t i = 0; i < k; i++) {
+                s.seq[i] = i;
+                s.size[i] = 1;
+            }
+            uint64_t mru = simulate(&s, RULE_MRU), opt = optimum(&s);
+            CHECK_EQ_U64(mru, opt);
+            CHECK_EQ_U64(simulate(&s, RULE_LRU), k * 4);
+            CHECK(budget == 1 || mru < k * 4); /* one slot: every access misses */
+        }
+    }
 }
 
 /* ---- switch plans ------------------------------------------------------------------- */
@@ -548,6 +574,11 @@ TEST(lru_victim) {
     CHECK(policy_lru_victim(e, 5) == 2);
     CHECK(policy_lru_victim(e, 0) == -1);
     CHECK(policy_lru_victim(e + 4, 1) == -1);
+    e[3].evictable = true;
+    CHECK(policy_mru_victim(e, 5) == 0);
+    e[0].evictable = false;
+    CHECK(policy_mru_victim(e, 5) == 3); /* last_use 3: larger bytes first */
+    CHECK(policy_mru_victim(e + 4, 1) == -1);
 }
 
 int main(void) {
@@ -557,6 +588,7 @@ int main(void) {
     RUN(victim_with_repeated_component_uses_its_next_turn);
     RUN(belady_is_optimal_for_equal_sizes);
     RUN(belady_with_varied_sizes_beats_lru_and_fifo);
+    RUN(mru_is_optimal_for_a_loop_over_one_component);
     RUN(sequence_plan_evicts_all_but_active_and_next);
     RUN(sequence_plan_keeps_keep_in_use_and_skips_them_in_the_window);
     RUN(prefetch_is_limited_by_the_budget);

@@ -27,10 +27,13 @@ trap 'rm -rf "$work"' EXIT
 die() { echo "demo: $*" >&2; exit 1; }
 [[ -x $BUILD/pipeline ]] || die "$BUILD/pipeline is missing: run 'make demo' (it builds first)"
 
-# A real GPU: nvidia-smi lists one, the driver library is installed, and the cubin exists.
+# A real GPU: nvidia-smi lists one, the cubin exists, and the pipeline starts without the
+# simulator on its library path (so the loader found a real libcuda.so.1; --tensors makes
+# no driver call).
 real_gpu=no
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU' &&
-    ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 ' && [[ -f $BUILD/kernels.cubin ]]; then
+    [[ -f $BUILD/kernels.cubin ]] &&
+    env -u LD_LIBRARY_PATH -u LD_PRELOAD "$BUILD/pipeline" --tensors >/dev/null 2>&1; then
     real_gpu=yes
 fi
 

@@ -67,3 +67,104 @@ reference_checksum() {
     grep -Eq '"evictions": [1-9]' "$TMP/stats.json"
     grep -Eq '"restores": [1-9]' "$TMP/stats.json"
 }
+
+# --- process life ------------------------------------------------------------------
+
+@test "fork: children of a process whose other thread hammers liboffload exit cleanly" {
+    run env SIMCUDA_MEMORY=24MiB LD_PRELOAD="$LIB" timeout 120 "$B/progs/fork_child" --forks 20
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"fork_child: ok: 20 children"* ]]
+}
+
+@test "exit with copies, kernels and evictions in flight and a thread still calling: no hang, no crash" {
+    for i in 1 2 3; do
+        run env SIMCUDA_MEMORY=32MiB LD_PRELOAD="$LIB" OFFLOAD_LOG=info \
+            timeout 30 "$B/progs/exit_inflight" exit
+        echo "run $i: status $status"
+        echo "$output" | tail -n 5
+        [ "$status" -eq 0 ]
+        [[ $output == *"leaving with work in flight"* ]]
+        [[ $output == *"offload: summary"* ]] # liboffload reported at exit
+    done
+}
+
+@test "exit() and _exit() from a signal handler in the middle of liboffload's work: no hang" {
+    for delay in 30 250 600; do
+        run env SIMCUDA_MEMORY=32MiB LD_PRELOAD="$LIB" timeout 30 \
+            "$B/progs/exit_inflight" signal-exit --delay-ms "$delay"
+        echo "signal-exit after $delay ms: status $status"
+        echo "$output" | tail -n 3
+        [ "$status" -eq 3 ]
+        run env SIMCUDA_MEMORY=32MiB LD_PRELOAD="$LIB" timeout 30 \
+            "$B/progs/exit_inflight" signal-_exit --delay-ms "$delay"
+        echo "signal-_exit after $delay ms: status $status"
+        [ "$status" -eq 4 ]
+    done
+}
+
+@test "unload: dlopen and dlclose of liboffload.so three times, the driver works after" {
+    run env SIMCUDA_MEMORY=32MiB timeout 30 "$B/progs/exit_inflight" unload "$LIB"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"unloaded three times, driver still fine"* ]]
+}
+
+# --- environment -------------------------------------------------------------------
+
+@test "environment: liboffload reads variables only with secure_getenv" {
+    # getenv( not preceded by secure_ (or any identifier character)
+    run grep -rnE '(^|[^_A-Za-z0-9])getenv[[:space:]]*\(' interpose runtime config
+    echo "$output"
+    [ "$status" -eq 1 ]
+    grep -rq 'secure_getenv' config interpose
+}
+
+@test "environment: a setuid program takes no configuration from the environment or ./offload.conf" {
+    [ "$(id -u)" -eq 0 ] || skip "needs root to make a setuid-root copy and drop to nobody"
+    command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
+    dir=$(mktemp -d /tmp/offload-suid.XXXXXX)
+    if findmnt -no OPTIONS -T "$dir" 2>/dev/null | grep -qw nosuid; then
+        rm -rf "$dir"
+        skip "/tmp is mounted nosuid"
+    fi
+    chmod 755 "$dir"
+    cp "$B/progs/env_safety" "$LIB" "$dir/"
+    printf '[offload]\nprefech = 1\n' >"$dir/broken.conf"
+    chmod 644 "$dir/liboffload.so" "$dir/broken.conf"
+    as_nobody() { (cd "$dir" && setpriv --reuid=65534 --regid=65534 --clear-groups "$@"); }
+    # Control: the same program, not setuid, does read the broken config and stops (2).
+    chmod 755 "$dir/env_safety"
+    run as_nobody env OFFLOAD_CONFIG="$dir/broken.conf" "$dir/env_safety" "$dir/liboffload.so"
+    echo "not setuid: $status $output"
+    [ "$status" -eq 2 ]
+    chown root:root "$dir/env_safety"
+    chmod 4755 "$dir/env_safety"
+    run as_nobody env OFFLOAD_CONFIG="$dir/broken.conf" OFFLOAD_LOG=bogus \
+        "$dir/env_safety" "$dir/liboffload.so"
+    echo "setuid, OFFLOAD_CONFIG: $status $output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"env_safety: loaded"* ]]
+    cp "$dir/broken.conf" "$dir/offload.conf"
+    run as_nobody "$dir/env_safety" "$dir/liboffload.so"
+    echo "setuid, ./offload.conf: $status $output"
+    rm -rf "$dir"
+    [ "$status" -eq 0 ]
+}
+
+@test "stats and record files: a planted symlink is replaced, never followed; the file is regular" {
+    echo "precious" >"$TMP/victim"
+    ln -s "$TMP/victim" "$TMP/stats.json"
+    ln -s "$TMP/victim" "$TMP/recorded.conf"
+    SIMCUDA_MEMORY=28MiB LD_PRELOAD=$LIB OFFLOAD_STATS=$TMP/stats.json \
+        timeout 60 "$PIPE" --scale 0.03 --steps 1 --quiet --out "$TMP/a.png"
+    SIMCUDA_MEMORY=28MiB LD_PRELOAD=$LIB OFFLOAD_MODE=record OFFLOAD_RECORD=$TMP/recorded.conf \
+        timeout 60 "$PIPE" --scale 0.03 --steps 1 --quiet --out "$TMP/b.png"
+    [ "$(cat "$TMP/victim")" = precious ]
+    [ -f "$TMP/stats.json" ] && [ ! -L "$TMP/stats.json" ]
+    [ -f "$TMP/recorded.conf" ] && [ ! -L "$TMP/recorded.conf" ]
+    grep -q '"tracked_bytes"' "$TMP/stats.json"
+    grep -q '^\[component ' "$TMP/recorded.conf"
+    # no temporary file left behind
+    [ -z "$(find "$TMP" -name '*.tmp.*')" ]
+}

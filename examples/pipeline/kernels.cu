@@ -14,7 +14,7 @@
  *  - only +, -, *, /, sqrtf, fabsf, floorf, fminf, fmaxf: all correctly rounded in IEEE
  *    single precision on both targets (no expf/tanhf, whose last bits differ). Built with
  *    contraction off (nvcc --fmad=false, host -ffp-contract=off), the GPU and the
- *    simulator compute the same bits.
+ *    simulator should compute the same bits (not yet checked on a GPU: tests/gpu/run.sh).
  *
  * Layouts: matrices are row-major; a weight matrix is [N][K] (one row per output), so the
  * inner loop of matmul walks both operands contiguously. Feature maps are [pixel][channel].

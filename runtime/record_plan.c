@@ -84,10 +84,17 @@ void record_trace_destroy(struct record_trace *t) {
 }
 
 int record_trace_alloc(struct record_trace *t, uint64_t ordinal, uint64_t bytes) {
-    if (ordinal != t->alloc_count)
+    if (ordinal < t->alloc_count || ordinal - t->alloc_count > (1u << 20))
         return -1;
-    if (grow((void **)&t->allocs, &t->alloc_cap, t->alloc_count + 1, sizeof *t->allocs))
+    if (grow((void **)&t->allocs, &t->alloc_cap, (size_t)ordinal + 1, sizeof *t->allocs))
         return -1;
+    /* Ordinals the caller skipped (an allocation that failed after getting one) stay as
+     * empty entries, so later ordinals keep their meaning. */
+    while (t->alloc_count < ordinal) {
+        uint64_t now = ++t->clock;
+        t->allocs[t->alloc_count++] =
+            (struct record_alloc){.bytes = 0, .alloc_tick = now, .free_tick = now};
+    }
     t->allocs[t->alloc_count++] =
         (struct record_alloc){.bytes = bytes, .alloc_tick = ++t->clock, .free_tick = RECORD_NEVER};
     return 0;
@@ -563,7 +570,9 @@ int record_plan_build(const struct record_trace *t, struct record_plan *plan) {
         } else {
             long_life = alive_at_end && L && al->alloc_tick < t->launches[0].tick;
         }
-        if (uses[i] && long_life) {
+        if (al->bytes == 0 && al->free_tick == al->alloc_tick) {
+            /* a skipped ordinal: nothing to report */
+        } else if (uses[i] && long_life) {
             long_lived[i] = true;
         } else if (uses[i]) {
             plan->short_lived_count++;

@@ -59,8 +59,10 @@ struct record_trace {
 void record_trace_init(struct record_trace *t);
 void record_trace_destroy(struct record_trace *t);
 
-/* Returns 0, or -1 on a wrong ordinal (not the next one / unknown / already freed) or
- * out of memory; the trace stays usable either way. */
+/* Returns 0, or -1 on a wrong ordinal or out of memory; the trace stays usable either
+ * way. record_trace_alloc takes ordinals in increasing order; skipped ones (an allocation
+ * that failed after getting its ordinal) are kept as empty entries. record_trace_free
+ * refuses unknown or already freed ordinals. */
 int record_trace_alloc(struct record_trace *t, uint64_t ordinal, uint64_t bytes);
 int record_trace_free(struct record_trace *t, uint64_t ordinal);
 /* Unknown ordinals (>= alloc_count) are ignored. */

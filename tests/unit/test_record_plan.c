@@ -451,8 +451,8 @@ TEST(empty_trace_writes_a_valid_config) {
 TEST(trace_builder_checks_ordinals_and_normalises_launches) {
     struct record_trace t;
     record_trace_init(&t);
-    CHECK(record_trace_alloc(&t, 1, 10) == -1); /* not the next ordinal */
     CHECK(record_trace_alloc(&t, 0, 10) == 0);
+    CHECK(record_trace_alloc(&t, 0, 10) == -1); /* already taken */
     CHECK(record_trace_alloc(&t, 1, 20) == 0);
     CHECK(record_trace_free(&t, 5) == -1);
     uint64_t refs[] = {1, 0, 1, 7};
@@ -473,6 +473,18 @@ TEST(trace_builder_checks_ordinals_and_normalises_launches) {
         CHECK(record_trace_launch(&t, name, NULL, 0) == 0);
     }
     CHECK_EQ_U64(t.kernel_name_count, 151);
+    /* a skipped ordinal (the allocation failed): later ones keep their number */
+    CHECK(record_trace_alloc(&t, 3, 1 << 20) == 0);
+    CHECK_EQ_U64(t.alloc_count, 4);
+    CHECK_EQ_U64(t.allocs[2].bytes, 0);
+    CHECK(record_trace_launch(&t, "k", (uint64_t[]){3}, 1) == 0);
+    struct record_plan plan;
+    CHECK(record_plan_build(&t, &plan) == 0);
+    CHECK_EQ_U64(plan.component_count, 1); /* ordinal 1, alive and used throughout */
+    CHECK_EQ_U64(plan.components[0].allocs[0], 1);
+    CHECK_EQ_U64(plan.short_lived_count, 2); /* 0 (freed early), 3 (made late) */
+    CHECK_EQ_U64(plan.unused_count, 0);      /* the skipped ordinal 2 is not counted */
+    record_plan_free(&plan);
     record_trace_destroy(&t);
 }
 

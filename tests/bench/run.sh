@@ -170,8 +170,10 @@ PIPE_STEPS=${BENCH_PIPE_STEPS:-4}
 PIPE_RUNS=${BENCH_PIPE_RUNS:-3}
 DEVICE=${BENCH_DEVICE:-256MiB}
 BIG_DEVICE=8GiB
+TRANSFER_SHARE=0.5 # a component's transfer time / its compute time, for the overlap figure
 if ((QUICK)); then
     PIPE_SCALE=${BENCH_PIPE_SCALE:-0.15} PIPE_STEPS=1 PIPE_RUNS=2 DEVICE=${BENCH_DEVICE:-128MiB}
+    TRANSFER_SHARE=0.05 # the plumbing only: no minute-long runs at a slow bandwidth
 fi
 PIPE_ARGS=(--scale "$PIPE_SCALE" --steps "$PIPE_STEPS" --runs "$PIPE_RUNS")
 REF_SUM=
@@ -182,6 +184,7 @@ REF_SUM=
 pipe() {
     local name=$1
     shift
+    say "  pipeline run: $name"
     if ! env "$@" "$PIPELINE" "${PIPE_ARGS[@]}" --out "$TMP/$name.png" >"$TMP/pipe.$name.out" \
         2>"$TMP/pipe.$name.err"; then
         say "pipeline $name failed:"
@@ -219,6 +222,7 @@ bench_pipeline() {
     pipe resident SIMCUDA_MEMORY=$BIG_DEVICE || return 1
     local resident=$PIPE_SECONDS
 
+    wants peak || wants overlap || { bench_clean_evict; return; }
     # 6. peak_ratio, and the bytes one run restores, on a device with room for everything:
     # only the policy decides what is resident.
     pipe peak SIMCUDA_MEMORY=$BIG_DEVICE "${off[@]}" OFFLOAD_POLICY=sequence OFFLOAD_PREFETCH=0 \
@@ -227,12 +231,20 @@ bench_pipeline() {
     peak=$(jq .peak_resident_bytes "$TMP/stats.peak.json")
     sum=$(stats_sum "$TMP/stats.peak.json" bytes)
     restored=$(jq ".bytes_to_device / $PIPE_RUNS" "$TMP/stats.peak.json")
-    record peak_ratio "$(awk -v p="$peak" -v s="$sum" 'BEGIN { printf "%.3f", s ? p / s : 0 }')" \
+    wants peak && record peak_ratio \
+        "$(awk -v p="$peak" -v s="$sum" 'BEGIN { printf "%.3f", s ? p / s : 0 }')" \
         "" "" ratio "{\"peak_resident_bytes\": $peak, \"component_bytes\": $sum, \"prefetch\": 0}"
+    wants overlap && { bench_overlap "$resident" "$restored" || return 1; }
+    bench_clean_evict
+}
+
+bench_overlap() { # bench_overlap RESIDENT_SECONDS BYTES_RESTORED_PER_RUN
+    local resident=$1 restored=$2 off=(LD_PRELOAD="$LIB" OFFLOAD_CONFIG="$PIPE_CONF")
 
     # 3. overlap. Bandwidth such that moving what one run restores takes half the compute.
     local gbps
-    gbps=$(awk -v b="$restored" -v t="$resident" 'BEGIN { printf "%.3f", b / (t / 2) / 1e9 }')
+    gbps=$(awk -v b="$restored" -v t="$resident" -v share=$TRANSFER_SHARE \
+        'BEGIN { printf "%.3f", b / (t * share) / 1e9 }')
     say "overlap: SIMCUDA_PCIE_GBPS=$gbps (restores $restored bytes per run, compute $resident s)"
     local r res=() p1=() p0=()
     for ((r = 0; r < (QUICK ? 1 : 2); r++)); do
@@ -255,7 +267,10 @@ bench_pipeline() {
         --argjson hits "$(jq .prefetch_hits "$TMP/stats.p1.0.json")" \
         '{resident_s: $res, prefetch1_s: $p1, prefetch0_s: $p0, prefetch0_ratio: ($p0 / $res),
           pcie_gbps: $gbps, device: $device, prefetch_hits: $hits}')"
+}
 
+bench_clean_evict() {
+    wants clean || return 0
     # 4. clean_evict: the same config with readonly = yes / no on every component. Bytes per
     # run in steady state: (bytes after R runs - bytes after 1 run) / (R - 1), so the first
     # eviction, which must copy even read-only data, is not counted.

@@ -11,7 +11,7 @@
 
 struct walk {
     struct graph_record *rec;
-    const struct registry *reg;
+    struct registry *reg;
     struct launch_cache *layouts;
     bool oom;
 };
@@ -101,7 +101,7 @@ static void walk_node(struct walk *w, CUgraphNode node, int depth) {
     }
 }
 
-int graphs_remember(struct graph_table *t, struct launch_cache *layouts, const struct registry *reg,
+int graphs_remember(struct graph_table *t, struct launch_cache *layouts, struct registry *reg,
                     CUgraphExec exec, CUgraph graph) {
     graphs_forget(t, exec); /* a handle may be reused after destroy */
     struct graph_record *rec = calloc(1, sizeof *rec);

@@ -29,7 +29,7 @@ struct graph_table {
 
 /* Walks graph and remembers, for exec, the tracked allocations it references. Returns 0 or
  * -1 when out of memory (the graph is then unknown and its launches are not prepared). */
-int graphs_remember(struct graph_table *t, struct launch_cache *layouts, const struct registry *reg,
+int graphs_remember(struct graph_table *t, struct launch_cache *layouts, struct registry *reg,
                     CUgraphExec exec, CUgraph graph);
 
 const struct graph_record *graphs_find(const struct graph_table *t, CUgraphExec exec);

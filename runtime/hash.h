@@ -11,6 +11,7 @@
 #ifndef OFFLOAD_HASH_H
 #define OFFLOAD_HASH_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -21,6 +22,18 @@
         hash_key_ *= 0x9E3779B97F4A7C15ull;                                                        \
         (hashv) = (unsigned)(hash_key_ >> 32);                                                     \
     } while (0)
+
+/* Keys are 8 bytes: compare them as such rather than through memcmp. */
+#define HASH_KEYCMP(a, b, n) hash_key_compare_((a), (b), (n))
+static inline int hash_key_compare_(const void *a, const void *b, size_t n) {
+    if (n == 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        return x != y;
+    }
+    return memcmp(a, b, n);
+}
 
 #define HASH_NONFATAL_OOM 1
 #define uthash_nonfatal_oom(obj)                                                                   \

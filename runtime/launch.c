@@ -41,11 +41,17 @@ static void learn_layout(struct func_layout *l) {
     l->component = -2;
 }
 
-struct func_layout *launch_layout(struct launch_cache *cache, CUfunction f) {
+static size_t recent_slot(CUfunction f) {
+    return ((uintptr_t)f >> 4) % LAUNCH_RECENT_SLOTS; /* as launch_layout in launch.h */
+}
+
+struct func_layout *launch_layout_slow(struct launch_cache *cache, CUfunction f) {
     struct func_layout *l;
     HASH_FIND(hh, cache->by_func, &f, sizeof f, l);
-    if (l)
+    if (l) {
+        cache->recent[recent_slot(f)] = l;
         return l;
+    }
     l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
@@ -63,6 +69,7 @@ struct func_layout *launch_layout(struct launch_cache *cache, CUfunction f) {
         free(l);
         return NULL;
     }
+    cache->recent[recent_slot(f)] = l;
     return l;
 }
 
@@ -106,6 +113,7 @@ bool launch_scan(const struct func_layout *layout, void **params, void **extra,
 
 void launch_cache_clear(struct launch_cache *cache) {
     struct func_layout *l, *tmp;
+    memset(cache->recent, 0, sizeof cache->recent);
     HASH_ITER(hh, cache->by_func, l, tmp) {
         HASH_DELETE(hh, cache->by_func, l);
         free(l->pointer_index);

@@ -18,9 +18,13 @@
 
 struct func_layout;
 
+#define LAUNCH_RECENT_SLOTS 64
+
 struct launch_cache {
     struct func_layout *by_func; /* uthash head */
-    bool blind_logged;           /* a kernel whose parameters cannot be read was reported */
+    /* direct-mapped cache in front of the hash: a program launches few kernels, often */
+    struct func_layout *recent[LAUNCH_RECENT_SLOTS];
+    bool blind_logged; /* a kernel whose parameters cannot be read was reported */
 };
 
 /* What the runtime remembers about one kernel. */
@@ -35,8 +39,16 @@ struct func_layout {
     UT_hash_handle hh;
 };
 
+/* The hash lookup (and first-time driver query) behind launch_layout. */
+struct func_layout *launch_layout_slow(struct launch_cache *cache, CUfunction f);
+
 /* The cached layout of f, asking the driver the first time. NULL only when out of memory. */
-struct func_layout *launch_layout(struct launch_cache *cache, CUfunction f);
+static inline struct func_layout *launch_layout(struct launch_cache *cache, CUfunction f) {
+    struct func_layout *l = cache->recent[((uintptr_t)f >> 4) % LAUNCH_RECENT_SLOTS];
+    if (l && l->func == f)
+        return l;
+    return launch_layout_slow(cache, f);
+}
 
 /* Calls visit(ctx, value) for every 8-byte value the launch passes: each 8-byte parameter
  * of kernelParams (when the layout is known), each 8-byte aligned word of an `extra`

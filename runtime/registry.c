@@ -66,6 +66,9 @@ int registry_add(struct registry *reg, struct allocation *a) {
 }
 
 void registry_remove(struct registry *reg, struct allocation *a) {
+    for (size_t i = 0; i < REGISTRY_RECENT_SLOTS; i++)
+        if (reg->recent[i].alloc == a)
+            reg->recent[i] = (struct registry_slot){0, NULL};
     size_t n = a->mapped >> reg->shift;
     for (size_t i = 0; i < n; i++)
         HASH_DELETE(hh, reg->by_granule, &a->granules[i]);
@@ -77,13 +80,14 @@ void registry_remove(struct registry *reg, struct allocation *a) {
     reg->list[reg->count] = NULL;
 }
 
-struct allocation *registry_find(const struct registry *reg, CUdeviceptr addr) {
-    if (addr < reg->low || addr >= reg->high)
-        return NULL;
+struct allocation *registry_find_slow(struct registry *reg, CUdeviceptr addr) {
     uint64_t granule = addr >> reg->shift;
     struct granule_entry *e;
     HASH_FIND(hh, reg->by_granule, &granule, sizeof granule, e);
-    return e ? e->alloc : NULL;
+    if (!e)
+        return NULL;
+    reg->recent[granule % REGISTRY_RECENT_SLOTS] = (struct registry_slot){granule, e->alloc};
+    return e->alloc;
 }
 
 void registry_destroy(struct registry *reg) {

@@ -64,8 +64,18 @@ struct allocation {
     size_t list_index;              /* position in registry.list */
 };
 
+#define REGISTRY_RECENT_SLOTS 256
+
+/* A direct-mapped cache of recent hits in front of the hash: a launch looks up the same
+ * few allocations again and again, and a slot check is a handful of instructions. */
+struct registry_slot {
+    uint64_t granule;
+    struct allocation *alloc; /* NULL: empty */
+};
+
 struct registry {
-    unsigned shift;                   /* log2 of the granularity */
+    unsigned shift; /* log2 of the granularity */
+    struct registry_slot recent[REGISTRY_RECENT_SLOTS];
     struct granule_entry *by_granule; /* uthash head */
     struct allocation **list;
     size_t count, capacity;
@@ -82,8 +92,19 @@ int registry_add(struct registry *reg, struct allocation *a);
 /* Removes a; does not free it. */
 void registry_remove(struct registry *reg, struct allocation *a);
 
+/* The hash lookup behind registry_find (fills the cache). */
+struct allocation *registry_find_slow(struct registry *reg, CUdeviceptr addr);
+
 /* The allocation whose mapped range contains addr, or NULL. */
-struct allocation *registry_find(const struct registry *reg, CUdeviceptr addr);
+static inline struct allocation *registry_find(struct registry *reg, CUdeviceptr addr) {
+    if (addr < reg->low || addr >= reg->high)
+        return NULL;
+    uint64_t granule = addr >> reg->shift;
+    const struct registry_slot *slot = &reg->recent[granule % REGISTRY_RECENT_SLOTS];
+    if (slot->granule == granule && slot->alloc)
+        return slot->alloc;
+    return registry_find_slow(reg, addr);
+}
 
 /* Frees the index (not the allocations). */
 void registry_destroy(struct registry *reg);

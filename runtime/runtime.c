@@ -212,6 +212,58 @@ bool runtime_address_range(CUdeviceptr dptr, CUdeviceptr *base, size_t *size) {
 
 /* --- work that touches memory ------------------------------------------------------- */
 
+/* True when a launch on stream may use a with nothing more than marking the use: resident,
+ * no restore it still has to wait for (this stream already waited), no prefetch to count. */
+static inline bool ready_for(struct allocation *a, CUstream stream) {
+    if (a->state != RESIDENT || a->prefetched || stream == CU_STREAM_PER_THREAD)
+        return false;
+    if (a->stream_count && a->streams[0].stream == stream)
+        return true;
+    for (unsigned i = 1; i < a->stream_count; i++) {
+        if (a->streams[i].stream == stream) {
+            /* move to front: the next launch on this stream matches at once */
+            struct stream_use u = a->streams[i];
+            a->streams[i] = a->streams[0];
+            a->streams[0] = u;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The common launch: kernelParams with a known layout, no components, no recording, every
+ * referenced allocation ready. One pass, no callbacks; anything else (a restore, a new
+ * stream) is collected for use_collected. Returns false when the launch needs the general
+ * path (components or recording look at every reference). */
+static bool launch_fast(const struct func_layout *layout, void **params, CUstream stream,
+                        size_t *slow_count) {
+    if (rt->components || rt->record || !params || !layout || !layout->known)
+        return false;
+    struct registry *reg = &rt->registry;
+    const uint64_t epoch = rt->epoch;
+    uint64_t clock = rt->clock;
+    struct collect c = {0, false};
+    for (unsigned k = 0; k < layout->pointer_count; k++) {
+        uint64_t v;
+        memcpy(&v, params[layout->pointer_index[k]], 8);
+        struct allocation *a = registry_find(reg, v);
+        if (!a || a->protect_epoch == epoch)
+            continue;
+        if (ready_for(a, stream)) {
+            a->protect_epoch = epoch;
+            a->last_use = ++clock;
+            if (a->backup_valid && !a->readonly)
+                a->backup_valid = false;
+        } else {
+            rt->clock = clock;
+            collect_value(&c, v);
+        }
+    }
+    rt->clock = clock;
+    *slow_count = c.count;
+    return true;
+}
+
 CUresult runtime_before_launch(CUfunction f, CUstream stream, void **params, void **extra) {
     if (nothing_to_do())
         return CUDA_SUCCESS;
@@ -223,11 +275,17 @@ CUresult runtime_before_launch(CUfunction f, CUstream stream, void **params, voi
     rt->stats.launches++;
     rt->epoch++;
     struct func_layout *layout = launch_layout(&rt->layouts, f);
-    struct collect c = {0, false};
-    launch_scan(layout, params, extra, collect_value, &c);
-    components_on_launch(rt, layout, rt->scratch, c.count);
-    record_launch(rt, layout, rt->scratch, c.count);
-    CUresult r = use_collected(c.count, stream);
+    size_t n = 0;
+    if (!launch_fast(layout, params, stream, &n)) {
+        struct collect c = {0, false};
+        launch_scan(layout, params, extra, collect_value, &c);
+        components_on_launch(rt, layout, rt->scratch, c.count);
+        record_launch(rt, layout, rt->scratch, c.count);
+        n = c.count;
+    }
+    CUresult r = CUDA_SUCCESS;
+    if (n || rt->evicting_count || (rt->components && components_pending(rt)))
+        r = use_collected(n, stream);
     runtime_unlock();
     return r;
 }

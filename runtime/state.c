@@ -6,11 +6,3 @@
 struct runtime offload_runtime = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
 };
-
-void runtime_lock(void) {
-    pthread_mutex_lock(&offload_runtime.lock);
-}
-
-void runtime_unlock(void) {
-    pthread_mutex_unlock(&offload_runtime.lock);
-}

@@ -70,7 +70,12 @@ struct runtime {
 /* The one instance. */
 extern struct runtime offload_runtime;
 
-void runtime_lock(void);
-void runtime_unlock(void);
+static inline void runtime_lock(void) {
+    pthread_mutex_lock(&offload_runtime.lock);
+}
+
+static inline void runtime_unlock(void) {
+    pthread_mutex_unlock(&offload_runtime.lock);
+}
 
 #endif /* OFFLOAD_STATE_H */

@@ -54,6 +54,17 @@ reference_checksum() {
     [ "$(grep -ci 'pageable' "$TMP/err")" -eq 1 ]
 }
 
+@test "no host memory at all: the eviction fails cleanly, the data stays on the device" {
+    # host_oom caps its address space (RLIMIT_AS) so that no backup can be had, pinned or
+    # pageable, then asks for a buffer that needs an eviction.
+    run env SIMCUDA_MEMORY=16MiB LD_PRELOAD="$LIB" timeout 60 "$B/progs/host_oom" --mib 8
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"cuMemAlloc of a third buffer: CUDA_ERROR_OUT_OF_MEMORY"* ]]
+    [[ $output == *"host_oom: ok"* ]]
+    [[ $output == *"host memory"* ]] # liboffload said why
+}
+
 @test "threads: 8 threads x 8 streams allocating, launching, copying, freeing for 30 s under pressure; every byte right" {
     # 8 threads x 4 live buffers of up to 3 MiB (4 MiB mapped) plus a shared one: about
     # three times what the 40 MiB device holds; one call needs at most 10 MiB, and the
@@ -167,4 +178,13 @@ reference_checksum() {
     grep -q '^\[component ' "$TMP/recorded.conf"
     # no temporary file left behind
     [ -z "$(find "$TMP" -name '*.tmp.*')" ]
+}
+
+# --- soak ----------------------------------------------------------------------------
+
+@test "soak: 50 images in one process under pressure: every checksum right, host memory and tracked bytes flat" {
+    run tests/reliability/soak.sh
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"soak: ok: 50 images"* ]]
 }

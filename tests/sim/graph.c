@@ -33,12 +33,19 @@ struct sim_graph {
     size_t n, cap;
 };
 
+/* What a launch runs: an instantiated graph's ops, shared by the exec handle and every
+ * queued launch, so cuGraphExecUpdate/Destroy never pull ops from under a launch. */
 struct sim_graph_exec {
-    unsigned magic;
-    atomic_int refs; /* the handle, and each queued launch */
+    atomic_int refs;
     struct sim_op **ops;
     size_t n;
     unsigned kernels;
+};
+
+struct graph_exec_handle {
+    unsigned magic;
+    struct sim_graph_exec *current;
+    pthread_mutex_t lock;
 };
 
 struct sim_capture {
@@ -583,28 +590,107 @@ static struct sim_op *op_clone(const struct sim_op *src) {
     return op;
 }
 
-static CUresult instantiate(CUgraphExec *out, CUgraph hGraph) {
-    struct sim_graph *g = graph_of(hGraph);
-    if (!out || !g)
-        return CUDA_ERROR_INVALID_VALUE;
+/* A fresh op set cloned from the graph's nodes (one reference), or NULL. */
+static struct sim_graph_exec *ops_from(struct sim_graph *g) {
     struct sim_graph_exec *x = calloc(1, sizeof *x);
     if (!x || !(x->ops = calloc(g->n ? g->n : 1, sizeof *x->ops))) {
         free(x);
-        return CUDA_ERROR_OUT_OF_MEMORY;
+        return NULL;
     }
-    x->magic = EXEC_MAGIC;
     atomic_init(&x->refs, 1);
     for (size_t i = 0; i < g->n; i++) {
         if (!(x->ops[i] = op_clone(g->nodes[i]->op))) {
             x->n = i;
             sim_graph_exec_release(x);
-            return CUDA_ERROR_OUT_OF_MEMORY;
+            return NULL;
         }
         x->kernels += x->ops[i]->kind == SIM_OP_KERNEL;
     }
     x->n = g->n;
-    *out = (CUgraphExec)x;
+    return x;
+}
+
+static CUresult instantiate(CUgraphExec *out, CUgraph hGraph) {
+    struct sim_graph *g = graph_of(hGraph);
+    if (!out || !g)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct graph_exec_handle *h = calloc(1, sizeof *h);
+    struct sim_graph_exec *x = h ? ops_from(g) : NULL;
+    if (!x) {
+        free(h);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    h->magic = EXEC_MAGIC;
+    h->current = x;
+    pthread_mutex_init(&h->lock, NULL);
+    *out = (CUgraphExec)h;
     return CUDA_SUCCESS;
+}
+
+static struct graph_exec_handle *exec_of(CUgraphExec h) {
+    struct graph_exec_handle *x = (struct graph_exec_handle *)h;
+    return x && x->magic == EXEC_MAGIC ? x : NULL;
+}
+
+/* The graph replaces the exec's ops if it has the same nodes, of the same types. */
+static CUresult exec_update(CUgraphExec hx, CUgraph hg, CUgraphExecUpdateResult *result,
+                            CUgraphNode *error_node) {
+    struct graph_exec_handle *h = exec_of(hx);
+    struct sim_graph *g = graph_of(hg);
+    *result = CU_GRAPH_EXEC_UPDATE_ERROR;
+    *error_node = NULL;
+    if (!h || !g)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&h->lock);
+    struct sim_graph_exec *old = h->current;
+    CUresult r = CUDA_SUCCESS;
+    if (old->n != g->n) {
+        *result = CU_GRAPH_EXEC_UPDATE_ERROR_TOPOLOGY_CHANGED;
+        r = CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE;
+    }
+    for (size_t i = 0; r == CUDA_SUCCESS && i < g->n; i++)
+        if (old->ops[i]->kind != g->nodes[i]->op->kind) {
+            *result = CU_GRAPH_EXEC_UPDATE_ERROR_NODE_TYPE_CHANGED;
+            *error_node = (CUgraphNode)g->nodes[i];
+            r = CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE;
+        }
+    struct sim_graph_exec *x = r == CUDA_SUCCESS ? ops_from(g) : NULL;
+    if (r == CUDA_SUCCESS && !x)
+        r = CUDA_ERROR_OUT_OF_MEMORY;
+    if (x) {
+        h->current = x;
+        *result = CU_GRAPH_EXEC_UPDATE_SUCCESS;
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (x)
+        sim_graph_exec_release(old);
+    return r;
+}
+
+SIM_API CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph,
+                                      CUgraphExecUpdateResultInfo *resultInfo) {
+    SIM_ENTER("cuGraphExecUpdate_v2");
+    if (!resultInfo)
+        return CUDA_ERROR_INVALID_VALUE;
+    resultInfo->errorFromNode = NULL;
+    return exec_update(hGraphExec, hGraph, &resultInfo->result, &resultInfo->errorNode);
+}
+
+#undef cuGraphExecUpdate
+SIM_API CUresult cuGraphExecUpdate(CUgraphExec hGraphExec, CUgraph hGraph,
+                                   CUgraphNode *hErrorNode_out,
+                                   CUgraphExecUpdateResult *updateResult_out) {
+    SIM_ENTER("cuGraphExecUpdate");
+    if (!hErrorNode_out || !updateResult_out)
+        return CUDA_ERROR_INVALID_VALUE;
+    return exec_update(hGraphExec, hGraph, updateResult_out, hErrorNode_out);
+}
+
+SIM_API CUresult cuGraphChildGraphNodeGetGraph(CUgraphNode hNode, CUgraph *phGraph) {
+    SIM_ENTER("cuGraphChildGraphNodeGetGraph");
+    (void)phGraph;
+    /* capture never makes child-graph nodes */
+    return node_of(hNode) ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_INVALID_HANDLE;
 }
 
 SIM_API CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph,
@@ -666,7 +752,6 @@ void sim_graph_exec_release(struct sim_graph_exec *x) {
     for (size_t i = 0; i < x->n; i++)
         sim_op_free(x->ops[i]);
     free(x->ops);
-    x->magic = 0;
     free(x);
 }
 
@@ -677,17 +762,19 @@ void sim_graph_execute(struct sim_graph_exec *x) {
 
 SIM_API CUresult cuGraphExecDestroy(CUgraphExec hGraphExec) {
     SIM_ENTER("cuGraphExecDestroy");
-    struct sim_graph_exec *x = (struct sim_graph_exec *)hGraphExec;
-    if (!x || x->magic != EXEC_MAGIC)
+    struct graph_exec_handle *h = exec_of(hGraphExec);
+    if (!h)
         return CUDA_ERROR_INVALID_VALUE;
-    x->magic = 0; /* the handle is dead; queued launches keep the ops */
-    sim_graph_exec_release(x);
+    h->magic = 0; /* queued launches keep their ops */
+    sim_graph_exec_release(h->current);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
     return CUDA_SUCCESS;
 }
 
-static CUresult graph_launch(CUgraphExec h, CUstream hs, int pt) {
-    struct sim_graph_exec *x = (struct sim_graph_exec *)h;
-    if (!x || x->magic != EXEC_MAGIC)
+static CUresult graph_launch(CUgraphExec hx, CUstream hs, int pt) {
+    struct graph_exec_handle *h = exec_of(hx);
+    if (!h)
         return CUDA_ERROR_INVALID_VALUE;
     RESOLVE(hs, pt, s);
     if (sim_stream_is_capturing(s))
@@ -695,7 +782,10 @@ static CUresult graph_launch(CUgraphExec h, CUstream hs, int pt) {
     struct sim_op *op = sim_op_new(SIM_OP_GRAPH);
     if (!op)
         return CUDA_ERROR_OUT_OF_MEMORY;
+    pthread_mutex_lock(&h->lock);
+    struct sim_graph_exec *x = h->current;
     atomic_fetch_add(&x->refs, 1);
+    pthread_mutex_unlock(&h->lock);
     op->u.graph.exec = x;
     atomic_fetch_add(&sim_stats.launches, x->kernels);
     sim_submit(s, op);

@@ -146,11 +146,52 @@ TEST(capture_errors) {
     cuStreamDestroy(s);
 }
 
+static CUgraph capture_fills(CUstream s, CUdeviceptr d, unsigned v, int count) {
+    CUgraph g = NULL;
+    if (cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL) != CUDA_SUCCESS)
+        return NULL;
+    for (int i = 0; i < count; i++)
+        fill(s, d, 4, v);
+    cuStreamEndCapture(s, &g);
+    return g;
+}
+
+/* cuGraphExecUpdate takes new parameters for the same topology, refuses another one. */
+TEST(exec_update) {
+    CUstream s;
+    CUdeviceptr d;
+    CHECK_CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CHECK_CU(cuMemAlloc(&d, 16));
+    CUgraph g5 = capture_fills(s, d, 5, 1), g7 = capture_fills(s, d, 7, 1);
+    CUgraph g2 = capture_fills(s, d, 9, 2);
+    CHECK(g5 && g7 && g2);
+    CUgraphExec x;
+    CHECK_CU(cuGraphInstantiate(&x, g5, 0));
+    CHECK_CU(cuGraphLaunch(x, s));
+    CHECK_CU(cuStreamSynchronize(s));
+    CHECK_EQ_U64(word(d), 5);
+    CUgraphExecUpdateResultInfo info;
+    CHECK_CU(cuGraphExecUpdate(x, g7, &info));
+    CHECK_EQ_U64(info.result, CU_GRAPH_EXEC_UPDATE_SUCCESS);
+    CHECK_CU(cuGraphLaunch(x, s));
+    CHECK_CU(cuStreamSynchronize(s));
+    CHECK_EQ_U64(word(d), 7);
+    CHECK_EQ_U64(cuGraphExecUpdate(x, g2, &info), CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE);
+    CHECK_EQ_U64(info.result, CU_GRAPH_EXEC_UPDATE_ERROR_TOPOLOGY_CHANGED);
+    CHECK_CU(cuGraphExecDestroy(x));
+    cuGraphDestroy(g5);
+    cuGraphDestroy(g7);
+    cuGraphDestroy(g2);
+    cuMemFree(d);
+    cuStreamDestroy(s);
+}
+
 int main(void) {
     if (!sim_test_setup())
         return 1;
     RUN(capture_and_replay);
     RUN(fork_join);
     RUN(capture_errors);
+    RUN(exec_update);
     return check_summary();
 }

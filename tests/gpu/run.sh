@@ -183,10 +183,10 @@ if pipeline_run bare; then
             OFFLOAD_STATS="$OUT/stats.sizes.json" &&
             COMPONENT_SUM=$(stats_sum "$OUT/stats.sizes.json" bytes)
     fi
-    # 40% of the sum, as issue 8 suggests, unless the largest component (the unet, about
-    # 65% of the weights) would not fit with room for its activations: then that plus 20%.
+    # 40% of the sum, as issue 8 suggests: less than the unet alone (about 65% of the
+    # weights), so liboffload must also move allocations within the running component
+    # (on the simulator it does: budget 120 MiB at scale 0.3, the checksum unchanged).
     BUDGET=$((COMPONENT_SUM * 40 / 100))
-    ((LARGEST * 12 / 10 > BUDGET)) && BUDGET=$((LARGEST * 12 / 10))
     for policy in sequence budget; do
         for prefetch in 0 1; do
             name=$policy.p$prefetch

@@ -226,14 +226,17 @@ bench_pipeline() {
     # 6. peak_ratio, and the bytes one run restores, on a device with room for everything:
     # only the policy decides what is resident.
     pipe peak SIMCUDA_MEMORY=$BIG_DEVICE "${off[@]}" OFFLOAD_POLICY=sequence OFFLOAD_PREFETCH=0 \
-        OFFLOAD_STATS="$TMP/stats.peak.json" || return 1
-    local peak sum restored
+        OFFLOAD_STATS="$TMP/stats.peak.json" SIMCUDA_REPORT="$TMP/sim.peak.json" || return 1
+    local peak sum restored device_peak
     peak=$(jq .peak_resident_bytes "$TMP/stats.peak.json")
     sum=$(stats_sum "$TMP/stats.peak.json" bytes)
     restored=$(jq ".bytes_to_device / $PIPE_RUNS" "$TMP/stats.peak.json")
+    # The simulator's own count (every physical byte, tracked or not) as a cross-check.
+    device_peak=$(jq '.peak_device_bytes // null' "$TMP/sim.peak.json" 2>/dev/null || echo null)
     wants peak && record peak_ratio \
         "$(awk -v p="$peak" -v s="$sum" 'BEGIN { printf "%.3f", s ? p / s : 0 }')" \
-        "" "" ratio "{\"peak_resident_bytes\": $peak, \"component_bytes\": $sum, \"prefetch\": 0}"
+        "" "" ratio "{\"peak_resident_bytes\": $peak, \"component_bytes\": $sum,
+        \"sim_peak_device_bytes\": $device_peak, \"prefetch\": 0}"
     wants overlap && { bench_overlap "$resident" "$restored" || return 1; }
     bench_clean_evict
 }

@@ -137,13 +137,18 @@ sample_stop() { # prints the peak in MiB above the baseline
     awk -v base="$BASE_MIB" '$1 + 0 > max { max = $1 + 0 } END { print max - base }' "$OUT/smi.$1"
 }
 
-# Sum of a per-component field in an OFFLOAD_STATS file ("components" an array or an object).
-stats_sum() {
-    jq -r --arg f "$2" '[(.components | .[]) | .[$f] // 0] | add // 0' "$1" 2>/dev/null || echo 0
+# pj EXPR FILE...: a Python expression over JSON files (d = the first, ds = all), printed.
+# Python rather than jq: a GPU image with torch has python3, not necessarily jq.
+pj() {
+    python3 -c 'import json, sys
+ds = [json.load(open(f)) for f in sys.argv[2:]]
+d = ds[0] if ds else None
+print(eval(sys.argv[1]))' "$@"
 }
-stats_peak() { jq -r '.peak_resident_bytes // 0' "$1" 2>/dev/null || echo 0; }
-have_jq=1
-command -v jq >/dev/null || { have_jq=0; say "no jq: stats figures left out"; }
+# Sum of a per-component field, and the peak, of an OFFLOAD_STATS file.
+stats_sum() { pj "sum(c.get('$2', 0) for c in d['components'])" "$1" 2>/dev/null || echo 0; }
+stats_peak() { pj "d.get('peak_resident_bytes', 0)" "$1" 2>/dev/null || echo 0; }
+command -v python3 >/dev/null || { say "python3 is needed"; exit 2; }
 
 # --- 1. the pipeline -----------------------------------------------------------------
 PIPE_ARGS=(--scale "$PIPE_SCALE" --steps "$PIPE_STEPS" --runs "$PIPE_RUNS" --quiet
@@ -177,7 +182,7 @@ if pipeline_run bare; then
     row "pipeline, no liboffload: wall" "$RUN_MS ms" "checksum ${RUN_SUM% }"
     row "pipeline, no liboffload: peak (nvidia-smi)" "$RUN_PEAK_MIB MiB" \
         "weights: $(gib "$COMPONENT_SUM"), largest component $(gib "$LARGEST")"
-    if ((COMPONENT_SUM == 0)) && ((have_jq)); then
+    if ((COMPONENT_SUM == 0)); then
         # No table from --tensors: measure the components under liboffload, no budget.
         pipeline_run sizes LD_PRELOAD="$LIB" OFFLOAD_CONFIG="$ROOT/examples/pipeline/offload.conf" \
             OFFLOAD_STATS="$OUT/stats.sizes.json" &&
@@ -197,11 +202,9 @@ if pipeline_run bare; then
             [[ $RUN_SUM == "$BARE_SUM" ]] || fail "pipeline $name: checksum $RUN_SUM != $BARE_SUM"
             note="budget $(gib "$BUDGET"), x$(awk -v a="$RUN_MS" -v b="$BARE_MS" \
                 'BEGIN { printf "%.2f", a / b }') of no-liboffload wall"
-            if ((have_jq)); then
-                note+=", liboffload peak $(gib "$(stats_peak "$OUT/stats.$name.json")")"
-                note+=", moved to host $(gib "$(stats_sum "$OUT/stats.$name.json" bytes_to_host)")"
-                note+=", to device $(gib "$(stats_sum "$OUT/stats.$name.json" bytes_to_device)")"
-            fi
+            note+=", liboffload peak $(gib "$(stats_peak "$OUT/stats.$name.json")")"
+            note+=", moved to host $(gib "$(stats_sum "$OUT/stats.$name.json" bytes_to_host)")"
+            note+=", to device $(gib "$(stats_sum "$OUT/stats.$name.json" bytes_to_device)")"
             row "pipeline, $policy, prefetch $prefetch" \
                 "$RUN_MS ms, peak $RUN_PEAK_MIB MiB" "$note; checksum equal"
         done
@@ -213,14 +216,10 @@ say "move_ratio: $MOVE_MIB MiB components"
 if LD_PRELOAD=$LIB OFFLOAD_CONFIG=$ROOT/tests/bench/move.conf OFFLOAD_BUDGET=$((MOVE_MIB * 3 / 2))MiB \
     OFFLOAD_STATS=$OUT/stats.move.json timeout 120 "$BUILD/bench/move" \
     "$KMOD" --mib "$MOVE_MIB" --cycles 4 >"$OUT/move.json" 2>"$OUT/move.err"; then
-    if ((have_jq)); then
-        row "move_ratio evict (target >= 0.90)" "$(jq -r .evict_ratio "$OUT/move.json")" \
-            "$(jq -r '"evict \(.evict_gbps) GB/s vs pinned DtoH \(.bare_dtoh_gbps) GB/s"' "$OUT/move.json")"
-        row "move_ratio restore (target >= 0.90)" "$(jq -r .restore_ratio "$OUT/move.json")" \
-            "$(jq -r '"restore \(.restore_gbps) GB/s vs pinned HtoD \(.bare_htod_gbps) GB/s"' "$OUT/move.json")"
-    else
-        row "move" "$(tr -d '\n' <"$OUT/move.json")" ""
-    fi
+    row "move_ratio evict (target >= 0.90)" "$(pj "d['evict_ratio']" "$OUT/move.json")" \
+        "$(pj "f\"evict {d['evict_gbps']} GB/s vs pinned DtoH {d['bare_dtoh_gbps']} GB/s\"" "$OUT/move.json")"
+    row "move_ratio restore (target >= 0.90)" "$(pj "d['restore_ratio']" "$OUT/move.json")" \
+        "$(pj "f\"restore {d['restore_gbps']} GB/s vs pinned HtoD {d['bare_htod_gbps']} GB/s\"" "$OUT/move.json")"
 else
     tail -n 5 "$OUT/move.err" >&2
     fail "move: data not intact or a driver error ($OUT/move.err)"
@@ -237,13 +236,13 @@ for r in 0 1 2 3; do
             >"$OUT/launch.offload.$r.json" 2>>"$OUT/launch.err" || launch_ok=0
 done
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-if ((launch_ok && have_jq)); then
-    bare=$(jq '.ns_per_launch[]' "$OUT"/launch.bare.*.json | median)
-    off=$(jq '.ns_per_launch[]' "$OUT"/launch.offload.*.json | median)
+if ((launch_ok)); then
+    bare=$(pj "'\\n'.join(str(v) for x in ds for v in x['ns_per_launch'])" "$OUT"/launch.bare.*.json | median)
+    off=$(pj "'\\n'.join(str(v) for x in ds for v in x['ns_per_launch'])" "$OUT"/launch.offload.*.json | median)
     row "launch_overhead_ns (target <= 100)" \
         "$(awk -v a="$off" -v b="$bare" 'BEGIN { printf "%.1f", a - b }')" \
         "median per launch: $bare ns bare, $off ns with liboffload ($((20 * LAUNCHES)) launches each)"
-elif ((!launch_ok)); then
+else
     fail "launch_overhead failed ($OUT/launch.err)"
 fi
 
@@ -268,12 +267,12 @@ if "$PYTHON" -c 'import sys, torch; sys.exit(sys.argv[1] == "cuda" and not torch
     ((SIMULATE)) && T+=(--width 256 --batch 4 --iterations 2)
     say "PyTorch: reference run without liboffload"
     if torch_run ref "${T[@]}" --save "$OUT/torch.ref.pt"; then
-        row "torch, no liboffload" "$(jq -r .steady_iteration_s "$OUT/torch.ref.json") s/iteration" \
+        row "torch, no liboffload" "$(pj "d['steady_iteration_s']" "$OUT/torch.ref.json") s/iteration" \
             "peak $TORCH_PEAK_MIB MiB (nvidia-smi), torch $TORCH_VERSION"
         say "PyTorch: OFFLOAD_MODE=record"
         if torch_run record env LD_PRELOAD="$LIB" OFFLOAD_MODE=record \
             OFFLOAD_RECORD="$OUT/torch.recorded.conf" "${T[@]}" --compare "$OUT/torch.ref.pt"; then
-            row "torch, record mode" "equal: $(jq -r .equal "$OUT/torch.record.json")" \
+            row "torch, record mode" "equal: $(pj "d['equal']" "$OUT/torch.record.json")" \
                 "$(grep -c '^\[component' "$OUT/torch.recorded.conf" 2>/dev/null || echo 0) components recorded"
             say "PyTorch: budget $TORCH_BUDGET with the recorded config"
             if [[ ! -s $OUT/torch.recorded.conf ]]; then
@@ -287,7 +286,7 @@ if "$PYTHON" -c 'import sys, torch; sys.exit(sys.argv[1] == "cuda" and not torch
                 OFFLOAD_BUDGET="$TORCH_BUDGET" OFFLOAD_STATS="$OUT/stats.torch.json" \
                 "${T[@]}" --compare "$OUT/torch.ref.pt"; then
                 row "torch, budget $TORCH_BUDGET" \
-                    "$(jq -r .steady_iteration_s "$OUT/torch.offload.json") s/iteration" \
+                    "$(pj "d['steady_iteration_s']" "$OUT/torch.offload.json") s/iteration" \
                     "outputs torch.equal; peak $TORCH_PEAK_MIB MiB (nvidia-smi), liboffload peak $(gib "$(stats_peak "$OUT/stats.torch.json")")"
             else
                 fail "torch under a $TORCH_BUDGET budget: outputs differ or it failed ($OUT/torch.offload.err)"

@@ -1,0 +1,451 @@
+/*
+ * test_interpose_hooks.c — the hooks between a fake runtime and the simulated driver.
+ *
+ * This file defines the runtime contract (runtime/runtime.h) itself, so the hooks from
+ * liboffload.a call these recorders instead of the real runtime (which is then never
+ * linked in), while forwarding to the simulated driver (OFFLOAD_DRIVER, set before the
+ * first hook). Checks what each hook tells the runtime (stream normalisation, ranges,
+ * graph and stream handles, the order against the driver), that the runtime's error
+ * stops the call, and that address queries on tracked memory come from the registry.
+ */
+#include "interpose/driver.h"
+#include "interpose/hook.h"
+#include "runtime/runtime.h"
+#include "tests/unit/check.h"
+
+#include <dlfcn.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* --- the fake runtime ---------------------------------------------------------------- */
+
+struct seen {
+    const char *what;
+    CUdeviceptr ptr;
+    size_t bytes;
+    CUstream stream;
+    CUfunction f;
+    void **params;
+    CUgraphExec exec;
+    CUgraph graph;
+};
+
+static struct {
+    struct seen calls[16];
+    int count;
+    CUresult fail_with;       /* what runtime_before_* answers */
+    CUdeviceptr tracked_base; /* runtime_address_range's one tracked allocation */
+    size_t tracked_size;
+    bool exec_alive_when_forgotten;
+} fake;
+
+static void record(struct seen s) {
+    if (fake.count < 16)
+        fake.calls[fake.count++] = s;
+}
+
+static void reset(void) {
+    fake.count = 0;
+    fake.fail_with = CUDA_SUCCESS;
+}
+
+void runtime_early_init(void) {}
+void runtime_shutdown(void) {}
+
+CUresult runtime_mem_alloc(CUdeviceptr *dptr, size_t bytes) {
+    record((struct seen){.what = "alloc", .bytes = bytes});
+    return driver()->cuMemAlloc_v2(dptr, bytes);
+}
+
+CUresult runtime_mem_free(CUdeviceptr dptr) {
+    record((struct seen){.what = "free", .ptr = dptr});
+    return driver()->cuMemFree_v2(dptr);
+}
+
+CUresult runtime_mem_get_info(size_t *free_bytes, size_t *total_bytes) {
+    *free_bytes = 1;
+    *total_bytes = 2;
+    return CUDA_SUCCESS;
+}
+
+bool runtime_address_range(CUdeviceptr dptr, CUdeviceptr *base, size_t *size) {
+    if (dptr < fake.tracked_base || dptr >= fake.tracked_base + fake.tracked_size)
+        return false;
+    *base = fake.tracked_base;
+    *size = fake.tracked_size;
+    return true;
+}
+
+CUresult runtime_before_launch(CUfunction f, CUstream stream, void **params, void **extra) {
+    (void)extra;
+    record((struct seen){.what = "launch", .f = f, .stream = stream, .params = params});
+    return fake.fail_with;
+}
+
+CUresult runtime_before_access(CUdeviceptr ptr, size_t bytes, CUstream stream) {
+    record((struct seen){.what = "access", .ptr = ptr, .bytes = bytes, .stream = stream});
+    return fake.fail_with;
+}
+
+void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph) {
+    record((struct seen){.what = "instantiated", .exec = exec, .graph = graph});
+}
+
+CUresult runtime_before_graph_launch(CUgraphExec exec, CUstream stream) {
+    record((struct seen){.what = "graph_launch", .exec = exec, .stream = stream});
+    return fake.fail_with;
+}
+
+void runtime_graph_exec_destroyed(CUgraphExec exec) {
+    /* still valid in the driver: the hook tells the runtime first */
+    CUstream none = NULL;
+    CUresult r = driver()->cuGraphLaunch(exec, none);
+    fake.exec_alive_when_forgotten = r == CUDA_SUCCESS;
+    driver()->cuStreamSynchronize(none);
+    record((struct seen){.what = "exec_destroyed", .exec = exec});
+}
+
+void runtime_stream_destroyed(CUstream stream) {
+    record((struct seen){.what = "stream_destroyed", .stream = stream});
+}
+
+/* --- spies on the driver table: which entry point a hook reached --------------------- */
+
+static const char *reached; /* the last spied entry point called */
+
+#define SPY(entry, params, args)                                                                   \
+    static __typeof__(((struct driver_table *)0)->entry) real_##entry;                             \
+    static CUresult spy_##entry params {                                                           \
+        reached = #entry;                                                                          \
+        return real_##entry args;                                                                  \
+    }
+#define SPY_INSTALL(entry)                                                                         \
+    do {                                                                                           \
+        struct driver_table *table = (struct driver_table *)driver();                              \
+        real_##entry = table->entry;                                                               \
+        table->entry = spy_##entry;                                                                \
+    } while (0)
+
+SPY(cuMemcpyHtoD_v2, (CUdeviceptr d, const void *h, size_t n), (d, h, n))
+SPY(cuMemcpyHtoD_v2_ptds, (CUdeviceptr d, const void *h, size_t n), (d, h, n))
+SPY(cuMemcpyDtoH_v2, (void *h, CUdeviceptr d, size_t n), (h, d, n))
+SPY(cuMemcpyDtoH_v2_ptds, (void *h, CUdeviceptr d, size_t n), (h, d, n))
+SPY(cuMemsetD32Async, (CUdeviceptr d, unsigned v, size_t n, CUstream s), (d, v, n, s))
+SPY(cuMemsetD32Async_ptsz, (CUdeviceptr d, unsigned v, size_t n, CUstream s), (d, v, n, s))
+SPY(cuMemcpy2D_v2, (const CUDA_MEMCPY2D *c), (c))
+SPY(cuMemcpy2D_v2_ptds, (const CUDA_MEMCPY2D *c), (c))
+SPY(cuLaunchKernel,
+    (CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+     unsigned sh, CUstream s, void **p, void **e),
+    (f, gx, gy, gz, bx, by, bz, sh, s, p, e))
+SPY(cuLaunchKernel_ptsz,
+    (CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+     unsigned sh, CUstream s, void **p, void **e),
+    (f, gx, gy, gz, bx, by, bz, sh, s, p, e))
+SPY(cuGraphLaunch, (CUgraphExec g, CUstream s), (g, s))
+SPY(cuGraphLaunch_ptsz, (CUgraphExec g, CUstream s), (g, s))
+
+static void install_spies(void) {
+    SPY_INSTALL(cuMemcpyHtoD_v2);
+    SPY_INSTALL(cuMemcpyHtoD_v2_ptds);
+    SPY_INSTALL(cuMemcpyDtoH_v2);
+    SPY_INSTALL(cuMemcpyDtoH_v2_ptds);
+    SPY_INSTALL(cuMemsetD32Async);
+    SPY_INSTALL(cuMemsetD32Async_ptsz);
+    SPY_INSTALL(cuMemcpy2D_v2);
+    SPY_INSTALL(cuMemcpy2D_v2_ptds);
+    SPY_INSTALL(cuLaunchKernel);
+    SPY_INSTALL(cuLaunchKernel_ptsz);
+    SPY_INSTALL(cuGraphLaunch);
+    SPY_INSTALL(cuGraphLaunch_ptsz);
+}
+
+/* A legacy hook must reach the legacy entry, its per-thread twin the per-thread one. */
+#define CHECK_REACHED(call, entry)                                                                 \
+    do {                                                                                           \
+        reached = NULL;                                                                            \
+        CHECK_CU(call);                                                                            \
+        CHECK_STR(reached, entry);                                                                 \
+    } while (0)
+
+/* --- set-up -------------------------------------------------------------------------- */
+
+static char build_dir[PATH_MAX]; /* $BUILD, from this binary's own path */
+static CUcontext ctx;
+#define N (1u << 20)
+
+static void *sim_symbol(const char *name) {
+    return dlsym(driver_handle(), name); /* test-only entry points, not in the table */
+}
+
+TEST(driver_is_the_simulator) {
+    CHECK(driver_handle() != NULL);
+    CHECK(driver()->cuMemAlloc_v2 != NULL);
+    CHECK(driver()->cuMemcpyHtoD_v2_ptds != NULL);
+    CHECK(driver()->cuGetProcAddress_v1 != NULL); /* the "cuGetProcAddress" export */
+    CHECK(driver_is_handle(driver_handle()));
+    CUdevice dev;
+    CHECK_CU(driver()->cuInit(0));
+    CHECK_CU(((CUresult(*)(CUdevice *, int))sim_symbol("cuDeviceGet"))(&dev, 0));
+    CHECK_CU(
+        ((CUresult(*)(CUcontext *, CUdevice))sim_symbol("cuDevicePrimaryCtxRetain"))(&ctx, dev));
+    CHECK_CU(driver()->cuCtxSetCurrent(ctx));
+}
+
+/* --- copies and sets ----------------------------------------------------------------- */
+
+TEST(copies_report_range_and_default_stream) {
+    static unsigned host[N / 4], back[N / 4];
+    for (unsigned i = 0; i < N / 4; i++)
+        host[i] = i * 7;
+    CUdeviceptr d;
+    reset();
+    CHECK_CU(cuMemAlloc_v2(&d, N));
+    CHECK(fake.count == 1 && fake.calls[0].bytes == N);
+
+    reset();
+    CHECK_CU(cuMemcpyHtoD_v2(d, host, N));
+    CHECK(fake.count == 1 && fake.calls[0].ptr == d && fake.calls[0].bytes == N);
+    CHECK(fake.calls[0].stream == CU_STREAM_LEGACY);
+
+    reset();
+    CHECK_CU(cuMemcpyDtoH_v2_ptds(back, d + 64, 128));
+    CHECK(fake.count == 1 && fake.calls[0].ptr == d + 64 && fake.calls[0].bytes == 128);
+    CHECK(fake.calls[0].stream == CU_STREAM_PER_THREAD);
+    CHECK(back[0] == host[16]);
+
+    CUstream s;
+    CHECK_CU(driver()->cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    reset();
+    CHECK_CU(cuMemsetD32Async_ptsz(d, 5, 10, NULL)); /* NULL from a _ptsz: per-thread */
+    CHECK_CU(cuMemsetD32Async(d, 5, 10, NULL));      /* NULL from legacy: legacy */
+    CHECK_CU(cuMemsetD32Async(d, 5, 10, s));
+    CHECK(fake.count == 3);
+    CHECK(fake.calls[0].stream == CU_STREAM_PER_THREAD && fake.calls[0].bytes == 40);
+    CHECK(fake.calls[1].stream == CU_STREAM_LEGACY);
+    CHECK(fake.calls[2].stream == s);
+    CHECK_CU(driver()->cuStreamSynchronize(s));
+
+    /* device to device: both sides */
+    reset();
+    CHECK_CU(cuMemcpyDtoD_v2(d + N / 2, d, 1000));
+    CHECK(fake.count == 2);
+    CHECK(fake.calls[0].ptr == d && fake.calls[1].ptr == d + N / 2);
+
+    /* 2D: the rows touched on the device side only */
+    CUDA_MEMCPY2D c = {0};
+    c.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+    c.srcDevice = d;
+    c.srcPitch = 1024;
+    c.srcY = 2;
+    c.dstMemoryType = CU_MEMORYTYPE_HOST;
+    c.dstHost = back;
+    c.dstPitch = 100;
+    c.WidthInBytes = 100;
+    c.Height = 3;
+    reset();
+    CHECK_CU(cuMemcpy2D_v2(&c));
+    CHECK(fake.count == 1 && fake.calls[0].ptr == d + 2048 && fake.calls[0].bytes == 2148);
+
+    reset();
+    CHECK_CU(cuMemsetD2D8_v2_ptds(d, 256, 1, 10, 4));
+    CHECK(fake.count == 1 && fake.calls[0].bytes == 3 * 256 + 10);
+    CHECK(fake.calls[0].stream == CU_STREAM_PER_THREAD);
+
+    /* the runtime's error stops the call before the driver */
+    CHECK_CU(driver()->cuMemsetD8_v2(d, 0, 16));
+    fake.fail_with = CUDA_ERROR_OUT_OF_MEMORY;
+    CHECK_EQ_U64(cuMemcpyHtoD_v2(d, host + 100, 16), CUDA_ERROR_OUT_OF_MEMORY);
+    fake.fail_with = CUDA_SUCCESS;
+    unsigned char zeros[16] = {0}, got[16];
+    CHECK_CU(driver()->cuMemcpyDtoH_v2(got, d, 16));
+    CHECK(memcmp(got, zeros, 16) == 0);
+
+    reset();
+    CHECK_CU(cuStreamDestroy_v2(s));
+    CHECK(fake.count == 1 && fake.calls[0].stream == s);
+    CHECK_CU(cuMemFree_v2(d));
+}
+
+/* --- launches and graphs ------------------------------------------------------------- */
+
+TEST(launches_and_graphs) {
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/progs/sim_kernels.so", build_dir);
+    CUmodule mod;
+    CUfunction fill;
+    CHECK_CU(((CUresult(*)(CUmodule *, const char *))sim_symbol("cuModuleLoad"))(&mod, path));
+    CHECK_CU(((CUresult(*)(CUfunction *, CUmodule, const char *))sim_symbol("cuModuleGetFunction"))(
+        &fill, mod, "fill_u32"));
+    CUdeviceptr d;
+    CHECK_CU(driver()->cuMemAlloc_v2(&d, 1024 * 4));
+    unsigned long long n = 1024;
+    unsigned v = 0xabc;
+    void *params[] = {&d, &n, &v};
+    reset();
+    CHECK_CU(cuLaunchKernel_ptsz(fill, 4, 1, 1, 256, 1, 1, 0, NULL, params, NULL));
+    CHECK(fake.count == 1 && fake.calls[0].f == fill && fake.calls[0].params == params);
+    CHECK(fake.calls[0].stream == CU_STREAM_PER_THREAD);
+    CHECK_CU(driver()->cuCtxSynchronize());
+    unsigned back[1024];
+    CHECK_CU(driver()->cuMemcpyDtoH_v2(back, d, sizeof back));
+    CHECK(back[0] == 0xabc && back[1023] == 0xabc); /* forwarded: the kernel ran */
+
+    CUlaunchConfig cfg = {.gridDimX = 4,
+                          .gridDimY = 1,
+                          .gridDimZ = 1,
+                          .blockDimX = 256,
+                          .blockDimY = 1,
+                          .blockDimZ = 1};
+    reset();
+    CHECK_CU(cuLaunchKernelEx(&cfg, fill, params, NULL));
+    CHECK(fake.count == 1 && fake.calls[0].stream == CU_STREAM_LEGACY);
+    fake.fail_with = CUDA_ERROR_ILLEGAL_ADDRESS;
+    CHECK_EQ_U64(cuLaunchKernel(fill, 4, 1, 1, 256, 1, 1, 0, NULL, params, NULL),
+                 CUDA_ERROR_ILLEGAL_ADDRESS);
+    fake.fail_with = CUDA_SUCCESS;
+
+    CUgraph g;
+    CUgraphExec exec;
+    CHECK_CU(((CUresult(*)(CUgraph *, unsigned))sim_symbol("cuGraphCreate"))(&g, 0));
+    reset();
+    CHECK_CU(cuGraphInstantiateWithFlags(&exec, g, 0));
+    CHECK(fake.count == 1 && fake.calls[0].exec == exec && fake.calls[0].graph == g);
+    reset();
+    CHECK_CU(cuGraphLaunch_ptsz(exec, NULL));
+    CHECK(fake.count == 1 && fake.calls[0].exec == exec &&
+          fake.calls[0].stream == CU_STREAM_PER_THREAD);
+    CHECK_CU(driver()->cuCtxSynchronize());
+    reset();
+    fake.exec_alive_when_forgotten = false;
+    CHECK_CU(cuGraphExecDestroy(exec));
+    CHECK(fake.count == 1 && fake.calls[0].exec == exec);
+    CHECK(fake.exec_alive_when_forgotten);
+    CHECK_CU(driver()->cuMemFree_v2(d));
+}
+
+TEST(each_hook_reaches_its_own_entry_point) {
+    static unsigned host[1024];
+    CUdeviceptr d;
+    CHECK_CU(driver()->cuMemAlloc_v2(&d, sizeof host));
+    CHECK_REACHED(cuMemcpyHtoD_v2(d, host, sizeof host), "cuMemcpyHtoD_v2");
+    CHECK_REACHED(cuMemcpyHtoD_v2_ptds(d, host, sizeof host), "cuMemcpyHtoD_v2_ptds");
+    CHECK_REACHED(cuMemcpyDtoH_v2(host, d, sizeof host), "cuMemcpyDtoH_v2");
+    CHECK_REACHED(cuMemcpyDtoH_v2_ptds(host, d, sizeof host), "cuMemcpyDtoH_v2_ptds");
+    CHECK_REACHED(cuMemsetD32Async(d, 1, 4, NULL), "cuMemsetD32Async");
+    CHECK_REACHED(cuMemsetD32Async_ptsz(d, 1, 4, NULL), "cuMemsetD32Async_ptsz");
+    CUDA_MEMCPY2D c = {.srcMemoryType = CU_MEMORYTYPE_HOST,
+                       .srcHost = host,
+                       .srcPitch = 64,
+                       .dstMemoryType = CU_MEMORYTYPE_DEVICE,
+                       .dstDevice = d,
+                       .dstPitch = 64,
+                       .WidthInBytes = 64,
+                       .Height = 4};
+    CHECK_REACHED(cuMemcpy2D_v2(&c), "cuMemcpy2D_v2");
+    CHECK_REACHED(cuMemcpy2D_v2_ptds(&c), "cuMemcpy2D_v2_ptds");
+
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/progs/sim_kernels.so", build_dir);
+    CUmodule mod;
+    CUfunction fill;
+    CHECK_CU(((CUresult(*)(CUmodule *, const char *))sim_symbol("cuModuleLoad"))(&mod, path));
+    CHECK_CU(((CUresult(*)(CUfunction *, CUmodule, const char *))sim_symbol("cuModuleGetFunction"))(
+        &fill, mod, "fill_u32"));
+    unsigned long long n = 1024;
+    unsigned v = 3;
+    void *params[] = {&d, &n, &v};
+    CHECK_REACHED(cuLaunchKernel(fill, 4, 1, 1, 256, 1, 1, 0, NULL, params, NULL),
+                  "cuLaunchKernel");
+    CHECK_REACHED(cuLaunchKernel_ptsz(fill, 4, 1, 1, 256, 1, 1, 0, NULL, params, NULL),
+                  "cuLaunchKernel_ptsz");
+    CUgraph g;
+    CUgraphExec exec;
+    CHECK_CU(((CUresult(*)(CUgraph *, unsigned))sim_symbol("cuGraphCreate"))(&g, 0));
+    CHECK_CU(driver()->cuGraphInstantiateWithFlags(&exec, g, 0));
+    CHECK_REACHED(cuGraphLaunch(exec, NULL), "cuGraphLaunch");
+    CHECK_REACHED(cuGraphLaunch_ptsz(exec, NULL), "cuGraphLaunch_ptsz");
+    CHECK_CU(driver()->cuCtxSynchronize());
+    CHECK_CU(driver()->cuGraphExecDestroy(exec));
+    CHECK_CU(driver()->cuMemFree_v2(d));
+}
+
+/* --- address queries ----------------------------------------------------------------- */
+
+TEST(address_queries_on_tracked_memory) {
+    /* A tracked allocation the driver does not see (as when evicted: an unmapped range). */
+    fake.tracked_base = (CUdeviceptr)0x7e0000000000ull;
+    fake.tracked_size = 6u << 20;
+    CUdeviceptr base = 0, p = fake.tracked_base + 12345;
+    size_t size = 0;
+    CHECK_CU(cuMemGetAddressRange_v2(&base, &size, p));
+    CHECK(base == fake.tracked_base && size == fake.tracked_size);
+    CHECK_CU(cuMemGetAddressRange_v2(NULL, &size, p));
+
+    unsigned type = 0;
+    CUdeviceptr start = 0, devptr = 0;
+    CHECK_CU(cuPointerGetAttribute(&start, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, p));
+    CHECK_CU(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, p));
+    CHECK_CU(cuPointerGetAttribute(&devptr, CU_POINTER_ATTRIBUTE_DEVICE_POINTER, p));
+    CHECK(start == fake.tracked_base && type == CU_MEMORYTYPE_DEVICE && devptr == p);
+
+    CUpointer_attribute attrs[] = {CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+                                   CU_POINTER_ATTRIBUTE_RANGE_SIZE, CU_POINTER_ATTRIBUTE_CONTEXT};
+    unsigned type2 = 0;
+    size_t size2 = 0;
+    CUcontext owner = NULL;
+    void *data[] = {&type2, &size2, &owner};
+    CHECK_CU(cuPointerGetAttributes(3, attrs, data, p));
+    CHECK(type2 == CU_MEMORYTYPE_DEVICE && size2 == fake.tracked_size && owner == ctx);
+
+    /* untracked pointers: the driver's own answer, error included */
+    fake.tracked_size = 0;
+    CHECK(cuMemGetAddressRange_v2(&base, &size, p) != CUDA_SUCCESS);
+    CHECK(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, p) != CUDA_SUCCESS);
+    size_t free_b, total_b;
+    CHECK_CU(cuMemGetInfo_v2(&free_b, &total_b));
+    CHECK(free_b == 1 && total_b == 2);
+}
+
+/* --- the resolver, through the hooks ------------------------------------------------- */
+
+TEST(resolver_hands_out_hooks_for_exact_symbols) {
+    void *fn = NULL;
+    CHECK_CU(cuGetProcAddress_v2("cuMemAlloc", &fn, 3020, 0, NULL));
+    CHECK(fn == (void *)cuMemAlloc_v2);
+    CHECK_CU(cuGetProcAddress_v2("cuMemAlloc", &fn, 2000, 0, NULL));
+    CHECK(fn == sim_symbol("cuMemAlloc")); /* 32-bit ABI: the driver's own */
+    CHECK_CU(cuGetProcAddress_v2("cuMemcpyDtoH", &fn, 12000,
+                                 CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, NULL));
+    CHECK(fn == (void *)cuMemcpyDtoH_v2_ptds);
+    CHECK_CU(hook_cuGetProcAddress_v1("cuGetProcAddress", &fn, 11030, 0));
+    CHECK(fn == (void *)hook_cuGetProcAddress_v1);
+    CHECK_CU(cuGetProcAddress_v2("cuCtxSetCurrent", &fn, 4000, 0, NULL));
+    CHECK(fn == sim_symbol("cuCtxSetCurrent"));
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) {
+        perror("readlink /proc/self/exe");
+        return 1;
+    }
+    self[len] = '\0';
+    snprintf(build_dir, sizeof build_dir, "%s/..", dirname(self)); /* $BUILD/tests/.. */
+    char sim[PATH_MAX + 32];
+    snprintf(sim, sizeof sim, "%s/sim/libcuda.so.1", build_dir);
+    setenv("OFFLOAD_DRIVER", sim, 1);
+    (void)argv;
+    RUN(driver_is_the_simulator);
+    install_spies();
+    RUN(each_hook_reaches_its_own_entry_point);
+    RUN(copies_report_range_and_default_stream);
+    RUN(launches_and_graphs);
+    RUN(address_queries_on_tracked_memory);
+    RUN(resolver_hands_out_hooks_for_exact_symbols);
+    return check_summary();
+}

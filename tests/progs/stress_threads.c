@@ -6,8 +6,10 @@
  * checks every byte of a buffer against it after each operation. All threads also read
  * one shared buffer in their kernels, so it is used from every stream at once.
  *
- *   stress_threads [--threads T] [--seconds S] [--slots K] [--seed N] [--module PATH]
+ *   stress_threads [--threads T] [--seconds S] [--slots K] [--seed N] [--dtod 0|1]
+ *                  [--module PATH]
  *
+ * --dtod 0 leaves out device-to-device copies (to look at the other operations alone).
  * Defaults: 8 threads, 30 s, 4 live buffers per thread, module stress_kernels.so next to
  * the executable. Exit 0 only if every byte read back was right and every thread did
  * work; prints "stress_threads: ok: T threads, N operations, B bytes verified".
@@ -37,7 +39,7 @@ static const size_t sizes[] = {4 << 10,   64 << 10,          700 << 10,        1
 #define MAX_BYTES ((size_t)3 << 20)
 
 struct options {
-    int threads, slots;
+    int threads, slots, dtod;
     double seconds;
     unsigned long long seed;
     char module[PATH_MAX];
@@ -193,7 +195,7 @@ static int one_operation(struct worker *w) {
             s->shadow[first + i] = value;
         return verify(w, s, "cuMemsetD32Async");
     }
-    if (op == 4 && t) { /* device-to-device copy of a random part */
+    if (op == 4 && t && sh->opt.dtod) { /* device-to-device copy of a random part */
         size_t n = s->words < t->words ? s->words : t->words;
         size_t first = next(&w->rng) % n, count = 1 + next(&w->rng) % (n - first);
         CU(cuMemcpyDtoDAsync(s->dev + first * 4, t->dev + first * 4, count * 4, w->stream));
@@ -243,12 +245,12 @@ static void *worker_main(void *arg) {
 
 static int usage(void) {
     fprintf(stderr, "usage: stress_threads [--threads T] [--seconds S] [--slots K] [--seed N] "
-                    "[--module PATH]\n");
+                    "[--dtod 0|1] [--module PATH]\n");
     return 2;
 }
 
 static int parse(int argc, char **argv, struct options *o) {
-    *o = (struct options){8, 4, 30.0, 1, ""};
+    *o = (struct options){8, 4, 1, 30.0, 1, ""};
     char self[PATH_MAX];
     snprintf(self, sizeof self, "%s", argv[0]);
     snprintf(o->module, sizeof o->module, "%s/stress_kernels.so", dirname(self));
@@ -264,6 +266,8 @@ static int parse(int argc, char **argv, struct options *o) {
             o->seconds = strtod(v, &end);
         else if (strcmp(a, "--slots") == 0)
             o->slots = (int)strtol(v, &end, 10);
+        else if (strcmp(a, "--dtod") == 0)
+            o->dtod = (int)strtol(v, &end, 10);
         else if (strcmp(a, "--seed") == 0)
             o->seed = strtoull(v, &end, 10);
         else if (strcmp(a, "--module") == 0)

@@ -42,15 +42,20 @@ static void *route_resolver(void *handle, const char *name, const char *suffix) 
         mine = (void *)cuGetProcAddress_v2;
     else
         return NULL;
+    /* The lookup as it would be without liboffload (a handle lookup does not depend on
+     * the caller): a handle without that symbol answers NULL as before, and a successful
+     * lookup leaves dlerror() in the state a successful dlsym leaves it in. */
+    if (!real_dlsym(handle, name))
+        return NULL;
     if (!driver_is_handle(handle)) {
         /* A CUDA driver, but not the one liboffload forwards to (OFFLOAD_DRIVER names
          * another file): the program would bypass liboffload entirely, so say so. */
-        if (real_dlsym(handle, name))
-            log_warn("dlsym: %s looked up in a CUDA driver other than the one liboffload "
-                     "uses (OFFLOAD_DRIVER?): that program is not intercepted",
-                     name);
-        return NULL;
+        log_warn("dlsym: %s looked up in a CUDA driver other than the one liboffload uses "
+                 "(OFFLOAD_DRIVER?): that program is not intercepted",
+                 name);
+        return NULL; /* the real dlsym answers it */
     }
+    (void)real_dlsym(handle, name); /* driver_is_handle may have run dl* calls */
     log_debug("dlsym: %s on the driver's handle -> liboffload's resolver", name);
     return mine;
 }

@@ -72,6 +72,8 @@ teardown() {
     expect() { grep -qxF "$1" "$TMP/offload.out" || { echo "missing: $1"; cat "$TMP/offload.out"; false; }; }
     expect "dlsym(handle, cuGetProcAddress_v2) -> liboffload.so:cuGetProcAddress_v2"
     expect "dlsym(handle, cuGetProcAddress) -> liboffload.so:cuGetProcAddress"
+    expect "dlerror after the resolver lookups: none"
+    expect "dlsym(handle, cuGetProcAddress_v3) -> NULL"
     expect "dlsym(handle, cuMemAlloc) -> libcuda.so.1:cuMemAlloc"
     expect "dlsym(handle, cuMemAlloc_v2) -> libcuda.so.1:cuMemAlloc_v2"
     expect "gpa cuMemAlloc@2000 flags=0 -> libcuda.so.1:cuMemAlloc (rc 0, status 0)"

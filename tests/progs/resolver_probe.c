@@ -56,8 +56,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "resolver_probe: %s\n", dlerror());
         return 1;
     }
+    dlerror(); /* clear */
     gpa = (gpa_v2_fn)dlsym(h, "cuGetProcAddress_v2");
     gpa_v1_fn gpa_v1 = (gpa_v1_fn)dlsym(h, "cuGetProcAddress");
+    const char *err = dlerror(); /* a successful lookup leaves no error behind */
+    printf("dlerror after the resolver lookups: %s\n", err ? err : "none");
     printf("dlsym(handle, cuGetProcAddress_v2) -> %s\n", where((void *)gpa));
     printf("dlsym(handle, cuGetProcAddress) -> %s\n", where((void *)gpa_v1));
     if (!gpa || !gpa_v1)

@@ -8,6 +8,11 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <stdatomic.h>
+
+static struct {
+    atomic_bool warned_unexported; /* said once: see resolver_substitute */
+} resolver_state;
 
 static void *driver_symbol(void *ctx, const char *symbol) {
     return driver_lookup(ctx, symbol);
@@ -45,6 +50,14 @@ void *resolver_substitute(const char *requested, int version, cuuint64_t flags, 
     }
     log_debug("resolver: %s@%d flags %llu -> %s (driver's own)", requested, version,
               (unsigned long long)flags, what);
+    /* A function liboffload hooks some version of, which the driver hands out from a
+     * non-exported address: this driver's resolver cannot be matched to its symbols, and
+     * programs that load it runtime-style would run uninterposed. Say so once. */
+    if (!query.dladdr_name && resolver_family_hooked(requested) &&
+        !atomic_exchange(&resolver_state.warned_unexported, true))
+        log_warn("resolver: the driver returned a non-exported function for %s@%d; "
+                 "entry points fetched through cuGetProcAddress may not be intercepted",
+                 requested, version);
     return fn;
 }
 

@@ -15,6 +15,7 @@
 #include "interpose/hook.h"
 
 #include <cuda.h>
+#include <stdbool.h>
 
 /* What the real resolver said about `fn` for the request `requested`. */
 struct resolver_query {
@@ -34,6 +35,9 @@ struct resolver_query {
  * code, same ABI); the request's per-thread flag then picks the _ptds/_ptsz one, so the
  * runtime is told the right default stream. Pure: no driver, no dl* call of its own. */
 const struct hook_entry *resolver_pick(const struct resolver_query *query);
+
+/* True when liboffload hooks some version of `requested` (NAME, NAME_v2, NAME_ptds...). */
+bool resolver_family_hooked(const char *requested);
 
 /* For the hooks of cuGetProcAddress(_v2): `fn` returned by the real resolver for
  * `requested` -> the pointer to hand out. Logs each decision at debug level. */

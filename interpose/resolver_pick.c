@@ -62,3 +62,16 @@ const struct hook_entry *resolver_pick(const struct resolver_query *q) {
     }
     return best;
 }
+
+bool resolver_family_hooked(const char *requested) {
+    char name[256];
+    size_t len = requested ? strlen(requested) : 0;
+    for (size_t i = 0; len && i < sizeof version_suffixes / sizeof version_suffixes[0]; i++) {
+        if (len + strlen(version_suffixes[i]) >= sizeof name)
+            break;
+        snprintf(name, sizeof name, "%s%s", requested, version_suffixes[i]);
+        if (hook_find(name))
+            return true;
+    }
+    return false;
+}

@@ -100,6 +100,17 @@ TEST(resolver_itself_and_renamed_entries) {
               "cuGraphInstantiateWithFlags");
 }
 
+TEST(family_hooked) {
+    CHECK(resolver_family_hooked("cuMemAlloc"));
+    CHECK(resolver_family_hooked("cuMemcpyHtoD"));
+    CHECK(resolver_family_hooked("cuMemsetD8Async"));
+    CHECK(resolver_family_hooked("cuGetProcAddress"));
+    CHECK(!resolver_family_hooked("cuInit"));
+    CHECK(!resolver_family_hooked("cuCtxCreate"));
+    CHECK(!resolver_family_hooked(""));
+    CHECK(!resolver_family_hooked(NULL));
+}
+
 /* --- the hook table ------------------------------------------------------------------ */
 
 static const char *const driver_entries[] = {
@@ -207,6 +218,7 @@ int main(void) {
     RUN(unknown_or_internal_pointer_keeps_the_driver_pointer);
     RUN(per_thread_variants);
     RUN(resolver_itself_and_renamed_entries);
+    RUN(family_hooked);
     RUN(table_sorted_and_found);
     RUN(every_hook_forwards_to_its_own_symbol);
     RUN(no_hook_under_an_older_abi_name);

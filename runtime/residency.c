@@ -79,10 +79,29 @@ static void unmap_release(struct runtime *rt, struct allocation *a) {
     budget_sub_resident(&rt->budget, a->mapped);
 }
 
-/* EVICTING -> EVICTED, its copy known complete. */
+void residency_drain_pool(struct runtime *rt) {
+    struct pooled_handle ph;
+    while (handle_pool_pop(&rt->pool, &ph)) {
+        CUresult r = driver()->cuMemRelease(ph.handle);
+        if (r != CUDA_SUCCESS)
+            log_error("cuMemRelease failed (error %d)", (int)r);
+        budget_sub_resident(&rt->budget, ph.size);
+    }
+}
+
+/* EVICTING -> EVICTED, its copy known complete. The physical memory goes to the pool: a
+ * restore in the same call may take it over; the call's end releases the rest. */
 static void finish_eviction(struct runtime *rt, struct allocation *a) {
     evicting_drop(rt, a);
-    unmap_release(rt, a);
+    CUresult r = driver()->cuMemUnmap(a->base, a->mapped);
+    if (r != CUDA_SUCCESS)
+        log_error("cuMemUnmap of %.1f MiB at 0x%llx failed (error %d)", mib(a->mapped),
+                  (unsigned long long)a->base, (int)r);
+    if (!handle_pool_put(&rt->pool, a->handle, a->mapped)) {
+        driver()->cuMemRelease(a->handle);
+        budget_sub_resident(&rt->budget, a->mapped);
+    }
+    a->handle = 0;
     a->state = EVICTED;
     a->backup_valid = true;
     a->stream_count = 0;
@@ -131,7 +150,17 @@ static CUresult map_physical(struct runtime *rt, struct allocation *a) {
     prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
     prop.location.id = rt->device;
     CUmemGenericAllocationHandle h = 0;
-    CUresult r = d->cuMemCreate(&h, a->mapped, &prop, 0);
+    bool reused = handle_pool_take(&rt->pool, a->mapped, &h);
+    CUresult r = CUDA_SUCCESS;
+    if (reused) {
+        /* its bytes are already counted as resident */
+        budget_sub_resident(&rt->budget, a->mapped);
+    } else {
+        /* Release what the pool holds before asking for new memory: the device never
+         * holds more than before the evictions. */
+        residency_drain_pool(rt);
+        r = d->cuMemCreate(&h, a->mapped, &prop, 0);
+    }
     if (r == CUDA_ERROR_OUT_OF_MEMORY) {
         /* Under budget, yet the device is full: someone else took memory. Make room for
          * this much below what we hold now, and try once more. */
@@ -231,15 +260,16 @@ CUresult residency_make_room(struct runtime *rt, uint64_t bytes) {
     /* Start enough evictions that, once they land, the bytes fit. */
     for (;;) {
         uint64_t shortfall = budget_shortfall(&rt->budget, bytes);
-        if (shortfall <= rt->evicting_bytes)
+        uint64_t coming = rt->evicting_bytes + rt->pool.bytes;
+        if (shortfall <= coming)
             break;
-        if (!evict_something(rt, shortfall - rt->evicting_bytes))
+        if (!evict_something(rt, shortfall - coming))
             break;
     }
     /* Then wait for as many of them as the bytes need. */
-    while (budget_shortfall(&rt->budget, bytes) > 0 && rt->evicting_count)
+    while (budget_shortfall(&rt->budget, bytes) > rt->pool.bytes && rt->evicting_count)
         reap_oldest(rt);
-    if (budget_shortfall(&rt->budget, bytes) > 0) {
+    if (budget_shortfall(&rt->budget, bytes) > rt->pool.bytes) {
         log_holders(rt, bytes);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }

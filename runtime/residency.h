@@ -42,6 +42,10 @@ CUresult residency_map_new(struct runtime *rt, struct allocation *a);
 /* Finishes evictions whose copies have completed (cheap: one event query when none has). */
 void residency_reap(struct runtime *rt);
 
+/* Releases the physical memory this call's evictions left in the pool. Every runtime entry
+ * point calls it before returning. */
+void residency_drain_pool(struct runtime *rt);
+
 /* Host waits until every eviction in flight has landed (or failed and stayed resident). */
 void residency_finish_evictions(struct runtime *rt);
 

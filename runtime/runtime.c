@@ -62,6 +62,7 @@ static CUresult use_collected(size_t n, CUstream stream) {
     if (rt->evicting_count)
         residency_reap(rt);
     components_poll(rt);
+    residency_drain_pool(rt);
     setup_context_leave(pushed);
     return r;
 }
@@ -118,6 +119,7 @@ static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes) {
 static CUresult alloc_untracked(CUdeviceptr *dptr, size_t bytes) {
     const struct driver_table *d = driver();
     CUresult r = residency_make_room(rt, bytes);
+    residency_drain_pool(rt); /* the room must be real before the driver allocates */
     if (r != CUDA_SUCCESS)
         return r;
     r = d->cuMemAlloc_v2(dptr, bytes);
@@ -145,6 +147,7 @@ CUresult runtime_mem_alloc(CUdeviceptr *dptr, size_t bytes) {
     bool pushed = setup_context_enter(rt);
     rt->epoch++;
     CUresult r = bytes >= rt->min_size ? alloc_tracked(dptr, bytes) : alloc_untracked(dptr, bytes);
+    residency_drain_pool(rt);
     setup_context_leave(pushed);
     runtime_unlock();
     return r;

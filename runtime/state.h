@@ -15,6 +15,7 @@
 #include "runtime/budget.h"
 #include "runtime/copy.h"
 #include "runtime/graphs.h"
+#include "runtime/handle_pool.h"
 #include "runtime/launch.h"
 #include "runtime/registry.h"
 #include "runtime/stats.h"
@@ -53,6 +54,7 @@ struct runtime {
     struct allocation **evicting;
     size_t evicting_count, evicting_capacity;
     uint64_t evicting_bytes;
+    struct handle_pool pool; /* released by this call's evictions (counted in resident) */
     struct copy_engine copy;
     struct backup_state backups;
     struct launch_cache layouts;

@@ -20,6 +20,7 @@
 static struct {
     struct driver_table table;
     void *handle; /* NULL: not loaded (or failed) */
+    bool tried;   /* the load ran (successfully or not): the hooks' fast path */
     pthread_once_t once;
 } real_driver = {.once = PTHREAD_ONCE_INIT};
 
@@ -44,6 +45,7 @@ static void driver_load(void) {
     if (!handle) {
         const char *why = dlerror();
         log_error("cannot load the CUDA driver %s: %s", path, why ? why : "unknown error");
+        __atomic_store_n(&real_driver.tried, true, __ATOMIC_RELEASE);
         return;
     }
     char name[128];
@@ -54,10 +56,13 @@ static void driver_load(void) {
 #undef DRIVER_LOAD
     /* Published last: driver_is_handle reads it without waiting for the load. */
     __atomic_store_n(&real_driver.handle, handle, __ATOMIC_RELEASE);
+    __atomic_store_n(&real_driver.tried, true, __ATOMIC_RELEASE);
 }
 
+/* Called twice by every hook: after the load, one acquire load and no library call. */
 const struct driver_table *driver(void) {
-    pthread_once(&real_driver.once, driver_load);
+    if (__builtin_expect(!__atomic_load_n(&real_driver.tried, __ATOMIC_ACQUIRE), 0))
+        pthread_once(&real_driver.once, driver_load);
     return &real_driver.table;
 }
 

@@ -53,8 +53,9 @@ json() {
         OFFLOAD_STATS=$TMP/stats.json "$B/bench/move" "$MODULE" --mib 4 --cycles 2 >"$TMP/move.json"
     [ "$(json "$TMP/move.json" 'd["verified"]')" = True ]
     [ "$(json "$TMP/move.json" 'd["evict_ratio"] > 0 and d["restore_ratio"] > 0')" = True ]
+    [ "$(json "$TMP/move.json" 'len(d["swap_ns"]) == 2 and d["swap_ratio"] > 0')" = True ]
     # 2 cycles x 2 buffers evicted by `idle`, plus the first eviction: >= 5 x 4 MiB out,
-    # and 4 restores in.
+    # and 4 restores in (the swaps that follow move more).
     comps='(d["components"].values() if isinstance(d["components"], dict) else d["components"])'
     [ "$(json "$TMP/stats.json" "sum(c['bytes_to_host'] for c in $comps) >= 5 * 4 << 20")" = True ]
     [ "$(json "$TMP/stats.json" "sum(c['bytes_to_device'] for c in $comps) >= 4 * 4 << 20")" = True ]

@@ -16,9 +16,13 @@
  * cuMemCreate, so these copies reach the driver untouched). Measurements alternate so
  * that a noisy machine slows both sides alike.
  *
+ * Then C swaps, the way a pipeline switches components: with A resident, launch touch(B)
+ * (B restored, A evicted, in one call), then touch(A), ...
+ *
  * Prints one JSON object: every sample, the medians, and
  *   evict_ratio   = median bare DtoH time / median eviction time
  *   restore_ratio = median bare HtoD time / median restore time
+ *   swap_ratio    = (median bare DtoH + median bare HtoD) / median swap time
  * (equal bytes, so a ratio of times is the ratio of throughputs; 1.0 = as fast as a
  * plain pinned copy). Finally it reads A and B back and checks every word:
  * "verified": true, or exit status 1.
@@ -128,6 +132,18 @@ int main(int argc, char **argv) {
         dtoh[s] = (double)(t2 - t1);
     }
 
+    /* Swaps: one launch evicts one buffer and restores the other. */
+    size_t swaps = (size_t)cycles;
+    double *swap = calloc(swaps, sizeof(double));
+    if (!swap)
+        return 1;
+    void *first_params[] = {&buf[0]};
+    time_launch(touch, stream, first_params);
+    for (size_t s = 0; s < swaps; s++) {
+        void *touch_params[] = {&buf[(s + 1) % 2]};
+        swap[s] = time_launch(touch, stream, touch_params);
+    }
+
     /* The data survived every round trip. */
     bool verified = true;
     for (int i = 0; i < 2; i++) {
@@ -137,6 +153,7 @@ int main(int argc, char **argv) {
 
     double m_restore = bench_median(restore, samples), m_evict = bench_median(evict, samples);
     double m_htod = bench_median(htod, samples), m_dtoh = bench_median(dtoh, samples);
+    double m_swap = bench_median(swap, swaps);
     printf("{\"mib\": %ld, \"cycles\": %ld, \"first_evict_ns\": %.0f, ", mib, cycles, first_evict);
     bench_print_array(stdout, "restore_ns", restore, samples);
     printf(", ");
@@ -145,16 +162,20 @@ int main(int argc, char **argv) {
     bench_print_array(stdout, "bare_htod_ns", htod, samples);
     printf(", ");
     bench_print_array(stdout, "bare_dtoh_ns", dtoh, samples);
+    printf(", ");
+    bench_print_array(stdout, "swap_ns", swap, swaps);
     printf(",\n \"median_restore_ns\": %.0f, \"median_evict_ns\": %.0f, "
            "\"median_bare_htod_ns\": %.0f, \"median_bare_dtoh_ns\": %.0f,\n",
            m_restore, m_evict, m_htod, m_dtoh);
     printf(" \"bare_htod_gbps\": %.3f, \"bare_dtoh_gbps\": %.3f, \"restore_gbps\": %.3f, "
            "\"evict_gbps\": %.3f,\n",
            bytes / m_htod, bytes / m_dtoh, bytes / m_restore, bytes / m_evict);
-    printf(" \"restore_ratio\": %.3f, \"evict_ratio\": %.3f, \"verified\": %s}\n",
-           m_htod / m_restore, m_dtoh / m_evict, verified ? "true" : "false");
+    printf(" \"restore_ratio\": %.3f, \"evict_ratio\": %.3f, \"swap_ratio\": %.3f, "
+           "\"verified\": %s}\n",
+           m_htod / m_restore, m_dtoh / m_evict, (m_htod + m_dtoh) / m_swap,
+           verified ? "true" : "false");
 
-    free(restore), free(evict), free(htod), free(dtoh);
+    free(restore), free(evict), free(htod), free(dtoh), free(swap);
     BENCH_CHECK(cuMemFree(buf[0]));
     BENCH_CHECK(cuMemFree(buf[1]));
     BENCH_CHECK(cuMemFreeHost(host));

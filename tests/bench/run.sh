@@ -150,7 +150,7 @@ bench_move() {
     expect=$(((2 * cycles + 1) * mib * 1048576))
     record move_ratio "$(awk -v a="$evict" -v b="$restore" 'BEGIN {print (a < b) ? a : b}')" \
         ">=" 0.90 ratio "$(jq -c --argjson moved "$moved" --argjson expect $expect \
-        '{evict_ratio, restore_ratio, evict_gbps, restore_gbps, bare_dtoh_gbps, bare_htod_gbps,
+        '{evict_ratio, restore_ratio, swap_ratio, evict_gbps, restore_gbps, bare_dtoh_gbps, bare_htod_gbps,
           first_evict_ns, bytes_to_host: $moved, bytes_to_host_expected_at_least: $expect}' \
         "$TMP/move.json")"
 }

@@ -220,6 +220,8 @@ if LD_PRELOAD=$LIB OFFLOAD_CONFIG=$ROOT/tests/bench/move.conf OFFLOAD_BUDGET=$((
         "$(pj "f\"evict {d['evict_gbps']} GB/s vs pinned DtoH {d['bare_dtoh_gbps']} GB/s\"" "$OUT/move.json")"
     row "move_ratio restore (target >= 0.90)" "$(pj "d['restore_ratio']" "$OUT/move.json")" \
         "$(pj "f\"restore {d['restore_gbps']} GB/s vs pinned HtoD {d['bare_htod_gbps']} GB/s\"" "$OUT/move.json")"
+    row "move swap ratio (one launch evicts A, restores B)" "$(pj "d['swap_ratio']" "$OUT/move.json")" \
+        "against a pinned DtoH plus a pinned HtoD of the same size"
 else
     tail -n 5 "$OUT/move.err" >&2
     fail "move: data not intact or a driver error ($OUT/move.err)"

@@ -400,7 +400,7 @@ static bool lock_for_exit(void) {
 /* No driver call here: at exit the driver may already be finalised, and copies may still
  * be in flight. The process is going away; its memory goes with it. */
 void runtime_shutdown(void) {
-    if (!rt->config_loaded)
+    if (!rt->config_loaded || atomic_load(&rt->forked_child))
         return;
     bool locked = lock_for_exit();
     if (rt->cuda_ready) {

@@ -17,6 +17,7 @@
 static void after_fork_in_child(void) {
     pthread_mutex_init(&offload_runtime.lock, NULL);
     atomic_store(&offload_runtime.cuda_unusable, true);
+    atomic_store(&offload_runtime.forked_child, true);
 }
 
 void setup_early(struct runtime *rt) {

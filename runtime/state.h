@@ -37,7 +37,8 @@ struct runtime {
 
     /* set up lazily at the first hooked call that has a current context */
     bool cuda_ready;
-    atomic_bool cuda_unusable; /* (atomic) a forked child: pass everything through */
+    atomic_bool cuda_unusable; /* (atomic) a forked child or a failed set-up: pass through */
+    atomic_bool forked_child;  /* (atomic) the report belongs to the parent, not to us */
     bool setup_failed_logged;
     CUcontext ctx;
     CUdevice device;

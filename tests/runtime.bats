@@ -133,3 +133,31 @@ json() {
     echo "$output" | grep -qx 'free A: CUDA_SUCCESS'
     echo "$output" | grep -qx 'free B: CUDA_SUCCESS'
 }
+
+# Two components of one 8 MiB buffer each, no prefetch: every launch switches and evicts
+# the other one asynchronously.
+fork_exit_conf() {
+    printf '[offload]\nsequence = a -> b\nprefetch = 0\n[component a]\nallocs = 0\n' >"$T/fe.conf"
+    printf '[component b]\nallocs = 1\n' >>"$T/fe.conf"
+}
+
+@test "fork: children of a process using liboffload (a thread launching meanwhile) work and exit" {
+    fork_exit_conf
+    SIMCUDA_MEMORY=64MiB OFFLOAD_CONFIG=$T/fe.conf OFFLOAD_STATS=$T/stats.json LD_PRELOAD=$LIB \
+        run timeout 120 "$B/progs/fork_exit" "$KERNELS" fork
+    echo "$output"
+    [ "$status" -eq 0 ]
+    echo "$output" | grep -qx 'fork: 20 children ok'
+    # only the parent reports: one summary, stats with the parent's launches
+    [ "$(json "$T/stats.json" 'd["evictions"] > 0')" = True ]
+}
+
+@test "exit with copies in flight: no hang, no crash, the report is written" {
+    fork_exit_conf
+    SIMCUDA_MEMORY=64MiB OFFLOAD_CONFIG=$T/fe.conf OFFLOAD_STATS=$T/stats.json LD_PRELOAD=$LIB \
+        run timeout 60 "$B/progs/fork_exit" "$KERNELS" exit
+    echo "$output"
+    [ "$status" -eq 0 ]
+    echo "$output" | grep -qx 'exit: leaving'
+    [ "$(json "$T/stats.json" 'd["evictions"] >= 2 and d["launches"] == 3')" = True ]
+}

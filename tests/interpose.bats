@@ -10,6 +10,9 @@ setup() {
     B=$BUILD
     [[ $B == /* ]] || B=$ROOT/$BUILD
     LIB=$B/liboffload.so
+    # Under SANITIZE builds liboffload needs its sanitizer runtime loaded before it.
+    SAN_RT=$(ldd "$LIB" 2>/dev/null | awk '/lib(asan|tsan)\.so/ {print $3 " "; exit}')
+    PRELOAD="$SAN_RT$LIB"
     MODULE=$B/progs/sim_kernels.so
     WRAP=$B/progs/librtld_next_wrap.so
     export LD_LIBRARY_PATH=$B/sim
@@ -24,11 +27,11 @@ teardown() {
 
 @test "linked program: same output with and without liboffload, its calls bound to the hooks" {
     "$B/progs/linked_app" "$MODULE" >"$TMP/bare.out"
-    LD_PRELOAD=$LIB "$B/progs/linked_app" "$MODULE" >"$TMP/offload.out"
+    LD_PRELOAD="$PRELOAD" "$B/progs/linked_app" "$MODULE" >"$TMP/offload.out"
     diff "$TMP/bare.out" "$TMP/offload.out"
     grep -q '^linked_app: ok ' "$TMP/offload.out"
 
-    LD_PRELOAD=$LIB run "$B/progs/linked_app" --bindings "$MODULE"
+    LD_PRELOAD="$PRELOAD" run "$B/progs/linked_app" --bindings "$MODULE"
     [ "$status" -eq 0 ]
     [[ $output == *"binding cuMemAlloc_v2 -> liboffload.so"* ]]
     [[ $output == *"binding cuMemcpyHtoD_v2 -> liboffload.so"* ]]
@@ -41,7 +44,7 @@ teardown() {
 
 @test "linked program: tracked allocations evicted and restored under a small budget, bytes intact" {
     "$B/progs/linked_app" "$MODULE" >"$TMP/bare.out"
-    OFFLOAD_BUDGET=16MiB OFFLOAD_LOG=info LD_PRELOAD=$LIB \
+    OFFLOAD_BUDGET=16MiB OFFLOAD_LOG=info LD_PRELOAD="$PRELOAD" \
         "$B/progs/linked_app" "$MODULE" >"$TMP/offload.out" 2>"$TMP/offload.err"
     diff "$TMP/bare.out" "$TMP/offload.out"
     # the hooks fed the runtime: it tracked the 4 MiB buffers and had to move them
@@ -49,7 +52,7 @@ teardown() {
 }
 
 @test "runtime-style loader: reaches the resolver through dlsym, hooked before cuInit" {
-    OFFLOAD_LOG=debug LD_PRELOAD=$LIB run "$B/progs/runtime_loader" --buffers 3 --size 4
+    OFFLOAD_LOG=debug LD_PRELOAD="$PRELOAD" run "$B/progs/runtime_loader" --buffers 3 --size 4
     [ "$status" -eq 0 ]
     [[ $output == *"verified 3 buffers"* ]]
     [[ $output == *"dlsym: cuGetProcAddress_v2 on the driver's handle -> liboffload's resolver"* ]]
@@ -66,7 +69,7 @@ teardown() {
 
 @test "resolver: only exact versioned symbols are substituted; old ABIs and handle lookups untouched" {
     "$B/progs/resolver_probe" >"$TMP/bare.out"
-    LD_PRELOAD=$LIB "$B/progs/resolver_probe" >"$TMP/offload.out"
+    LD_PRELOAD="$PRELOAD" "$B/progs/resolver_probe" >"$TMP/offload.out"
     # without liboffload nothing names it
     ! grep -q liboffload "$TMP/bare.out"
     expect() { grep -qxF "$1" "$TMP/offload.out" || { echo "missing: $1"; cat "$TMP/offload.out"; false; }; }
@@ -96,49 +99,54 @@ teardown() {
 
 @test "dlsym: RTLD_NEXT wrappers, RTLD_DEFAULT scopes and handle lookups unchanged by liboffload" {
     "$B/progs/rtld_next_app" "$WRAP" >"$TMP/bare.out"
-    LD_PRELOAD=$LIB "$B/progs/rtld_next_app" "$WRAP" >"$TMP/offload.out"
+    LD_PRELOAD="$PRELOAD" "$B/progs/rtld_next_app" "$WRAP" >"$TMP/offload.out"
     diff "$TMP/bare.out" "$TMP/offload.out"
     grep -qx 'library: RTLD_DEFAULT rtld_next_wrap_marker -> librtld_next_wrap.so' "$TMP/offload.out"
     grep -qx 'program: RTLD_DEFAULT rtld_next_wrap_marker -> not found' "$TMP/offload.out"
 
     # a preloaded wrapper of puts, before and after liboffload in the preload list
-    LD_PRELOAD=$WRAP "$B/progs/rtld_next_app" "$WRAP" >"$TMP/wrap.out"
+    LD_PRELOAD="$SAN_RT$WRAP" "$B/progs/rtld_next_app" "$WRAP" >"$TMP/wrap.out"
     grep -qx '\[wrapped\] hello through puts' "$TMP/wrap.out"
     grep -qx 'library: RTLD_NEXT puts -> libc.so.6' "$TMP/wrap.out"
-    LD_PRELOAD="$LIB $WRAP" "$B/progs/rtld_next_app" "$WRAP" >"$TMP/offload_wrap.out"
+    LD_PRELOAD="$SAN_RT$LIB $WRAP" "$B/progs/rtld_next_app" "$WRAP" >"$TMP/offload_wrap.out"
     diff "$TMP/wrap.out" "$TMP/offload_wrap.out"
-    LD_PRELOAD="$WRAP $LIB" "$B/progs/rtld_next_app" "$WRAP" >"$TMP/wrap_offload.out"
+    LD_PRELOAD="$SAN_RT$WRAP $LIB" "$B/progs/rtld_next_app" "$WRAP" >"$TMP/wrap_offload.out"
     diff "$TMP/wrap.out" "$TMP/wrap_offload.out"
 }
 
 @test "fork: children of a CUDA program exit 0 while another thread keeps liboffload busy" {
-    LD_PRELOAD=$LIB run timeout 60 "$B/progs/linked_app" --fork 20 "$MODULE"
+    # (the simulator restarts its stream threads in a forked child: ThreadSanitizer builds
+    # must be told that is fine)
+    TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}die_after_fork=0" LD_PRELOAD="$PRELOAD" \
+        run timeout 60 "$B/progs/linked_app" --fork 20 "$MODULE"
     [ "$status" -eq 0 ]
     [[ $output == *"fork: 20 of 20 children exited 0"* ]]
 }
 
 @test "processes that never touch CUDA: no driver loaded, no output, same exit status" {
     # a driver path that cannot load: any attempt to load it would say so on stderr
-    OFFLOAD_DRIVER=/nonexistent/libcuda.so.1 OFFLOAD_LOG=debug LD_PRELOAD=$LIB \
+    OFFLOAD_DRIVER=/nonexistent/libcuda.so.1 OFFLOAD_LOG=debug LD_PRELOAD="$PRELOAD" \
         /bin/true 2>"$TMP/true.err"
     [ ! -s "$TMP/true.err" ] || { cat "$TMP/true.err"; false; }
-    run env OFFLOAD_DRIVER=/nonexistent/libcuda.so.1 LD_PRELOAD="$LIB" sh -c 'echo hi; exit 3'
+    run env OFFLOAD_DRIVER=/nonexistent/libcuda.so.1 LD_PRELOAD="$PRELOAD" sh -c 'echo hi; exit 3'
     [ "$status" -eq 3 ]
     [ "$output" = hi ]
-    LD_PRELOAD=$LIB run python3 -c 'import ctypes; print(bool(ctypes.CDLL(None).strlen))'
+    ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD="$PRELOAD" run python3 -c 'import ctypes; print(bool(ctypes.CDLL(None).strlen))'
     [ "$status" -eq 0 ]
     [ "$output" = True ]
 }
 
 @test "no driver: hooks answer CUDA_ERROR_NOT_INITIALIZED, nothing crashes" {
-    OFFLOAD_DRIVER=/nonexistent/libcuda.so.1 LD_PRELOAD=$LIB run "$B/progs/linked_app" "$MODULE"
+    OFFLOAD_DRIVER=/nonexistent/libcuda.so.1 LD_PRELOAD="$PRELOAD" run "$B/progs/linked_app" "$MODULE"
     [ "$status" -eq 1 ]
     [[ $output == *"cannot load the CUDA driver /nonexistent/libcuda.so.1"* ]]
     [[ $output == *"CUDA_ERROR_NOT_INITIALIZED"* ]]
 }
 
 @test "unload: liboffload loaded and unloaded by dlopen/dlclose, after a hooked call" {
-    run python3 - "$LIB" <<'PY'
+    # (a sanitizer build of liboffload needs its runtime preloaded into python, whose own
+    # leaks are not ours)
+    LD_PRELOAD="$SAN_RT" ASAN_OPTIONS=detect_leaks=0 run python3 - "$LIB" <<'PY'
 import ctypes, _ctypes, sys
 lib = ctypes.CDLL(sys.argv[1])
 free, total = ctypes.c_size_t(), ctypes.c_size_t()
@@ -173,7 +181,7 @@ PY
     mkdir -p "$TMP/other"
     cp "$B/sim/libcuda.so.1" "$TMP/other/libcuda.so.1" # another file: another object
     "$B/progs/resolver_probe" >"$TMP/bare.out"
-    OFFLOAD_DRIVER=$TMP/other/libcuda.so.1 LD_PRELOAD=$LIB \
+    OFFLOAD_DRIVER=$TMP/other/libcuda.so.1 LD_PRELOAD="$PRELOAD" \
         "$B/progs/resolver_probe" >"$TMP/offload.out" 2>"$TMP/offload.err"
     diff "$TMP/bare.out" "$TMP/offload.out"
     grep -q 'cuGetProcAddress_v2 looked up in a CUDA driver other than the one liboffload uses' \

@@ -323,6 +323,7 @@ TEST(launches_and_graphs) {
     CHECK_CU(cuGraphExecDestroy(exec));
     CHECK(fake.count == 1 && fake.calls[0].exec == exec);
     CHECK(fake.exec_alive_when_forgotten);
+    CHECK_CU(((CUresult(*)(CUgraph))sim_symbol("cuGraphDestroy"))(g));
     CHECK_CU(driver()->cuMemFree_v2(d));
 }
 
@@ -369,6 +370,7 @@ TEST(each_hook_reaches_its_own_entry_point) {
     CHECK_REACHED(cuGraphLaunch_ptsz(exec, NULL), "cuGraphLaunch_ptsz");
     CHECK_CU(driver()->cuCtxSynchronize());
     CHECK_CU(driver()->cuGraphExecDestroy(exec));
+    CHECK_CU(((CUresult(*)(CUgraph))sim_symbol("cuGraphDestroy"))(g));
     CHECK_CU(driver()->cuMemFree_v2(d));
 }
 

@@ -143,3 +143,12 @@ same_result() {
     echo "$output" | grep -q "^$T/bad.conf:2: unknown key 'prefech'"
     ! echo "$output" | grep -q checksum
 }
+
+@test "keep = yes: the text encoder is never evicted, the others still move" {
+    sed 's/^\[component text_encoder\]$/[component text_encoder]\nkeep = yes/' "$CONF" >"$T/keep.conf"
+    CONF=$T/keep.conf offloaded 1GiB || { cat "$T/out"; false; }
+    same_result
+    [ "$(component "$T/stats.json" text_encoder evictions)" = 0 ]
+    # the window skips the kept encoder: after vae comes unet, so vae is what goes
+    [ "$(component "$T/stats.json" vae evictions)" -gt 0 ]
+}

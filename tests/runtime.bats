@@ -161,3 +161,14 @@ fork_exit_conf() {
     echo "$output" | grep -qx 'exit: leaving'
     [ "$(json "$T/stats.json" 'd["evictions"] >= 2 and d["launches"] == 3')" = True ]
 }
+
+@test "graphs: replays and captures of kernels on an evicted buffer see its data (16 MiB budget, 24 MiB live)" {
+    SIMCUDA_MEMORY=64MiB OFFLOAD_BUDGET=16MiB OFFLOAD_STATS=$T/stats.json LD_PRELOAD=$LIB \
+        run "$B/progs/graph_replay" "$KERNELS"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    echo "$output" | grep -qx 'graph: ok'
+    # A was evicted and restored for the replays: the graph launch made it resident
+    [ "$(json "$T/stats.json" 'd["evictions"] >= 3 and d["demand_restores"] >= 2')" = True ]
+    [ "$(json "$T/stats.json" 'd["peak_resident_bytes"] <= 16 << 20')" = True ]
+}

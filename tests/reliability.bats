@@ -82,7 +82,11 @@ reference_checksum() {
 # --- process life ------------------------------------------------------------------
 
 @test "fork: children of a process whose other thread hammers liboffload exit cleanly" {
-    run env SIMCUDA_MEMORY=24MiB LD_PRELOAD="$LIB" timeout 120 "$B/progs/fork_child" --forks 20
+    # In a SANITIZE=address build, LeakSanitizer in a forked child sees what only the
+    # threads that did not survive the fork referenced as leaked: not checked here.
+    run env SIMCUDA_MEMORY=24MiB LD_PRELOAD="$LIB" \
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        timeout 120 "$B/progs/fork_child" --forks 20
     echo "$output"
     [ "$status" -eq 0 ]
     [[ $output == *"fork_child: ok: 20 children"* ]]

@@ -195,6 +195,8 @@ int main(int argc, char **argv) {
         }
         CU(cuMemFree(buf[b]));
     }
+    free(host), free(back);
+    host = back = NULL;
     if (bad || atomic_load(&hammer_failed)) {
         fprintf(stderr, "fork_child: %d of %d children failed (%d hung)%s\n", bad, forks, hung,
                 atomic_load(&hammer_failed) ? "; the hammer thread failed" : "");
@@ -202,12 +204,12 @@ int main(int argc, char **argv) {
     }
     printf("fork_child: ok: %d children, %llu hammer rounds\n", forks,
            (unsigned long long)atomic_load(&hammer_rounds));
-    free(host), free(back);
     return 0;
 fail:
     if (started) {
         atomic_store(&stop_hammer, 1);
         pthread_join(tid, NULL);
     }
+    free(host), free(back);
     return 1;
 }

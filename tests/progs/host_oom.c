@@ -122,6 +122,8 @@ int main(int argc, char **argv) {
     CU(cuMemFree(a));
     CU(cuMemFree(b));
     CU(cuMemFree(c));
+    free(fill);
+    free(back);
     printf("host_oom: ok: the eviction failed cleanly, the data stayed on the device\n");
     return 0;
 }

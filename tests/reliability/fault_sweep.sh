@@ -7,7 +7,8 @@
 #   clean error  exit 1..123, and stderr (the simulator's own lines aside) names the
 #                entry point that failed, so a user knows what broke.
 # Anything else is BAD: a signal (crash), a timeout (hang), exit 0 with a wrong or
-# missing checksum, or a failure whose message does not name the failed call.
+# missing checksum, a failure whose message does not name the failed call, or any
+# sanitizer report (in a SANITIZE= build).
 #
 # Which calls: SIMCUDA_FAIL=NAME:N fails the Nth call of NAME (tests/sim/core.c). The
 # simulator does not report call counts, so N walks 1, 4, 16, 64, ... until the fault is
@@ -79,7 +80,9 @@ run_one() {
     own=$(grep -v '^simcuda:' "$err")
     sums=$(sed -n 's/^checksum: //p' "$out" | sort -u | tr '\n' ' ')
     sums=${sums% }
-    if ((rc == 124 || rc == 137)); then
+    if grep -Eq 'ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$err"; then
+        echo "BAD-sanitizer $injected exit $rc: $(grep -Em1 'Sanitizer|runtime error:' "$err")"
+    elif ((rc == 124 || rc == 137)); then
         echo "BAD-hang $injected timed out after ${TIMEOUT}s"
     elif ((rc > 128)); then
         echo "BAD-crash $injected signal $((rc - 128)) $(kill -l $((rc - 128)) 2>/dev/null)"

@@ -131,7 +131,16 @@ static void vremove(struct vec *v, size_t i) {
 
 /* ---- arena and capacity ---------------------------------------------------------- */
 
+/* fork(): a worker of the parent may have held the map (a copy) when the child was made;
+ * the child has no other thread, so it starts with a fresh lock. (Taking the lock around
+ * fork instead would not do: glibc takes the child's unlock for a reader's, the child's
+ * thread not being the recorded writer.) */
+static void fork_child(void) {
+    pthread_rwlock_init(&mem.lock, NULL);
+}
+
 void sim_memory_init(void) {
+    pthread_atfork(NULL, NULL, fork_child);
     size_t cap = (size_t)4 << 30;
     const char *v = getenv("SIMCUDA_MEMORY");
     if (v && *v && sim_parse_size(v, &cap) != 0) {

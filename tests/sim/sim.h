@@ -195,6 +195,7 @@ struct sim_stream {
     struct sim_op *head, *tail;
     _Atomic uint64_t submitted, completed;
     struct sim_stream *prev, *next; /* the live list (stream.c); leaves it when drained */
+    int worker_missing;             /* in a forked child, until work is queued */
     /* stream capture (graph.c): the capture this stream takes part in, and the nodes
      * its next captured op depends on */
     struct sim_capture *capture;

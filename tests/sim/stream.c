@@ -246,8 +246,9 @@ static void per_thread_exit(void *p) {
     pthread_mutex_unlock(&s->mu);
 }
 
-/* fork(): the child has no worker threads. Give every live stream a new one; work the
- * parent's worker had taken but not finished is lost to the child (counted complete). */
+/* fork(): the child has no worker threads. Work queued in the parent stays the parent's:
+ * the child counts it complete and drops it; a stream gets a new worker when the child
+ * first queues work on it (so a child that never uses CUDA starts no thread). */
 static void fork_prepare(void) {
     pthread_mutex_lock(&st.ev_lock);
     pthread_mutex_lock(&st.lock);
@@ -264,15 +265,23 @@ static void fork_child(void) {
         pthread_mutex_init(&s->mu, NULL);
         pthread_cond_init(&s->work_cv, NULL);
         pthread_cond_init(&s->done_cv, NULL);
-        atomic_store(&s->completed, s->head ? s->head->seq - 1 : atomic_load(&s->submitted));
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&t, &attr, worker, s) != 0)
-            atomic_store(&s->completed, UINT64_MAX); /* nothing will ever run: never wait */
-        pthread_attr_destroy(&attr);
+        s->head = s->tail = NULL;
+        atomic_store(&s->completed, atomic_load(&s->submitted));
+        s->worker_missing = 1;
     }
+}
+
+/* With s->mu held. */
+static void ensure_worker(struct sim_stream *s) {
+    if (!s->worker_missing)
+        return;
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, worker, s) == 0)
+        s->worker_missing = 0;
+    pthread_attr_destroy(&attr);
 }
 
 __attribute__((constructor)) static void stream_init(void) {
@@ -377,6 +386,7 @@ uint64_t sim_submit(struct sim_stream *s, struct sim_op *op) {
         s->head = op;
     s->tail = op;
     atomic_store(&s->submitted, seq);
+    ensure_worker(s);
     pthread_cond_signal(&s->work_cv);
     pthread_mutex_unlock(&s->mu);
     return seq;
@@ -407,6 +417,7 @@ CUresult sim_submit_sync(struct sim_stream *s, struct sim_op *op) {
             s->head = op;
         s->tail = op;
         atomic_store(&s->submitted, seq);
+        ensure_worker(s);
         pthread_cond_signal(&s->work_cv);
         pthread_mutex_unlock(&s->mu);
         sim_stream_wait_seq(s, seq);

@@ -341,6 +341,31 @@ TEST(async_fault_is_sticky) {
     CHECK_EQ_U64(WEXITSTATUS(status), 0);
 }
 
+/* fork() while streams hold queued work: the child drops the parent's work and can use
+ * the driver at once (synchronous calls start no thread, which sanitizers require). */
+TEST(fork_with_work_in_flight) {
+    CUstream s;
+    CHECK_CU(cuStreamCreate(&s, 0));
+    CHECK_CU(slow_store(s, W(0), 5, 200000));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        unsigned v = 0;
+        if (cuMemsetD32(W(1), 77, 1) != CUDA_SUCCESS || cuMemcpyDtoH(&v, W(1), 4) != CUDA_SUCCESS)
+            _exit(2);
+        if (cuStreamQuery(s) != CUDA_SUCCESS) /* the parent's work is not the child's */
+            _exit(3);
+        _exit(v == 77 ? 0 : 4);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ_U64(WEXITSTATUS(status), 0);
+    CHECK_CU(cuStreamSynchronize(s));
+    CHECK_EQ_U64(read_word(0), 5);
+    cuStreamDestroy(s);
+}
+
 int main(void) {
     /* first, while this process has no threads: the child sets up its own driver */
     RUN(async_fault_is_sticky);
@@ -357,5 +382,6 @@ int main(void) {
     RUN(per_thread_streams);
     RUN(async_copy_semantics);
     RUN(host_functions_in_order);
+    RUN(fork_with_work_in_flight);
     return check_summary();
 }

@@ -4,6 +4,7 @@
 #include "runtime/backup.h"
 
 #include "interpose/driver.h"
+#include "runtime/cuerr.h"
 #include "runtime/log.h"
 
 #include <sys/mman.h>
@@ -28,9 +29,9 @@ void *backup_alloc(struct backup_state *st, size_t bytes, bool *pinned) {
     }
     if (!st->pageable_logged) {
         st->pageable_logged = true;
-        log_warn("page-locked host memory unavailable (error %d); using pageable backups "
-                 "(slower copies)",
-                 (int)r);
+        log_warn("page-locked host memory unavailable (cuMemHostAlloc: %s); using pageable "
+                 "backups (slower copies)",
+                 cuerr_name(r));
     }
     *pinned = false;
     st->pageable_bytes += bytes;

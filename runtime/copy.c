@@ -4,6 +4,7 @@
 #include "runtime/copy.h"
 
 #include "interpose/driver.h"
+#include "runtime/cuerr.h"
 #include "runtime/hash.h"
 #include "runtime/log.h"
 
@@ -53,7 +54,8 @@ static CUresult stream_event(struct copy_engine *ce, CUstream stream, CUevent *o
         se = calloc(1, sizeof *se);
         if (!se)
             return CUDA_ERROR_OUT_OF_MEMORY;
-        CUresult r = driver()->cuEventCreate(&se->event, CU_EVENT_DISABLE_TIMING);
+        CUresult r = cuerr_note(&ce->failed_call, "cuEventCreate",
+                                driver()->cuEventCreate(&se->event, CU_EVENT_DISABLE_TIMING));
         if (r != CUDA_SUCCESS) {
             free(se);
             return r;
@@ -87,7 +89,7 @@ static bool needs_context_sync(const struct allocation *a) {
 
 static CUresult context_sync(struct copy_engine *ce) {
     uint64_t t0 = now_ns();
-    CUresult r = driver()->cuCtxSynchronize();
+    CUresult r = cuerr_note(&ce->failed_call, "cuCtxSynchronize", driver()->cuCtxSynchronize());
     ce->wait_ns += now_ns() - t0;
     return r;
 }
@@ -104,9 +106,11 @@ CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a) {
         CUevent ev;
         CUresult r = stream_event(ce, a->streams[i].stream, &ev);
         if (r == CUDA_SUCCESS)
-            r = driver()->cuEventRecord(ev, a->streams[i].stream);
+            r = cuerr_note(&ce->failed_call, "cuEventRecord",
+                           driver()->cuEventRecord(ev, a->streams[i].stream));
         if (r == CUDA_SUCCESS)
-            r = driver()->cuStreamWaitEvent(ce->stream, ev, 0);
+            r = cuerr_note(&ce->failed_call, "cuStreamWaitEvent",
+                           driver()->cuStreamWaitEvent(ce->stream, ev, 0));
         if (r != CUDA_SUCCESS)
             return r;
     }
@@ -123,7 +127,7 @@ CUresult copy_sync_users(struct copy_engine *ce, const struct allocation *a) {
         CUevent ev;
         CUresult r = stream_event(ce, s, &ev);
         if (r == CUDA_SUCCESS)
-            r = driver()->cuEventRecord(ev, s);
+            r = cuerr_note(&ce->failed_call, "cuEventRecord", driver()->cuEventRecord(ev, s));
         if (r == CUDA_SUCCESS)
             r = copy_sync_event(ce, ev);
         if (r != CUDA_SUCCESS)
@@ -135,7 +139,9 @@ CUresult copy_sync_users(struct copy_engine *ce, const struct allocation *a) {
 CUresult copy_to_host(struct copy_engine *ce, void *dst, CUdeviceptr src, size_t bytes) {
     for (size_t done = 0; done < bytes; done += ce->chunk) {
         size_t n = bytes - done < ce->chunk ? bytes - done : ce->chunk;
-        CUresult r = driver()->cuMemcpyDtoHAsync_v2((char *)dst + done, src + done, n, ce->stream);
+        CUresult r = cuerr_note(
+            &ce->failed_call, "cuMemcpyDtoHAsync_v2",
+            driver()->cuMemcpyDtoHAsync_v2((char *)dst + done, src + done, n, ce->stream));
         if (r != CUDA_SUCCESS)
             return r;
     }
@@ -145,8 +151,9 @@ CUresult copy_to_host(struct copy_engine *ce, void *dst, CUdeviceptr src, size_t
 CUresult copy_to_device(struct copy_engine *ce, CUdeviceptr dst, const void *src, size_t bytes) {
     for (size_t done = 0; done < bytes; done += ce->chunk) {
         size_t n = bytes - done < ce->chunk ? bytes - done : ce->chunk;
-        CUresult r =
-            driver()->cuMemcpyHtoDAsync_v2(dst + done, (const char *)src + done, n, ce->stream);
+        CUresult r = cuerr_note(
+            &ce->failed_call, "cuMemcpyHtoDAsync_v2",
+            driver()->cuMemcpyHtoDAsync_v2(dst + done, (const char *)src + done, n, ce->stream));
         if (r != CUDA_SUCCESS)
             return r;
     }
@@ -155,20 +162,22 @@ CUresult copy_to_device(struct copy_engine *ce, CUdeviceptr dst, const void *src
 
 CUresult copy_record(struct copy_engine *ce, CUevent *ev) {
     if (!*ev) {
-        CUresult r = driver()->cuEventCreate(ev, CU_EVENT_DISABLE_TIMING);
+        CUresult r = cuerr_note(&ce->failed_call, "cuEventCreate",
+                                driver()->cuEventCreate(ev, CU_EVENT_DISABLE_TIMING));
         if (r != CUDA_SUCCESS) {
             *ev = NULL;
             return r;
         }
     }
-    return driver()->cuEventRecord(*ev, ce->stream);
+    return cuerr_note(&ce->failed_call, "cuEventRecord", driver()->cuEventRecord(*ev, ce->stream));
 }
 
 CUresult copy_sync_event(struct copy_engine *ce, CUevent ev) {
     if (driver()->cuEventQuery(ev) == CUDA_SUCCESS)
         return CUDA_SUCCESS;
     uint64_t t0 = now_ns();
-    CUresult r = driver()->cuEventSynchronize(ev);
+    CUresult r =
+        cuerr_note(&ce->failed_call, "cuEventSynchronize", driver()->cuEventSynchronize(ev));
     ce->wait_ns += now_ns() - t0;
     return r;
 }
@@ -178,7 +187,8 @@ CUresult copy_order_stream(struct copy_engine *ce, CUstream stream, CUevent ev) 
         return CUDA_SUCCESS;
     if (copy_stream_capturing(stream))
         return copy_sync_event(ce, ev);
-    return driver()->cuStreamWaitEvent(stream, ev, 0);
+    return cuerr_note(&ce->failed_call, "cuStreamWaitEvent",
+                      driver()->cuStreamWaitEvent(stream, ev, 0));
 }
 
 void copy_forget_stream(struct copy_engine *ce, CUstream stream) {

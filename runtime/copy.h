@@ -24,6 +24,7 @@ struct copy_engine {
     size_t chunk;                /* bytes per async copy */
     struct stream_event *events; /* one reusable event per program stream (uthash) */
     uint64_t wait_ns;            /* time the host spent waiting inside the engine */
+    const char *failed_call;     /* the driver call that failed last, for messages */
 };
 
 /* Creates the offload stream. */

@@ -5,6 +5,7 @@
 
 #include "interpose/driver.h"
 #include "runtime/components.h"
+#include "runtime/cuerr.h"
 #include "runtime/log.h"
 #include "runtime/lru.h"
 
@@ -70,11 +71,11 @@ static void evicting_drop(struct runtime *rt, const struct allocation *a) {
 static void unmap_release(struct runtime *rt, struct allocation *a) {
     CUresult r = driver()->cuMemUnmap(a->base, a->mapped);
     if (r != CUDA_SUCCESS)
-        log_error("cuMemUnmap of %.1f MiB at 0x%llx failed (error %d)", mib(a->mapped),
-                  (unsigned long long)a->base, (int)r);
+        log_error("cuMemUnmap of %.1f MiB at 0x%llx failed: %s", mib(a->mapped),
+                  (unsigned long long)a->base, cuerr_name(r));
     r = driver()->cuMemRelease(a->handle);
     if (r != CUDA_SUCCESS)
-        log_error("cuMemRelease failed (error %d)", (int)r);
+        log_error("cuMemRelease failed: %s", cuerr_name(r));
     a->handle = 0;
     budget_sub_resident(&rt->budget, a->mapped);
 }
@@ -84,7 +85,7 @@ void residency_drain_pool(struct runtime *rt) {
     while (handle_pool_pop(&rt->pool, &ph)) {
         CUresult r = driver()->cuMemRelease(ph.handle);
         if (r != CUDA_SUCCESS)
-            log_error("cuMemRelease failed (error %d)", (int)r);
+            log_error("cuMemRelease failed: %s", cuerr_name(r));
         budget_sub_resident(&rt->budget, ph.size);
     }
 }
@@ -95,8 +96,8 @@ static void finish_eviction(struct runtime *rt, struct allocation *a) {
     evicting_drop(rt, a);
     CUresult r = driver()->cuMemUnmap(a->base, a->mapped);
     if (r != CUDA_SUCCESS)
-        log_error("cuMemUnmap of %.1f MiB at 0x%llx failed (error %d)", mib(a->mapped),
-                  (unsigned long long)a->base, (int)r);
+        log_error("cuMemUnmap of %.1f MiB at 0x%llx failed: %s", mib(a->mapped),
+                  (unsigned long long)a->base, cuerr_name(r));
     if (!handle_pool_put(&rt->pool, a->handle, a->mapped)) {
         driver()->cuMemRelease(a->handle);
         budget_sub_resident(&rt->budget, a->mapped);
@@ -125,11 +126,13 @@ static CUresult reap_oldest(struct runtime *rt) {
     CUresult r = copy_sync_event(&rt->copy, a->ready);
     if (r != CUDA_SUCCESS) {
         /* The copy failed: the bytes in the backup cannot be trusted. Keep the data. */
-        log_error("copy to host of allocation #%llu failed (error %d); it stays on the device",
-                  (unsigned long long)a->ordinal, (int)r);
+        log_error("copy to host of allocation #%llu failed (%s: %s); it stays on the device",
+                  (unsigned long long)a->ordinal, rt->copy.failed_call ? rt->copy.failed_call : "?",
+                  cuerr_name(r));
         evicting_drop(rt, a);
         a->state = RESIDENT;
         a->backup_valid = false;
+        a->protect_epoch = rt->epoch; /* not again in this call */
         rt->stats.failed_evictions++;
         return r;
     }
@@ -159,7 +162,8 @@ static CUresult map_physical(struct runtime *rt, struct allocation *a) {
         /* Release what the pool holds before asking for new memory: the device never
          * holds more than before the evictions. */
         residency_drain_pool(rt);
-        r = d->cuMemCreate(&h, a->mapped, &prop, 0);
+        r = cuerr_note(&rt->copy.failed_call, "cuMemCreate",
+                       d->cuMemCreate(&h, a->mapped, &prop, 0));
     }
     if (r == CUDA_ERROR_OUT_OF_MEMORY) {
         /* Under budget, yet the device is full: someone else took memory. Make room for
@@ -169,11 +173,12 @@ static CUresult map_physical(struct runtime *rt, struct allocation *a) {
         log_info("device out of memory under budget: evicting to retry");
         residency_make_room(rt, a->mapped);
         rt->budget.limit = saved;
-        r = d->cuMemCreate(&h, a->mapped, &prop, 0);
+        r = cuerr_note(&rt->copy.failed_call, "cuMemCreate",
+                       d->cuMemCreate(&h, a->mapped, &prop, 0));
     }
     if (r != CUDA_SUCCESS)
         return r;
-    r = d->cuMemMap(a->base, a->mapped, 0, h, 0);
+    r = cuerr_note(&rt->copy.failed_call, "cuMemMap", d->cuMemMap(a->base, a->mapped, 0, h, 0));
     if (r != CUDA_SUCCESS) {
         d->cuMemRelease(h);
         return r;
@@ -183,7 +188,8 @@ static CUresult map_physical(struct runtime *rt, struct allocation *a) {
     access.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
     access.location.id = rt->device;
     access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
-    r = d->cuMemSetAccess(a->base, a->mapped, &access, 1);
+    r = cuerr_note(&rt->copy.failed_call, "cuMemSetAccess",
+                   d->cuMemSetAccess(a->base, a->mapped, &access, 1));
     if (r != CUDA_SUCCESS) {
         d->cuMemUnmap(a->base, a->mapped);
         d->cuMemRelease(h);
@@ -257,18 +263,24 @@ CUresult residency_make_room(struct runtime *rt, uint64_t bytes) {
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     residency_reap(rt);
-    /* Start enough evictions that, once they land, the bytes fit. */
-    for (;;) {
-        uint64_t shortfall = budget_shortfall(&rt->budget, bytes);
-        uint64_t coming = rt->evicting_bytes + rt->pool.bytes;
-        if (shortfall <= coming)
-            break;
-        if (!evict_something(rt, shortfall - coming))
+    /* Start enough evictions that, once they land, the bytes fit; wait for as many as the
+     * bytes need. An eviction whose copy fails stays resident and is not picked again
+     * (reap_oldest protects it), so the next round chooses others. */
+    for (int round = 0; round < 8; round++) {
+        for (;;) {
+            uint64_t shortfall = budget_shortfall(&rt->budget, bytes);
+            uint64_t coming = rt->evicting_bytes + rt->pool.bytes;
+            if (shortfall <= coming)
+                break;
+            if (!evict_something(rt, shortfall - coming))
+                break;
+        }
+        bool failed = false;
+        while (budget_shortfall(&rt->budget, bytes) > rt->pool.bytes && rt->evicting_count)
+            failed |= reap_oldest(rt) != CUDA_SUCCESS;
+        if (!failed || budget_shortfall(&rt->budget, bytes) <= rt->pool.bytes)
             break;
     }
-    /* Then wait for as many of them as the bytes need. */
-    while (budget_shortfall(&rt->budget, bytes) > rt->pool.bytes && rt->evicting_count)
-        reap_oldest(rt);
     if (budget_shortfall(&rt->budget, bytes) > rt->pool.bytes) {
         log_holders(rt, bytes);
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -303,9 +315,9 @@ CUresult residency_evict(struct runtime *rt, struct allocation *a) {
     if (r == CUDA_SUCCESS && evicting_push(rt, a) != 0)
         r = CUDA_ERROR_OUT_OF_MEMORY;
     if (r != CUDA_SUCCESS) {
-        log_error("evicting allocation #%llu (%.1f MiB) failed (error %d); it stays on the "
-                  "device",
-                  (unsigned long long)a->ordinal, mib(a->size), (int)r);
+        log_error("evicting allocation #%llu (%.1f MiB) failed (%s: %s); it stays on the device",
+                  (unsigned long long)a->ordinal, mib(a->size),
+                  rt->copy.failed_call ? rt->copy.failed_call : "?", cuerr_name(r));
         a->backup_valid = false;
         rt->stats.failed_evictions++;
         return r;
@@ -337,8 +349,13 @@ CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefet
             return CUDA_ERROR_OUT_OF_MEMORY;
     }
     CUresult r = residency_make_room(rt, a->mapped);
-    if (r == CUDA_SUCCESS)
+    if (r == CUDA_SUCCESS) {
         r = map_physical(rt, a);
+        if (r != CUDA_SUCCESS)
+            log_error("restoring allocation #%llu failed (%s: %s); its data stays on the host",
+                      (unsigned long long)a->ordinal,
+                      rt->copy.failed_call ? rt->copy.failed_call : "?", cuerr_name(r));
+    }
     if (r != CUDA_SUCCESS)
         return r;
     if (a->backup) /* never evicted (mapped for the first time): nothing to copy */
@@ -350,8 +367,8 @@ CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefet
          * Wait for the partial copy first, it still reads the backup and writes the range. */
         driver()->cuStreamSynchronize(rt->copy.stream);
         unmap_release(rt, a);
-        log_error("restoring allocation #%llu failed (error %d)", (unsigned long long)a->ordinal,
-                  (int)r);
+        log_error("restoring allocation #%llu failed (%s: %s)", (unsigned long long)a->ordinal,
+                  rt->copy.failed_call ? rt->copy.failed_call : "?", cuerr_name(r));
         return r;
     }
     a->state = RESIDENT;
@@ -420,8 +437,12 @@ CUresult residency_use(struct runtime *rt, struct allocation *a, CUstream stream
 
 CUresult residency_map_new(struct runtime *rt, struct allocation *a) {
     CUresult r = residency_make_room(rt, a->mapped);
-    if (r == CUDA_SUCCESS)
+    if (r == CUDA_SUCCESS) {
         r = map_physical(rt, a);
+        if (r != CUDA_SUCCESS)
+            log_error("allocating %.1f MiB failed (%s: %s)", mib(a->size),
+                      rt->copy.failed_call ? rt->copy.failed_call : "?", cuerr_name(r));
+    }
     if (r == CUDA_SUCCESS) {
         a->state = RESIDENT;
         a->last_use = ++rt->clock;
@@ -431,6 +452,14 @@ CUresult residency_map_new(struct runtime *rt, struct allocation *a) {
 
 CUresult residency_destroy(struct runtime *rt, struct allocation *a) {
     CUresult r = copy_sync_users(&rt->copy, a);
+    if (r != CUDA_SUCCESS)
+        r = cuerr_note(&rt->copy.failed_call, "cuCtxSynchronize", driver()->cuCtxSynchronize());
+    if (r != CUDA_SUCCESS) {
+        /* Work may still use it: keep everything, the program sees the error. */
+        log_error("freeing allocation #%llu: cannot wait for its users (%s: %s)",
+                  (unsigned long long)a->ordinal, rt->copy.failed_call, cuerr_name(r));
+        return r;
+    }
     if (a->ready && (a->state != EVICTED || a->restore_pending))
         copy_sync_event(&rt->copy, a->ready);
     if (a->state == EVICTING)

@@ -442,24 +442,31 @@ static CUresult sync_stream(struct sim_stream *s) {
 }
 
 void sim_sync_all(struct sim_ctx *ctx) {
-    for (;;) {
-        struct sim_stream *pending = NULL;
-        uint64_t seq = 0;
-        pthread_mutex_lock(&st.lock);
-        for (struct sim_stream *t = st.live; t; t = t->next) {
-            if (ctx && t->ctx != ctx)
-                continue;
-            seq = atomic_load(&t->submitted);
-            if (atomic_load(&t->completed) < seq) {
-                pending = t;
+    /* What was submitted when the call came; work queued later by other threads is not
+     * waited for (so a busy program cannot keep this from returning). */
+    struct sim_dep *snap = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&st.lock);
+    for (struct sim_stream *t = st.live; t; t = t->next) {
+        if (ctx && t->ctx != ctx)
+            continue;
+        uint64_t seq = atomic_load(&t->submitted);
+        if (atomic_load(&t->completed) >= seq)
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? 2 * cap : 16;
+            struct sim_dep *d = realloc(snap, ncap * sizeof *d);
+            if (!d)
                 break;
-            }
+            snap = d;
+            cap = ncap;
         }
-        pthread_mutex_unlock(&st.lock);
-        if (!pending)
-            return;
-        sim_stream_wait_seq(pending, seq);
+        snap[n++] = (struct sim_dep){t, seq};
     }
+    pthread_mutex_unlock(&st.lock);
+    for (size_t i = 0; i < n; i++)
+        sim_stream_wait_seq(snap[i].stream, snap[i].seq);
+    free(snap);
 }
 
 /* ---- stream entry points --------------------------------------------------------- */

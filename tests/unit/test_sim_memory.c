@@ -3,6 +3,7 @@
 #include "tests/sim/testutil.h"
 #include "tests/unit/check.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -178,6 +179,69 @@ TEST(kernel_faults_on_unmapped) {
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 77);
 }
 
+struct churn_arg {
+    CUcontext ctx;
+    int id, errors;
+};
+
+/* One thread's loop: map, fill, read back, unmap; allocate, fill, read back, free. */
+static void *churn(void *v) {
+    struct churn_arg *a = v;
+    cuCtxSetCurrent(a->ctx);
+    CUmemAllocationProp p = prop();
+    CUmemAccessDesc acc = rw();
+    CUstream s;
+    if (cuStreamCreate(&s, CU_STREAM_NON_BLOCKING) != CUDA_SUCCESS) {
+        a->errors++;
+        return NULL;
+    }
+    unsigned char *pinned;
+    if (cuMemAllocHost((void **)&pinned, 4096) != CUDA_SUCCESS) {
+        a->errors++;
+        return NULL;
+    }
+    for (int i = 0; i < 100; i++) {
+        unsigned char want = (unsigned char)(a->id * 31 + i);
+        CUdeviceptr va, d;
+        CUmemGenericAllocationHandle h;
+        if (cuMemAddressReserve(&va, GRAN, 0, 0, 0) || cuMemCreate(&h, GRAN, &p, 0) ||
+            cuMemMap(va, GRAN, 0, h, 0) || cuMemSetAccess(va, GRAN, &acc, 1) ||
+            cuMemsetD8Async(va, want, 4096, s) || cuMemcpyDtoHAsync(pinned, va, 4096, s) ||
+            cuStreamSynchronize(s) || cuMemUnmap(va, GRAN) || cuMemRelease(h) ||
+            cuMemAddressFree(va, GRAN)) {
+            a->errors++;
+            continue;
+        }
+        a->errors += pinned[0] != want || pinned[4095] != want;
+        if (cuMemAlloc(&d, 4096 + i) || cuMemsetD8(d, want ^ 0xff, 4096 + i) ||
+            cuMemcpyDtoH(pinned, d, 64) || cuMemFree(d)) {
+            a->errors++;
+            continue;
+        }
+        a->errors += pinned[63] != (unsigned char)(want ^ 0xff);
+    }
+    cuMemFreeHost(pinned);
+    cuStreamDestroy(s);
+    return NULL;
+}
+
+/* Threads mapping, copying and unmapping at once: the memory map stays consistent. */
+TEST(concurrent_churn) {
+    size_t before = used();
+    struct churn_arg args[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (struct churn_arg){NULL, i, 0};
+        cuCtxGetCurrent(&args[i].ctx);
+        pthread_create(&t[i], NULL, churn, &args[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_EQ_U64(args[i].errors, 0);
+    }
+    CHECK_EQ_U64(used(), before);
+}
+
 int main(void) {
     setenv("SIMCUDA_MEMORY", "64MiB", 1);
     /* the variable is read when the driver loads: re-exec once with it set */
@@ -193,5 +257,6 @@ int main(void) {
     RUN(vmm_map_unmap);
     RUN(capacity);
     RUN(pinned_and_registered);
+    RUN(concurrent_churn);
     return check_summary();
 }

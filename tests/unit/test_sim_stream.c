@@ -366,6 +366,33 @@ TEST(fork_with_work_in_flight) {
     cuStreamDestroy(s);
 }
 
+/* cuModuleLoadData takes the module's ELF image from memory. */
+TEST(module_from_memory) {
+    FILE *f = fopen(sim_test_kernels_path(), "rb");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    static unsigned char image[4 << 20];
+    size_t n = fread(image, 1, sizeof image, f);
+    fclose(f);
+    CHECK(n > 0 && n < sizeof image);
+    CUmodule m;
+    CUfunction fn;
+    CHECK_CU(cuModuleLoadData(&m, image));
+    CHECK_CU(cuModuleGetFunction(&fn, m, "fill_u32"));
+    CHECK_EQ_U64(cuModuleGetFunction(&fn, m, "no_such_kernel"), CUDA_ERROR_NOT_FOUND);
+    CUdeviceptr p = W(0);
+    unsigned long long count = 1;
+    unsigned v = 99;
+    void *args[] = {&p, &count, &v};
+    CHECK_CU(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL));
+    CHECK_EQ_U64(read_word(0), 99);
+    CHECK_CU(cuModuleUnload(m));
+    CHECK_EQ_U64(cuModuleGetFunction(&fn, m, "fill_u32"), CUDA_ERROR_INVALID_HANDLE);
+    CUmodule bad;
+    CHECK_EQ_U64(cuModuleLoad(&bad, "/nonexistent/module.so"), CUDA_ERROR_FILE_NOT_FOUND);
+}
+
 int main(void) {
     /* first, while this process has no threads: the child sets up its own driver */
     RUN(async_fault_is_sticky);
@@ -383,5 +410,6 @@ int main(void) {
     RUN(async_copy_semantics);
     RUN(host_functions_in_order);
     RUN(fork_with_work_in_flight);
+    RUN(module_from_memory);
     return check_summary();
 }

@@ -293,8 +293,28 @@ CUresult runtime_before_launch(CUfunction f, CUstream stream, void **params, voi
     return r;
 }
 
+/* Collects the tracked allocations [ptr, ptr+bytes) touches, allocation by allocation (a
+ * copy may span adjacent ranges). */
+static void collect_range(struct collect *c, CUdeviceptr ptr, size_t bytes) {
+    CUdeviceptr end = ptr + bytes < ptr ? UINT64_MAX : ptr + bytes;
+    CUdeviceptr addr = ptr < rt->registry.low ? rt->registry.low : ptr;
+    if (end > rt->registry.high)
+        end = rt->registry.high;
+    uint64_t gran = rt->granularity;
+    while (addr < end) {
+        const struct allocation *a = registry_find(&rt->registry, addr);
+        collect_value(c, addr);
+        addr = a ? a->base + a->mapped : (addr & ~(gran - 1)) + gran;
+    }
+}
+
 CUresult runtime_before_access(CUdeviceptr ptr, size_t bytes, CUstream stream) {
-    if (nothing_to_do() || bytes == 0)
+    return runtime_before_access2(ptr, bytes, 0, 0, stream);
+}
+
+CUresult runtime_before_access2(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
+                                CUstream stream) {
+    if (nothing_to_do() || (bytes == 0 && bytes2 == 0))
         return CUDA_SUCCESS;
     runtime_lock();
     if (!rt->cuda_ready) {
@@ -303,17 +323,10 @@ CUresult runtime_before_access(CUdeviceptr ptr, size_t bytes, CUstream stream) {
     }
     rt->epoch++;
     struct collect c = {0, false};
-    /* Walk the range allocation by allocation (a copy may span adjacent ranges). */
-    CUdeviceptr end = ptr + bytes < ptr ? UINT64_MAX : ptr + bytes;
-    CUdeviceptr addr = ptr < rt->registry.low ? rt->registry.low : ptr;
-    if (end > rt->registry.high)
-        end = rt->registry.high;
-    uint64_t gran = rt->granularity;
-    while (addr < end) {
-        const struct allocation *a = registry_find(&rt->registry, addr);
-        collect_value(&c, addr);
-        addr = a ? a->base + a->mapped : (addr & ~(gran - 1)) + gran;
-    }
+    if (bytes)
+        collect_range(&c, ptr, bytes);
+    if (bytes2)
+        collect_range(&c, ptr2, bytes2);
     CUresult r = use_collected(c.count, stream);
     runtime_unlock();
     return r;

@@ -46,6 +46,12 @@ CUresult runtime_before_launch(CUfunction f, CUstream stream, void **params, voi
 /* Before a memcpy/memset touching [ptr, ptr+bytes) reaches the driver. */
 CUresult runtime_before_access(CUdeviceptr ptr, size_t bytes, CUstream stream);
 
+/* The same for a copy touching two device ranges (either size may be 0): both are made
+ * resident in one call, so making room for one can never evict the other. Prefer it to two
+ * runtime_before_access calls. */
+CUresult runtime_before_access2(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
+                                CUstream stream);
+
 /* cuGraphInstantiate*: remember the tracked allocations the graph's kernel nodes use. */
 void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph);
 

@@ -33,7 +33,15 @@ struct sim_module {
     void *dl;
     struct sim_func *funcs;
     pthread_mutex_t lock;
+    struct sim_module *next; /* mods.all */
 };
+
+/* Every module ever loaded: unloading kills the handle, but queued launches and graphs
+ * may still use its code and functions, so nothing is freed. */
+static struct {
+    pthread_mutex_t lock;
+    struct sim_module *all;
+} mods = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static CUresult module_open(CUmodule *out, const char *path) {
     if (!sim_ctx_current())
@@ -52,6 +60,10 @@ static CUresult module_open(CUmodule *out, const char *path) {
     m->alive = 1;
     m->dl = dl;
     pthread_mutex_init(&m->lock, NULL);
+    pthread_mutex_lock(&mods.lock);
+    m->next = mods.all;
+    mods.all = m;
+    pthread_mutex_unlock(&mods.lock);
     *out = (CUmodule)m;
     return CUDA_SUCCESS;
 }

@@ -334,6 +334,7 @@ SIM_API CUresult cuInit(unsigned int flags) {
     pthread_mutex_lock(&core.lock);
     if (!core.initialized) {
         core.initialized = 1;
+        sim_memory_configure();
         atomic_fetch_and(&sim_gate, ~SIM_GATE_UNINIT);
     }
     pthread_mutex_unlock(&core.lock);

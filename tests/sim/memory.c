@@ -139,15 +139,22 @@ static void fork_child(void) {
     pthread_rwlock_init(&mem.lock, NULL);
 }
 
-void sim_memory_init(void) {
-    pthread_atfork(NULL, NULL, fork_child);
+/* At the first cuInit, so a program (or test) may still set SIMCUDA_MEMORY in main. */
+void sim_memory_configure(void) {
     size_t cap = (size_t)4 << 30;
     const char *v = getenv("SIMCUDA_MEMORY");
     if (v && *v && sim_parse_size(v, &cap) != 0) {
         fprintf(stderr, "simcuda: SIMCUDA_MEMORY='%s' is not a size; using 4GiB\n", v);
         cap = (size_t)4 << 30;
     }
+    pthread_rwlock_wrlock(&mem.lock);
     mem.capacity = cap;
+    pthread_rwlock_unlock(&mem.lock);
+}
+
+void sim_memory_init(void) {
+    pthread_atfork(NULL, NULL, fork_child);
+    mem.capacity = (size_t)4 << 30;
     /* As large as the address space allows (sanitizers restrict it). */
     for (size_t size = (size_t)1 << 42; size >= ((size_t)16 << 30); size >>= 1) {
         void *p = mmap(NULL, size + SIM_GRANULARITY, PROT_NONE,

@@ -89,7 +89,8 @@ int sim_ctx_valid(CUcontext c);
 
 /* ---- memory ---------------------------------------------------------------------- */
 
-void sim_memory_init(void);
+void sim_memory_init(void);      /* at load: the address arena */
+void sim_memory_configure(void); /* at the first cuInit: SIMCUDA_MEMORY */
 size_t sim_memory_capacity(void);
 size_t sim_memory_peak(void);
 

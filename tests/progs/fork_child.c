@@ -108,8 +108,7 @@ static int reap(pid_t pid, double seconds) {
                 fprintf(stderr, "fork_child: child %d killed by signal %d\n", (int)pid,
                         WTERMSIG(status));
             else
-                fprintf(stderr, "fork_child: child %d exited %d\n", (int)pid,
-                        WEXITSTATUS(status));
+                fprintf(stderr, "fork_child: child %d exited %d\n", (int)pid, WEXITSTATUS(status));
             return 1;
         }
         if (r < 0 && errno != EINTR)

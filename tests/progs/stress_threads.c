@@ -33,7 +33,7 @@
 #define COMMON_WORDS ((size_t)(1536 << 10) / 4) /* 1.5 MiB: tracked */
 
 /* Sizes on both sides of the 1 MiB threshold, some not multiples of the granularity. */
-static const size_t sizes[] = {4 << 10,   64 << 10,          700 << 10,        1 << 20,
+static const size_t sizes[] = {4 << 10,    64 << 10,         700 << 10,        1 << 20,
                                1536 << 10, (2 << 20) + 4096, (3 << 20) - 4096, 3 << 20};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 #define MAX_BYTES ((size_t)3 << 20)
@@ -345,8 +345,8 @@ int main(int argc, char **argv) {
         pthread_join(tid[t], NULL);
     if (atomic_load(&sh.failed) || teardown(&sh, mod))
         return 1;
-    printf("stress_threads: ok: %d threads, %llu operations, %llu bytes verified\n",
-           sh.opt.threads, (unsigned long long)atomic_load(&sh.operations),
+    printf("stress_threads: ok: %d threads, %llu operations, %llu bytes verified\n", sh.opt.threads,
+           (unsigned long long)atomic_load(&sh.operations),
            (unsigned long long)atomic_load(&sh.verified_bytes));
     return 0;
 }

@@ -9,6 +9,7 @@
 #include "runtime/log.h"
 #include "runtime/policy.h"
 #include "runtime/residency.h"
+#include "runtime/setup.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,7 @@ static bool valid(const struct runtime *rt, int c) {
 }
 
 static void switch_to(struct runtime *rt, int x);
+static void plan_switch(struct runtime *rt, int x);
 
 /* --- membership ----------------------------------------------------------------------- */
 
@@ -184,6 +186,12 @@ static void prefetch_component(struct runtime *rt, size_t c) {
 }
 
 static void switch_to(struct runtime *rt, int x) {
+    bool pushed = setup_context_enter(rt);
+    plan_switch(rt, x);
+    setup_context_leave(pushed);
+}
+
+static void plan_switch(struct runtime *rt, int x) {
     struct components *cs = rt->components;
     cs->active = x;
     cs->active_pos =

@@ -416,6 +416,10 @@ CUresult residency_use(struct runtime *rt, struct allocation *a, CUstream stream
             rt->stats.total.stall_ns += waited;
             if (r != CUDA_SUCCESS) {
                 a->stream_count--; /* the stream is not ordered: do not count it as a user */
+                log_error("ordering a stream after the restore of allocation #%llu failed "
+                          "(%s: %s)",
+                          (unsigned long long)a->ordinal,
+                          rt->copy.failed_call ? rt->copy.failed_call : "?", cuerr_name(r));
                 return r;
             }
         }

@@ -6,6 +6,7 @@
 
 #include "interpose/driver.h"
 #include "runtime/components.h"
+#include "runtime/cuerr.h"
 #include "runtime/log.h"
 #include "runtime/record.h"
 #include "runtime/residency.h"
@@ -86,6 +87,7 @@ static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes) {
     a->protect_epoch = rt->epoch;
     CUresult r = d->cuMemAddressReserve(&a->base, a->mapped, rt->granularity, 0, 0);
     if (r != CUDA_SUCCESS) {
+        log_error("allocating %zu bytes failed (cuMemAddressReserve: %s)", bytes, cuerr_name(r));
         free(a);
         return r;
     }
@@ -267,7 +269,28 @@ static bool launch_fast(const struct func_layout *layout, void **params, CUstrea
     return true;
 }
 
-CUresult runtime_before_launch(CUfunction f, CUstream stream, void **params, void **extra) {
+/* Whether the calling thread holds the lock between a runtime_begin_* and its
+ * runtime_end_call (per-thread, so a thread's end never releases another's call). */
+static _Thread_local bool call_holds_lock;
+
+/* The end of a prepare: keep the lock for the driver call (begin_*) or release it. */
+static CUresult finish_prepare(CUresult r, bool keep) {
+    if (keep && r == CUDA_SUCCESS)
+        call_holds_lock = true;
+    else
+        runtime_unlock();
+    return r;
+}
+
+void runtime_end_call(void) {
+    if (call_holds_lock) {
+        call_holds_lock = false;
+        runtime_unlock();
+    }
+}
+
+static CUresult prepare_launch(CUfunction f, CUstream stream, void **params, void **extra,
+                               bool keep) {
     if (nothing_to_do())
         return CUDA_SUCCESS;
     runtime_lock();
@@ -289,8 +312,15 @@ CUresult runtime_before_launch(CUfunction f, CUstream stream, void **params, voi
     CUresult r = CUDA_SUCCESS;
     if (n || rt->evicting_count || (rt->components && components_pending(rt)))
         r = use_collected(n, stream);
-    runtime_unlock();
-    return r;
+    return finish_prepare(r, keep);
+}
+
+CUresult runtime_before_launch(CUfunction f, CUstream stream, void **params, void **extra) {
+    return prepare_launch(f, stream, params, extra, false);
+}
+
+CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void **extra) {
+    return prepare_launch(f, stream, params, extra, true);
 }
 
 /* Collects the tracked allocations [ptr, ptr+bytes) touches, allocation by allocation (a
@@ -312,8 +342,8 @@ CUresult runtime_before_access(CUdeviceptr ptr, size_t bytes, CUstream stream) {
     return runtime_before_access2(ptr, bytes, 0, 0, stream);
 }
 
-CUresult runtime_before_access2(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
-                                CUstream stream) {
+static CUresult prepare_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
+                               CUstream stream, bool keep) {
     if (nothing_to_do() || (bytes == 0 && bytes2 == 0))
         return CUDA_SUCCESS;
     runtime_lock();
@@ -327,9 +357,17 @@ CUresult runtime_before_access2(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2,
         collect_range(&c, ptr, bytes);
     if (bytes2)
         collect_range(&c, ptr2, bytes2);
-    CUresult r = use_collected(c.count, stream);
-    runtime_unlock();
-    return r;
+    return finish_prepare(use_collected(c.count, stream), keep);
+}
+
+CUresult runtime_before_access2(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
+                                CUstream stream) {
+    return prepare_access(ptr, bytes, ptr2, bytes2, stream, false);
+}
+
+CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
+                              CUstream stream) {
+    return prepare_access(ptr, bytes, ptr2, bytes2, stream, true);
 }
 
 void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph) {
@@ -339,7 +377,7 @@ void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph) {
     runtime_unlock();
 }
 
-CUresult runtime_before_graph_launch(CUgraphExec exec, CUstream stream) {
+static CUresult prepare_graph_launch(CUgraphExec exec, CUstream stream, bool keep) {
     if (nothing_to_do())
         return CUDA_SUCCESS;
     runtime_lock();
@@ -352,9 +390,15 @@ CUresult runtime_before_graph_launch(CUgraphExec exec, CUstream stream) {
     struct collect c = {0, false};
     for (size_t i = 0; i < g->count; i++)
         collect_value(&c, g->bases[i]);
-    CUresult r = use_collected(c.count, stream);
-    runtime_unlock();
-    return r;
+    return finish_prepare(use_collected(c.count, stream), keep);
+}
+
+CUresult runtime_before_graph_launch(CUgraphExec exec, CUstream stream) {
+    return prepare_graph_launch(exec, stream, false);
+}
+
+CUresult runtime_begin_graph_launch(CUgraphExec exec, CUstream stream) {
+    return prepare_graph_launch(exec, stream, true);
 }
 
 void runtime_graph_exec_destroyed(CUgraphExec exec) {

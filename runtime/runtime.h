@@ -58,6 +58,20 @@ void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph);
 /* cuGraphLaunch: make those allocations resident, `stream` ordered after. */
 CUresult runtime_before_graph_launch(CUgraphExec exec, CUstream stream);
 
+/*
+ * Multi-threaded programs: between a runtime_before_* and the driver call that follows,
+ * another thread could evict what the call needs (its eviction cannot wait for work not
+ * yet queued). The begin/end pairs close that window: runtime_begin_* does what the
+ * matching runtime_before_* does and, when it returns CUDA_SUCCESS, keeps the runtime
+ * locked; the hook makes the driver call and then calls runtime_end_call() — always, on
+ * every path (it is a no-op when nothing is held). Hold time: one driver call.
+ */
+CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void **extra);
+CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
+                              CUstream stream);
+CUresult runtime_begin_graph_launch(CUgraphExec exec, CUstream stream);
+void runtime_end_call(void);
+
 /* cuGraphExecDestroy / cuStreamDestroy: forget the handle. */
 void runtime_graph_exec_destroyed(CUgraphExec exec);
 void runtime_stream_destroyed(CUstream stream);

@@ -18,6 +18,9 @@ static void after_fork_in_child(void) {
     pthread_mutex_init(&offload_runtime.lock, NULL);
     atomic_store(&offload_runtime.cuda_unusable, true);
     atomic_store(&offload_runtime.forked_child, true);
+    /* the child has one thread: plain stores are safe; every entry point now passes through */
+    offload_runtime.cuda_ready = false;
+    atomic_store(&offload_runtime.tracked_count, 0);
 }
 
 void setup_early(struct runtime *rt) {

@@ -303,8 +303,36 @@ static void write_report(void) {
     fclose(f);
 }
 
+/* The order is the lock order (sim.h): a thread holding one of these may take a later
+ * one, never an earlier one. */
+static void fork_prepare(void) {
+    pthread_mutex_lock(&core.lock);
+    sim_device_atfork(SIM_FORK_PREPARE);
+    sim_module_atfork(SIM_FORK_PREPARE);
+    sim_graph_atfork(SIM_FORK_PREPARE);
+    sim_stream_atfork(SIM_FORK_PREPARE);
+    sim_memory_atfork(SIM_FORK_PREPARE);
+}
+static void fork_parent(void) {
+    sim_memory_atfork(SIM_FORK_PARENT);
+    sim_stream_atfork(SIM_FORK_PARENT);
+    sim_graph_atfork(SIM_FORK_PARENT);
+    sim_module_atfork(SIM_FORK_PARENT);
+    sim_device_atfork(SIM_FORK_PARENT);
+    pthread_mutex_unlock(&core.lock);
+}
+static void fork_child(void) {
+    sim_memory_atfork(SIM_FORK_CHILD);
+    sim_stream_atfork(SIM_FORK_CHILD);
+    sim_graph_atfork(SIM_FORK_CHILD);
+    sim_module_atfork(SIM_FORK_CHILD);
+    sim_device_atfork(SIM_FORK_CHILD);
+    pthread_mutex_init(&core.lock, NULL);
+}
+
 __attribute__((constructor)) static void sim_core_init(void) {
     const char *v;
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
     sim_log_enabled = (v = getenv("SIMCUDA_LOG")) && *v && strcmp(v, "0") != 0;
     if ((v = getenv("SIMCUDA_PCIE_GBPS")) && *v)
         sim_pcie_gbps = strtod(v, NULL);

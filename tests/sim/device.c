@@ -18,6 +18,15 @@ static struct {
     unsigned primary_flags;
 } dev = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+void sim_device_atfork(enum sim_fork_phase phase) {
+    if (phase == SIM_FORK_PREPARE)
+        pthread_mutex_lock(&dev.lock);
+    else if (phase == SIM_FORK_PARENT)
+        pthread_mutex_unlock(&dev.lock);
+    else
+        pthread_mutex_init(&dev.lock, NULL);
+}
+
 /* The calling thread's context stack; the top is the current context. */
 static __thread struct sim_ctx *ctx_stack[CTX_STACK_MAX];
 static __thread int ctx_depth;

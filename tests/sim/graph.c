@@ -64,6 +64,15 @@ static struct {
     struct sim_capture *all; /* every capture, kept: streams and events may name one */
 } gr = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+void sim_graph_atfork(enum sim_fork_phase phase) {
+    if (phase == SIM_FORK_PREPARE)
+        pthread_mutex_lock(&gr.lock);
+    else if (phase == SIM_FORK_PARENT)
+        pthread_mutex_unlock(&gr.lock);
+    else
+        pthread_mutex_init(&gr.lock, NULL);
+}
+
 static __thread CUstreamCaptureMode tls_capture_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
 
 /* ---- graphs and nodes ------------------------------------------------------------ */

@@ -131,12 +131,16 @@ static void vremove(struct vec *v, size_t i) {
 
 /* ---- arena and capacity ---------------------------------------------------------- */
 
-/* fork(): a worker of the parent may have held the map (a copy) when the child was made;
- * the child has no other thread, so it starts with a fresh lock. (Taking the lock around
- * fork instead would not do: glibc takes the child's unlock for a reader's, the child's
- * thread not being the recorded writer.) */
-static void fork_child(void) {
-    pthread_rwlock_init(&mem.lock, NULL);
+/* fork() (sim.h): the map is taken for writing, so no copy is mid-way and the child's
+ * vectors are consistent; the child, whose thread glibc does not take for the recorded
+ * writer, starts with a fresh lock instead of unlocking. */
+void sim_memory_atfork(enum sim_fork_phase phase) {
+    if (phase == SIM_FORK_PREPARE)
+        pthread_rwlock_wrlock(&mem.lock);
+    else if (phase == SIM_FORK_PARENT)
+        pthread_rwlock_unlock(&mem.lock);
+    else
+        pthread_rwlock_init(&mem.lock, NULL);
 }
 
 /* At the first cuInit, so a program (or test) may still set SIMCUDA_MEMORY in main. */
@@ -153,7 +157,6 @@ void sim_memory_configure(void) {
 }
 
 void sim_memory_init(void) {
-    pthread_atfork(NULL, NULL, fork_child);
     mem.capacity = (size_t)4 << 30;
     /* As large as the address space allows (sanitizers restrict it). */
     for (size_t size = (size_t)1 << 42; size >= ((size_t)16 << 30); size >>= 1) {

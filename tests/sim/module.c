@@ -43,6 +43,23 @@ static struct {
     struct sim_module *all;
 } mods = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* The list, then every module on it (sim.h: fork). */
+void sim_module_atfork(enum sim_fork_phase phase) {
+    if (phase == SIM_FORK_PREPARE) {
+        pthread_mutex_lock(&mods.lock);
+        for (struct sim_module *m = mods.all; m; m = m->next)
+            pthread_mutex_lock(&m->lock);
+    } else if (phase == SIM_FORK_PARENT) {
+        for (struct sim_module *m = mods.all; m; m = m->next)
+            pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&mods.lock);
+    } else {
+        for (struct sim_module *m = mods.all; m; m = m->next)
+            pthread_mutex_init(&m->lock, NULL);
+        pthread_mutex_init(&mods.lock, NULL);
+    }
+}
+
 static CUresult module_open(CUmodule *out, const char *path) {
     if (!sim_ctx_current())
         return CUDA_ERROR_INVALID_CONTEXT;

@@ -61,6 +61,21 @@ CUresult sim_enter_slow(const char *name, int needs_init);
 void sim_set_sticky(CUresult err);
 CUresult sim_sticky(void);
 
+/* ---- fork ------------------------------------------------------------------------ */
+
+/* fork() safety: core.c registers the one pthread_atfork handler. Prepare takes every
+ * simulator lock in one fixed order, each module's in turn: core, device, module (the
+ * list, then each module), graph, stream (events, the live list, each live stream), and
+ * memory (the map, for writing) last; so the child's copy of every structure is
+ * consistent. Parent releases them in reverse order; the child re-initialises them (the
+ * child's thread is not the recorded owner of a held rwlock, so it could not unlock it). */
+enum sim_fork_phase { SIM_FORK_PREPARE, SIM_FORK_PARENT, SIM_FORK_CHILD };
+void sim_device_atfork(enum sim_fork_phase phase);
+void sim_module_atfork(enum sim_fork_phase phase);
+void sim_graph_atfork(enum sim_fork_phase phase);
+void sim_stream_atfork(enum sim_fork_phase phase);
+void sim_memory_atfork(enum sim_fork_phase phase);
+
 /* ---- statistics and configuration ----------------------------------------------------- */
 
 struct sim_stats {

@@ -248,16 +248,24 @@ static void per_thread_exit(void *p) {
 
 /* fork(): the child has no worker threads. Work queued in the parent stays the parent's:
  * the child counts it complete and drops it; a stream gets a new worker when the child
- * first queues work on it (so a child that never uses CUDA starts no thread). */
-static void fork_prepare(void) {
-    pthread_mutex_lock(&st.ev_lock);
-    pthread_mutex_lock(&st.lock);
-}
-static void fork_parent(void) {
-    pthread_mutex_unlock(&st.lock);
-    pthread_mutex_unlock(&st.ev_lock);
-}
-static void fork_child(void) {
+ * first queues work on it (so a child that never uses CUDA starts no thread). Prepare
+ * holds the events, the live list and every live stream (a synchronous call may hold its
+ * stream while it copies, hence streams before the memory map in the lock order). */
+void sim_stream_atfork(enum sim_fork_phase phase) {
+    if (phase == SIM_FORK_PREPARE) {
+        pthread_mutex_lock(&st.ev_lock);
+        pthread_mutex_lock(&st.lock);
+        for (struct sim_stream *s = st.live; s; s = s->next)
+            pthread_mutex_lock(&s->mu);
+        return;
+    }
+    if (phase == SIM_FORK_PARENT) {
+        for (struct sim_stream *s = st.live; s; s = s->next)
+            pthread_mutex_unlock(&s->mu);
+        pthread_mutex_unlock(&st.lock);
+        pthread_mutex_unlock(&st.ev_lock);
+        return;
+    }
     pthread_mutex_init(&st.lock, NULL);
     pthread_mutex_init(&st.ev_lock, NULL);
     tls_stream = NULL;
@@ -282,10 +290,6 @@ static void ensure_worker(struct sim_stream *s) {
     if (pthread_create(&t, &attr, worker, s) == 0)
         s->worker_missing = 0;
     pthread_attr_destroy(&attr);
-}
-
-__attribute__((constructor)) static void stream_init(void) {
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 static void make_key(void) {

@@ -273,13 +273,32 @@ static bool launch_fast(const struct func_layout *layout, void **params, CUstrea
  * runtime_end_call (per-thread, so a thread's end never releases another's call). */
 static _Thread_local bool call_holds_lock;
 
-/* The end of a prepare: keep the lock for the driver call (begin_*) or release it. */
-static CUresult finish_prepare(CUresult r, bool keep) {
+/* The start of a prepare: takes the lock unless this thread's begun call holds it already
+ * (a hook preparing several ranges for one driver call); returns whether it was held. */
+static bool prepare_lock(void) {
+    if (call_holds_lock)
+        return true;
+    runtime_lock();
+    return false;
+}
+
+/* The end of a prepare: keep the lock for the driver call (begin_*) or release it. A nested
+ * prepare leaves the lock to its outer call. */
+static CUresult prepare_unlock(CUresult r, bool keep, bool nested) {
+    if (nested)
+        return r;
     if (keep && r == CUDA_SUCCESS)
         call_holds_lock = true;
     else
         runtime_unlock();
     return r;
+}
+
+/* A new call's epoch; a nested prepare shares its outer call's (its allocations stay
+ * protected from the nested one's evictions). */
+static void prepare_epoch(bool nested) {
+    if (!nested)
+        rt->epoch++;
 }
 
 void runtime_end_call(void) {
@@ -293,13 +312,11 @@ static CUresult prepare_launch(CUfunction f, CUstream stream, void **params, voi
                                bool keep) {
     if (nothing_to_do())
         return CUDA_SUCCESS;
-    runtime_lock();
-    if (!rt->cuda_ready) {
-        runtime_unlock();
-        return CUDA_SUCCESS;
-    }
+    bool nested = prepare_lock();
+    if (!rt->cuda_ready)
+        return prepare_unlock(CUDA_SUCCESS, false, nested);
     rt->stats.launches++;
-    rt->epoch++;
+    prepare_epoch(nested);
     struct func_layout *layout = launch_layout(&rt->layouts, f);
     size_t n = 0;
     if (!launch_fast(layout, params, stream, &n)) {
@@ -312,7 +329,7 @@ static CUresult prepare_launch(CUfunction f, CUstream stream, void **params, voi
     CUresult r = CUDA_SUCCESS;
     if (n || rt->evicting_count || (rt->components && components_pending(rt)))
         r = use_collected(n, stream);
-    return finish_prepare(r, keep);
+    return prepare_unlock(r, keep, nested);
 }
 
 CUresult runtime_before_launch(CUfunction f, CUstream stream, void **params, void **extra) {
@@ -346,18 +363,16 @@ static CUresult prepare_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, 
                                CUstream stream, bool keep) {
     if (nothing_to_do() || (bytes == 0 && bytes2 == 0))
         return CUDA_SUCCESS;
-    runtime_lock();
-    if (!rt->cuda_ready) {
-        runtime_unlock();
-        return CUDA_SUCCESS;
-    }
-    rt->epoch++;
+    bool nested = prepare_lock();
+    if (!rt->cuda_ready)
+        return prepare_unlock(CUDA_SUCCESS, false, nested);
+    prepare_epoch(nested);
     struct collect c = {0, false};
     if (bytes)
         collect_range(&c, ptr, bytes);
     if (bytes2)
         collect_range(&c, ptr2, bytes2);
-    return finish_prepare(use_collected(c.count, stream), keep);
+    return prepare_unlock(use_collected(c.count, stream), keep, nested);
 }
 
 CUresult runtime_before_access2(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
@@ -380,17 +395,15 @@ void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph) {
 static CUresult prepare_graph_launch(CUgraphExec exec, CUstream stream, bool keep) {
     if (nothing_to_do())
         return CUDA_SUCCESS;
-    runtime_lock();
+    bool nested = prepare_lock();
     const struct graph_record *g = rt->cuda_ready ? graphs_find(&rt->graphs, exec) : NULL;
-    if (!g) {
-        runtime_unlock();
-        return CUDA_SUCCESS;
-    }
-    rt->epoch++;
+    if (!g)
+        return prepare_unlock(CUDA_SUCCESS, false, nested);
+    prepare_epoch(nested);
     struct collect c = {0, false};
     for (size_t i = 0; i < g->count; i++)
         collect_value(&c, g->bases[i]);
-    return finish_prepare(use_collected(c.count, stream), keep);
+    return prepare_unlock(use_collected(c.count, stream), keep, nested);
 }
 
 CUresult runtime_before_graph_launch(CUgraphExec exec, CUstream stream) {

@@ -64,7 +64,9 @@ CUresult runtime_before_graph_launch(CUgraphExec exec, CUstream stream);
  * yet queued). The begin/end pairs close that window: runtime_begin_* does what the
  * matching runtime_before_* does and, when it returns CUDA_SUCCESS, keeps the runtime
  * locked; the hook makes the driver call and then calls runtime_end_call() — always, on
- * every path (it is a no-op when nothing is held). Hold time: one driver call.
+ * every path (it is a no-op when nothing is held). Hold time: one driver call. Several
+ * begins for one driver call (a copy's two ranges) nest: the first takes the lock, all of
+ * them share one protection, one runtime_end_call releases it.
  */
 CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void **extra);
 CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,

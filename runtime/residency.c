@@ -393,11 +393,23 @@ static bool add_user(struct allocation *a, CUstream stream, uint64_t thread) {
     return true;
 }
 
+/* stall_ns: host time a call spent on an allocation that was not ready for it (making
+ * room, mapping, queueing its restore, or waiting when the stream is capturing). */
+static void count_stall(struct runtime *rt, const struct allocation *a, uint64_t since) {
+    uint64_t waited = now_ns() - since;
+    struct move_stats *m = components_moves(rt, a->component);
+    if (m)
+        m->stall_ns += waited;
+    rt->stats.total.stall_ns += waited;
+}
+
 CUresult residency_use(struct runtime *rt, struct allocation *a, CUstream stream) {
     if (a->state != RESIDENT) {
+        uint64_t t0 = now_ns();
         if (a->state == EVICTED)
             rt->stats.demand_restores++;
         CUresult r = residency_restore(rt, a, false);
+        count_stall(rt, a, t0);
         if (r != CUDA_SUCCESS)
             return r;
     }
@@ -409,11 +421,7 @@ CUresult residency_use(struct runtime *rt, struct allocation *a, CUstream stream
         } else {
             uint64_t t0 = now_ns();
             CUresult r = copy_order_stream(&rt->copy, stream, a->ready);
-            uint64_t waited = now_ns() - t0;
-            struct move_stats *m = components_moves(rt, a->component);
-            if (m)
-                m->stall_ns += waited;
-            rt->stats.total.stall_ns += waited;
+            count_stall(rt, a, t0);
             if (r != CUDA_SUCCESS) {
                 a->stream_count--; /* the stream is not ordered: do not count it as a user */
                 log_error("ordering a stream after the restore of allocation #%llu failed "

@@ -14,7 +14,8 @@ struct move_stats {
     uint64_t evictions, restores;
     uint64_t bytes_to_host, bytes_to_device;
     uint64_t prefetch_hits; /* restores finished before their first use */
-    uint64_t stall_ns;      /* time launches waited for it */
+    uint64_t stall_ns;      /* host time calls spent on it while it was not ready (room,
+                               mapping, queueing its restore, capture waits) */
 };
 
 struct stats {

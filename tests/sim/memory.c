@@ -7,8 +7,14 @@
  *  - cuMemAlloc: an anonymous read/write mapping of its own, followed by a guard page;
  *    freed, it goes back to PROT_NONE;
  *  - cuMemAddressReserve: a granule-aligned PROT_NONE range (followed by a guard granule);
- *    cuMemCreate makes a memfd, cuMemMap maps it MAP_SHARED|MAP_FIXED with no access,
- *    cuMemSetAccess mprotects, cuMemUnmap puts PROT_NONE back.
+ *    cuMemCreate takes an extent of the physical pool (one memfd, see below), cuMemMap
+ *    maps it MAP_SHARED|MAP_FIXED with no access, cuMemSetAccess mprotects and
+ *    prefaults, cuMemUnmap puts PROT_NONE back.
+ * Physical memory behaves like a GPU's: it never page-faults once it has been touched.
+ * Released extents go back to the pool with their pages, and the next cuMemCreate reuses
+ * them (first fit), so an evict/restore cycle does not pay a page fault per 4 KiB. A
+ * reused extent is poisoned first (the first and last 64 bytes of every 4 KiB page), so
+ * a restore that forgot to copy reads poison, not the old bytes by luck.
  * The memory map (regions, mappings) is what copies are validated against: a copy never
  * touches device memory the map does not show as accessible. Physical bytes (cuMemCreate
  * until released and unmapped, cuMemAlloc until freed) count against SIMCUDA_MEMORY.
@@ -35,10 +41,14 @@ struct region {
     uint64_t id;
 };
 
+struct pool;
+
 struct phys {
     uint64_t handle;
     size_t size;
-    int fd;
+    int fd;            /* the pool's memfd, or a memfd of its own (pool == NULL) */
+    struct pool *pool; /* the pool the extent came from */
+    off_t offset;      /* of the extent in fd */
     int maps;
     int released;
     UT_hash_handle hh;
@@ -63,13 +73,30 @@ struct vec {
     size_t n, cap, elem;
 };
 
+/* Free extents of the pool: [start, end) offsets in its memfd. */
+struct extent {
+    uintptr_t start, end;
+};
+
+/* The physical memory pool: one sparse memfd of `size` bytes, `window` maps all of it
+ * (for poisoning). Offsets below `bump` have been handed out at least once; `free`
+ * holds those released since (sorted, coalesced). Guarded by mem.lock. */
+struct pool {
+    int fd;
+    unsigned char *window;
+    size_t size, bump;
+    struct vec free;
+};
+
 static struct {
     pthread_rwlock_t lock;
     uintptr_t arena, arena_end, bump;
     size_t capacity, used, peak;
     uint64_t next_id;
     struct vec regions, maps, host;
-    struct phys *phys; /* by handle */
+    struct phys *phys;      /* by handle */
+    struct pool *pool;      /* created by the first cuMemCreate */
+    struct pool *inherited; /* a forked child's: its parent's pool (kept reachable) */
 } mem = {
     .lock = PTHREAD_RWLOCK_INITIALIZER,
     .regions = {.elem = sizeof(struct region)},
@@ -139,8 +166,14 @@ void sim_memory_atfork(enum sim_fork_phase phase) {
         pthread_rwlock_wrlock(&mem.lock);
     else if (phase == SIM_FORK_PARENT)
         pthread_rwlock_unlock(&mem.lock);
-    else
+    else {
         pthread_rwlock_init(&mem.lock, NULL);
+        /* The pool's memfd is shared with the parent: the child's own allocations come
+         * from a pool of its own (what it inherited keeps its parent's extents). */
+        if (mem.pool)
+            mem.inherited = mem.pool;
+        mem.pool = NULL;
+    }
 }
 
 /* At the first cuInit, so a program (or test) may still set SIMCUDA_MEMORY in main. */
@@ -413,6 +446,88 @@ SIM_API CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
     return r;
 }
 
+/* ---- physical memory pool -------------------------------------------------------- */
+
+#define POISON_BYTES 64
+
+/* With the write lock held. Sparse: pages exist only once touched. Twice the capacity
+ * leaves room for fragmentation; an allocation that finds no room gets a memfd of its
+ * own. */
+static struct pool *pool_get(void) {
+    if (mem.pool)
+        return mem.pool;
+    struct pool *pl = calloc(1, sizeof *pl);
+    if (!pl)
+        return NULL;
+    pl->free.elem = sizeof(struct extent);
+    pl->size = (mem.capacity / SIM_GRANULARITY + 1) * SIM_GRANULARITY * 2;
+    pl->fd = memfd_create("simcuda-device", MFD_CLOEXEC);
+    void *w = MAP_FAILED;
+    if (pl->fd >= 0 && ftruncate(pl->fd, (off_t)pl->size) == 0)
+        w = mmap(NULL, pl->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, pl->fd, 0);
+    if (w == MAP_FAILED) {
+        if (pl->fd >= 0)
+            close(pl->fd);
+        free(pl);
+        return NULL;
+    }
+    pl->window = w;
+    mem.pool = pl;
+    return pl;
+}
+
+/* Writes poison over the head and tail of every page of a reused extent: enough that any
+ * 4 KiB page a restore did not copy reads wrong, at a few percent of a full memset. */
+static void poison(unsigned char *p, size_t n) {
+    static const unsigned char word[8] = {0xDE, 0xAD, 0xBE, 0xEF, 0x5E, 0xC0, 0xDE, 0xAD};
+    for (size_t at = 0; at < n; at += PAGE) {
+        for (size_t k = 0; k < POISON_BYTES; k += sizeof word) {
+            memcpy(p + at + k, word, sizeof word);
+            memcpy(p + at + PAGE - POISON_BYTES + k, word, sizeof word);
+        }
+    }
+}
+
+/* With the write lock held: an extent of n bytes (first fit among released ones, whose
+ * pages are already there), or -1. */
+static off_t pool_take(struct pool *pl, size_t n) {
+    for (size_t i = 0; i < pl->free.n; i++) {
+        struct extent *e = vat(&pl->free, i);
+        if (e->end - e->start < n)
+            continue;
+        uintptr_t at = e->start;
+        e->start += n;
+        if (e->start == e->end)
+            vremove(&pl->free, i);
+        poison(pl->window + at, n);
+        return (off_t)at;
+    }
+    if (pl->size - pl->bump < n)
+        return -1;
+    pl->bump += n;
+    return (off_t)(pl->bump - n); /* never used: reads as zeros */
+}
+
+/* With the write lock held: [at, at+n) back to the pool, merged with its neighbours.
+ * Its pages stay (that is the point). */
+static void pool_give(struct pool *pl, off_t at, size_t n) {
+    struct extent e = {(uintptr_t)at, (uintptr_t)at + n};
+    long i = vfind_floor(&pl->free, e.start);
+    struct extent *prev = i >= 0 ? vat(&pl->free, (size_t)i) : NULL;
+    struct extent *next = (size_t)(i + 1) < pl->free.n ? vat(&pl->free, (size_t)(i + 1)) : NULL;
+    if (prev && prev->end == e.start) {
+        prev->end = e.end;
+        if (next && next->start == prev->end) {
+            prev->end = next->end;
+            vremove(&pl->free, (size_t)(i + 1));
+        }
+    } else if (next && next->start == e.end) {
+        next->start = e.start;
+    } else if (vinsert(&pl->free, &e) != 0) {
+        /* no memory for the list: the extent is lost to the pool, not to capacity */
+    }
+}
+
 static struct phys *phys_find(uint64_t handle) {
     struct phys *ph = NULL;
     HASH_FIND(hh, mem.phys, &handle, sizeof handle, ph);
@@ -424,7 +539,10 @@ static void phys_maybe_free(struct phys *ph) {
     if (!ph->released || ph->maps > 0)
         return;
     HASH_DELETE(hh, mem.phys, ph);
-    close(ph->fd);
+    if (ph->pool)
+        pool_give(ph->pool, ph->offset, ph->size);
+    else
+        close(ph->fd);
     uncharge(ph->size);
     free(ph);
 }
@@ -443,7 +561,13 @@ SIM_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
         return CUDA_ERROR_OUT_OF_MEMORY;
     pthread_rwlock_wrlock(&mem.lock);
     CUresult r = charge(size);
-    if (r == CUDA_SUCCESS) {
+    struct pool *pl = r == CUDA_SUCCESS ? pool_get() : NULL;
+    off_t at = pl ? pool_take(pl, size) : -1;
+    if (at >= 0) {
+        ph->pool = pl;
+        ph->fd = pl->fd;
+        ph->offset = at;
+    } else if (r == CUDA_SUCCESS) {
         ph->fd = memfd_create("simcuda-device", MFD_CLOEXEC);
         if (ph->fd < 0 || ftruncate(ph->fd, (off_t)size) != 0) {
             if (ph->fd >= 0)
@@ -500,7 +624,8 @@ SIM_API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
     int overlaps = m >= 0 && vend(&mem.maps, (size_t)m) > ptr;
     if (ph && !ph->released && offset + size <= ph->size && reservation_of(ptr, size) &&
         !overlaps) {
-        void *p = mmap((void *)ptr, size, PROT_NONE, MAP_SHARED | MAP_FIXED, ph->fd, (off_t)offset);
+        void *p = mmap((void *)ptr, size, PROT_NONE, MAP_SHARED | MAP_FIXED, ph->fd,
+                       ph->offset + (off_t)offset);
         struct mapping mp = {ptr, ptr + size, PROT_NONE, ph, ptr, ptr + size};
         if (p == MAP_FAILED) {
             r = CUDA_ERROR_OUT_OF_MEMORY;
@@ -581,6 +706,11 @@ SIM_API CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessD
     if (first >= 0 && mprotect((void *)ptr, size, prot) == 0) {
         for (size_t i = (size_t)first; i < mem.maps.n && vstart(&mem.maps, i) < ptr + size; i++)
             ((struct mapping *)vat(&mem.maps, i))->prot = prot;
+        /* Device memory never page-faults: fill the page tables now, in one call, rather
+         * than one fault per 4 KiB at the first copy (best effort). */
+        if (prot != PROT_NONE)
+            madvise((void *)ptr, size,
+                    (prot & PROT_WRITE) ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
         r = CUDA_SUCCESS;
     }
     pthread_rwlock_unlock(&mem.lock);

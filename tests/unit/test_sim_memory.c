@@ -102,16 +102,51 @@ TEST(vmm_map_unmap) {
     CHECK_CU(cuMemUnmap(va, 2 * GRAN));
     CHECK_EQ_U64(used(), before);
     CHECK_EQ_U64(cuMemcpyDtoH(back, va, 64), CUDA_ERROR_INVALID_VALUE);
-    /* remap fresh memory at the same address: zeroed, usable */
+    /* remap new memory at the same address: usable, and not the old bytes (the pool
+     * hands back the same physical extent, poisoned) */
     CHECK_CU(cuMemCreate(&h, GRAN, &p, 0));
     CHECK_CU(cuMemMap(va, GRAN, 0, h, 0));
     CHECK_CU(cuMemSetAccess(va, GRAN, &a, 1));
-    CHECK_CU(cuMemcpyDtoH(back, va, 64));
-    CHECK(back[0] == 0 && back[1] == 0);
+    CHECK_CU(cuMemcpyDtoH(back, va + GRAN - 32, 32));
+    CHECK(memcmp(buf, back, 32) != 0);
     CHECK_CU(cuMemUnmap(va, GRAN));
     CHECK_CU(cuMemRelease(h));
     CHECK_CU(cuMemAddressFree(va, 2 * GRAN));
     CHECK_EQ_U64(used(), before);
+}
+
+/* Physical memory is recycled (released extents keep their pages, like a GPU's), but a
+ * new allocation never shows an old one's bytes: every 4 KiB page of it differs from
+ * what was written there, so a restore that forgot to copy gets a wrong checksum. */
+TEST(recycled_memory_is_poisoned) {
+    CUmemAllocationProp p = prop();
+    CUmemAccessDesc a = rw();
+    size_t n = 2 * GRAN, before = used();
+    unsigned char *host = malloc(n), *back = malloc(n);
+    memset(host, 0x11, n);
+    CUdeviceptr va;
+    CUmemGenericAllocationHandle h;
+    CHECK_CU(cuMemAddressReserve(&va, n, 0, 0, 0));
+    for (int round = 0; round < 3; round++) {
+        CHECK_CU(cuMemCreate(&h, n, &p, 0));
+        CHECK_EQ_U64(used() - before, n);
+        CHECK_CU(cuMemMap(va, n, 0, h, 0));
+        CHECK_CU(cuMemSetAccess(va, n, &a, 1));
+        CHECK_CU(cuMemcpyDtoH(back, va, n));
+        size_t stale = 0;
+        for (size_t at = 0; at < n; at += 4096)
+            stale += memcmp(back + at, host + at, 4096) == 0;
+        CHECK_EQ_U64(stale, 0); /* round 0: zeros; later: poison over the old pattern */
+        CHECK_CU(cuMemcpyHtoD(va, host, n));
+        CHECK_CU(cuMemcpyDtoH(back, va, n));
+        CHECK(memcmp(back, host, n) == 0);
+        CHECK_CU(cuMemUnmap(va, n));
+        CHECK_CU(cuMemRelease(h));
+        CHECK_EQ_U64(used(), before);
+    }
+    CHECK_CU(cuMemAddressFree(va, n));
+    free(host);
+    free(back);
 }
 
 TEST(capacity) {
@@ -260,6 +295,7 @@ int main(void) {
         return 1;
     RUN(alloc_copy_memset);
     RUN(vmm_map_unmap);
+    RUN(recycled_memory_is_poisoned);
     RUN(capacity);
     RUN(pinned_and_registered);
     RUN(concurrent_churn);

@@ -106,7 +106,7 @@ $(BUILD)/pipeline: $(PIPE_OBJS) $(BUILD)/sim/libcuda.so.1
 # model for a shared object calls __tls_get_addr each time (a third of the instructions).
 $(BUILD)/kernels.host.so: $(KERNEL_CU) tests/sim/cuda_host.h tests/sim/simkernel.h
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -O2 -ffp-contract=off -ftls-model=initial-exec -shared \
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -O2 -ffp-contract=off -shared \
 	    -x c++ -include tests/sim/cuda_host.h $< -o $@
 # ...and a cubin for a real GPU, when nvcc is present.
 $(BUILD)/kernels.cubin: $(KERNEL_CU)
@@ -168,7 +168,7 @@ bench: deps all $(BENCH_BINS)
 
 # Debian packages the build and the tests need. Installs them when run as root,
 # otherwise prints the exact command.
-DEB_PKGS := uthash-dev libinih-dev zlib1g-dev bats
+DEB_PKGS := uthash-dev libinih-dev zlib1g-dev bats jq
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \

@@ -38,17 +38,21 @@ struct sim_dim3 {
     unsigned x, y, z;
 };
 
-/* The executing "GPU thread" of the calling host thread. */
-extern thread_local sim_uint3 threadIdx;
-extern thread_local sim_uint3 blockIdx;
-extern thread_local sim_dim3 blockDim;
-extern thread_local sim_dim3 gridDim;
+/* The executing "GPU thread" of the calling host thread. Initial-exec TLS: these are read
+ * for every simulated thread, and the default model of a shared object would call
+ * __tls_get_addr each time (the module is dlopened, so it uses the static TLS surplus:
+ * 48 bytes per module). */
+#define SIM_TLS_IE __attribute__((tls_model("initial-exec")))
+extern thread_local sim_uint3 threadIdx SIM_TLS_IE;
+extern thread_local sim_uint3 blockIdx SIM_TLS_IE;
+extern thread_local sim_dim3 blockDim SIM_TLS_IE;
+extern thread_local sim_dim3 gridDim SIM_TLS_IE;
 
 /* Defined once, in the translation unit that includes this header (one per module). */
-thread_local sim_uint3 threadIdx;
-thread_local sim_uint3 blockIdx;
-thread_local sim_dim3 blockDim;
-thread_local sim_dim3 gridDim;
+thread_local sim_uint3 threadIdx SIM_TLS_IE;
+thread_local sim_uint3 blockIdx SIM_TLS_IE;
+thread_local sim_dim3 blockDim SIM_TLS_IE;
+thread_local sim_dim3 gridDim SIM_TLS_IE;
 
 static inline float rsqrtf(float x) {
     return 1.0f / std::sqrt(x);

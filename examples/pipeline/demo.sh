@@ -64,6 +64,8 @@ run() {
             echo "demo: $CONF is missing; liboffload runs with its defaults"
         fi
         [[ $real_gpu == yes ]] && env+=(OFFLOAD_BUDGET="$size")
+        # info: liboffload's exit summary (per component: bytes, moves, stalls).
+        env+=(OFFLOAD_LOG="${OFFLOAD_LOG:-info}")
     fi
     if [[ $real_gpu == yes ]]; then
         sample_gpu_memory "$work/$name.samples" &
@@ -82,6 +84,7 @@ run() {
     local peak=
     if [[ $real_gpu == no && -f $work/$name.json ]]; then
         peak=$(sed -n 's/.*"peak_device_bytes": *\([0-9]*\).*/\1/p' "$work/$name.json")
+        echo "$peak" >"$work/$name.peakbytes"
         [[ -n $peak ]] && peak=$(awk -v b="$peak" 'BEGIN { printf "%.1f MiB\n", b / 1048576 }')
     elif [[ $real_gpu == yes && -s $work/$name.samples ]]; then
         # Whole-GPU figure: includes the context and whatever else runs on the GPU.
@@ -124,6 +127,11 @@ printf '%-22s %-26s %-26s\n' "peak device memory" "$(cat "$work/plain.peak")" \
     "$(cat "$work/offload.peak")"
 printf '%-22s %-26s %-26s\n' "wall time" "$(cat "$work/plain.time")" "$(cat "$work/offload.time")"
 echo
+if [[ $c1 == 0x* && $c1 == "$c2" && -s $work/plain.peakbytes && -s $work/offload.peakbytes ]]; then
+    awk -v a="$(cat "$work/plain.peakbytes")" -v b="$(cat "$work/offload.peakbytes")" \
+        'BEGIN { printf "liboffload saved %.1f MiB of device memory (%.0f%% of the peak)\n",
+                 (a - b) / 1048576, 100 * (a - b) / a }'
+fi
 if [[ $c1 == 0x* && $c1 == "$c2" ]]; then
     echo "checksums match: yes (bit-identical pictures: $BUILD/demo-plain.png, $BUILD/demo-offload.png)"
 elif [[ $c2 != 0x* ]]; then

@@ -919,6 +919,8 @@ const struct sim_proc sim_proc_table[] = {
      (void *)cuGraphHostNodeSetParams},
     {"cuGraphInstantiate", 10000, 0, "cuGraphInstantiate", (void *)cuGraphInstantiate},
     {"cuGraphInstantiate", 11000, 0, "cuGraphInstantiate_v2", (void *)cuGraphInstantiate_v2},
+    {"cuGraphInstantiate", 12000, 0, "cuGraphInstantiateWithFlags",
+     (void *)cuGraphInstantiateWithFlags},
     {"cuGraphInstantiateWithFlags", 11040, 0, "cuGraphInstantiateWithFlags",
      (void *)cuGraphInstantiateWithFlags},
     {"cuGraphInstantiateWithParams", 12000, 0, "cuGraphInstantiateWithParams",

@@ -57,6 +57,22 @@ for name, vers in perthread.items():
             problems.append(f"{name}@{ver}{suffix}: {sym} not exported")
             continue
         entries.append((name, ver, 1, sym))
+# Entry points whose current ABI lives under another name: cuda.h maps NAME to TARGET
+# (`#define cuGraphInstantiate cuGraphInstantiateWithFlags`), and from the toolkit version
+# that introduced the mapping the driver resolves NAME to TARGET. cudaTypedefs.h carries no
+# PFN_NAME_vVERSION for these, so the version is listed here; the check below makes a new
+# mapping in a future cuda.h fail generation instead of being served wrongly.
+RENAMED = {"cuGraphInstantiate": ("cuGraphInstantiateWithFlags", 12000)}
+cuda_h = open(f"{cuda}/include/cuda.h").read()
+for name, target in re.findall(r"^\s*#\s*define\s+(cu\w+)\s+(cu\w+)\s*$", cuda_h, re.M):
+    if re.fullmatch(re.escape(name) + r"(_v\d+)?(_ptds|_ptsz)?", target):
+        continue
+    if RENAMED.get(name, (None,))[0] != target:
+        sys.exit(f"gen_entries: cuda.h maps {name} to {target}: add it to RENAMED")
+for name, (target, ver) in RENAMED.items():
+    if target not in symset:
+        sys.exit(f"gen_entries: {name} -> {target}: {target} not exported")
+    entries.append((name, ver, 0, target))
 # Exported names no typedef describes are served at version 0 under their own name.
 served = {e[3] for e in entries}
 for sym in symbols:

@@ -94,6 +94,11 @@ TEST(proc_address_versions) {
     CHECK_CU(cuGetProcAddress("cuStreamBeginCapture", &fn, 12000,
                               CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st));
     CHECK(fn == dlsym(RTLD_DEFAULT, "cuStreamBeginCapture_v2_ptsz"));
+    /* renamed in 12.0 (cuda.h: #define cuGraphInstantiate cuGraphInstantiateWithFlags) */
+    CHECK_CU(cuGetProcAddress("cuGraphInstantiate", &fn, 12000, 0, &st));
+    CHECK(fn == dlsym(RTLD_DEFAULT, "cuGraphInstantiateWithFlags"));
+    CHECK_CU(cuGetProcAddress("cuGraphInstantiate", &fn, 11040, 0, &st));
+    CHECK(fn == dlsym(RTLD_DEFAULT, "cuGraphInstantiate_v2"));
     CHECK_EQ_U64(cuGetProcAddress("cuMemCreate", &fn, 10000, 0, &st), CUDA_ERROR_NOT_FOUND);
     CHECK_EQ_U64(st, CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT);
     CHECK(fn == NULL);

@@ -95,9 +95,17 @@ void residency_drain_pool(struct runtime *rt) {
 static void finish_eviction(struct runtime *rt, struct allocation *a) {
     evicting_drop(rt, a);
     CUresult r = driver()->cuMemUnmap(a->base, a->mapped);
-    if (r != CUDA_SUCCESS)
-        log_error("cuMemUnmap of %.1f MiB at 0x%llx failed: %s", mib(a->mapped),
-                  (unsigned long long)a->base, cuerr_name(r));
+    if (r != CUDA_SUCCESS) {
+        /* Still mapped, bytes intact: it stays resident. Pooling or releasing a handle
+         * that is still mapped would break every later restore of this range. */
+        log_error("cuMemUnmap of %.1f MiB at 0x%llx failed: %s; it stays on the device",
+                  mib(a->mapped), (unsigned long long)a->base, cuerr_name(r));
+        a->state = RESIDENT;
+        a->backup_valid = false;
+        a->protect_epoch = rt->epoch; /* not again in this call */
+        rt->stats.failed_evictions++;
+        return;
+    }
     if (!handle_pool_put(&rt->pool, a->handle, a->mapped)) {
         driver()->cuMemRelease(a->handle);
         budget_sub_resident(&rt->budget, a->mapped);

@@ -26,6 +26,22 @@ static inline CUstream hook_per_thread_stream(CUstream stream) {
 /* The real entry `entry` called with `args`, or the missing-driver error. */
 #define HOOK_FORWARD(entry, args) (driver()->entry ? driver()->entry args : driver_missing())
 
+/*
+ * A call that uses device memory: `begin` (a runtime_begin_* call, or a helper that makes
+ * several nested ones) prepares it; when that succeeds `call` (the driver call) runs while
+ * the runtime is held, so no other thread can evict what it uses in between. The runtime
+ * is released afterwards on every path, whatever `begin` or `call` answered, so no hook
+ * can forget runtime_end_call(). Evaluates to the first error, or the driver's result.
+ */
+#define HOOK_BRACKETED(begin, call)                                                                \
+    __extension__({                                                                                \
+        CUresult hook_rc_ = (begin);                                                               \
+        if (hook_rc_ == CUDA_SUCCESS)                                                              \
+            hook_rc_ = (call);                                                                     \
+        runtime_end_call();                                                                        \
+        hook_rc_;                                                                                  \
+    })
+
 /* Declarations of the hooks cuda.h does not declare: the per-thread variants (declared
  * by cuda.h only under CUDA_API_PER_THREAD_DEFAULT_STREAM, as macros) and the older ABIs,
  * whose plain names cuda.h turns into macros; those are defined under another C name and

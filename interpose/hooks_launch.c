@@ -1,9 +1,10 @@
 /*
  * hooks_launch.c — kernel launches, graphs, stream destruction, context sync.
  *
- * A launch tells the runtime its function, stream and parameters first, so every tracked
- * allocation the parameters point into is resident (or being restored, the stream
- * ordered after) before the launch is queued. Graph replays never pass through
+ * A launch tells the runtime its function, stream and parameters first
+ * (runtime_begin_launch), so every tracked allocation the parameters point into is
+ * resident (or being restored, the stream ordered after) and stays so until the launch is
+ * queued. Graph replays never pass through
  * cuLaunchKernel: instantiation reports the graph so the runtime can learn what its
  * kernel nodes use, and cuGraphLaunch makes that resident.
  */
@@ -14,10 +15,8 @@ static CUresult launch(__typeof__(&cuLaunchKernel) real, CUfunction f, unsigned 
                        CUstream stream, void **params, void **extra, CUstream runs_on) {
     if (!real)
         return driver_missing();
-    CUresult rc = runtime_before_launch(f, runs_on, params, extra);
-    if (rc != CUDA_SUCCESS)
-        return rc;
-    return real(f, gx, gy, gz, bx, by, bz, shared, stream, params, extra);
+    return HOOK_BRACKETED(runtime_begin_launch(f, runs_on, params, extra),
+                          real(f, gx, gy, gz, bx, by, bz, shared, stream, params, extra));
 }
 
 OFFLOAD_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
@@ -45,12 +44,10 @@ static CUresult launch_ex(__typeof__(&cuLaunchKernelEx) real, const CUlaunchConf
                           CUstream (*normalise)(CUstream)) {
     if (!real)
         return driver_missing();
-    if (config) { /* without one the driver rejects the launch itself */
-        CUresult rc = runtime_before_launch(f, normalise(config->hStream), params, extra);
-        if (rc != CUDA_SUCCESS)
-            return rc;
-    }
-    return real(config, f, params, extra);
+    if (!config) /* the driver rejects the launch itself */
+        return real(config, f, params, extra);
+    return HOOK_BRACKETED(runtime_begin_launch(f, normalise(config->hStream), params, extra),
+                          real(config, f, params, extra));
 }
 
 OFFLOAD_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f,
@@ -71,10 +68,8 @@ static CUresult launch_cooperative(__typeof__(&cuLaunchCooperativeKernel) real, 
                                    CUstream runs_on) {
     if (!real)
         return driver_missing();
-    CUresult rc = runtime_before_launch(f, runs_on, params, NULL);
-    if (rc != CUDA_SUCCESS)
-        return rc;
-    return real(f, gx, gy, gz, bx, by, bz, shared, stream, params);
+    return HOOK_BRACKETED(runtime_begin_launch(f, runs_on, params, NULL),
+                          real(f, gx, gy, gz, bx, by, bz, shared, stream, params));
 }
 
 OFFLOAD_EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX,
@@ -157,8 +152,7 @@ static CUresult graph_launch(__typeof__(&cuGraphLaunch) real, CUgraphExec exec, 
                              CUstream runs_on) {
     if (!real)
         return driver_missing();
-    CUresult rc = runtime_before_graph_launch(exec, runs_on);
-    return rc != CUDA_SUCCESS ? rc : real(exec, stream);
+    return HOOK_BRACKETED(runtime_begin_graph_launch(exec, runs_on), real(exec, stream));
 }
 
 OFFLOAD_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream) {

@@ -1,28 +1,29 @@
 /*
  * hooks_memset.c — the cuMemset family (the 64-bit ABIs: *_v2 for the sync entry
  * points, the plain names for the async ones, and their _ptds/_ptsz variants). The range
- * written is reported to the runtime before the memset reaches the driver.
+ * written is reported to the runtime (runtime_begin_access), which holds it resident until
+ * the driver has the memset.
  */
 #include "interpose/hook.h"
 #include "interpose/ranges.h"
 
 #include <stdint.h>
 
-static CUresult before_1d(CUdeviceptr dst, size_t count, size_t element, CUstream runs_on) {
+static CUresult begin_1d(CUdeviceptr dst, size_t count, size_t element, CUstream runs_on) {
     size_t bytes;
     if (count == 0)
         return CUDA_SUCCESS;
     if (__builtin_mul_overflow(count, element, &bytes))
         bytes = SIZE_MAX; /* the driver rejects it; cover everything from dst meanwhile */
-    return runtime_before_access(dst, bytes, runs_on);
+    return runtime_begin_access(dst, bytes, 0, 0, runs_on);
 }
 
-static CUresult before_2d(CUdeviceptr dst, size_t pitch, size_t width, size_t height,
+static CUresult begin_2d(CUdeviceptr dst, size_t pitch, size_t width, size_t height,
                           size_t element, CUstream runs_on) {
     struct device_range r;
     if (!range_memset2d(dst, pitch, width, height, element, &r))
         return CUDA_SUCCESS;
-    return runtime_before_access(r.ptr, r.bytes, runs_on);
+    return runtime_begin_access(r.ptr, r.bytes, 0, 0, runs_on);
 }
 
 /* Sync 1D: name(dst, value, N) */
@@ -30,8 +31,8 @@ static CUresult before_2d(CUdeviceptr dst, size_t pitch, size_t width, size_t he
     OFFLOAD_EXPORT CUresult name(CUdeviceptr dstDevice, value_type value, size_t N) {              \
         if (!driver()->name)                                                                       \
             return driver_missing();                                                               \
-        CUresult rc = before_1d(dstDevice, N, element, runs_on);                                   \
-        return rc != CUDA_SUCCESS ? rc : driver()->name(dstDevice, value, N);                      \
+        return HOOK_BRACKETED(begin_1d(dstDevice, N, element, runs_on),                            \
+                              driver()->name(dstDevice, value, N));                                \
     }
 
 /* Async 1D: name(dst, value, N, stream) */
@@ -40,8 +41,8 @@ static CUresult before_2d(CUdeviceptr dst, size_t pitch, size_t width, size_t he
                                  CUstream hStream) {                                               \
         if (!driver()->name)                                                                       \
             return driver_missing();                                                               \
-        CUresult rc = before_1d(dstDevice, N, element, normalise(hStream));                        \
-        return rc != CUDA_SUCCESS ? rc : driver()->name(dstDevice, value, N, hStream);             \
+        return HOOK_BRACKETED(begin_1d(dstDevice, N, element, normalise(hStream)),                 \
+                              driver()->name(dstDevice, value, N, hStream));                       \
     }
 
 /* Sync 2D: name(dst, pitch, value, width, height) */
@@ -50,9 +51,8 @@ static CUresult before_2d(CUdeviceptr dst, size_t pitch, size_t width, size_t he
                                  size_t Width, size_t Height) {                                    \
         if (!driver()->name)                                                                       \
             return driver_missing();                                                               \
-        CUresult rc = before_2d(dstDevice, dstPitch, Width, Height, element, runs_on);             \
-        return rc != CUDA_SUCCESS ? rc                                                             \
-                                  : driver()->name(dstDevice, dstPitch, value, Width, Height);     \
+        return HOOK_BRACKETED(begin_2d(dstDevice, dstPitch, Width, Height, element, runs_on),      \
+                              driver()->name(dstDevice, dstPitch, value, Width, Height));          \
     }
 
 /* Async 2D: name(dst, pitch, value, width, height, stream) */
@@ -61,10 +61,9 @@ static CUresult before_2d(CUdeviceptr dst, size_t pitch, size_t width, size_t he
                                  size_t Width, size_t Height, CUstream hStream) {                  \
         if (!driver()->name)                                                                       \
             return driver_missing();                                                               \
-        CUresult rc = before_2d(dstDevice, dstPitch, Width, Height, element, normalise(hStream));  \
-        return rc != CUDA_SUCCESS                                                                  \
-                   ? rc                                                                            \
-                   : driver()->name(dstDevice, dstPitch, value, Width, Height, hStream);           \
+        return HOOK_BRACKETED(                                                                     \
+            begin_2d(dstDevice, dstPitch, Width, Height, element, normalise(hStream)),             \
+            driver()->name(dstDevice, dstPitch, value, Width, Height, hStream));                   \
     }
 
 HOOK_MEMSET(cuMemsetD8_v2, unsigned char, 1, CU_STREAM_LEGACY)

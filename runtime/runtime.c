@@ -282,8 +282,8 @@ static bool prepare_lock(void) {
     return false;
 }
 
-/* The end of a prepare: keep the lock for the driver call (begin_*) or release it. A nested
- * prepare leaves the lock to its outer call. */
+/* The end of a prepare: keep the lock for the driver call when it may go on, else release
+ * it. A nested prepare leaves the lock to its outer call. */
 static CUresult prepare_unlock(CUresult r, bool keep, bool nested) {
     if (nested)
         return r;
@@ -308,8 +308,7 @@ void runtime_end_call(void) {
     }
 }
 
-static CUresult prepare_launch(CUfunction f, CUstream stream, void **params, void **extra,
-                               bool keep) {
+CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void **extra) {
     if (nothing_to_do())
         return CUDA_SUCCESS;
     bool nested = prepare_lock();
@@ -329,15 +328,7 @@ static CUresult prepare_launch(CUfunction f, CUstream stream, void **params, voi
     CUresult r = CUDA_SUCCESS;
     if (n || rt->evicting_count || (rt->components && components_pending(rt)))
         r = use_collected(n, stream);
-    return prepare_unlock(r, keep, nested);
-}
-
-CUresult runtime_before_launch(CUfunction f, CUstream stream, void **params, void **extra) {
-    return prepare_launch(f, stream, params, extra, false);
-}
-
-CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void **extra) {
-    return prepare_launch(f, stream, params, extra, true);
+    return prepare_unlock(r, true, nested);
 }
 
 /* Collects the tracked allocations [ptr, ptr+bytes) touches, allocation by allocation (a
@@ -355,12 +346,8 @@ static void collect_range(struct collect *c, CUdeviceptr ptr, size_t bytes) {
     }
 }
 
-CUresult runtime_before_access(CUdeviceptr ptr, size_t bytes, CUstream stream) {
-    return runtime_before_access2(ptr, bytes, 0, 0, stream);
-}
-
-static CUresult prepare_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
-                               CUstream stream, bool keep) {
+CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
+                              CUstream stream) {
     if (nothing_to_do() || (bytes == 0 && bytes2 == 0))
         return CUDA_SUCCESS;
     bool nested = prepare_lock();
@@ -372,17 +359,7 @@ static CUresult prepare_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, 
         collect_range(&c, ptr, bytes);
     if (bytes2)
         collect_range(&c, ptr2, bytes2);
-    return prepare_unlock(use_collected(c.count, stream), keep, nested);
-}
-
-CUresult runtime_before_access2(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
-                                CUstream stream) {
-    return prepare_access(ptr, bytes, ptr2, bytes2, stream, false);
-}
-
-CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
-                              CUstream stream) {
-    return prepare_access(ptr, bytes, ptr2, bytes2, stream, true);
+    return prepare_unlock(use_collected(c.count, stream), true, nested);
 }
 
 void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph) {
@@ -392,7 +369,7 @@ void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph) {
     runtime_unlock();
 }
 
-static CUresult prepare_graph_launch(CUgraphExec exec, CUstream stream, bool keep) {
+CUresult runtime_begin_graph_launch(CUgraphExec exec, CUstream stream) {
     if (nothing_to_do())
         return CUDA_SUCCESS;
     bool nested = prepare_lock();
@@ -403,15 +380,7 @@ static CUresult prepare_graph_launch(CUgraphExec exec, CUstream stream, bool kee
     struct collect c = {0, false};
     for (size_t i = 0; i < g->count; i++)
         collect_value(&c, g->bases[i]);
-    return prepare_unlock(use_collected(c.count, stream), keep, nested);
-}
-
-CUresult runtime_before_graph_launch(CUgraphExec exec, CUstream stream) {
-    return prepare_graph_launch(exec, stream, false);
-}
-
-CUresult runtime_begin_graph_launch(CUgraphExec exec, CUstream stream) {
-    return prepare_graph_launch(exec, stream, true);
+    return prepare_unlock(use_collected(c.count, stream), true, nested);
 }
 
 void runtime_graph_exec_destroyed(CUgraphExec exec) {

@@ -1,7 +1,8 @@
 /*
  * runtime.h — the contract between interpose/ (the hooks) and runtime/ (the policy
  * and state). A hook normalises its arguments, calls one of these, then forwards the
- * call to the real driver through the entry-point table (interpose/driver.h).
+ * call to the real driver through the entry-point table (interpose/driver.h); calls that
+ * use device memory are bracketed by a runtime_begin_* and runtime_end_call().
  *
  * Streams: the hook passes the stream the driver will run the work on. A NULL stream
  * from a legacy entry point is passed as CU_STREAM_LEGACY, from a per-thread (_ptsz,
@@ -38,35 +39,25 @@ CUresult runtime_mem_get_info(size_t *free_bytes, size_t *total_bytes);
  * dptr lies inside one (resident or not); false to let the driver answer. */
 bool runtime_address_range(CUdeviceptr dptr, CUdeviceptr *base, size_t *size);
 
-/* Before a kernel launch reaches the driver: every tracked allocation referenced by
- * the parameters (kernelParams or `extra`) is resident or being restored, and
- * `stream` is ordered after those restores. */
-CUresult runtime_before_launch(CUfunction f, CUstream stream, void **params, void **extra);
-
-/* Before a memcpy/memset touching [ptr, ptr+bytes) reaches the driver. */
-CUresult runtime_before_access(CUdeviceptr ptr, size_t bytes, CUstream stream);
-
-/* The same for a copy touching two device ranges (either size may be 0): both are made
- * resident in one call, so making room for one can never evict the other. Prefer it to two
- * runtime_before_access calls. */
-CUresult runtime_before_access2(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
-                                CUstream stream);
-
 /* cuGraphInstantiate*: remember the tracked allocations the graph's kernel nodes use. */
 void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph);
 
-/* cuGraphLaunch: make those allocations resident, `stream` ordered after. */
-CUresult runtime_before_graph_launch(CUgraphExec exec, CUstream stream);
-
 /*
- * Multi-threaded programs: between a runtime_before_* and the driver call that follows,
- * another thread could evict what the call needs (its eviction cannot wait for work not
- * yet queued). The begin/end pairs close that window: runtime_begin_* does what the
- * matching runtime_before_* does and, when it returns CUDA_SUCCESS, keeps the runtime
- * locked; the hook makes the driver call and then calls runtime_end_call() — always, on
- * every path (it is a no-op when nothing is held). Hold time: one driver call. Several
- * begins for one driver call (a copy's two ranges) nest: the first takes the lock, all of
- * them share one protection, one runtime_end_call releases it.
+ * Calls that use device memory are bracketed: runtime_begin_* prepares the call and, when
+ * it returns CUDA_SUCCESS, keeps the runtime locked; the hook makes the driver call and
+ * then calls runtime_end_call() — always, on every path (it is a no-op when nothing is
+ * held; interpose/hook.h's HOOK_BRACKETED does both). Holding the lock over the driver
+ * call closes the window in which another thread could evict what the call is about to
+ * use (its eviction cannot wait for work not yet queued). Hold time: one driver call.
+ * Several begins for one driver call (a batch's operations) nest: the first takes the
+ * lock, all of them share one protection, one runtime_end_call releases it.
+ *
+ * runtime_begin_launch: every tracked allocation referenced by the parameters
+ *   (kernelParams or `extra`) is resident or being restored, `stream` ordered after.
+ * runtime_begin_access: the same for a memcpy/memset touching [ptr, ptr+bytes) and
+ *   [ptr2, ptr2+bytes2) (either size may be 0). A copy's two ranges go in one call, so
+ *   making room for one can never evict the other.
+ * runtime_begin_graph_launch: the allocations remembered for `exec`.
  */
 CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void **extra);
 CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,

@@ -25,6 +25,8 @@ struct seen {
     const char *what;
     CUdeviceptr ptr;
     size_t bytes;
+    CUdeviceptr ptr2; /* runtime_begin_access's second range */
+    size_t bytes2;
     CUstream stream;
     CUfunction f;
     void **params;
@@ -35,7 +37,10 @@ struct seen {
 static struct {
     struct seen calls[16];
     int count;
-    CUresult fail_with;       /* what runtime_before_* answers */
+    CUresult fail_with;       /* what runtime_begin_* answers */
+    int begun;                /* runtime_begin_* calls not yet ended */
+    int ended;                /* runtime_end_call calls */
+    bool held_at_driver;      /* a begun call was open when the spied entry point ran */
     CUdeviceptr tracked_base; /* runtime_address_range's one tracked allocation */
     size_t tracked_size;
     bool exec_alive_when_forgotten;
@@ -49,6 +54,8 @@ static void record(struct seen s) {
 static void reset(void) {
     fake.count = 0;
     fake.fail_with = CUDA_SUCCESS;
+    fake.begun = 0;
+    fake.ended = 0;
 }
 
 void runtime_early_init(void) {}
@@ -78,24 +85,39 @@ bool runtime_address_range(CUdeviceptr dptr, CUdeviceptr *base, size_t *size) {
     return true;
 }
 
-CUresult runtime_before_launch(CUfunction f, CUstream stream, void **params, void **extra) {
-    (void)extra;
-    record((struct seen){.what = "launch", .f = f, .stream = stream, .params = params});
+/* Every begin is open until runtime_end_call, whatever it answered (runtime.h). */
+static CUresult begin(struct seen s) {
+    record(s);
+    fake.begun++;
     return fake.fail_with;
 }
 
-CUresult runtime_before_access(CUdeviceptr ptr, size_t bytes, CUstream stream) {
-    record((struct seen){.what = "access", .ptr = ptr, .bytes = bytes, .stream = stream});
-    return fake.fail_with;
+CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void **extra) {
+    (void)extra;
+    return begin((struct seen){.what = "launch", .f = f, .stream = stream, .params = params});
+}
+
+CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
+                              CUstream stream) {
+    return begin((struct seen){.what = "access",
+                               .ptr = ptr,
+                               .bytes = bytes,
+                               .ptr2 = ptr2,
+                               .bytes2 = bytes2,
+                               .stream = stream});
+}
+
+void runtime_end_call(void) {
+    fake.ended++;
+    fake.begun = 0;
 }
 
 void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph) {
     record((struct seen){.what = "instantiated", .exec = exec, .graph = graph});
 }
 
-CUresult runtime_before_graph_launch(CUgraphExec exec, CUstream stream) {
-    record((struct seen){.what = "graph_launch", .exec = exec, .stream = stream});
-    return fake.fail_with;
+CUresult runtime_begin_graph_launch(CUgraphExec exec, CUstream stream) {
+    return begin((struct seen){.what = "graph_launch", .exec = exec, .stream = stream});
 }
 
 void runtime_graph_exec_destroyed(CUgraphExec exec) {
@@ -119,6 +141,7 @@ static const char *reached; /* the last spied entry point called */
     static __typeof__(((struct driver_table *)0)->entry) real_##entry;                             \
     static CUresult spy_##entry params {                                                           \
         reached = #entry;                                                                          \
+        fake.held_at_driver = fake.begun > 0;                                                      \
         return real_##entry args;                                                                  \
     }
 #define SPY_INSTALL(entry)                                                                         \
@@ -163,11 +186,17 @@ static void install_spies(void) {
 }
 
 /* A legacy hook must reach the legacy entry, its per-thread twin the per-thread one. */
+/* Every spied entry point uses device memory: the hook must reach it inside its begun call
+ * (the runtime held) and end that call after it. */
 #define CHECK_REACHED(call, entry)                                                                 \
     do {                                                                                           \
         reached = NULL;                                                                            \
+        fake.held_at_driver = false;                                                               \
+        fake.ended = 0;                                                                            \
         CHECK_CU(call);                                                                            \
         CHECK_STR(reached, entry);                                                                 \
+        CHECK(fake.held_at_driver);                                                                \
+        CHECK(fake.begun == 0 && fake.ended == 1);                                                 \
     } while (0)
 
 /* --- set-up -------------------------------------------------------------------------- */
@@ -208,7 +237,9 @@ TEST(copies_report_range_and_default_stream) {
     reset();
     CHECK_CU(cuMemcpyHtoD_v2(d, host, N));
     CHECK(fake.count == 1 && fake.calls[0].ptr == d && fake.calls[0].bytes == N);
+    CHECK(fake.calls[0].bytes2 == 0);
     CHECK(fake.calls[0].stream == CU_STREAM_LEGACY);
+    CHECK(fake.begun == 0 && fake.ended == 1); /* ended once, after the driver call */
 
     reset();
     CHECK_CU(cuMemcpyDtoH_v2_ptds(back, d + 64, 128));
@@ -228,11 +259,12 @@ TEST(copies_report_range_and_default_stream) {
     CHECK(fake.calls[2].stream == s);
     CHECK_CU(driver()->cuStreamSynchronize(s));
 
-    /* device to device: both sides */
+    /* device to device: both sides in one begin, so neither can evict the other */
     reset();
     CHECK_CU(cuMemcpyDtoD_v2(d + N / 2, d, 1000));
-    CHECK(fake.count == 2);
-    CHECK(fake.calls[0].ptr == d && fake.calls[1].ptr == d + N / 2);
+    CHECK(fake.count == 1 && fake.ended == 1);
+    CHECK(fake.calls[0].ptr == d && fake.calls[0].bytes == 1000);
+    CHECK(fake.calls[0].ptr2 == d + N / 2 && fake.calls[0].bytes2 == 1000);
 
     /* 2D: the rows touched on the device side only */
     CUDA_MEMCPY2D c = {0};
@@ -248,6 +280,7 @@ TEST(copies_report_range_and_default_stream) {
     reset();
     CHECK_CU(cuMemcpy2D_v2(&c));
     CHECK(fake.count == 1 && fake.calls[0].ptr == d + 2048 && fake.calls[0].bytes == 2148);
+    CHECK(fake.calls[0].bytes2 == 0); /* the host side is not device memory */
 
     reset();
     CHECK_CU(cuMemsetD2D8_v2_ptds(d, 256, 1, 10, 4));
@@ -256,8 +289,10 @@ TEST(copies_report_range_and_default_stream) {
 
     /* the runtime's error stops the call before the driver */
     CHECK_CU(driver()->cuMemsetD8_v2(d, 0, 16));
+    reset();
     fake.fail_with = CUDA_ERROR_OUT_OF_MEMORY;
     CHECK_EQ_U64(cuMemcpyHtoD_v2(d, host + 100, 16), CUDA_ERROR_OUT_OF_MEMORY);
+    CHECK(fake.begun == 0 && fake.ended == 1); /* ended on the error path too */
     fake.fail_with = CUDA_SUCCESS;
     unsigned char zeros[16] = {0}, got[16];
     CHECK_CU(driver()->cuMemcpyDtoH_v2(got, d, 16));
@@ -302,9 +337,11 @@ TEST(launches_and_graphs) {
     reset();
     CHECK_CU(cuLaunchKernelEx(&cfg, fill, params, NULL));
     CHECK(fake.count == 1 && fake.calls[0].stream == CU_STREAM_LEGACY);
+    reset();
     fake.fail_with = CUDA_ERROR_ILLEGAL_ADDRESS;
     CHECK_EQ_U64(cuLaunchKernel(fill, 4, 1, 1, 256, 1, 1, 0, NULL, params, NULL),
                  CUDA_ERROR_ILLEGAL_ADDRESS);
+    CHECK(fake.begun == 0 && fake.ended == 1);
     fake.fail_with = CUDA_SUCCESS;
 
     CUgraph g;

@@ -79,7 +79,11 @@ static void plan_switch(struct runtime *rt, int x);
 
 /* --- membership ----------------------------------------------------------------------- */
 
-static void set_owner(struct runtime *rt, struct allocation *a, int c) {
+/* `declared`: named by the component's `allocs`. Only those take its `readonly`: an
+ * allocation claimed at a launch (an activation, a buffer a kernel writes) is not covered
+ * by the user's promise that the component's weights are never written, and treating it
+ * as read-only would skip the copy back of its later writes. */
+static void set_owner(struct runtime *rt, struct allocation *a, int c, bool declared) {
     struct component_state *s = &rt->components->c[c];
     if (s->count == s->capacity) {
         size_t cap = s->capacity ? s->capacity * 2 : 16;
@@ -94,7 +98,7 @@ static void set_owner(struct runtime *rt, struct allocation *a, int c) {
     if (s->bytes > s->peak_bytes)
         s->peak_bytes = s->bytes;
     a->component = c;
-    a->readonly = cfg_component(rt, c)->readonly == CONFIG_READONLY_YES;
+    a->readonly = declared && cfg_component(rt, c)->readonly == CONFIG_READONLY_YES;
 }
 
 void components_on_alloc(struct runtime *rt, struct allocation *a) {
@@ -104,7 +108,7 @@ void components_on_alloc(struct runtime *rt, struct allocation *a) {
     int c = config_component_for_ordinal(&rt->cfg, a->ordinal);
     if (!valid(rt, c))
         return;
-    set_owner(rt, a, c);
+    set_owner(rt, a, c, true);
     /* Loading a component is its turn too under policy = sequence (diffusers loads each
      * model on the host and moves it to the device on its turn): without this, loading
      * every model before the first launch would hold them all at once. */
@@ -249,7 +253,7 @@ void components_on_launch(struct runtime *rt, struct func_layout *layout, struct
     if (x >= 0) {
         for (size_t i = 0; i < n; i++)
             if (refs[i]->component < 0)
-                set_owner(rt, refs[i], x);
+                set_owner(rt, refs[i], x, false);
     } else {
         /* The component owning most of the bytes this launch references. */
         uint64_t best = 0;
@@ -273,7 +277,7 @@ void components_on_launch(struct runtime *rt, struct func_layout *layout, struct
     for (size_t i = 0; i < n; i++) {
         struct allocation *a = refs[i];
         if (!a->used && a->component < 0 && cs->active >= 0)
-            set_owner(rt, a, cs->active);
+            set_owner(rt, a, cs->active, false);
         a->used = true;
     }
 }

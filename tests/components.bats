@@ -104,10 +104,13 @@ same_result() {
 }
 
 @test "readonly = yes: re-evicting weights copies nothing, the image is the same" {
-    offloaded 1GiB || { cat "$T/out"; false; }
+    # the shipped config says readonly = yes on every component; without it for "plain"
+    sed '/^readonly = /d' "$CONF" >"$T/plain.conf"
+    CONF=$T/plain.conf offloaded 1GiB || { cat "$T/out"; false; }
     plain=$(json "$T/stats.json" 'd["bytes_to_host"]')
-    sed 's/^\[component \(.*\)\]$/[component \1]\nreadonly = yes/' "$CONF" >"$T/ro.conf"
-    grep -c 'readonly = yes' "$T/ro.conf"
+    sed '/^readonly = /d; s/^\[component \(.*\)\]$/[component \1]\nreadonly = yes/' "$CONF" \
+        >"$T/ro.conf"
+    [ "$(grep -c '^readonly = yes' "$T/ro.conf")" -eq 3 ]
     CONF=$T/ro.conf offloaded 1GiB || { cat "$T/out"; false; }
     same_result
     ro=$(json "$T/stats.json" 'd["bytes_to_host"]')
@@ -117,6 +120,36 @@ same_result() {
     [ "$(component "$T/stats.json" unet evictions)" -ge 2 ]
     unet_ro=$(component "$T/stats.json" unet bytes_to_host)
     [ "$unet_ro" -le $((170 << 20)) ]
+}
+
+@test "shipped config (readonly weights): same image under pressure, weights copied back once" {
+    grep -q '^readonly = yes' "$CONF"
+    # 128 MiB: the unet (162.5 MiB of weights) does not fit alone, so its weights are
+    # evicted and restored within every step, and activations move too.
+    offloaded 128MiB || { cat "$T/out"; false; }
+    same_result
+    [ "$(json "$T/stats.json" 'd["evictions"] > 0 and d["demand_restores"] > 0')" = True ]
+    ro=$(json "$T/stats.json" 'd["bytes_to_host"]')
+    sed '/^readonly = /d' "$CONF" >"$T/rw.conf"
+    CONF=$T/rw.conf offloaded 128MiB || { cat "$T/out"; false; }
+    same_result
+    rw=$(json "$T/stats.json" 'd["bytes_to_host"]')
+    echo "bytes to host: $ro readonly, $rw without"
+    [ "$ro" -lt "$rw" ]
+}
+
+@test "readonly covers allocs only: buffers a kernel claims and writes are copied back" {
+    # readonly = yes on a component that owns its buffers through `kernels`: they are
+    # filled and rewritten every round, so skipping their copy back would lose writes.
+    printf '[offload]\nsequence = w\n[component w]\nkernels = add_u32, xor_copy_u32\nreadonly = yes\n' \
+        >"$T/ro-kernels.conf"
+    SIMCUDA_MEMORY=16MiB LD_PRELOAD=$LIB OFFLOAD_CONFIG=$T/ro-kernels.conf \
+        OFFLOAD_STATS=$T/stats.json run "$B/progs/threads_pressure" \
+        "$B/progs/pressure_kernels.so" --threads 1 --buffers 4 --size 4 --rounds 3
+    echo "$output"
+    [ "$status" -eq 0 ]
+    echo "$output" | grep -q '^threads_pressure: ok 1 threads, 25165824 words verified$'
+    [ "$(json "$T/stats.json" 'd["evictions"] > 0 and d["restores"] > 0')" = True ]
 }
 
 @test "record mode: three components in order, rename, rerun: same grouping as the hand-written file" {

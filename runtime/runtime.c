@@ -248,9 +248,13 @@ static bool launch_fast(const struct func_layout *layout, void **params, CUstrea
     const uint64_t epoch = rt->epoch;
     uint64_t clock = rt->clock;
     struct collect c = {0, false};
-    for (unsigned k = 0; k < layout->pointer_count; k++) {
+    /* locals: the stores to each allocation below could alias the layout as far as the
+     * compiler knows, and it would reload these every iteration */
+    const unsigned count = layout->pointer_count;
+    const uint16_t *const index = layout->pointer_index;
+    for (unsigned k = 0; k < count; k++) {
         uint64_t v;
-        memcpy(&v, params[layout->pointer_index[k]], 8);
+        memcpy(&v, params[index[k]], 8);
         struct allocation *a = registry_find(reg, v);
         if (!a || a->protect_epoch == epoch)
             continue;
@@ -270,8 +274,11 @@ static bool launch_fast(const struct func_layout *layout, void **params, CUstrea
 }
 
 /* Whether the calling thread holds the lock between a runtime_begin_* and its
- * runtime_end_call (per-thread, so a thread's end never releases another's call). */
-static _Thread_local bool call_holds_lock;
+ * runtime_end_call (per-thread, so a thread's end never releases another's call).
+ * initial-exec: read up to three times per launch, and the default model for a shared
+ * object calls __tls_get_addr each time (~11 instructions). One byte of static TLS, which
+ * glibc's surplus covers even when liboffload is dlopen'd rather than preloaded. */
+static _Thread_local bool call_holds_lock __attribute__((tls_model("initial-exec")));
 
 /* The start of a prepare: takes the lock unless this thread's begun call holds it already
  * (a hook preparing several ranges for one driver call); returns whether it was held. */

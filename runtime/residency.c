@@ -353,7 +353,9 @@ CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefet
         /* A prefetch only uses room that is free or already being freed: it never
          * evicts on its own (the plan decided what goes). */
         residency_reap(rt);
-        if (budget_shortfall(&rt->budget, a->mapped) > rt->evicting_bytes)
+        /* The pool's handles (evictions of this call that have landed) are room too: a
+         * switch waits for the outgoing component and then prefetches into its memory. */
+        if (budget_shortfall(&rt->budget, a->mapped) > rt->evicting_bytes + rt->pool.bytes)
             return CUDA_ERROR_OUT_OF_MEMORY;
     }
     CUresult r = residency_make_room(rt, a->mapped);

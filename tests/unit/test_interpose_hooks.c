@@ -252,6 +252,8 @@ TEST(copies_report_range_and_default_stream) {
     reset();
     CHECK_CU(cuMemsetD32Async_ptsz(d, 5, 10, NULL)); /* NULL from a _ptsz: per-thread */
     CHECK_CU(cuMemsetD32Async(d, 5, 10, NULL));      /* NULL from legacy: legacy */
+    /* s is non-blocking: the same bytes written on it and on the default streams would race */
+    CHECK_CU(driver()->cuCtxSynchronize());
     CHECK_CU(cuMemsetD32Async(d, 5, 10, s));
     CHECK(fake.count == 3);
     CHECK(fake.calls[0].stream == CU_STREAM_PER_THREAD && fake.calls[0].bytes == 40);

@@ -118,9 +118,23 @@ teardown() {
     # (the simulator restarts its stream threads in a forked child: ThreadSanitizer builds
     # must be told that is fine)
     TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}die_after_fork=0" LD_PRELOAD="$PRELOAD" \
-        run timeout 60 "$B/progs/linked_app" --fork 20 "$MODULE"
+        OFFLOAD_LOG=info run timeout 60 "$B/progs/linked_app" --fork 20 "$MODULE"
     [ "$status" -eq 0 ]
     [[ $output == *"fork: 20 of 20 children exited 0"* ]]
+    # the children stay quiet: the one exit report is the parent's
+    [ "$(grep -c 'offload: summary: budget' <<<"$output")" -eq 1 ]
+}
+
+@test "after exit: hooks called once liboffload's exit report has run still work, one report" {
+    # libafter_exit.so's exit handler runs after liboffload's (it registered first) and
+    # allocates, evicts, restores and frees through the hooks
+    OFFLOAD_BUDGET=16MiB OFFLOAD_LOG=info LD_PRELOAD="$PRELOAD $B/progs/libafter_exit.so" \
+        run timeout 60 "$B/progs/linked_app"
+    [ "$status" -eq 0 ]
+    [[ $output == *"linked_app: ok"* ]]
+    [[ $output == *"after_exit: ok"* ]]
+    [ "$(grep -c 'offload: summary: budget' <<<"$output")" -eq 1 ]
+    [[ ${output%%after_exit: ok*} == *"offload: summary: budget"* ]] # the report came first
 }
 
 @test "processes that never touch CUDA: no driver loaded, no output, same exit status" {

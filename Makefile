@@ -127,6 +127,16 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/check.h $(BUILD)/liboffloa
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/liboffload.a $(INIH_A) $(LDFLAGS) -ldl -pthread -lm
 
+# test_interpose_hooks is its own runtime (a fake of runtime/runtime.h that records what the
+# hooks report): it links interpose/'s objects and the log only, never liboffload.a, so the
+# real runtime cannot be linked beside the fake (nor silently replace part of it).
+INTERPOSE_OBJS := $(filter $(BUILD)/obj/interpose/%,$(LIB_OBJS))
+$(BUILD)/tests/test_interpose_hooks: tests/unit/test_interpose_hooks.c tests/unit/check.h \
+    $(INTERPOSE_OBJS) $(BUILD)/obj/runtime/log.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(INTERPOSE_OBJS) $(BUILD)/obj/runtime/log.o \
+	    $(LDFLAGS) -ldl -pthread
+
 # --as-needed: a program that only reaches the driver through dlopen (as the CUDA
 # runtime does) keeps no link to it.
 $(BUILD)/progs/%: tests/progs/%.c $(BUILD)/sim/libcuda.so.1

@@ -1,12 +1,14 @@
 /*
  * test_interpose_hooks.c — the hooks between a fake runtime and the simulated driver.
  *
- * This file defines the runtime contract (runtime/runtime.h) itself, so the hooks from
- * liboffload.a call these recorders instead of the real runtime (which is then never
- * linked in), while forwarding to the simulated driver (OFFLOAD_DRIVER, set before the
- * first hook). Checks what each hook tells the runtime (stream normalisation, ranges,
- * graph and stream handles, the order against the driver), that the runtime's error
- * stops the call, and that address queries on tracked memory come from the registry.
+ * This file defines the runtime contract (runtime/runtime.h) itself, so the hooks call
+ * these recorders instead of the real runtime, while forwarding to the simulated driver
+ * (OFFLOAD_DRIVER, set before the first hook). The Makefile links this test with
+ * interpose/'s objects and the log only, never liboffload.a: the real runtime cannot end
+ * up beside the fake. Checks what each hook tells the runtime (stream normalisation,
+ * ranges, graph and stream handles, the order against the driver, the begun call held over
+ * the driver call and ended on every path), that the runtime's error stops the call, and
+ * that address queries on tracked memory come from the registry.
  */
 #include "interpose/driver.h"
 #include "interpose/hook.h"

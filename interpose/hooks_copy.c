@@ -2,8 +2,8 @@
  * hooks_copy.c — the cuMemcpy family: every entry point that may read or write device
  * memory. Each device range it touches is reported to the runtime (runtime_begin_access,
  * both ranges of a copy in one call), which makes tracked memory resident, orders the
- * copy's stream after any restore and holds it so until the driver has the copy. Host<->array and array<->array copies touch no
- * linear device memory and are not hooked.
+ * copy's stream after any restore and holds it so until the driver has the copy. Host<->array and
+ * array<->array copies touch no linear device memory and are not hooked.
  *
  * Sync entry points run on the legacy default stream, their _ptds variants on the
  * per-thread one; async ones on their stream, NULL meaning the same two.
@@ -52,13 +52,15 @@ static CUresult copy_unified(__typeof__(&cuMemcpyAsync) real, CUdeviceptr dst, C
 OFFLOAD_EXPORT CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount) {
     if (!driver()->cuMemcpy)
         return driver_missing();
-    return HOOK_BRACKETED(begin_both(dst, src, ByteCount, CU_STREAM_LEGACY), driver()->cuMemcpy(dst, src, ByteCount));
+    return HOOK_BRACKETED(begin_both(dst, src, ByteCount, CU_STREAM_LEGACY),
+                          driver()->cuMemcpy(dst, src, ByteCount));
 }
 
 OFFLOAD_EXPORT CUresult cuMemcpy_ptds(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount) {
     if (!driver()->cuMemcpy_ptds)
         return driver_missing();
-    return HOOK_BRACKETED(begin_both(dst, src, ByteCount, CU_STREAM_PER_THREAD), driver()->cuMemcpy_ptds(dst, src, ByteCount));
+    return HOOK_BRACKETED(begin_both(dst, src, ByteCount, CU_STREAM_PER_THREAD),
+                          driver()->cuMemcpy_ptds(dst, src, ByteCount));
 }
 
 OFFLOAD_EXPORT CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount,
@@ -78,7 +80,9 @@ OFFLOAD_EXPORT CUresult cuMemcpyPeer(CUdeviceptr dstDevice, CUcontext dstContext
                                      size_t ByteCount) {
     if (!driver()->cuMemcpyPeer)
         return driver_missing();
-    return HOOK_BRACKETED(begin_both(dstDevice, srcDevice, ByteCount, CU_STREAM_LEGACY), driver()->cuMemcpyPeer(dstDevice, dstContext, srcDevice, srcContext, ByteCount));
+    return HOOK_BRACKETED(
+        begin_both(dstDevice, srcDevice, ByteCount, CU_STREAM_LEGACY),
+        driver()->cuMemcpyPeer(dstDevice, dstContext, srcDevice, srcContext, ByteCount));
 }
 
 OFFLOAD_EXPORT CUresult cuMemcpyPeer_ptds(CUdeviceptr dstDevice, CUcontext dstContext,
@@ -86,7 +90,9 @@ OFFLOAD_EXPORT CUresult cuMemcpyPeer_ptds(CUdeviceptr dstDevice, CUcontext dstCo
                                           size_t ByteCount) {
     if (!driver()->cuMemcpyPeer_ptds)
         return driver_missing();
-    return HOOK_BRACKETED(begin_both(dstDevice, srcDevice, ByteCount, CU_STREAM_PER_THREAD), driver()->cuMemcpyPeer_ptds(dstDevice, dstContext, srcDevice, srcContext, ByteCount));
+    return HOOK_BRACKETED(
+        begin_both(dstDevice, srcDevice, ByteCount, CU_STREAM_PER_THREAD),
+        driver()->cuMemcpyPeer_ptds(dstDevice, dstContext, srcDevice, srcContext, ByteCount));
 }
 
 static CUresult copy_peer_async(__typeof__(&cuMemcpyPeerAsync) real, CUdeviceptr dst,
@@ -94,7 +100,8 @@ static CUresult copy_peer_async(__typeof__(&cuMemcpyPeerAsync) real, CUdeviceptr
                                 CUstream stream, CUstream runs_on) {
     if (!real)
         return driver_missing();
-    return HOOK_BRACKETED(begin_both(dst, src, n, runs_on), real(dst, dst_ctx, src, src_ctx, n, stream));
+    return HOOK_BRACKETED(begin_both(dst, src, n, runs_on),
+                          real(dst, dst_ctx, src, src_ctx, n, stream));
 }
 
 OFFLOAD_EXPORT CUresult cuMemcpyPeerAsync(CUdeviceptr dstDevice, CUcontext dstContext,
@@ -316,8 +323,7 @@ HOOK_COPY_ASYNC(cuMemcpy3DAsync_v2_ptsz, CUDA_MEMCPY3D, begin_3d, hook_per_threa
 HOOK_COPY_SYNC(cuMemcpy3DPeer, CUDA_MEMCPY3D_PEER, begin_3d_peer, CU_STREAM_LEGACY)
 HOOK_COPY_SYNC(cuMemcpy3DPeer_ptds, CUDA_MEMCPY3D_PEER, begin_3d_peer, CU_STREAM_PER_THREAD)
 HOOK_COPY_ASYNC(cuMemcpy3DPeerAsync, CUDA_MEMCPY3D_PEER, begin_3d_peer, hook_legacy_stream)
-HOOK_COPY_ASYNC(cuMemcpy3DPeerAsync_ptsz, CUDA_MEMCPY3D_PEER, begin_3d_peer,
-                hook_per_thread_stream)
+HOOK_COPY_ASYNC(cuMemcpy3DPeerAsync_ptsz, CUDA_MEMCPY3D_PEER, begin_3d_peer, hook_per_thread_stream)
 
 /* --- batches (CUDA 12.8+) ------------------------------------------------------------
  * The _v2 ABIs (13.0) dropped failIdx; the plain names and their _ptsz are the 12.8 ABI. */
@@ -351,8 +357,8 @@ OFFLOAD_EXPORT CUresult cuMemcpyBatchAsync_v2(CUdeviceptr *dsts, CUdeviceptr *sr
     if (!driver()->cuMemcpyBatchAsync_v2)
         return driver_missing();
     return HOOK_BRACKETED(begin_batch(dsts, srcs, sizes, count, hook_legacy_stream(hStream)),
-                              driver()->cuMemcpyBatchAsync_v2(dsts, srcs, sizes, count, attrs, attrsIdxs, numAttrs,
-                                           hStream));
+                          driver()->cuMemcpyBatchAsync_v2(dsts, srcs, sizes, count, attrs,
+                                                          attrsIdxs, numAttrs, hStream));
 }
 
 OFFLOAD_EXPORT CUresult cuMemcpyBatchAsync_v2_ptsz(CUdeviceptr *dsts, CUdeviceptr *srcs,
@@ -362,8 +368,8 @@ OFFLOAD_EXPORT CUresult cuMemcpyBatchAsync_v2_ptsz(CUdeviceptr *dsts, CUdevicept
     if (!driver()->cuMemcpyBatchAsync_v2_ptsz)
         return driver_missing();
     return HOOK_BRACKETED(begin_batch(dsts, srcs, sizes, count, hook_per_thread_stream(hStream)),
-                              driver()->cuMemcpyBatchAsync_v2_ptsz(dsts, srcs, sizes, count, attrs, attrsIdxs,
-                                                numAttrs, hStream));
+                          driver()->cuMemcpyBatchAsync_v2_ptsz(dsts, srcs, sizes, count, attrs,
+                                                               attrsIdxs, numAttrs, hStream));
 }
 
 OFFLOAD_EXPORT CUresult hook_cuMemcpyBatchAsync_v1(CUdeviceptr *dsts, CUdeviceptr *srcs,
@@ -374,8 +380,8 @@ OFFLOAD_EXPORT CUresult hook_cuMemcpyBatchAsync_v1(CUdeviceptr *dsts, CUdevicept
     if (!driver()->cuMemcpyBatchAsync_v1)
         return driver_missing();
     return HOOK_BRACKETED(begin_batch(dsts, srcs, sizes, count, hook_legacy_stream(hStream)),
-                              driver()->cuMemcpyBatchAsync_v1(dsts, srcs, sizes, count, attrs, attrsIdxs, numAttrs,
-                                           failIdx, hStream));
+                          driver()->cuMemcpyBatchAsync_v1(dsts, srcs, sizes, count, attrs,
+                                                          attrsIdxs, numAttrs, failIdx, hStream));
 }
 
 OFFLOAD_EXPORT CUresult cuMemcpyBatchAsync_ptsz(CUdeviceptr *dsts, CUdeviceptr *srcs, size_t *sizes,
@@ -385,8 +391,8 @@ OFFLOAD_EXPORT CUresult cuMemcpyBatchAsync_ptsz(CUdeviceptr *dsts, CUdeviceptr *
     if (!driver()->cuMemcpyBatchAsync_ptsz)
         return driver_missing();
     return HOOK_BRACKETED(begin_batch(dsts, srcs, sizes, count, hook_per_thread_stream(hStream)),
-                              driver()->cuMemcpyBatchAsync_ptsz(dsts, srcs, sizes, count, attrs, attrsIdxs, numAttrs,
-                                             failIdx, hStream));
+                          driver()->cuMemcpyBatchAsync_ptsz(dsts, srcs, sizes, count, attrs,
+                                                            attrsIdxs, numAttrs, failIdx, hStream));
 }
 
 OFFLOAD_EXPORT CUresult cuMemcpy3DBatchAsync_v2(size_t numOps, CUDA_MEMCPY3D_BATCH_OP *opList,
@@ -394,7 +400,7 @@ OFFLOAD_EXPORT CUresult cuMemcpy3DBatchAsync_v2(size_t numOps, CUDA_MEMCPY3D_BAT
     if (!driver()->cuMemcpy3DBatchAsync_v2)
         return driver_missing();
     return HOOK_BRACKETED(begin_batch3d(numOps, opList, hook_legacy_stream(hStream)),
-                              driver()->cuMemcpy3DBatchAsync_v2(numOps, opList, flags, hStream));
+                          driver()->cuMemcpy3DBatchAsync_v2(numOps, opList, flags, hStream));
 }
 
 OFFLOAD_EXPORT CUresult cuMemcpy3DBatchAsync_v2_ptsz(size_t numOps, CUDA_MEMCPY3D_BATCH_OP *opList,
@@ -402,7 +408,7 @@ OFFLOAD_EXPORT CUresult cuMemcpy3DBatchAsync_v2_ptsz(size_t numOps, CUDA_MEMCPY3
     if (!driver()->cuMemcpy3DBatchAsync_v2_ptsz)
         return driver_missing();
     return HOOK_BRACKETED(begin_batch3d(numOps, opList, hook_per_thread_stream(hStream)),
-                              driver()->cuMemcpy3DBatchAsync_v2_ptsz(numOps, opList, flags, hStream));
+                          driver()->cuMemcpy3DBatchAsync_v2_ptsz(numOps, opList, flags, hStream));
 }
 
 OFFLOAD_EXPORT CUresult hook_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3D_BATCH_OP *opList,
@@ -410,8 +416,9 @@ OFFLOAD_EXPORT CUresult hook_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3
                                                      CUstream hStream) {
     if (!driver()->cuMemcpy3DBatchAsync_v1)
         return driver_missing();
-    return HOOK_BRACKETED(begin_batch3d(numOps, opList, hook_legacy_stream(hStream)),
-                              driver()->cuMemcpy3DBatchAsync_v1(numOps, opList, failIdx, flags, hStream));
+    return HOOK_BRACKETED(
+        begin_batch3d(numOps, opList, hook_legacy_stream(hStream)),
+        driver()->cuMemcpy3DBatchAsync_v1(numOps, opList, failIdx, flags, hStream));
 }
 
 OFFLOAD_EXPORT CUresult cuMemcpy3DBatchAsync_ptsz(size_t numOps, CUDA_MEMCPY3D_BATCH_OP *opList,
@@ -419,6 +426,7 @@ OFFLOAD_EXPORT CUresult cuMemcpy3DBatchAsync_ptsz(size_t numOps, CUDA_MEMCPY3D_B
                                                   CUstream hStream) {
     if (!driver()->cuMemcpy3DBatchAsync_ptsz)
         return driver_missing();
-    return HOOK_BRACKETED(begin_batch3d(numOps, opList, hook_per_thread_stream(hStream)),
-                              driver()->cuMemcpy3DBatchAsync_ptsz(numOps, opList, failIdx, flags, hStream));
+    return HOOK_BRACKETED(
+        begin_batch3d(numOps, opList, hook_per_thread_stream(hStream)),
+        driver()->cuMemcpy3DBatchAsync_ptsz(numOps, opList, failIdx, flags, hStream));
 }

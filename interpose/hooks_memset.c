@@ -18,8 +18,8 @@ static CUresult begin_1d(CUdeviceptr dst, size_t count, size_t element, CUstream
     return runtime_begin_access(dst, bytes, 0, 0, runs_on);
 }
 
-static CUresult begin_2d(CUdeviceptr dst, size_t pitch, size_t width, size_t height,
-                          size_t element, CUstream runs_on) {
+static CUresult begin_2d(CUdeviceptr dst, size_t pitch, size_t width, size_t height, size_t element,
+                         CUstream runs_on) {
     struct device_range r;
     if (!range_memset2d(dst, pitch, width, height, element, &r))
         return CUDA_SUCCESS;

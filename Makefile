@@ -108,8 +108,6 @@ $(BUILD)/pipeline: $(PIPE_OBJS) $(BUILD)/sim/libcuda.so.1
 # One kernel source, two targets: a host shared object for the simulator...
 # No contraction into FMA on either side (-ffp-contract=off, --fmad=false): with only
 # correctly rounded operations in kernels.cu, both targets compute the same bits.
-# initial-exec TLS: threadIdx & co. are read for every simulated thread, and the default
-# model for a shared object calls __tls_get_addr each time (a third of the instructions).
 $(BUILD)/kernels.host.so: $(KERNEL_CU) tests/sim/cuda_host.h tests/sim/simkernel.h
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -O2 -ffp-contract=off -shared \

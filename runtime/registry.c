@@ -65,6 +65,11 @@ int registry_add(struct registry *reg, struct allocation *a) {
     return 0;
 }
 
+void registry_unnumber_last(struct registry *reg, const struct allocation *a) {
+    if (a->ordinal + 1 == reg->next_ordinal)
+        reg->next_ordinal--;
+}
+
 void registry_remove(struct registry *reg, struct allocation *a) {
     for (size_t i = 0; i < REGISTRY_RECENT_SLOTS; i++)
         if (reg->recent[i].alloc == a)

@@ -90,6 +90,10 @@ void registry_init(struct registry *reg, unsigned granularity_shift);
 int registry_add(struct registry *reg, struct allocation *a);
 
 /* Removes a; does not free it. */
+/* Takes back the ordinal of the allocation registered last (its set-up failed after
+ * registry_add), so the next allocation gets it and config `allocs` keep their meaning. */
+void registry_unnumber_last(struct registry *reg, const struct allocation *a);
+
 void registry_remove(struct registry *reg, struct allocation *a);
 
 /* The hash lookup behind registry_find (fills the cache). */

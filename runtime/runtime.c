@@ -101,6 +101,7 @@ static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes) {
     r = residency_map_new(rt, a);
     if (r != CUDA_SUCCESS) {
         registry_remove(&rt->registry, a);
+        registry_unnumber_last(&rt->registry, a);
         components_forget(rt, a);
         d->cuMemAddressFree(a->base, a->mapped);
         free(a);

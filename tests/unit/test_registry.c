@@ -69,6 +69,28 @@ TEST(removal_forgets_every_granule_and_keeps_others) {
     free(a), free(b), free(c), free(d);
 }
 
+TEST(a_failed_set_up_gives_its_ordinal_back) {
+    struct registry reg;
+    registry_init(&reg, SHIFT);
+    struct allocation *a = make(16 * GRAN, GRAN), *b = make(32 * GRAN, GRAN);
+    struct allocation *c = make(48 * GRAN, GRAN);
+    CHECK(registry_add(&reg, a) == 0);
+    CHECK(registry_add(&reg, b) == 0);
+    CHECK_EQ_U64(b->ordinal, 1);
+    /* b's physical memory could not be had: the program never saw it */
+    registry_remove(&reg, b);
+    registry_unnumber_last(&reg, b);
+    CHECK(registry_add(&reg, c) == 0);
+    CHECK_EQ_U64(c->ordinal, 1); /* `allocs = 1` still names the program's second one */
+    /* only the last ordinal can be given back */
+    registry_unnumber_last(&reg, a);
+    struct allocation *d = make(64 * GRAN, GRAN);
+    CHECK(registry_add(&reg, d) == 0);
+    CHECK_EQ_U64(d->ordinal, 2);
+    registry_destroy(&reg);
+    free(a), free(b), free(c), free(d);
+}
+
 TEST(many_allocations) {
     enum { N = 2000 };
     struct registry reg;
@@ -110,6 +132,7 @@ TEST(many_allocations) {
 int main(void) {
     RUN(finds_interior_pointers_and_respects_boundaries);
     RUN(removal_forgets_every_granule_and_keeps_others);
+    RUN(a_failed_set_up_gives_its_ordinal_back);
     RUN(many_allocations);
     return check_summary();
 }

@@ -203,7 +203,7 @@ format:
 lint: all
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	    --inline-suppr --suppress=missingIncludeSystem -I. -D_GNU_SOURCE \
+	    --inline-suppr --suppress=missingIncludeSystem -I. -D_GNU_SOURCE -D__x86_64__ \
 	    interpose runtime config examples/pipeline tests/sim
 
 clean:

@@ -88,8 +88,11 @@ struct pool {
     struct vec free;
 };
 
+/* The map's lock starts here; a forked child switches to a lock of its own (below). */
+static pthread_rwlock_t mem_first_lock = PTHREAD_RWLOCK_INITIALIZER;
+
 static struct {
-    pthread_rwlock_t lock;
+    pthread_rwlock_t *lock;
     uintptr_t arena, arena_end, bump;
     size_t capacity, used, peak;
     uint64_t next_id;
@@ -98,7 +101,7 @@ static struct {
     struct pool *pool;      /* created by the first cuMemCreate */
     struct pool *inherited; /* a forked child's: its parent's pool (kept reachable) */
 } mem = {
-    .lock = PTHREAD_RWLOCK_INITIALIZER,
+    .lock = &mem_first_lock,
     .regions = {.elem = sizeof(struct region)},
     .maps = {.elem = sizeof(struct mapping)},
     .host = {.elem = sizeof(struct hostrange)},
@@ -163,11 +166,18 @@ static void vremove(struct vec *v, size_t i) {
  * writer, starts with a fresh lock instead of unlocking. */
 void sim_memory_atfork(enum sim_fork_phase phase) {
     if (phase == SIM_FORK_PREPARE)
-        pthread_rwlock_wrlock(&mem.lock);
+        pthread_rwlock_wrlock(mem.lock);
     else if (phase == SIM_FORK_PARENT)
-        pthread_rwlock_unlock(&mem.lock);
+        pthread_rwlock_unlock(mem.lock);
     else {
-        pthread_rwlock_init(&mem.lock, NULL);
+        /* glibc cannot unlock a write lock taken by the parent's thread (the child's tid
+         * differs), and re-initialising a locked rwlock in place is what ThreadSanitizer
+         * (rightly) cannot follow: the child gets a lock object of its own. If it cannot
+         * be had, re-initialise in place as a last resort. */
+        pthread_rwlock_t *fresh = malloc(sizeof *fresh);
+        if (fresh)
+            mem.lock = fresh;
+        pthread_rwlock_init(mem.lock, NULL);
         /* The pool's memfd is shared with the parent: the child's own allocations come
          * from a pool of its own (what it inherited keeps its parent's extents). */
         if (mem.pool)
@@ -184,9 +194,9 @@ void sim_memory_configure(void) {
         fprintf(stderr, "simcuda: SIMCUDA_MEMORY='%s' is not a size; using 4GiB\n", v);
         cap = (size_t)4 << 30;
     }
-    pthread_rwlock_wrlock(&mem.lock);
+    pthread_rwlock_wrlock(mem.lock);
     mem.capacity = cap;
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
 }
 
 void sim_memory_init(void) {
@@ -211,9 +221,9 @@ size_t sim_memory_capacity(void) {
 }
 
 size_t sim_memory_peak(void) {
-    pthread_rwlock_rdlock(&mem.lock);
+    pthread_rwlock_rdlock(mem.lock);
     size_t p = mem.peak;
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     return p;
 }
 
@@ -251,10 +261,10 @@ int sim_is_device(uintptr_t p) {
 }
 
 void sim_mem_read_lock(void) {
-    pthread_rwlock_rdlock(&mem.lock);
+    pthread_rwlock_rdlock(mem.lock);
 }
 void sim_mem_read_unlock(void) {
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
 }
 
 CUresult sim_mem_check_locked(uintptr_t p, size_t n, int write) {
@@ -299,10 +309,10 @@ CUresult sim_mem_check(uintptr_t p, size_t n, int write) {
 }
 
 int sim_is_pinned(uintptr_t p, size_t n) {
-    pthread_rwlock_rdlock(&mem.lock);
+    pthread_rwlock_rdlock(mem.lock);
     long i = vfind(&mem.host, p);
     int pinned = i >= 0 && p + n <= vend(&mem.host, (size_t)i);
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     return pinned;
 }
 
@@ -320,7 +330,7 @@ SIM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
         return CUDA_ERROR_INVALID_VALUE;
     NEED_CTX();
     size_t len = (bytesize + PAGE - 1) & ~(size_t)(PAGE - 1);
-    pthread_rwlock_wrlock(&mem.lock);
+    pthread_rwlock_wrlock(mem.lock);
     CUresult r = charge(bytesize);
     uintptr_t a = r == CUDA_SUCCESS ? arena_take(len, 512 > PAGE ? 512 : PAGE, PAGE) : 0;
     if (r == CUDA_SUCCESS && !a) {
@@ -337,7 +347,7 @@ SIM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
             r = CUDA_ERROR_OUT_OF_MEMORY;
         }
     }
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     if (r == CUDA_SUCCESS)
         *dptr = (CUdeviceptr)a;
     return r;
@@ -365,7 +375,7 @@ SIM_API CUresult cuMemFree_v2(CUdeviceptr dptr) {
      * work queued before the free never sees the memory vanish. */
     sim_sync_all(NULL);
     CUresult r = CUDA_ERROR_INVALID_VALUE;
-    pthread_rwlock_wrlock(&mem.lock);
+    pthread_rwlock_wrlock(mem.lock);
     long i = vfind(&mem.regions, dptr);
     if (i >= 0) {
         struct region *reg = vat(&mem.regions, (size_t)i);
@@ -377,7 +387,7 @@ SIM_API CUresult cuMemFree_v2(CUdeviceptr dptr) {
             r = CUDA_SUCCESS;
         }
     }
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     return r;
 }
 
@@ -386,10 +396,10 @@ SIM_API CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {
     NEED_CTX();
     if (!free_bytes || !total)
         return CUDA_ERROR_INVALID_VALUE;
-    pthread_rwlock_rdlock(&mem.lock);
+    pthread_rwlock_rdlock(mem.lock);
     *free_bytes = mem.capacity - mem.used;
     *total = mem.capacity;
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     return CUDA_SUCCESS;
 }
 
@@ -414,14 +424,14 @@ SIM_API CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t align
     if (alignment < SIM_GRANULARITY)
         alignment = SIM_GRANULARITY;
     CUresult r = CUDA_ERROR_OUT_OF_MEMORY;
-    pthread_rwlock_wrlock(&mem.lock);
+    pthread_rwlock_wrlock(mem.lock);
     uintptr_t a = arena_take(size, alignment, SIM_GRANULARITY);
     if (a) {
         struct region reg = {a, a + size, REGION_RESERVED, ++mem.next_id};
         if (vinsert(&mem.regions, &reg) == 0)
             r = CUDA_SUCCESS;
     }
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     if (r == CUDA_SUCCESS)
         *ptr = (CUdeviceptr)a;
     return r;
@@ -430,7 +440,7 @@ SIM_API CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t align
 SIM_API CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
     SIM_ENTER("cuMemAddressFree");
     CUresult r = CUDA_ERROR_INVALID_VALUE;
-    pthread_rwlock_wrlock(&mem.lock);
+    pthread_rwlock_wrlock(mem.lock);
     long i = vfind(&mem.regions, ptr);
     if (i >= 0) {
         struct region *reg = vat(&mem.regions, (size_t)i);
@@ -442,7 +452,7 @@ SIM_API CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
             r = CUDA_SUCCESS;
         }
     }
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     return r;
 }
 
@@ -559,7 +569,7 @@ SIM_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
     struct phys *ph = calloc(1, sizeof *ph);
     if (!ph)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    pthread_rwlock_wrlock(&mem.lock);
+    pthread_rwlock_wrlock(mem.lock);
     CUresult r = charge(size);
     struct pool *pl = r == CUDA_SUCCESS ? pool_get() : NULL;
     off_t at = pl ? pool_take(pl, size) : -1;
@@ -584,21 +594,21 @@ SIM_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
     } else {
         free(ph);
     }
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     return r;
 }
 
 SIM_API CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
     SIM_ENTER("cuMemRelease");
     CUresult r = CUDA_ERROR_INVALID_VALUE;
-    pthread_rwlock_wrlock(&mem.lock);
+    pthread_rwlock_wrlock(mem.lock);
     struct phys *ph = phys_find(handle);
     if (ph && !ph->released) {
         ph->released = 1;
         phys_maybe_free(ph);
         r = CUDA_SUCCESS;
     }
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     return r;
 }
 
@@ -618,7 +628,7 @@ SIM_API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
         offset % SIM_GRANULARITY)
         return CUDA_ERROR_INVALID_VALUE;
     CUresult r = CUDA_ERROR_INVALID_VALUE;
-    pthread_rwlock_wrlock(&mem.lock);
+    pthread_rwlock_wrlock(mem.lock);
     struct phys *ph = phys_find(handle);
     long m = vfind_floor(&mem.maps, ptr + size - 1);
     int overlaps = m >= 0 && vend(&mem.maps, (size_t)m) > ptr;
@@ -637,7 +647,7 @@ SIM_API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
             r = CUDA_SUCCESS;
         }
     }
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     return r;
 }
 
@@ -701,7 +711,7 @@ SIM_API CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessD
         }
     }
     CUresult r = CUDA_ERROR_INVALID_VALUE;
-    pthread_rwlock_wrlock(&mem.lock);
+    pthread_rwlock_wrlock(mem.lock);
     long first = covered_run(ptr, size, 1);
     if (first >= 0 && mprotect((void *)ptr, size, prot) == 0) {
         for (size_t i = (size_t)first; i < mem.maps.n && vstart(&mem.maps, i) < ptr + size; i++)
@@ -713,7 +723,7 @@ SIM_API CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessD
                     (prot & PROT_WRITE) ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
         r = CUDA_SUCCESS;
     }
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     return r;
 }
 
@@ -722,7 +732,7 @@ SIM_API CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
     if (size == 0 || ptr % SIM_GRANULARITY || size % SIM_GRANULARITY)
         return CUDA_ERROR_INVALID_VALUE;
     CUresult r = CUDA_ERROR_INVALID_VALUE;
-    pthread_rwlock_wrlock(&mem.lock);
+    pthread_rwlock_wrlock(mem.lock);
     long first = covered_run(ptr, size, 0);
     /* the real driver unmaps whole cuMemMap ranges only */
     if (first >= 0) {
@@ -742,7 +752,7 @@ SIM_API CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
         }
         r = CUDA_SUCCESS;
     }
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     return r;
 }
 
@@ -752,7 +762,7 @@ SIM_API CUresult cuMemGetAccess(unsigned long long *flags, const CUmemLocation *
     if (!flags || !location)
         return CUDA_ERROR_INVALID_VALUE;
     CUresult r = CUDA_ERROR_INVALID_VALUE;
-    pthread_rwlock_rdlock(&mem.lock);
+    pthread_rwlock_rdlock(mem.lock);
     long m = vfind(&mem.maps, ptr);
     if (m >= 0) {
         int prot = ((struct mapping *)vat(&mem.maps, (size_t)m))->prot;
@@ -761,7 +771,7 @@ SIM_API CUresult cuMemGetAccess(unsigned long long *flags, const CUmemLocation *
                                       : CU_MEM_ACCESS_FLAGS_PROT_NONE;
         r = CUDA_SUCCESS;
     }
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     return r;
 }
 
@@ -776,9 +786,9 @@ static CUresult host_alloc(void **pp, size_t bytesize, unsigned flags) {
     if (p == MAP_FAILED)
         return CUDA_ERROR_OUT_OF_MEMORY;
     struct hostrange h = {(uintptr_t)p, (uintptr_t)p + bytesize, HOST_ALLOCATED, len, flags};
-    pthread_rwlock_wrlock(&mem.lock);
+    pthread_rwlock_wrlock(mem.lock);
     int bad = vinsert(&mem.host, &h);
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     if (bad) {
         munmap(p, len);
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -800,7 +810,7 @@ SIM_API CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int flags) 
 SIM_API CUresult cuMemFreeHost(void *p) {
     SIM_ENTER("cuMemFreeHost");
     CUresult r = CUDA_ERROR_INVALID_VALUE;
-    pthread_rwlock_wrlock(&mem.lock);
+    pthread_rwlock_wrlock(mem.lock);
     long i = vfind(&mem.host, (uintptr_t)p);
     struct hostrange h = {0};
     if (i >= 0) {
@@ -810,7 +820,7 @@ SIM_API CUresult cuMemFreeHost(void *p) {
             r = CUDA_SUCCESS;
         }
     }
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     if (r == CUDA_SUCCESS)
         munmap(p, h.mapped);
     return r;
@@ -823,7 +833,7 @@ SIM_API CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int fla
     NEED_CTX();
     uintptr_t a = (uintptr_t)p;
     CUresult r = CUDA_SUCCESS;
-    pthread_rwlock_wrlock(&mem.lock);
+    pthread_rwlock_wrlock(mem.lock);
     long i = vfind_floor(&mem.host, a + bytesize - 1);
     if (i >= 0 && vend(&mem.host, (size_t)i) > a)
         r = CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
@@ -832,14 +842,14 @@ SIM_API CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int fla
         if (vinsert(&mem.host, &h) != 0)
             r = CUDA_ERROR_OUT_OF_MEMORY;
     }
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     return r;
 }
 
 SIM_API CUresult cuMemHostUnregister(void *p) {
     SIM_ENTER("cuMemHostUnregister");
     CUresult r = CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
-    pthread_rwlock_wrlock(&mem.lock);
+    pthread_rwlock_wrlock(mem.lock);
     long i = vfind(&mem.host, (uintptr_t)p);
     if (i >= 0) {
         struct hostrange *h = vat(&mem.host, (size_t)i);
@@ -848,7 +858,7 @@ SIM_API CUresult cuMemHostUnregister(void *p) {
             r = CUDA_SUCCESS;
         }
     }
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     return r;
 }
 
@@ -867,13 +877,13 @@ SIM_API CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p) {
     if (!pFlags)
         return CUDA_ERROR_INVALID_VALUE;
     CUresult r = CUDA_ERROR_INVALID_VALUE;
-    pthread_rwlock_rdlock(&mem.lock);
+    pthread_rwlock_rdlock(mem.lock);
     long i = vfind(&mem.host, (uintptr_t)p);
     if (i >= 0) {
         *pFlags = ((struct hostrange *)vat(&mem.host, (size_t)i))->flags;
         r = CUDA_SUCCESS;
     }
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     return r;
 }
 
@@ -919,9 +929,9 @@ SIM_API CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUde
     size_t size;
     uint64_t id;
     int device;
-    pthread_rwlock_rdlock(&mem.lock);
+    pthread_rwlock_rdlock(mem.lock);
     int bad = range_of(dptr, &base, &size, &id, &device) != 0 || !device;
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     if (bad)
         return CUDA_ERROR_NOT_FOUND;
     if (pbase)
@@ -936,10 +946,10 @@ static CUresult pointer_attribute(void *data, CUpointer_attribute attr, CUdevice
     size_t size;
     uint64_t id;
     int device;
-    pthread_rwlock_rdlock(&mem.lock);
+    pthread_rwlock_rdlock(mem.lock);
     int known = range_of(ptr, &base, &size, &id, &device) == 0;
     int mapped = known && sim_mem_check_locked(ptr, 1, 0) == CUDA_SUCCESS;
-    pthread_rwlock_unlock(&mem.lock);
+    pthread_rwlock_unlock(mem.lock);
     switch (attr) {
     case CU_POINTER_ATTRIBUTE_CONTEXT:
         if (!known)

@@ -435,13 +435,13 @@ void runtime_stream_destroyed(CUstream stream) {
  * handler that interrupted it): wait a moment, then report from what is there. */
 static bool lock_for_exit(void) {
     struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_nsec += 200 * 1000 * 1000;
     if (deadline.tv_nsec >= 1000000000) {
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000;
     }
-    return pthread_mutex_timedlock(&rt->lock, &deadline) == 0;
+    return offload_lock_acquire_until(&rt->lock, &deadline);
 }
 
 /* No driver call here: at exit the driver may already be finalised, and copies may still

@@ -8,6 +8,7 @@
 #include "runtime/log.h"
 #include "runtime/record.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -15,7 +16,7 @@
 /* In the child of fork() the lock may have been held by a thread that does not exist
  * there, and CUDA is unusable: start a fresh lock and pass everything through. */
 static void after_fork_in_child(void) {
-    pthread_mutex_init(&offload_runtime.lock, NULL);
+    offload_lock_reset(&offload_runtime.lock);
     atomic_store(&offload_runtime.cuda_unusable, true);
     atomic_store(&offload_runtime.forked_child, true);
     /* the child has one thread: plain stores are safe; every entry point now passes through */

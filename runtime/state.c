@@ -4,5 +4,5 @@
 #include "runtime/state.h"
 
 struct runtime offload_runtime = {
-    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .lock = OFFLOAD_LOCK_INITIALIZER,
 };

@@ -17,11 +17,11 @@
 #include "runtime/graphs.h"
 #include "runtime/handle_pool.h"
 #include "runtime/launch.h"
+#include "runtime/lock.h"
 #include "runtime/registry.h"
 #include "runtime/stats.h"
 
 #include <cuda.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -30,7 +30,7 @@ struct components;
 struct record_trace;
 
 struct runtime {
-    pthread_mutex_t lock;
+    struct offload_lock lock;
 
     struct config cfg;
     bool config_loaded;
@@ -74,11 +74,11 @@ struct runtime {
 extern struct runtime offload_runtime;
 
 static inline void runtime_lock(void) {
-    pthread_mutex_lock(&offload_runtime.lock);
+    offload_lock_acquire(&offload_runtime.lock);
 }
 
 static inline void runtime_unlock(void) {
-    pthread_mutex_unlock(&offload_runtime.lock);
+    offload_lock_release(&offload_runtime.lock);
 }
 
 #endif /* OFFLOAD_STATE_H */

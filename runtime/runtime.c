@@ -119,19 +119,34 @@ static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes) {
     return CUDA_SUCCESS;
 }
 
-static CUresult alloc_untracked(CUdeviceptr *dptr, size_t bytes) {
-    const struct driver_table *d = driver();
+/* Makes room in liboffload's context for `bytes` the driver is about to allocate
+ * untracked (the caller may be in another context of the same device). */
+static CUresult room_for_untracked(uint64_t bytes) {
+    bool pushed = setup_context_enter(rt);
     CUresult r = residency_make_room(rt, bytes);
     residency_drain_pool(rt); /* the room must be real before the driver allocates */
+    setup_context_leave(pushed);
+    return r;
+}
+
+/* Under budget, yet the device is full: evict this much more. */
+static void room_beyond_budget(uint64_t bytes) {
+    uint64_t saved = rt->budget.limit;
+    rt->budget.limit = budget_used(&rt->budget);
+    room_for_untracked(bytes);
+    rt->budget.limit = saved;
+}
+
+/* In the caller's context, which may not be liboffload's: the device memory is the same,
+ * so it counts against the budget all the same. */
+static CUresult alloc_untracked(CUdeviceptr *dptr, size_t bytes) {
+    const struct driver_table *d = driver();
+    CUresult r = room_for_untracked(bytes);
     if (r != CUDA_SUCCESS)
         return r;
     r = d->cuMemAlloc_v2(dptr, bytes);
     if (r == CUDA_ERROR_OUT_OF_MEMORY) {
-        /* Under budget, yet the device is full: evict this much and retry once. */
-        uint64_t saved = rt->budget.limit;
-        rt->budget.limit = budget_used(&rt->budget);
-        residency_make_room(rt, bytes);
-        rt->budget.limit = saved;
+        room_beyond_budget(bytes);
         r = d->cuMemAlloc_v2(dptr, bytes);
     }
     if (r != CUDA_SUCCESS)
@@ -147,11 +162,21 @@ CUresult runtime_mem_alloc(CUdeviceptr *dptr, size_t bytes) {
         runtime_unlock();
         return driver()->cuMemAlloc_v2(dptr, bytes);
     }
-    bool pushed = setup_context_enter(rt);
     rt->epoch++;
-    CUresult r = bytes >= rt->min_size ? alloc_tracked(dptr, bytes) : alloc_untracked(dptr, bytes);
-    residency_drain_pool(rt);
-    setup_context_leave(pushed);
+    CUresult r;
+    /* liboffload's ranges live in its own context: tracking an allocation made in another
+     * would put it somewhere the program did not ask for (on GPU 0 for a GPU 1 context). */
+    switch (setup_current_place(rt)) {
+    case PLACE_MANAGED:
+        r = bytes >= rt->min_size ? alloc_tracked(dptr, bytes) : alloc_untracked(dptr, bytes);
+        residency_drain_pool(rt);
+        break;
+    case PLACE_OTHER_CONTEXT:
+        r = alloc_untracked(dptr, bytes);
+        break;
+    default: /* another device, or no context: the driver's own answer */
+        r = driver()->cuMemAlloc_v2(dptr, bytes);
+    }
     runtime_unlock();
     return r;
 }

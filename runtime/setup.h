@@ -20,4 +20,10 @@ bool setup_cuda(struct runtime *rt);
 bool setup_context_enter(struct runtime *rt);
 void setup_context_leave(bool pushed);
 
+/* Lock held, after setup_cuda. Where the calling thread's allocations belong: the context
+ * liboffload manages, another context on the same device (the program's second context),
+ * a context on another device, or none (the thread has no current context). */
+enum setup_place { PLACE_MANAGED, PLACE_OTHER_CONTEXT, PLACE_OTHER_DEVICE, PLACE_NONE };
+enum setup_place setup_current_place(struct runtime *rt);
+
 #endif /* OFFLOAD_SETUP_H */

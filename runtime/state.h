@@ -40,6 +40,7 @@ struct runtime {
     atomic_bool cuda_unusable; /* (atomic) a forked child or a failed set-up: pass through */
     atomic_bool forked_child;  /* (atomic) the report belongs to the parent, not to us */
     bool setup_failed_logged;
+    bool other_place_logged; /* an allocation outside ctx was passed through and said so */
     CUcontext ctx;
     CUdevice device;
     uint64_t device_total;

@@ -134,6 +134,21 @@ json() {
     echo "$output" | grep -qx 'free B: CUDA_SUCCESS'
 }
 
+@test "contexts: an allocation in the program's second context stays there, untracked, yet counted" {
+    # 48 MiB of budget holds X (primary context) or Y (a context of the program's own), not
+    # both. Tracking Y would map it in liboffload's context, not where the program asked.
+    SIMCUDA_MEMORY=256MiB LD_PRELOAD=$LIB OFFLOAD_BUDGET=48MiB OFFLOAD_LOG=info \
+        OFFLOAD_STATS=$T/stats.json run "$B/progs/two_contexts" 32
+    echo "$output"
+    [ "$status" -eq 0 ]
+    echo "$output" | grep -qx ok
+    echo "$output" | grep -q '^offload: allocations made in another context pass through untracked'
+    [ "$(json "$T/stats.json" 'd["tracked_allocations"]')" = 1 ]
+    # Y's 32 MiB took room from the budget: X was evicted for it and restored after
+    [ "$(json "$T/stats.json" 'd["evictions"]')" = 1 ]
+    [ "$(json "$T/stats.json" 'd["restores"]')" = 1 ]
+}
+
 # Two components of one 8 MiB buffer each, no prefetch: every launch switches and evicts
 # the other one asynchronously.
 fork_exit_conf() {

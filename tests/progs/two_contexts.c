@@ -1,0 +1,77 @@
+/*
+ * two_contexts.c — a program with a second context on the same device.
+ *
+ *   two_contexts MiB
+ *
+ * In the primary context: X (MiB) filled with a pattern. Then a context of its own,
+ * current: Y (MiB) allocated, filled with another pattern, read back, freed. Back in the
+ * primary context: X read back. Every word is checked; prints "ok" and exits 0, or names
+ * the first failed call or word and exits 1. Run under liboffload with a budget that
+ * holds X or Y but not both, Y's allocation has to make room by evicting X.
+ */
+#include <cuda.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        CUresult r_ = (call);                                                                      \
+        if (r_ != CUDA_SUCCESS) {                                                                  \
+            const char *n_ = "?";                                                                  \
+            cuGetErrorName(r_, &n_);                                                               \
+            fprintf(stderr, "two_contexts: %s: %s\n", #call, n_);                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static void expect_words(CUdeviceptr p, size_t bytes, uint32_t value, const char *what) {
+    uint32_t *host = malloc(bytes);
+    if (!host) {
+        fprintf(stderr, "two_contexts: out of host memory\n");
+        exit(1);
+    }
+    CHECK(cuMemcpyDtoH(host, p, bytes));
+    for (size_t i = 0; i < bytes / 4; i++) {
+        if (host[i] != value) {
+            fprintf(stderr, "two_contexts: %s word %zu is 0x%08x, not 0x%08x\n", what, i, host[i],
+                    value);
+            exit(1);
+        }
+    }
+    free(host);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: two_contexts MiB\n");
+        return 2;
+    }
+    size_t bytes = (size_t)atoi(argv[1]) << 20;
+    CUdevice dev;
+    CUcontext primary, own;
+    CHECK(cuInit(0));
+    CHECK(cuDeviceGet(&dev, 0));
+    CHECK(cuDevicePrimaryCtxRetain(&primary, dev));
+    CHECK(cuCtxSetCurrent(primary));
+
+    CUdeviceptr x, y;
+    CHECK(cuMemAlloc(&x, bytes));
+    CHECK(cuMemsetD32(x, 0x5eed0001u, bytes / 4));
+    CHECK(cuCtxSynchronize());
+
+    CHECK(cuCtxCreate(&own, NULL, 0, dev)); /* current from here */
+    CHECK(cuMemAlloc(&y, bytes));
+    CHECK(cuMemsetD32(y, 0x5eed0002u, bytes / 4));
+    CHECK(cuCtxSynchronize());
+    expect_words(y, bytes, 0x5eed0002u, "Y (own context)");
+    CHECK(cuMemFree(y));
+    CHECK(cuCtxDestroy(own));
+
+    CHECK(cuCtxSetCurrent(primary));
+    expect_words(x, bytes, 0x5eed0001u, "X (primary context)");
+    CHECK(cuMemFree(x));
+    CHECK(cuDevicePrimaryCtxRelease(dev));
+    printf("ok\n");
+    return 0;
+}

@@ -20,8 +20,7 @@ static bool wait_until(struct offload_lock *lock, const struct timespec *deadlin
     while (atomic_exchange_explicit(&lock->state, 2, memory_order_acquire) != 0) {
         /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline (NULL: none) and
          * returns at once if the word is no longer 2. */
-        if (futex(&lock->state, FUTEX_WAIT_BITSET_PRIVATE, 2, deadline) == -1 &&
-            errno == ETIMEDOUT)
+        if (futex(&lock->state, FUTEX_WAIT_BITSET_PRIVATE, 2, deadline) == -1 && errno == ETIMEDOUT)
             return false;
     }
     return true;

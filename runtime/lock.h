@@ -24,7 +24,8 @@ struct offload_lock {
     atomic_uint state; /* a futex word: 32 bits */
 };
 
-#define OFFLOAD_LOCK_INITIALIZER {0}
+#define OFFLOAD_LOCK_INITIALIZER                                                                   \
+    { 0 }
 
 /* The contended halves, out of line. */
 void offload_lock_wait(struct offload_lock *lock);
@@ -32,8 +33,9 @@ void offload_lock_wake(struct offload_lock *lock);
 
 static inline void offload_lock_acquire(struct offload_lock *lock) {
     unsigned expected = 0;
-    if (__builtin_expect(!atomic_compare_exchange_strong_explicit(
-                             &lock->state, &expected, 1, memory_order_acquire, memory_order_relaxed),
+    if (__builtin_expect(!atomic_compare_exchange_strong_explicit(&lock->state, &expected, 1,
+                                                                  memory_order_acquire,
+                                                                  memory_order_relaxed),
                          0))
         offload_lock_wait(lock);
 }

@@ -4,23 +4,36 @@
  * Every device address lies in one arena reserved PROT_NONE at start-up; addresses are
  * handed out by a bump pointer and never reused, so a stale device pointer can never
  * alias newer memory, and "is this a device pointer" is a range test. Inside the arena:
- *  - cuMemAlloc: an anonymous read/write mapping of its own, followed by a guard page;
- *    freed, it goes back to PROT_NONE;
+ *  - cuMemAlloc: an anonymous read/write mapping of its own (2 MiB aligned and eligible
+ *    for transparent huge pages from 2 MiB up), followed by a guard page; freed, it goes
+ *    back to PROT_NONE;
  *  - cuMemAddressReserve: a granule-aligned PROT_NONE range (followed by a guard granule);
- *    cuMemCreate takes an extent of the physical pool (one memfd, see below), cuMemMap
- *    maps it MAP_SHARED|MAP_FIXED with no access, cuMemSetAccess mprotects and
- *    prefaults, cuMemUnmap puts PROT_NONE back.
- * Physical memory behaves like a GPU's: it never page-faults once it has been touched.
- * Released extents go back to the pool with their pages, and the next cuMemCreate reuses
- * them (first fit), so an evict/restore cycle does not pay a page fault per 4 KiB. A
- * reused extent is poisoned first (the first and last 64 bytes of every 4 KiB page), so
- * a restore that forgot to copy reads poison, not the old bytes by luck.
+ *    cuMemCreate takes an extent of the physical pool (below), cuMemMap moves its pages
+ *    there with no access, cuMemSetAccess mprotects and prefaults, cuMemUnmap moves them
+ *    back and puts PROT_NONE back.
+ * Physical memory behaves like a GPU's: mapping it is a page-table update, and it never
+ * page-faults once it has been touched. The pool is one window of private anonymous
+ * memory (2 MiB aligned, MADV_HUGEPAGE) where every extent keeps its pages at its home
+ * offset while it is not mapped. cuMemMap mremaps the pages from home to the address and
+ * cuMemUnmap mremaps them home again: the page-table entries (2 MiB ones when the kernel
+ * gave huge pages) move with them, so the first copy into a fresh mapping runs at the
+ * speed of the second. (On this kind of VM every new 4 KiB page-table entry costs
+ * microseconds on its first access, whatever was prefaulted: a memfd mapped afresh paid
+ * that at every cuMemMap.) Home is always PROT_NONE: an extent's pages reach the address
+ * with no access, and a hole left at home stays reserved, so nothing else lands there.
+ * Released extents stay in the pool with their pages, and the next cuMemCreate reuses
+ * them (first fit). A reused extent is poisoned first (the first and last 64 bytes of
+ * every 4 KiB page), so a restore that forgot to copy reads poison, not the old bytes.
+ * Pages can be in one place only: a handle range mapped a second time while it is mapped
+ * (aliasing) turns the handle into a memfd of its own (bytes copied in, its mappings
+ * re-made MAP_SHARED from it), mapped and unmapped the old way from then on.
  * The memory map (regions, mappings) is what copies are validated against: a copy never
  * touches device memory the map does not show as accessible. Physical bytes (cuMemCreate
  * until released and unmapped, cuMemAlloc until freed) count against SIMCUDA_MEMORY.
  */
 #include "tests/sim/sim.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,13 +56,17 @@ struct region {
 
 struct pool;
 
+/* Physical memory. Anonymous (fd < 0): its pages live at home (pool->window + home) and
+ * move to wherever a piece of it is mapped. Shared (fd >= 0): a memfd of its own, mapped
+ * MAP_SHARED; that is a handle that was aliased, or one the pool had no room for (then it
+ * has no home: pool == NULL). */
 struct phys {
     uint64_t handle;
     size_t size;
-    int fd;            /* the pool's memfd, or a memfd of its own (pool == NULL) */
-    struct pool *pool; /* the pool the extent came from */
-    off_t offset;      /* of the extent in fd */
-    int maps;
+    int fd;
+    struct pool *pool; /* the pool holding its home extent, or NULL */
+    size_t home;       /* offset of the extent in pool->window */
+    int maps;          /* mapping pieces showing it */
     int released;
     UT_hash_handle hh;
 };
@@ -58,6 +75,7 @@ struct mapping {
     uintptr_t start, end;
     int prot;
     struct phys *ph;
+    size_t offset;                /* of this piece's first byte in ph */
     uintptr_t map_start, map_end; /* the cuMemMap call this piece belongs to */
 };
 
@@ -73,16 +91,16 @@ struct vec {
     size_t n, cap, elem;
 };
 
-/* Free extents of the pool: [start, end) offsets in its memfd. */
+/* Free extents of the pool: [start, end) offsets in its window. */
 struct extent {
     uintptr_t start, end;
 };
 
-/* The physical memory pool: one sparse memfd of `size` bytes, `window` maps all of it
- * (for poisoning). Offsets below `bump` have been handed out at least once; `free`
- * holds those released since (sorted, coalesced). Guarded by mem.lock. */
+/* The physical memory pool: a window of `size` bytes of private anonymous memory, always
+ * PROT_NONE, reserved without commitment (pages exist only once touched). Offsets below
+ * `bump` have been handed out at least once; `free` holds those released since (sorted,
+ * coalesced). Guarded by mem.lock. */
 struct pool {
-    int fd;
     unsigned char *window;
     size_t size, bump;
     struct vec free;
@@ -97,9 +115,9 @@ static struct {
     size_t capacity, used, peak;
     uint64_t next_id;
     struct vec regions, maps, host;
-    struct phys *phys;      /* by handle */
-    struct pool *pool;      /* created by the first cuMemCreate */
-    struct pool *inherited; /* a forked child's: its parent's pool (kept reachable) */
+    struct phys *phys; /* by handle */
+    struct pool *pool; /* created by the first cuMemCreate */
+    int no_dontunmap;  /* mremap refused MREMAP_DONTUNMAP once: move without it */
 } mem = {
     .lock = &mem_first_lock,
     .regions = {.elem = sizeof(struct region)},
@@ -178,11 +196,9 @@ void sim_memory_atfork(enum sim_fork_phase phase) {
         if (fresh)
             mem.lock = fresh;
         pthread_rwlock_init(mem.lock, NULL);
-        /* The pool's memfd is shared with the parent: the child's own allocations come
-         * from a pool of its own (what it inherited keeps its parent's extents). */
-        if (mem.pool)
-            mem.inherited = mem.pool;
-        mem.pool = NULL;
+        /* The pool is private memory: the child's copy is copy-on-write, so whatever it
+         * maps, moves or poisons is its own and never the parent's. (A handle that became
+         * a memfd by aliasing stays shared with the parent, as any MAP_SHARED memory.) */
     }
 }
 
@@ -332,7 +348,10 @@ SIM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
     size_t len = (bytesize + PAGE - 1) & ~(size_t)(PAGE - 1);
     pthread_rwlock_wrlock(mem.lock);
     CUresult r = charge(bytesize);
-    uintptr_t a = r == CUDA_SUCCESS ? arena_take(len, 512 > PAGE ? 512 : PAGE, PAGE) : 0;
+    /* From 2 MiB up, 2 MiB aligned and marked for huge pages, as a GPU's large
+     * allocations: fewer page-table entries to fault in (best effort). */
+    int huge = bytesize >= SIM_GRANULARITY;
+    uintptr_t a = r == CUDA_SUCCESS ? arena_take(len, huge ? SIM_GRANULARITY : PAGE, PAGE) : 0;
     if (r == CUDA_SUCCESS && !a) {
         uncharge(bytesize);
         r = CUDA_ERROR_OUT_OF_MEMORY;
@@ -340,6 +359,8 @@ SIM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
     if (r == CUDA_SUCCESS) {
         void *p = mmap((void *)a, len, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+        if (p != MAP_FAILED && huge)
+            madvise(p, len, MADV_HUGEPAGE);
         struct region reg = {a, a + bytesize, REGION_ALLOC, ++mem.next_id};
         if (p == MAP_FAILED || vinsert(&mem.regions, &reg) != 0) {
             arena_protect_none(a, len);
@@ -460,9 +481,21 @@ SIM_API CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
 
 #define POISON_BYTES 64
 
-/* With the write lock held. Sparse: pages exist only once touched. Twice the capacity
- * leaves room for fragmentation; an allocation that finds no room gets a memfd of its
- * own. */
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+/* [p, p+n) reserved PROT_NONE over whatever was there, committing nothing, marked for
+ * huge pages (best effort: without transparent huge pages everything works, slower). */
+static void reserve_fixed(uintptr_t p, size_t n) {
+    if (mmap((void *)p, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+             0) != MAP_FAILED)
+        madvise((void *)p, n, MADV_HUGEPAGE);
+}
+
+/* With the write lock held. Twice the capacity leaves room for fragmentation; an
+ * allocation that finds no room gets a memfd of its own. The window is 2 MiB aligned:
+ * huge pages move as such only between 2 MiB-aligned addresses. */
 static struct pool *pool_get(void) {
     if (mem.pool)
         return mem.pool;
@@ -471,57 +504,113 @@ static struct pool *pool_get(void) {
         return NULL;
     pl->free.elem = sizeof(struct extent);
     pl->size = (mem.capacity / SIM_GRANULARITY + 1) * SIM_GRANULARITY * 2;
-    pl->fd = memfd_create("simcuda-device", MFD_CLOEXEC);
-    void *w = MAP_FAILED;
-    if (pl->fd >= 0 && ftruncate(pl->fd, (off_t)pl->size) == 0)
-        w = mmap(NULL, pl->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, pl->fd, 0);
+    size_t span = pl->size + SIM_GRANULARITY;
+    unsigned char *w =
+        mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (w == MAP_FAILED) {
-        if (pl->fd >= 0)
-            close(pl->fd);
         free(pl);
         return NULL;
     }
-    pl->window = w;
+    uintptr_t a = ((uintptr_t)w + SIM_GRANULARITY - 1) & ~(uintptr_t)(SIM_GRANULARITY - 1);
+    if (a > (uintptr_t)w)
+        munmap(w, a - (uintptr_t)w);
+    if ((uintptr_t)w + span > a + pl->size)
+        munmap((void *)(a + pl->size), (uintptr_t)w + span - (a + pl->size));
+    pl->window = (unsigned char *)a;
+    madvise(pl->window, pl->size, MADV_HUGEPAGE);
     mem.pool = pl;
     return pl;
 }
 
+/* With the write lock held: one mremap of [from, from+n) to `to`, replacing what is
+ * there. `from` is left reserved PROT_NONE without pages: MREMAP_DONTUNMAP keeps its
+ * (PROT_NONE) mapping, so the hole is never unreserved; where the kernel (or valgrind)
+ * refuses that flag, the hole is reserved again at once. 0, or -1 with errno. */
+static int move_once(uintptr_t from, uintptr_t to, size_t n) {
+    if (!mem.no_dontunmap) {
+        if (mremap((void *)from, n, n, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+                   (void *)to) != MAP_FAILED)
+            return 0;
+        if (errno != EINVAL)
+            return -1;
+        mem.no_dontunmap = 1;
+    }
+    if (mremap((void *)from, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)to) == MAP_FAILED)
+        return -1;
+    reserve_fixed(from, n);
+    return 0;
+}
+
+/* With the write lock held: moves the pages of [from, from+n) to `to`, with their page
+ * tables (2 MiB entries move as such) and their protection, which must be PROT_NONE:
+ * work still touching `from` faults, and nothing arrives accessible. A range spanning
+ * several kernel mappings (access set on part of a piece, an extent moved home in parts)
+ * is moved a granule at a time where the kernel cannot move it in one call: every
+ * boundary the simulator makes is granule aligned. 0, or -1 with nothing moved. */
+static int move_pages(uintptr_t from, uintptr_t to, size_t n) {
+    if (move_once(from, to, n) == 0)
+        return 0;
+    if (errno != EFAULT)
+        return -1;
+    for (size_t at = 0; at < n; at += SIM_GRANULARITY) {
+        if (move_once(from + at, to + at, SIM_GRANULARITY) != 0) {
+            while (at > 0) {
+                at -= SIM_GRANULARITY;
+                move_once(to + at, from + at, SIM_GRANULARITY);
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Writes poison over the head and tail of every page of a reused extent: enough that any
- * 4 KiB page a restore did not copy reads wrong, at a few percent of a full memset. */
-static void poison(unsigned char *p, size_t n) {
+ * 4 KiB page a restore did not copy reads wrong, at a few percent of a full memset. Home
+ * is PROT_NONE: opened for the writes, closed after. 0 or -1. */
+static int poison(unsigned char *p, size_t n) {
     static const unsigned char word[8] = {0xDE, 0xAD, 0xBE, 0xEF, 0x5E, 0xC0, 0xDE, 0xAD};
+    if (mprotect(p, n, PROT_READ | PROT_WRITE) != 0)
+        return -1;
     for (size_t at = 0; at < n; at += PAGE) {
         for (size_t k = 0; k < POISON_BYTES; k += sizeof word) {
             memcpy(p + at + k, word, sizeof word);
             memcpy(p + at + PAGE - POISON_BYTES + k, word, sizeof word);
         }
     }
+    mprotect(p, n, PROT_NONE);
+    return 0;
 }
 
-/* With the write lock held: an extent of n bytes (first fit among released ones, whose
- * pages are already there), or -1. */
-static off_t pool_take(struct pool *pl, size_t n) {
+static void pool_give(struct pool *pl, size_t at, size_t n);
+
+/* With the write lock held: an extent of n bytes at *at (first fit among released ones,
+ * whose pages are already there, poisoned), or -1. */
+static int pool_take(struct pool *pl, size_t n, size_t *at) {
     for (size_t i = 0; i < pl->free.n; i++) {
         struct extent *e = vat(&pl->free, i);
         if (e->end - e->start < n)
             continue;
-        uintptr_t at = e->start;
+        *at = e->start;
         e->start += n;
         if (e->start == e->end)
             vremove(&pl->free, i);
-        poison(pl->window + at, n);
-        return (off_t)at;
+        if (poison(pl->window + *at, n) != 0) {
+            pool_give(pl, *at, n);
+            return -1;
+        }
+        return 0;
     }
     if (pl->size - pl->bump < n)
         return -1;
+    *at = pl->bump; /* never used: reads as zeros */
     pl->bump += n;
-    return (off_t)(pl->bump - n); /* never used: reads as zeros */
+    return 0;
 }
 
 /* With the write lock held: [at, at+n) back to the pool, merged with its neighbours.
  * Its pages stay (that is the point). */
-static void pool_give(struct pool *pl, off_t at, size_t n) {
-    struct extent e = {(uintptr_t)at, (uintptr_t)at + n};
+static void pool_give(struct pool *pl, size_t at, size_t n) {
+    struct extent e = {at, at + n};
     long i = vfind_floor(&pl->free, e.start);
     struct extent *prev = i >= 0 ? vat(&pl->free, (size_t)i) : NULL;
     struct extent *next = (size_t)(i + 1) < pl->free.n ? vat(&pl->free, (size_t)(i + 1)) : NULL;
@@ -544,17 +633,81 @@ static struct phys *phys_find(uint64_t handle) {
     return ph;
 }
 
-/* With the write lock held: frees physical memory nobody holds any more. */
+/* With the write lock held: frees physical memory nobody holds any more. Every page of
+ * an anonymous handle is home by now. */
 static void phys_maybe_free(struct phys *ph) {
     if (!ph->released || ph->maps > 0)
         return;
     HASH_DELETE(hh, mem.phys, ph);
     if (ph->pool)
-        pool_give(ph->pool, ph->offset, ph->size);
-    else
+        pool_give(ph->pool, ph->home, ph->size);
+    if (ph->fd >= 0)
         close(ph->fd);
     uncharge(ph->size);
     free(ph);
+}
+
+/* With the write lock held: whether a piece of anonymous `ph` overlapping its bytes
+ * [off, off+n) is mapped (its pages are away from home). */
+static int phys_mapped(const struct phys *ph, size_t off, size_t n) {
+    for (size_t i = 0; ph->maps > 0 && i < mem.maps.n; i++) {
+        const struct mapping *mp = vat(&mem.maps, i);
+        if (mp->ph == ph && mp->offset < off + n && off < mp->offset + (mp->end - mp->start))
+            return 1;
+    }
+    return 0;
+}
+
+/* With the write lock held: anonymous `ph` becomes a memfd of its own, because one
+ * range of it must show at two addresses and moved pages are in one place only. Its
+ * bytes are copied in (from home, then from every piece mapped elsewhere), each piece
+ * is re-mapped MAP_SHARED from the memfd with its protection, and the home extent goes
+ * back to the pool. Slow, and rare (liboffload never aliases). Work running on a piece
+ * meanwhile races with the copy as it would with any remapping. 0, or -1 with nothing
+ * changed. */
+static int phys_make_shared(struct phys *ph) {
+    int fd = memfd_create("simcuda-device", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    unsigned char *bytes = MAP_FAILED, *home = ph->pool->window + ph->home;
+    if (ftruncate(fd, (off_t)ph->size) == 0)
+        bytes = mmap(NULL, ph->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (bytes == MAP_FAILED || mprotect(home, ph->size, PROT_READ) != 0) {
+        if (bytes != MAP_FAILED)
+            munmap(bytes, ph->size);
+        close(fd);
+        return -1;
+    }
+    memcpy(bytes, home, ph->size); /* the parts mapped elsewhere read zeros here */
+    mprotect(home, ph->size, PROT_NONE);
+    for (size_t i = 0; i < mem.maps.n; i++) {
+        const struct mapping *mp = vat(&mem.maps, i);
+        size_t len = mp->end - mp->start;
+        if (mp->ph != ph)
+            continue;
+        if (!(mp->prot & PROT_READ) && mprotect((void *)mp->start, len, PROT_READ) != 0) {
+            munmap(bytes, ph->size);
+            close(fd);
+            return -1;
+        }
+        memcpy(bytes + mp->offset, (void *)mp->start, len);
+        mprotect((void *)mp->start, len, mp->prot);
+    }
+    munmap(bytes, ph->size);
+    /* Past here nothing can be undone: a piece left anonymous would silently stop
+     * aliasing, so a failure (the kernel out of mappings) ends the program. */
+    for (size_t i = 0; i < mem.maps.n; i++) {
+        const struct mapping *mp = vat(&mem.maps, i);
+        if (mp->ph == ph && mmap((void *)mp->start, mp->end - mp->start, mp->prot,
+                                 MAP_SHARED | MAP_FIXED, fd, (off_t)mp->offset) == MAP_FAILED) {
+            fprintf(stderr, "simcuda: cannot re-map an aliased allocation: %s\n", strerror(errno));
+            abort();
+        }
+    }
+    pool_give(ph->pool, ph->home, ph->size);
+    ph->pool = NULL;
+    ph->fd = fd;
+    return 0;
 }
 
 SIM_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
@@ -569,14 +722,12 @@ SIM_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
     struct phys *ph = calloc(1, sizeof *ph);
     if (!ph)
         return CUDA_ERROR_OUT_OF_MEMORY;
+    ph->fd = -1;
     pthread_rwlock_wrlock(mem.lock);
     CUresult r = charge(size);
     struct pool *pl = r == CUDA_SUCCESS ? pool_get() : NULL;
-    off_t at = pl ? pool_take(pl, size) : -1;
-    if (at >= 0) {
+    if (pl && pool_take(pl, size, &ph->home) == 0) {
         ph->pool = pl;
-        ph->fd = pl->fd;
-        ph->offset = at;
     } else if (r == CUDA_SUCCESS) {
         ph->fd = memfd_create("simcuda-device", MFD_CLOEXEC);
         if (ph->fd < 0 || ftruncate(ph->fd, (off_t)size) != 0) {
@@ -621,6 +772,17 @@ static struct region *reservation_of(uintptr_t p, size_t n) {
     return reg->kind == REGION_RESERVED && p + n <= reg->end && p + n > p ? reg : NULL;
 }
 
+/* With the write lock held: bytes [offset, offset+n) of `ph` appear at `to` (reserved),
+ * with no access. 0 or -1 (`to` still reserved). */
+static int phys_map(struct phys *ph, uintptr_t to, size_t offset, size_t n) {
+    if (ph->fd < 0)
+        return move_pages((uintptr_t)ph->pool->window + ph->home + offset, to, n);
+    if (mmap((void *)to, n, PROT_NONE, MAP_SHARED | MAP_FIXED, ph->fd, (off_t)offset) != MAP_FAILED)
+        return 0;
+    arena_protect_none(to, n); /* a failed MAP_FIXED may have unmapped it */
+    return -1;
+}
+
 SIM_API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
                           CUmemGenericAllocationHandle handle, unsigned long long flags) {
     SIM_ENTER("cuMemMap");
@@ -632,16 +794,16 @@ SIM_API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
     struct phys *ph = phys_find(handle);
     long m = vfind_floor(&mem.maps, ptr + size - 1);
     int overlaps = m >= 0 && vend(&mem.maps, (size_t)m) > ptr;
-    if (ph && !ph->released && offset + size <= ph->size && reservation_of(ptr, size) &&
-        !overlaps) {
-        void *p = mmap((void *)ptr, size, PROT_NONE, MAP_SHARED | MAP_FIXED, ph->fd,
-                       ph->offset + (off_t)offset);
-        struct mapping mp = {ptr, ptr + size, PROT_NONE, ph, ptr, ptr + size};
-        if (p == MAP_FAILED) {
-            r = CUDA_ERROR_OUT_OF_MEMORY;
+    if (ph && !ph->released && offset + size <= ph->size && offset + size > offset &&
+        reservation_of(ptr, size) && !overlaps) {
+        struct mapping mp = {ptr, ptr + size, PROT_NONE, ph, offset, ptr, ptr + size};
+        r = CUDA_ERROR_OUT_OF_MEMORY;
+        if (ph->fd < 0 && phys_mapped(ph, offset, size) && phys_make_shared(ph) != 0) {
+            /* could not share: r stays OUT_OF_MEMORY */
         } else if (vinsert(&mem.maps, &mp) != 0) {
-            arena_protect_none(ptr, size);
-            r = CUDA_ERROR_OUT_OF_MEMORY;
+            /* r stays OUT_OF_MEMORY */
+        } else if (phys_map(ph, ptr, offset, size) != 0) {
+            vremove(&mem.maps, (size_t)vfind(&mem.maps, ptr));
         } else {
             ph->maps++;
             r = CUDA_SUCCESS;
@@ -661,6 +823,7 @@ static int split_at(uintptr_t at) {
         return 0;
     struct mapping tail = *mp;
     tail.start = at;
+    tail.offset += at - mp->start;
     mp->end = at;
     if (vinsert(&mem.maps, &tail) != 0) {
         ((struct mapping *)vat(&mem.maps, (size_t)m))->end = tail.end;
@@ -743,6 +906,17 @@ SIM_API CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
             first = -1;
     }
     if (first >= 0) {
+        /* No access first: work still touching the range faults from now on, and the
+         * pages arrive home PROT_NONE. Anonymous pages go home; shared ones are dropped
+         * from the address. A move that fails (the kernel out of mappings) drops the
+         * pages too: the extent gets fresh ones when it is next touched. */
+        mprotect((void *)ptr, size, PROT_NONE);
+        for (size_t i = (size_t)first; i < mem.maps.n && vstart(&mem.maps, i) < ptr + size; i++) {
+            const struct mapping *mp = vat(&mem.maps, i);
+            if (mp->ph->fd < 0)
+                move_pages(mp->start, (uintptr_t)mp->ph->pool->window + mp->ph->home + mp->offset,
+                           mp->end - mp->start);
+        }
         arena_protect_none(ptr, size);
         while ((size_t)first < mem.maps.n && vstart(&mem.maps, (size_t)first) < ptr + size) {
             struct phys *ph = ((struct mapping *)vat(&mem.maps, (size_t)first))->ph;

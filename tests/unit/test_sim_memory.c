@@ -149,6 +149,185 @@ TEST(recycled_memory_is_poisoned) {
     free(back);
 }
 
+/* Distinct bytes for every 4 KiB page of [0, n) of a buffer, from `seed`. */
+static void pattern(unsigned char *b, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++)
+        b[i] = (unsigned char)(seed + i / 4096 * 13 + i * 7);
+}
+
+static CUmemAccessDesc ro(void) {
+    CUmemAccessDesc a = rw();
+    a.flags = CU_MEM_ACCESS_FLAGS_PROT_READ;
+    return a;
+}
+
+/* A handle's bytes stay its own across unmap and map: mapped in three parts at three
+ * addresses (one part with mixed access), unmapped, then mapped whole elsewhere and in
+ * part at yet another offset. (Pages move between the pool and the addresses.) */
+TEST(bytes_survive_unmap_and_remap) {
+    CUmemAllocationProp p = prop();
+    CUmemAccessDesc a = rw(), r = ro();
+    size_t n = 4 * GRAN, before = used();
+    unsigned char *host = malloc(n), *back = malloc(n);
+    pattern(host, n, 1);
+    CUmemGenericAllocationHandle h;
+    CUdeviceptr va1, va2, va3, va4;
+    CHECK_CU(cuMemCreate(&h, n, &p, 0));
+    CHECK_CU(cuMemAddressReserve(&va1, 2 * GRAN, 0, 0, 0));
+    CHECK_CU(cuMemAddressReserve(&va2, GRAN, 0, 0, 0));
+    CHECK_CU(cuMemAddressReserve(&va3, GRAN, 0, 0, 0));
+    CHECK_CU(cuMemAddressReserve(&va4, n, 0, 0, 0));
+    CHECK_CU(cuMemMap(va1, 2 * GRAN, GRAN, h, 0)); /* bytes [G, 3G) */
+    CHECK_CU(cuMemMap(va2, GRAN, 3 * GRAN, h, 0)); /* [3G, 4G) */
+    CHECK_CU(cuMemMap(va3, GRAN, 0, h, 0));        /* [0, G) */
+    CHECK_CU(cuMemSetAccess(va1, 2 * GRAN, &a, 1));
+    CHECK_CU(cuMemSetAccess(va2, GRAN, &a, 1));
+    CHECK_CU(cuMemSetAccess(va3, GRAN, &a, 1));
+    CHECK_CU(cuMemcpyHtoD(va3, host, GRAN));
+    CHECK_CU(cuMemcpyHtoD(va1, host + GRAN, 2 * GRAN));
+    CHECK_CU(cuMemcpyHtoD(va2, host + 3 * GRAN, GRAN));
+    CHECK_CU(cuMemSetAccess(va1 + GRAN, GRAN, &r, 1)); /* va1: two kinds of access */
+    CHECK_EQ_U64(cuMemcpyHtoD(va1 + GRAN, host, 64), CUDA_ERROR_INVALID_VALUE);
+    CHECK_CU(cuMemUnmap(va1, 2 * GRAN));
+    CHECK_CU(cuMemUnmap(va2, GRAN));
+    CHECK_CU(cuMemUnmap(va3, GRAN));
+    CHECK_EQ_U64(used() - before, n);
+    CHECK_CU(cuMemMap(va4, n, 0, h, 0));
+    CHECK_EQ_U64(cuMemcpyDtoH(back, va4, 64), CUDA_ERROR_INVALID_VALUE); /* no access yet */
+    CHECK_CU(cuMemSetAccess(va4, n, &r, 1));
+    memset(back, 0, n);
+    CHECK_CU(cuMemcpyDtoH(back, va4, n));
+    CHECK(memcmp(back, host, n) == 0);
+    CHECK_CU(cuMemUnmap(va4, n));
+    CHECK_CU(cuMemMap(va2, GRAN, 2 * GRAN, h, 0));
+    CHECK_CU(cuMemSetAccess(va2, GRAN, &r, 1));
+    CHECK_CU(cuMemcpyDtoH(back, va2, GRAN));
+    CHECK(memcmp(back, host + 2 * GRAN, GRAN) == 0);
+    CHECK_CU(cuMemRelease(h));
+    CHECK_EQ_U64(used() - before, n); /* still mapped */
+    CHECK_CU(cuMemUnmap(va2, GRAN));
+    CHECK_EQ_U64(used(), before);
+    CHECK_CU(cuMemAddressFree(va1, 2 * GRAN));
+    CHECK_CU(cuMemAddressFree(va2, GRAN));
+    CHECK_CU(cuMemAddressFree(va3, GRAN));
+    CHECK_CU(cuMemAddressFree(va4, n));
+    free(host);
+    free(back);
+}
+
+/* One physical range mapped at two addresses at once (legal in CUDA): both show the same
+ * bytes, whoever writes them (copy, memset or kernel), including bytes that were in the
+ * pool, not mapped, when the alias was made; unmapping one leaves the other intact. */
+TEST(aliased_mappings_share_bytes) {
+    CUmemAllocationProp p = prop();
+    CUmemAccessDesc a = rw(), r = ro();
+    size_t n = 3 * GRAN, before = used();
+    unsigned char *host = malloc(n), *back = malloc(n);
+    pattern(host, n, 2);
+    CUmemGenericAllocationHandle h;
+    CUdeviceptr x, y, z;
+    CHECK_CU(cuMemCreate(&h, n, &p, 0));
+    CHECK_CU(cuMemAddressReserve(&x, 2 * GRAN, 0, 0, 0));
+    CHECK_CU(cuMemAddressReserve(&y, 2 * GRAN, 0, 0, 0));
+    CHECK_CU(cuMemAddressReserve(&z, n, 0, 0, 0));
+    /* the last granule written, then left in the pool */
+    CHECK_CU(cuMemMap(y, GRAN, 2 * GRAN, h, 0));
+    CHECK_CU(cuMemSetAccess(y, GRAN, &a, 1));
+    CHECK_CU(cuMemcpyHtoD(y, host + 2 * GRAN, GRAN));
+    CHECK_CU(cuMemUnmap(y, GRAN));
+    CHECK_CU(cuMemMap(x, 2 * GRAN, 0, h, 0)); /* [0, 2G) at x */
+    CHECK_CU(cuMemSetAccess(x, 2 * GRAN, &a, 1));
+    CHECK_CU(cuMemcpyHtoD(x, host, 2 * GRAN));
+    CHECK_CU(cuMemMap(y, 2 * GRAN, GRAN, h, 0)); /* [G, 3G) at y: granule G twice */
+    CHECK_CU(cuMemSetAccess(y, 2 * GRAN, &a, 1));
+    CHECK_CU(cuMemcpyDtoH(back, y, 2 * GRAN));
+    CHECK(memcmp(back, host + GRAN, 2 * GRAN) == 0);
+    CHECK_CU(cuMemcpyDtoH(back, x, 2 * GRAN));
+    CHECK(memcmp(back, host, 2 * GRAN) == 0);
+    /* writes through one address show through the other */
+    CHECK_CU(cuMemsetD8(y + 5, 0x77, 100));
+    CHECK_CU(cuMemcpyDtoH(back, x + GRAN, 128));
+    CHECK(back[4] == host[GRAN + 4] && back[5] == 0x77 && back[104] == 0x77 &&
+          back[105] == host[GRAN + 105]);
+    CUfunction fill = sim_test_kernel("fill_u32");
+    CHECK(fill != NULL);
+    if (fill) {
+        CUdeviceptr at = x + GRAN + 4096;
+        unsigned long long count = 16;
+        unsigned v = 0xfeedf00d;
+        void *args[] = {&at, &count, &v};
+        CHECK_CU(cuLaunchKernel(fill, 1, 1, 1, 16, 1, 1, 0, NULL, args, NULL));
+        CHECK_CU(cuCtxSynchronize());
+        unsigned w[16];
+        CHECK_CU(cuMemcpyDtoH(w, y + 4096, sizeof w));
+        CHECK(w[0] == 0xfeedf00d && w[15] == 0xfeedf00d);
+    }
+    /* a third mapping of the whole handle, read-only, and the last one made */
+    CHECK_CU(cuMemMap(z, n, 0, h, 0));
+    CHECK_CU(cuMemSetAccess(z, n, &r, 1));
+    CHECK_CU(cuMemcpyDtoH(back, z + 2 * GRAN, GRAN));
+    CHECK(memcmp(back, host + 2 * GRAN, GRAN) == 0);
+    CHECK_CU(cuMemUnmap(x, 2 * GRAN));
+    CHECK_CU(cuMemcpyDtoH(back, y + 2 * GRAN - 64, 64));
+    CHECK(memcmp(back, host + 3 * GRAN - 64, 64) == 0);
+    CHECK_CU(cuMemRelease(h));
+    CHECK_EQ_U64(used() - before, n); /* still mapped twice */
+    CHECK_CU(cuMemUnmap(y, 2 * GRAN));
+    CHECK_EQ_U64(used() - before, n);
+    CHECK_CU(cuMemUnmap(z, n));
+    CHECK_EQ_U64(used(), before);
+    CHECK_CU(cuMemAddressFree(x, 2 * GRAN));
+    CHECK_CU(cuMemAddressFree(y, 2 * GRAN));
+    CHECK_CU(cuMemAddressFree(z, n));
+    free(host);
+    free(back);
+}
+
+/* A forked child's device memory is its own: what it writes, unmaps, releases and poisons
+ * never shows in the parent, whose mapping and pool keep their bytes. */
+TEST(forked_child_leaves_parent_memory_alone) {
+    CUmemAllocationProp p = prop();
+    CUmemAccessDesc a = rw();
+    unsigned char *host = malloc(GRAN), *back = malloc(GRAN);
+    pattern(host, GRAN, 3);
+    CUmemGenericAllocationHandle h;
+    CUdeviceptr va, other;
+    CHECK_CU(cuMemCreate(&h, GRAN, &p, 0));
+    CHECK_CU(cuMemAddressReserve(&va, GRAN, 0, 0, 0));
+    CHECK_CU(cuMemAddressReserve(&other, GRAN, 0, 0, 0));
+    CHECK_CU(cuMemMap(va, GRAN, 0, h, 0));
+    CHECK_CU(cuMemSetAccess(va, GRAN, &a, 1));
+    CHECK_CU(cuMemcpyHtoD(va, host, GRAN));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        CUmemGenericAllocationHandle c;
+        if (cuMemsetD8(va, 0x55, GRAN) || cuMemUnmap(va, GRAN) || cuMemRelease(h))
+            _exit(2);
+        /* the child reuses h's extent: poisoned and written in the child only */
+        if (cuMemCreate(&c, GRAN, &p, 0) || cuMemMap(other, GRAN, 0, c, 0) ||
+            cuMemSetAccess(other, GRAN, &a, 1) || cuMemsetD8(other, 0x66, GRAN))
+            _exit(3);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_CU(cuMemcpyDtoH(back, va, GRAN));
+    CHECK(memcmp(back, host, GRAN) == 0);
+    CHECK_CU(cuMemUnmap(va, GRAN));
+    CHECK_CU(cuMemMap(other, GRAN, 0, h, 0)); /* from the parent's pool */
+    CHECK_CU(cuMemSetAccess(other, GRAN, &a, 1));
+    CHECK_CU(cuMemcpyDtoH(back, other, GRAN));
+    CHECK(memcmp(back, host, GRAN) == 0);
+    CHECK_CU(cuMemUnmap(other, GRAN));
+    CHECK_CU(cuMemRelease(h));
+    CHECK_CU(cuMemAddressFree(va, GRAN));
+    CHECK_CU(cuMemAddressFree(other, GRAN));
+    free(host);
+    free(back);
+}
+
 TEST(capacity) {
     /* this binary runs with SIMCUDA_MEMORY=64MiB (set in main) */
     size_t f, t;
@@ -296,6 +475,9 @@ int main(void) {
     RUN(alloc_copy_memset);
     RUN(vmm_map_unmap);
     RUN(recycled_memory_is_poisoned);
+    RUN(bytes_survive_unmap_and_remap);
+    RUN(aliased_mappings_share_bytes);
+    RUN(forked_child_leaves_parent_memory_alone);
     RUN(capacity);
     RUN(pinned_and_registered);
     RUN(concurrent_churn);

@@ -5,9 +5,13 @@
  *
  * Why: the CUDA runtime dlopens libcuda.so.1 privately and looks up its resolver with
  * dlsym(handle, "cuGetProcAddress_v2"), a lookup in the driver's own scope that never
- * sees LD_PRELOAD symbols. Exactly that lookup (cuGetProcAddress or cuGetProcAddress_v2
- * on the handle of the driver liboffload forwards to) is answered with liboffload's
- * resolver of the same ABI. Every other lookup goes to the real dlsym.
+ * sees LD_PRELOAD symbols; other frameworks (TensorFlow's and XLA's stream executors)
+ * look up every entry point that way, e.g. dlsym(handle, "cuMemAlloc_v2"). A lookup on
+ * the handle of the driver liboffload forwards to, of a name liboffload hooks, is
+ * answered with the hook of that exact symbol (the resolver for cuGetProcAddress and
+ * cuGetProcAddress_v2). The driver does not version its symbols, so a name is an ABI:
+ * "cuMemAlloc" (the 32-bit ABI) is not hooked and keeps the driver's own function.
+ * Every other lookup goes to the real dlsym.
  *
  * How, without changing what any other lookup means: glibc's dlsym resolves RTLD_NEXT
  * and RTLD_DEFAULT relative to the object that called it, found from its own return
@@ -21,8 +25,8 @@
  * musttail; -O0/-O1 sanitizer builds do not make sibling calls), hence the assembly.
  */
 #include "interpose/driver.h"
+#include "interpose/hook.h"
 #include "interpose/real_dlsym.h"
-#include "interpose/resolver.h"
 #include "runtime/log.h"
 
 #include <dlfcn.h>
@@ -32,16 +36,8 @@
 #error "liboffload's dlsym trampolines are written for x86_64"
 #endif
 
-/* The rare path: a lookup of NAME on a real handle, NAME starting with
- * "cuGetProcAddress"; `suffix` is the rest of the name. */
-static void *route_resolver(void *handle, const char *name, const char *suffix) {
-    void *mine;
-    if (suffix[0] == '\0')
-        mine = (void *)hook_cuGetProcAddress_v1;
-    else if (strcmp(suffix, "_v2") == 0)
-        mine = (void *)cuGetProcAddress_v2;
-    else
-        return NULL;
+/* The rare path: a lookup of NAME, a name liboffload hooks as `mine`, on a real handle. */
+static void *route_hooked(void *handle, const char *name, void *mine) {
     /* The lookup as it would be without liboffload (a handle lookup does not depend on
      * the caller): a handle without that symbol answers NULL as before, and a successful
      * lookup leaves dlerror() in the state a successful dlsym leaves it in. */
@@ -56,29 +52,26 @@ static void *route_resolver(void *handle, const char *name, const char *suffix) 
         return NULL; /* the real dlsym answers it */
     }
     (void)real_dlsym(handle, name); /* driver_is_handle may have run dl* calls */
-    log_debug("dlsym: %s on the driver's handle -> liboffload's resolver", name);
+    log_debug("dlsym: %s on the driver's handle -> liboffload's %s", name,
+              strncmp(name, "cuGetProcAddress", 16) == 0 ? "resolver" : "hook");
     return mine;
 }
 
 /* Called by the trampolines for every dlsym in the process: liboffload's answer, or NULL
  * to let the real dlsym answer. Leaves real_dlsym_table filled either way. Until the name
- * is known to be a resolver's it runs no instrumented code and no intercepted call
- * (sanitizer runtimes call dlsym while they initialise; see real_dlsym_init), hence the
- * hand-written prefix test instead of strncmp. */
+ * is known to start with "cu" it runs no instrumented code and no intercepted call
+ * (sanitizer runtimes call dlsym while they initialise, never for a cu* name; see
+ * real_dlsym_init), hence the hand-written prefix test instead of strncmp. */
 __attribute__((visibility("hidden"), used)) void *interpose_dlsym_route(void *handle,
                                                                         const char *name);
 
 __attribute__((no_sanitize("address", "thread", "undefined"))) void *
 interpose_dlsym_route(void *handle, const char *name) {
-    static const char prefix[] = "cuGetProcAddress";
     real_dlsym_init();
-    if (handle == RTLD_DEFAULT || handle == RTLD_NEXT || !name)
+    if (handle == RTLD_DEFAULT || handle == RTLD_NEXT || !name || name[0] != 'c' || name[1] != 'u')
         return NULL;
-    for (size_t i = 0; i < sizeof prefix - 1; i++) {
-        if (name[i] != prefix[i])
-            return NULL;
-    }
-    return route_resolver(handle, name, name + sizeof prefix - 1);
+    const struct hook_entry *hook = hook_find(name);
+    return hook ? route_hooked(handle, name, hook->fn) : NULL;
 }
 
 /* Stack at entry: return address (rsp % 16 == 8). Two saved argument registers and 8

@@ -67,6 +67,22 @@ teardown() {
     [ -n "$first_alloc" ] && [ "$last_resolve" -lt "$first_alloc" ]
 }
 
+@test "TensorFlow-style loader: every entry point by dlsym on the driver's handle reaches the hooks" {
+    # 8 x 32 MiB on a 160 MiB device: only an intercepted program gets through.
+    SIMCUDA_MEMORY=160MiB run "$B/progs/runtime_loader" --dlsym --buffers 8 --size 32
+    [ "$status" -ne 0 ]
+    [[ $output == *"cuMemAlloc: CUDA_ERROR_OUT_OF_MEMORY"* ]]
+    SIMCUDA_MEMORY=160MiB OFFLOAD_LOG=debug LD_PRELOAD="$PRELOAD" \
+        run "$B/progs/runtime_loader" --dlsym --buffers 8 --size 32
+    [ "$status" -eq 0 ]
+    [[ $output == *"verified 8 buffers"* ]]
+    [[ $output == *"dlsym: cuMemAlloc_v2 on the driver's handle -> liboffload's hook"* ]]
+    [[ $output == *"dlsym: cuMemcpyHtoDAsync_v2_ptsz on the driver's handle -> liboffload's hook"* ]]
+    # not hooked: the driver's own function, and nothing said about it
+    [[ $output != *"dlsym: cuInit "* ]]
+    grep -Eq 'summary: [1-9][0-9]* evictions, [1-9][0-9]* restores' <<<"$output"
+}
+
 @test "resolver: only exact versioned symbols are substituted; old ABIs and handle lookups untouched" {
     "$B/progs/resolver_probe" >"$TMP/bare.out"
     LD_PRELOAD="$PRELOAD" "$B/progs/resolver_probe" >"$TMP/offload.out"
@@ -78,7 +94,7 @@ teardown() {
     expect "dlerror after the resolver lookups: none"
     expect "dlsym(handle, cuGetProcAddress_v3) -> NULL"
     expect "dlsym(handle, cuMemAlloc) -> libcuda.so.1:cuMemAlloc"
-    expect "dlsym(handle, cuMemAlloc_v2) -> libcuda.so.1:cuMemAlloc_v2"
+    expect "dlsym(handle, cuMemAlloc_v2) -> liboffload.so:cuMemAlloc_v2"
     expect "gpa cuMemAlloc@2000 flags=0 -> libcuda.so.1:cuMemAlloc (rc 0, status 0)"
     expect "gpa cuMemAlloc@3020 flags=0 -> liboffload.so:cuMemAlloc_v2 (rc 0, status 0)"
     expect "gpa cuMemcpyHtoD@2000 flags=0 -> libcuda.so.1:cuMemcpyHtoD (rc 0, status 0)"

@@ -1,13 +1,14 @@
 /*
  * runtime_loader — reaches the driver exactly the way the CUDA runtime does.
  *
- *   runtime_loader [--buffers N] [--size MiB]      (default 8 buffers of 32 MiB)
+ *   runtime_loader [--dlsym] [--buffers N] [--size MiB]   (default 8 buffers of 32 MiB)
  *
  * dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL) privately, dlsym(handle,
  * "cuGetProcAddress_v2") on that handle, then every entry point fetched through it by
  * name + version + flags (per-thread default stream for copies and memsets) before
- * cuInit. Never calls an exported cu* symbol itself (linked with --as-needed: no link
- * to libcuda at all).
+ * cuInit. With --dlsym, the way TensorFlow's stream executor does it instead: every entry
+ * point by its exact driver symbol, dlsym(handle, "cuMemAlloc_v2"). Never calls an
+ * exported cu* symbol itself (linked with --as-needed: no link to libcuda at all).
  *
  * Allocates all N buffers first, then fills each with a distinct pattern (copies and
  * memsets on two streams), then reads every buffer back and verifies every byte. Prints
@@ -59,9 +60,21 @@ static PFN_cuGetProcAddress_v12000 resolver;
 static CUdeviceptr *buf;
 static unsigned char *host;
 
-/* Fetches `name` at `version` with `flags`; exits with a message if it cannot. */
-static void *fetch(const char *name, int version, cuuint64_t flags) {
+static void *lib;
+static int by_symbol; /* --dlsym */
+
+/* Fetches `name` at `version` with `flags` from the resolver, or with --dlsym the exact
+ * driver `symbol` that stands for them from the handle; exits with a message if it cannot. */
+static void *fetch(const char *name, int version, cuuint64_t flags, const char *symbol) {
     void *fn = NULL;
+    if (by_symbol) {
+        fn = dlsym(lib, symbol);
+        if (!fn) {
+            printf("dlsym(%s): %s\n", symbol, dlerror());
+            exit(1);
+        }
+        return fn;
+    }
     CUdriverProcAddressQueryResult status = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
     CUresult r = resolver(name, &fn, version, flags, &status);
     if (r != CUDA_SUCCESS || status != CU_GET_PROC_ADDRESS_SUCCESS || !fn) {
@@ -78,12 +91,14 @@ int main(int argc, char **argv) {
     unsigned nbuf = 8;
     size_t size = 32 * MiB;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--buffers") == 0 && i + 1 < argc)
+        if (strcmp(argv[i], "--dlsym") == 0)
+            by_symbol = 1;
+        else if (strcmp(argv[i], "--buffers") == 0 && i + 1 < argc)
             nbuf = (unsigned)strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
             size = strtoull(argv[++i], NULL, 10) * MiB;
         else {
-            fprintf(stderr, "usage: %s [--buffers N] [--size MiB]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--dlsym] [--buffers N] [--size MiB]\n", argv[0]);
             return 2;
         }
     }
@@ -92,35 +107,43 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         printf("dlopen(libcuda.so.1): %s\n", dlerror());
         return 1;
     }
     resolver = (PFN_cuGetProcAddress_v12000)dlsym(lib, "cuGetProcAddress_v2");
-    if (!resolver) {
+    if (!resolver && !by_symbol) {
         printf("dlsym(cuGetProcAddress_v2): %s\n", dlerror());
         return 1;
     }
     /* Everything is fetched before cuInit, as cudart does. */
-    get_error_name = fetch("cuGetErrorName", 6000, 0);
-    PFN_cuInit_v2000 init = fetch("cuInit", 2000, 0);
-    PFN_cuDeviceGet_v2000 device_get = fetch("cuDeviceGet", 2000, 0);
-    PFN_cuDevicePrimaryCtxRetain_v7000 retain = fetch("cuDevicePrimaryCtxRetain", 7000, 0);
-    PFN_cuDevicePrimaryCtxRelease_v11000 release = fetch("cuDevicePrimaryCtxRelease", 11000, 0);
-    PFN_cuCtxSetCurrent_v4000 set_current = fetch("cuCtxSetCurrent", 4000, 0);
-    PFN_cuMemAlloc_v3020 mem_alloc = fetch("cuMemAlloc", 3020, 0);
-    PFN_cuMemFree_v3020 mem_free = fetch("cuMemFree", 3020, 0);
-    PFN_cuMemAllocHost_v3020 alloc_host = fetch("cuMemAllocHost", 3020, 0);
-    PFN_cuMemFreeHost_v2000 free_host = fetch("cuMemFreeHost", 2000, 0);
-    PFN_cuStreamCreate_v2000 stream_create = fetch("cuStreamCreate", 2000, 0);
-    PFN_cuStreamSynchronize_v7000_ptsz stream_sync = fetch("cuStreamSynchronize", 7000, PER_THREAD);
-    PFN_cuStreamDestroy_v4000 stream_destroy = fetch("cuStreamDestroy", 4000, 0);
-    PFN_cuMemcpyHtoD_v7000_ptds htod = fetch("cuMemcpyHtoD", 7000, PER_THREAD);
-    PFN_cuMemcpyDtoH_v7000_ptds dtoh = fetch("cuMemcpyDtoH", 7000, PER_THREAD);
-    PFN_cuMemcpyHtoDAsync_v7000_ptsz htod_async = fetch("cuMemcpyHtoDAsync", 7000, PER_THREAD);
-    PFN_cuMemsetD8_v7000_ptds memset8 = fetch("cuMemsetD8", 7000, PER_THREAD);
-    PFN_cuMemsetD32Async_v7000_ptsz memset32_async = fetch("cuMemsetD32Async", 7000, PER_THREAD);
+    get_error_name = fetch("cuGetErrorName", 6000, 0, "cuGetErrorName");
+    PFN_cuInit_v2000 init = fetch("cuInit", 2000, 0, "cuInit");
+    PFN_cuDeviceGet_v2000 device_get = fetch("cuDeviceGet", 2000, 0, "cuDeviceGet");
+    PFN_cuDevicePrimaryCtxRetain_v7000 retain =
+        fetch("cuDevicePrimaryCtxRetain", 7000, 0, "cuDevicePrimaryCtxRetain");
+    PFN_cuDevicePrimaryCtxRelease_v11000 release =
+        fetch("cuDevicePrimaryCtxRelease", 11000, 0, "cuDevicePrimaryCtxRelease_v2");
+    PFN_cuCtxSetCurrent_v4000 set_current = fetch("cuCtxSetCurrent", 4000, 0, "cuCtxSetCurrent");
+    PFN_cuMemAlloc_v3020 mem_alloc = fetch("cuMemAlloc", 3020, 0, "cuMemAlloc_v2");
+    PFN_cuMemFree_v3020 mem_free = fetch("cuMemFree", 3020, 0, "cuMemFree_v2");
+    PFN_cuMemAllocHost_v3020 alloc_host = fetch("cuMemAllocHost", 3020, 0, "cuMemAllocHost_v2");
+    PFN_cuMemFreeHost_v2000 free_host = fetch("cuMemFreeHost", 2000, 0, "cuMemFreeHost");
+    PFN_cuStreamCreate_v2000 stream_create = fetch("cuStreamCreate", 2000, 0, "cuStreamCreate");
+    PFN_cuStreamSynchronize_v7000_ptsz stream_sync =
+        fetch("cuStreamSynchronize", 7000, PER_THREAD, "cuStreamSynchronize_ptsz");
+    PFN_cuStreamDestroy_v4000 stream_destroy =
+        fetch("cuStreamDestroy", 4000, 0, "cuStreamDestroy_v2");
+    PFN_cuMemcpyHtoD_v7000_ptds htod =
+        fetch("cuMemcpyHtoD", 7000, PER_THREAD, "cuMemcpyHtoD_v2_ptds");
+    PFN_cuMemcpyDtoH_v7000_ptds dtoh =
+        fetch("cuMemcpyDtoH", 7000, PER_THREAD, "cuMemcpyDtoH_v2_ptds");
+    PFN_cuMemcpyHtoDAsync_v7000_ptsz htod_async =
+        fetch("cuMemcpyHtoDAsync", 7000, PER_THREAD, "cuMemcpyHtoDAsync_v2_ptsz");
+    PFN_cuMemsetD8_v7000_ptds memset8 = fetch("cuMemsetD8", 7000, PER_THREAD, "cuMemsetD8_v2_ptds");
+    PFN_cuMemsetD32Async_v7000_ptsz memset32_async =
+        fetch("cuMemsetD32Async", 7000, PER_THREAD, "cuMemsetD32Async_ptsz");
 
     CUdevice dev;
     CUcontext ctx;

@@ -14,6 +14,8 @@
  * MODULE.so   the simulator's kernel module with add_u32 (tests/progs/sim_kernels.cu);
  *             without it the launch is skipped
  */
+#include "tests/progs/prog_check.h"
+
 #include <cuda.h>
 #include <dlfcn.h>
 #include <libgen.h>
@@ -25,17 +27,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define CHECK_CU(call)                                                                             \
-    do {                                                                                           \
-        CUresult r_ = (call);                                                                      \
-        if (r_ != CUDA_SUCCESS) {                                                                  \
-            const char *n_ = "?";                                                                  \
-            cuGetErrorName(r_, &n_);                                                               \
-            fprintf(stderr, "linked_app: %s:%d: %s = %s\n", __FILE__, __LINE__, #call, n_);        \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
 
 #define EXPECT(cond)                                                                               \
     do {                                                                                           \
@@ -86,10 +77,10 @@ struct copier {
 static void *copy_loop(void *arg) {
     struct copier *c = arg;
     static unsigned host[4096];
-    CHECK_CU(cuCtxSetCurrent(c->ctx));
+    PROG_CHECK_CU(cuCtxSetCurrent(c->ctx));
     while (!atomic_load(&c->stop)) {
-        CHECK_CU(cuMemcpyHtoD(c->buf, host, sizeof host));
-        CHECK_CU(cuMemcpyDtoH(host, c->buf, sizeof host));
+        PROG_CHECK_CU(cuMemcpyHtoD(c->buf, host, sizeof host));
+        PROG_CHECK_CU(cuMemcpyDtoH(host, c->buf, sizeof host));
     }
     return NULL;
 }
@@ -141,10 +132,10 @@ int main(int argc, char **argv) {
 
     CUdevice dev;
     CUcontext ctx;
-    CHECK_CU(cuInit(0));
-    CHECK_CU(cuDeviceGet(&dev, 0));
-    CHECK_CU(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CHECK_CU(cuCtxSetCurrent(ctx));
+    PROG_CHECK_CU(cuInit(0));
+    PROG_CHECK_CU(cuDeviceGet(&dev, 0));
+    PROG_CHECK_CU(cuDevicePrimaryCtxRetain(&ctx, dev));
+    PROG_CHECK_CU(cuCtxSetCurrent(ctx));
 
     unsigned *host = malloc(BYTES), *back = malloc(BYTES);
     EXPECT(host && back);
@@ -152,32 +143,32 @@ int main(int argc, char **argv) {
         host[i] = (unsigned)(i * 2654435761u);
 
     CUdeviceptr a, b, c;
-    CHECK_CU(cuMemAlloc(&a, BYTES));
-    CHECK_CU(cuMemAlloc(&b, BYTES));
-    CHECK_CU(cuMemAlloc(&c, BYTES));
+    PROG_CHECK_CU(cuMemAlloc(&a, BYTES));
+    PROG_CHECK_CU(cuMemAlloc(&b, BYTES));
+    PROG_CHECK_CU(cuMemAlloc(&c, BYTES));
 
     /* sync copies and sets */
-    CHECK_CU(cuMemcpyHtoD(a, host, BYTES));
-    CHECK_CU(cuMemsetD32(b, 7, WORDS));
-    CHECK_CU(cuMemcpyDtoD(c, a, BYTES));
-    CHECK_CU(cuMemcpyDtoH(back, c, BYTES));
+    PROG_CHECK_CU(cuMemcpyHtoD(a, host, BYTES));
+    PROG_CHECK_CU(cuMemsetD32(b, 7, WORDS));
+    PROG_CHECK_CU(cuMemcpyDtoD(c, a, BYTES));
+    PROG_CHECK_CU(cuMemcpyDtoH(back, c, BYTES));
     EXPECT(memcmp(back, host, BYTES) == 0);
-    CHECK_CU(cuMemcpyDtoH(back, b, BYTES));
+    PROG_CHECK_CU(cuMemcpyDtoH(back, b, BYTES));
     for (size_t i = 0; i < WORDS; i++)
         EXPECT(back[i] == 7);
 
     /* async copies and sets on a stream */
     CUstream s;
-    CHECK_CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
-    CHECK_CU(cuMemsetD8Async(c, 0x5a, BYTES, s));
-    CHECK_CU(cuMemcpyDtoHAsync(back, c, BYTES, s));
-    CHECK_CU(cuStreamSynchronize(s));
+    PROG_CHECK_CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    PROG_CHECK_CU(cuMemsetD8Async(c, 0x5a, BYTES, s));
+    PROG_CHECK_CU(cuMemcpyDtoHAsync(back, c, BYTES, s));
+    PROG_CHECK_CU(cuStreamSynchronize(s));
     for (size_t i = 0; i < WORDS; i++)
         EXPECT(back[i] == 0x5a5a5a5au);
-    CHECK_CU(cuMemcpyHtoDAsync(c, host, BYTES, s));
-    CHECK_CU(cuMemcpyDtoDAsync(b, c, BYTES, s));
-    CHECK_CU(cuMemcpyDtoHAsync(back, b, BYTES, s));
-    CHECK_CU(cuStreamSynchronize(s));
+    PROG_CHECK_CU(cuMemcpyHtoDAsync(c, host, BYTES, s));
+    PROG_CHECK_CU(cuMemcpyDtoDAsync(b, c, BYTES, s));
+    PROG_CHECK_CU(cuMemcpyDtoHAsync(back, b, BYTES, s));
+    PROG_CHECK_CU(cuStreamSynchronize(s));
     EXPECT(memcmp(back, host, BYTES) == 0);
 
     /* a launch: c = a + b, with b = 7 everywhere */
@@ -185,40 +176,41 @@ int main(int argc, char **argv) {
     if (module_path) {
         CUmodule mod;
         CUfunction add;
-        CHECK_CU(cuMemsetD32(b, 7, WORDS));
-        CHECK_CU(cuModuleLoad(&mod, module_path));
-        CHECK_CU(cuModuleGetFunction(&add, mod, "add_u32"));
+        PROG_CHECK_CU(cuMemsetD32(b, 7, WORDS));
+        PROG_CHECK_CU(cuModuleLoad(&mod, module_path));
+        PROG_CHECK_CU(cuModuleGetFunction(&add, mod, "add_u32"));
         unsigned long long n = WORDS;
         void *params[] = {&a, &b, &c, &n};
-        CHECK_CU(cuLaunchKernel(add, (unsigned)(WORDS / 256), 1, 1, 256, 1, 1, 0, s, params, NULL));
-        CHECK_CU(cuMemcpyDtoHAsync(back, c, BYTES, s));
-        CHECK_CU(cuStreamSynchronize(s));
+        PROG_CHECK_CU(
+            cuLaunchKernel(add, (unsigned)(WORDS / 256), 1, 1, 256, 1, 1, 0, s, params, NULL));
+        PROG_CHECK_CU(cuMemcpyDtoHAsync(back, c, BYTES, s));
+        PROG_CHECK_CU(cuStreamSynchronize(s));
         for (size_t i = 0; i < WORDS; i++)
             EXPECT(back[i] == host[i] + 7);
         expect_sum = checksum(back, WORDS);
-        CHECK_CU(cuModuleUnload(mod));
+        PROG_CHECK_CU(cuModuleUnload(mod));
     }
 
     /* more buffers than a small budget holds: each written, then all read back (under
      * liboffload with OFFLOAD_BUDGET=16MiB, earlier ones are evicted and restored) */
     CUdeviceptr extra[4];
     for (unsigned i = 0; i < 4; i++) {
-        CHECK_CU(cuMemAlloc(&extra[i], BYTES));
+        PROG_CHECK_CU(cuMemAlloc(&extra[i], BYTES));
         if (i % 2)
-            CHECK_CU(cuMemsetD32Async(extra[i], 0x1000u + i, WORDS, s));
+            PROG_CHECK_CU(cuMemsetD32Async(extra[i], 0x1000u + i, WORDS, s));
         else
-            CHECK_CU(cuMemcpyHtoDAsync(extra[i], host, BYTES, s));
+            PROG_CHECK_CU(cuMemcpyHtoDAsync(extra[i], host, BYTES, s));
     }
     for (unsigned i = 0; i < 4; i++) {
-        CHECK_CU(cuMemcpyDtoHAsync(back, extra[i], BYTES, s));
-        CHECK_CU(cuStreamSynchronize(s));
+        PROG_CHECK_CU(cuMemcpyDtoHAsync(back, extra[i], BYTES, s));
+        PROG_CHECK_CU(cuStreamSynchronize(s));
         for (size_t w = 0; w < WORDS; w++)
             EXPECT(back[w] == (i % 2 ? 0x1000u + i : host[w]));
     }
     for (unsigned i = 0; i < 4; i++)
-        CHECK_CU(cuMemFree(extra[i]));
+        PROG_CHECK_CU(cuMemFree(extra[i]));
     /* the first buffers again (restored on demand under liboffload) */
-    CHECK_CU(cuMemcpyDtoH(back, c, BYTES));
+    PROG_CHECK_CU(cuMemcpyDtoH(back, c, BYTES));
     for (size_t i = 0; i < WORDS; i++)
         EXPECT(back[i] == host[i] + (module_path ? 7 : 0));
 
@@ -230,7 +222,7 @@ int main(int argc, char **argv) {
         pitch = 1024;
         pitched_rc = cuMemAlloc(&pitched, pitch * 300);
     }
-    CHECK_CU(pitched_rc);
+    PROG_CHECK_CU(pitched_rc);
     EXPECT(pitch >= 1000 && pitch % 4 == 0);
     CUDA_MEMCPY2D up = {0};
     up.srcMemoryType = CU_MEMORYTYPE_HOST;
@@ -241,7 +233,7 @@ int main(int argc, char **argv) {
     up.dstPitch = pitch;
     up.WidthInBytes = 1000;
     up.Height = 300;
-    CHECK_CU(cuMemcpy2D(&up));
+    PROG_CHECK_CU(cuMemcpy2D(&up));
     CUDA_MEMCPY2D down = {0};
     down.srcMemoryType = CU_MEMORYTYPE_DEVICE;
     down.srcDevice = pitched;
@@ -252,32 +244,32 @@ int main(int argc, char **argv) {
     down.WidthInBytes = 1000;
     down.Height = 300;
     memset(back, 0, 1000 * 300);
-    CHECK_CU(cuMemcpy2D(&down));
+    PROG_CHECK_CU(cuMemcpy2D(&down));
     EXPECT(memcmp(back, host, 1000 * 300) == 0);
 
     /* address queries answer with the allocation, from an interior pointer */
     CUdeviceptr base = 0;
     size_t size = 0;
-    CHECK_CU(cuMemGetAddressRange(&base, &size, a + 12345));
+    PROG_CHECK_CU(cuMemGetAddressRange(&base, &size, a + 12345));
     EXPECT(base == a && size >= BYTES);
     CUdeviceptr start = 0;
     unsigned type = 0;
-    CHECK_CU(cuPointerGetAttribute(&start, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, b + 99));
-    CHECK_CU(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, b + 99));
+    PROG_CHECK_CU(cuPointerGetAttribute(&start, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, b + 99));
+    PROG_CHECK_CU(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, b + 99));
     EXPECT(start == b && type == CU_MEMORYTYPE_DEVICE);
     size_t free_bytes = 0, total_bytes = 0;
-    CHECK_CU(cuMemGetInfo(&free_bytes, &total_bytes));
+    PROG_CHECK_CU(cuMemGetInfo(&free_bytes, &total_bytes));
     EXPECT(total_bytes > 0 && free_bytes <= total_bytes);
 
     if (forks > 0)
         fork_children(ctx, c, forks);
 
-    CHECK_CU(cuStreamDestroy(s));
-    CHECK_CU(cuMemFree(pitched));
-    CHECK_CU(cuMemFree(a));
-    CHECK_CU(cuMemFree(b));
-    CHECK_CU(cuMemFree(c));
-    CHECK_CU(cuDevicePrimaryCtxRelease(dev));
+    PROG_CHECK_CU(cuStreamDestroy(s));
+    PROG_CHECK_CU(cuMemFree(pitched));
+    PROG_CHECK_CU(cuMemFree(a));
+    PROG_CHECK_CU(cuMemFree(b));
+    PROG_CHECK_CU(cuMemFree(c));
+    PROG_CHECK_CU(cuDevicePrimaryCtxRelease(dev));
     printf("linked_app: ok checksum=%08x launch=%08x\n", checksum(host, WORDS), expect_sum);
     free(host);
     free(back);

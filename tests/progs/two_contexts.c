@@ -9,21 +9,12 @@
  * the first failed call or word and exits 1. Run under liboffload with a budget that
  * holds X or Y but not both, Y's allocation has to make room by evicting X.
  */
+#include "tests/progs/prog_check.h"
+
 #include <cuda.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#define CHECK(call)                                                                                \
-    do {                                                                                           \
-        CUresult r_ = (call);                                                                      \
-        if (r_ != CUDA_SUCCESS) {                                                                  \
-            const char *n_ = "?";                                                                  \
-            cuGetErrorName(r_, &n_);                                                               \
-            fprintf(stderr, "two_contexts: %s: %s\n", #call, n_);                                  \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static void expect_words(CUdeviceptr p, size_t bytes, uint32_t value, const char *what) {
     uint32_t *host = malloc(bytes);
@@ -31,7 +22,7 @@ static void expect_words(CUdeviceptr p, size_t bytes, uint32_t value, const char
         fprintf(stderr, "two_contexts: out of host memory\n");
         exit(1);
     }
-    CHECK(cuMemcpyDtoH(host, p, bytes));
+    PROG_CHECK_CU(cuMemcpyDtoH(host, p, bytes));
     for (size_t i = 0; i < bytes / 4; i++) {
         if (host[i] != value) {
             fprintf(stderr, "two_contexts: %s word %zu is 0x%08x, not 0x%08x\n", what, i, host[i],
@@ -50,28 +41,28 @@ int main(int argc, char **argv) {
     size_t bytes = (size_t)atoi(argv[1]) << 20;
     CUdevice dev;
     CUcontext primary, own;
-    CHECK(cuInit(0));
-    CHECK(cuDeviceGet(&dev, 0));
-    CHECK(cuDevicePrimaryCtxRetain(&primary, dev));
-    CHECK(cuCtxSetCurrent(primary));
+    PROG_CHECK_CU(cuInit(0));
+    PROG_CHECK_CU(cuDeviceGet(&dev, 0));
+    PROG_CHECK_CU(cuDevicePrimaryCtxRetain(&primary, dev));
+    PROG_CHECK_CU(cuCtxSetCurrent(primary));
 
     CUdeviceptr x, y;
-    CHECK(cuMemAlloc(&x, bytes));
-    CHECK(cuMemsetD32(x, 0x5eed0001u, bytes / 4));
-    CHECK(cuCtxSynchronize());
+    PROG_CHECK_CU(cuMemAlloc(&x, bytes));
+    PROG_CHECK_CU(cuMemsetD32(x, 0x5eed0001u, bytes / 4));
+    PROG_CHECK_CU(cuCtxSynchronize());
 
-    CHECK(cuCtxCreate(&own, NULL, 0, dev)); /* current from here */
-    CHECK(cuMemAlloc(&y, bytes));
-    CHECK(cuMemsetD32(y, 0x5eed0002u, bytes / 4));
-    CHECK(cuCtxSynchronize());
+    PROG_CHECK_CU(cuCtxCreate(&own, NULL, 0, dev)); /* current from here */
+    PROG_CHECK_CU(cuMemAlloc(&y, bytes));
+    PROG_CHECK_CU(cuMemsetD32(y, 0x5eed0002u, bytes / 4));
+    PROG_CHECK_CU(cuCtxSynchronize());
     expect_words(y, bytes, 0x5eed0002u, "Y (own context)");
-    CHECK(cuMemFree(y));
-    CHECK(cuCtxDestroy(own));
+    PROG_CHECK_CU(cuMemFree(y));
+    PROG_CHECK_CU(cuCtxDestroy(own));
 
-    CHECK(cuCtxSetCurrent(primary));
+    PROG_CHECK_CU(cuCtxSetCurrent(primary));
     expect_words(x, bytes, 0x5eed0001u, "X (primary context)");
-    CHECK(cuMemFree(x));
-    CHECK(cuDevicePrimaryCtxRelease(dev));
+    PROG_CHECK_CU(cuMemFree(x));
+    PROG_CHECK_CU(cuDevicePrimaryCtxRelease(dev));
     printf("ok\n");
     return 0;
 }

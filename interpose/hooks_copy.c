@@ -161,6 +161,10 @@ static CUresult copy_dtoh(__typeof__(&cuMemcpyDtoH_v2) real, void *dst, CUdevice
                           CUstream runs_on) {
     if (!real)
         return driver_missing();
+    bool served = false;
+    CUresult r = runtime_read_evicted(dst, src, n, runs_on, &served);
+    if (served || r != CUDA_SUCCESS)
+        return r;
     return HOOK_BRACKETED(begin_one(src, n, runs_on), real(dst, src, n));
 }
 

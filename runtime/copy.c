@@ -124,16 +124,21 @@ CUresult copy_sync_users(struct copy_engine *ce, const struct allocation *a) {
         CUstream s = a->streams[i].stream;
         if (copy_stream_capturing(s))
             continue; /* nothing of it runs until the graph is launched */
-        CUevent ev;
-        CUresult r = stream_event(ce, s, &ev);
-        if (r == CUDA_SUCCESS)
-            r = cuerr_note(&ce->failed_call, "cuEventRecord", driver()->cuEventRecord(ev, s));
-        if (r == CUDA_SUCCESS)
-            r = copy_sync_event(ce, ev);
+        CUresult r = copy_sync_stream(ce, s);
         if (r != CUDA_SUCCESS)
             return r;
     }
     return CUDA_SUCCESS;
+}
+
+CUresult copy_sync_stream(struct copy_engine *ce, CUstream stream) {
+    CUevent ev;
+    CUresult r = stream_event(ce, stream, &ev);
+    if (r == CUDA_SUCCESS)
+        r = cuerr_note(&ce->failed_call, "cuEventRecord", driver()->cuEventRecord(ev, stream));
+    if (r == CUDA_SUCCESS)
+        r = copy_sync_event(ce, ev);
+    return r;
 }
 
 CUresult copy_to_host(struct copy_engine *ce, void *dst, CUdeviceptr src, size_t bytes) {

@@ -44,6 +44,11 @@ CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a);
 /* Host waits until the work queued so far on every stream that used a is done. */
 CUresult copy_sync_users(struct copy_engine *ce, const struct allocation *a);
 
+/* Host waits until the work queued so far on `stream` (not capturing) is done, as a
+ * synchronous driver call on it would: an event recorded on CU_STREAM_LEGACY also waits
+ * for the blocking streams' earlier work. */
+CUresult copy_sync_stream(struct copy_engine *ce, CUstream stream);
+
 /* Chunked asynchronous copies on the offload stream. */
 CUresult copy_to_host(struct copy_engine *ce, void *dst, CUdeviceptr src, size_t bytes);
 CUresult copy_to_device(struct copy_engine *ce, CUdeviceptr dst, const void *src, size_t bytes);

@@ -395,6 +395,40 @@ CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, s
     return prepare_unlock(use_collected(c.count, stream), true, nested);
 }
 
+/* Whether a synchronous read of [src, src+bytes) can come from a's host backup: evicted
+ * (its copy to the host completed), the backup current, the range inside it, and the
+ * caller in liboffload's context (the wait's event is one of ours). */
+static bool readable_from_backup(const struct allocation *a, CUdeviceptr src, size_t bytes,
+                                 CUstream stream) {
+    if (!a || a->state != EVICTED || !a->backup_valid || !a->backup)
+        return false;
+    if (src + bytes < src || src + bytes > a->base + a->size)
+        return false;
+    CUcontext cur = NULL;
+    return driver()->cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur == rt->ctx &&
+           !copy_stream_capturing(stream);
+}
+
+CUresult runtime_read_evicted(void *dst, CUdeviceptr src, size_t bytes, CUstream stream,
+                              bool *served) {
+    *served = false;
+    if (nothing_to_do() || bytes == 0 || !dst)
+        return CUDA_SUCCESS;
+    runtime_lock();
+    const struct allocation *a = rt->cuda_ready ? registry_find(&rt->registry, src) : NULL;
+    CUresult r = CUDA_SUCCESS;
+    if (readable_from_backup(a, src, bytes, stream)) {
+        r = copy_sync_stream(&rt->copy, stream);
+        if (r == CUDA_SUCCESS) {
+            memcpy(dst, (const char *)a->backup + (src - a->base), bytes);
+            rt->stats.backup_reads++;
+            *served = true;
+        }
+    }
+    runtime_unlock();
+    return r;
+}
+
 void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph) {
     runtime_lock();
     if (rt->cuda_ready && graphs_remember(&rt->graphs, &rt->layouts, &rt->registry, exec, graph))

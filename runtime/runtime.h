@@ -65,6 +65,15 @@ CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, s
 CUresult runtime_begin_graph_launch(CUgraphExec exec, CUstream stream);
 void runtime_end_call(void);
 
+/* A synchronous device-to-host copy of [src, src+bytes) on `stream` (CU_STREAM_LEGACY or
+ * CU_STREAM_PER_THREAD), served from the host backup when the range lies in one evicted
+ * allocation: *served is set and the bytes are in dst, after the host waited for the
+ * stream as the driver's copy would. Restoring instead would copy the bytes twice and
+ * evict something else for them. Otherwise *served stays false: make the call as usual.
+ * Returns a driver error of the wait, as the copy would have. */
+CUresult runtime_read_evicted(void *dst, CUdeviceptr src, size_t bytes, CUstream stream,
+                              bool *served);
+
 /* cuGraphExecDestroy / cuStreamDestroy: forget the handle. */
 void runtime_graph_exec_destroyed(CUgraphExec exec);
 void runtime_stream_destroyed(CUstream stream);

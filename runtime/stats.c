@@ -83,6 +83,7 @@ char *stats_json(const struct stats_report *r) {
     put(&b, "  \"peak_used_bytes\": %" PRIu64 ",\n", r->peak_used_bytes);
     put(&b, "  \"launches\": %" PRIu64 ",\n", s->launches);
     put(&b, "  \"demand_restores\": %" PRIu64 ",\n", s->demand_restores);
+    put(&b, "  \"backup_reads\": %" PRIu64 ",\n", s->backup_reads);
     put(&b, "  \"failed_evictions\": %" PRIu64 ",\n", s->failed_evictions);
     put(&b, "  \"wait_ns\": %" PRIu64 ",\n  ", r->wait_ns);
     put_moves(&b, &s->total);

@@ -22,6 +22,7 @@ struct stats {
     struct move_stats total;
     uint64_t launches;
     uint64_t demand_restores;  /* restores a launch/copy had to ask for */
+    uint64_t backup_reads;     /* synchronous reads served from a host backup, no restore */
     uint64_t failed_evictions; /* evictions abandoned, data left on the device */
     uint64_t tracked_bytes;    /* currently tracked (mapped sizes) */
     uint64_t peak_tracked_bytes;

@@ -87,7 +87,7 @@ json() {
         run "$B/progs/threads_pressure" "$KERNELS" --threads 1 --buffers 2 --size 4 --rounds 2
     [ "$status" -eq 0 ]
     for f in budget_bytes tracked_bytes peak_tracked_bytes tracked_allocations \
-        peak_resident_bytes peak_used_bytes launches demand_restores failed_evictions wait_ns \
+        peak_resident_bytes peak_used_bytes launches demand_restores backup_reads failed_evictions wait_ns \
         evictions restores bytes_to_host bytes_to_device prefetch_hits stall_ns unowned_bytes \
         components; do
         [ "$(json "$T/stats.json" "'$f' in d")" = True ] || { echo "missing $f"; false; }
@@ -144,9 +144,23 @@ json() {
     echo "$output" | grep -qx ok
     echo "$output" | grep -q '^offload: allocations made in another context pass through untracked'
     [ "$(json "$T/stats.json" 'd["tracked_allocations"]')" = 1 ]
-    # Y's 32 MiB took room from the budget: X was evicted for it and restored after
+    # Y's 32 MiB took room from the budget: X was evicted for it (and read back from its
+    # host backup afterwards)
     [ "$(json "$T/stats.json" 'd["evictions"]')" = 1 ]
-    [ "$(json "$T/stats.json" 'd["restores"]')" = 1 ]
+    [ "$(json "$T/stats.json" 'd["backup_reads"]')" = 1 ]
+}
+
+@test "reads: a synchronous read of an evicted buffer comes from its host backup, no restore" {
+    # 48 MiB holds A or B (32 MiB each), not both: A is evicted when B is written, read three
+    # times (whole, interior, after B's read), restored once when it is written again.
+    SIMCUDA_MEMORY=256MiB LD_PRELOAD=$LIB OFFLOAD_BUDGET=48MiB OFFLOAD_STATS=$T/stats.json \
+        run "$B/progs/read_evicted" 32
+    echo "$output"
+    [ "$status" -eq 0 ]
+    echo "$output" | grep -qx ok
+    [ "$(json "$T/stats.json" 'd["backup_reads"]')" = 3 ] # A twice, then B once evicted
+    [ "$(json "$T/stats.json" 'd["restores"]')" = 1 ]     # A for its rewrite only
+    [ "$(json "$T/stats.json" 'd["evictions"]')" = 2 ]
 }
 
 # Two components of one 8 MiB buffer each, no prefetch: every launch switches and evicts

@@ -46,6 +46,8 @@ static struct {
     CUdeviceptr tracked_base; /* runtime_address_range's one tracked allocation */
     size_t tracked_size;
     bool exec_alive_when_forgotten;
+    bool serve_reads;     /* runtime_read_evicted answers reads (with 0xee bytes) */
+    CUstream read_stream; /* the stream runtime_read_evicted was told */
 } fake;
 
 static void record(struct seen s) {
@@ -107,6 +109,16 @@ CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, s
                                .ptr2 = ptr2,
                                .bytes2 = bytes2,
                                .stream = stream});
+}
+
+CUresult runtime_read_evicted(void *dst, CUdeviceptr src, size_t bytes, CUstream stream,
+                              bool *served) {
+    (void)src;
+    fake.read_stream = stream;
+    *served = fake.serve_reads;
+    if (fake.serve_reads)
+        memset(dst, 0xee, bytes);
+    return CUDA_SUCCESS;
 }
 
 void runtime_end_call(void) {
@@ -368,6 +380,24 @@ TEST(launches_and_graphs) {
     CHECK_CU(driver()->cuMemFree_v2(d));
 }
 
+/* A read the runtime serves from a host backup never reaches the driver, and the runtime
+ * is told which default stream the copy would have run on (it waits for it). */
+TEST(served_reads_skip_the_driver) {
+    unsigned char host[64];
+    CUdeviceptr d;
+    CHECK_CU(driver()->cuMemAlloc_v2(&d, sizeof host));
+    fake.serve_reads = true;
+    reached = NULL;
+    memset(host, 0, sizeof host);
+    CHECK_CU(cuMemcpyDtoH_v2(host, d, sizeof host));
+    CHECK(reached == NULL && host[0] == 0xee && host[63] == 0xee);
+    CHECK(fake.read_stream == CU_STREAM_LEGACY);
+    CHECK_CU(cuMemcpyDtoH_v2_ptds(host, d, sizeof host));
+    CHECK(reached == NULL && fake.read_stream == CU_STREAM_PER_THREAD);
+    fake.serve_reads = false;
+    CHECK_CU(driver()->cuMemFree_v2(d));
+}
+
 TEST(each_hook_reaches_its_own_entry_point) {
     static unsigned host[1024];
     CUdeviceptr d;
@@ -486,6 +516,7 @@ int main(int argc, char **argv) {
     RUN(driver_is_the_simulator);
     install_spies();
     RUN(each_hook_reaches_its_own_entry_point);
+    RUN(served_reads_skip_the_driver);
     RUN(copies_report_range_and_default_stream);
     RUN(launches_and_graphs);
     RUN(address_queries_on_tracked_memory);

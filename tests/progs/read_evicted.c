@@ -28,8 +28,8 @@ static void write_words(CUdeviceptr p, size_t bytes, uint32_t seed, uint32_t *ho
 }
 
 /* Reads [offset, offset+bytes) of p and checks it against seed's pattern. */
-static void expect_words(CUdeviceptr p, size_t offset, size_t bytes, uint32_t seed,
-                         uint32_t *host, const char *what) {
+static void expect_words(CUdeviceptr p, size_t offset, size_t bytes, uint32_t seed, uint32_t *host,
+                         const char *what) {
     PROG_CHECK_CU(cuMemcpyDtoH(host, p + offset, bytes));
     for (size_t i = 0; i < bytes / 4; i++) {
         uint32_t want = pattern(seed, offset / 4 + i);

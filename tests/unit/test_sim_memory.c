@@ -358,6 +358,20 @@ TEST(pinned_and_registered) {
     CHECK_EQ_U64(cuMemFreeHost(p), CUDA_ERROR_INVALID_VALUE);
     CHECK_CU(cuMemHostAlloc(&p, 8192, CU_MEMHOSTALLOC_PORTABLE));
     CHECK_CU(cuMemFreeHost(p));
+    /* a large one is 2 MiB aligned (for huge pages), every byte of it usable */
+    size_t big = 3 * MiB + 5;
+    unsigned char *b;
+    CUdeviceptr d;
+    CHECK_CU(cuMemAllocHost((void **)&b, big));
+    CHECK_EQ_U64((uintptr_t)b % GRAN, 0);
+    memset(b, 0x5a, big);
+    CHECK_CU(cuMemAlloc(&d, big));
+    CHECK_CU(cuMemcpyHtoD(d, b, big));
+    memset(b, 0, big);
+    CHECK_CU(cuMemcpyDtoH(b, d, big));
+    CHECK(b[0] == 0x5a && b[big - 1] == 0x5a);
+    CHECK_CU(cuMemFree(d));
+    CHECK_CU(cuMemFreeHost(b));
     static char buf[8192];
     CHECK_CU(cuMemHostRegister(buf, sizeof buf, 0));
     CHECK_EQ_U64(cuMemHostRegister(buf + 16, 16, 0), CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED);

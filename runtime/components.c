@@ -213,12 +213,11 @@ static void plan_switch(struct runtime *rt, int x) {
     memcpy(cs->pending, plan.prefetch, plan.prefetch_count * sizeof *cs->pending);
     cs->pending_count = plan.prefetch_count;
     /* Prefetched memory is mapped only once the evicted memory is released, so the device
-     * never holds the outgoing and the incoming components at once. Waiting here, at the
-     * switch, costs the outgoing component's last kernels and its copy to host (nothing
-     * for readonly components): the incoming copies would queue behind that copy on the
-     * offload stream anyway, and issuing them now lets them overlap X's whole turn. */
-    if (cs->pending_count)
-        residency_finish_evictions(rt);
+     * never holds the outgoing and the incoming components at once. The host does not wait
+     * for that here: the evictions first wait (on the GPU) for the outgoing component's
+     * last kernels, and X's first launch, this call, must not wait behind them. Each later
+     * call polls; the first to find the evictions landed issues the prefetch, which then
+     * runs on its own stream alongside X's kernels. */
     components_poll(rt);
 }
 
@@ -230,7 +229,7 @@ void components_poll(struct runtime *rt) {
     struct components *cs = rt->components;
     if (!cs || cs->pending_count == 0)
         return;
-    /* Normally issued at the switch; left here when an eviction failed or was retaken. */
+    /* Issued by the first call that finds the switch's evictions landed (or retaken). */
     residency_reap(rt);
     if (rt->evicting_count)
         return;

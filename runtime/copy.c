@@ -1,5 +1,5 @@
 /*
- * copy.c — offload stream, chunked copies, cross-stream events.
+ * copy.c — offload streams, chunked copies, cross-stream events.
  */
 #include "runtime/copy.h"
 
@@ -30,7 +30,14 @@ static uint64_t now_ns(void) {
 
 CUresult copy_engine_start(struct copy_engine *ce) {
     ce->chunk = COPY_CHUNK_BYTES;
-    return driver()->cuStreamCreate(&ce->stream, CU_STREAM_NON_BLOCKING);
+    CUresult r = driver()->cuStreamCreate(&ce->to_host, CU_STREAM_NON_BLOCKING);
+    if (r == CUDA_SUCCESS)
+        r = driver()->cuStreamCreate(&ce->to_device, CU_STREAM_NON_BLOCKING);
+    return r;
+}
+
+static CUstream stream_of(const struct copy_engine *ce, enum copy_direction dir) {
+    return dir == COPY_TO_HOST ? ce->to_host : ce->to_device;
 }
 
 uint64_t copy_thread_id(CUstream stream) {
@@ -110,7 +117,7 @@ CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a) {
                            driver()->cuEventRecord(ev, a->streams[i].stream));
         if (r == CUDA_SUCCESS)
             r = cuerr_note(&ce->failed_call, "cuStreamWaitEvent",
-                           driver()->cuStreamWaitEvent(ce->stream, ev, 0));
+                           driver()->cuStreamWaitEvent(ce->to_host, ev, 0));
         if (r != CUDA_SUCCESS)
             return r;
     }
@@ -146,7 +153,7 @@ CUresult copy_to_host(struct copy_engine *ce, void *dst, CUdeviceptr src, size_t
         size_t n = bytes - done < ce->chunk ? bytes - done : ce->chunk;
         CUresult r = cuerr_note(
             &ce->failed_call, "cuMemcpyDtoHAsync_v2",
-            driver()->cuMemcpyDtoHAsync_v2((char *)dst + done, src + done, n, ce->stream));
+            driver()->cuMemcpyDtoHAsync_v2((char *)dst + done, src + done, n, ce->to_host));
         if (r != CUDA_SUCCESS)
             return r;
     }
@@ -158,14 +165,14 @@ CUresult copy_to_device(struct copy_engine *ce, CUdeviceptr dst, const void *src
         size_t n = bytes - done < ce->chunk ? bytes - done : ce->chunk;
         CUresult r = cuerr_note(
             &ce->failed_call, "cuMemcpyHtoDAsync_v2",
-            driver()->cuMemcpyHtoDAsync_v2(dst + done, (const char *)src + done, n, ce->stream));
+            driver()->cuMemcpyHtoDAsync_v2(dst + done, (const char *)src + done, n, ce->to_device));
         if (r != CUDA_SUCCESS)
             return r;
     }
     return CUDA_SUCCESS;
 }
 
-CUresult copy_record(struct copy_engine *ce, CUevent *ev) {
+CUresult copy_record(struct copy_engine *ce, enum copy_direction dir, CUevent *ev) {
     if (!*ev) {
         CUresult r = cuerr_note(&ce->failed_call, "cuEventCreate",
                                 driver()->cuEventCreate(ev, CU_EVENT_DISABLE_TIMING));
@@ -174,7 +181,21 @@ CUresult copy_record(struct copy_engine *ce, CUevent *ev) {
             return r;
         }
     }
-    return cuerr_note(&ce->failed_call, "cuEventRecord", driver()->cuEventRecord(*ev, ce->stream));
+    return cuerr_note(&ce->failed_call, "cuEventRecord",
+                      driver()->cuEventRecord(*ev, stream_of(ce, dir)));
+}
+
+CUresult copy_after_event(struct copy_engine *ce, enum copy_direction dir, CUevent ev) {
+    return cuerr_note(&ce->failed_call, "cuStreamWaitEvent",
+                      driver()->cuStreamWaitEvent(stream_of(ce, dir), ev, 0));
+}
+
+CUresult copy_drain(struct copy_engine *ce, enum copy_direction dir) {
+    uint64_t t0 = now_ns();
+    CUresult r = cuerr_note(&ce->failed_call, "cuStreamSynchronize",
+                            driver()->cuStreamSynchronize(stream_of(ce, dir)));
+    ce->wait_ns += now_ns() - t0;
+    return r;
 }
 
 CUresult copy_sync_event(struct copy_engine *ce, CUevent ev) {
@@ -188,7 +209,7 @@ CUresult copy_sync_event(struct copy_engine *ce, CUevent ev) {
 }
 
 CUresult copy_order_stream(struct copy_engine *ce, CUstream stream, CUevent ev) {
-    if (stream == ce->stream)
+    if (stream == ce->to_device || stream == ce->to_host)
         return CUDA_SUCCESS;
     if (copy_stream_capturing(stream))
         return copy_sync_event(ce, ev);

@@ -1,6 +1,13 @@
 /*
- * copy.h — the copy engine: liboffload's own non-blocking stream, chunked asynchronous
- * copies on it, and the events that order it against the program's streams.
+ * copy.h — the copy engine: liboffload's own non-blocking streams, one per direction,
+ * chunked asynchronous copies on them, and the events that order them against the
+ * program's streams.
+ *
+ * Why two streams: a GPU has a copy engine per direction and PCIe is full duplex, so an
+ * outgoing component's eviction and the next one's prefetch can move at the same time;
+ * on one stream they would queue behind each other. Evictions stay ordered among
+ * themselves (they complete oldest first, which the EVICTING list relies on), and so do
+ * restores.
  *
  * Rules it keeps (see DESIGN.md, Ordering): the offload stream waits for the program's
  * streams with events, never with a device-wide sync; nothing is ever enqueued on a stream
@@ -19,15 +26,18 @@
 
 struct stream_event;
 
+enum copy_direction { COPY_TO_HOST, COPY_TO_DEVICE };
+
 struct copy_engine {
-    CUstream stream;             /* the offload stream (CU_STREAM_NON_BLOCKING) */
+    CUstream to_host;            /* evictions (CU_STREAM_NON_BLOCKING) */
+    CUstream to_device;          /* restores (CU_STREAM_NON_BLOCKING) */
     size_t chunk;                /* bytes per async copy */
     struct stream_event *events; /* one reusable event per program stream (uthash) */
     uint64_t wait_ns;            /* time the host spent waiting inside the engine */
     const char *failed_call;     /* the driver call that failed last, for messages */
 };
 
-/* Creates the offload stream. */
+/* Creates the two streams. */
 CUresult copy_engine_start(struct copy_engine *ce);
 
 /* The calling thread's id for stream_use.thread, when stream is CU_STREAM_PER_THREAD. */
@@ -36,7 +46,7 @@ uint64_t copy_thread_id(CUstream stream);
 /* True when `stream` is capturing (or its capture was invalidated). */
 bool copy_stream_capturing(CUstream stream);
 
-/* Orders the offload stream after the work queued so far on every stream that used a.
+/* Orders the eviction stream after the work queued so far on every stream that used a.
  * Fails with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED when a user is capturing (the caller
  * then leaves a resident); falls back to a context sync for streams it cannot name. */
 CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a);
@@ -49,12 +59,18 @@ CUresult copy_sync_users(struct copy_engine *ce, const struct allocation *a);
  * for the blocking streams' earlier work. */
 CUresult copy_sync_stream(struct copy_engine *ce, CUstream stream);
 
-/* Chunked asynchronous copies on the offload stream. */
+/* Chunked asynchronous copies, each on its direction's stream. */
 CUresult copy_to_host(struct copy_engine *ce, void *dst, CUdeviceptr src, size_t bytes);
 CUresult copy_to_device(struct copy_engine *ce, CUdeviceptr dst, const void *src, size_t bytes);
 
-/* Records ev on the offload stream (creating it when *ev is NULL). */
-CUresult copy_record(struct copy_engine *ce, CUevent *ev);
+/* Records ev on the stream of `dir` (creating it when *ev is NULL). */
+CUresult copy_record(struct copy_engine *ce, enum copy_direction dir, CUevent *ev);
+
+/* Orders the stream of `dir` after ev (recorded on the other one). */
+CUresult copy_after_event(struct copy_engine *ce, enum copy_direction dir, CUevent ev);
+
+/* Host waits for everything queued on the stream of `dir`. */
+CUresult copy_drain(struct copy_engine *ce, enum copy_direction dir);
 
 /* Host waits for ev; the time counts in wait_ns. */
 CUresult copy_sync_event(struct copy_engine *ce, CUevent ev);

@@ -310,6 +310,10 @@ CUresult residency_evict(struct runtime *rt, struct allocation *a) {
         a->backup_valid = false;
     }
     CUresult r = copy_after_users(&rt->copy, a);
+    /* Restored (or prefetched) and not yet used: no user stream waited for its restore,
+     * and restores run on the other stream. The copy out must not overtake it. */
+    if (r == CUDA_SUCCESS && a->restore_pending)
+        r = copy_after_event(&rt->copy, COPY_TO_HOST, a->ready);
     if (r == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) {
         log_debug("allocation #%llu is used by a capturing stream: not evicted now",
                   (unsigned long long)a->ordinal);
@@ -319,7 +323,7 @@ CUresult residency_evict(struct runtime *rt, struct allocation *a) {
     if (r == CUDA_SUCCESS && copied)
         r = copy_to_host(&rt->copy, a->backup, a->base, a->size);
     if (r == CUDA_SUCCESS)
-        r = copy_record(&rt->copy, &a->ready);
+        r = copy_record(&rt->copy, COPY_TO_HOST, &a->ready);
     if (r == CUDA_SUCCESS && evicting_push(rt, a) != 0)
         r = CUDA_ERROR_OUT_OF_MEMORY;
     if (r != CUDA_SUCCESS) {
@@ -371,11 +375,11 @@ CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefet
     if (a->backup) /* never evicted (mapped for the first time): nothing to copy */
         r = copy_to_device(&rt->copy, a->base, a->backup, a->size);
     if (r == CUDA_SUCCESS)
-        r = copy_record(&rt->copy, &a->ready);
+        r = copy_record(&rt->copy, COPY_TO_DEVICE, &a->ready);
     if (r != CUDA_SUCCESS) {
         /* Nothing may read half-restored memory: give it back, the data stays on the host.
          * Wait for the partial copy first, it still reads the backup and writes the range. */
-        driver()->cuStreamSynchronize(rt->copy.stream);
+        copy_drain(&rt->copy, COPY_TO_DEVICE);
         unmap_release(rt, a);
         log_error("restoring allocation #%llu failed (%s: %s)", (unsigned long long)a->ordinal,
                   rt->copy.failed_call ? rt->copy.failed_call : "?", cuerr_name(r));

@@ -128,10 +128,11 @@ void stats_log_summary(const struct stats_report *r) {
              mib(r->budget_bytes), mib(s->tracked_bytes), mib(s->peak_tracked_bytes),
              s->tracked_allocations, mib(r->peak_resident_bytes), mib(r->peak_used_bytes));
     log_info("summary: %" PRIu64 " evictions, %" PRIu64 " restores (%" PRIu64
-             " on demand), %.1f MiB to host, %.1f MiB to device, %" PRIu64
-             " launches, waited %.3f s",
-             s->total.evictions, s->total.restores, s->demand_restores, mib(s->total.bytes_to_host),
-             mib(s->total.bytes_to_device), s->launches, (double)r->wait_ns / 1e9);
+             " on demand), %" PRIu64 " reads from host backups, %.1f MiB to host, %.1f MiB to "
+             "device, %" PRIu64 " launches, waited %.3f s",
+             s->total.evictions, s->total.restores, s->demand_restores, s->backup_reads,
+             mib(s->total.bytes_to_host), mib(s->total.bytes_to_device), s->launches,
+             (double)r->wait_ns / 1e9);
     if (r->component_count)
         log_info("%-16s %10s %9s %9s %12s %12s %9s %10s", "component", "MiB", "evictions",
                  "restores", "MiB to host", "MiB to dev", "prefetch", "stall s");

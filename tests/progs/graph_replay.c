@@ -36,6 +36,7 @@ static int capture(CUstream s, CUfunction add, CUdeviceptr *a, CUgraphExec *exec
     CHECK(cuLaunchKernel(add, WORDS / 256, 1, 1, 256, 1, 1, 0, s, args, NULL));
     CHECK(cuStreamEndCapture(s, &g));
     CHECK(cuGraphInstantiate(exec, g, 0));
+    CHECK(cuGraphDestroy(g)); /* the executable graph keeps what it needs */
     return 0;
 }
 
@@ -49,6 +50,8 @@ int main(int argc, char **argv) {
     CUstream s;
     CUdeviceptr a, b, c;
     unsigned *host = malloc(WORDS * sizeof *host);
+    if (!host)
+        return 1;
     CHECK(cuInit(0));
     CHECK(cuDeviceGet(&dev, 0));
     CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
@@ -89,6 +92,7 @@ int main(int argc, char **argv) {
     CHECK(cuMemFree(a));
     CHECK(cuMemFree(b));
     CHECK(cuMemFree(c));
+    free(host);
     printf("graph: ok\n");
     return 0;
 }

@@ -135,8 +135,13 @@ teardown() {
 
 @test "fork: children of a CUDA program exit 0 while another thread keeps liboffload busy" {
     # (the simulator restarts its stream threads in a forked child: ThreadSanitizer builds
-    # must be told that is fine)
+    # must be told that is fine. Under AddressSanitizer, LeakSanitizer in a forked child
+    # reports what only the threads that did not survive the fork referenced, and can hang
+    # there (GCC 12's libasan does not hold its allocator across fork):
+    # https://github.com/google/sanitizers/issues/836. LeakSanitizer is off for this run;
+    # the tests above run linked_app without fork under it.)
     TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}die_after_fork=0" LD_PRELOAD="$PRELOAD" \
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
         OFFLOAD_LOG=info run timeout 60 "$B/progs/linked_app" --fork 20 "$MODULE"
     [ "$status" -eq 0 ]
     [[ $output == *"fork: 20 of 20 children exited 0"* ]]

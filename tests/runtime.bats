@@ -172,7 +172,12 @@ fork_exit_conf() {
 
 @test "fork: children of a process using liboffload (a thread launching meanwhile) work and exit" {
     fork_exit_conf
+    # Under AddressSanitizer, LeakSanitizer in a forked child reports what only the threads
+    # that did not survive the fork referenced (the simulator's queued ops), and can hang
+    # there: https://github.com/google/sanitizers/issues/836. It is off for this run; the
+    # exit test below runs fork_exit without fork under it.
     SIMCUDA_MEMORY=64MiB OFFLOAD_CONFIG=$T/fe.conf OFFLOAD_STATS=$T/stats.json LD_PRELOAD=$LIB \
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
         run timeout 120 "$B/progs/fork_exit" "$KERNELS" fork
     echo "$output"
     [ "$status" -eq 0 ]

@@ -71,16 +71,25 @@ json() {
 
 @test "run.sh: a quick run of the program figures writes bench.json and a table" {
     command -v jq >/dev/null || skip "jq is not installed (run.sh needs it)"
-    BENCH_QUICK=1 BENCH_ONLY="launch instr move startup" BENCH_OUT=$TMP/bench.json BUILD=$B \
-        run tests/bench/run.sh
+    only="launch instr move startup"
+    figures="launch_overhead_ns launch_overhead_instr move_ratio startup_ms"
+    # valgrind cannot run an AddressSanitizer build's programs ("ASan runtime does not come
+    # first in initial library list": valgrind preloads its own libraries;
+    # https://github.com/google/sanitizers/issues/810): the other figures only there.
+    if ldd "$B/bench/launch_overhead" | grep -q 'libasan\.so'; then
+        only="launch move startup"
+        figures="launch_overhead_ns move_ratio startup_ms"
+    fi
+    BENCH_QUICK=1 BENCH_ONLY="$only" BENCH_OUT=$TMP/bench.json BUILD=$B run tests/bench/run.sh
     echo "$output"
     [ "$status" -eq 0 ]
-    for figure in launch_overhead_ns launch_overhead_instr move_ratio startup_ms; do
+    for figure in $figures; do
         [ "$(json "$TMP/bench.json" "d['figures']['$figure']['verdict'] in ('PASS', 'MISS', 'info')")" = True ]
         [[ $output == *"$figure "* ]]
     done
     # The instruction count comes from valgrind and must be a real difference.
-    [ "$(json "$TMP/bench.json" "d['figures']['launch_overhead_instr']['detail']['bare_per_launch'] > 0")" = True ]
+    [[ $figures != *launch_overhead_instr* ]] ||
+        [ "$(json "$TMP/bench.json" "d['figures']['launch_overhead_instr']['detail']['bare_per_launch'] > 0")" = True ]
 }
 
 @test "run.sh: the pipeline under liboffload gives the all-resident checksum and a peak" {

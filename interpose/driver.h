@@ -73,6 +73,7 @@ CUresult driver_abi_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3D_BATCH_O
     X(cuStreamCreate, cuStreamCreate)                                                              \
     X(cuStreamDestroy_v2, cuStreamDestroy_v2)                                                      \
     X(cuStreamSynchronize, cuStreamSynchronize)                                                    \
+    X(cuStreamSynchronize_ptsz, cuStreamSynchronize)                                               \
     X(cuStreamWaitEvent, cuStreamWaitEvent)                                                        \
     X(cuStreamIsCapturing, cuStreamIsCapturing)                                                    \
     X(cuEventCreate, cuEventCreate)                                                                \

@@ -87,7 +87,8 @@ static inline CUstream hook_per_thread_stream(CUstream stream) {
     X(cuLaunchKernelEx_ptsz, cuLaunchKernelEx)                                                     \
     X(cuLaunchCooperativeKernel_ptsz, cuLaunchCooperativeKernel)                                   \
     X(cuGraphInstantiateWithParams_ptsz, cuGraphInstantiateWithParams)                             \
-    X(cuGraphLaunch_ptsz, cuGraphLaunch)
+    X(cuGraphLaunch_ptsz, cuGraphLaunch)                                                           \
+    X(cuStreamSynchronize_ptsz, cuStreamSynchronize)
 HOOK_PER_THREAD(HOOK_DECLARE_AS)
 
 extern __typeof__(driver_abi_cuGetProcAddress_v1)

@@ -11,6 +11,7 @@
 
 static const struct hook_entry hooks[] = {
     {"cuCtxSynchronize", (void *)cuCtxSynchronize},
+    {"cuEventSynchronize", (void *)cuEventSynchronize},
     {"cuGetProcAddress", (void *)hook_cuGetProcAddress_v1},
     {"cuGetProcAddress_v2", (void *)cuGetProcAddress_v2},
     {"cuGraphExecDestroy", (void *)cuGraphExecDestroy},
@@ -107,6 +108,8 @@ static const struct hook_entry hooks[] = {
     {"cuPointerGetAttribute", (void *)cuPointerGetAttribute},
     {"cuPointerGetAttributes", (void *)cuPointerGetAttributes},
     {"cuStreamDestroy_v2", (void *)cuStreamDestroy_v2},
+    {"cuStreamSynchronize", (void *)cuStreamSynchronize},
+    {"cuStreamSynchronize_ptsz", (void *)cuStreamSynchronize_ptsz},
 };
 
 const struct hook_entry *hook_table(size_t *count) {

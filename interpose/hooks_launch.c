@@ -1,5 +1,5 @@
 /*
- * hooks_launch.c — kernel launches, graphs, stream destruction, context sync.
+ * hooks_launch.c — kernel launches, graphs, stream destruction.
  *
  * A launch tells the runtime its function, stream and parameters first
  * (runtime_begin_launch), so every tracked allocation the parameters point into is
@@ -207,11 +207,4 @@ OFFLOAD_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream) {
         return driver_missing();
     runtime_stream_destroyed(hStream);
     return driver()->cuStreamDestroy_v2(hStream);
-}
-
-/* Pass-through: the runtime has nothing to do here today (its own stream is
- * non-blocking work the context sync waits for anyway); hooked so a future contract
- * change needs no new export. */
-OFFLOAD_EXPORT CUresult cuCtxSynchronize(void) {
-    return HOOK_FORWARD(cuCtxSynchronize, ());
 }

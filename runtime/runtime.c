@@ -395,6 +395,19 @@ CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, s
     return prepare_unlock(use_collected(c.count, stream), true, nested);
 }
 
+void runtime_before_host_wait(void) {
+    if (nothing_to_do())
+        return;
+    runtime_lock();
+    if (rt->cuda_ready && components_pending(rt)) {
+        bool pushed = setup_context_enter(rt);
+        components_poll(rt); /* reaps, never waits: see runtime.h */
+        residency_drain_pool(rt);
+        setup_context_leave(pushed);
+    }
+    runtime_unlock();
+}
+
 /* Whether a synchronous read of [src, src+bytes) can come from a's host backup: evicted
  * (its copy to the host completed), the backup current, the range inside it, and the
  * caller in liboffload's context (the wait's event is one of ours). */

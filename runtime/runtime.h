@@ -74,6 +74,13 @@ void runtime_end_call(void);
 CUresult runtime_read_evicted(void *dst, CUdeviceptr src, size_t bytes, CUstream stream,
                               bool *served);
 
+/* The program is about to block in a synchronize call. When a component switch left a
+ * prefetch waiting for the outgoing component's evictions and they have landed, issue it
+ * now: it then overlaps the program's wait instead of starting at the next component's
+ * first launch. Never waits for the evictions itself: the program may be about to
+ * release, from the host, work those evictions wait for. */
+void runtime_before_host_wait(void);
+
 /* cuGraphExecDestroy / cuStreamDestroy: forget the handle. */
 void runtime_graph_exec_destroyed(CUgraphExec exec);
 void runtime_stream_destroyed(CUstream stream);

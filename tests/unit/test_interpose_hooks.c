@@ -48,6 +48,7 @@ static struct {
     bool exec_alive_when_forgotten;
     bool serve_reads;     /* runtime_read_evicted answers reads (with 0xee bytes) */
     CUstream read_stream; /* the stream runtime_read_evicted was told */
+    int host_waits;       /* runtime_before_host_wait calls */
 } fake;
 
 static void record(struct seen s) {
@@ -121,6 +122,10 @@ CUresult runtime_read_evicted(void *dst, CUdeviceptr src, size_t bytes, CUstream
     return CUDA_SUCCESS;
 }
 
+void runtime_before_host_wait(void) {
+    fake.host_waits++;
+}
+
 void runtime_end_call(void) {
     fake.ended++;
     fake.begun = 0;
@@ -182,6 +187,10 @@ SPY(cuLaunchKernel_ptsz,
      unsigned sh, CUstream s, void **p, void **e),
     (f, gx, gy, gz, bx, by, bz, sh, s, p, e))
 SPY(cuGraphLaunch, (CUgraphExec g, CUstream s), (g, s))
+SPY(cuStreamSynchronize, (CUstream s), (s))
+SPY(cuStreamSynchronize_ptsz, (CUstream s), (s))
+SPY(cuEventSynchronize, (CUevent e), (e))
+SPY(cuCtxSynchronize, (void), ())
 SPY(cuGraphLaunch_ptsz, (CUgraphExec g, CUstream s), (g, s))
 
 static void install_spies(void) {
@@ -197,6 +206,10 @@ static void install_spies(void) {
     SPY_INSTALL(cuLaunchKernel_ptsz);
     SPY_INSTALL(cuGraphLaunch);
     SPY_INSTALL(cuGraphLaunch_ptsz);
+    SPY_INSTALL(cuStreamSynchronize);
+    SPY_INSTALL(cuStreamSynchronize_ptsz);
+    SPY_INSTALL(cuEventSynchronize);
+    SPY_INSTALL(cuCtxSynchronize);
 }
 
 /* A legacy hook must reach the legacy entry, its per-thread twin the per-thread one. */
@@ -398,6 +411,32 @@ TEST(served_reads_skip_the_driver) {
     CHECK_CU(driver()->cuMemFree_v2(d));
 }
 
+/* Each host wait first tells the runtime (which may issue a prefetch), then reaches its
+ * own driver entry point, outside any begun call. */
+#define CHECK_WAIT(call, entry)                                                                    \
+    do {                                                                                           \
+        reached = NULL;                                                                            \
+        fake.host_waits = 0;                                                                       \
+        CHECK_CU(call);                                                                            \
+        CHECK_STR(reached, entry);                                                                 \
+        CHECK(fake.host_waits == 1);                                                               \
+        CHECK(!fake.held_at_driver);                                                               \
+    } while (0)
+
+TEST(host_waits_tell_the_runtime_first) {
+    CUstream s;
+    CUevent e;
+    CHECK_CU(driver()->cuStreamCreate(&s, 0));
+    CHECK_CU(driver()->cuEventCreate(&e, 0));
+    CHECK_CU(driver()->cuEventRecord(e, s));
+    CHECK_WAIT(cuStreamSynchronize(s), "cuStreamSynchronize");
+    CHECK_WAIT(cuStreamSynchronize_ptsz(s), "cuStreamSynchronize_ptsz");
+    CHECK_WAIT(cuEventSynchronize(e), "cuEventSynchronize");
+    CHECK_WAIT(cuCtxSynchronize(), "cuCtxSynchronize");
+    CHECK_CU(driver()->cuEventDestroy_v2(e));
+    CHECK_CU(driver()->cuStreamDestroy_v2(s));
+}
+
 TEST(each_hook_reaches_its_own_entry_point) {
     static unsigned host[1024];
     CUdeviceptr d;
@@ -517,6 +556,7 @@ int main(int argc, char **argv) {
     install_spies();
     RUN(each_hook_reaches_its_own_entry_point);
     RUN(served_reads_skip_the_driver);
+    RUN(host_waits_tell_the_runtime_first);
     RUN(copies_report_range_and_default_stream);
     RUN(launches_and_graphs);
     RUN(address_queries_on_tracked_memory);

@@ -46,7 +46,7 @@ struct allocation {
     bool backup_pinned; /* page-locked (fast, async) or pageable fallback */
     bool backup_valid;  /* the backup equals the device bytes: re-evicting copies nothing */
 
-    CUevent ready;        /* recorded on the offload stream after the last copy (either way) */
+    CUevent ready;        /* recorded after the last copy, on that direction's offload stream */
     bool restore_pending; /* `ready` may not have completed yet */
     bool prefetched;      /* restored ahead of use; cleared at first use */
     bool readonly;        /* the program never writes it: a backup stays valid after use */

@@ -1,17 +1,16 @@
 /*
  * residency.h — moving tracked allocations between device and host.
  *
- * Evict: the offload stream waits (events) for the streams that used the allocation, copies
- *   it to its host backup in chunks (or copies nothing when the backup is still valid) and
- *   records `ready`; the allocation is then EVICTING. Its physical memory is unmapped and
- *   released only once `ready` has completed (residency_reap, or a host wait when the
- *   budget needs the bytes now): never before a complete host copy exists.
- * Restore: new physical memory mapped at the same address, chunked copy back on the offload
- *   stream, `ready` recorded; consumers' streams wait on `ready` (never the host, except
- *   for a stream that is capturing).
- * Budget: anything that maps memory first makes room (evicting least recently used
- *   allocations, or components through components.h), and retries once after evicting
- *   when the driver itself is out of memory.
+ * Evict: the eviction stream waits (events) for the streams that used the allocation (and
+ *   for its restore, when no user has waited for that yet), copies it to its host backup
+ *   in chunks (or copies nothing when the backup is still valid) and records `ready`; the
+ * allocation is then EVICTING. Its physical memory is unmapped and released only once `ready` has
+ * completed (residency_reap, or a host wait when the budget needs the bytes now): never before a
+ * complete host copy exists. Restore: new physical memory mapped at the same address, chunked copy
+ * back on the restore stream, `ready` recorded; consumers' streams wait on `ready` (never the host,
+ * except for a stream that is capturing). Budget: anything that maps memory first makes room
+ * (evicting least recently used allocations, or components through components.h), and retries once
+ * after evicting when the driver itself is out of memory.
  *
  * Callers hold the runtime lock and have the runtime's context current.
  */

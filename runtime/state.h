@@ -52,7 +52,7 @@ struct runtime {
     struct untracked_alloc *untracked; /* pass-through allocations: address -> size */
     struct budget budget;
     /* allocations in EVICTING state, oldest first (their copies complete in this order,
-     * all being on the offload stream) */
+     * all being on the eviction stream) */
     struct allocation **evicting;
     size_t evicting_count, evicting_capacity;
     uint64_t evicting_bytes;

@@ -166,7 +166,15 @@ CUresult runtime_mem_alloc(CUdeviceptr *dptr, size_t bytes) {
     CUresult r;
     /* liboffload's ranges live in its own context: tracking an allocation made in another
      * would put it somewhere the program did not ask for (on GPU 0 for a GPU 1 context). */
-    switch (setup_current_place(rt)) {
+    enum setup_place place = setup_current_place(rt);
+    if ((place == PLACE_OTHER_CONTEXT || place == PLACE_OTHER_DEVICE) && !rt->other_place_logged) {
+        rt->other_place_logged = true;
+        log_info("allocations made in %s pass through untracked: liboffload manages "
+                 "device %d's context %p",
+                 place == PLACE_OTHER_CONTEXT ? "another context" : "another device's context",
+                 (int)rt->device, (void *)rt->ctx);
+    }
+    switch (place) {
     case PLACE_MANAGED:
         r = bytes >= rt->min_size ? alloc_tracked(dptr, bytes) : alloc_untracked(dptr, bytes);
         residency_drain_pool(rt);
@@ -212,7 +220,9 @@ CUresult runtime_mem_free(CUdeviceptr dptr) {
 
 CUresult runtime_mem_get_info(size_t *free_bytes, size_t *total_bytes) {
     runtime_lock();
-    if (!setup_cuda(rt)) {
+    /* The budget is the managed device's: another device's memory is the driver's to tell. */
+    enum setup_place place = setup_cuda(rt) ? setup_current_place(rt) : PLACE_NONE;
+    if (place == PLACE_OTHER_DEVICE || place == PLACE_NONE) {
         runtime_unlock();
         return driver()->cuMemGetInfo_v2(free_bytes, total_bytes);
     }

@@ -129,22 +129,13 @@ void setup_context_leave(bool pushed) {
     }
 }
 
-enum setup_place setup_current_place(struct runtime *rt) {
+enum setup_place setup_current_place(const struct runtime *rt) {
     CUcontext cur = NULL;
     if (driver()->cuCtxGetCurrent(&cur) != CUDA_SUCCESS || !cur)
         return PLACE_NONE;
     if (cur == rt->ctx)
         return PLACE_MANAGED;
     CUdevice dev = -1;
-    enum setup_place place = driver()->cuCtxGetDevice(&dev) == CUDA_SUCCESS && dev == rt->device
-                                 ? PLACE_OTHER_CONTEXT
-                                 : PLACE_OTHER_DEVICE;
-    if (!rt->other_place_logged) {
-        rt->other_place_logged = true;
-        log_info("allocations made in %s pass through untracked: liboffload manages "
-                 "device %d's context %p",
-                 place == PLACE_OTHER_CONTEXT ? "another context" : "another device's context",
-                 (int)rt->device, (void *)rt->ctx);
-    }
-    return place;
+    return driver()->cuCtxGetDevice(&dev) == CUDA_SUCCESS && dev == rt->device ? PLACE_OTHER_CONTEXT
+                                                                               : PLACE_OTHER_DEVICE;
 }

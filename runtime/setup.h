@@ -24,6 +24,6 @@ void setup_context_leave(bool pushed);
  * liboffload manages, another context on the same device (the program's second context),
  * a context on another device, or none (the thread has no current context). */
 enum setup_place { PLACE_MANAGED, PLACE_OTHER_CONTEXT, PLACE_OTHER_DEVICE, PLACE_NONE };
-enum setup_place setup_current_place(struct runtime *rt);
+enum setup_place setup_current_place(const struct runtime *rt);
 
 #endif /* OFFLOAD_SETUP_H */

@@ -143,6 +143,8 @@ json() {
     [ "$status" -eq 0 ]
     echo "$output" | grep -qx ok
     echo "$output" | grep -q '^offload: allocations made in another context pass through untracked'
+    # the same device: cuMemGetInfo answers with the budget there too
+    echo "$output" | grep -qx "own context: total $((48 << 20))"
     [ "$(json "$T/stats.json" 'd["tracked_allocations"]')" = 1 ]
     # Y's 32 MiB took room from the budget: X was evicted for it (and read back from its
     # host backup afterwards)

@@ -4,10 +4,10 @@
  *   two_contexts MiB
  *
  * In the primary context: X (MiB) filled with a pattern. Then a context of its own,
- * current: Y (MiB) allocated, filled with another pattern, read back, freed. Back in the
- * primary context: X read back. Every word is checked; prints "ok" and exits 0, or names
- * the first failed call or word and exits 1. Run under liboffload with a budget that
- * holds X or Y but not both, Y's allocation has to make room by evicting X.
+ * current: cuMemGetInfo's total printed, Y (MiB) allocated, filled with another pattern, read back,
+ * freed. Back in the primary context: X read back. Every word is checked; prints "ok" and exits 0,
+ * or names the first failed call or word and exits 1. Run under liboffload with a budget that holds
+ * X or Y but not both, Y's allocation has to make room by evicting X.
  */
 #include "tests/progs/prog_check.h"
 
@@ -52,6 +52,9 @@ int main(int argc, char **argv) {
     PROG_CHECK_CU(cuCtxSynchronize());
 
     PROG_CHECK_CU(cuCtxCreate(&own, NULL, 0, dev)); /* current from here */
+    size_t free_bytes = 0, total = 0;
+    PROG_CHECK_CU(cuMemGetInfo(&free_bytes, &total));
+    printf("own context: total %zu\n", total); /* the same device: under liboffload, the budget */
     PROG_CHECK_CU(cuMemAlloc(&y, bytes));
     PROG_CHECK_CU(cuMemsetD32(y, 0x5eed0002u, bytes / 4));
     PROG_CHECK_CU(cuCtxSynchronize());

@@ -131,11 +131,7 @@ int main(int argc, char **argv) {
     }
 
     CUdevice dev;
-    CUcontext ctx;
-    PROG_CHECK_CU(cuInit(0));
-    PROG_CHECK_CU(cuDeviceGet(&dev, 0));
-    PROG_CHECK_CU(cuDevicePrimaryCtxRetain(&ctx, dev));
-    PROG_CHECK_CU(cuCtxSetCurrent(ctx));
+    CUcontext ctx = prog_primary_context(&dev);
 
     unsigned *host = malloc(BYTES), *back = malloc(BYTES);
     EXPECT(host && back);

@@ -1,5 +1,6 @@
 /*
- * prog_check.h — the test programs' way to stop on a failed driver call.
+ * prog_check.h — what the test programs share: stopping on a failed driver call, and
+ * the usual start (device 0's primary context, current).
  *
  * PROG_CHECK_CU(call) prints "PROGRAM: FILE:LINE: CALL = CUDA_ERROR_NAME" on stderr and
  * exits 1: the bats tests read the error name, a person reads where it came from.
@@ -23,5 +24,15 @@
             exit(1);                                                                               \
         }                                                                                          \
     } while (0)
+
+/* cuInit, then device 0's primary context made current; *dev receives device 0. */
+static inline CUcontext prog_primary_context(CUdevice *dev) {
+    CUcontext ctx;
+    PROG_CHECK_CU(cuInit(0));
+    PROG_CHECK_CU(cuDeviceGet(dev, 0));
+    PROG_CHECK_CU(cuDevicePrimaryCtxRetain(&ctx, *dev));
+    PROG_CHECK_CU(cuCtxSetCurrent(ctx));
+    return ctx;
+}
 
 #endif /* PROG_CHECK_H */

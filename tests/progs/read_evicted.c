@@ -51,11 +51,7 @@ int main(int argc, char **argv) {
     if (!host)
         return 1;
     CUdevice dev;
-    CUcontext ctx;
-    PROG_CHECK_CU(cuInit(0));
-    PROG_CHECK_CU(cuDeviceGet(&dev, 0));
-    PROG_CHECK_CU(cuDevicePrimaryCtxRetain(&ctx, dev));
-    PROG_CHECK_CU(cuCtxSetCurrent(ctx));
+    prog_primary_context(&dev);
 
     CUdeviceptr a, b;
     PROG_CHECK_CU(cuMemAlloc(&a, bytes));

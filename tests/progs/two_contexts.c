@@ -40,11 +40,7 @@ int main(int argc, char **argv) {
     }
     size_t bytes = (size_t)atoi(argv[1]) << 20;
     CUdevice dev;
-    CUcontext primary, own;
-    PROG_CHECK_CU(cuInit(0));
-    PROG_CHECK_CU(cuDeviceGet(&dev, 0));
-    PROG_CHECK_CU(cuDevicePrimaryCtxRetain(&primary, dev));
-    PROG_CHECK_CU(cuCtxSetCurrent(primary));
+    CUcontext own, primary = prog_primary_context(&dev);
 
     CUdeviceptr x, y;
     PROG_CHECK_CU(cuMemAlloc(&x, bytes));

@@ -152,6 +152,22 @@ same_result() {
     [ "$(json "$T/stats.json" 'd["evictions"] > 0 and d["restores"] > 0')" = True ]
 }
 
+@test "prefetch then switch away: a component evicted while its prefetch moves keeps its bytes" {
+    printf '[offload]\nsequence = a -> b -> c\nprefetch = 1\n' >"$T/se.conf"
+    printf '[component a]\nallocs = 0\n[component b]\nallocs = 1\n[component c]\nallocs = 2\n' \
+        >>"$T/se.conf"
+    # 20 MiB holds two of the three 8 MiB buffers; at 0.1 GB/s a restore takes 80 ms
+    SIMCUDA_MEMORY=256MiB SIMCUDA_PCIE_GBPS=0.1 LD_PRELOAD=$LIB OFFLOAD_CONFIG=$T/se.conf \
+        OFFLOAD_BUDGET=20MiB OFFLOAD_LOG=debug run "$B/progs/switch_early" "$B/progs/pressure_kernels.so" 8
+    echo "$output"
+    [ "$status" -eq 0 ]
+    echo "$output" | grep -qx ok
+    # the case happened: b was prefetched, then evicted before any kernel used it
+    prefetched=$(grep -n 'prefetching allocation #1 ' <<<"$output" | tail -n 1 | cut -d: -f1)
+    evicted=$(grep -n 'evicted allocation #1 ' <<<"$output" | tail -n 1 | cut -d: -f1)
+    [ -n "$prefetched" ] && [ -n "$evicted" ] && [ "$evicted" -gt "$prefetched" ]
+}
+
 @test "record mode: three components in order, rename, rerun: same grouping as the hand-written file" {
     SIMCUDA_MEMORY=1GiB OFFLOAD_MODE=record OFFLOAD_RECORD=$T/rec.conf LD_PRELOAD=$LIB \
         "$B/pipeline" --scale 0.25 --steps 2 --out "$T/out.png" >"$T/out" 2>&1 ||

@@ -343,12 +343,17 @@ CUresult residency_evict(struct runtime *rt, struct allocation *a) {
 
 CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefetch) {
     if (a->state == EVICTING) {
-        /* Still mapped: take it back. The copy in flight may now read bytes the program
-         * changes, so the backup is only trusted again for read-only data. */
+        /* Still mapped: take it back. Its copy out may still be reading it: like a
+         * restore, every stream that uses it next waits for `ready` (that copy), so the
+         * program's writes never race with it. The backup is only trusted again for
+         * read-only data. */
         evicting_drop(rt, a);
         a->state = RESIDENT;
         if (!a->readonly)
             a->backup_valid = false;
+        a->restore_pending = true;
+        a->stream_count = 0;
+        a->streams_overflow = false;
         return CUDA_SUCCESS;
     }
     if (a->state != EVICTED)

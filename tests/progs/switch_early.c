@@ -8,9 +8,9 @@
  * makes c active (b goes, a is prefetched); a kernel on A makes a active and prefetches
  * b; a kernel on C right after, out of sequence, makes c active again, which evicts b
  * before any kernel used it, its restore possibly still moving. Then every word of A, B
- * and C is read back and checked: A was incremented once, C twice, B never. Prints "ok" and exits 0, or names
- * the first wrong word and exits 1. Run with a slow SIMCUDA_PCIE_GBPS so the prefetch is
- * still in flight when the eviction is issued: the eviction must wait for it.
+ * and C is read back and checked: A was incremented once, C twice, B never. Prints "ok" and exits
+ * 0, or names the first wrong word and exits 1. Run with a slow SIMCUDA_PCIE_GBPS so the prefetch
+ * is still in flight when the eviction is issued: the eviction must wait for it.
  */
 #include "tests/progs/prog_check.h"
 
@@ -18,7 +18,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 static uint32_t pattern(int buffer, size_t word) {
     return (uint32_t)(buffer << 28) ^ (uint32_t)(word * 2654435761u);
@@ -56,10 +55,10 @@ int main(int argc, char **argv) {
     }
     add_one(add, buf[2], words); /* c active: b evicted, a prefetched */
     add_one(add, buf[0], words); /* a active: c evicted, then b prefetched */
-    /* The prefetch waits for c's eviction to land; a host wait once it has issues it. */
-    PROG_CHECK_CU(cuStreamSynchronize(NULL));
-    struct timespec pause = {0, 300 * 1000 * 1000};
-    nanosleep(&pause, NULL);
+    /* The prefetch waits for c's eviction to land: the context sync waits for that copy
+     * too (liboffload's streams are the context's), and the host wait after it finds the
+     * eviction landed and issues the prefetch, which is then moving. */
+    PROG_CHECK_CU(cuCtxSynchronize());
     PROG_CHECK_CU(cuStreamSynchronize(NULL));
     add_one(add, buf[2], words); /* c active, out of sequence: b evicted, unused */
     PROG_CHECK_CU(cuCtxSynchronize());
@@ -70,8 +69,8 @@ int main(int argc, char **argv) {
         uint32_t added = added_to[b];
         for (size_t i = 0; i < words; i++) {
             if (host[i] != pattern(b, i) + added) {
-                fprintf(stderr, "switch_early: buffer %c word %zu is 0x%08x, not 0x%08x\n",
-                        'A' + b, i, host[i], pattern(b, i) + added);
+                fprintf(stderr, "switch_early: buffer %c word %zu is 0x%08x, not 0x%08x\n", 'A' + b,
+                        i, host[i], pattern(b, i) + added);
                 return 1;
             }
         }

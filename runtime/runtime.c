@@ -513,16 +513,17 @@ void runtime_stream_destroyed(CUstream stream) {
 
 /* --- exit --------------------------------------------------------------------------- */
 
-/* At exit another thread may hold the lock (even forever, when exit runs in a signal
- * handler that interrupted it): wait a moment, then report from what is there. */
+/* At exit another thread may hold the lock for one call (a sync copy, an eviction wait:
+ * seconds under a sanitizer), or this thread may (exit from a signal handler that
+ * interrupted one of its calls), and then nobody ever releases it. So: never wait for
+ * ourselves, wait up to 2 s for another thread, then report from what is there (a read
+ * that may race with that thread, the lesser harm than no report or a hang). */
 static bool lock_for_exit(void) {
+    if (call_holds_lock)
+        return false;
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_nsec += 200 * 1000 * 1000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
+    deadline.tv_sec += 2;
     return offload_lock_acquire_until(&rt->lock, &deadline);
 }
 

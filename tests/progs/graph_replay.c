@@ -10,41 +10,30 @@
  * captured launch returns). Then A is read back: every word must be pattern + 3.
  * Prints "graph: ok".
  */
+#include "tests/progs/prog_check.h"
+
 #include <cuda.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #define WORDS (2u << 20) /* 8 MiB of unsigned */
 
-#define CHECK(call)                                                                                \
-    do {                                                                                           \
-        CUresult r_ = (call);                                                                      \
-        if (r_ != CUDA_SUCCESS) {                                                                  \
-            const char *n_ = "?";                                                                  \
-            cuGetErrorName(r_, &n_);                                                               \
-            fprintf(stderr, "graph_replay: line %d: %s: %s\n", __LINE__, #call, n_);               \
-            return 1;                                                                              \
-        }                                                                                          \
-    } while (0)
-
-static int capture(CUstream s, CUfunction add, CUdeviceptr *a, CUgraphExec *exec) {
+static void capture(CUstream s, CUfunction add, CUdeviceptr *a, CUgraphExec *exec) {
     static unsigned long long n = WORDS;
     static unsigned delta = 1;
     void *args[] = {a, &n, &delta};
     CUgraph g;
-    CHECK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
-    CHECK(cuLaunchKernel(add, WORDS / 256, 1, 1, 256, 1, 1, 0, s, args, NULL));
-    CHECK(cuStreamEndCapture(s, &g));
-    CHECK(cuGraphInstantiate(exec, g, 0));
-    CHECK(cuGraphDestroy(g)); /* the executable graph keeps what it needs */
-    return 0;
+    PROG_CHECK_CU(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+    PROG_CHECK_CU(cuLaunchKernel(add, WORDS / 256, 1, 1, 256, 1, 1, 0, s, args, NULL));
+    PROG_CHECK_CU(cuStreamEndCapture(s, &g));
+    PROG_CHECK_CU(cuGraphInstantiate(exec, g, 0));
+    PROG_CHECK_CU(cuGraphDestroy(g)); /* the executable graph keeps what it needs */
 }
 
 int main(int argc, char **argv) {
     if (argc != 2)
         return 2;
     CUdevice dev;
-    CUcontext ctx;
     CUmodule mod;
     CUfunction add;
     CUstream s;
@@ -52,46 +41,41 @@ int main(int argc, char **argv) {
     unsigned *host = malloc(WORDS * sizeof *host);
     if (!host)
         return 1;
-    CHECK(cuInit(0));
-    CHECK(cuDeviceGet(&dev, 0));
-    CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CHECK(cuCtxSetCurrent(ctx));
-    CHECK(cuModuleLoad(&mod, argv[1]));
-    CHECK(cuModuleGetFunction(&add, mod, "add_u32"));
-    CHECK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    prog_primary_context(&dev);
+    PROG_CHECK_CU(cuModuleLoad(&mod, argv[1]));
+    PROG_CHECK_CU(cuModuleGetFunction(&add, mod, "add_u32"));
+    PROG_CHECK_CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
     for (unsigned i = 0; i < WORDS; i++)
         host[i] = i * 2654435761u;
-    CHECK(cuMemAlloc(&a, WORDS * 4));
-    CHECK(cuMemcpyHtoD(a, host, WORDS * 4));
+    PROG_CHECK_CU(cuMemAlloc(&a, WORDS * 4));
+    PROG_CHECK_CU(cuMemcpyHtoD(a, host, WORDS * 4));
     CUgraphExec first, second;
-    if (capture(s, add, &a, &first))
-        return 1;
-    CHECK(cuMemAlloc(&b, WORDS * 4));
-    CHECK(cuMemsetD32(b, 7, WORDS));
-    CHECK(cuMemAlloc(&c, WORDS * 4));
-    CHECK(cuMemsetD32(c, 9, WORDS));
-    CHECK(cuGraphLaunch(first, s));
-    CHECK(cuStreamSynchronize(s));
-    CHECK(cuMemsetD32(b, 8, WORDS)); /* B and C again: A goes out */
-    CHECK(cuMemsetD32(c, 10, WORDS));
-    if (capture(s, add, &a, &second))
-        return 1;
-    CHECK(cuMemsetD32(b, 11, WORDS));
-    CHECK(cuMemsetD32(c, 12, WORDS));
-    CHECK(cuGraphLaunch(first, s));
-    CHECK(cuGraphLaunch(second, s));
-    CHECK(cuStreamSynchronize(s));
-    CHECK(cuMemcpyDtoH(host, a, WORDS * 4));
+    capture(s, add, &a, &first);
+    PROG_CHECK_CU(cuMemAlloc(&b, WORDS * 4));
+    PROG_CHECK_CU(cuMemsetD32(b, 7, WORDS));
+    PROG_CHECK_CU(cuMemAlloc(&c, WORDS * 4));
+    PROG_CHECK_CU(cuMemsetD32(c, 9, WORDS));
+    PROG_CHECK_CU(cuGraphLaunch(first, s));
+    PROG_CHECK_CU(cuStreamSynchronize(s));
+    PROG_CHECK_CU(cuMemsetD32(b, 8, WORDS)); /* B and C again: A goes out */
+    PROG_CHECK_CU(cuMemsetD32(c, 10, WORDS));
+    capture(s, add, &a, &second);
+    PROG_CHECK_CU(cuMemsetD32(b, 11, WORDS));
+    PROG_CHECK_CU(cuMemsetD32(c, 12, WORDS));
+    PROG_CHECK_CU(cuGraphLaunch(first, s));
+    PROG_CHECK_CU(cuGraphLaunch(second, s));
+    PROG_CHECK_CU(cuStreamSynchronize(s));
+    PROG_CHECK_CU(cuMemcpyDtoH(host, a, WORDS * 4));
     for (unsigned i = 0; i < WORDS; i++)
         if (host[i] != i * 2654435761u + 3) {
             fprintf(stderr, "graph_replay: word %u is %08x\n", i, host[i]);
             return 1;
         }
-    CHECK(cuGraphExecDestroy(first));
-    CHECK(cuGraphExecDestroy(second));
-    CHECK(cuMemFree(a));
-    CHECK(cuMemFree(b));
-    CHECK(cuMemFree(c));
+    PROG_CHECK_CU(cuGraphExecDestroy(first));
+    PROG_CHECK_CU(cuGraphExecDestroy(second));
+    PROG_CHECK_CU(cuMemFree(a));
+    PROG_CHECK_CU(cuMemFree(b));
+    PROG_CHECK_CU(cuMemFree(c));
     free(host);
     printf("graph: ok\n");
     return 0;

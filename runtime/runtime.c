@@ -427,9 +427,7 @@ static bool readable_from_backup(const struct allocation *a, CUdeviceptr src, si
         return false;
     if (src + bytes < src || src + bytes > a->base + a->size)
         return false;
-    CUcontext cur = NULL;
-    return driver()->cuCtxGetCurrent(&cur) == CUDA_SUCCESS && cur == rt->ctx &&
-           !copy_stream_capturing(stream);
+    return setup_current_place(rt) == PLACE_MANAGED && !copy_stream_capturing(stream);
 }
 
 CUresult runtime_read_evicted(void *dst, CUdeviceptr src, size_t bytes, CUstream stream,

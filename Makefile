@@ -28,8 +28,8 @@ CFLAGS    := -std=c11 $(WARN) $(OPT) -fPIC -pthread
 CXXFLAGS  := -std=c++17 $(WARN) $(OPT) -fPIC -pthread
 LDFLAGS   := $(SAN_LD)
 
-# --- liboffload.so: interpose/ + runtime/ + config/ ---------------------------------
-LIB_SRCS  := $(wildcard interpose/*.c runtime/*.c config/*.c)
+# --- liboffload.so: interpose/ -> runtime/ -> config/, driver/ -> base/ ---------------
+LIB_SRCS  := $(wildcard interpose/*.c runtime/*.c runtime/*/*.c config/*.c driver/*.c base/*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 INIH_A    := $(firstword $(wildcard /usr/lib/*/libinih.a /usr/lib/libinih.a))
 
@@ -80,7 +80,7 @@ $(BUILD)/obj/%.o: %.c
 # runtime makes while it initialises (libtsan's reference to dlsym binds to it in a
 # statically linked test), before any instrumented function may run: those two objects are
 # never instrumented, whatever their functions' attributes say.
-$(BUILD)/obj/interpose/dlsym_route.o $(BUILD)/obj/interpose/real_dlsym.o: CFLAGS += -fno-sanitize=all
+$(BUILD)/obj/interpose/dlsym_route.o $(BUILD)/obj/driver/real_dlsym.o: CFLAGS += -fno-sanitize=all
 
 # Only the symbols marked OFFLOAD_EXPORT (interpose/export.h) leave the library;
 # inih's symbols stay inside it.
@@ -126,14 +126,14 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/check.h $(BUILD)/liboffloa
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/liboffload.a $(INIH_A) $(LDFLAGS) -ldl -pthread -lm
 
 # test_interpose_hooks is its own runtime (a fake of runtime/runtime.h that records what the
-# hooks report): it links interpose/'s objects and the log only, never liboffload.a, so the
-# real runtime cannot be linked beside the fake (nor silently replace part of it).
-INTERPOSE_OBJS := $(filter $(BUILD)/obj/interpose/%,$(LIB_OBJS))
+# hooks report): it links interpose/ and the layers below it (driver/, base/) only, never
+# liboffload.a, so the real runtime cannot be linked beside the fake (nor silently replace
+# part of it).
+INTERPOSE_OBJS := $(filter $(BUILD)/obj/interpose/% $(BUILD)/obj/driver/% $(BUILD)/obj/base/%,$(LIB_OBJS))
 $(BUILD)/tests/test_interpose_hooks: tests/unit/test_interpose_hooks.c tests/unit/check.h \
-    $(INTERPOSE_OBJS) $(BUILD)/obj/runtime/log.o
+    $(INTERPOSE_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(INTERPOSE_OBJS) $(BUILD)/obj/runtime/log.o \
-	    $(LDFLAGS) -ldl -pthread
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(INTERPOSE_OBJS) $(LDFLAGS) -ldl -pthread
 
 # --as-needed: a program that only reaches the driver through dlopen (as the CUDA
 # runtime does) keeps no link to it.
@@ -204,7 +204,7 @@ lint: all
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -I. -D_GNU_SOURCE -D__x86_64__ \
-	    interpose runtime config examples/pipeline tests/sim
+	    base driver interpose runtime config examples/pipeline tests/sim
 
 clean:
 	rm -rf $(BUILD)

@@ -17,6 +17,8 @@
 #ifndef OFFLOAD_CONFIG_H
 #define OFFLOAD_CONFIG_H
 
+#include "base/log.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,8 +31,6 @@ enum config_policy {
     CONFIG_POLICY_SEQUENCE, /* on a switch to X, evict all but X and its prefetches */
     CONFIG_POLICY_BUDGET,   /* evict only over budget, farthest next turn first */
 };
-
-enum config_log_level { CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO, CONFIG_LOG_DEBUG };
 
 enum config_mode { CONFIG_MODE_RUN, CONFIG_MODE_RECORD };
 
@@ -68,7 +68,7 @@ struct config {
     struct config_size budget;        /* unset: the device's free memory at first use */
     struct config_size min_size;      /* default 1 MiB */
     int prefetch;                     /* default 1 */
-    enum config_log_level log_level;  /* default warn */
+    enum log_level log_level;         /* default warn */
     char stats_path[CONFIG_PATH_MAX]; /* "" if none */
     enum config_mode mode;
     char record_path[CONFIG_PATH_MAX]; /* record mode output; default offload.recorded.conf */

@@ -21,7 +21,7 @@ void state_init(struct config_state *st, struct config *cfg, struct config_error
     cfg->policy = CONFIG_POLICY_LRU;
     cfg->min_size = (struct config_size){.set = true, .bytes = 1u << 20};
     cfg->prefetch = 1;
-    cfg->log_level = CONFIG_LOG_WARN;
+    cfg->log_level = LOG_WARN;
     cfg->mode = CONFIG_MODE_RUN;
     strcpy(cfg->record_path, "offload.recorded.conf");
     strcpy(cfg->driver_path, "libcuda.so.1");
@@ -169,7 +169,7 @@ static int apply_log(struct config_state *st, const char *value, const char *ori
     int level;
     if (value_parse_enum(value, &value_enum_log, &level, msg) < 0)
         return -1;
-    st->cfg->log_level = (enum config_log_level)level;
+    st->cfg->log_level = (enum log_level)level;
     return 0;
 }
 

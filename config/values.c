@@ -371,8 +371,7 @@ static const int policy_values[] = {CONFIG_POLICY_SEQUENCE, CONFIG_POLICY_BUDGET
 ENUM(value_enum_policy, "policy", "sequence, budget or lru", policy_names, policy_values);
 
 static const char *const log_names[] = {"error", "warn", "info", "debug"};
-static const int log_values[] = {CONFIG_LOG_ERROR, CONFIG_LOG_WARN, CONFIG_LOG_INFO,
-                                 CONFIG_LOG_DEBUG};
+static const int log_values[] = {LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG};
 ENUM(value_enum_log, "log level", "error, warn, info or debug", log_names, log_values);
 
 static const char *const mode_names[] = {"run", "record"};

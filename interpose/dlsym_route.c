@@ -24,10 +24,10 @@
  * caller had called glibc directly. A C tail call is not guaranteed (gcc 12 has no
  * musttail; -O0/-O1 sanitizer builds do not make sibling calls), hence the assembly.
  */
-#include "interpose/driver.h"
+#include "base/log.h"
+#include "driver/driver.h"
+#include "driver/real_dlsym.h"
 #include "interpose/hook.h"
-#include "interpose/real_dlsym.h"
-#include "runtime/log.h"
 
 #include <dlfcn.h>
 #include <string.h>

@@ -9,7 +9,7 @@
 #ifndef OFFLOAD_HOOK_H
 #define OFFLOAD_HOOK_H
 
-#include "interpose/driver.h"
+#include "driver/driver.h"
 #include "interpose/export.h"
 #include "runtime/runtime.h"
 

@@ -7,7 +7,7 @@
  * leave the next component's prefetch to its first launch, after the wait, with nothing
  * left to overlap it with. The driver's wait itself, and its result, are untouched.
  */
-#include "interpose/driver.h"
+#include "driver/driver.h"
 #include "interpose/export.h"
 #include "interpose/hook.h"
 #include "runtime/runtime.h"

@@ -3,8 +3,8 @@
  */
 #include "interpose/resolver.h"
 
-#include "interpose/real_dlsym.h"
-#include "runtime/log.h"
+#include "base/log.h"
+#include "driver/real_dlsym.h"
 
 #include <dlfcn.h>
 #include <link.h>

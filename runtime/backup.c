@@ -3,9 +3,9 @@
  */
 #include "runtime/backup.h"
 
-#include "interpose/driver.h"
-#include "runtime/cuerr.h"
-#include "runtime/log.h"
+#include "base/log.h"
+#include "driver/cuerr.h"
+#include "driver/driver.h"
 
 #include <sys/mman.h>
 

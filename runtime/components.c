@@ -6,7 +6,7 @@
  */
 #include "runtime/components.h"
 
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/policy.h"
 #include "runtime/residency.h"
 #include "runtime/setup.h"

@@ -3,10 +3,10 @@
  */
 #include "runtime/copy.h"
 
-#include "interpose/driver.h"
-#include "runtime/cuerr.h"
-#include "runtime/hash.h"
-#include "runtime/log.h"
+#include "base/hash.h"
+#include "base/log.h"
+#include "driver/cuerr.h"
+#include "driver/driver.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  */
 #include "runtime/graphs.h"
 
-#include "interpose/driver.h"
+#include "driver/driver.h"
 
 #include <stdlib.h>
 

@@ -3,8 +3,8 @@
  */
 #include "runtime/launch.h"
 
-#include "interpose/driver.h"
-#include "runtime/log.h"
+#include "base/log.h"
+#include "driver/driver.h"
 
 #include <stdlib.h>
 

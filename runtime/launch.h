@@ -9,7 +9,7 @@
 #ifndef OFFLOAD_LAUNCH_H
 #define OFFLOAD_LAUNCH_H
 
-#include "runtime/hash.h"
+#include "base/hash.h"
 
 #include <cuda.h>
 #include <stdbool.h>

@@ -3,8 +3,8 @@
  */
 #include "runtime/record.h"
 
-#include "runtime/atomic_file.h"
-#include "runtime/log.h"
+#include "base/atomic_file.h"
+#include "base/log.h"
 #include "runtime/record_plan.h"
 
 #include <errno.h>

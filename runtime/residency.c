@@ -3,10 +3,10 @@
  */
 #include "runtime/residency.h"
 
-#include "interpose/driver.h"
+#include "base/log.h"
+#include "driver/cuerr.h"
+#include "driver/driver.h"
 #include "runtime/components.h"
-#include "runtime/cuerr.h"
-#include "runtime/log.h"
 #include "runtime/lru.h"
 
 #include <stdlib.h>

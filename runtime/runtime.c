@@ -4,10 +4,10 @@
  */
 #include "runtime/runtime.h"
 
-#include "interpose/driver.h"
+#include "base/log.h"
+#include "driver/cuerr.h"
+#include "driver/driver.h"
 #include "runtime/components.h"
-#include "runtime/cuerr.h"
-#include "runtime/log.h"
 #include "runtime/record.h"
 #include "runtime/residency.h"
 #include "runtime/setup.h"

@@ -3,9 +3,9 @@
  */
 #include "runtime/setup.h"
 
-#include "interpose/driver.h"
+#include "base/log.h"
+#include "driver/driver.h"
 #include "runtime/components.h"
-#include "runtime/log.h"
 #include "runtime/record.h"
 
 #include <pthread.h>
@@ -48,7 +48,7 @@ static void print_start_line(const struct runtime *rt) {
     size_t n = components_describe(rt, sequence, sizeof sequence);
     /* With components the user asked for offloading and sees it at the default level;
      * a plain preload says nothing unless asked (it runs in every child process). */
-    enum config_log_level level = n ? CONFIG_LOG_WARN : CONFIG_LOG_INFO;
+    enum log_level level = n ? LOG_WARN : LOG_INFO;
     char budget[32];
     format_size(budget, sizeof budget, rt->budget.limit);
     log_msg(level, "%zu component%s, budget %s%s%s%s", n, n == 1 ? "" : "s", budget,

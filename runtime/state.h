@@ -10,6 +10,7 @@
 #ifndef OFFLOAD_STATE_H
 #define OFFLOAD_STATE_H
 
+#include "base/lock.h"
 #include "config/config.h"
 #include "runtime/backup.h"
 #include "runtime/budget.h"
@@ -17,7 +18,6 @@
 #include "runtime/graphs.h"
 #include "runtime/handle_pool.h"
 #include "runtime/launch.h"
-#include "runtime/lock.h"
 #include "runtime/registry.h"
 #include "runtime/stats.h"
 

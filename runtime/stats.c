@@ -3,8 +3,8 @@
  */
 #include "runtime/stats.h"
 
-#include "runtime/atomic_file.h"
-#include "runtime/log.h"
+#include "base/atomic_file.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -120,7 +120,7 @@ static double mib(uint64_t bytes) {
 }
 
 void stats_log_summary(const struct stats_report *r) {
-    if (!log_enabled(CONFIG_LOG_INFO))
+    if (!log_enabled(LOG_INFO))
         return;
     const struct stats *s = r->stats;
     log_info("summary: budget %.1f MiB, tracked %.1f MiB (peak %.1f MiB, %" PRIu64

@@ -3,7 +3,7 @@
  */
 #include "runtime/untracked.h"
 
-#include "runtime/hash.h"
+#include "base/hash.h"
 
 #include <stdlib.h>
 

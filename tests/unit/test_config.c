@@ -90,7 +90,7 @@ TEST(defaults_without_a_file) {
     CHECK(cfg.min_size.set && !cfg.min_size.is_percent);
     CHECK_EQ_U64(cfg.min_size.bytes, MiB);
     CHECK_EQ_U64(cfg.prefetch, 1);
-    CHECK(cfg.log_level == CONFIG_LOG_WARN);
+    CHECK(cfg.log_level == LOG_WARN);
     CHECK_STR(cfg.stats_path, "");
     CHECK(cfg.mode == CONFIG_MODE_RUN);
     CHECK_STR(cfg.record_path, "offload.recorded.conf");
@@ -152,7 +152,7 @@ TEST(every_offload_key) {
     CHECK(cfg.budget.set && cfg.budget.is_percent && cfg.budget.percent == 25.0);
     CHECK_EQ_U64(cfg.prefetch, 0);
     CHECK_EQ_U64(cfg.min_size.bytes, 4096);
-    CHECK(cfg.log_level == CONFIG_LOG_DEBUG);
+    CHECK(cfg.log_level == LOG_DEBUG);
     CHECK_STR(cfg.stats_path, "/tmp/s.json");
     CHECK_STR(cfg.record_path, "out.conf");
     CHECK(cfg.mode == CONFIG_MODE_RECORD);
@@ -164,9 +164,9 @@ TEST(every_offload_key) {
     config_free(&cfg);
 
     CHECK(parse("[offload]\nlog = error\n") == 0);
-    CHECK(cfg.log_level == CONFIG_LOG_ERROR);
+    CHECK(cfg.log_level == LOG_ERROR);
     CHECK(parse("[offload]\nlog = info\nmode = run\n") == 0);
-    CHECK(cfg.log_level == CONFIG_LOG_INFO && cfg.mode == CONFIG_MODE_RUN);
+    CHECK(cfg.log_level == LOG_INFO && cfg.mode == CONFIG_MODE_RUN);
     config_free(&cfg);
 }
 
@@ -627,7 +627,7 @@ TEST(environment_overrides_the_file) {
     CHECK_EQ_U64(cfg.budget.bytes, 3 * GiB);
     CHECK_EQ_U64(cfg.prefetch, 4);
     CHECK_EQ_U64(cfg.min_size.bytes, 64 << 10);
-    CHECK(cfg.log_level == CONFIG_LOG_INFO);
+    CHECK(cfg.log_level == LOG_INFO);
     CHECK_STR(cfg.stats_path, "stats.json");
     CHECK(cfg.mode == CONFIG_MODE_RECORD);
     CHECK_STR(cfg.record_path, "rec.conf");

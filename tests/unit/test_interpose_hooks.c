@@ -10,7 +10,7 @@
  * the driver call and ended on every path), that the runtime's error stops the call, and
  * that address queries on tracked memory come from the registry.
  */
-#include "interpose/driver.h"
+#include "driver/driver.h"
 #include "interpose/hook.h"
 #include "runtime/runtime.h"
 #include "tests/unit/check.h"

@@ -4,7 +4,7 @@
  * (a hook only for exactly the symbol the driver returned), driven through a fake
  * driver symbol table; plus what hooks answer when no driver can be loaded.
  */
-#include "interpose/driver.h"
+#include "driver/driver.h"
 #include "interpose/hook.h"
 #include "interpose/resolver.h"
 #include "tests/unit/check.h"

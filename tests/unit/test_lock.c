@@ -2,7 +2,7 @@
  * test_lock.c — the runtime's futex lock: mutual exclusion under contention, the timed
  * acquire used at exit, and the reset a fork child needs.
  */
-#include "runtime/lock.h"
+#include "base/lock.h"
 #include "tests/unit/check.h"
 
 #include <pthread.h>

@@ -1,9 +1,9 @@
 /*
  * cuerr.c — error names through the driver's own cuGetErrorName.
  */
-#include "runtime/cuerr.h"
+#include "driver/cuerr.h"
 
-#include "interpose/driver.h"
+#include "driver/driver.h"
 
 const char *cuerr_name(CUresult r) {
     const char *name = NULL;

@@ -6,10 +6,10 @@
  * driver that cannot start), so the program fails the way it would without a GPU
  * instead of crashing inside liboffload.
  */
-#include "interpose/driver.h"
+#include "driver/driver.h"
 
-#include "interpose/real_dlsym.h"
-#include "runtime/log.h"
+#include "base/log.h"
+#include "driver/real_dlsym.h"
 
 #include <dlfcn.h>
 #include <pthread.h>

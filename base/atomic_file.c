@@ -1,7 +1,7 @@
 /*
  * atomic_file.c — temp file + rename.
  */
-#include "runtime/atomic_file.h"
+#include "base/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>

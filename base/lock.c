@@ -1,7 +1,7 @@
 /*
  * lock.c — the contended paths of the runtime's futex lock (lock.h).
  */
-#include "runtime/lock.h"
+#include "base/lock.h"
 
 #include <errno.h>
 #include <linux/futex.h>

@@ -1,7 +1,7 @@
 /*
  * real_dlsym.c — finds the dlsym that liboffload's overrides forward to.
  */
-#include "interpose/real_dlsym.h"
+#include "driver/real_dlsym.h"
 
 #include <dlfcn.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * log.c — one line per message, written with a single write(2) so lines from
  * several threads never interleave.
  */
-#include "runtime/log.h"
+#include "base/log.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -11,17 +11,17 @@
 
 /* The one piece of state outside the runtime struct: read on every log call without
  * taking the runtime lock (logging happens while it is held). Written once at init. */
-static _Atomic int log_level = CONFIG_LOG_WARN;
+static _Atomic int log_level = LOG_WARN;
 
-void log_set_level(enum config_log_level level) {
+void log_set_level(enum log_level level) {
     atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
 }
 
-bool log_enabled(enum config_log_level level) {
+bool log_enabled(enum log_level level) {
     return (int)level <= atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
-void log_msg(enum config_log_level level, const char *fmt, ...) {
+void log_msg(enum log_level level, const char *fmt, ...) {
     if (!log_enabled(level))
         return;
     char line[1024];

@@ -7,12 +7,12 @@
 #include "base/log.h"
 #include "driver/cuerr.h"
 #include "driver/driver.h"
-#include "runtime/components.h"
+#include "runtime/components/components.h"
+#include "runtime/memory/residency.h"
+#include "runtime/memory/untracked.h"
 #include "runtime/record.h"
-#include "runtime/residency.h"
 #include "runtime/setup.h"
 #include "runtime/state.h"
-#include "runtime/untracked.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
 
 #include "base/log.h"
 #include "driver/driver.h"
-#include "runtime/components.h"
+#include "runtime/components/components.h"
 #include "runtime/record.h"
 
 #include <pthread.h>

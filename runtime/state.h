@@ -12,14 +12,14 @@
 
 #include "base/lock.h"
 #include "config/config.h"
-#include "runtime/backup.h"
-#include "runtime/budget.h"
-#include "runtime/copy.h"
-#include "runtime/graphs.h"
-#include "runtime/handle_pool.h"
-#include "runtime/launch.h"
-#include "runtime/registry.h"
-#include "runtime/stats.h"
+#include "runtime/launch/graphs.h"
+#include "runtime/launch/launch.h"
+#include "runtime/memory/backup.h"
+#include "runtime/memory/budget.h"
+#include "runtime/memory/copy.h"
+#include "runtime/memory/handle_pool.h"
+#include "runtime/memory/registry.h"
+#include "runtime/report/stats.h"
 
 #include <cuda.h>
 #include <stdatomic.h>

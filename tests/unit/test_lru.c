@@ -1,8 +1,8 @@
 /*
  * test_lru.c — which allocation goes first under pressure, and the budget arithmetic.
  */
-#include "runtime/budget.h"
-#include "runtime/lru.h"
+#include "runtime/memory/budget.h"
+#include "runtime/policy/lru.h"
 #include "tests/unit/check.h"
 
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* test_policy.c — eviction and prefetch decisions (runtime/policy.h): Belady's choice
  * against a brute-force optimum, switch plans under both policies, the LRU helper. */
-#include "runtime/policy.h"
+#include "runtime/policy/policy.h"
 #include "tests/unit/check.h"
 
 #include <stdlib.h>

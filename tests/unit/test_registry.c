@@ -1,7 +1,7 @@
 /*
  * test_registry.c — the granule hash: interior pointers, boundaries, removal, many ranges.
  */
-#include "runtime/registry.h"
+#include "runtime/memory/registry.h"
 #include "tests/unit/check.h"
 
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /*
  * registry.c — granule hash + flat list of tracked allocations.
  */
-#include "runtime/registry.h"
+#include "runtime/memory/registry.h"
 
 #include "base/hash.h"
 

@@ -1,7 +1,7 @@
 /*
  * backup.c — pinned host backups with a pageable fallback.
  */
-#include "runtime/backup.h"
+#include "runtime/memory/backup.h"
 
 #include "base/log.h"
 #include "driver/cuerr.h"

@@ -4,11 +4,11 @@
  * Decisions come from policy.h (pure); this file keeps the members of each component,
  * builds the policy's view from them and carries the plan out through residency.h.
  */
-#include "runtime/components.h"
+#include "runtime/components/components.h"
 
 #include "base/log.h"
-#include "runtime/policy.h"
-#include "runtime/residency.h"
+#include "runtime/memory/residency.h"
+#include "runtime/policy/policy.h"
 #include "runtime/setup.h"
 
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * launch.c — parameter layouts and the scan of a launch's 8-byte values.
  */
-#include "runtime/launch.h"
+#include "runtime/launch/launch.h"
 
 #include "base/log.h"
 #include "driver/driver.h"

@@ -1,7 +1,7 @@
 /*
  * budget.c — budget accounting and peaks.
  */
-#include "runtime/budget.h"
+#include "runtime/memory/budget.h"
 
 static void update_peaks(struct budget *b) {
     if (b->resident > b->peak_resident)

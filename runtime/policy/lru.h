@@ -8,7 +8,7 @@
 #ifndef OFFLOAD_LRU_H
 #define OFFLOAD_LRU_H
 
-#include "runtime/registry.h"
+#include "runtime/memory/registry.h"
 
 /* is_kept(ctx, component): true for components that are never evicted (may be NULL). */
 struct allocation *lru_choose(const struct registry *reg, uint64_t epoch,

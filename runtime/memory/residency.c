@@ -1,13 +1,13 @@
 /*
  * residency.c — evict, restore, make room.
  */
-#include "runtime/residency.h"
+#include "runtime/memory/residency.h"
 
 #include "base/log.h"
 #include "driver/cuerr.h"
 #include "driver/driver.h"
-#include "runtime/components.h"
-#include "runtime/lru.h"
+#include "runtime/components/components.h"
+#include "runtime/policy/lru.h"
 
 #include <stdlib.h>
 #include <time.h>

@@ -10,8 +10,8 @@
 #ifndef OFFLOAD_GRAPHS_H
 #define OFFLOAD_GRAPHS_H
 
-#include "runtime/launch.h"
-#include "runtime/registry.h"
+#include "runtime/launch/launch.h"
+#include "runtime/memory/registry.h"
 
 #include <cuda.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /*
  * stats.c — the exit report: a summary table on stderr, a JSON document in a file.
  */
-#include "runtime/stats.h"
+#include "runtime/report/stats.h"
 
 #include "base/atomic_file.h"
 #include "base/log.h"

@@ -1,7 +1,7 @@
 /*
  * lru.c — one pass over the registry's list; only on the eviction path.
  */
-#include "runtime/lru.h"
+#include "runtime/policy/lru.h"
 
 struct allocation *lru_choose(const struct registry *reg, uint64_t epoch,
                               bool (*is_kept)(const void *ctx, int component), const void *ctx) {

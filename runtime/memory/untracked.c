@@ -1,7 +1,7 @@
 /*
  * untracked.c — address -> size for pass-through allocations.
  */
-#include "runtime/untracked.h"
+#include "runtime/memory/untracked.h"
 
 #include "base/hash.h"
 

@@ -1,7 +1,7 @@
 /*
  * copy.c — offload streams, chunked copies, cross-stream events.
  */
-#include "runtime/copy.h"
+#include "runtime/memory/copy.h"
 
 #include "base/hash.h"
 #include "base/log.h"

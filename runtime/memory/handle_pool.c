@@ -1,7 +1,7 @@
 /*
  * handle_pool.c — a small array; a call evicts a handful of allocations at most.
  */
-#include "runtime/handle_pool.h"
+#include "runtime/memory/handle_pool.h"
 
 #include <stdlib.h>
 

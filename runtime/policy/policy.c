@@ -5,7 +5,7 @@
  * small (a handful to a few dozen), so the quadratic selection loops below cost less
  * than sorting would in code and are easy to check.
  */
-#include "runtime/policy.h"
+#include "runtime/policy/policy.h"
 
 size_t policy_distance(const size_t *sequence, size_t sequence_length, size_t pos, size_t c) {
     if (sequence_length == 0)

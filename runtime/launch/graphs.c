@@ -1,7 +1,7 @@
 /*
  * graphs.c — walking a graph's nodes for tracked allocations.
  */
-#include "runtime/graphs.h"
+#include "runtime/launch/graphs.h"
 
 #include "driver/driver.h"
 

@@ -17,7 +17,7 @@
 #ifndef OFFLOAD_COPY_H
 #define OFFLOAD_COPY_H
 
-#include "runtime/registry.h"
+#include "runtime/memory/registry.h"
 
 #include <cuda.h>
 #include <stdbool.h>

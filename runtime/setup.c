@@ -4,8 +4,10 @@
 #include "runtime/setup.h"
 
 #include "base/log.h"
+#include "base/units.h"
 #include "driver/driver.h"
 #include "runtime/components/components.h"
+#include "runtime/pressure.h"
 #include "runtime/record.h"
 
 #include <pthread.h>
@@ -33,14 +35,6 @@ void setup_early(struct runtime *rt) {
     rt->config_loaded = true;
     log_set_level(rt->cfg.log_level);
     pthread_atfork(NULL, NULL, after_fork_in_child);
-}
-
-/* "2.0 GiB", "160 MiB". */
-static void format_size(char *buf, size_t len, uint64_t bytes) {
-    if (bytes >= (1ull << 30))
-        snprintf(buf, len, "%.1f GiB", (double)bytes / (1ull << 30));
-    else
-        snprintf(buf, len, "%.0f MiB", (double)bytes / (1ull << 20));
 }
 
 static void print_start_line(const struct runtime *rt) {
@@ -107,6 +101,7 @@ bool setup_cuda(struct runtime *rt) {
     rt->min_size = rt->cfg.min_size.set ? config_size_bytes(&rt->cfg.min_size, total) : 1u << 20;
     if (rt->min_size == 0)
         rt->min_size = 1;
+    rt->victims = &pressure_victims;
     if (components_init(rt) != 0)
         return setup_failed(rt, "components", CUDA_ERROR_OUT_OF_MEMORY);
     record_init(rt);

@@ -28,6 +28,13 @@
 struct untracked_alloc;
 struct components;
 struct record_trace;
+struct victim_source;
+
+/* Components a switch plan prefetches once its evictions have landed (runtime/plan.c). */
+struct prefetch_queue {
+    size_t *components;
+    size_t count, capacity;
+};
 
 struct runtime {
     struct offload_lock lock;
@@ -63,8 +70,10 @@ struct runtime {
     struct graph_table graphs;
     struct stats stats;
     struct components *components; /* NULL without components in the config */
-    struct record_trace *record;   /* OFFLOAD_MODE=record only */
-    struct allocation **scratch;   /* the current call's allocations (reused buffer) */
+    struct prefetch_queue prefetches;
+    const struct victim_source *victims; /* what goes when room is needed (pressure.h) */
+    struct record_trace *record;         /* OFFLOAD_MODE=record only */
+    struct allocation **scratch;         /* the current call's allocations (reused buffer) */
     size_t scratch_capacity;
 
     uint64_t clock; /* LRU clock: bumped on every use */

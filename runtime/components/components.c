@@ -2,14 +2,15 @@
  * components.c — components, the active component and the sequence policy.
  *
  * Decisions come from policy.h (pure); this file keeps the members of each component,
- * builds the policy's view from them and carries the plan out through residency.h.
+ * builds the policy's view from them and hands the decisions back as switch plans:
+ * runtime/plan.c carries them out.
  */
 #include "runtime/components/components.h"
 
+#include "base/grow.h"
 #include "base/log.h"
-#include "runtime/memory/residency.h"
+#include "base/units.h"
 #include "runtime/policy/policy.h"
-#include "runtime/setup.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,13 +29,10 @@ struct components {
     size_t active_pos;
     /* the last plan's window: kept out of pressure evictions while others can go */
     bool *window;
-    /* scratch for policy calls, count entries each */
+    /* scratch for policy calls, count entries each; a switch plan points into them */
     struct policy_component *view;
     size_t *evict, *prefetch, *victims;
     bool *protect;
-    /* the last plan's prefetches, issued once its evictions have landed (components_poll) */
-    size_t *pending;
-    size_t pending_count;
 };
 
 static const struct config_component *cfg_component(const struct runtime *rt, int c) {
@@ -59,11 +57,10 @@ int components_init(struct runtime *rt) {
     cs->prefetch = calloc(n, sizeof *cs->prefetch);
     cs->victims = calloc(n, sizeof *cs->victims);
     cs->protect = calloc(n, sizeof *cs->protect);
-    cs->pending = calloc(n, sizeof *cs->pending);
     if (!cs->c || !cs->window || !cs->view || !cs->evict || !cs->prefetch || !cs->victims ||
-        !cs->protect || !cs->pending) {
+        !cs->protect) {
         free(cs->c), free(cs->window), free(cs->view), free(cs->evict), free(cs->prefetch);
-        free(cs->victims), free(cs->protect), free(cs->pending), free(cs);
+        free(cs->victims), free(cs->protect), free(cs);
         return -1;
     }
     rt->components = cs;
@@ -74,8 +71,7 @@ static bool valid(const struct runtime *rt, int c) {
     return rt->components && c >= 0 && (size_t)c < rt->components->count;
 }
 
-static void switch_to(struct runtime *rt, int x);
-static void plan_switch(struct runtime *rt, int x);
+static bool switch_to(struct runtime *rt, int x, struct switch_plan *plan);
 
 /* --- membership ----------------------------------------------------------------------- */
 
@@ -85,35 +81,30 @@ static void plan_switch(struct runtime *rt, int x);
  * as read-only would skip the copy back of its later writes. */
 static void set_owner(struct runtime *rt, struct allocation *a, int c, bool declared) {
     struct component_state *s = &rt->components->c[c];
-    if (s->count == s->capacity) {
-        size_t cap = s->capacity ? s->capacity * 2 : 16;
-        struct allocation **m = realloc(s->members, cap * sizeof *m);
-        if (!m)
-            return; /* stays unowned: LRU still covers it */
-        s->members = m;
-        s->capacity = cap;
-    }
+    if (grow(&s->members, &s->capacity, s->count + 1, sizeof *s->members, 16) != 0)
+        return; /* stays unowned: LRU still covers it */
     s->members[s->count++] = a;
     s->bytes += a->mapped;
     if (s->bytes > s->peak_bytes)
         s->peak_bytes = s->bytes;
     a->component = c;
+    a->moves = &s->moves;
+    a->keep = cfg_component(rt, c)->keep;
     a->readonly = declared && cfg_component(rt, c)->readonly == CONFIG_READONLY_YES;
 }
 
-void components_on_alloc(struct runtime *rt, struct allocation *a) {
-    a->component = -1;
+bool components_on_alloc(struct runtime *rt, struct allocation *a, struct switch_plan *plan) {
     if (!rt->components)
-        return;
+        return false;
     int c = config_component_for_ordinal(&rt->cfg, a->ordinal);
     if (!valid(rt, c))
-        return;
+        return false;
     set_owner(rt, a, c, true);
     /* Loading a component is its turn too under policy = sequence (diffusers loads each
      * model on the host and moves it to the device on its turn): without this, loading
      * every model before the first launch would hold them all at once. */
-    if (rt->cfg.policy == CONFIG_POLICY_SEQUENCE && c != rt->components->active)
-        switch_to(rt, c);
+    return rt->cfg.policy == CONFIG_POLICY_SEQUENCE && c != rt->components->active &&
+           switch_to(rt, c, plan);
 }
 
 void components_forget(struct runtime *rt, struct allocation *a) {
@@ -128,6 +119,8 @@ void components_forget(struct runtime *rt, struct allocation *a) {
         }
     }
     a->component = -1;
+    a->moves = NULL;
+    a->keep = false;
 }
 
 /* --- the policy's view ---------------------------------------------------------------- */
@@ -143,9 +136,9 @@ static void build_view(struct runtime *rt, struct policy_view *v) {
         pc->keep = cfg_component(rt, (int)c)->keep;
         for (size_t i = 0; i < s->count; i++) {
             const struct allocation *a = s->members[i];
-            if (a->state != EVICTED)
+            if (allocation_mapped(a))
                 pc->resident_bytes += a->mapped;
-            if (a->state == RESIDENT && a->restore_pending)
+            if (a->state == ALLOC_RESTORING)
                 pc->in_flight = true;
             if (a->protect_epoch == rt->epoch)
                 pc->in_use = true;
@@ -167,85 +160,37 @@ static void build_view(struct runtime *rt, struct policy_view *v) {
     };
 }
 
-/* Starts evicting every member of c the current call does not need; bytes started. */
-static uint64_t evict_component(struct runtime *rt, size_t c) {
-    struct component_state *s = &rt->components->c[c];
-    uint64_t started = 0;
-    for (size_t i = 0; i < s->count; i++) {
-        struct allocation *a = s->members[i];
-        if (a->state == RESIDENT && a->protect_epoch != rt->epoch &&
-            residency_evict(rt, a) == CUDA_SUCCESS)
-            started += a->mapped;
-    }
-    return started;
-}
-
-static void prefetch_component(struct runtime *rt, size_t c) {
-    struct component_state *s = &rt->components->c[c];
-    for (size_t i = 0; i < s->count; i++) {
-        struct allocation *a = s->members[i];
-        if (a->state != RESIDENT && residency_restore(rt, a, true) != CUDA_SUCCESS)
-            break; /* no room now: the launch that needs it restores on demand */
-    }
-}
-
-static void switch_to(struct runtime *rt, int x) {
-    bool pushed = setup_context_enter(rt);
-    plan_switch(rt, x);
-    setup_context_leave(pushed);
-}
-
-static void plan_switch(struct runtime *rt, int x) {
+/* x becomes the active component: the policy's plan for the switch, in *plan. */
+static bool switch_to(struct runtime *rt, int x, struct switch_plan *plan) {
     struct components *cs = rt->components;
     cs->active = x;
     cs->active_pos =
         policy_next_position(rt->cfg.sequence, rt->cfg.sequence_length, cs->active_pos, (size_t)x);
     struct policy_view v;
     build_view(rt, &v);
-    struct policy_plan plan = {cs->evict, 0, cs->prefetch, 0, cs->protect};
-    if (policy_on_switch(&v, &plan) != 0)
-        return;
-    memcpy(cs->window, plan.protect, cs->count * sizeof *cs->window);
+    struct policy_plan p = {cs->evict, 0, cs->prefetch, 0, cs->protect};
+    if (policy_on_switch(&v, &p) != 0)
+        return false;
+    memcpy(cs->window, p.protect, cs->count * sizeof *cs->window);
     log_debug("active component: %s (evict %zu, prefetch %zu)", cfg_component(rt, x)->name,
-              plan.evict_count, plan.prefetch_count);
-    for (size_t i = 0; i < plan.evict_count; i++)
-        evict_component(rt, plan.evict[i]);
-    memcpy(cs->pending, plan.prefetch, plan.prefetch_count * sizeof *cs->pending);
-    cs->pending_count = plan.prefetch_count;
-    /* Prefetched memory is mapped only once the evicted memory is released, so the device
-     * never holds the outgoing and the incoming components at once. The host does not wait
-     * for that here: the evictions first wait (on the GPU) for the outgoing component's
-     * last kernels, and X's first launch, this call, must not wait behind them. Each later
-     * call polls; the first to find the evictions landed issues the prefetch, which then
-     * runs on its own stream alongside X's kernels. */
-    components_poll(rt);
+              p.evict_count, p.prefetch_count);
+    *plan = (struct switch_plan){p.evict, p.evict_count, p.prefetch, p.prefetch_count};
+    return true;
 }
 
-bool components_pending(const struct runtime *rt) {
-    return rt->components && rt->components->pending_count > 0;
-}
-
-void components_poll(struct runtime *rt) {
-    struct components *cs = rt->components;
-    if (!cs || cs->pending_count == 0)
-        return;
-    /* Issued by the first call that finds the switch's evictions landed (or retaken). */
-    residency_reap(rt);
-    if (rt->evicting_count)
-        return;
-    size_t n = cs->pending_count;
-    cs->pending_count = 0;
-    for (size_t i = 0; i < n; i++)
-        prefetch_component(rt, cs->pending[i]);
+struct allocation *const *components_members(const struct runtime *rt, size_t c, size_t *count) {
+    const struct component_state *s = &rt->components->c[c];
+    *count = s->count;
+    return s->members;
 }
 
 /* --- launches --------------------------------------------------------------------------- */
 
-void components_on_launch(struct runtime *rt, struct func_layout *layout, struct allocation **refs,
-                          size_t n) {
+bool components_on_launch(struct runtime *rt, struct func_layout *layout, struct allocation **refs,
+                          size_t n, struct switch_plan *plan) {
     struct components *cs = rt->components;
     if (!cs)
-        return;
+        return false;
     if (layout && layout->component == -2)
         layout->component = layout->name ? config_component_for_kernel(&rt->cfg, layout->name) : -1;
     int x = layout && valid(rt, layout->component) ? layout->component : -1;
@@ -270,8 +215,7 @@ void components_on_launch(struct runtime *rt, struct func_layout *layout, struct
             }
         }
     }
-    if (x >= 0 && x != cs->active)
-        switch_to(rt, x);
+    bool switched = x >= 0 && x != cs->active && switch_to(rt, x, plan);
     /* Unowned allocations used for the first time join the active component. */
     for (size_t i = 0; i < n; i++) {
         struct allocation *a = refs[i];
@@ -279,39 +223,22 @@ void components_on_launch(struct runtime *rt, struct func_layout *layout, struct
             set_owner(rt, a, cs->active, false);
         a->used = true;
     }
+    return switched;
 }
 
 /* --- pressure ---------------------------------------------------------------------------- */
 
-uint64_t components_relieve(struct runtime *rt, uint64_t bytes, bool window_too) {
+const size_t *components_victims(struct runtime *rt, uint64_t bytes, bool window_too,
+                                 size_t *count) {
     struct components *cs = rt->components;
+    *count = 0;
     if (!cs)
-        return 0;
+        return NULL;
     struct policy_view v;
     build_view(rt, &v);
-    uint64_t freed = 0;
-    size_t k = policy_choose_victims(&v, window_too ? NULL : cs->window, bytes, cs->victims,
-                                     cs->count, &freed);
-    uint64_t started = 0;
-    for (size_t i = 0; i < k; i++)
-        started += evict_component(rt, cs->victims[i]);
-    return started;
-}
-
-struct move_stats *components_moves(struct runtime *rt, int c) {
-    return valid(rt, c) ? &rt->components->c[c].moves : NULL;
-}
-
-bool components_keep(const struct runtime *rt, int c) {
-    return valid(rt, c) && cfg_component(rt, c)->keep;
-}
-
-bool components_readonly(const struct runtime *rt, int c) {
-    return valid(rt, c) && cfg_component(rt, c)->readonly == CONFIG_READONLY_YES;
-}
-
-static double mib(uint64_t bytes) {
-    return (double)bytes / (1024.0 * 1024.0);
+    *count = policy_choose_victims(&v, window_too ? NULL : cs->window, bytes, cs->victims,
+                                   cs->count, NULL);
+    return cs->victims;
 }
 
 void components_log_holders(struct runtime *rt) {

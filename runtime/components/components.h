@@ -1,52 +1,54 @@
 /*
  * components.h — named groups of allocations from the config, the active component and
- * the offload sequence (issue 5).
+ * the offload sequence.
  *
  * Ownership: `allocs` ordinals at allocation time; else a launch of a kernel matching a
  * component's `kernels` claims the unowned allocations it references; else the active
  * component at first use; else unowned (plain LRU). A launch whose component differs from
  * the active one is a switch: policy_on_switch (policy.h) says what to evict and what to
- * prefetch. Callers hold the runtime lock; with no components in the config every function
- * here is a cheap no-op.
+ * prefetch, and the switch's plan goes back to the caller, which carries it out
+ * (runtime/plan.h). Nothing here moves memory or calls the driver. Callers hold the
+ * runtime lock; with no components in the config every function here is a cheap no-op.
  */
 #ifndef OFFLOAD_COMPONENTS_H
 #define OFFLOAD_COMPONENTS_H
 
 #include "runtime/state.h"
 
+/* What a switch decided: components (config indices) whose members to evict now, in this
+ * order, and components to prefetch, nearest turn first, once those evictions have landed.
+ * The arrays belong to the components module and stay valid until its next call. */
+struct switch_plan {
+    const size_t *evict;
+    size_t evict_count;
+    const size_t *prefetch;
+    size_t prefetch_count;
+};
+
 /* Builds rt->components from rt->cfg (NULL when the config has none). 0 or -1. */
 int components_init(struct runtime *rt);
 
-/* A new tracked allocation: owner from `allocs`. */
-void components_on_alloc(struct runtime *rt, struct allocation *a);
+/* A new tracked allocation: owner from `allocs` (sets a->component, moves, keep, readonly).
+ * True when that made its component active (policy = sequence): *plan to carry out. */
+bool components_on_alloc(struct runtime *rt, struct allocation *a, struct switch_plan *plan);
 
 /* An allocation is being freed. */
 void components_forget(struct runtime *rt, struct allocation *a);
 
 /* A launch of `layout` referencing allocations refs[0..n) (all distinct, protected by the
- * current epoch, not yet restored): claims ownership, switches the active component,
- * applies the policy (evictions, prefetches). Never fails the launch. */
-void components_on_launch(struct runtime *rt, struct func_layout *layout, struct allocation **refs,
-                          size_t n);
+ * current epoch, not yet restored): claims ownership, switches the active component. True
+ * when it switched: *plan to carry out. */
+bool components_on_launch(struct runtime *rt, struct func_layout *layout, struct allocation **refs,
+                          size_t n, struct switch_plan *plan);
 
-/* Prefetches the last switch decided wait until its evictions have landed: true while
- * some wait; components_poll issues them when they can go (context current). */
-bool components_pending(const struct runtime *rt);
-void components_poll(struct runtime *rt);
+/* The members of component c (alive allocations), *count of them. */
+struct allocation *const *components_members(const struct runtime *rt, size_t c, size_t *count);
 
-/* Under pressure: starts evicting whole components (policy order) worth at least `bytes`;
- * returns the bytes started, 0 when none may go. Components of the current plan's window
- * (active, prefetched) only when window_too. */
-uint64_t components_relieve(struct runtime *rt, uint64_t bytes, bool window_too);
-
-/* The per-component counters of component c, or NULL (c < 0, no components). */
-struct move_stats *components_moves(struct runtime *rt, int c);
-
-/* keep = yes. */
-bool components_keep(const struct runtime *rt, int c);
-
-/* readonly = yes. */
-bool components_readonly(const struct runtime *rt, int c);
+/* Under pressure: components to evict (policy order) until they free at least `bytes`;
+ * *count of them (0: none may go). Components of the current plan's window (active,
+ * prefetched) only when window_too. Valid until the next call. */
+const size_t *components_victims(struct runtime *rt, uint64_t bytes, bool window_too,
+                                 size_t *count);
 
 /* For an out-of-memory message: what each component holds. */
 void components_log_holders(struct runtime *rt);

@@ -22,12 +22,18 @@ static inline uint64_t budget_used(const struct budget *b) {
     return b->resident + b->untracked;
 }
 
-/* Bytes that must be freed before `bytes` more fit (0 when they fit now). */
-static inline uint64_t budget_shortfall(const struct budget *b, uint64_t bytes) {
+/* Bytes that must be freed before `bytes` more fit under `limit` (0 when they fit now). */
+static inline uint64_t budget_shortfall_under(const struct budget *b, uint64_t bytes,
+                                              uint64_t limit) {
     uint64_t used = budget_used(b);
-    if (bytes > b->limit)
-        return bytes + used - b->limit;
-    return used + bytes > b->limit ? used + bytes - b->limit : 0;
+    if (bytes > limit)
+        return bytes + used - limit;
+    return used + bytes > limit ? used + bytes - limit : 0;
+}
+
+/* The same under the budget's own limit. */
+static inline uint64_t budget_shortfall(const struct budget *b, uint64_t bytes) {
+    return budget_shortfall_under(b, bytes, b->limit);
 }
 
 /* What cuMemGetInfo reports as free: what is left of the budget. */

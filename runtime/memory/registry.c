@@ -3,6 +3,7 @@
  */
 #include "runtime/memory/registry.h"
 
+#include "base/grow.h"
 #include "base/hash.h"
 
 #include <stdlib.h>
@@ -20,14 +21,8 @@ void registry_init(struct registry *reg, unsigned granularity_shift) {
 }
 
 static int list_append(struct registry *reg, struct allocation *a) {
-    if (reg->count == reg->capacity) {
-        size_t cap = reg->capacity ? reg->capacity * 2 : 64;
-        struct allocation **list = realloc(reg->list, cap * sizeof *list);
-        if (!list)
-            return -1;
-        reg->list = list;
-        reg->capacity = cap;
-    }
+    if (grow(&reg->list, &reg->capacity, reg->count + 1, sizeof *reg->list, 64) != 0)
+        return -1;
     a->list_index = reg->count;
     reg->list[reg->count++] = a;
     return 0;

@@ -1,20 +1,18 @@
 /*
- * residency.c — evict, restore, make room.
+ * residency.c — create, evict, restore, use, destroy; physical memory and the EVICTING
+ * list. Making room is in room.c.
  */
 #include "runtime/memory/residency.h"
 
+#include "base/grow.h"
 #include "base/log.h"
+#include "base/units.h"
 #include "driver/cuerr.h"
 #include "driver/driver.h"
-#include "runtime/components/components.h"
-#include "runtime/policy/lru.h"
+#include "runtime/memory/room.h"
 
 #include <stdlib.h>
 #include <time.h>
-
-static double mib(uint64_t bytes) {
-    return (double)bytes / (1024.0 * 1024.0);
-}
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -22,9 +20,13 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static const char *failed_call(const struct runtime *rt) {
+    return rt->copy.failed_call ? rt->copy.failed_call : "?";
+}
+
 static void count_move(struct runtime *rt, const struct allocation *a, bool to_host,
                        uint64_t bytes) {
-    struct move_stats *m[2] = {&rt->stats.total, components_moves(rt, a->component)};
+    struct move_stats *m[2] = {&rt->stats.total, a->moves};
     for (int i = 0; i < 2; i++) {
         if (!m[i])
             continue;
@@ -38,17 +40,21 @@ static void count_move(struct runtime *rt, const struct allocation *a, bool to_h
     }
 }
 
+/* stall_ns: host time a call spent on an allocation that was not ready for it (making
+ * room, mapping, queueing its restore, or waiting when the stream is capturing). */
+static void count_stall(struct runtime *rt, const struct allocation *a, uint64_t since) {
+    uint64_t waited = now_ns() - since;
+    if (a->moves)
+        a->moves->stall_ns += waited;
+    rt->stats.total.stall_ns += waited;
+}
+
 /* --- the EVICTING list ------------------------------------------------------------- */
 
 static int evicting_push(struct runtime *rt, struct allocation *a) {
-    if (rt->evicting_count == rt->evicting_capacity) {
-        size_t cap = rt->evicting_capacity ? rt->evicting_capacity * 2 : 16;
-        struct allocation **list = realloc(rt->evicting, cap * sizeof *list);
-        if (!list)
-            return -1;
-        rt->evicting = list;
-        rt->evicting_capacity = cap;
-    }
+    if (grow(&rt->evicting, &rt->evicting_capacity, rt->evicting_count + 1, sizeof *rt->evicting,
+             16) != 0)
+        return -1;
     rt->evicting[rt->evicting_count++] = a;
     rt->evicting_bytes += a->mapped;
     return 0;
@@ -90,28 +96,34 @@ void residency_drain_pool(struct runtime *rt) {
     }
 }
 
+/* An eviction that cannot complete: the bytes are still on the device, and stay there. */
+static void eviction_failed(struct runtime *rt, struct allocation *a) {
+    evicting_drop(rt, a);
+    allocation_set_state(a, ALLOC_RESIDENT);
+    a->backup_valid = false;
+    a->protect_epoch = rt->epoch; /* not again in this call */
+    rt->stats.failed_evictions++;
+}
+
 /* EVICTING -> EVICTED, its copy known complete. The physical memory goes to the pool: a
  * restore in the same call may take it over; the call's end releases the rest. */
 static void finish_eviction(struct runtime *rt, struct allocation *a) {
-    evicting_drop(rt, a);
     CUresult r = driver()->cuMemUnmap(a->base, a->mapped);
     if (r != CUDA_SUCCESS) {
         /* Still mapped, bytes intact: it stays resident. Pooling or releasing a handle
          * that is still mapped would break every later restore of this range. */
         log_error("cuMemUnmap of %.1f MiB at 0x%llx failed: %s; it stays on the device",
                   mib(a->mapped), (unsigned long long)a->base, cuerr_name(r));
-        a->state = RESIDENT;
-        a->backup_valid = false;
-        a->protect_epoch = rt->epoch; /* not again in this call */
-        rt->stats.failed_evictions++;
+        eviction_failed(rt, a);
         return;
     }
+    evicting_drop(rt, a);
     if (!handle_pool_put(&rt->pool, a->handle, a->mapped)) {
         driver()->cuMemRelease(a->handle);
         budget_sub_resident(&rt->budget, a->mapped);
     }
     a->handle = 0;
-    a->state = EVICTED;
+    allocation_set_state(a, ALLOC_EVICTED);
     a->backup_valid = true;
     a->stream_count = 0;
     a->streams_overflow = false;
@@ -128,20 +140,14 @@ void residency_reap(struct runtime *rt) {
     }
 }
 
-/* Host wait for the oldest eviction in flight, then finish it. */
-static CUresult reap_oldest(struct runtime *rt) {
+CUresult residency_reap_oldest(struct runtime *rt) {
     struct allocation *a = rt->evicting[0];
     CUresult r = copy_sync_event(&rt->copy, a->ready);
     if (r != CUDA_SUCCESS) {
         /* The copy failed: the bytes in the backup cannot be trusted. Keep the data. */
         log_error("copy to host of allocation #%llu failed (%s: %s); it stays on the device",
-                  (unsigned long long)a->ordinal, rt->copy.failed_call ? rt->copy.failed_call : "?",
-                  cuerr_name(r));
-        evicting_drop(rt, a);
-        a->state = RESIDENT;
-        a->backup_valid = false;
-        a->protect_epoch = rt->epoch; /* not again in this call */
-        rt->stats.failed_evictions++;
+                  (unsigned long long)a->ordinal, failed_call(rt), cuerr_name(r));
+        eviction_failed(rt, a);
         return r;
     }
     finish_eviction(rt, a);
@@ -150,40 +156,46 @@ static CUresult reap_oldest(struct runtime *rt) {
 
 void residency_finish_evictions(struct runtime *rt) {
     while (rt->evicting_count)
-        reap_oldest(rt);
+        residency_reap_oldest(rt);
 }
 
-static CUresult map_physical(struct runtime *rt, struct allocation *a) {
-    const struct driver_table *d = driver();
+static CUresult create_physical(struct runtime *rt, size_t bytes, CUmemGenericAllocationHandle *h) {
     CUmemAllocationProp prop;
     memset(&prop, 0, sizeof prop);
     prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
     prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
     prop.location.id = rt->device;
-    CUmemGenericAllocationHandle h = 0;
-    bool reused = handle_pool_take(&rt->pool, a->mapped, &h);
-    CUresult r = CUDA_SUCCESS;
-    if (reused) {
-        /* its bytes are already counted as resident */
-        budget_sub_resident(&rt->budget, a->mapped);
-    } else {
-        /* Release what the pool holds before asking for new memory: the device never
-         * holds more than before the evictions. */
-        residency_drain_pool(rt);
-        r = cuerr_note(&rt->copy.failed_call, "cuMemCreate",
-                       d->cuMemCreate(&h, a->mapped, &prop, 0));
+    return cuerr_note(&rt->copy.failed_call, "cuMemCreate",
+                      driver()->cuMemCreate(h, bytes, &prop, 0));
+}
+
+/* Physical memory for a: a handle this call's evictions released (its bytes are already
+ * counted as resident), else a new one. */
+static CUresult take_physical(struct runtime *rt, struct allocation *a,
+                              CUmemGenericAllocationHandle *h) {
+    if (handle_pool_take(&rt->pool, a->mapped, h)) {
+        budget_sub_resident(&rt->budget, a->mapped); /* counted again once mapped */
+        return CUDA_SUCCESS;
     }
+    /* Release what the pool holds before asking for new memory: the device never holds
+     * more than before the evictions. */
+    residency_drain_pool(rt);
+    CUresult r = create_physical(rt, a->mapped, h);
     if (r == CUDA_ERROR_OUT_OF_MEMORY) {
         /* Under budget, yet the device is full: someone else took memory. Make room for
          * this much below what we hold now, and try once more. */
-        uint64_t saved = rt->budget.limit;
-        rt->budget.limit = budget_used(&rt->budget);
         log_info("device out of memory under budget: evicting to retry");
-        residency_make_room(rt, a->mapped);
-        rt->budget.limit = saved;
-        r = cuerr_note(&rt->copy.failed_call, "cuMemCreate",
-                       d->cuMemCreate(&h, a->mapped, &prop, 0));
+        residency_make_room(rt, a->mapped, budget_used(&rt->budget), rt->victims);
+        residency_drain_pool(rt);
+        r = create_physical(rt, a->mapped, h);
     }
+    return r;
+}
+
+static CUresult map_physical(struct runtime *rt, struct allocation *a) {
+    const struct driver_table *d = driver();
+    CUmemGenericAllocationHandle h = 0;
+    CUresult r = take_physical(rt, a, &h);
     if (r != CUDA_SUCCESS)
         return r;
     r = cuerr_note(&rt->copy.failed_call, "cuMemMap", d->cuMemMap(a->base, a->mapped, 0, h, 0));
@@ -208,98 +220,93 @@ static CUresult map_physical(struct runtime *rt, struct allocation *a) {
     return CUDA_SUCCESS;
 }
 
-/* --- choosing victims --------------------------------------------------------------- */
+/* --- create / destroy --------------------------------------------------------------- */
 
-static bool component_kept(const void *ctx, int component) {
-    return components_keep(ctx, component);
-}
-
-static bool any_component(const void *ctx, int component) {
-    (void)ctx, (void)component;
-    return true;
-}
-
-/* Starts evicting something worth up to `need` bytes; false when nothing may go. Order:
- * components outside the plan's window (policy order), unowned allocations (least
- * recently used first), the window's components, then any allocation not needed by the
- * current call: correctness before the plan. */
-static bool evict_something(struct runtime *rt, uint64_t need) {
-    if (components_relieve(rt, need, false) > 0)
-        return true;
-    for (int pass = 0; pass < 2; pass++) {
-        struct allocation *victim =
-            lru_choose(&rt->registry, rt->epoch, pass ? component_kept : any_component, rt);
-        if (!victim) {
-            if (pass == 0 && components_relieve(rt, need, true) > 0)
-                return true;
-            continue;
-        }
-        if (residency_evict(rt, victim) != CUDA_SUCCESS)
-            victim->protect_epoch = rt->epoch; /* cannot go now; do not pick it again */
-        return true;
+CUresult residency_create(struct runtime *rt, size_t bytes, struct allocation **out) {
+    struct allocation *a = allocation_new(bytes, rt->granularity);
+    if (!a)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    a->protect_epoch = rt->epoch;
+    CUresult r = driver()->cuMemAddressReserve(&a->base, a->mapped, rt->granularity, 0, 0);
+    if (r != CUDA_SUCCESS) {
+        log_error("allocating %zu bytes failed (cuMemAddressReserve: %s)", bytes, cuerr_name(r));
+        allocation_free(a);
+        return r;
     }
-    return false;
-}
-
-static void log_holders(struct runtime *rt, uint64_t bytes) {
-    uint64_t in_use = 0, kept = 0, evictable = 0;
-    for (size_t i = 0; i < rt->registry.count; i++) {
-        const struct allocation *a = rt->registry.list[i];
-        if (a->state == EVICTED)
-            continue;
-        if (a->protect_epoch == rt->epoch)
-            in_use += a->mapped;
-        else if (components_keep(rt, a->component))
-            kept += a->mapped;
-        else
-            evictable += a->mapped;
-    }
-    log_error("out of memory: %.1f MiB more do not fit in the budget of %.1f MiB; held: "
-              "%.1f MiB tracked (%.1f MiB needed by this call, %.1f MiB keep, %.1f MiB "
-              "other), %.1f MiB untracked",
-              mib(bytes), mib(rt->budget.limit), mib(rt->budget.resident), mib(in_use), mib(kept),
-              mib(evictable), mib(rt->budget.untracked));
-    components_log_holders(rt);
-}
-
-CUresult residency_make_room(struct runtime *rt, uint64_t bytes) {
-    if (budget_shortfall(&rt->budget, bytes) == 0)
-        return CUDA_SUCCESS;
-    if (bytes > rt->budget.limit) {
-        /* Can never fit: do not throw everything out first. */
-        log_holders(rt, bytes);
+    if (registry_add(&rt->registry, a) != 0) {
+        driver()->cuMemAddressFree(a->base, a->mapped);
+        allocation_free(a);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    residency_reap(rt);
-    /* Start enough evictions that, once they land, the bytes fit; wait for as many as the
-     * bytes need. An eviction whose copy fails stays resident and is not picked again
-     * (reap_oldest protects it), so the next round chooses others. */
-    for (int round = 0; round < 8; round++) {
-        for (;;) {
-            uint64_t shortfall = budget_shortfall(&rt->budget, bytes);
-            uint64_t coming = rt->evicting_bytes + rt->pool.bytes;
-            if (shortfall <= coming)
-                break;
-            if (!evict_something(rt, shortfall - coming))
-                break;
-        }
-        bool failed = false;
-        while (budget_shortfall(&rt->budget, bytes) > rt->pool.bytes && rt->evicting_count)
-            failed |= reap_oldest(rt) != CUDA_SUCCESS;
-        if (!failed || budget_shortfall(&rt->budget, bytes) <= rt->pool.bytes)
-            break;
-    }
-    if (budget_shortfall(&rt->budget, bytes) > rt->pool.bytes) {
-        log_holders(rt, bytes);
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    }
+    *out = a;
     return CUDA_SUCCESS;
+}
+
+CUresult residency_map_new(struct runtime *rt, struct allocation *a) {
+    CUresult r = residency_make_room(rt, a->mapped, rt->budget.limit, rt->victims);
+    if (r == CUDA_SUCCESS) {
+        r = map_physical(rt, a);
+        if (r != CUDA_SUCCESS)
+            log_error("allocating %.1f MiB failed (%s: %s)", mib(a->size), failed_call(rt),
+                      cuerr_name(r));
+    }
+    if (r == CUDA_SUCCESS) {
+        allocation_set_state(a, ALLOC_RESIDENT);
+        a->last_use = ++rt->clock;
+    }
+    return r;
+}
+
+void residency_discard(struct runtime *rt, struct allocation *a) {
+    registry_remove(&rt->registry, a);
+    registry_unnumber_last(&rt->registry, a);
+    driver()->cuMemAddressFree(a->base, a->mapped);
+    allocation_free(a);
+}
+
+CUresult residency_quiesce(struct runtime *rt, struct allocation *a) {
+    CUresult r = copy_sync_users(&rt->copy, a);
+    if (r != CUDA_SUCCESS)
+        r = cuerr_note(&rt->copy.failed_call, "cuCtxSynchronize", driver()->cuCtxSynchronize());
+    if (r != CUDA_SUCCESS)
+        log_error("freeing allocation #%llu: cannot wait for its users (%s: %s)",
+                  (unsigned long long)a->ordinal, failed_call(rt), cuerr_name(r));
+    return r;
+}
+
+void residency_destroy(struct runtime *rt, struct allocation *a) {
+    if (a->ready && allocation_mapped(a))
+        copy_sync_event(&rt->copy, a->ready);
+    if (a->state == ALLOC_EVICTING)
+        evicting_drop(rt, a);
+    if (allocation_mapped(a))
+        unmap_release(rt, a);
+    driver()->cuMemAddressFree(a->base, a->mapped);
+    if (a->ready)
+        driver()->cuEventDestroy_v2(a->ready);
+    backup_free(&rt->backups, a->backup, a->size, a->backup_pinned);
+    registry_remove(&rt->registry, a);
+    rt->stats.tracked_bytes -= a->mapped;
+    allocation_free(a);
 }
 
 /* --- evict / restore / use ---------------------------------------------------------- */
 
+static CUresult queue_copy_out(struct runtime *rt, struct allocation *a, uint64_t copied) {
+    CUresult r = copy_after_users(&rt->copy, a);
+    /* Restored (or prefetched) and not yet used: no user stream waited for its restore,
+     * and restores run on the other stream. The copy out must not overtake it. */
+    if (r == CUDA_SUCCESS && a->state == ALLOC_RESTORING)
+        r = copy_after_event(&rt->copy, COPY_TO_HOST, a->ready);
+    if (r == CUDA_SUCCESS && copied)
+        r = copy_to_host(&rt->copy, a->backup, a->base, a->size);
+    if (r == CUDA_SUCCESS)
+        r = copy_record(&rt->copy, COPY_TO_HOST, &a->ready);
+    return r;
+}
+
 CUresult residency_evict(struct runtime *rt, struct allocation *a) {
-    if (a->state != RESIDENT)
+    if (!allocation_evictable_state(a))
         return CUDA_SUCCESS;
     if (!a->backup) {
         a->backup = backup_alloc(&rt->backups, a->size, &a->backup_pinned);
@@ -309,76 +316,69 @@ CUresult residency_evict(struct runtime *rt, struct allocation *a) {
         }
         a->backup_valid = false;
     }
-    CUresult r = copy_after_users(&rt->copy, a);
-    /* Restored (or prefetched) and not yet used: no user stream waited for its restore,
-     * and restores run on the other stream. The copy out must not overtake it. */
-    if (r == CUDA_SUCCESS && a->restore_pending)
-        r = copy_after_event(&rt->copy, COPY_TO_HOST, a->ready);
+    uint64_t copied = a->backup_valid ? 0 : a->size;
+    CUresult r = queue_copy_out(rt, a, copied);
     if (r == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) {
         log_debug("allocation #%llu is used by a capturing stream: not evicted now",
                   (unsigned long long)a->ordinal);
         return r;
     }
-    uint64_t copied = a->backup_valid ? 0 : a->size;
-    if (r == CUDA_SUCCESS && copied)
-        r = copy_to_host(&rt->copy, a->backup, a->base, a->size);
-    if (r == CUDA_SUCCESS)
-        r = copy_record(&rt->copy, COPY_TO_HOST, &a->ready);
     if (r == CUDA_SUCCESS && evicting_push(rt, a) != 0)
         r = CUDA_ERROR_OUT_OF_MEMORY;
     if (r != CUDA_SUCCESS) {
         log_error("evicting allocation #%llu (%.1f MiB) failed (%s: %s); it stays on the device",
-                  (unsigned long long)a->ordinal, mib(a->size),
-                  rt->copy.failed_call ? rt->copy.failed_call : "?", cuerr_name(r));
+                  (unsigned long long)a->ordinal, mib(a->size), failed_call(rt), cuerr_name(r));
         a->backup_valid = false;
         rt->stats.failed_evictions++;
         return r;
     }
-    a->state = EVICTING;
-    a->restore_pending = false;
+    allocation_set_state(a, ALLOC_EVICTING);
     a->prefetched = false;
     count_move(rt, a, true, copied);
     return CUDA_SUCCESS;
 }
 
+/* EVICTING -> RESTORING: still mapped, take it back. Its copy out may still be reading it:
+ * as after a restore, every stream that uses it next waits for `ready` (that copy), so the
+ * program's writes never race with it. The backup is only trusted again for read-only
+ * data. */
+static void take_back(struct runtime *rt, struct allocation *a) {
+    evicting_drop(rt, a);
+    allocation_set_state(a, ALLOC_RESTORING);
+    if (!a->readonly)
+        a->backup_valid = false;
+    a->stream_count = 0;
+    a->streams_overflow = false;
+}
+
+/* A prefetch only uses room that is free or already being freed: it never evicts on its
+ * own (the plan decided what goes). The pool's handles (evictions of this call that have
+ * landed) are room too: a switch waits for the outgoing component and then prefetches
+ * into its memory. */
+static bool room_for_prefetch(struct runtime *rt, const struct allocation *a) {
+    residency_reap(rt);
+    return budget_shortfall(&rt->budget, a->mapped) <= rt->evicting_bytes + rt->pool.bytes;
+}
+
 CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefetch) {
-    if (a->state == EVICTING) {
-        /* Still mapped: take it back. Its copy out may still be reading it: like a
-         * restore, every stream that uses it next waits for `ready` (that copy), so the
-         * program's writes never race with it. The backup is only trusted again for
-         * read-only data. */
-        evicting_drop(rt, a);
-        a->state = RESIDENT;
-        if (!a->readonly)
-            a->backup_valid = false;
-        a->restore_pending = true;
-        a->stream_count = 0;
-        a->streams_overflow = false;
+    if (a->state == ALLOC_EVICTING) {
+        take_back(rt, a);
         return CUDA_SUCCESS;
     }
-    if (a->state != EVICTED)
+    if (a->state != ALLOC_EVICTED)
         return CUDA_SUCCESS;
-    if (prefetch) {
-        /* A prefetch only uses room that is free or already being freed: it never
-         * evicts on its own (the plan decided what goes). */
-        residency_reap(rt);
-        /* The pool's handles (evictions of this call that have landed) are room too: a
-         * switch waits for the outgoing component and then prefetches into its memory. */
-        if (budget_shortfall(&rt->budget, a->mapped) > rt->evicting_bytes + rt->pool.bytes)
-            return CUDA_ERROR_OUT_OF_MEMORY;
-    }
-    CUresult r = residency_make_room(rt, a->mapped);
+    if (prefetch && !room_for_prefetch(rt, a))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult r = residency_make_room(rt, a->mapped, rt->budget.limit, rt->victims);
     if (r == CUDA_SUCCESS) {
         r = map_physical(rt, a);
         if (r != CUDA_SUCCESS)
             log_error("restoring allocation #%llu failed (%s: %s); its data stays on the host",
-                      (unsigned long long)a->ordinal,
-                      rt->copy.failed_call ? rt->copy.failed_call : "?", cuerr_name(r));
+                      (unsigned long long)a->ordinal, failed_call(rt), cuerr_name(r));
     }
     if (r != CUDA_SUCCESS)
         return r;
-    if (a->backup) /* never evicted (mapped for the first time): nothing to copy */
-        r = copy_to_device(&rt->copy, a->base, a->backup, a->size);
+    r = copy_to_device(&rt->copy, a->base, a->backup, a->size);
     if (r == CUDA_SUCCESS)
         r = copy_record(&rt->copy, COPY_TO_DEVICE, &a->ready);
     if (r != CUDA_SUCCESS) {
@@ -387,11 +387,10 @@ CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefet
         copy_drain(&rt->copy, COPY_TO_DEVICE);
         unmap_release(rt, a);
         log_error("restoring allocation #%llu failed (%s: %s)", (unsigned long long)a->ordinal,
-                  rt->copy.failed_call ? rt->copy.failed_call : "?", cuerr_name(r));
+                  failed_call(rt), cuerr_name(r));
         return r;
     }
-    a->state = RESIDENT;
-    a->restore_pending = true;
+    allocation_set_state(a, ALLOC_RESTORING);
     a->prefetched = prefetch;
     a->stream_count = 0;
     a->streams_overflow = false;
@@ -412,98 +411,53 @@ static bool add_user(struct allocation *a, CUstream stream, uint64_t thread) {
     return true;
 }
 
-/* stall_ns: host time a call spent on an allocation that was not ready for it (making
- * room, mapping, queueing its restore, or waiting when the stream is capturing). */
-static void count_stall(struct runtime *rt, const struct allocation *a, uint64_t since) {
-    uint64_t waited = now_ns() - since;
-    struct move_stats *m = components_moves(rt, a->component);
-    if (m)
-        m->stall_ns += waited;
-    rt->stats.total.stall_ns += waited;
+/* A new user of a RESTORING allocation: RESIDENT if its copy has landed, else the stream
+ * waits for it (on the device). */
+static CUresult order_after_restore(struct runtime *rt, struct allocation *a, CUstream stream) {
+    if (driver()->cuEventQuery(a->ready) == CUDA_SUCCESS) {
+        allocation_set_state(a, ALLOC_RESIDENT);
+        return CUDA_SUCCESS;
+    }
+    uint64_t t0 = now_ns();
+    CUresult r = copy_order_stream(&rt->copy, stream, a->ready);
+    count_stall(rt, a, t0);
+    if (r != CUDA_SUCCESS) {
+        a->stream_count--; /* the stream is not ordered: do not count it as a user */
+        log_error("ordering a stream after the restore of allocation #%llu failed (%s: %s)",
+                  (unsigned long long)a->ordinal, failed_call(rt), cuerr_name(r));
+    }
+    return r;
+}
+
+static void count_prefetch_hit(struct runtime *rt, struct allocation *a) {
+    a->prefetched = false;
+    if (a->state == ALLOC_RESIDENT || driver()->cuEventQuery(a->ready) == CUDA_SUCCESS) {
+        if (a->moves)
+            a->moves->prefetch_hits++;
+        rt->stats.total.prefetch_hits++;
+    }
 }
 
 CUresult residency_use(struct runtime *rt, struct allocation *a, CUstream stream) {
-    if (a->state != RESIDENT) {
+    if (a->state == ALLOC_EVICTING || a->state == ALLOC_EVICTED) {
         uint64_t t0 = now_ns();
-        if (a->state == EVICTED)
+        if (a->state == ALLOC_EVICTED)
             rt->stats.demand_restores++;
         CUresult r = residency_restore(rt, a, false);
         count_stall(rt, a, t0);
         if (r != CUDA_SUCCESS)
             return r;
     }
-    uint64_t thread = copy_thread_id(stream);
-    bool new_user = add_user(a, stream, thread);
-    if (a->restore_pending && new_user) {
-        if (driver()->cuEventQuery(a->ready) == CUDA_SUCCESS) {
-            a->restore_pending = false;
-        } else {
-            uint64_t t0 = now_ns();
-            CUresult r = copy_order_stream(&rt->copy, stream, a->ready);
-            count_stall(rt, a, t0);
-            if (r != CUDA_SUCCESS) {
-                a->stream_count--; /* the stream is not ordered: do not count it as a user */
-                log_error("ordering a stream after the restore of allocation #%llu failed "
-                          "(%s: %s)",
-                          (unsigned long long)a->ordinal,
-                          rt->copy.failed_call ? rt->copy.failed_call : "?", cuerr_name(r));
-                return r;
-            }
-        }
+    bool new_user = add_user(a, stream, copy_thread_id(stream));
+    if (a->state == ALLOC_RESTORING && new_user) {
+        CUresult r = order_after_restore(rt, a, stream);
+        if (r != CUDA_SUCCESS)
+            return r;
     }
-    if (a->prefetched) {
-        a->prefetched = false;
-        if (!a->restore_pending || driver()->cuEventQuery(a->ready) == CUDA_SUCCESS) {
-            struct move_stats *m = components_moves(rt, a->component);
-            if (m)
-                m->prefetch_hits++;
-            rt->stats.total.prefetch_hits++;
-        }
-    }
+    if (a->prefetched)
+        count_prefetch_hit(rt, a);
     a->last_use = ++rt->clock;
     if (!a->readonly)
         a->backup_valid = false;
     return CUDA_SUCCESS;
-}
-
-CUresult residency_map_new(struct runtime *rt, struct allocation *a) {
-    CUresult r = residency_make_room(rt, a->mapped);
-    if (r == CUDA_SUCCESS) {
-        r = map_physical(rt, a);
-        if (r != CUDA_SUCCESS)
-            log_error("allocating %.1f MiB failed (%s: %s)", mib(a->size),
-                      rt->copy.failed_call ? rt->copy.failed_call : "?", cuerr_name(r));
-    }
-    if (r == CUDA_SUCCESS) {
-        a->state = RESIDENT;
-        a->last_use = ++rt->clock;
-    }
-    return r;
-}
-
-CUresult residency_destroy(struct runtime *rt, struct allocation *a) {
-    CUresult r = copy_sync_users(&rt->copy, a);
-    if (r != CUDA_SUCCESS)
-        r = cuerr_note(&rt->copy.failed_call, "cuCtxSynchronize", driver()->cuCtxSynchronize());
-    if (r != CUDA_SUCCESS) {
-        /* Work may still use it: keep everything, the program sees the error. */
-        log_error("freeing allocation #%llu: cannot wait for its users (%s: %s)",
-                  (unsigned long long)a->ordinal, rt->copy.failed_call, cuerr_name(r));
-        return r;
-    }
-    if (a->ready && (a->state != EVICTED || a->restore_pending))
-        copy_sync_event(&rt->copy, a->ready);
-    if (a->state == EVICTING)
-        evicting_drop(rt, a);
-    if (a->state != EVICTED)
-        unmap_release(rt, a);
-    driver()->cuMemAddressFree(a->base, a->mapped);
-    if (a->ready)
-        driver()->cuEventDestroy_v2(a->ready);
-    backup_free(&rt->backups, a->backup, a->size, a->backup_pinned);
-    registry_remove(&rt->registry, a);
-    components_forget(rt, a);
-    rt->stats.tracked_bytes -= a->mapped;
-    free(a);
-    return r;
 }

@@ -1,16 +1,20 @@
 /*
- * residency.h — moving tracked allocations between device and host.
+ * residency.h — the life of a tracked allocation: created, mapped, evicted, restored,
+ * destroyed. The only module that changes an allocation's state (allocation.h's table).
  *
  * Evict: the eviction stream waits (events) for the streams that used the allocation (and
- *   for its restore, when no user has waited for that yet), copies it to its host backup
- *   in chunks (or copies nothing when the backup is still valid) and records `ready`; the
- * allocation is then EVICTING. Its physical memory is unmapped and released only once `ready` has
- * completed (residency_reap, or a host wait when the budget needs the bytes now): never before a
- * complete host copy exists. Restore: new physical memory mapped at the same address, chunked copy
- * back on the restore stream, `ready` recorded; consumers' streams wait on `ready` (never the host,
- * except for a stream that is capturing). Budget: anything that maps memory first makes room
- * (evicting least recently used allocations, or components through components.h), and retries once
- * after evicting when the driver itself is out of memory.
+ *   for its restore, when it is still RESTORING), copies it to its host backup in chunks
+ *   (or copies nothing when the backup is still valid) and records `ready`: EVICTING. Its
+ *   physical memory is unmapped and released only once `ready` has completed
+ *   (residency_reap, or a host wait when the budget needs the bytes now): never before a
+ *   complete host copy exists.
+ * Restore: new physical memory mapped at the same address, chunked copy back on the
+ *   restore stream, `ready` recorded: RESTORING. Consumers' streams wait on `ready` (never
+ *   the host, except for a stream that is capturing); the first use that finds it complete
+ *   makes it RESIDENT.
+ * Room: anything that maps memory first makes room under a limit, asking a victim source
+ *   (below) what to evict, and retries once after evicting when the driver itself is out
+ *   of memory. This module never decides *what* goes; it only carries evictions out.
  *
  * Callers hold the runtime lock and have the runtime's context current.
  */
@@ -19,24 +23,44 @@
 
 #include "runtime/state.h"
 
-/* Starts evicting a (RESIDENT -> EVICTING). On failure a stays RESIDENT, the failure is
- * counted and logged, the error returned. */
+/* Who decides what to evict when room is needed (runtime/pressure.h provides the one the
+ * runtime uses; tests provide their own). */
+struct victim_source {
+    /* Starts evicting (residency_evict) something worth up to `need` bytes, nothing that
+     * the current call needs; false when nothing more may go. */
+    bool (*evict_some)(struct runtime *rt, uint64_t need);
+    /* For the out-of-memory message: logs what holds the memory (may be NULL). */
+    void (*log_holders)(struct runtime *rt);
+};
+
+/* A new RESERVED allocation of `bytes`: its range reserved (granularity aligned), it
+ * registered (ordinal assigned), protected by the current epoch, no memory behind it. */
+CUresult residency_create(struct runtime *rt, size_t bytes, struct allocation **out);
+
+/* RESERVED -> RESIDENT: maps fresh physical memory behind a's range, making room first. */
+CUresult residency_map_new(struct runtime *rt, struct allocation *a);
+
+/* Undoes residency_create of an allocation the program never saw (its mapping failed):
+ * unregistered with its ordinal taken back, range freed, a freed. */
+void residency_discard(struct runtime *rt, struct allocation *a);
+
+/* Starts evicting a (RESIDENT or RESTORING -> EVICTING); anything else is left alone. On
+ * failure a keeps its state, the failure is counted and logged, the error returned. */
 CUresult residency_evict(struct runtime *rt, struct allocation *a);
 
-/* Starts restoring a (EVICTED -> RESIDENT with a copy in flight), or takes back an
- * eviction still in flight (EVICTING -> RESIDENT). `prefetch`: ahead of use. */
+/* EVICTED -> RESTORING (memory mapped, copy in queued), or takes back an eviction still in
+ * flight (EVICTING -> RESTORING); anything else is left alone. `prefetch`: ahead of use,
+ * only into room that is free or already being freed (never evicts). */
 CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefetch);
 
 /* Makes a usable by work queued next on `stream`: restored if needed, the stream ordered
- * after the restore, marked used (LRU clock, users). */
+ * after `ready`, marked used (LRU clock, users). */
 CUresult residency_use(struct runtime *rt, struct allocation *a, CUstream stream);
 
-/* Frees room for `bytes` more within the budget, evicting what is not protected by the
- * current epoch. CUDA_ERROR_OUT_OF_MEMORY (logged) when nothing more can go. */
-CUresult residency_make_room(struct runtime *rt, uint64_t bytes);
-
-/* Maps fresh physical memory behind a's range (a new allocation), making room first. */
-CUresult residency_map_new(struct runtime *rt, struct allocation *a);
+/* Frees room for `bytes` more under `limit` (normally the budget's), evicting what
+ * `victims` chooses. CUDA_ERROR_OUT_OF_MEMORY (logged) when nothing more can go. */
+CUresult residency_make_room(struct runtime *rt, uint64_t bytes, uint64_t limit,
+                             const struct victim_source *victims);
 
 /* Finishes evictions whose copies have completed (cheap: one event query when none has). */
 void residency_reap(struct runtime *rt);
@@ -48,8 +72,12 @@ void residency_drain_pool(struct runtime *rt);
 /* Host waits until every eviction in flight has landed (or failed and stayed resident). */
 void residency_finish_evictions(struct runtime *rt);
 
-/* Waits for a's users and copies, releases its memory, backup and range. a is then
- * unregistered and freed. */
-CUresult residency_destroy(struct runtime *rt, struct allocation *a);
+/* The first half of freeing a: waits for its users. On failure work may still use it and
+ * nothing is changed; the program sees the error. */
+CUresult residency_quiesce(struct runtime *rt, struct allocation *a);
+
+/* The second half, after residency_quiesce and after its owners forgot it: waits for its
+ * copies, releases its memory, backup and range; a is unregistered and freed. */
+void residency_destroy(struct runtime *rt, struct allocation *a);
 
 #endif /* OFFLOAD_RESIDENCY_H */

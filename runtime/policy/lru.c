@@ -3,14 +3,18 @@
  */
 #include "runtime/policy/lru.h"
 
+static bool candidate(const struct allocation *a, uint64_t epoch, enum lru_candidates which) {
+    if (!allocation_evictable_state(a) || a->protect_epoch == epoch || a->keep)
+        return false;
+    return which == LRU_NOT_KEPT || a->component < 0;
+}
+
 struct allocation *lru_choose(const struct registry *reg, uint64_t epoch,
-                              bool (*is_kept)(const void *ctx, int component), const void *ctx) {
+                              enum lru_candidates which) {
     struct allocation *best = NULL;
     for (size_t i = 0; i < reg->count; i++) {
         struct allocation *a = reg->list[i];
-        if (a->state != RESIDENT || a->protect_epoch == epoch)
-            continue;
-        if (a->component >= 0 && is_kept && is_kept(ctx, a->component))
+        if (!candidate(a, epoch, which))
             continue;
         if (!best || a->last_use < best->last_use ||
             (a->last_use == best->last_use && a->mapped > best->mapped))

@@ -1,7 +1,8 @@
 /*
  * lru.h — the least recently used allocation that may be evicted now.
  *
- * Pure function of the registry: candidates are RESIDENT, not needed by the current call
+ * Pure function of the registry: candidates have their bytes on the device with no
+ * eviction queued (RESIDENT or RESTORING), are not needed by the current call
  * (protect_epoch != epoch) and not in a keep component. Oldest last_use first; ties: the
  * larger mapped size, then the earlier position in the registry.
  */
@@ -10,8 +11,12 @@
 
 #include "runtime/memory/registry.h"
 
-/* is_kept(ctx, component): true for components that are never evicted (may be NULL). */
+enum lru_candidates {
+    LRU_UNOWNED,  /* only allocations outside every component */
+    LRU_NOT_KEPT, /* any allocation not in a keep component */
+};
+
 struct allocation *lru_choose(const struct registry *reg, uint64_t epoch,
-                              bool (*is_kept)(const void *ctx, int component), const void *ctx);
+                              enum lru_candidates which);
 
 #endif /* OFFLOAD_LRU_H */

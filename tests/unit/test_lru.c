@@ -19,7 +19,7 @@ static struct registry setup(int n) {
     for (int i = 0; i < n; i++) {
         pool[i].base = 0x100000000ull + (uint64_t)i * 16 * GRAN;
         pool[i].size = pool[i].mapped = GRAN;
-        pool[i].state = RESIDENT;
+        pool[i].state = ALLOC_RESIDENT;
         pool[i].component = -1;
         pool[i].last_use = (uint64_t)(10 + i);
         registry_add(&reg, &pool[i]);
@@ -27,31 +27,34 @@ static struct registry setup(int n) {
     return reg;
 }
 
-static bool kept_if_component_1(const void *ctx, int component) {
-    (void)ctx;
-    return component == 1;
-}
-
 TEST(oldest_use_goes_first) {
     struct registry reg = setup(4);
     pool[2].last_use = 3;
-    CHECK(lru_choose(&reg, 99, NULL, NULL) == &pool[2]);
+    CHECK(lru_choose(&reg, 99, LRU_NOT_KEPT) == &pool[2]);
     pool[2].last_use = 50;
-    CHECK(lru_choose(&reg, 99, NULL, NULL) == &pool[0]);
+    CHECK(lru_choose(&reg, 99, LRU_NOT_KEPT) == &pool[0]);
     registry_destroy(&reg);
 }
 
-TEST(skips_evicted_protected_and_kept) {
+TEST(skips_unmapped_evicting_protected_and_kept) {
     struct registry reg = setup(4);
-    pool[0].state = EVICTED;
-    pool[1].state = EVICTING;
+    pool[0].state = ALLOC_EVICTED;
+    pool[1].state = ALLOC_EVICTING;
     pool[2].protect_epoch = 7; /* needed by the current call */
-    CHECK(lru_choose(&reg, 7, NULL, NULL) == &pool[3]);
-    CHECK(lru_choose(&reg, 8, NULL, NULL) == &pool[2]); /* another call: not protected */
+    CHECK(lru_choose(&reg, 7, LRU_NOT_KEPT) == &pool[3]);
+    CHECK(lru_choose(&reg, 8, LRU_NOT_KEPT) == &pool[2]); /* another call: not protected */
     pool[3].component = 1;
-    CHECK(lru_choose(&reg, 7, kept_if_component_1, NULL) == NULL);
-    pool[3].component = 2;
-    CHECK(lru_choose(&reg, 7, kept_if_component_1, NULL) == &pool[3]);
+    pool[3].keep = true;
+    CHECK(lru_choose(&reg, 7, LRU_NOT_KEPT) == NULL);
+    pool[3].keep = false;
+    CHECK(lru_choose(&reg, 7, LRU_NOT_KEPT) == &pool[3]);
+    CHECK(lru_choose(&reg, 7, LRU_UNOWNED) == NULL); /* owned by component 1 */
+    pool[3].component = -1;
+    CHECK(lru_choose(&reg, 7, LRU_UNOWNED) == &pool[3]);
+    pool[3].state = ALLOC_RESTORING; /* mapped, copy in flight: may still go */
+    CHECK(lru_choose(&reg, 7, LRU_UNOWNED) == &pool[3]);
+    pool[3].state = ALLOC_RESERVED;
+    CHECK(lru_choose(&reg, 7, LRU_UNOWNED) == NULL);
     registry_destroy(&reg);
 }
 
@@ -59,9 +62,9 @@ TEST(ties_prefer_the_larger_then_the_earlier) {
     struct registry reg = setup(3);
     for (int i = 0; i < 3; i++)
         pool[i].last_use = 5;
-    CHECK(lru_choose(&reg, 99, NULL, NULL) == &pool[0]);
+    CHECK(lru_choose(&reg, 99, LRU_NOT_KEPT) == &pool[0]);
     pool[1].mapped = 4 * GRAN;
-    CHECK(lru_choose(&reg, 99, NULL, NULL) == &pool[1]);
+    CHECK(lru_choose(&reg, 99, LRU_NOT_KEPT) == &pool[1]);
     registry_destroy(&reg);
 }
 
@@ -86,7 +89,7 @@ TEST(budget_arithmetic) {
 
 int main(void) {
     RUN(oldest_use_goes_first);
-    RUN(skips_evicted_protected_and_kept);
+    RUN(skips_unmapped_evicting_protected_and_kept);
     RUN(ties_prefer_the_larger_then_the_earlier);
     RUN(budget_arithmetic);
     return check_summary();

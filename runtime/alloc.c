@@ -1,0 +1,190 @@
+/*
+ * alloc.c — the allocation entry points (runtime.h): cuMemAlloc, cuMemFree, cuMemGetInfo,
+ * cuMemGetAddressRange. Large allocations in liboffload's context are tracked (their life
+ * is residency.h's); the rest pass through, counted against the budget.
+ */
+#include "runtime/runtime.h"
+
+#include "base/log.h"
+#include "driver/driver.h"
+#include "runtime/call.h"
+#include "runtime/components/components.h"
+#include "runtime/memory/residency.h"
+#include "runtime/memory/untracked.h"
+#include "runtime/plan.h"
+#include "runtime/record.h"
+#include "runtime/setup.h"
+#include "runtime/state.h"
+
+#define rt (&offload_runtime)
+
+static void count_tracked(const struct allocation *a) {
+    rt->stats.tracked_allocations++;
+    rt->stats.tracked_bytes += a->mapped;
+    if (rt->stats.tracked_bytes > rt->stats.peak_tracked_bytes)
+        rt->stats.peak_tracked_bytes = rt->stats.tracked_bytes;
+    atomic_store(&rt->tracked_count, rt->registry.count);
+}
+
+static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes) {
+    struct allocation *a;
+    CUresult r = residency_create(rt, bytes, &a);
+    if (r != CUDA_SUCCESS)
+        return r;
+    struct switch_plan plan;
+    if (components_on_alloc(rt, a, &plan))
+        plan_carry_out(rt, &plan);
+    r = residency_map_new(rt, a);
+    if (r != CUDA_SUCCESS) {
+        components_forget(rt, a);
+        residency_discard(rt, a);
+        return r;
+    }
+    count_tracked(a);
+    record_alloc(rt, a);
+    log_debug("tracked allocation #%llu: %zu bytes at 0x%llx", (unsigned long long)a->ordinal,
+              bytes, (unsigned long long)a->base);
+    *dptr = a->base;
+    return CUDA_SUCCESS;
+}
+
+/* Makes room in liboffload's context for `bytes` the driver is about to allocate
+ * untracked under `limit` (the caller may be in another context of the same device). */
+static CUresult room_for_untracked(uint64_t bytes, uint64_t limit) {
+    bool pushed = setup_context_enter(rt);
+    CUresult r = residency_make_room(rt, bytes, limit, rt->victims);
+    residency_drain_pool(rt); /* the room must be real before the driver allocates */
+    setup_context_leave(pushed);
+    return r;
+}
+
+/* In the caller's context, which may not be liboffload's: the device memory is the same,
+ * so it counts against the budget all the same. */
+static CUresult alloc_untracked(CUdeviceptr *dptr, size_t bytes) {
+    const struct driver_table *d = driver();
+    CUresult r = room_for_untracked(bytes, rt->budget.limit);
+    if (r != CUDA_SUCCESS)
+        return r;
+    r = d->cuMemAlloc_v2(dptr, bytes);
+    if (r == CUDA_ERROR_OUT_OF_MEMORY) {
+        /* Under budget, yet the device is full: evict this much below what we hold. */
+        room_for_untracked(bytes, budget_used(&rt->budget));
+        r = d->cuMemAlloc_v2(dptr, bytes);
+    }
+    if (r != CUDA_SUCCESS)
+        return r;
+    if (untracked_add(&rt->untracked, *dptr, bytes) == 0)
+        budget_add_untracked(&rt->budget, bytes);
+    return CUDA_SUCCESS;
+}
+
+static void log_other_place_once(enum setup_place place) {
+    if (rt->other_place_logged)
+        return;
+    rt->other_place_logged = true;
+    log_info("allocations made in %s pass through untracked: liboffload manages "
+             "device %d's context %p",
+             place == PLACE_OTHER_CONTEXT ? "another context" : "another device's context",
+             (int)rt->device, (void *)rt->ctx);
+}
+
+CUresult runtime_mem_alloc(CUdeviceptr *dptr, size_t bytes) {
+    runtime_lock();
+    if (!setup_cuda(rt) || !dptr || bytes == 0) {
+        runtime_unlock();
+        return driver()->cuMemAlloc_v2(dptr, bytes);
+    }
+    rt->epoch++;
+    CUresult r;
+    /* liboffload's ranges live in its own context: tracking an allocation made in another
+     * would put it somewhere the program did not ask for (on GPU 0 for a GPU 1 context). */
+    enum setup_place place = setup_current_place(rt);
+    if (place == PLACE_OTHER_CONTEXT || place == PLACE_OTHER_DEVICE)
+        log_other_place_once(place);
+    switch (place) {
+    case PLACE_MANAGED:
+        r = bytes >= rt->min_size ? alloc_tracked(dptr, bytes) : alloc_untracked(dptr, bytes);
+        residency_drain_pool(rt);
+        break;
+    case PLACE_OTHER_CONTEXT:
+        r = alloc_untracked(dptr, bytes);
+        break;
+    default: /* another device, or no context: the driver's own answer */
+        r = driver()->cuMemAlloc_v2(dptr, bytes);
+    }
+    runtime_unlock();
+    return r;
+}
+
+static CUresult free_tracked(struct allocation *a) {
+    bool pushed = setup_context_enter(rt);
+    CUresult r = residency_quiesce(rt, a);
+    if (r == CUDA_SUCCESS) {
+        record_free(rt, a);
+        components_forget(rt, a);
+        residency_destroy(rt, a);
+        atomic_store(&rt->tracked_count, rt->registry.count);
+    }
+    setup_context_leave(pushed);
+    return r;
+}
+
+static CUresult free_untracked(CUdeviceptr dptr, bool known_here) {
+    size_t bytes = 0;
+    bool known = known_here && untracked_remove(&rt->untracked, dptr, &bytes);
+    CUresult r = driver()->cuMemFree_v2(dptr);
+    if (known) {
+        if (r == CUDA_SUCCESS)
+            budget_sub_untracked(&rt->budget, bytes);
+        else
+            untracked_add(&rt->untracked, dptr, bytes);
+    }
+    return r;
+}
+
+CUresult runtime_mem_free(CUdeviceptr dptr) {
+    runtime_lock();
+    if (!rt->cuda_ready || atomic_load(&rt->cuda_unusable)) {
+        runtime_unlock();
+        return driver()->cuMemFree_v2(dptr);
+    }
+    struct allocation *a = registry_find(&rt->registry, dptr);
+    /* An interior pointer of a tracked range is not an allocation: the driver says so. */
+    CUresult r = a && a->base == dptr ? free_tracked(a) : free_untracked(dptr, !a);
+    runtime_unlock();
+    return r;
+}
+
+CUresult runtime_mem_get_info(size_t *free_bytes, size_t *total_bytes) {
+    runtime_lock();
+    /* The budget is the managed device's: another device's memory is the driver's to tell. */
+    enum setup_place place = setup_cuda(rt) ? setup_current_place(rt) : PLACE_NONE;
+    if (place == PLACE_OTHER_DEVICE || place == PLACE_NONE) {
+        runtime_unlock();
+        return driver()->cuMemGetInfo_v2(free_bytes, total_bytes);
+    }
+    if (!free_bytes || !total_bytes) {
+        runtime_unlock();
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    *free_bytes = budget_free(&rt->budget);
+    *total_bytes = rt->budget.limit;
+    runtime_unlock();
+    return CUDA_SUCCESS;
+}
+
+bool runtime_address_range(CUdeviceptr dptr, CUdeviceptr *base, size_t *size) {
+    if (call_nothing_to_do())
+        return false;
+    runtime_lock();
+    const struct allocation *a = registry_find(&rt->registry, dptr);
+    bool inside = a && dptr < a->base + a->size;
+    if (inside) {
+        if (base)
+            *base = a->base;
+        if (size)
+            *size = a->size;
+    }
+    runtime_unlock();
+    return inside;
+}

@@ -1,0 +1,93 @@
+/*
+ * call.c — the call bracket and the call's allocations.
+ */
+#include "runtime/call.h"
+
+#include "base/grow.h"
+#include "runtime/memory/residency.h"
+#include "runtime/plan.h"
+#include "runtime/runtime.h"
+#include "runtime/setup.h"
+
+#define rt (&offload_runtime)
+
+/* The scratch array's first capacity: a launch rarely references more. */
+#define SCRATCH_FIRST 64
+
+void call_collect_value(void *collect, CUdeviceptr value) {
+    struct collect *c = collect;
+    struct allocation *a = registry_find(&rt->registry, value);
+    if (!a || a->protect_epoch == rt->epoch)
+        return;
+    if (grow(&rt->scratch, &rt->scratch_capacity, c->count + 1, sizeof *rt->scratch,
+             SCRATCH_FIRST) != 0) {
+        c->oom = true;
+        return;
+    }
+    a->protect_epoch = rt->epoch;
+    rt->scratch[c->count++] = a;
+}
+
+void call_collect_range(struct collect *c, CUdeviceptr ptr, size_t bytes) {
+    CUdeviceptr end = ptr + bytes < ptr ? UINT64_MAX : ptr + bytes;
+    CUdeviceptr addr = ptr < rt->registry.low ? rt->registry.low : ptr;
+    if (end > rt->registry.high)
+        end = rt->registry.high;
+    uint64_t gran = rt->granularity;
+    while (addr < end) {
+        const struct allocation *a = registry_find(&rt->registry, addr);
+        call_collect_value(c, addr);
+        addr = a ? a->base + a->mapped : (addr & ~(gran - 1)) + gran;
+    }
+}
+
+CUresult call_use_collected(size_t n, CUstream stream) {
+    bool slow = rt->evicting_count > 0 || plan_pending(rt);
+    for (size_t i = 0; i < n && !slow; i++)
+        slow = rt->scratch[i]->state != ALLOC_RESIDENT;
+    bool pushed = slow && setup_context_enter(rt);
+    CUresult r = CUDA_SUCCESS;
+    for (size_t i = 0; i < n && r == CUDA_SUCCESS; i++)
+        r = residency_use(rt, rt->scratch[i], stream);
+    if (rt->evicting_count)
+        residency_reap(rt);
+    plan_poll(rt);
+    residency_drain_pool(rt);
+    setup_context_leave(pushed);
+    return r;
+}
+
+/* Whether the calling thread holds the lock between a runtime_begin_* and its
+ * runtime_end_call (per-thread, so a thread's end never releases another's call).
+ * initial-exec: read up to three times per launch, and the default model for a shared
+ * object calls __tls_get_addr each time (~11 instructions). One byte of static TLS, which
+ * glibc's surplus covers even when liboffload is dlopen'd rather than preloaded. */
+static _Thread_local bool call_holds_lock __attribute__((tls_model("initial-exec")));
+
+bool call_prepare_lock(void) {
+    if (call_holds_lock)
+        return true;
+    runtime_lock();
+    return false;
+}
+
+CUresult call_prepare_unlock(CUresult r, bool keep, bool nested) {
+    if (nested)
+        return r;
+    if (keep && r == CUDA_SUCCESS)
+        call_holds_lock = true;
+    else
+        runtime_unlock();
+    return r;
+}
+
+bool call_in_progress(void) {
+    return call_holds_lock;
+}
+
+void runtime_end_call(void) {
+    if (call_holds_lock) {
+        call_holds_lock = false;
+        runtime_unlock();
+    }
+}

@@ -1,0 +1,57 @@
+/*
+ * call.h — the bracket around every hooked driver call that touches tracked memory, and
+ * the call's set of allocations. Internal to runtime/ (the entry points in alloc.c,
+ * work.c, lifetime.c).
+ *
+ * A "prepare" (runtime_begin_*) takes the runtime lock, collects the tracked allocations
+ * the call touches into rt->scratch (each once, protected by the call's epoch so nothing
+ * the call needs is evicted for it), makes them usable on the call's stream, and keeps the
+ * lock until runtime_end_call, after the driver call was made: no eviction can slip in
+ * between a restore and the work that needs it.
+ */
+#ifndef OFFLOAD_CALL_H
+#define OFFLOAD_CALL_H
+
+#include "runtime/state.h"
+
+/* The allocations collected so far for the current call (in rt->scratch). */
+struct collect {
+    size_t count;
+    bool oom; /* the scratch array could not grow: some were not collected */
+};
+
+/* Adds the tracked allocation containing value (once per call) to rt->scratch. */
+void call_collect_value(void *collect, CUdeviceptr value);
+
+/* Collects the tracked allocations [ptr, ptr+bytes) touches, allocation by allocation (a
+ * copy may span adjacent ranges). */
+void call_collect_range(struct collect *c, CUdeviceptr ptr, size_t bytes);
+
+/* Makes every collected allocation usable on stream; reaps evictions, polls the plan's
+ * prefetches, releases the call's pooled memory. */
+CUresult call_use_collected(size_t n, CUstream stream);
+
+/* Fast out without the lock: nothing tracked, nothing recorded. */
+static inline bool call_nothing_to_do(void) {
+    return atomic_load_explicit(&offload_runtime.tracked_count, memory_order_relaxed) == 0;
+}
+
+/* The start of a prepare: takes the lock unless this thread's begun call holds it already
+ * (a hook preparing several ranges for one driver call); returns whether it was held. */
+bool call_prepare_lock(void);
+
+/* The end of a prepare: keep the lock for the driver call when it may go on, else release
+ * it. A nested prepare leaves the lock to its outer call. Returns r. */
+CUresult call_prepare_unlock(CUresult r, bool keep, bool nested);
+
+/* A new call's epoch; a nested prepare shares its outer call's (its allocations stay
+ * protected from the nested one's evictions). */
+static inline void call_prepare_epoch(bool nested) {
+    if (!nested)
+        offload_runtime.epoch++;
+}
+
+/* Whether this thread is between a prepare and its runtime_end_call (holds the lock). */
+bool call_in_progress(void);
+
+#endif /* OFFLOAD_CALL_H */

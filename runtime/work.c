@@ -1,0 +1,237 @@
+/*
+ * work.c — the entry points for work that touches memory (runtime.h): launches, copies and
+ * memsets, graph launches, host waits, synchronous reads that an evicted allocation's
+ * backup can serve, stream destruction.
+ */
+#include "runtime/runtime.h"
+
+#include "base/log.h"
+#include "driver/driver.h"
+#include "runtime/call.h"
+#include "runtime/components/components.h"
+#include "runtime/memory/residency.h"
+#include "runtime/plan.h"
+#include "runtime/record.h"
+#include "runtime/setup.h"
+#include "runtime/state.h"
+
+#define rt (&offload_runtime)
+
+/* --- launches ----------------------------------------------------------------------- */
+
+/* True when a launch on stream may use a with nothing more than marking the use: mapped,
+ * no eviction queued, this stream already ordered after any restore, no prefetch to
+ * count. */
+static inline bool ready_for(struct allocation *a, CUstream stream) {
+    if (!allocation_evictable_state(a) || a->prefetched || stream == CU_STREAM_PER_THREAD)
+        return false;
+    if (a->stream_count && a->streams[0].stream == stream)
+        return true;
+    for (unsigned i = 1; i < a->stream_count; i++) {
+        if (a->streams[i].stream == stream) {
+            /* move to front: the next launch on this stream matches at once */
+            struct stream_use u = a->streams[i];
+            a->streams[i] = a->streams[0];
+            a->streams[0] = u;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The common launch: kernelParams with a known layout, no components, no recording, every
+ * referenced allocation ready. One pass, no callbacks; anything else (a restore, a new
+ * stream) is collected for call_use_collected. Returns false when the launch needs the
+ * general path (components or recording look at every reference). */
+static bool launch_fast(const struct func_layout *layout, void **params, CUstream stream,
+                        size_t *slow_count) {
+    if (rt->components || rt->record || !params || !layout || !layout->known)
+        return false;
+    struct registry *reg = &rt->registry;
+    const uint64_t epoch = rt->epoch;
+    uint64_t clock = rt->clock;
+    struct collect c = {0, false};
+    /* locals: the stores to each allocation below could alias the layout as far as the
+     * compiler knows, and it would reload these every iteration */
+    const unsigned count = layout->pointer_count;
+    const uint16_t *const index = layout->pointer_index;
+    for (unsigned k = 0; k < count; k++) {
+        uint64_t v;
+        memcpy(&v, params[index[k]], 8);
+        struct allocation *a = registry_find(reg, v);
+        if (!a || a->protect_epoch == epoch)
+            continue;
+        if (ready_for(a, stream)) {
+            a->protect_epoch = epoch;
+            a->last_use = ++clock;
+            if (a->backup_valid && !a->readonly)
+                a->backup_valid = false;
+        } else {
+            rt->clock = clock;
+            call_collect_value(&c, v);
+        }
+    }
+    rt->clock = clock;
+    *slow_count = c.count;
+    return true;
+}
+
+/* The general launch: every reference collected, then ownership, switches and recording. */
+static size_t launch_general(struct func_layout *layout, void **params, void **extra) {
+    struct collect c = {0, false};
+    launch_scan(layout, params, extra, call_collect_value, &c);
+    struct switch_plan plan;
+    if (components_on_launch(rt, layout, rt->scratch, c.count, &plan))
+        plan_carry_out(rt, &plan);
+    record_launch(rt, layout, rt->scratch, c.count);
+    return c.count;
+}
+
+CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void **extra) {
+    if (call_nothing_to_do())
+        return CUDA_SUCCESS;
+    bool nested = call_prepare_lock();
+    if (!rt->cuda_ready)
+        return call_prepare_unlock(CUDA_SUCCESS, false, nested);
+    rt->stats.launches++;
+    call_prepare_epoch(nested);
+    struct func_layout *layout = launch_layout(&rt->layouts, f);
+    size_t n = 0;
+    if (!launch_fast(layout, params, stream, &n))
+        n = launch_general(layout, params, extra);
+    CUresult r = CUDA_SUCCESS;
+    if (n || rt->evicting_count || plan_pending(rt))
+        r = call_use_collected(n, stream);
+    return call_prepare_unlock(r, true, nested);
+}
+
+/* --- copies, memsets, graphs --------------------------------------------------------- */
+
+CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
+                              CUstream stream) {
+    if (call_nothing_to_do() || (bytes == 0 && bytes2 == 0))
+        return CUDA_SUCCESS;
+    bool nested = call_prepare_lock();
+    if (!rt->cuda_ready)
+        return call_prepare_unlock(CUDA_SUCCESS, false, nested);
+    call_prepare_epoch(nested);
+    struct collect c = {0, false};
+    if (bytes)
+        call_collect_range(&c, ptr, bytes);
+    if (bytes2)
+        call_collect_range(&c, ptr2, bytes2);
+    return call_prepare_unlock(call_use_collected(c.count, stream), true, nested);
+}
+
+void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph) {
+    runtime_lock();
+    if (rt->cuda_ready && graphs_remember(&rt->graphs, &rt->layouts, &rt->registry, exec, graph))
+        log_warn("out of memory remembering a graph: its launches are not prepared");
+    runtime_unlock();
+}
+
+CUresult runtime_begin_graph_launch(CUgraphExec exec, CUstream stream) {
+    if (call_nothing_to_do())
+        return CUDA_SUCCESS;
+    bool nested = call_prepare_lock();
+    const struct graph_record *g = rt->cuda_ready ? graphs_find(&rt->graphs, exec) : NULL;
+    if (!g)
+        return call_prepare_unlock(CUDA_SUCCESS, false, nested);
+    call_prepare_epoch(nested);
+    struct collect c = {0, false};
+    for (size_t i = 0; i < g->count; i++)
+        call_collect_value(&c, g->bases[i]);
+    return call_prepare_unlock(call_use_collected(c.count, stream), true, nested);
+}
+
+void runtime_graph_exec_destroyed(CUgraphExec exec) {
+    runtime_lock();
+    graphs_forget(&rt->graphs, exec);
+    runtime_unlock();
+}
+
+/* --- host waits and reads ----------------------------------------------------------- */
+
+void runtime_before_host_wait(void) {
+    if (call_nothing_to_do())
+        return;
+    runtime_lock();
+    if (rt->cuda_ready && plan_pending(rt)) {
+        bool pushed = setup_context_enter(rt);
+        plan_poll(rt); /* reaps, never waits: see runtime.h */
+        residency_drain_pool(rt);
+        setup_context_leave(pushed);
+    }
+    runtime_unlock();
+}
+
+/* Whether a synchronous read of [src, src+bytes) can come from a's host backup: evicted
+ * (its copy to the host completed), the backup current, the range inside it, and the
+ * caller in liboffload's context (the wait's event is one of ours). */
+static bool readable_from_backup(const struct allocation *a, CUdeviceptr src, size_t bytes,
+                                 CUstream stream) {
+    if (!a || a->state != ALLOC_EVICTED || !a->backup_valid || !a->backup)
+        return false;
+    if (src + bytes < src || src + bytes > a->base + a->size)
+        return false;
+    return setup_current_place(rt) == PLACE_MANAGED && !copy_stream_capturing(stream);
+}
+
+CUresult runtime_read_evicted(void *dst, CUdeviceptr src, size_t bytes, CUstream stream,
+                              bool *served) {
+    *served = false;
+    if (call_nothing_to_do() || bytes == 0 || !dst)
+        return CUDA_SUCCESS;
+    runtime_lock();
+    const struct allocation *a = rt->cuda_ready ? registry_find(&rt->registry, src) : NULL;
+    CUresult r = CUDA_SUCCESS;
+    if (readable_from_backup(a, src, bytes, stream)) {
+        r = copy_sync_stream(&rt->copy, stream);
+        if (r == CUDA_SUCCESS) {
+            memcpy(dst, (const char *)a->backup + (src - a->base), bytes);
+            rt->stats.backup_reads++;
+            *served = true;
+        }
+    }
+    runtime_unlock();
+    return r;
+}
+
+/* --- streams ------------------------------------------------------------------------ */
+
+/* Forgets stream in every allocation's users; true when some allocation had it. */
+static bool forget_stream_users(CUstream stream) {
+    bool used = false;
+    for (size_t i = 0; i < rt->registry.count; i++) {
+        struct allocation *a = rt->registry.list[i];
+        for (unsigned k = 0; k < a->stream_count; k++) {
+            if (a->streams[k].stream == stream) {
+                a->streams[k] = a->streams[--a->stream_count];
+                used = true;
+                break;
+            }
+        }
+    }
+    return used;
+}
+
+void runtime_stream_destroyed(CUstream stream) {
+    runtime_lock();
+    if (!rt->cuda_ready || atomic_load(&rt->cuda_unusable)) {
+        runtime_unlock();
+        return;
+    }
+    /* Evictions after this must still wait for the work queued on it: order the offload
+     * stream after it now, while the handle is valid, then forget it everywhere. */
+    if (forget_stream_users(stream) && !copy_stream_capturing(stream)) {
+        struct allocation probe;
+        memset(&probe, 0, sizeof probe);
+        probe.stream_count = 1;
+        probe.streams[0] = (struct stream_use){stream, copy_thread_id(stream)};
+        bool pushed = setup_context_enter(rt);
+        copy_after_users(&rt->copy, &probe);
+        setup_context_leave(pushed);
+    }
+    copy_forget_stream(&rt->copy, stream);
+    runtime_unlock();
+}

@@ -5,6 +5,7 @@
 #   make demo       the reference pipeline with and without liboffload, side by side
 #   make bench      benchmarks -> $(BUILD)/bench.json
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
+#   make DEBUG=1 test    internal consistency checks abort instead of logging
 #
 # Sources are found by wildcard: adding a .c file to a folder adds it to that
 # folder's product; no list below needs editing.
@@ -22,6 +23,11 @@ OPT       := -O2 -g
 ifneq ($(SANITIZE),)
 OPT       := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE)
 SAN_LD    := -fsanitize=$(SANITIZE)
+endif
+# make DEBUG=1: internal checks abort (an illegal allocation state transition, say)
+# instead of being logged.
+ifneq ($(DEBUG),)
+OPT       += -DOFFLOAD_DEBUG
 endif
 CPPFLAGS  := -I$(CUDA_HOME)/include -I. -D_GNU_SOURCE
 CFLAGS    := -std=c11 $(WARN) $(OPT) -fPIC -pthread
@@ -44,6 +50,7 @@ KERNEL_CU := examples/pipeline/kernels.cu
 
 # --- tests --------------------------------------------------------------------------
 # tests/unit/test_sim_*.c  link against the simulated driver (they call cu* directly)
+# tests/unit/test_rt_*.c   the runtime's objects and the simulated driver (see below)
 # tests/unit/test_*.c      (others) link against liboffload's objects, no driver
 # tests/progs/*.c          programs driven by the bats tests; linked to the driver
 UNIT_SIM_SRCS := $(wildcard tests/unit/test_sim_*.c)
@@ -120,6 +127,16 @@ $(BUILD)/kernels.cubin: $(KERNEL_CU)
 $(BUILD)/tests/test_sim_%: tests/unit/test_sim_%.c tests/unit/check.h $(BUILD)/sim/libcuda.so.1
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+# tests/unit/test_rt_*.c drive the runtime itself against the simulated driver: the
+# library's objects except its hooks (interpose/), so the test's cu* calls reach the
+# simulator, and the runtime's through its driver table (driver/), as in a preloaded run.
+RUNTIME_OBJS := $(filter-out $(BUILD)/obj/interpose/%,$(LIB_OBJS))
+$(BUILD)/tests/test_rt_%: tests/unit/test_rt_%.c tests/unit/check.h $(RUNTIME_OBJS) \
+    $(BUILD)/sim/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(RUNTIME_OBJS) $(INIH_A) $(SIM_LINK) $(LDFLAGS) \
+	    -ldl -pthread -lm
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/check.h $(BUILD)/liboffload.a
 	@mkdir -p $(@D)

@@ -109,8 +109,7 @@ bool allocation_set_state(struct allocation *a, enum alloc_state to);
 
 /* Physical memory is mapped behind the range (RESIDENT, RESTORING, EVICTING). */
 static inline bool allocation_mapped(const struct allocation *a) {
-    return a->state == ALLOC_RESIDENT || a->state == ALLOC_RESTORING ||
-           a->state == ALLOC_EVICTING;
+    return a->state == ALLOC_RESIDENT || a->state == ALLOC_RESTORING || a->state == ALLOC_EVICTING;
 }
 
 /* Its bytes can move to the host now: mapped and no eviction queued yet. */

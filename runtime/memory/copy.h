@@ -9,7 +9,7 @@
  * themselves (they complete oldest first, which the EVICTING list relies on), and so do
  * restores.
  *
- * Rules it keeps (see DESIGN.md, Ordering): the eviction stream waits for the program's
+ * Rules it keeps (runtime/README.md, "Ordering"): the eviction stream waits for the program's
  * streams with events, never with a device-wide sync; nothing is ever enqueued on a stream
  * that is capturing into a graph — when a capturing stream would have to wait, the host
  * waits instead. Callers hold the runtime lock.

@@ -183,37 +183,3 @@ int policy_on_switch(const struct policy_view *view, struct policy_plan *plan) {
     }
     return 0;
 }
-
-int policy_lru_victim(const struct policy_lru_entry *entries, size_t count) {
-    int best = -1;
-    for (size_t i = 0; i < count; i++) {
-        const struct policy_lru_entry *e = &entries[i];
-        if (!e->evictable || e->bytes == 0)
-            continue;
-        if (best < 0)
-            best = (int)i;
-        else {
-            const struct policy_lru_entry *b = &entries[best];
-            if (e->last_use < b->last_use || (e->last_use == b->last_use && e->bytes > b->bytes))
-                best = (int)i;
-        }
-    }
-    return best;
-}
-
-int policy_mru_victim(const struct policy_lru_entry *entries, size_t count) {
-    int best = -1;
-    for (size_t i = 0; i < count; i++) {
-        const struct policy_lru_entry *e = &entries[i];
-        if (!e->evictable || e->bytes == 0)
-            continue;
-        if (best < 0)
-            best = (int)i;
-        else {
-            const struct policy_lru_entry *b = &entries[best];
-            if (e->last_use > b->last_use || (e->last_use == b->last_use && e->bytes > b->bytes))
-                best = (int)i;
-        }
-    }
-    return best;
-}

@@ -141,26 +141,4 @@ int policy_choose_victim(const struct policy_view *view, const bool *excluded);
 size_t policy_choose_victims(const struct policy_view *view, const bool *excluded,
                              uint64_t needed_bytes, size_t *out, size_t cap, uint64_t *freed);
 
-/*
- * LRU for allocations outside components (issue 4). One entry per candidate; the runtime
- * may instead keep its own list — this is offered for a registry kept as an array.
- * Returns the index of the evictable entry with bytes > 0 and the smallest last_use
- * (ties: larger bytes, then lower index), or -1.
- */
-struct policy_lru_entry {
-    uint64_t last_use; /* a tick the runtime increments on every use */
-    uint64_t bytes;    /* resident bytes */
-    bool evictable;
-};
-int policy_lru_victim(const struct policy_lru_entry *entries, size_t count);
-
-/*
- * The same entries, most recently used first (ties: larger bytes, then lower index), or -1.
- * For the allocations of one component that does not fit the budget by itself and runs in
- * a loop (a unet's steps read every weight once per step, in the same order): there the
- * least recently used allocation is exactly the next one needed, and the most recently
- * used one is the farthest (Belady's rule for a cyclic scan: optimal for equal sizes).
- */
-int policy_mru_victim(const struct policy_lru_entry *entries, size_t count);
-
 #endif /* OFFLOAD_POLICY_H */

@@ -161,12 +161,13 @@ static uint64_t simulate(const struct sim *s, enum rule rule) {
                                                .policy = CONFIG_POLICY_BUDGET};
                     v = policy_choose_victim(&view, NULL);
                 } else if (rule == RULE_MRU) {
-                    struct policy_lru_entry e[MAXC];
-                    for (size_t i = 0; i < s->k; i++)
-                        e[i] = (struct policy_lru_entry){.last_use = last[i],
-                                                         .bytes = s->size[i],
-                                                         .evictable = res[i] && i != c};
-                    v = policy_mru_victim(e, s->k);
+                    /* most recently used first; ties: the larger, then the lower index */
+                    for (size_t i = 0; i < s->k; i++) {
+                        bool better = v < 0 || last[i] > last[v] ||
+                                      (last[i] == last[v] && s->size[i] > s->size[v]);
+                        if (res[i] && i != c && better)
+                            v = (int)i;
+                    }
                 } else {
                     for (size_t i = 0; i < s->k; i++) {
                         const uint64_t *key = rule == RULE_LRU ? last : loaded;
@@ -559,28 +560,6 @@ TEST(in_flight_restores_count_as_resident) {
     CHECK(in_list(w.evict, w.plan.evict_count, 2));
 }
 
-/* ---- LRU helper ----------------------------------------------------------------------- */
-
-TEST(lru_victim) {
-    struct policy_lru_entry e[] = {
-        {.last_use = 5, .bytes = 10, .evictable = true},
-        {.last_use = 2, .bytes = 10, .evictable = false},
-        {.last_use = 3, .bytes = 10, .evictable = true},
-        {.last_use = 3, .bytes = 20, .evictable = true},
-        {.last_use = 1, .bytes = 0, .evictable = true}, /* nothing resident */
-    };
-    CHECK(policy_lru_victim(e, 5) == 3);
-    e[3].evictable = false;
-    CHECK(policy_lru_victim(e, 5) == 2);
-    CHECK(policy_lru_victim(e, 0) == -1);
-    CHECK(policy_lru_victim(e + 4, 1) == -1);
-    e[3].evictable = true;
-    CHECK(policy_mru_victim(e, 5) == 0);
-    e[0].evictable = false;
-    CHECK(policy_mru_victim(e, 5) == 3); /* last_use 3: larger bytes first */
-    CHECK(policy_mru_victim(e + 4, 1) == -1);
-}
-
 int main(void) {
     RUN(distance_and_next_position_with_repeats);
     RUN(victim_is_unsequenced_first_then_farthest);
@@ -598,6 +577,5 @@ int main(void) {
     RUN(budget_plan_never_evicts_the_active_or_an_earlier_prefetch);
     RUN(lru_policy_plans_nothing);
     RUN(in_flight_restores_count_as_resident);
-    RUN(lru_victim);
     return check_summary();
 }

@@ -15,6 +15,8 @@
 #include "runtime/setup.h"
 #include "runtime/state.h"
 
+#include <stdlib.h>
+
 #define rt (&offload_runtime)
 
 /* --- launches ----------------------------------------------------------------------- */
@@ -53,11 +55,10 @@ static bool launch_fast(const struct func_layout *layout, void **params, CUstrea
     struct collect c = {0, false};
     /* locals: the stores to each allocation below could alias the layout as far as the
      * compiler knows, and it would reload these every iteration */
-    const unsigned count = layout->pointer_count;
-    const uint16_t *const index = layout->pointer_index;
+    const unsigned count = layout->word_count;
+    const struct param_word *const words = layout->words;
     for (unsigned k = 0; k < count; k++) {
-        uint64_t v;
-        memcpy(&v, params[index[k]], 8);
+        uint64_t v = launch_word(params, words[k]);
         struct allocation *a = registry_find(reg, v);
         if (!a || a->protect_epoch == epoch)
             continue;
@@ -76,10 +77,50 @@ static bool launch_fast(const struct func_layout *layout, void **params, CUstrea
     return true;
 }
 
+static int by_recent_use(const void *x, const void *y) {
+    const struct allocation *a = *(struct allocation *const *)x;
+    const struct allocation *b = *(struct allocation *const *)y;
+    return a->last_use < b->last_use ? 1 : a->last_use > b->last_use ? -1 : 0;
+}
+
+/* A launch whose parameters cannot be read may use any memory. It most likely uses its
+ * kernel's component (by `kernels`), else the active component's, else any tracked
+ * allocation: collect those, most recently used first, as many as the budget holds beside
+ * what is untracked. The launch must not fail for memory it may not even use, so the rest
+ * stays where it is; but whatever is mapped may be what it uses, so every later eviction
+ * of it waits for this launch's stream. */
+static void collect_unreadable(struct collect *c, struct func_layout *layout, CUstream stream) {
+    for (size_t i = 0; i < rt->registry.count; i++)
+        if (allocation_mapped(rt->registry.list[i]))
+            residency_note_user(rt->registry.list[i], stream);
+    int active = components_of_kernel(rt, layout);
+    if (active < 0)
+        active = components_active(rt);
+    size_t first = c->count;
+    for (size_t i = 0; i < rt->registry.count; i++) {
+        struct allocation *a = rt->registry.list[i];
+        if (active < 0 || a->component == active)
+            call_collect_value(c, a->base);
+    }
+    qsort(rt->scratch + first, c->count - first, sizeof *rt->scratch, by_recent_use);
+    uint64_t room =
+        rt->budget.limit > rt->budget.untracked ? rt->budget.limit - rt->budget.untracked : 0;
+    uint64_t taken = 0;
+    for (size_t i = 0; i < c->count; i++)
+        taken += rt->scratch[i]->mapped;
+    while (c->count > first && taken > room) {
+        struct allocation *a = rt->scratch[--c->count];
+        taken -= a->mapped;
+        a->protect_epoch = 0; /* not this call's after all */
+    }
+}
+
 /* The general launch: every reference collected, then ownership, switches and recording. */
-static size_t launch_general(struct func_layout *layout, void **params, void **extra) {
+static size_t launch_general(struct func_layout *layout, void **params, void **extra,
+                             CUstream stream) {
     struct collect c = {0, false};
-    launch_scan(layout, params, extra, call_collect_value, &c);
+    if (!launch_scan(layout, params, extra, call_collect_value, &c))
+        collect_unreadable(&c, layout, stream);
     struct switch_plan plan;
     if (components_on_launch(rt, layout, rt->scratch, c.count, &plan))
         plan_carry_out(rt, &plan);
@@ -98,7 +139,7 @@ CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void
     struct func_layout *layout = launch_layout(&rt->layouts, f);
     size_t n = 0;
     if (!launch_fast(layout, params, stream, &n))
-        n = launch_general(layout, params, extra);
+        n = launch_general(layout, params, extra, stream);
     CUresult r = CUDA_SUCCESS;
     if (n || rt->evicting_count || plan_pending(rt))
         r = call_use_collected(n, stream);

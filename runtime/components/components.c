@@ -178,6 +178,18 @@ static bool switch_to(struct runtime *rt, int x, struct switch_plan *plan) {
     return true;
 }
 
+int components_of_kernel(struct runtime *rt, struct func_layout *layout) {
+    if (!rt->components || !layout)
+        return -1;
+    if (layout->component == -2)
+        layout->component = layout->name ? config_component_for_kernel(&rt->cfg, layout->name) : -1;
+    return valid(rt, layout->component) ? layout->component : -1;
+}
+
+int components_active(const struct runtime *rt) {
+    return rt->components ? rt->components->active : -1;
+}
+
 struct allocation *const *components_members(const struct runtime *rt, size_t c, size_t *count) {
     const struct component_state *s = &rt->components->c[c];
     *count = s->count;
@@ -191,9 +203,7 @@ bool components_on_launch(struct runtime *rt, struct func_layout *layout, struct
     struct components *cs = rt->components;
     if (!cs)
         return false;
-    if (layout && layout->component == -2)
-        layout->component = layout->name ? config_component_for_kernel(&rt->cfg, layout->name) : -1;
-    int x = layout && valid(rt, layout->component) ? layout->component : -1;
+    int x = components_of_kernel(rt, layout);
     if (x >= 0) {
         for (size_t i = 0; i < n; i++)
             if (refs[i]->component < 0)

@@ -41,6 +41,12 @@ void components_forget(struct runtime *rt, struct allocation *a);
 bool components_on_launch(struct runtime *rt, struct func_layout *layout, struct allocation **refs,
                           size_t n, struct switch_plan *plan);
 
+/* The component whose `kernels` name the launched kernel, or -1. */
+int components_of_kernel(struct runtime *rt, struct func_layout *layout);
+
+/* The active component (config index), -1 when none is (or there are no components). */
+int components_active(const struct runtime *rt);
+
 /* The members of component c (alive allocations), *count of them. */
 struct allocation *const *components_members(const struct runtime *rt, size_t c, size_t *count);
 

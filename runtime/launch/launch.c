@@ -1,48 +1,97 @@
 /*
- * launch.c — parameter layouts and the scan of a launch's 8-byte values.
+ * launch.c — parameter layouts and the scan of a launch's words.
  */
 #include "runtime/launch/launch.h"
 
+#include "base/grow.h"
 #include "base/log.h"
 #include "driver/driver.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-/* Kernels have at most a few thousand parameter bytes; stop asking past this. */
+/* Stop asking for parameters past this index: a kernel's parameters fit in 32 KiB, so a
+ * driver still answering here is not telling the truth. */
 #define LAUNCH_MAX_PARAMS 4096
 
-static void learn_layout(struct func_layout *l) {
-    uint16_t index[LAUNCH_MAX_PARAMS / 8 + 1];
-    unsigned pointers = 0, i = 0;
-    CUresult stop = CUDA_ERROR_NOT_SUPPORTED;
-    for (; driver()->cuFuncGetParamInfo && i < LAUNCH_MAX_PARAMS; i++) {
+/* Pairs in an `extra` array before it counts as malformed: CUDA defines three keys. */
+#define LAUNCH_MAX_EXTRA_PAIRS 32
+
+typedef CUresult (*param_info_fn)(void *handle, size_t index, size_t *offset, size_t *size);
+
+static CUresult func_param_info(void *h, size_t i, size_t *offset, size_t *size) {
+    return driver()->cuFuncGetParamInfo((CUfunction)h, i, offset, size);
+}
+
+static CUresult kernel_param_info(void *h, size_t i, size_t *offset, size_t *size) {
+    return driver()->cuKernelGetParamInfo((CUkernel)h, i, offset, size);
+}
+
+/* Adds the words of a parameter of `size` bytes. false without memory. */
+static bool add_words(struct func_layout *l, size_t *capacity, unsigned param, size_t size) {
+    for (size_t off = 0; off + 8 <= size && off <= UINT16_MAX; off += 8) {
+        if (grow(&l->words, capacity, l->word_count + 1, sizeof *l->words, 8) != 0)
+            return false;
+        l->words[l->word_count++] = (struct param_word){(uint16_t)param, (uint16_t)off};
+    }
+    return true;
+}
+
+/* Asks info() for every parameter; false when the driver cannot tell (the first call
+ * fails other than with INVALID_VALUE, which at index i means "i parameters"). */
+static bool learn_words(struct func_layout *l, param_info_fn info, CUresult *first_error) {
+    size_t capacity = 0;
+    unsigned i = 0;
+    CUresult stop = CUDA_SUCCESS;
+    for (; i < LAUNCH_MAX_PARAMS; i++) {
         size_t offset = 0, size = 0;
-        stop = driver()->cuFuncGetParamInfo(l->func, i, &offset, &size);
+        stop = info(l->func, i, &offset, &size);
         if (stop != CUDA_SUCCESS)
             break;
-        if (size == 8 && pointers < sizeof index / sizeof index[0])
-            index[pointers++] = (uint16_t)i;
+        if (!add_words(l, &capacity, i, size)) {
+            free(l->words);
+            l->words = NULL;
+            l->word_count = 0;
+            return false;
+        }
     }
+    *first_error = i == 0 ? stop : CUDA_SUCCESS;
     l->param_count = i;
-    /* INVALID_VALUE at index i: the kernel has i parameters. NOT_SUPPORTED (or anything
-     * else) at index 0: the driver cannot tell, so the pointers stay invisible. */
-    l->known = i > 0 || stop == CUDA_ERROR_INVALID_VALUE;
-    if (pointers) {
-        l->pointer_index = malloc(pointers * sizeof *l->pointer_index);
-        if (l->pointer_index)
-            memcpy(l->pointer_index, index, pointers * sizeof *index);
-        else
-            l->known = false;
+    return i > 0 || stop == CUDA_ERROR_INVALID_VALUE;
+}
+
+static void learn_layout(struct func_layout *l) {
+    const struct driver_table *d = driver();
+    CUresult first_error = CUDA_ERROR_NOT_SUPPORTED;
+    l->known = d->cuFuncGetParamInfo && learn_words(l, func_param_info, &first_error);
+    /* A CUkernel cast to CUfunction: a strict driver says INVALID_HANDLE to the function
+     * query, and the kernel query answers. */
+    if (!l->known && first_error == CUDA_ERROR_INVALID_HANDLE && d->cuKernelGetParamInfo) {
+        l->known = learn_words(l, kernel_param_info, &first_error);
+        l->is_kernel = l->known;
     }
-    l->pointer_count = l->pointer_index ? pointers : 0;
     const char *name = NULL;
-    if (driver()->cuFuncGetName && driver()->cuFuncGetName(&name, l->func) == CUDA_SUCCESS)
+    if (l->is_kernel) {
+        if (d->cuKernelGetName && d->cuKernelGetName(&name, (CUkernel)l->func) == CUDA_SUCCESS)
+            l->name = name;
+    } else if (d->cuFuncGetName && d->cuFuncGetName(&name, l->func) == CUDA_SUCCESS) {
         l->name = name;
+    }
     l->component = -2;
 }
 
 static size_t recent_slot(CUfunction f) {
     return ((uintptr_t)f >> 4) % LAUNCH_RECENT_SLOTS; /* as launch_layout in launch.h */
+}
+
+static void log_unreadable_once(struct launch_cache *cache, const struct func_layout *l) {
+    if (cache->unreadable_logged)
+        return;
+    cache->unreadable_logged = true;
+    log_warn("cannot read the parameter layout of kernel %s: before each launch of such a "
+             "kernel, liboffload makes the active component resident (as much of it as the "
+             "budget holds)",
+             l->name ? l->name : "(unnamed)");
 }
 
 struct func_layout *launch_layout_slow(struct launch_cache *cache, CUfunction f) {
@@ -57,15 +106,12 @@ struct func_layout *launch_layout_slow(struct launch_cache *cache, CUfunction f)
         return NULL;
     l->func = f;
     learn_layout(l);
-    if (!l->known && !cache->blind_logged) {
-        cache->blind_logged = true;
-        log_warn("cannot read the parameter layout of kernel %s: its pointers are not seen",
-                 l->name ? l->name : "(unnamed)");
-    }
+    if (!l->known)
+        log_unreadable_once(cache, l);
     bool hash_oom = false;
     HASH_ADD(hh, cache->by_func, func, sizeof l->func, l);
     if (hash_oom) {
-        free(l->pointer_index);
+        free(l->words);
         free(l);
         return NULL;
     }
@@ -81,7 +127,7 @@ static bool scan_extra(void **extra, void (*visit)(void *, CUdeviceptr), void *c
             buffer = extra[i + 1];
         else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE && extra[i + 1])
             size = *(const size_t *)extra[i + 1];
-        else if (i > 64)
+        else if (i / 2 > LAUNCH_MAX_EXTRA_PAIRS)
             break; /* malformed: never read far */
     }
     if (!buffer)
@@ -99,11 +145,8 @@ bool launch_scan(const struct func_layout *layout, void **params, void **extra,
     if (params) {
         if (!layout || !layout->known)
             return false;
-        for (unsigned k = 0; k < layout->pointer_count; k++) {
-            uint64_t v;
-            memcpy(&v, params[layout->pointer_index[k]], 8);
-            visit(ctx, (CUdeviceptr)v);
-        }
+        for (unsigned k = 0; k < layout->word_count; k++)
+            visit(ctx, (CUdeviceptr)launch_word(params, layout->words[k]));
         return true;
     }
     if (extra)
@@ -116,7 +159,7 @@ void launch_cache_clear(struct launch_cache *cache) {
     memset(cache->recent, 0, sizeof cache->recent);
     HASH_ITER(hh, cache->by_func, l, tmp) {
         HASH_DELETE(hh, cache->by_func, l);
-        free(l->pointer_index);
+        free(l->words);
         free(l);
     }
 }

@@ -1,10 +1,20 @@
 /*
  * launch.h — which device addresses a kernel launch passes.
  *
- * The parameter layout of each CUfunction comes from cuFuncGetParamInfo once and is cached
- * (uthash keyed by the handle); a launch then reads only its 8-byte parameters, the only
- * ones that can hold a device pointer. `extra` buffers (CU_LAUNCH_PARAM_BUFFER_POINTER) are
- * read at every 8-byte aligned offset. Callers hold the runtime lock.
+ * The parameter layout of each kernel handle comes from the driver once and is cached
+ * (uthash keyed by the handle): cuFuncGetParamInfo for a CUfunction, cuKernelGetParamInfo
+ * for a CUkernel cast to CUfunction (cudart 12+ launches those). A pointer can sit in any
+ * parameter of 8 bytes or more: alone, or inside a struct passed by value (PyTorch's
+ * Array<char*, N>, a GEMM's Params). So a launch reads every 8-byte-aligned word of every
+ * such parameter; a word that is not a tracked address costs one range compare. `extra`
+ * buffers (CU_LAUNCH_PARAM_BUFFER_POINTER) are read at every 8-byte-aligned offset.
+ *
+ * What stays invisible: pointers stored in device memory (a pointer array a kernel reads)
+ * and pointers inside parameters smaller than 8 bytes (none fit). A kernel whose layout
+ * the driver cannot tell is "unreadable": the runtime then makes the memory it most likely
+ * uses resident before it (runtime/work.c).
+ *
+ * Callers hold the runtime lock.
  */
 #ifndef OFFLOAD_LAUNCH_H
 #define OFFLOAD_LAUNCH_H
@@ -15,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct func_layout;
 
@@ -24,17 +35,25 @@ struct launch_cache {
     struct func_layout *by_func; /* uthash head */
     /* direct-mapped cache in front of the hash: a program launches few kernels, often */
     struct func_layout *recent[LAUNCH_RECENT_SLOTS];
-    bool blind_logged; /* a kernel whose parameters cannot be read was reported */
+    bool unreadable_logged; /* a kernel whose parameters cannot be read was reported */
+};
+
+/* One 8-byte word a launch may pass a pointer in: bytes [offset, offset+8) of the value
+ * of parameter `param` (kernelParams[param]). */
+struct param_word {
+    uint16_t param;
+    uint16_t offset;
 };
 
 /* What the runtime remembers about one kernel. */
 struct func_layout {
     CUfunction func;
-    bool known; /* cuFuncGetParamInfo answered for it */
+    bool known;     /* the driver told its parameters */
+    bool is_kernel; /* a CUkernel handle (its layout came from cuKernelGetParamInfo) */
     unsigned param_count;
-    unsigned pointer_count; /* parameters of 8 bytes */
-    uint16_t *pointer_index;
-    const char *name; /* cuFuncGetName, NULL when unknown */
+    unsigned word_count; /* every 8-byte-aligned word of every parameter of >= 8 bytes */
+    struct param_word *words;
+    const char *name; /* cuFuncGetName / cuKernelGetName, NULL when unknown */
     int component;    /* set by the component logic; -2: not looked up yet */
     UT_hash_handle hh;
 };
@@ -50,10 +69,17 @@ static inline struct func_layout *launch_layout(struct launch_cache *cache, CUfu
     return launch_layout_slow(cache, f);
 }
 
-/* Calls visit(ctx, value) for every 8-byte value the launch passes: each 8-byte parameter
- * of kernelParams (when the layout is known), each 8-byte aligned word of an `extra`
- * buffer. Returns false when kernelParams were given but their layout is unknown: the
- * launch may use memory liboffload cannot see. */
+/* The 8 bytes of kernelParams at word w. */
+static inline uint64_t launch_word(void *const *params, struct param_word w) {
+    uint64_t v;
+    memcpy(&v, (const char *)params[w.param] + w.offset, sizeof v);
+    return v;
+}
+
+/* Calls visit(ctx, value) for every 8-byte value the launch passes: each word of the
+ * layout in kernelParams (when the layout is known), each 8-byte aligned word of an
+ * `extra` buffer. Returns false when kernelParams were given but their layout is unknown:
+ * the launch may use memory liboffload cannot see. */
 bool launch_scan(const struct func_layout *layout, void **params, void **extra,
                  void (*visit)(void *ctx, CUdeviceptr value), void *ctx);
 

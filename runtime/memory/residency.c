@@ -411,6 +411,10 @@ static bool add_user(struct allocation *a, CUstream stream, uint64_t thread) {
     return true;
 }
 
+void residency_note_user(struct allocation *a, CUstream stream) {
+    add_user(a, stream, copy_thread_id(stream));
+}
+
 /* A new user of a RESTORING allocation: RESIDENT if its copy has landed, else the stream
  * waits for it (on the device). */
 static CUresult order_after_restore(struct runtime *rt, struct allocation *a, CUstream stream) {

@@ -57,6 +57,10 @@ CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefet
  * after `ready`, marked used (LRU clock, users). */
 CUresult residency_use(struct runtime *rt, struct allocation *a, CUstream stream);
 
+/* Records that work queued on `stream` may use a (mapped): its eviction waits for it. For
+ * work liboffload cannot see into (a launch whose parameters it cannot read). */
+void residency_note_user(struct allocation *a, CUstream stream);
+
 /* Frees room for `bytes` more under `limit` (normally the budget's), evicting what
  * `victims` chooses. CUDA_ERROR_OUT_OF_MEMORY (logged) when nothing more can go. */
 CUresult residency_make_room(struct runtime *rt, uint64_t bytes, uint64_t limit,

@@ -31,3 +31,19 @@ extern "C" __global__ void idle(int x) {
     (void)x;
 }
 SIM_KERNEL(idle)
+
+/* A GEMM-style Params struct of 256 bytes passed by value, as CUTLASS and cuBLAS kernels
+ * take theirs: four device pointers among sizes, strides and scalars. liboffload reads
+ * every 8-byte word of it (32 words). */
+struct params256 {
+    float *a, *b, *c, *d;
+    long long m, n, k, lda, ldb, ldc, ldd, batch;
+    float alpha, beta;
+    int flags[38];
+};
+static_assert(sizeof(params256) == 256, "params256 is 256 bytes");
+
+extern "C" __global__ void params256_kernel(params256 p) {
+    (void)p;
+}
+SIM_KERNEL(params256_kernel)

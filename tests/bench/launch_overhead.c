@@ -2,7 +2,10 @@
  * launch_overhead — time per cuLaunchKernel of an empty kernel with eight parameters
  * (four device pointers into tracked allocations, four scalars), on one stream.
  *
- *   launch_overhead MODULE [--batches B] [--launches N] [--sync-every K]
+ *   launch_overhead MODULE [--batches B] [--launches N] [--sync-every K] [--params256]
+ *
+ * --params256: the kernel takes one 256-byte Params struct by value instead (the same
+ * four pointers at its start, then sizes, strides and scalars), as GEMMs do.
  *
  * Runs one warm-up batch, then B batches of N launches, synchronising the stream
  * every K launches. Only the launch calls are timed, not the synchronisations: the
@@ -23,7 +26,17 @@ struct launch_args {
     int n, m;
     float s;
     double t;
+    void *params[8]; /* what cuLaunchKernel gets */
 };
+
+/* bench_kernels.cu's params256 */
+struct params256 {
+    CUdeviceptr ptr[4];
+    long long m, n, k, lda, ldb, ldc, ldd, batch;
+    float alpha, beta;
+    int flags[38];
+};
+_Static_assert(sizeof(struct params256) == 256, "params256 is 256 bytes");
 
 /* Kept out of line and exported so callgrind can toggle collection on it by name. */
 __attribute__((noinline)) uint64_t launch_loop(CUfunction f, CUstream stream, struct launch_args *a,
@@ -31,7 +44,7 @@ __attribute__((noinline)) uint64_t launch_loop(CUfunction f, CUstream stream, st
 
 uint64_t launch_loop(CUfunction f, CUstream stream, struct launch_args *a, long launches,
                      long sync_every) {
-    void *params[8] = {&a->ptr[0], &a->ptr[1], &a->ptr[2], &a->ptr[3], &a->n, &a->m, &a->s, &a->t};
+    void **params = a->params;
     uint64_t launching_ns = 0;
     for (long done = 0; done < launches;) {
         long chunk = launches - done < sync_every ? launches - done : sync_every;
@@ -45,6 +58,13 @@ uint64_t launch_loop(CUfunction f, CUstream stream, struct launch_args *a, long 
     return launching_ns;
 }
 
+static bool arg_flag(int argc, char **argv, const char *name) {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return true;
+    return false;
+}
+
 static long arg_long(int argc, char **argv, const char *name, long fallback) {
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp(argv[i], name) == 0)
@@ -54,7 +74,8 @@ static long arg_long(int argc, char **argv, const char *name, long fallback) {
 
 int main(int argc, char **argv) {
     if (argc < 2 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: %s MODULE [--batches B] [--launches N] [--sync-every K]\n",
+        fprintf(stderr,
+                "usage: %s MODULE [--batches B] [--launches N] [--sync-every K] [--params256]\n",
                 argv[0]);
         return 2;
     }
@@ -69,7 +90,8 @@ int main(int argc, char **argv) {
     bench_context();
     CUmodule module;
     BENCH_CHECK(cuModuleLoad(&module, argv[1]));
-    CUfunction f = bench_kernel(module, "empty8");
+    bool params256 = arg_flag(argc, argv, "--params256");
+    CUfunction f = bench_kernel(module, params256 ? "params256_kernel" : "empty8");
     CUstream stream;
     BENCH_CHECK(cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
 
@@ -82,6 +104,22 @@ int main(int argc, char **argv) {
         BENCH_CHECK(cuMemsetD8(base[i], 0, BUFFER_BYTES));
         a.ptr[i] = base[i] + 4096 * (CUdeviceptr)(i + 1);
     }
+    struct params256 p = {.m = 512,
+                          .n = 512,
+                          .k = 64,
+                          .lda = 64,
+                          .ldb = 512,
+                          .ldc = 512,
+                          .ldd = 512,
+                          .batch = 1,
+                          .alpha = 1.0f,
+                          .beta = 0.0f};
+    memcpy(p.ptr, a.ptr, sizeof p.ptr);
+    void *eight[8] = {&a.ptr[0], &a.ptr[1], &a.ptr[2], &a.ptr[3], &a.n, &a.m, &a.s, &a.t};
+    if (params256)
+        a.params[0] = &p;
+    else
+        memcpy(a.params, eight, sizeof eight);
 
     launch_loop(f, stream, &a, launches < 1000 ? launches : 1000, sync_every); /* warm-up */
     double *ns = malloc((size_t)batches * sizeof *ns);

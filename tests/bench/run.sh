@@ -101,11 +101,11 @@ bench_launch() {
 # --- 1b. launch_overhead_instr -----------------------------------------------------------
 # Instructions executed inside launch_loop() for N and for 2N launches; the difference is
 # exactly N launches (same warm-up, same set-up), with and without liboffload.
-callgrind_ir() { # callgrind_ir OUTFILE [ENV...] -- launches
+callgrind_ir() { # callgrind_ir OUTFILE N [ENV...]; KERNEL_ARGS: extra launch_overhead options
     local out=$1 n=$2
     shift 2
     env "$@" valgrind --tool=callgrind --toggle-collect=launch_loop --callgrind-out-file="$out" \
-        "$BUILD/bench/launch_overhead" "$MODULE" --batches 1 --launches "$n" >/dev/null \
+        "$BUILD/bench/launch_overhead" "$MODULE" --batches 1 --launches "$n" ${KERNEL_ARGS:-} >/dev/null \
         2>"$out.log" || { tail -n 5 "$out.log" >&2; return 1; }
     awk '/^(summary|totals):/ {print $2; exit}' "$out"
 }
@@ -126,6 +126,18 @@ bench_instr() {
     local bare=$(((b2 - b1) / n)) offload=$(((o2 - o1) / n))
     record launch_overhead_instr $((offload - bare)) "<=" 400 instr \
         "{\"bare_per_launch\": $bare, \"offload_per_launch\": $offload, \"n\": $n}"
+    # The same for a kernel taking a 256-byte Params struct (32 words read per launch):
+    # reported beside, for information.
+    if b1=$(KERNEL_ARGS=--params256 callgrind_ir "$TMP/cg.p1" $n) &&
+        b2=$(KERNEL_ARGS=--params256 callgrind_ir "$TMP/cg.p2" $((2 * n))) &&
+        o1=$(KERNEL_ARGS=--params256 callgrind_ir "$TMP/cg.q1" $n LD_PRELOAD="$LIB") &&
+        o2=$(KERNEL_ARGS=--params256 callgrind_ir "$TMP/cg.q2" $((2 * n)) LD_PRELOAD="$LIB"); then
+        bare=$(((b2 - b1) / n)) offload=$(((o2 - o1) / n))
+        record launch_overhead_params256_instr $((offload - bare)) "" "" instr \
+            "{\"bare_per_launch\": $bare, \"offload_per_launch\": $offload, \"n\": $n}"
+    else
+        record launch_overhead_params256_instr null "" "" instr '{"error": "valgrind run failed"}'
+    fi
 }
 
 # --- 2. move_ratio -----------------------------------------------------------------------

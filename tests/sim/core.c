@@ -21,6 +21,9 @@ int sim_log_enabled;
 
 #define SIM_MAX_FAULTS 32
 
+/* fault_rule.nth for NAME:*: every call fails */
+#define SIM_FAULT_EVERY (-1L)
+
 struct fault_rule {
     char name[96];
     long nth;
@@ -226,7 +229,7 @@ static CUresult fault_check(const char *name) {
         if (!rule_matches(r->name, name))
             continue;
         long n = atomic_fetch_add(&r->calls, 1) + 1;
-        if (n == r->nth && fail == CUDA_SUCCESS) {
+        if ((n == r->nth || r->nth == SIM_FAULT_EVERY) && fail == CUDA_SUCCESS) {
             fail = r->err ? r->err : default_fault(name);
             atomic_fetch_add(&core.injected, 1);
             sim_log("simcuda: injected fault: %s call %ld -> %d", name, n, (int)fail);
@@ -267,7 +270,8 @@ static void parse_faults(const char *spec) {
         struct fault_rule *r = &core.faults[core.nfaults];
         char *c1 = strchr(tok, ':');
         if (!c1) {
-            fprintf(stderr, "simcuda: SIMCUDA_FAIL: '%s' is not NAME:N[:ERROR]\n", tok);
+            fprintf(stderr, "simcuda: SIMCUDA_FAIL: '%s' is not NAME:N[:ERROR] or NAME:*[:ERROR]\n",
+                    tok);
             continue;
         }
         *c1 = 0;
@@ -275,11 +279,11 @@ static void parse_faults(const char *spec) {
         if (c2)
             *c2 = 0;
         snprintf(r->name, sizeof r->name, "%s", tok);
-        r->nth = strtol(c1 + 1, NULL, 10);
+        r->nth = c1[1] == '*' ? SIM_FAULT_EVERY : strtol(c1 + 1, NULL, 10);
         r->err = 0;
         if (c2 && error_by_name(c2 + 1, &r->err) != 0)
             fprintf(stderr, "simcuda: SIMCUDA_FAIL: unknown error '%s'\n", c2 + 1);
-        if (r->nth > 0)
+        if (r->nth > 0 || r->nth == SIM_FAULT_EVERY)
             core.nfaults++;
     }
     free(copy);

@@ -1,0 +1,130 @@
+/*
+ * struct_params.c — pointers passed inside structs by value, under memory pressure.
+ *
+ *   struct_params MiB [separate]
+ *
+ * Four buffers A, B, C, D of MiB each, filled with 1, 2, 3, 4 in that order (on a device
+ * that holds three of them, A is evicted to make room for D). Then add_pair({A, B})
+ * makes A = 3, combine256 (a 256-byte Params struct with pointers at offsets 40, 120 and
+ * 248) computes C = A * 5 + D = 19, and add_pair({D, A}) makes D = 7. Prints
+ * "sum A B C D = ..." and exits 0 when every word is right, else names the first wrong one
+ * and exits 1. A liboffload that does not see the pointers inside the structs lets the
+ * kernels touch evicted memory.
+ *
+ * `separate`: after the fills, three rounds of add_pair({A, B}) and double_pair({C, D}):
+ * each kernel uses only its own pair of buffers, which a config can declare as components
+ * (A, B by add_pair; C, D by double_pair). Expects A = 1 + 3 * 2 = 7, B = 2,
+ * D = C * 2 = 6 each round: A 7, B 2, C 3, D 6.
+ */
+#include "tests/progs/prog_check.h"
+
+#include <libgen.h>
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+struct pair {
+    CUdeviceptr a, b;
+};
+
+struct params256 {
+    unsigned long long n;
+    int m, k, lda, ldb;
+    float alpha, beta;
+    unsigned long long pad0[1];
+    CUdeviceptr x;
+    unsigned long long pad1[9];
+    CUdeviceptr y;
+    unsigned long long pad2[15];
+    CUdeviceptr out;
+};
+_Static_assert(sizeof(struct params256) == 256, "params256 is 256 bytes");
+
+#define THREADS 256
+
+static CUmodule module;
+
+static CUfunction kernel(const char *name) {
+    CUfunction f;
+    PROG_CHECK_CU(cuModuleGetFunction(&f, module, name));
+    return f;
+}
+
+static void launch(CUfunction f, unsigned long long n, void **params) {
+    unsigned blocks = (unsigned)((n + THREADS - 1) / THREADS);
+    PROG_CHECK_CU(cuLaunchKernel(f, blocks, 1, 1, THREADS, 1, 1, 0, NULL, params, NULL));
+}
+
+static void fill(CUdeviceptr p, unsigned long long n, unsigned v) {
+    launch(kernel("fill_words"), n, (void *[]){&p, &n, &v});
+}
+
+static void add_pair(CUdeviceptr a, CUdeviceptr b, unsigned long long n) {
+    struct pair p = {a, b};
+    launch(kernel("add_pair"), n, (void *[]){&p, &n});
+}
+
+static uint64_t check(CUdeviceptr p, unsigned long long n, unsigned want, const char *name) {
+    unsigned *host = malloc(n * sizeof *host);
+    PROG_CHECK_CU(cuMemcpyDtoH(host, p, n * sizeof *host));
+    uint64_t sum = 0;
+    for (unsigned long long i = 0; i < n; i++) {
+        if (host[i] != want) {
+            fprintf(stderr, "struct_params: %s[%llu] is %u, not %u\n", name, i, host[i], want);
+            exit(1);
+        }
+        sum += host[i];
+    }
+    free(host);
+    return sum;
+}
+
+static const char *module_path(void) {
+    static char path[PATH_MAX];
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[len > 0 ? len : 0] = 0;
+    snprintf(path, sizeof path, "%s/struct_kernels.so", dirname(exe));
+    return path;
+}
+
+int main(int argc, char **argv) {
+    size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 32;
+    unsigned long long n = mib * (1 << 20) / 4;
+    CUdevice dev;
+    prog_primary_context(&dev);
+    PROG_CHECK_CU(cuModuleLoad(&module, module_path()));
+    CUdeviceptr buf[4];
+    for (unsigned i = 0; i < 4; i++) {
+        PROG_CHECK_CU(cuMemAlloc(&buf[i], n * 4));
+        fill(buf[i], n, i + 1);
+    }
+    CUdeviceptr a = buf[0], b = buf[1], c = buf[2], d = buf[3];
+    if (argc > 2 && strcmp(argv[2], "separate") == 0) {
+        for (int round = 0; round < 3; round++) {
+            add_pair(a, b, n);
+            struct pair cd = {d, c};
+            launch(kernel("double_pair"), n, (void *[]){&cd, &n});
+        }
+        PROG_CHECK_CU(cuCtxSynchronize());
+        uint64_t sum = check(a, n, 7, "A") + check(b, n, 2, "B") + check(c, n, 3, "C") +
+                       check(d, n, 6, "D");
+        printf("sum A B C D = %llu\n", (unsigned long long)sum);
+        return 0;
+    }
+    add_pair(a, b, n); /* A = 1 + 2 */
+    struct params256 p;
+    memset(&p, 0, sizeof p);
+    p.n = n, p.m = 5, p.k = 7, p.lda = 64, p.ldb = 64, p.alpha = 1.0f, p.beta = 0.5f;
+    p.x = a, p.y = d, p.out = c;
+    launch(kernel("combine256"), n, (void *[]){&p}); /* C = 3 * 5 + 4 */
+    add_pair(d, a, n);                               /* D = 4 + 3 */
+    PROG_CHECK_CU(cuCtxSynchronize());
+    uint64_t sum = check(a, n, 3, "A") + check(b, n, 2, "B") + check(c, n, 19, "C") +
+                   check(d, n, 7, "D");
+    printf("sum A B C D = %llu\n", (unsigned long long)sum);
+    for (unsigned i = 0; i < 4; i++)
+        PROG_CHECK_CU(cuMemFree(buf[i]));
+    return 0;
+}

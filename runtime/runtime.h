@@ -1,7 +1,7 @@
 /*
  * runtime.h — the contract between interpose/ (the hooks) and runtime/ (the policy
  * and state). A hook normalises its arguments, calls one of these, then forwards the
- * call to the real driver through the entry-point table (interpose/driver.h); calls that
+ * call to the real driver through the entry-point table (driver/driver.h); calls that
  * use device memory are bracketed by a runtime_begin_* and runtime_end_call().
  *
  * Streams: the hook passes the stream the driver will run the work on. A NULL stream

@@ -9,6 +9,7 @@
  *   stream.c   streams (one worker thread each), events, ordering
  *   module.c   modules (host shared objects), functions, launches
  *   library.c  libraries (cuLibrary*) and CUkernel handles
+ *   tensormap.c tensor-map encoders (the format is simkernel.h's)
  *   graph.c    stream capture and graphs
  */
 #ifndef SIM_H

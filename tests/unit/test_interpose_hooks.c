@@ -529,6 +529,22 @@ TEST(address_queries_on_tracked_memory) {
     CHECK_CU(cuPointerGetAttributes(3, attrs, data, p));
     CHECK(type2 == CU_MEMORYTYPE_DEVICE && size2 == fake.tracked_size && owner == ctx);
 
+    /* what plain cuMemAlloc memory answers, though the driver does not know the range */
+    int mapped = 0, ipc = 1, sync = -1, plain_sync = -2;
+    unsigned long long id = 0, id_at_base = 1;
+    CHECK_CU(cuPointerGetAttribute(&mapped, CU_POINTER_ATTRIBUTE_MAPPED, p));
+    CHECK_CU(cuPointerGetAttribute(&ipc, CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE, p));
+    CHECK(mapped == 1 && ipc == 0); /* VMM memory is not legacy-IPC capable */
+    CHECK_CU(cuPointerGetAttribute(&id, CU_POINTER_ATTRIBUTE_BUFFER_ID, p));
+    CHECK_CU(cuPointerGetAttribute(&id_at_base, CU_POINTER_ATTRIBUTE_BUFFER_ID, fake.tracked_base));
+    CHECK(id != 0 && id == id_at_base);
+    CUdeviceptr plain;
+    CHECK_CU(driver()->cuMemAlloc_v2(&plain, 4096));
+    CHECK_CU(driver()->cuPointerGetAttribute(&plain_sync, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, plain));
+    CHECK_CU(cuPointerGetAttribute(&sync, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, p));
+    CHECK_EQ_U64(sync, plain_sync);
+    CHECK_CU(driver()->cuMemFree_v2(plain));
+
     /* untracked pointers: the driver's own answer, error included */
     fake.tracked_size = 0;
     CHECK(cuMemGetAddressRange_v2(&base, &size, p) != CUDA_SUCCESS);

@@ -85,6 +85,8 @@ CUresult driver_abi_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3D_BATCH_O
     /* kernels */                                                                                  \
     X(cuFuncGetParamInfo, cuFuncGetParamInfo)                                                      \
     X(cuFuncGetName, cuFuncGetName)                                                                \
+    X(cuKernelGetParamInfo, cuKernelGetParamInfo)                                                  \
+    X(cuKernelGetName, cuKernelGetName)                                                            \
     X(cuLaunchKernel, cuLaunchKernel)                                                              \
     X(cuLaunchKernel_ptsz, cuLaunchKernel)                                                         \
     /* runtime: context guard, graph walking */                                                    \

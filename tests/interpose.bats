@@ -244,3 +244,15 @@ PY
     [ "$(grep -c 'IS_LEGACY_CUDA_IPC_CAPABLE: \(CUDA_SUCCESS \)\?1$' "$TMP/bare.out")" -eq 10 ]
     [ "$(grep -c 'IS_LEGACY_CUDA_IPC_CAPABLE: \(CUDA_SUCCESS \)\?0$' "$TMP/offload.out")" -eq 10 ]
 }
+
+@test "CUkernel launches (cuLibrary*): their pointers are seen, an evicted buffer comes back" {
+    "$B/progs/kernel_handles" "$MODULE" 8 >"$TMP/bare.out"
+    SIMCUDA_MEMORY=1GiB LD_PRELOAD="$PRELOAD" OFFLOAD_BUDGET=24MiB OFFLOAD_STATS="$TMP/stats.json" \
+        run "$B/progs/kernel_handles" "$MODULE" 8
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(cat "$TMP/bare.out")" ]
+    [ "$output" = "ok 62914560" ]
+    # the fourth buffer's fill evicted A; the sum needed it back
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(not (d["evictions"] >= 1 and d["restores"] >= 1 and d["launches"] == 5))' "$TMP/stats.json"
+}

@@ -4,8 +4,9 @@
  * A ring of TENSOR_MAPS_CAPACITY entries in encoding order (the next one written replaces
  * the oldest) and a chained hash index over it (bucket heads and `next` are entry
  * numbers + 1, 0 ends a chain), both allocated at the first map. A lookup hashes the 16
- * words, walks one short chain and compares whole maps, so a launch scanning a large
- * Params struct at every 64-byte offset pays a few dozen instructions per offset.
+ * words and, unless its bucket never held a map (a bitmap read without the lock), walks
+ * one short chain comparing whole maps: a launch scanning a large Params struct at every
+ * 64-byte offset pays a few dozen instructions per offset.
  */
 #include "runtime/launch/tensor_maps.h"
 
@@ -42,6 +43,9 @@ static struct {
     uint32_t next_slot; /* the ring's oldest entry, written next */
     atomic_size_t count;
     bool evicted; /* an entry was forgotten to make room (logged once) */
+    /* a bit per bucket that ever held a map, read without the lock: most lookups (a
+     * Params struct's words that are no map) end here */
+    _Atomic uint64_t occupied[BUCKETS / 64];
 } maps = {.lock = OFFLOAD_LOCK_INITIALIZER};
 
 static void reset_lock_in_child(void) {
@@ -121,6 +125,8 @@ void tensor_maps_remember(const void *bytes128, CUdeviceptr global) {
         e->bucket = bucket;
         e->next = maps.buckets[bucket];
         maps.buckets[bucket] = slot + 1;
+        atomic_fetch_or_explicit(&maps.occupied[bucket / 64], 1ull << (bucket % 64),
+                                 memory_order_relaxed);
         maps.next_slot = (slot + 1) % TENSOR_MAPS_CAPACITY;
     }
     offload_lock_release(&maps.lock);
@@ -137,6 +143,9 @@ bool tensor_maps_lookup(const void *bytes128, CUdeviceptr *global) {
     uint64_t w[WORDS];
     memcpy(w, bytes128, sizeof w);
     uint32_t bucket = bucket_of(w);
+    if (!(atomic_load_explicit(&maps.occupied[bucket / 64], memory_order_relaxed) &
+          1ull << (bucket % 64)))
+        return false;
     offload_lock_acquire(&maps.lock);
     const struct tensor_map_entry *e = maps.entries ? find_locked(w, bucket) : NULL;
     if (e && global)
@@ -157,6 +166,8 @@ void tensor_maps_clear(void) {
     maps.buckets = NULL;
     maps.next_slot = 0;
     maps.evicted = false;
+    for (size_t i = 0; i < BUCKETS / 64; i++)
+        atomic_store(&maps.occupied[i], 0);
     atomic_store(&maps.count, 0);
     offload_lock_release(&maps.lock);
 }

@@ -41,13 +41,14 @@ static inline bool ready_for(struct allocation *a, CUstream stream) {
     return false;
 }
 
-/* The common launch: kernelParams with a known layout, no components, no recording, every
+/* The common launch: kernelParams with a known layout and no room for a tensor map, no
+ * components, no recording, every
  * referenced allocation ready. One pass, no callbacks; anything else (a restore, a new
  * stream) is collected for call_use_collected. Returns false when the launch needs the
  * general path (components or recording look at every reference). */
 static bool launch_fast(const struct func_layout *layout, void **params, CUstream stream,
                         size_t *slow_count) {
-    if (rt->components || rt->record || !params || !layout || !layout->known)
+    if (rt->components || rt->record || !params || !layout || !layout->known || layout->map_count)
         return false;
     struct registry *reg = &rt->registry;
     const uint64_t epoch = rt->epoch;

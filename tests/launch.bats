@@ -55,3 +55,17 @@ json() {
     [ "$(grep -c 'cannot read the parameter layout' <<<"$output")" -eq 1 ]
     grep -qx 'offload: cannot read the parameter layout of kernel fill_words: before each launch of such a kernel, liboffload makes the active component resident (as much of it as the budget holds)' <<<"$output"
 }
+
+@test "tensor maps: a buffer read only through a map (alone, or inside a Params struct) is restored" {
+    SIMCUDA_MEMORY=1GiB run "$B/progs/struct_params" 32 maps
+    [ "$status" -eq 0 ]
+    bare=$(grep '^sum' <<<"$output")
+    [ "$bare" = 'sum A B C D = 67108864' ]
+    SIMCUDA_MEMORY=112MiB LD_PRELOAD=$LIB OFFLOAD_STATS=$T/s.json \
+        run "$B/progs/struct_params" 32 maps
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$(grep '^sum' <<<"$output")" = "$bare" ]
+    # A was evicted before each of the two map launches, and restored for each
+    [ "$(json "$T/s.json" 'd["demand_restores"]')" -ge 2 ]
+}

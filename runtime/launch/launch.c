@@ -5,7 +5,8 @@
 
 #include "base/grow.h"
 #include "base/log.h"
-#include "driver/driver.h"
+#include "runtime/launch/kernel_info.h"
+#include "runtime/launch/tensor_maps.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,66 +18,58 @@
 /* Pairs in an `extra` array before it counts as malformed: CUDA defines three keys. */
 #define LAUNCH_MAX_EXTRA_PAIRS 32
 
-typedef CUresult (*param_info_fn)(void *handle, size_t index, size_t *offset, size_t *size);
+/* Tensor maps are 64-byte aligned in older cuda.h, 128-byte in newer ones: every
+ * 64-byte-aligned offset covers both. */
+#define TENSOR_MAP_ALIGN 64
 
-static CUresult func_param_info(void *h, size_t i, size_t *offset, size_t *size) {
-    return driver()->cuFuncGetParamInfo((CUfunction)h, i, offset, size);
-}
+struct layout_capacity {
+    size_t words, maps;
+};
 
-static CUresult kernel_param_info(void *h, size_t i, size_t *offset, size_t *size) {
-    return driver()->cuKernelGetParamInfo((CUkernel)h, i, offset, size);
-}
-
-/* Adds the words of a parameter of `size` bytes. false without memory. */
-static bool add_words(struct func_layout *l, size_t *capacity, unsigned param, size_t size) {
+/* Adds the words (and tensor-map places) of a parameter of `size` bytes. false without
+ * memory. */
+static bool add_words(struct func_layout *l, struct layout_capacity *cap, unsigned param,
+                      size_t size) {
     for (size_t off = 0; off + 8 <= size && off <= UINT16_MAX; off += 8) {
-        if (grow(&l->words, capacity, l->word_count + 1, sizeof *l->words, 8) != 0)
+        if (grow(&l->words, &cap->words, l->word_count + 1, sizeof *l->words, 8) != 0)
             return false;
         l->words[l->word_count++] = (struct param_word){(uint16_t)param, (uint16_t)off};
+    }
+    for (size_t off = 0; off + TENSOR_MAPS_BYTES <= size && off <= UINT16_MAX;
+         off += TENSOR_MAP_ALIGN) {
+        if (grow(&l->maps, &cap->maps, l->map_count + 1, sizeof *l->maps, 4) != 0)
+            return false;
+        l->maps[l->map_count++] = (struct param_word){(uint16_t)param, (uint16_t)off};
     }
     return true;
 }
 
-/* Asks info() for every parameter; false when the driver cannot tell (the first call
- * fails other than with INVALID_VALUE, which at index i means "i parameters"). */
-static bool learn_words(struct func_layout *l, param_info_fn info, CUresult *first_error) {
-    size_t capacity = 0;
+/* Asks for every parameter (kernel_info.h: of a CUfunction or a CUkernel); false when
+ * the driver cannot tell (the first query fails other than with INVALID_VALUE, which at
+ * index i means "i parameters"). */
+static bool learn_words(struct func_layout *l) {
+    struct layout_capacity capacity = {0, 0};
     unsigned i = 0;
     CUresult stop = CUDA_SUCCESS;
     for (; i < LAUNCH_MAX_PARAMS; i++) {
         size_t offset = 0, size = 0;
-        stop = info(l->func, i, &offset, &size);
+        stop = kernel_param_info(l->func, i, &offset, &size);
         if (stop != CUDA_SUCCESS)
             break;
         if (!add_words(l, &capacity, i, size)) {
-            free(l->words);
-            l->words = NULL;
-            l->word_count = 0;
+            free(l->words), free(l->maps);
+            l->words = l->maps = NULL;
+            l->word_count = l->map_count = 0;
             return false;
         }
     }
-    *first_error = i == 0 ? stop : CUDA_SUCCESS;
     l->param_count = i;
     return i > 0 || stop == CUDA_ERROR_INVALID_VALUE;
 }
 
 static void learn_layout(struct func_layout *l) {
-    const struct driver_table *d = driver();
-    CUresult first_error = CUDA_ERROR_NOT_SUPPORTED;
-    l->known = d->cuFuncGetParamInfo && learn_words(l, func_param_info, &first_error);
-    /* A CUkernel cast to CUfunction: a strict driver says INVALID_HANDLE to the function
-     * query, and the kernel query answers. */
-    if (!l->known && first_error == CUDA_ERROR_INVALID_HANDLE && d->cuKernelGetParamInfo) {
-        l->known = learn_words(l, kernel_param_info, &first_error);
-        l->is_kernel = l->known;
-    }
-    const char *name = NULL;
-    if (l->is_kernel) {
-        if (d->cuKernelGetName && d->cuKernelGetName(&name, (CUkernel)l->func) == CUDA_SUCCESS)
-            l->name = name;
-    } else if (d->cuFuncGetName && d->cuFuncGetName(&name, l->func) == CUDA_SUCCESS) {
-        l->name = name;
-    }
+    l->known = learn_words(l);
+    l->name = kernel_name(l->func);
     l->component = -2;
 }
 
@@ -111,7 +104,7 @@ struct func_layout *launch_layout_slow(struct launch_cache *cache, CUfunction f)
     bool hash_oom = false;
     HASH_ADD(hh, cache->by_func, func, sizeof l->func, l);
     if (hash_oom) {
-        free(l->words);
+        free(l->words), free(l->maps);
         free(l);
         return NULL;
     }
@@ -137,6 +130,10 @@ static bool scan_extra(void **extra, void (*visit)(void *, CUdeviceptr), void *c
         memcpy(&v, buffer + off, 8);
         visit(ctx, (CUdeviceptr)v);
     }
+    CUdeviceptr global;
+    for (size_t off = 0; off + TENSOR_MAPS_BYTES <= size; off += TENSOR_MAP_ALIGN)
+        if (tensor_maps_lookup(buffer + off, &global))
+            visit(ctx, global);
     return true;
 }
 
@@ -147,6 +144,12 @@ bool launch_scan(const struct func_layout *layout, void **params, void **extra,
             return false;
         for (unsigned k = 0; k < layout->word_count; k++)
             visit(ctx, (CUdeviceptr)launch_word(params, layout->words[k]));
+        CUdeviceptr global;
+        for (unsigned k = 0; k < layout->map_count; k++) {
+            struct param_word w = layout->maps[k];
+            if (tensor_maps_lookup((const char *)params[w.param] + w.offset, &global))
+                visit(ctx, global);
+        }
         return true;
     }
     if (extra)
@@ -159,7 +162,7 @@ void launch_cache_clear(struct launch_cache *cache) {
     memset(cache->recent, 0, sizeof cache->recent);
     HASH_ITER(hh, cache->by_func, l, tmp) {
         HASH_DELETE(hh, cache->by_func, l);
-        free(l->words);
+        free(l->words), free(l->maps);
         free(l);
     }
 }

@@ -9,6 +9,11 @@
  * such parameter; a word that is not a tracked address costs one range compare. `extra`
  * buffers (CU_LAUNCH_PARAM_BUFFER_POINTER) are read at every 8-byte-aligned offset.
  *
+ * Tensor maps (CUtensorMap, 128 opaque bytes with a global address encoded inside, which
+ * Hopper kernels take alone or embedded in a Params struct) are recognised by their bytes:
+ * at every 64-byte-aligned offset of a parameter of 128 bytes or more, 128 bytes equal to
+ * a map the program encoded (tensor_maps.h) pass that map's address.
+ *
  * What stays invisible: pointers stored in device memory (a pointer array a kernel reads)
  * and pointers inside parameters smaller than 8 bytes (none fit). A kernel whose layout
  * the driver cannot tell is "unreadable": the runtime then makes the memory it most likely
@@ -48,11 +53,14 @@ struct param_word {
 /* What the runtime remembers about one kernel. */
 struct func_layout {
     CUfunction func;
-    bool known;     /* the driver told its parameters */
-    bool is_kernel; /* a CUkernel handle (its layout came from cuKernelGetParamInfo) */
+    bool known; /* the driver told its parameters */
     unsigned param_count;
     unsigned word_count; /* every 8-byte-aligned word of every parameter of >= 8 bytes */
     struct param_word *words;
+    /* where a 128-byte CUtensorMap may sit: every 64-byte-aligned offset of a parameter of
+     * 128 bytes or more with 128 bytes after it */
+    unsigned map_count;
+    struct param_word *maps;
     const char *name; /* cuFuncGetName / cuKernelGetName, NULL when unknown */
     int component;    /* set by the component logic; -2: not looked up yet */
     UT_hash_handle hh;
@@ -78,8 +86,9 @@ static inline uint64_t launch_word(void *const *params, struct param_word w) {
 
 /* Calls visit(ctx, value) for every 8-byte value the launch passes: each word of the
  * layout in kernelParams (when the layout is known), each 8-byte aligned word of an
- * `extra` buffer. Returns false when kernelParams were given but their layout is unknown:
- * the launch may use memory liboffload cannot see. */
+ * `extra` buffer; and for the global address of every encoded tensor map among them. Returns false
+ * when kernelParams were given but their layout is unknown: the launch may use memory liboffload
+ * cannot see. */
 bool launch_scan(const struct func_layout *layout, void **params, void **extra,
                  void (*visit)(void *ctx, CUdeviceptr value), void *ctx);
 

@@ -52,3 +52,36 @@ __global__ void double_pair(struct pair p, unsigned long long n) {
         p.a[i] = p.b[i] * 2;
 }
 SIM_KERNEL(double_pair)
+
+#ifndef __CUDACC__ // reads through tensor maps: the simulator's accessor (cuda_host.h)
+#include <cuda.h>
+
+// out[i] = element (i % w, i / w) of a 2D map of 32-bit elements: the map passed alone
+__global__ void map_copy(const __grid_constant__ CUtensorMap map, unsigned *out, unsigned w,
+                         unsigned h) {
+    unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (unsigned long long)w * h)
+        return;
+    long long c[2] = {(long long)(i % w), (long long)(i / w)};
+    out[i] = sim_tensor_map_load<unsigned>(&map, c);
+}
+SIM_KERNEL(map_copy)
+
+// The same with the map embedded in a Params struct (at offset 128: CUtensorMap is
+// 128-byte aligned in this cuda.h, 64 in older ones), as CUTLASS 3 does.
+struct map_params {
+    unsigned *out;
+    unsigned w, h;
+    CUtensorMap map;
+};
+static_assert(offsetof(map_params, map) == 128, "the map at offset 128");
+
+__global__ void map_copy_params(const __grid_constant__ map_params p) {
+    unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (unsigned long long)p.w * p.h)
+        return;
+    long long c[2] = {(long long)(i % p.w), (long long)(i / p.w)};
+    p.out[i] = sim_tensor_map_load<unsigned>(&p.map, c) + 1;
+}
+SIM_KERNEL(map_copy_params)
+#endif

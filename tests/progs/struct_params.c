@@ -1,7 +1,7 @@
 /*
  * struct_params.c — pointers passed inside structs by value, under memory pressure.
  *
- *   struct_params MiB [separate]
+ *   struct_params MiB [separate | maps]
  *
  * Four buffers A, B, C, D of MiB each, filled with 1, 2, 3, 4 in that order (on a device
  * that holds three of them, A is evicted to make room for D). Then add_pair({A, B})
@@ -15,11 +15,17 @@
  * each kernel uses only its own pair of buffers, which a config can declare as components
  * (A, B by add_pair; C, D by double_pair). Expects A = 1 + 3 * 2 = 7, B = 2,
  * D = C * 2 = 6 each round: A 7, B 2, C 3, D 6.
+ *
+ * `maps`: A is read only through a tensor map encoded over it (a 2D tensor of 32-bit
+ * words, 1024 per row): map_copy(map, B) takes the map alone, map_copy_params({C, map})
+ * embedded at offset 128 of a Params struct, after A was evicted each time (D, then B
+ * written). Expects B = 1 and C = 2 everywhere, A 1, D 4.
  */
 #include "tests/progs/prog_check.h"
 
 #include <libgen.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -80,6 +86,41 @@ static uint64_t check(CUdeviceptr p, unsigned long long n, unsigned want, const 
     return sum;
 }
 
+#define MAP_ROW 1024 /* words per row of the 2D tensor over A */
+
+static void encode_map(CUtensorMap *map, CUdeviceptr base, unsigned long long n) {
+    cuuint64_t dim[2] = {MAP_ROW, n / MAP_ROW}, stride[1] = {MAP_ROW * 4};
+    cuuint32_t box[2] = {32, 8}, estride[2] = {1, 1};
+    PROG_CHECK_CU(cuTensorMapEncodeTiled(
+        map, CU_TENSOR_MAP_DATA_TYPE_UINT32, 2, (void *)base, dim, stride, box, estride,
+        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+}
+
+struct map_params {
+    CUdeviceptr out;
+    unsigned w, h;
+    char pad[112];
+    CUtensorMap map;
+};
+_Static_assert(offsetof(struct map_params, map) == 128, "the map at offset 128");
+
+static int run_maps(CUdeviceptr *buf, unsigned long long n) {
+    CUdeviceptr a = buf[0], b = buf[1], c = buf[2], d = buf[3];
+    struct map_params p = {.out = b, .w = MAP_ROW, .h = (unsigned)(n / MAP_ROW)};
+    encode_map(&p.map, a, n);
+    launch(kernel("map_copy"), n, (void *[]){&p.map, &b, &p.w, &p.h}); /* B = A */
+    fill(d, n, 4); /* A (least recently used) evicted again */
+    fill(b, n, 1);
+    p.out = c;
+    launch(kernel("map_copy_params"), n, (void *[]){&p}); /* C = A + 1 */
+    PROG_CHECK_CU(cuCtxSynchronize());
+    uint64_t sum =
+        check(a, n, 1, "A") + check(b, n, 1, "B") + check(c, n, 2, "C") + check(d, n, 4, "D");
+    printf("sum A B C D = %llu\n", (unsigned long long)sum);
+    return 0;
+}
+
 static const char *module_path(void) {
     static char path[PATH_MAX];
     char exe[PATH_MAX];
@@ -101,6 +142,8 @@ int main(int argc, char **argv) {
         fill(buf[i], n, i + 1);
     }
     CUdeviceptr a = buf[0], b = buf[1], c = buf[2], d = buf[3];
+    if (argc > 2 && strcmp(argv[2], "maps") == 0)
+        return run_maps(buf, n);
     if (argc > 2 && strcmp(argv[2], "separate") == 0) {
         for (int round = 0; round < 3; round++) {
             add_pair(a, b, n);
@@ -108,8 +151,8 @@ int main(int argc, char **argv) {
             launch(kernel("double_pair"), n, (void *[]){&cd, &n});
         }
         PROG_CHECK_CU(cuCtxSynchronize());
-        uint64_t sum = check(a, n, 7, "A") + check(b, n, 2, "B") + check(c, n, 3, "C") +
-                       check(d, n, 6, "D");
+        uint64_t sum =
+            check(a, n, 7, "A") + check(b, n, 2, "B") + check(c, n, 3, "C") + check(d, n, 6, "D");
         printf("sum A B C D = %llu\n", (unsigned long long)sum);
         return 0;
     }
@@ -121,8 +164,8 @@ int main(int argc, char **argv) {
     launch(kernel("combine256"), n, (void *[]){&p}); /* C = 3 * 5 + 4 */
     add_pair(d, a, n);                               /* D = 4 + 3 */
     PROG_CHECK_CU(cuCtxSynchronize());
-    uint64_t sum = check(a, n, 3, "A") + check(b, n, 2, "B") + check(c, n, 19, "C") +
-                   check(d, n, 7, "D");
+    uint64_t sum =
+        check(a, n, 3, "A") + check(b, n, 2, "B") + check(c, n, 19, "C") + check(d, n, 7, "D");
     printf("sum A B C D = %llu\n", (unsigned long long)sum);
     for (unsigned i = 0; i < 4; i++)
         PROG_CHECK_CU(cuMemFree(buf[i]));

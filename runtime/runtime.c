@@ -10,7 +10,7 @@
 #include "runtime/components/components.h"
 #include "runtime/memory/residency.h"
 #include "runtime/memory/untracked.h"
-#include "runtime/record.h"
+#include "runtime/record/record.h"
 #include "runtime/setup.h"
 #include "runtime/state.h"
 

@@ -6,7 +6,7 @@
 #include "base/log.h"
 #include "driver/driver.h"
 #include "runtime/components/components.h"
-#include "runtime/record.h"
+#include "runtime/record/record.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* test_record_plan.c — record mode's grouping on synthetic traces shaped like the reference
  * pipeline (and harder ones), and the written config read back by config_parse_string. */
 #include "config/config.h"
-#include "runtime/record_plan.h"
+#include "runtime/record/record.h"
 #include "tests/unit/check.h"
 
 #include <stdlib.h>
@@ -61,6 +61,9 @@ static void check_round_trip(const struct record_plan *plan, size_t alloc_count)
     fclose(f);
     if (getenv("TEST_RECORD_DUMP")) /* to see what a user would get */
         fputs(text, stderr);
+    /* a text file: every line ends with a newline, the last one too, and no blank tail */
+    CHECK(size > 0 && text[size - 1] == '\n');
+    CHECK(size < 2 || text[size - 2] != '\n');
     struct config cfg;
     struct config_error err = {{0}};
     int rc = config_parse_string(&cfg, text, "recorded.conf", &err);

@@ -278,6 +278,8 @@ int record_plan_build(const struct record_trace *t, struct record_plan *plan) {
         rc = collect_components(&g, plan);
     if (rc == 0)
         rc = build_sequence(&g, plan);
+    if (rc == 0)
+        rc = grouping_learn_orders(&g, plan);
     if (rc)
         record_plan_free(plan);
     grouping_free(&g);
@@ -286,8 +288,10 @@ int record_plan_build(const struct record_trace *t, struct record_plan *plan) {
 
 void record_plan_free(struct record_plan *plan) {
     if (plan->components)
-        for (size_t k = 0; k < plan->component_count; k++)
+        for (size_t k = 0; k < plan->component_count; k++) {
             free(plan->components[k].allocs);
+            free(plan->components[k].order);
+        }
     free(plan->components);
     free(plan->sequence);
     memset(plan, 0, sizeof *plan);

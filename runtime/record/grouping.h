@@ -1,6 +1,7 @@
 /*
- * grouping.h — what group.c (steps 1, 2 and 5 of the grouping rule) and merge.c (steps 3
- * and 4) share while record_plan_build runs. Internal to runtime/record/.
+ * grouping.h — what group.c (steps 1, 2 and 5 of the grouping rule), merge.c (steps 3
+ * and 4) and learn.c (the order) share while record_plan_build runs. Internal to
+ * runtime/record/.
  */
 #ifndef OFFLOAD_RECORD_GROUPING_H
 #define OFFLOAD_RECORD_GROUPING_H
@@ -56,5 +57,9 @@ static inline size_t grouping_find(size_t *parent, size_t a) {
  * Needs the use string of step 2; leaves every long-lived ordinal's group in parent and
  * the string of groups in str[0..len). 0, or -1 out of memory. */
 int grouping_settle(struct grouping *g);
+
+/* Once the components and the sequence are in the plan (step 5): each component's learnt
+ * order into plan->components[k].order (learn.c). 0, or -1 out of memory. */
+int grouping_learn_orders(struct grouping *g, struct record_plan *plan);
 
 #endif /* OFFLOAD_RECORD_GROUPING_H */

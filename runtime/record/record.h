@@ -119,6 +119,8 @@ struct record_component {
     const char *first_kernel; /* that launch's kernel (points into the trace: write the
                                  plan before record_trace_destroy), or NULL */
     bool keep;                /* shared by several phases: written with keep = yes */
+    uint64_t *order;          /* its allocs in their learnt order of first use per turn */
+    size_t order_count;       /* (runtime/policy/order.h; learn.c) */
 };
 
 struct record_plan {
@@ -157,9 +159,11 @@ void record_plan_free(struct record_plan *plan);
 /*
  * Writes a complete offload.conf: a header comment, [offload] with sequence (when there
  * is one), policy = sequence and prefetch = 1, then one [component cN] per component with
- * `allocs = 0-11, 14, 20-25` and comments ("# 37.5 MiB in 12 allocations, first used by
- * launch 3 (kernel matmul)"). Every line ends with a newline, the last one included. The
- * text parses with config_parse_string. Returns 0, or -1 if writing failed (ferror).
+ * `allocs = 0-11, 14, 20-25`, `order = 0-5, 11-6, 14, 20-25` (its learnt order: runs up or
+ * down; as much of it as a line holds, restricted to what the allocs line lists) and
+ * comments ("# 37.5 MiB in 12 allocations, first used by launch 3 (kernel matmul)").
+ * Every line ends with a newline, the last one included. The text parses with
+ * config_parse_string. Returns 0, or -1 if writing failed (ferror).
  */
 int record_plan_write(FILE *out, const struct record_plan *plan);
 

@@ -164,9 +164,10 @@ static void choose_listed(const struct range *r, size_t n, size_t room, bool *li
     }
 }
 
-/* The ranges split by listed[] into those on the line and the rest, both ascending. */
-static void print_allocs(FILE *out, const struct range *r, size_t n, const bool *listed,
-                         struct range *line, struct range *rest, uint64_t bridged) {
+/* The ranges split by listed[] into those on the line and the rest, both ascending;
+ * returns how many are on the line. */
+static size_t print_allocs(FILE *out, const struct range *r, size_t n, const bool *listed,
+                           struct range *line, struct range *rest, uint64_t bridged) {
     size_t on_line = 0, left = 0;
     for (size_t i = 0; i < n; i++) {
         if (listed[i])
@@ -187,16 +188,88 @@ static void print_allocs(FILE *out, const struct range *r, size_t n, const bool 
     fprintf(out, "allocs = ");
     print_ranges(out, line, on_line);
     fputc('\n', out);
+    return on_line;
+}
+
+/* ---- order = ... ------------------------------------------------------------------------ */
+
+static bool in_ranges(const struct range *line, size_t n, uint64_t ordinal) {
+    for (size_t i = 0; i < n; i++)
+        if (line[i].first <= ordinal && ordinal <= line[i].last)
+            return true;
+    return false;
+}
+
+/* Does ordinal continue run r (one step up or down from its end, in its direction)? */
+static bool continues(const struct range *r, uint64_t ordinal) {
+    bool up = r->last + 1 == ordinal && r->last != UINT64_MAX;
+    bool down = r->last == ordinal + 1;
+    if (r->first == r->last)
+        return up || down;
+    return r->first < r->last ? up : down;
+}
+
+/* The order as runs of consecutive ordinals, up (first < last) or down; only the ordinals
+ * the allocs line lists. Returns how many runs (runs has room for count). */
+static size_t to_runs(const uint64_t *order, size_t count, const struct range *line,
+                      size_t line_count, struct range *runs, size_t *kept) {
+    size_t n = 0;
+    *kept = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!in_ranges(line, line_count, order[i]))
+            continue;
+        (*kept)++;
+        if (n && continues(&runs[n - 1], order[i]))
+            runs[n - 1].last = order[i];
+        else
+            runs[n++] = (struct range){order[i], order[i]};
+    }
+    return n;
+}
+
+static uint64_t run_length(const struct range *r) {
+    return (r->first <= r->last ? r->last - r->first : r->first - r->last) + 1;
+}
+
+/* `order = ...`: as many runs as a line holds; a comment says when that is not all. */
+static int write_order(FILE *out, const struct record_component *c, const struct range *line,
+                       size_t line_count) {
+    struct range *runs = malloc((c->order_count + 1) * sizeof *runs);
+    if (!runs)
+        return -1;
+    size_t kept, n = to_runs(c->order, c->order_count, line, line_count, runs, &kept);
+    const size_t room = CONFIG_LINE_MAX - strlen("order = ");
+    size_t fit = 0, used = 0;
+    uint64_t listed = 0;
+    for (; fit < n; fit++) {
+        size_t cost = range_text_length(&runs[fit], 1) + (fit ? 2 : 0);
+        if (used + cost > room)
+            break;
+        used += cost;
+        listed += run_length(&runs[fit]);
+    }
+    if (listed < c->order_count)
+        fprintf(out,
+                "# order lists %llu of its %zu allocations (a line holds no more); the rest "
+                "are placed as the program first uses them\n",
+                (unsigned long long)listed, c->order_count);
+    if (fit) {
+        fprintf(out, "order = ");
+        print_ranges(out, runs, fit);
+        fputc('\n', out);
+    }
+    free(runs);
+    return 0;
 }
 
 /*
- * `allocs = ...` for component k within CONFIG_LINE_MAX: when the ranges do not fit,
- * the smallest gaps that no other component owns are bridged; if that is not enough, the
- * ranges that do not fit are listed in a comment instead (the runtime's first-use rule
- * still gives them to the component active when they are first used). Returns -1 out of
- * memory.
+ * `allocs = ...` for component k within CONFIG_LINE_MAX, then its `order = ...`. When the
+ * ranges do not fit, the smallest gaps that no other component owns are bridged; if that
+ * is not enough, the ranges that do not fit are listed in a comment instead (the
+ * runtime's first-use rule still gives them to the component active when they are first
+ * used), and the order leaves them out too. Returns -1 out of memory.
  */
-static int write_allocs(FILE *out, const struct record_plan *p, size_t k) {
+static int write_allocs_and_order(FILE *out, const struct record_plan *p, size_t k) {
     const struct record_component *c = &p->components[k];
     const size_t room = CONFIG_LINE_MAX - strlen("allocs = ");
     struct range *r = malloc((c->alloc_count + 1) * sizeof *r);
@@ -208,7 +281,8 @@ static int write_allocs(FILE *out, const struct record_plan *p, size_t k) {
         size_t n = to_ranges(c->allocs, c->alloc_count, r);
         uint64_t bridged = bridge_gaps(p, k, r, &n, room);
         choose_listed(r, n, room, listed);
-        print_allocs(out, r, n, listed, line, rest, bridged);
+        size_t on_line = print_allocs(out, r, n, listed, line, rest, bridged);
+        rc = write_order(out, c, line, on_line);
     }
     free(listed), free(line), free(rest), free(r);
     return rc;
@@ -304,7 +378,7 @@ static int write_component(FILE *out, const struct record_plan *p, size_t k) {
         fprintf(out, "# used inside several components: kept resident (keep = no lets it "
                      "move, at the cost of demand restores)\n");
     fprintf(out, "[component %s]\n", c->name);
-    if (write_allocs(out, p, k))
+    if (write_allocs_and_order(out, p, k))
         return -1;
     if (c->keep)
         fprintf(out, "keep = yes\n");

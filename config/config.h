@@ -25,6 +25,7 @@
 
 #define CONFIG_NAME_MAX 64
 #define CONFIG_PATH_MAX 4096
+#define CONFIG_ORDER_MAX 65536 /* ordinals one `order` key may list */
 
 enum config_policy {
     CONFIG_POLICY_LRU,      /* no sequence: least recently used allocations go first */
@@ -58,6 +59,9 @@ struct config_component {
     size_t alloc_range_count;
     char **kernels; /* fnmatch(3) globs */
     size_t kernel_count;
+    uint64_t *order; /* `order`: the ordinals in the order they are first used per turn */
+    size_t order_count;
+    int order_line; /* line of its `order` key, 0 if none */
     bool keep;
     enum config_readonly readonly;
 };

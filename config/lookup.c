@@ -38,6 +38,7 @@ void config_free(struct config *cfg) {
     for (size_t i = 0; i < cfg->component_count; i++) {
         struct config_component *c = &cfg->components[i];
         free(c->allocs);
+        free(c->order);
         for (size_t k = 0; k < c->kernel_count; k++)
             free(c->kernels[k]);
         free(c->kernels);

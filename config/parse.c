@@ -22,13 +22,14 @@
 #include "config/suggest.h"
 
 #include <ini.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum section { SECTION_NONE, SECTION_OFFLOAD, SECTION_COMPONENT };
 
-static const char *const component_keys[] = {"allocs", "kernels", "keep", "readonly"};
+static const char *const component_keys[] = {"allocs", "kernels", "keep", "order", "readonly"};
 enum { COMPONENT_KEY_COUNT = sizeof component_keys / sizeof component_keys[0] };
 
 #define SECTION_KEYS_MAX 16
@@ -270,9 +271,10 @@ static int component_key(struct parser *p, const char *name, const char *value) 
         if (close)
             return state_fail(p->st, p->path, p->line,
                               "unknown key '%s' in %s (did you mean '%s'?)", name, section, close);
-        return state_fail(p->st, p->path, p->line,
-                          "unknown key '%s' in %s (expected allocs, kernels, keep or readonly)",
-                          name, section);
+        return state_fail(
+            p->st, p->path, p->line,
+            "unknown key '%s' in %s (expected allocs, kernels, keep, order or readonly)", name,
+            section);
     }
     if (first_time(p, i, name, section) < 0)
         return -1;
@@ -289,6 +291,10 @@ static int component_key(struct parser *p, const char *name, const char *value) 
     case 2:
         rc = value_parse_enum(value, &value_enum_bool, &v, &msg);
         c->keep = rc == 0 && v;
+        break;
+    case 3:
+        rc = value_parse_order(value, &c->order, &c->order_count, &msg);
+        c->order_line = p->line;
         break;
     default:
         rc = value_parse_enum(value, &value_enum_readonly, &v, &msg);
@@ -348,6 +354,29 @@ static int check_overlaps(struct parser *p) {
     return 0;
 }
 
+static bool owns(const struct config_component *c, uint64_t ordinal) {
+    for (size_t r = 0; r < c->alloc_range_count; r++)
+        if (c->allocs[r].first <= ordinal && ordinal <= c->allocs[r].last)
+            return true;
+    return false;
+}
+
+/* An order names allocations of its own component only (its `allocs`, wherever in the
+ * section they are written): reported at the `order` line, naming the first stranger. */
+static int check_orders(struct parser *p) {
+    const struct config *cfg = p->st->cfg;
+    for (size_t j = 0; j < cfg->component_count; j++) {
+        const struct config_component *c = &cfg->components[j];
+        for (size_t i = 0; i < c->order_count; i++)
+            if (!owns(c, c->order[i]))
+                return state_fail(p->st, p->path, c->order_line,
+                                  "order of '%s' names allocation %" PRIu64
+                                  ", which its allocs do not own",
+                                  c->name, c->order[i]);
+    }
+    return 0;
+}
+
 int parse_text(struct config_state *st, const char *text, const char *path) {
     struct parser p = {.st = st, .path = path, .next = text};
     int rc = ini_parse_stream(read_line, &p, on_key, &p);
@@ -364,5 +393,7 @@ int parse_text(struct config_state *st, const char *text, const char *path) {
         return state_fail(st, path, p.line, "out of memory");
     if (st->failed)
         return -1;
-    return check_overlaps(&p);
+    if (check_overlaps(&p) < 0)
+        return -1;
+    return check_orders(&p);
 }

@@ -219,6 +219,95 @@ void value_format_range(const struct config_range *r, char *buf, size_t size) {
         snprintf(buf, size, "%" PRIu64 "-%" PRIu64, r->first, r->last);
 }
 
+/* --- order ---------------------------------------------------------------------------- */
+
+/* One item of `order`: N, or N-M in either direction. */
+static int parse_order_item(const char *item, uint64_t *first, uint64_t *last,
+                            struct value_msg *msg) {
+    const char *p = item;
+    int rc = read_u64(&p, first);
+    if (rc == 0) {
+        *last = *first;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '-') {
+            p++;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            if (!*p)
+                return fail(msg, "open range '%s' in order (expected N or N-M)", item);
+            rc = read_u64(&p, last);
+        }
+    }
+    if (rc == -2)
+        return fail(msg, "number too large in order item '%s'", item);
+    if (rc < 0 || *p)
+        return fail(msg, "malformed order item '%s' (expected N or N-M)", item);
+    return 0;
+}
+
+/* Appends first .. last (either direction) to *out, within CONFIG_ORDER_MAX. */
+static int append_run(uint64_t first, uint64_t last, uint64_t *out, size_t *count,
+                      struct value_msg *msg) {
+    uint64_t span = first <= last ? last - first : first - last;
+    if (span >= CONFIG_ORDER_MAX || *count + span + 1 > CONFIG_ORDER_MAX)
+        return fail(msg, "order lists more than %d allocations", CONFIG_ORDER_MAX);
+    for (uint64_t i = 0; i <= span; i++)
+        out[(*count)++] = first <= last ? first + i : first - i;
+    return 0;
+}
+
+static int compare_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The smallest ordinal listed twice, if any. */
+static int check_no_repeat(const uint64_t *order, size_t count, struct value_msg *msg) {
+    uint64_t *sorted = malloc((count + 1) * sizeof *sorted);
+    if (!sorted)
+        return fail(msg, "out of memory");
+    memcpy(sorted, order, count * sizeof *sorted);
+    qsort(sorted, count, sizeof *sorted, compare_u64);
+    int rc = 0;
+    for (size_t i = 1; i < count && rc == 0; i++)
+        if (sorted[i] == sorted[i - 1])
+            rc = fail(msg, "allocation %" PRIu64 " twice in order", sorted[i]);
+    free(sorted);
+    return rc;
+}
+
+int value_parse_order(const char *text, uint64_t **out, size_t *count, struct value_msg *msg) {
+    const char *t = text;
+    while (is_blank(*t))
+        t++;
+    if (!*t)
+        return fail(msg, "empty order");
+    char **items;
+    size_t n, listed = 0;
+    if (split(text, ",", &items, &n) < 0)
+        return fail(msg, "out of memory");
+    uint64_t *order = malloc(CONFIG_ORDER_MAX * sizeof *order);
+    int rc = order ? 0 : fail(msg, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint64_t first, last;
+        rc = parse_order_item(items[i], &first, &last, msg);
+        if (rc == 0)
+            rc = append_run(first, last, order, &listed, msg);
+    }
+    value_free_strings(items, n);
+    if (rc == 0)
+        rc = check_no_repeat(order, listed, msg);
+    if (rc < 0) {
+        free(order);
+        return -1;
+    }
+    uint64_t *fitted = realloc(order, (listed + 1) * sizeof *order);
+    *out = fitted ? fitted : order;
+    *count = listed;
+    return 0;
+}
+
 /* --- globs ---------------------------------------------------------------------------- */
 
 /* fnmatch(3) silently reads an unclosed '[' as a literal, which is never what a user

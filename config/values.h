@@ -22,6 +22,11 @@ int value_parse_size(const char *text, struct config_size *out, struct value_msg
 int value_parse_ranges(const char *text, struct config_range **out, size_t *count,
                        struct value_msg *msg);
 
+/* `order`: "13-20, 5, 21-28, 40-37" -> 13 .. 20, 5, 21 .. 28, 40, 39, 38, 37 (a range
+ * N-M with M < N runs downwards). No open range, no ordinal twice, at most
+ * CONFIG_ORDER_MAX ordinals. *out is malloc'ed. */
+int value_parse_order(const char *text, uint64_t **out, size_t *count, struct value_msg *msg);
+
 /* "a*, *_unet_*" -> {"a*", "*_unet_*"}, each checked by value_check_glob. */
 int value_parse_globs(const char *text, char ***out, size_t *count, struct value_msg *msg);
 

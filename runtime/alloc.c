@@ -12,7 +12,7 @@
 #include "runtime/memory/residency.h"
 #include "runtime/memory/untracked.h"
 #include "runtime/plan.h"
-#include "runtime/record.h"
+#include "runtime/record/record.h"
 #include "runtime/setup.h"
 #include "runtime/state.h"
 

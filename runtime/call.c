@@ -3,7 +3,7 @@
  */
 #include "runtime/call.h"
 
-#include "base/grow.h"
+#include "base/vec.h"
 #include "runtime/memory/residency.h"
 #include "runtime/plan.h"
 #include "runtime/runtime.h"
@@ -11,16 +11,12 @@
 
 #define rt (&offload_runtime)
 
-/* The scratch array's first capacity: a launch rarely references more. */
-#define SCRATCH_FIRST 64
-
 void call_collect_value(void *collect, CUdeviceptr value) {
     struct collect *c = collect;
     struct allocation *a = registry_find(&rt->registry, value);
     if (!a || a->protect_epoch == rt->epoch)
         return;
-    if (grow(&rt->scratch, &rt->scratch_capacity, c->count + 1, sizeof *rt->scratch,
-             SCRATCH_FIRST) != 0) {
+    if (VEC_RESERVE(rt->scratch, rt->scratch_capacity, c->count + 1) != 0) {
         c->oom = true;
         return;
     }

@@ -5,7 +5,7 @@
 
 #include "runtime/call.h"
 #include "runtime/components/components.h"
-#include "runtime/record.h"
+#include "runtime/record/record.h"
 #include "runtime/setup.h"
 #include "runtime/state.h"
 

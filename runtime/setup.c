@@ -8,7 +8,7 @@
 #include "driver/driver.h"
 #include "runtime/components/components.h"
 #include "runtime/pressure.h"
-#include "runtime/record.h"
+#include "runtime/record/record.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
 #include "runtime/components/components.h"
 #include "runtime/memory/residency.h"
 #include "runtime/plan.h"
-#include "runtime/record.h"
+#include "runtime/record/record.h"
 #include "runtime/setup.h"
 #include "runtime/state.h"
 

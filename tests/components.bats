@@ -177,6 +177,8 @@ same_result() {
     [ "$(grep -c '^\[component ' "$T/rec.conf")" = 3 ]
     # the grouping the pipeline declares by hand
     diff <(grep '^allocs' "$T/rec.conf") <(grep '^allocs' "$CONF")
+    # the learnt order: each part reads its weights in the order it made them
+    diff <(grep '^order' "$T/rec.conf") <(grep '^allocs' "$CONF" | sed 's/^allocs/order/')
     sed -e 's/c0/text_encoder/g; s/c1/unet/g; s/c2/vae/g' "$T/rec.conf" >"$T/renamed.conf"
     CONF=$T/renamed.conf offloaded 256MiB || { cat "$T/out"; false; }
     same_result

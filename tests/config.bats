@@ -137,7 +137,7 @@ CONF
 
 @test "unknown key without a close match lists the keys" {
     printf '[component unet]\nallocs = 0-3\nweights = all\n' >bad.conf
-    expect_error "bad.conf:3: unknown key 'weights' in [component unet] (expected allocs, kernels, keep or readonly)" \
+    expect_error "bad.conf:3: unknown key 'weights' in [component unet] (expected allocs, kernels, keep, order or readonly)" \
         OFFLOAD_CONFIG=bad.conf
 }
 
@@ -267,6 +267,22 @@ kernels = unet_*
 allocs = 10-14
 CONF
     expect_error "offload.conf:12: allocs 10-14 of 'unet' overlap allocs 0-11 of 'text_encoder' (line 5)"
+}
+
+@test "an order naming another component's allocation, and one that runs" {
+    cat >offload.conf <<'CONF'
+[component text_encoder]
+allocs = 0-11
+
+[component unet]
+order = 12-14, 11
+allocs = 12-20
+CONF
+    expect_error "offload.conf:5: order of 'unet' names allocation 11, which its allocs do not own"
+    printf '[component unet]\norder = 14-12, 20\nallocs = 12-20\n' >offload.conf
+    expect_runs
+    printf '[component unet]\nallocs = 12-20\norder = 12, 13, 12\n' >offload.conf
+    expect_error "offload.conf:3: allocation 12 twice in order"
 }
 
 @test "a policy that needs a sequence" {

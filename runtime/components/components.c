@@ -7,9 +7,9 @@
  */
 #include "runtime/components/components.h"
 
-#include "base/grow.h"
 #include "base/log.h"
 #include "base/units.h"
+#include "base/vec.h"
 #include "runtime/policy/policy.h"
 
 #include <stdio.h>
@@ -81,7 +81,7 @@ static bool switch_to(struct runtime *rt, int x, struct switch_plan *plan);
  * as read-only would skip the copy back of its later writes. */
 static void set_owner(struct runtime *rt, struct allocation *a, int c, bool declared) {
     struct component_state *s = &rt->components->c[c];
-    if (grow(&s->members, &s->capacity, s->count + 1, sizeof *s->members, 16) != 0)
+    if (VEC_RESERVE(s->members, s->capacity, s->count + 1) != 0)
         return; /* stays unowned: LRU still covers it */
     s->members[s->count++] = a;
     s->bytes += a->mapped;

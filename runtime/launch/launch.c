@@ -3,8 +3,8 @@
  */
 #include "runtime/launch/launch.h"
 
-#include "base/grow.h"
 #include "base/log.h"
+#include "base/vec.h"
 #include "runtime/launch/kernel_info.h"
 #include "runtime/launch/tensor_maps.h"
 
@@ -31,13 +31,13 @@ struct layout_capacity {
 static bool add_words(struct func_layout *l, struct layout_capacity *cap, unsigned param,
                       size_t size) {
     for (size_t off = 0; off + 8 <= size && off <= UINT16_MAX; off += 8) {
-        if (grow(&l->words, &cap->words, l->word_count + 1, sizeof *l->words, 8) != 0)
+        if (VEC_RESERVE(l->words, cap->words, l->word_count + 1) != 0)
             return false;
         l->words[l->word_count++] = (struct param_word){(uint16_t)param, (uint16_t)off};
     }
     for (size_t off = 0; off + TENSOR_MAPS_BYTES <= size && off <= UINT16_MAX;
          off += TENSOR_MAP_ALIGN) {
-        if (grow(&l->maps, &cap->maps, l->map_count + 1, sizeof *l->maps, 4) != 0)
+        if (VEC_RESERVE(l->maps, cap->maps, l->map_count + 1) != 0)
             return false;
         l->maps[l->map_count++] = (struct param_word){(uint16_t)param, (uint16_t)off};
     }

@@ -3,8 +3,8 @@
  */
 #include "runtime/memory/registry.h"
 
-#include "base/grow.h"
 #include "base/hash.h"
+#include "base/vec.h"
 
 #include <stdlib.h>
 
@@ -21,7 +21,7 @@ void registry_init(struct registry *reg, unsigned granularity_shift) {
 }
 
 static int list_append(struct registry *reg, struct allocation *a) {
-    if (grow(&reg->list, &reg->capacity, reg->count + 1, sizeof *reg->list, 64) != 0)
+    if (VEC_RESERVE(reg->list, reg->capacity, reg->count + 1) != 0)
         return -1;
     a->list_index = reg->count;
     reg->list[reg->count++] = a;

@@ -4,9 +4,9 @@
  */
 #include "runtime/memory/residency.h"
 
-#include "base/grow.h"
 #include "base/log.h"
 #include "base/units.h"
+#include "base/vec.h"
 #include "driver/cuerr.h"
 #include "driver/driver.h"
 #include "runtime/memory/room.h"
@@ -52,8 +52,7 @@ static void count_stall(struct runtime *rt, const struct allocation *a, uint64_t
 /* --- the EVICTING list ------------------------------------------------------------- */
 
 static int evicting_push(struct runtime *rt, struct allocation *a) {
-    if (grow(&rt->evicting, &rt->evicting_capacity, rt->evicting_count + 1, sizeof *rt->evicting,
-             16) != 0)
+    if (VEC_RESERVE(rt->evicting, rt->evicting_capacity, rt->evicting_count + 1) != 0)
         return -1;
     rt->evicting[rt->evicting_count++] = a;
     rt->evicting_bytes += a->mapped;

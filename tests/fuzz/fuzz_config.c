@@ -34,6 +34,10 @@ static void check_config(const struct config *cfg) {
             REQUIRE(config_component_for_ordinal(cfg, c->allocs[r].first) == (int)i);
             REQUIRE(config_component_for_ordinal(cfg, c->allocs[r].last) == (int)i);
         }
+        /* an order lists its own component's allocations, each once */
+        REQUIRE(c->order_count <= CONFIG_ORDER_MAX);
+        for (size_t k = 0; k < c->order_count; k++)
+            REQUIRE(config_component_for_ordinal(cfg, c->order[k]) == (int)i);
         for (size_t k = 0; k < c->kernel_count; k++) {
             REQUIRE(c->kernels[k][0] != '\0');
             int owner = config_component_for_kernel(cfg, c->kernels[k]);

@@ -300,7 +300,10 @@ TEST(key_errors) {
                 "'allocs'?)");
     CHECK_ERROR("[component unet]\nweights = 0-3\n",
                 "offload.conf:2: unknown key 'weights' in [component unet] (expected allocs, "
-                "kernels, keep or readonly)");
+                "kernels, keep, order or readonly)");
+    CHECK_ERROR("[component unet]\noder = 0-3\n",
+                "offload.conf:2: unknown key 'oder' in [component unet] (did you mean "
+                "'order'?)");
     CHECK_ERROR("[component unet]\nprefetch = 2\n",
                 "offload.conf:2: key 'prefetch' belongs in [offload], not in [component unet]");
     CHECK_ERROR("[offload]\nprefetch = 1\nlog = info\nprefetch = 2\n",
@@ -461,6 +464,69 @@ TEST(overlapping_allocs) {
                 "offload.conf:2: allocs 3-8 of 'a' overlap allocs 0-5 of 'a' (line 2)");
     CHECK(parse("[component a]\nallocs = 0-5, 6\n[component b]\nallocs = 7-\n") == 0);
     config_free(&cfg);
+}
+
+TEST(orders) {
+    /* the order as written, ranges expanded in either direction, allocs anywhere */
+    CHECK(parse("[component unet]\n"
+                "order = 13-15, 5, 40-38, 20\n"
+                "allocs = 5, 13-20, 38-40\n"
+                "[component vae]\n"
+                "allocs = 50-52\n") == 0);
+    if (cfg.component_count == 2) {
+        const struct config_component *u = &cfg.components[0];
+        static const uint64_t want[] = {13, 14, 15, 5, 40, 39, 38, 20};
+        CHECK_EQ_U64(u->order_count, sizeof want / sizeof want[0]);
+        CHECK(u->order_count == 8 && memcmp(u->order, want, sizeof want) == 0);
+        CHECK_EQ_U64(u->order_line, 2);
+        CHECK_EQ_U64(cfg.components[1].order_count, 0); /* no key: no order */
+        CHECK(cfg.components[1].order == NULL);
+    }
+    config_free(&cfg);
+    CHECK(parse("[component a]\nallocs = 20-\norder = 65535, 20\n") == 0);
+    config_free(&cfg);
+
+    static const struct {
+        const char *text, *message;
+    } bad[] = {
+        {"", "empty order"},
+        {"  ", "empty order"},
+        {"3, x", "malformed order item 'x' (expected N or N-M)"},
+        {"3,,4", "malformed order item '' (expected N or N-M)"},
+        {"3 4", "malformed order item '3 4' (expected N or N-M)"},
+        {"-3", "malformed order item '-3' (expected N or N-M)"},
+        {"20-", "open range '20-' in order (expected N or N-M)"},
+        {"1-99999999999999999999", "number too large in order item '1-99999999999999999999'"},
+        {"3, 5-7, 6", "allocation 6 twice in order"},
+        {"9-2, 4-5", "allocation 4 twice in order"},
+        {"0-65536", "order lists more than 65536 allocations"},
+        {"0-18446744073709551615", "order lists more than 65536 allocations"},
+        {"1-30000, 40000-80000", "order lists more than 65536 allocations"},
+    };
+    struct value_msg msg;
+    uint64_t *order;
+    size_t n;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        msg.text[0] = '\0';
+        CHECK(value_parse_order(bad[i].text, &order, &n, &msg) == -1);
+        CHECK_STR(msg.text, bad[i].message);
+    }
+    CHECK(value_parse_order("0-65535", &order, &n, &msg) == 0 && n == 65536 &&
+          order[65535] == 65535);
+    free(order);
+
+    CHECK_ERROR("[component unet]\nallocs = 0-3\norder = 2, 1, 1\n",
+                "offload.conf:3: allocation 1 twice in order");
+    /* an order names its own component's allocations only, wherever allocs is written */
+    CHECK_ERROR("[component a]\nallocs = 0-3\n[component b]\norder = 4, 2\nallocs = 4-9\n",
+                "offload.conf:4: order of 'b' names allocation 2, which its allocs do not own");
+    CHECK_ERROR("[component k]\nkernels = k_*\norder = 0\n",
+                "offload.conf:3: order of 'k' names allocation 0, which its allocs do not own");
+    CHECK_ERROR("[component a]\nallocs = 0-3\norder = 0\norder = 1\n",
+                "offload.conf:4: duplicate key 'order' in [component a] (first set at line 3)");
+    /* overlapping allocs are reported first: they are the deeper mistake */
+    CHECK_ERROR("[component a]\nallocs = 0-3\norder = 9\n[component b]\nallocs = 3\n",
+                "offload.conf:5: allocs 3 of 'b' overlap allocs 0-3 of 'a' (line 2)");
 }
 
 TEST(globs) {
@@ -923,6 +989,7 @@ int main(int argc, char **argv) {
     RUN(size_bytes_resolves_percentages);
     RUN(alloc_ranges);
     RUN(overlapping_allocs);
+    RUN(orders);
     RUN(globs);
     RUN(keep_and_readonly);
     RUN(numbers_and_enumerations);

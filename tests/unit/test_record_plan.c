@@ -1,7 +1,7 @@
 /* test_record_plan.c — record mode's grouping on synthetic traces shaped like the reference
  * pipeline (and harder ones), and the written config read back by config_parse_string. */
 #include "config/config.h"
-#include "runtime/record_plan.h"
+#include "runtime/record/record.h"
 #include "tests/unit/check.h"
 
 #include <stdlib.h>
@@ -51,7 +51,28 @@ static bool same_set(const uint64_t *got, size_t got_n, const uint64_t *want, si
     return ok;
 }
 
-/* Writes the plan, parses it back, checks every ordinal's component and the sequence. */
+/* The order parsed back for component k is the plan's order restricted to the ordinals
+ * the parsed component owns, whole or (a line holds no more) a prefix of it. */
+static bool order_read_back(const struct config *cfg, size_t k, const struct record_component *c) {
+    const struct config_component *got = &cfg->components[k];
+    size_t j = 0, owned = 0;
+    bool ok = true;
+    for (size_t i = 0; i < c->order_count; i++) {
+        if (config_component_for_ordinal(cfg, c->order[i]) != (int)k)
+            continue;
+        owned++;
+        if (j < got->order_count)
+            ok &= got->order[j++] == c->order[i];
+    }
+    ok &= j == got->order_count && (got->order_count > 0) == (owned > 0);
+    if (!ok)
+        fprintf(stderr, "  component %s: order of %zu read back as %zu\n", c->name, c->order_count,
+                got->order_count);
+    return ok;
+}
+
+/* Writes the plan, parses it back, checks every ordinal's component, the orders and the
+ * sequence. */
 static void check_round_trip(const struct record_plan *plan, size_t alloc_count) {
     char *text = NULL;
     size_t size = 0;
@@ -61,6 +82,9 @@ static void check_round_trip(const struct record_plan *plan, size_t alloc_count)
     fclose(f);
     if (getenv("TEST_RECORD_DUMP")) /* to see what a user would get */
         fputs(text, stderr);
+    /* a text file: every line ends with a newline, the last one too, and no blank tail */
+    CHECK(size > 0 && text[size - 1] == '\n');
+    CHECK(size < 2 || text[size - 2] != '\n');
     struct config cfg;
     struct config_error err = {{0}};
     int rc = config_parse_string(&cfg, text, "recorded.conf", &err);
@@ -82,6 +106,8 @@ static void check_round_trip(const struct record_plan *plan, size_t alloc_count)
         for (size_t o = 0; o < alloc_count; o++)
             CHECK(config_component_for_ordinal(&cfg, o) == want[o]);
         free(want);
+        for (size_t k = 0; k < plan->component_count && k < cfg.component_count; k++)
+            CHECK(order_read_back(&cfg, k, &plan->components[k]));
         CHECK_EQ_U64(cfg.sequence_length, plan->sequence_length);
         for (size_t i = 0; i < plan->sequence_length && i < cfg.sequence_length; i++)
             CHECK_EQ_U64(cfg.sequence[i], plan->sequence[i]);
@@ -153,6 +179,15 @@ static void expect_pipeline(const struct record_plan *plan, const struct pipelin
     CHECK_EQ_U64(plan->sequence_length, 3);
     for (size_t i = 0; i < 3 && i < plan->sequence_length; i++)
         CHECK_EQ_U64(plan->sequence[i], i);
+    /* each part reads its weights in the order they were made */
+    const uint64_t *used[3] = {m->te, m->unet, m->vae};
+    const size_t count[3] = {8, 12, 6};
+    for (size_t k = 0; k < 3; k++) {
+        const struct record_component *c = &plan->components[k];
+        CHECK_EQ_U64(c->order_count, count[k]);
+        CHECK(c->order_count == count[k] &&
+              memcmp(c->order, used[k], count[k] * sizeof *c->order) == 0);
+    }
 }
 
 TEST(reference_pipeline_gives_three_components_in_order) {
@@ -186,6 +221,63 @@ TEST(pipeline_run_three_times_gives_one_cycle) {
     struct record_plan plan;
     CHECK(record_plan_build(&p.t, &plan) == 0);
     expect_pipeline(&plan, &m);
+    check_round_trip(&plan, p.t.alloc_count);
+    record_plan_free(&plan);
+    record_trace_destroy(&p.t);
+}
+
+/*
+ * A denoiser whose blocks run in another order than they were loaded (block 3 first, then
+ * the rest backwards: a pipeline that loads its blocks in reverse): the order written is
+ * the one used, with runs going down, and a run reads it back.
+ */
+TEST(learnt_order_is_the_order_of_use_not_of_allocation) {
+    struct prog p = {0};
+    record_trace_init(&p.t);
+    uint64_t enc[4], den[10], dec[3];
+    for (size_t i = 0; i < 4; i++)
+        enc[i] = alloc(&p, 2 << 20);
+    for (size_t i = 0; i < 10; i++)
+        den[i] = alloc(&p, 4 << 20);
+    for (size_t i = 0; i < 3; i++)
+        dec[i] = alloc(&p, 3 << 20);
+    static const size_t used[10] = {3, 9, 8, 7, 6, 5, 4, 2, 1, 0};
+    uint64_t h = alloc(&p, 1 << 20);
+    pass(&p, enc, 4, h);
+    uint64_t latent = alloc(&p, 1 << 20);
+    for (int step = 0; step < 3; step++) {
+        uint64_t tmp = alloc(&p, 1 << 20);
+        for (size_t i = 0; i < 10; i++)
+            launch2(&p, "block", den[used[i]], tmp);
+        launch2(&p, "axpby", latent, tmp);
+        CHECK(record_trace_free(&p.t, tmp) == 0);
+    }
+    CHECK(record_trace_free(&p.t, h) == 0);
+    pass(&p, dec, 3, latent);
+    CHECK(record_trace_free(&p.t, latent) == 0);
+    struct record_plan plan;
+    CHECK(record_plan_build(&p.t, &plan) == 0);
+    CHECK_EQ_U64(plan.component_count, 3);
+    if (plan.component_count == 3) {
+        const struct record_component *c = &plan.components[1];
+        CHECK(same_set(c->allocs, c->alloc_count, den, 10));
+        CHECK_EQ_U64(c->order_count, 10);
+        bool same = c->order_count == 10;
+        for (size_t i = 0; same && i < 10; i++)
+            same = c->order[i] == den[used[i]];
+        CHECK(same);
+    }
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    CHECK(record_plan_write(f, &plan) == 0);
+    fclose(f);
+    char want[96];
+    snprintf(want, sizeof want, "\norder = %llu, %llu-%llu, %llu-%llu\n",
+             (unsigned long long)den[3], (unsigned long long)den[9], (unsigned long long)den[4],
+             (unsigned long long)den[2], (unsigned long long)den[0]);
+    CHECK(strstr(text, want) != NULL);
+    free(text);
     check_round_trip(&plan, p.t.alloc_count);
     record_plan_free(&plan);
     record_trace_destroy(&p.t);
@@ -406,6 +498,26 @@ TEST(long_lines_still_parse) {
     CHECK(config_component_for_ordinal(&cfg, 200) == -1);
     config_free(&cfg);
 
+    /* orders: c0 used in a scattered order (no runs: far longer than a line), c1 in its
+     * own order, which names 97 and 99 that the allocs line leaves out */
+    static uint64_t scattered[100];
+    for (size_t i = 0; i < 100; i++)
+        scattered[i] = even[(i * 37) % 100];
+    comps[0].order = scattered;
+    comps[0].order_count = 100;
+    comps[1].order = odd;
+    comps[1].order_count = 50;
+    CHECK(parse_written(&plan, &cfg) == 0);
+    if (cfg.component_count == 2) {
+        CHECK(order_read_back(&cfg, 0, &comps[0]));
+        CHECK(order_read_back(&cfg, 1, &comps[1]));
+        CHECK(cfg.components[0].order_count > 10 && cfg.components[0].order_count < 100);
+        CHECK_EQ_U64(cfg.components[1].order_count, 48); /* 1 .. 95 */
+    }
+    config_free(&cfg);
+    comps[0].order = comps[1].order = NULL;
+    comps[0].order_count = comps[1].order_count = 0;
+
     /* 10 components, a 50-turn order: each once instead */
     static uint64_t one[60];
     for (size_t k = 0; k < 60; k++) {
@@ -502,6 +614,7 @@ TEST(ranges_are_compressed) {
 int main(void) {
     RUN(reference_pipeline_gives_three_components_in_order);
     RUN(pipeline_run_three_times_gives_one_cycle);
+    RUN(learnt_order_is_the_order_of_use_not_of_allocation);
     RUN(straight_single_pass_is_one_component);
     RUN(interleaved_repeated_and_shared);
     RUN(straight_parts_with_a_return);

@@ -93,7 +93,8 @@ int state_finish(struct config_state *st) {
         return -1;
     struct config *cfg = st->cfg;
     if (!st->policy_set) {
-        cfg->policy = cfg->sequence_length ? CONFIG_POLICY_SEQUENCE : CONFIG_POLICY_LRU;
+        /* budget, not sequence: with everything fitting nothing moves (issue 16) */
+        cfg->policy = cfg->sequence_length ? CONFIG_POLICY_BUDGET : CONFIG_POLICY_LRU;
     } else if (cfg->policy != CONFIG_POLICY_LRU && cfg->sequence_length == 0) {
         return state_fail(st, st->policy_origin, 0, "policy '%s' needs a sequence",
                           cfg->policy == CONFIG_POLICY_SEQUENCE ? "sequence" : "budget");

@@ -144,6 +144,8 @@ CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void
     CUresult r = CUDA_SUCCESS;
     if (n || rt->evicting_count || plan_pending(rt))
         r = call_use_collected(n, stream);
+    if (r == CUDA_SUCCESS && rt->components && !copy_stream_capturing(stream))
+        plan_stream(rt);
     return call_prepare_unlock(r, true, nested);
 }
 

@@ -153,7 +153,7 @@ same_result() {
 }
 
 @test "switching away early: components evicted around a prefetch keep their bytes" {
-    printf '[offload]\nsequence = a -> b -> c\nprefetch = 1\n' >"$T/se.conf"
+    printf '[offload]\nsequence = a -> b -> c\npolicy = sequence\nprefetch = 1\n' >"$T/se.conf"
     printf '[component a]\nallocs = 0\n[component b]\nallocs = 1\n[component c]\nallocs = 2\n' \
         >>"$T/se.conf"
     # 20 MiB holds two of the three 8 MiB buffers; at 0.1 GB/s a move takes 80 ms, so
@@ -201,4 +201,23 @@ same_result() {
     [ "$(component "$T/stats.json" text_encoder evictions)" = 0 ]
     # the window skips the kept encoder: after vae comes unet, so vae is what goes
     [ "$(component "$T/stats.json" vae evictions)" -gt 0 ]
+}
+
+@test "streaming: a unet larger than the budget moves along its learnt order, not by LRU" {
+    # 128 MiB holds about two thirds of the unet's 184 MiB: LRU on its loop evicted exactly
+    # the allocation needed next and moved 3.6 times the unet per run (4 steps); the
+    # farthest-next-use rule keeps a stable subset and streams the rest.
+    for policy in sequence budget lru; do
+        env SIMCUDA_MEMORY=128MiB OFFLOAD_CONFIG="$CONF" OFFLOAD_POLICY=$policy \
+            OFFLOAD_STATS="$T/stats.json" LD_PRELOAD="$LIB" \
+            "$B/pipeline" --scale 0.25 --steps 4 --out "$T/out.png" >"$T/out" 2>&1 ||
+            { cat "$T/out"; false; }
+        SIMCUDA_MEMORY=8GiB "$B/pipeline" --scale 0.25 --steps 4 --out "$T/ref4.png" \
+            >"$T/ref4.out" 2>&1
+        [ "$(checksum_of "$T/out")" = "$(checksum_of "$T/ref4.out")" ]
+        moved=$(component "$T/stats.json" unet bytes_to_device)
+        size=$(component "$T/stats.json" unet bytes)
+        echo "$policy: unet moved $moved bytes to the device, owns $size"
+        [ "$(python3 -c "print($moved < 2.8 * $size)")" = True ]
+    done
 }

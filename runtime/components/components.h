@@ -56,6 +56,20 @@ struct allocation *const *components_members(const struct runtime *rt, size_t c,
 const size_t *components_victims(struct runtime *rt, uint64_t bytes, bool window_too,
                                  size_t *count);
 
+/* Streaming (components/stream.c): the active component's members along its learnt order.
+ * What to evict now and what to restore ahead after a launch in it; false when nothing. */
+#define STREAM_AHEAD_MAX 2
+struct stream_plan {
+    struct allocation *evict; /* its next use is farther than what comes; or NULL */
+    struct allocation *prefetch[STREAM_AHEAD_MAX];
+    size_t prefetch_count;
+};
+bool components_stream_plan(struct runtime *rt, struct stream_plan *plan);
+
+/* The active component's member whose next use is farthest and that may go now, or NULL
+ * (no active component, no order learnt yet, none may go). */
+struct allocation *components_stream_victim(struct runtime *rt);
+
 /* For an out-of-memory message: what each component holds. */
 void components_log_holders(struct runtime *rt);
 

@@ -80,3 +80,27 @@ __global__ void wait_flag(const unsigned *flag, unsigned *out, unsigned timeout_
 #endif
 }
 SIM_KERNEL(wait_flag)
+
+#ifndef __CUDACC__ // reading through a tensor map: the host build's helpers (cuda_host.h)
+#include <cuda.h>
+
+// out[y * w + x] = element (x, y) of a 2D map of 32-bit elements, one thread per element.
+__global__ void tmap_gather(const __grid_constant__ CUtensorMap map, unsigned *out, unsigned w,
+                            unsigned h) {
+    unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (unsigned long long)w * h)
+        return;
+    long long c[2] = {(long long)(i % w), (long long)(i / w)};
+    out[i] = sim_tensor_map_load<unsigned>(&map, c);
+}
+SIM_KERNEL(tmap_gather)
+
+// The box of a tiled map at (x, y), as one TMA load brings it, stored densely at out.
+__global__ void tmap_box(const __grid_constant__ CUtensorMap map, int x, int y, unsigned *out) {
+    if (threadIdx.x == 0 && blockIdx.x == 0) {
+        int c[2] = {x, y};
+        sim_tensor_map_load_box(out, &map, c);
+    }
+}
+SIM_KERNEL(tmap_box)
+#endif

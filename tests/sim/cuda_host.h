@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 
@@ -30,6 +31,7 @@
 #define __host__
 #define __forceinline__ inline
 #define __restrict__ __restrict
+#define __grid_constant__
 
 struct sim_uint3 {
     unsigned x, y, z;
@@ -59,6 +61,82 @@ static inline float rsqrtf(float x) {
 }
 static inline float __fdividef(float a, float b) {
     return a / b;
+}
+
+/*
+ * Reading through a tensor map (the host build's stand-in for TMA). A kernel takes the
+ * map by value, as on a GPU (`const __grid_constant__ CUtensorMap map`), and passes its
+ * address to these; the encoding is the simulator's (simkernel.h). Coordinates are
+ * element indices, dimension 0 (the contiguous one) first. Under nvcc none of this
+ * exists: a kernel reads through the map with cp.async.bulk.tensor there.
+ *
+ *   sim_tensor_map_read(&map)               the decoded map; a map the simulator did not
+ *                                           encode (or bytes changed since) traps (SIGILL),
+ *                                           as a GPU faults on a bad descriptor
+ *   sim_tensor_map_element(t, coords)       address of one element, nullptr outside
+ *   sim_tensor_map_load<T>(&map, coords)    one element (sizeof(T) = element size), 0 outside
+ *   sim_tensor_map_load_box(dst, &map, c)   a tiled map's box at c (signed), what one TMA
+ *                                           load brings: ceil(boxDim[i] / elementStrides[i])
+ *                                           elements per dimension (dimension 0 steps by 1
+ *                                           without interleave), dense in dst, zero outside
+ *                                           the tensor; no swizzle
+ */
+static inline simkernel_tensor_map sim_tensor_map_read(const void *map) {
+    simkernel_tensor_map t;
+    if (simkernel_tensor_map_decode(map, &t) != 0)
+        __builtin_trap();
+    return t;
+}
+
+static inline const void *sim_tensor_map_element(const simkernel_tensor_map &t,
+                                                 const long long *coords) {
+    uint64_t off = 0;
+    for (unsigned i = 0; i < t.rank; i++) {
+        if (coords[i] < 0 || (uint64_t)coords[i] >= t.global_dim[i])
+            return nullptr;
+        off += (uint64_t)coords[i] * t.global_stride[i];
+    }
+    return (const void *)(uintptr_t)(t.global_address + off);
+}
+
+template <typename T>
+static inline T sim_tensor_map_load(const void *map, const long long *coords) {
+    simkernel_tensor_map t = sim_tensor_map_read(map);
+    if (sizeof(T) != t.elem_size)
+        __builtin_trap();
+    const void *p = sim_tensor_map_element(t, coords);
+    T v{};
+    if (p)
+        std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void sim_tensor_map_load_box(void *dst, const void *map, const int *coords) {
+    simkernel_tensor_map t = sim_tensor_map_read(map);
+    if (t.kind != SIMKERNEL_TMAP_TILED)
+        __builtin_trap();
+    unsigned count[SIMKERNEL_TMAP_MAX_RANK], step[SIMKERNEL_TMAP_MAX_RANK],
+        idx[SIMKERNEL_TMAP_MAX_RANK] = {0};
+    uint64_t total = 1;
+    for (unsigned i = 0; i < t.rank; i++) {
+        step[i] = i == 0 && t.interleave == 0 ? 1 : t.element_stride[i];
+        count[i] = (t.box_dim[i] + step[i] - 1) / step[i];
+        total *= count[i];
+    }
+    unsigned char *out = static_cast<unsigned char *>(dst);
+    for (uint64_t n = 0; n < total; n++) {
+        long long c[SIMKERNEL_TMAP_MAX_RANK];
+        for (unsigned i = 0; i < t.rank; i++)
+            c[i] = (long long)coords[i] + (long long)idx[i] * step[i];
+        const void *p = sim_tensor_map_element(t, c);
+        if (p)
+            std::memcpy(out, p, t.elem_size);
+        else
+            std::memset(out, 0, t.elem_size);
+        out += t.elem_size;
+        for (unsigned i = 0; i < t.rank && ++idx[i] == count[i]; i++)
+            idx[i] = 0;
+    }
 }
 
 namespace sim_detail {

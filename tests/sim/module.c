@@ -60,9 +60,9 @@ void sim_module_atfork(enum sim_fork_phase phase) {
     }
 }
 
-static CUresult module_open(CUmodule *out, const char *path) {
-    if (!sim_ctx_current())
-        return CUDA_ERROR_INVALID_CONTEXT;
+/* Opens the shared object at path as a module (no context needed: libraries load
+ * without one; the cuModule* entry points check theirs). */
+CUresult sim_module_open(CUmodule *out, const char *path) {
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
         sim_log("simcuda: cuModuleLoad(%s): %s", path, dlerror());
@@ -89,33 +89,32 @@ SIM_API CUresult cuModuleLoad(CUmodule *module, const char *fname) {
     SIM_ENTER("cuModuleLoad");
     if (!module || !fname)
         return CUDA_ERROR_INVALID_VALUE;
-    return module_open(module, fname);
+    if (!sim_ctx_current())
+        return CUDA_ERROR_INVALID_CONTEXT;
+    return sim_module_open(module, fname);
 }
 
 /* The image is the shared object's bytes (or, if it names an existing file, its path). */
-static CUresult load_data(CUmodule *module, const void *image, size_t size_hint) {
+CUresult sim_module_load_image(CUmodule *module, const void *image) {
     if (!module || !image)
         return CUDA_ERROR_INVALID_VALUE;
     const unsigned char *b = image;
     if (!(b[0] == 0x7f && b[1] == 'E' && b[2] == 'L' && b[3] == 'F'))
-        return access((const char *)image, R_OK) == 0 ? module_open(module, image)
+        return access((const char *)image, R_OK) == 0 ? sim_module_open(module, image)
                                                       : CUDA_ERROR_INVALID_IMAGE;
-    if (size_hint == 0) {
-        /* the section header table ends a 64-bit ELF file */
-        const Elf64_Ehdr *eh = image;
-        if (eh->e_ident[EI_CLASS] != ELFCLASS64)
-            return CUDA_ERROR_INVALID_IMAGE;
-        size_hint = eh->e_shoff + (size_t)eh->e_shnum * eh->e_shentsize;
-    }
+    /* the section header table ends a 64-bit ELF file */
+    const Elf64_Ehdr *eh = image;
+    if (eh->e_ident[EI_CLASS] != ELFCLASS64)
+        return CUDA_ERROR_INVALID_IMAGE;
+    size_t size = eh->e_shoff + (size_t)eh->e_shnum * eh->e_shentsize;
     int fd = memfd_create("simcuda-module", MFD_CLOEXEC);
     if (fd < 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    CUresult r =
-        write(fd, image, size_hint) == (ssize_t)size_hint ? CUDA_SUCCESS : CUDA_ERROR_INVALID_IMAGE;
+    CUresult r = write(fd, image, size) == (ssize_t)size ? CUDA_SUCCESS : CUDA_ERROR_INVALID_IMAGE;
     if (r == CUDA_SUCCESS) {
         char path[64];
         snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-        r = module_open(module, path);
+        r = sim_module_open(module, path);
     }
     close(fd);
     return r;
@@ -123,21 +122,35 @@ static CUresult load_data(CUmodule *module, const void *image, size_t size_hint)
 
 SIM_API CUresult cuModuleLoadData(CUmodule *module, const void *image) {
     SIM_ENTER("cuModuleLoadData");
-    return load_data(module, image, 0);
+    if (module && image && !sim_ctx_current())
+        return CUDA_ERROR_INVALID_CONTEXT;
+    return sim_module_load_image(module, image);
 }
 
-SIM_API CUresult cuModuleUnload(CUmodule hmod) {
-    SIM_ENTER("cuModuleUnload");
+/* Kernels may still be queued: the code stays loaded, the handle dies. */
+CUresult sim_module_unload(CUmodule hmod) {
     struct sim_module *m = (struct sim_module *)hmod;
     if (!m || m->magic != MODULE_MAGIC || !m->alive)
         return CUDA_ERROR_INVALID_HANDLE;
-    /* Kernels may still be queued: the code stays loaded, the handle dies. */
     m->alive = 0;
     return CUDA_SUCCESS;
 }
 
+SIM_API CUresult cuModuleUnload(CUmodule hmod) {
+    SIM_ENTER("cuModuleUnload");
+    return sim_module_unload(hmod);
+}
+
+void *sim_module_dl(CUmodule hmod) {
+    return ((struct sim_module *)hmod)->dl;
+}
+
 SIM_API CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name) {
     SIM_ENTER("cuModuleGetFunction");
+    return sim_module_function(hfunc, hmod, name);
+}
+
+CUresult sim_module_function(CUfunction *hfunc, CUmodule hmod, const char *name) {
     struct sim_module *m = (struct sim_module *)hmod;
     if (!hfunc || !name)
         return CUDA_ERROR_INVALID_VALUE;
@@ -216,30 +229,30 @@ SIM_API CUresult cuFuncGetModule(CUmodule *hmod, CUfunction hfunc) {
     return CUDA_SUCCESS;
 }
 
+/* The same for every kernel (cuKernelGetAttribute answers the same). */
+int sim_func_attribute(CUfunction_attribute attrib) {
+    switch (attrib) {
+    case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK:
+        return 1024;
+    case CU_FUNC_ATTRIBUTE_NUM_REGS:
+        return 32;
+    case CU_FUNC_ATTRIBUTE_PTX_VERSION:
+    case CU_FUNC_ATTRIBUTE_BINARY_VERSION:
+        return 90;
+    case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
+        return 49152;
+    default:
+        return 0;
+    }
+}
+
 SIM_API CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunction hfunc) {
     SIM_ENTER("cuFuncGetAttribute");
     if (!pi)
         return CUDA_ERROR_INVALID_VALUE;
     if (!func_of(hfunc))
         return CUDA_ERROR_INVALID_HANDLE;
-    switch (attrib) {
-    case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK:
-        *pi = 1024;
-        break;
-    case CU_FUNC_ATTRIBUTE_NUM_REGS:
-        *pi = 32;
-        break;
-    case CU_FUNC_ATTRIBUTE_PTX_VERSION:
-    case CU_FUNC_ATTRIBUTE_BINARY_VERSION:
-        *pi = 90;
-        break;
-    case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
-        *pi = 49152;
-        break;
-    default:
-        *pi = 0;
-        break;
-    }
+    *pi = sim_func_attribute(attrib);
     return CUDA_SUCCESS;
 }
 
@@ -260,7 +273,10 @@ SIM_API CUresult cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config) {
 
 static CUresult launch(CUfunction hf, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                        unsigned by, unsigned bz, CUstream hs, void **params, void **extra, int pt) {
+    /* a CUkernel (library.c) cast to CUfunction launches as its module's function */
     struct sim_func *f = func_of(hf);
+    if (!f)
+        f = func_of(sim_kernel_launch_function(hf));
     if (!f)
         return CUDA_ERROR_INVALID_HANDLE;
     if (!gx || !gy || !gz || !bx || !by || !bz || bx > 1024 || by > 1024 || bz > 64 ||

@@ -8,6 +8,8 @@
  *   copy.c     cuMemcpy* / cuMemset* entry points
  *   stream.c   streams (one worker thread each), events, ordering
  *   module.c   modules (host shared objects), functions, launches
+ *   library.c  libraries (cuLibrary*) and CUkernel handles
+ *   tensormap.c tensor-map encoders (the format is simkernel.h's)
  *   graph.c    stream capture and graphs
  */
 #ifndef SIM_H
@@ -257,6 +259,19 @@ void sim_op_execute(struct sim_op *op);
 /* Waits for every stream of ctx (NULL: all). */
 void sim_sync_all(struct sim_ctx *ctx);
 int sim_stream_is_capturing(struct sim_stream *s);
+
+/* ---- modules and libraries (module.c, library.c) -------------------------------- */
+
+/* What the cuModule* entry points do, without their prologue or context check, for
+ * libraries (which load without a context). */
+CUresult sim_module_open(CUmodule *out, const char *path);
+CUresult sim_module_load_image(CUmodule *out, const void *image);
+CUresult sim_module_function(CUfunction *out, CUmodule mod, const char *name);
+CUresult sim_module_unload(CUmodule mod);
+void *sim_module_dl(CUmodule mod); /* its dlopen handle */
+int sim_func_attribute(CUfunction_attribute attrib);
+/* The function a CUkernel of a live library launches as, or NULL when h is no CUkernel. */
+CUfunction sim_kernel_launch_function(CUfunction h);
 
 /* ---- graphs ---------------------------------------------------------------------- */
 

@@ -114,8 +114,7 @@ static void free_blocks(struct segment *s) {
 
 /* --- segments of their own: cuMemAlloc --------------------------------------------- */
 
-static CUresult alloc_segment(struct caching_alloc *a, bool small, size_t size,
-                              const char **call) {
+static CUresult alloc_segment(struct caching_alloc *a, bool small, size_t size, const char **call) {
     struct segment *s = calloc(1, sizeof *s);
     if (!s)
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -231,8 +230,9 @@ static CUresult expandable_grow(struct caching_alloc *a, bool small, size_t size
     for (size_t i = 0; i < pages && r == CUDA_SUCCESS; i++)
         r = map_page(a, s, call);
     if (r == CUDA_SUCCESS) {
-        CUmemAccessDesc access = {.location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = a->device},
-                                  .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+        CUmemAccessDesc access = {
+            .location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = a->device},
+            .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
         *call = "cuMemSetAccess";
         r = cuMemSetAccess(s->base + old_size, s->size - old_size, &access, 1);
     }

@@ -35,11 +35,11 @@
 #include <stddef.h>
 
 #define CACHING_ROUND 512u
-#define CACHING_SMALL_SIZE ((size_t)1 << 20)      /* largest request of the small pool */
-#define CACHING_SMALL_SEGMENT ((size_t)2 << 20)   /* a small pool segment */
-#define CACHING_LARGE_SEGMENT ((size_t)20 << 20)  /* a large pool segment for < 10 MiB */
+#define CACHING_SMALL_SIZE ((size_t)1 << 20)       /* largest request of the small pool */
+#define CACHING_SMALL_SEGMENT ((size_t)2 << 20)    /* a small pool segment */
+#define CACHING_LARGE_SEGMENT ((size_t)20 << 20)   /* a large pool segment for < 10 MiB */
 #define CACHING_MIN_LARGE_ALLOC ((size_t)10 << 20) /* from here a segment of its own */
-#define CACHING_ROUND_LARGE ((size_t)2 << 20)     /* rounding of a segment of its own */
+#define CACHING_ROUND_LARGE ((size_t)2 << 20)      /* rounding of a segment of its own */
 
 enum segment_source { CACHING_SEGMENTS, EXPANDABLE_SEGMENTS };
 

@@ -27,8 +27,7 @@ struct engine;
 /* Chooses the allocator; call after the engine has its device and stream. */
 void device_memory_open(struct engine *e, enum allocator_kind kind);
 
-CUdeviceptr engine_alloc(struct engine *e, size_t bytes, const char *component,
-                         const char *tensor);
+CUdeviceptr engine_alloc(struct engine *e, size_t bytes, const char *component, const char *tensor);
 
 /* 0 is ignored. */
 void engine_free(struct engine *e, CUdeviceptr p, const char *component, const char *tensor);

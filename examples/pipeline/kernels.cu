@@ -26,10 +26,6 @@
 #ifndef SIM_KERNEL
 #define SIM_KERNEL(name)
 #endif
-/* Until the simulator reads through tensor maps, no map is encoded (w_from_map is 0). */
-#ifndef SIM_TENSOR_MAP_ADDRESS
-#define SIM_TENSOR_MAP_ADDRESS(map) ((const void *)0)
-#endif
 
 /* The global index of the calling thread over a 1-D launch. */
 __device__ long long thread_index(void) {
@@ -372,7 +368,9 @@ __device__ const float *gemm_weights(const GemmParams &p) {
 #else
     if (!p.w_from_map)
         return p.w_plain;
-    return (const float *)SIM_TENSOR_MAP_ADDRESS(&p.w_map);
+    /* Element (0, 0) of the map; a map the simulator did not encode traps. */
+    static const long long origin[2] = {0, 0};
+    return (const float *)sim_tensor_map_element(sim_tensor_map_read(&p.w_map), origin);
 #endif
 }
 

@@ -73,8 +73,7 @@ static const struct {
 static void open_as_module(struct engine *e, const void *image) {
     fprintf(stderr, "pipeline: cuLibraryLoadData: CUDA_ERROR_NOT_SUPPORTED; --like torch loads "
                     "its kernels with cuModuleLoadData instead\n");
-    CU_CALL(cuModuleLoadData, (&e->module, image), "loading the kernels (module fallback)",
-            "none");
+    CU_CALL(cuModuleLoadData, (&e->module, image), "loading the kernels (module fallback)", "none");
     for (size_t i = 0; i < sizeof kernel_table / sizeof kernel_table[0]; i++) {
         CUfunction f;
         CU_CALL(cuModuleGetFunction, (&f, e->module, kernel_table[i].name), kernel_table[i].name,
@@ -106,7 +105,12 @@ void torch_open(struct engine *e) {
         }
     }
     free(image); /* the driver keeps its own copy of the code */
-    e->maps = calloc(1, sizeof *e->maps);
+    /* The maps inside must keep CUtensorMap's alignment (the driver checks 64 bytes). */
+    size_t bytes = (sizeof *e->maps + _Alignof(struct tensor_map_cache) - 1) /
+                   _Alignof(struct tensor_map_cache) * _Alignof(struct tensor_map_cache);
+    e->maps = aligned_alloc(_Alignof(struct tensor_map_cache), bytes);
+    if (e->maps)
+        memset(e->maps, 0, sizeof *e->maps);
     if (!e->maps) {
         fprintf(stderr, "pipeline: out of host memory for the tensor maps\n");
         exit(1);
@@ -145,8 +149,7 @@ void torch_launch_array(struct engine *e, CUkernel k, const char *name, long lon
 }
 
 /* w[cols][inner] as a 2-D float tensor map; false if the driver cannot encode one. */
-static bool encode_weights(struct engine *e, CUtensorMap *map, CUdeviceptr w, int cols,
-                           int inner) {
+static bool encode_weights(struct engine *e, CUtensorMap *map, CUdeviceptr w, int cols, int inner) {
     if (e->maps->unsupported || (inner * sizeof(float)) % 16 != 0)
         return false;
     cuuint64_t dims[2] = {(cuuint64_t)inner, (cuuint64_t)cols};

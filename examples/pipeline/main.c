@@ -8,6 +8,7 @@
  * Written against the CUDA Driver API only; it knows nothing about liboffload.
  */
 #include "examples/pipeline/args.h"
+#include "examples/pipeline/caching_alloc.h"
 #include "examples/pipeline/checksum.h"
 #include "examples/pipeline/cuda_check.h"
 #include "examples/pipeline/device_memory.h"
@@ -71,7 +72,12 @@ static void print_tensors(struct component *const components[3]) {
 
 static void load(struct engine *e, struct component *c, uint64_t seed, bool quiet) {
     double start = now_seconds();
+    struct caching_stats before = {0}, after = {0};
+    if (e->cache)
+        caching_alloc_stats(e->cache, &before);
     component_load(e, c, seed);
+    if (e->cache)
+        caching_alloc_stats(e->cache, &after);
     if (quiet)
         return;
     size_t small = 0;
@@ -81,6 +87,13 @@ static void load(struct engine *e, struct component *c, uint64_t seed, bool quie
     printf("load %-13s %10s in %3zu allocations (%zu under 1 MiB), %.2f s\n", c->name,
            format_bytes(component_bytes(c), b, sizeof b), c->tensor_count, small,
            now_seconds() - start);
+    /* Which driver allocations (cuMemAlloc segments, or cuMemCreate pages) the load made,
+     * numbered from 0 in the order the allocator made them: what `allocs =` counts. */
+    if (after.segment_allocs > before.segment_allocs)
+        printf("     %-13s segments %zu-%zu, %zu bytes reserved in all\n", c->name,
+               before.segment_allocs, after.segment_allocs - 1, after.reserved);
+    else if (e->cache)
+        printf("     %-13s no new segment, %zu bytes reserved in all\n", c->name, after.reserved);
 }
 
 /* One image: prompt -> context -> latent -> rgb. Returns its checksum. */

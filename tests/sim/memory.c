@@ -44,7 +44,8 @@
 #define PAGE 4096u
 #define PHYS_MAGIC 0x50485953u
 
-enum region_kind { REGION_ALLOC = 1, REGION_RESERVED = 2 };
+/* REGION_POOL: a chunk of a stream-ordered pool; what lies inside is pool.c's to say. */
+enum region_kind { REGION_ALLOC = 1, REGION_RESERVED = 2, REGION_POOL = 3 };
 enum host_kind { HOST_ALLOCATED = 1, HOST_REGISTERED = 2 };
 
 /* Entries of a sorted vector start with [start, end). */
@@ -266,6 +267,8 @@ static uintptr_t arena_take(size_t size, size_t align, size_t guard) {
     return a;
 }
 
+static void reserve_fixed(uintptr_t p, size_t n);
+
 static void arena_protect_none(uintptr_t start, size_t len) {
     /* A fresh PROT_NONE mapping drops the pages and any memfd behind them. */
     mmap((void *)start, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
@@ -283,7 +286,10 @@ void sim_mem_read_unlock(void) {
     pthread_rwlock_unlock(mem.lock);
 }
 
-CUresult sim_mem_check_locked(uintptr_t p, size_t n, int write) {
+/* at_call: validating a call (a stream-ordered allocation is valid from its
+ * cuMemAllocAsync call to its cuMemFreeAsync call), else running an op (from when the
+ * allocation reaches its place in stream order until the free does). */
+static CUresult check_range_locked(uintptr_t p, size_t n, int write, int at_call) {
     if (n == 0)
         return CUDA_SUCCESS;
     if (p + n < p)
@@ -302,6 +308,8 @@ CUresult sim_mem_check_locked(uintptr_t p, size_t n, int write) {
         return CUDA_ERROR_INVALID_VALUE;
     if (reg->kind == REGION_ALLOC)
         return CUDA_SUCCESS;
+    if (reg->kind == REGION_POOL)
+        return sim_pool_check_locked(p, n, at_call);
     /* reserved: contiguous accessible mappings must cover [p, p+n) */
     long m = vfind(&mem.maps, p);
     uintptr_t at = p;
@@ -317,9 +325,13 @@ CUresult sim_mem_check_locked(uintptr_t p, size_t n, int write) {
     return CUDA_ERROR_INVALID_VALUE;
 }
 
+CUresult sim_mem_check_locked(uintptr_t p, size_t n, int write) {
+    return check_range_locked(p, n, write, 0);
+}
+
 CUresult sim_mem_check(uintptr_t p, size_t n, int write) {
     sim_mem_read_lock();
-    CUresult r = sim_mem_check_locked(p, n, write);
+    CUresult r = check_range_locked(p, n, write, 1);
     sim_mem_read_unlock();
     return r;
 }
@@ -406,6 +418,8 @@ SIM_API CUresult cuMemFree_v2(CUdeviceptr dptr) {
             uncharge(n);
             vremove(&mem.regions, (size_t)i);
             r = CUDA_SUCCESS;
+        } else if (reg->kind == REGION_POOL) {
+            r = sim_pool_free_now_locked(dptr); /* a stream-ordered allocation */
         }
     }
     pthread_rwlock_unlock(mem.lock);
@@ -422,6 +436,41 @@ SIM_API CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {
     *total = mem.capacity;
     pthread_rwlock_unlock(mem.lock);
     return CUDA_SUCCESS;
+}
+
+/* ---- chunks of stream-ordered pools (pool.c) ------------------------------------- */
+
+void sim_mem_write_lock(void) {
+    pthread_rwlock_wrlock(mem.lock);
+}
+void sim_mem_write_unlock(void) {
+    pthread_rwlock_unlock(mem.lock);
+}
+
+/* With the write lock held: like cuMemAlloc's memory (own addresses, a guard page after,
+ * counted against capacity), but PROT_NONE: pool.c opens each allocation in it when the
+ * allocation reaches its place in stream order. */
+CUresult sim_mem_chunk_take(size_t size, uintptr_t *addr) {
+    if (charge(size) != CUDA_SUCCESS)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    uintptr_t a = arena_take(size, SIM_GRANULARITY, PAGE);
+    struct region reg = {a, a + size, REGION_POOL, ++mem.next_id};
+    if (!a || vinsert(&mem.regions, &reg) != 0) {
+        uncharge(size);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    reserve_fixed(a, size);
+    *addr = a;
+    return CUDA_SUCCESS;
+}
+
+/* With the write lock held: the chunk's pages go, and its bytes leave the count. */
+void sim_mem_chunk_give(uintptr_t addr, size_t size) {
+    long i = vfind(&mem.regions, addr);
+    if (i >= 0)
+        vremove(&mem.regions, (size_t)i);
+    arena_protect_none(addr, size);
+    uncharge(size);
 }
 
 /* ---- virtual memory management --------------------------------------------------- */
@@ -1090,6 +1139,8 @@ static int range_of(uintptr_t p, uintptr_t *base, size_t *size, uint64_t *id, in
             *size = reg->end - reg->start;
             return 0;
         }
+        if (reg->kind == REGION_POOL)
+            return sim_pool_range_locked(p, base, size, id);
         long m = vfind(&mem.maps, p);
         if (m < 0)
             return -1;
@@ -1136,7 +1187,8 @@ static CUresult pointer_attribute(void *data, CUpointer_attribute attr, CUdevice
     int device;
     pthread_rwlock_rdlock(mem.lock);
     int known = range_of(ptr, &base, &size, &id, &device) == 0;
-    int mapped = known && sim_mem_check_locked(ptr, 1, 0) == CUDA_SUCCESS;
+    int mapped = known && check_range_locked(ptr, 1, 0, 1) == CUDA_SUCCESS;
+    CUmemoryPool pool = known && device ? sim_pool_of_locked(ptr) : NULL;
     pthread_rwlock_unlock(mem.lock);
     switch (attr) {
     case CU_POINTER_ATTRIBUTE_CONTEXT:
@@ -1197,7 +1249,7 @@ static CUresult pointer_attribute(void *data, CUpointer_attribute attr, CUdevice
         *(unsigned *)data = CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE;
         return known ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
     case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE:
-        *(void **)data = NULL;
+        *(CUmemoryPool *)data = pool;
         return known ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
     default:
         return CUDA_ERROR_INVALID_VALUE;

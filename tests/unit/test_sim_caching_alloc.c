@@ -40,10 +40,10 @@ TEST(rounding_and_segment_sizes) {
     CHECK_EQ_U64(caching_round_size(512), 512);
     CHECK_EQ_U64(caching_round_size(513), 1024);
     CHECK_EQ_U64(caching_segment_size(512), 2 * MiB);
-    CHECK_EQ_U64(caching_segment_size(1 * MiB), 2 * MiB);          /* small pool up to 1 MiB */
-    CHECK_EQ_U64(caching_segment_size(1 * MiB + 512), 20 * MiB);   /* then 20 MiB segments */
-    CHECK_EQ_U64(caching_segment_size(10 * MiB - 512), 20 * MiB);  /* under 10 MiB */
-    CHECK_EQ_U64(caching_segment_size(10 * MiB), 10 * MiB);        /* its own, 2 MiB rounded */
+    CHECK_EQ_U64(caching_segment_size(1 * MiB), 2 * MiB);         /* small pool up to 1 MiB */
+    CHECK_EQ_U64(caching_segment_size(1 * MiB + 512), 20 * MiB);  /* then 20 MiB segments */
+    CHECK_EQ_U64(caching_segment_size(10 * MiB - 512), 20 * MiB); /* under 10 MiB */
+    CHECK_EQ_U64(caching_segment_size(10 * MiB), 10 * MiB);       /* its own, 2 MiB rounded */
     CHECK_EQ_U64(caching_segment_size(11 * MiB + 512), 12 * MiB);
 }
 

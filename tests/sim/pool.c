@@ -49,9 +49,9 @@ struct chunk {
     uintptr_t start;
     size_t size;
     struct sim_pool *pool;
-    struct chunk *next;  /* the pool's chunks */
-    size_t live_bytes;   /* of allocations live in API order */
-    unsigned pending;    /* alloc/free ops queued; frees not yet back in the free list */
+    struct chunk *next; /* the pool's chunks */
+    size_t live_bytes;  /* of allocations live in API order */
+    unsigned pending;   /* alloc/free ops queued; frees not yet back in the free list */
 };
 
 /* Entries of sorted vectors start with [start, end). */
@@ -489,8 +489,8 @@ static CUresult pool_take(struct sim_pool *pool, size_t need, struct sim_stream 
     return CUDA_SUCCESS;
 }
 
-static CUresult alloc_async(CUdeviceptr *dptr, size_t bytesize, struct sim_pool *pool,
-                            CUstream h, int per_thread) {
+static CUresult alloc_async(CUdeviceptr *dptr, size_t bytesize, struct sim_pool *pool, CUstream h,
+                            int per_thread) {
     if (!dptr || bytesize == 0)
         return CUDA_ERROR_INVALID_VALUE;
     struct sim_stream *s;
@@ -611,8 +611,7 @@ int sim_pool_range_locked(uintptr_t p, uintptr_t *base, size_t *size, uint64_t *
 
 CUmemoryPool sim_pool_of_locked(uintptr_t p) {
     long i = vfind(&po.allocs, p);
-    return i >= 0 ? (CUmemoryPool)((struct alloc *)vat(&po.allocs, (size_t)i))->chunk->pool
-                  : NULL;
+    return i >= 0 ? (CUmemoryPool)((struct alloc *)vat(&po.allocs, (size_t)i))->chunk->pool : NULL;
 }
 
 void sim_pool_synced(struct sim_stream *s, uint64_t seq) {
@@ -649,8 +648,8 @@ SIM_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUm
     struct sim_pool *p = pool_of(pool);
     return p ? alloc_async(dptr, bytesize, p, hStream, 0) : CUDA_ERROR_INVALID_VALUE;
 }
-SIM_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize,
-                                              CUmemoryPool pool, CUstream hStream) {
+SIM_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
+                                              CUstream hStream) {
     SIM_ENTER("cuMemAllocFromPoolAsync_ptsz");
     struct sim_pool *p = pool_of(pool);
     return p ? alloc_async(dptr, bytesize, p, hStream, 1) : CUDA_ERROR_INVALID_VALUE;

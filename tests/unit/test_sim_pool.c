@@ -333,8 +333,7 @@ TEST(cross_stream_reuse_policies) {
 
     /* the host has seen the free (a synchronize): any stream may reuse it */
     p = pool_with(0, 0, 0);
-    CHECK_CU(cuMemPoolSetAttribute(p, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
-                                   &(cuuint64_t){64 * MiB}));
+    CHECK_CU(cuMemPoolSetAttribute(p, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &(cuuint64_t){64 * MiB}));
     CHECK_CU(cuMemAllocFromPoolAsync(&a, 2 * MiB, p, s1));
     CHECK_CU(cuMemFreeAsync(a, s1));
     CHECK_CU(cuStreamSynchronize(s1));
@@ -537,8 +536,7 @@ static void *churn(void *v) {
     cuCtxSetCurrent(a->ctx);
     CUstream s;
     unsigned *pinned;
-    if (cuStreamCreate(&s, CU_STREAM_NON_BLOCKING) ||
-        cuMemAllocHost((void **)&pinned, 4096)) {
+    if (cuStreamCreate(&s, CU_STREAM_NON_BLOCKING) || cuMemAllocHost((void **)&pinned, 4096)) {
         a->errors++;
         return NULL;
     }
@@ -628,13 +626,13 @@ static int misuse_child(enum misuse how) {
             return 4;
         if (how == MEMSET_BEFORE_ALLOC && cuMemsetD32Async(d, 1, 4, s2))
             return 5;
-        if (how == KERNEL_BEFORE_ALLOC &&
-            cuLaunchKernel(fill, 1, 1, 1, 4, 1, 1, 0, s2, args, NULL))
+        if (how == KERNEL_BEFORE_ALLOC && cuLaunchKernel(fill, 1, 1, 1, 4, 1, 1, 0, s2, args, NULL))
             return 5;
         break;
     case ORDERED_BY_EVENT:
         busy(s1, scratch, 100000);
-        if (cuMemAllocAsync(&d, 4096, s1) || cuEventRecord(ev, s1) || cuStreamWaitEvent(s2, ev, 0) ||
+        if (cuMemAllocAsync(&d, 4096, s1) || cuEventRecord(ev, s1) ||
+            cuStreamWaitEvent(s2, ev, 0) ||
             cuLaunchKernel(fill, 1, 1, 1, 4, 1, 1, 0, s2, args, NULL) ||
             cuMemcpyDtoHAsync(host, d, 16, s2) || cuEventRecord(ev, s2) ||
             cuStreamWaitEvent(s1, ev, 0) || cuMemFreeAsync(d, s1))

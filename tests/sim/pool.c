@@ -179,7 +179,8 @@ struct waits {
     UT_hash_handle hh;
 };
 
-/* A leaf lock: nothing else is taken while it is held (fork() safe in any order). */
+/* A leaf lock, never held with another (so its fork() handlers may run in any order
+ * relative to core.c's): snapshots are taken before the memory map's lock. */
 static pthread_mutex_t waits_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct waits *waits_by_stream;
 
@@ -445,12 +446,11 @@ static struct sim_pool *pool_of(CUmemoryPool h) {
     return p && p->magic == POOL_MAGIC && p->alive ? p : NULL;
 }
 
-/* With the write lock held: takes `need` bytes for an allocation on `a` from `pool`, in
- * the driver's order of preference; fills the op (and its dependency). */
+/* With the write lock held: takes `need` bytes for an allocation on `a` (which has
+ * waited for `w`) from `pool`, in the driver's order of preference; fills the op (and
+ * its dependency). */
 static CUresult pool_take(struct sim_pool *pool, size_t need, struct sim_stream *a,
-                          struct sim_op *op, uintptr_t *out) {
-    size_t nw;
-    struct waited *w = waits_snapshot(a, &nw);
+                          const struct waited *w, size_t nw, struct sim_op *op, uintptr_t *out) {
     coalesce(pool);
     long i = find_piece(pool, need, REUSE_NOW, a, w, nw);
     if (i < 0 && pool_grow(pool, need))
@@ -465,7 +465,6 @@ static CUresult pool_take(struct sim_pool *pool, size_t need, struct sim_stream 
         if (sim_op_add_dep(op, f->stream, f->seq) != 0)
             i = -1;
     }
-    free(w);
     if (i < 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
     struct freed *f = vat(&pool->freed, (size_t)i);
@@ -508,11 +507,14 @@ static CUresult alloc_async(CUdeviceptr *dptr, size_t bytesize, struct sim_pool 
     if (!op)
         return CUDA_ERROR_OUT_OF_MEMORY;
     uintptr_t at = 0;
+    size_t nw;
+    struct waited *w = waits_snapshot(s, &nw); /* before the map's lock: a leaf */
     sim_mem_write_lock();
     if (!pool)
         pool = po.current ? po.current : &default_pool;
-    r = pool->alive ? pool_take(pool, need, s, op, &at) : CUDA_ERROR_INVALID_VALUE;
+    r = pool->alive ? pool_take(pool, need, s, w, nw, op, &at) : CUDA_ERROR_INVALID_VALUE;
     sim_mem_write_unlock();
+    free(w);
     if (r != CUDA_SUCCESS) {
         pool_op_drop(op);
         return r;

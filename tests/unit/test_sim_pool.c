@@ -1,8 +1,8 @@
 /* The simulated driver's stream-ordered allocation (tests/sim/pool.c): the default and
  * created pools, cuMemAllocAsync / cuMemAllocFromPoolAsync / cuMemFreeAsync, the reuse
  * policies, attributes, trimming and the release threshold, access, errors, and uses
- * before the allocation or after the free in stream order (in forked children: they
- * break the context, or fault). */
+ * before the allocation or after the free in stream order (in child processes, this
+ * binary run again with --misuse N: they break the context, or fault). */
 #include "tests/sim/testutil.h"
 #include "tests/unit/check.h"
 
@@ -581,7 +581,7 @@ TEST(concurrent_churn) {
     CHECK_EQ_U64(used(), before);
 }
 
-/* ---- uses outside the allocation's life in stream order (forked children) --------- */
+/* ---- uses outside the allocation's life in stream order (child processes) -------- */
 
 static void on_segv(int sig) {
     (void)sig;
@@ -590,7 +590,7 @@ static void on_segv(int sig) {
 
 enum misuse { COPY_AFTER_FREE, MEMSET_BEFORE_ALLOC, KERNEL_BEFORE_ALLOC, ORDERED_BY_EVENT };
 
-/* In a child with a driver of its own: s2 uses memory s1 allocates or frees, ordered
+/* In a child process of its own: s2 uses memory s1 allocates or frees, ordered
  * (an event) or not. 0: the use worked; 10: the context broke with
  * CUDA_ERROR_ILLEGAL_ADDRESS, 11 with another error. */
 static int misuse_child(enum misuse how) {
@@ -645,11 +645,16 @@ static int misuse_child(enum misuse how) {
     return how == ORDERED_BY_EVENT && host[3] != 9 ? 6 : 0;
 }
 
+/* A fresh process (exec, not only fork: nothing of this one's driver state comes along). */
 static int run_child(enum misuse how) {
+    char arg[16];
+    snprintf(arg, sizeof arg, "%d", (int)how);
     fflush(NULL);
     pid_t pid = fork();
-    if (pid == 0)
-        _exit(misuse_child(how));
+    if (pid == 0) {
+        execl("/proc/self/exe", "test_sim_pool", "--misuse", arg, (char *)NULL);
+        _exit(99);
+    }
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
@@ -666,9 +671,10 @@ TEST(uses_outside_stream_order) {
     CHECK_EQ_U64(run_child(ORDERED_BY_EVENT), 0);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--misuse") == 0)
+        return misuse_child((enum misuse)atoi(argv[2]));
     setenv("SIMCUDA_MEMORY", "256MiB", 1); /* read at the first cuInit */
-    /* first, while this process has no threads: each child sets up its own driver */
     RUN(uses_outside_stream_order);
     if (!sim_test_setup())
         return 1;

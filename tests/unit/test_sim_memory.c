@@ -159,6 +159,38 @@ TEST(vmm_errors) {
     CHECK_CU(cuMemAddressFree(va, 4 * GRAN));
 }
 
+/* cuMemRetainAllocationHandle gives the mapped handle with one more reference: it takes
+ * one more cuMemRelease (before or after the unmap) to free the memory, as NCCL does. */
+TEST(vmm_retain_and_properties) {
+    CUmemAllocationProp p = prop(), got;
+    p.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+    CUdeviceptr va;
+    CUmemGenericAllocationHandle h, r = 0;
+    CHECK_CU(cuMemAddressReserve(&va, 2 * GRAN, 0, 0, 0));
+    size_t before = used();
+    CHECK_CU(cuMemCreate(&h, 2 * GRAN, &p, 0));
+    memset(&got, 0xff, sizeof got);
+    CHECK_CU(cuMemGetAllocationPropertiesFromHandle(&got, h));
+    CHECK(got.type == CU_MEM_ALLOCATION_TYPE_PINNED && got.location.type == p.location.type &&
+          got.location.id == 0 && got.requestedHandleTypes == p.requestedHandleTypes);
+    CHECK_EQ_U64(cuMemRetainAllocationHandle(&r, (void *)va),
+                 CUDA_ERROR_INVALID_VALUE); /* unmapped */
+    CHECK_CU(cuMemMap(va, 2 * GRAN, 0, h, 0));
+    CHECK_CU(cuMemRetainAllocationHandle(&r, (void *)(va + GRAN + 12)));
+    CHECK_EQ_U64(r, h);
+    CHECK_EQ_U64(cuMemRetainAllocationHandle(NULL, (void *)va), CUDA_ERROR_INVALID_VALUE);
+    CHECK_CU(cuMemRelease(h));
+    CHECK_CU(cuMemUnmap(va, 2 * GRAN));
+    CHECK_EQ_U64(used() - before, 2 * GRAN); /* the retained reference holds it */
+    CHECK_CU(cuMemGetAllocationPropertiesFromHandle(&got, h));
+    CHECK_CU(cuMemRelease(r));
+    CHECK_EQ_U64(used(), before);
+    CHECK_EQ_U64(cuMemRelease(h), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemGetAllocationPropertiesFromHandle(&got, h), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemGetAllocationPropertiesFromHandle(NULL, h), CUDA_ERROR_INVALID_VALUE);
+    CHECK_CU(cuMemAddressFree(va, 2 * GRAN));
+}
+
 /* Physical memory is recycled (released extents keep their pages, like a GPU's), but a
  * new allocation never shows an old one's bytes: every 4 KiB page of it differs from
  * what was written there, so a restore that forgot to copy gets a wrong checksum. */
@@ -533,6 +565,7 @@ int main(void) {
     RUN(alloc_copy_memset);
     RUN(vmm_map_unmap);
     RUN(vmm_errors);
+    RUN(vmm_retain_and_properties);
     RUN(recycled_memory_is_poisoned);
     RUN(bytes_survive_unmap_and_remap);
     RUN(aliased_mappings_share_bytes);

@@ -119,3 +119,13 @@ under_liboffload() {
     [ "$status" -eq 0 ]
     [ "$output" = "$bare" ]
 }
+
+@test "SIMCUDA_FAIL reaches stream-ordered allocation: out of memory by default, as cuMemAlloc*" {
+    SIMCUDA_FAIL=cuMemAllocAsync:3 run "$PROG" "$KERNELS" --kind async --buffers 4 --size 2
+    [ "$status" -eq 1 ]
+    [[ $output == *"cuMemAllocAsync(&b->ptr[i], b->size, s) = CUDA_ERROR_OUT_OF_MEMORY" ]]
+    SIMCUDA_FAIL=cuMemFreeAsync:1:CUDA_ERROR_INVALID_VALUE run "$PROG" "$KERNELS" --kind pool \
+        --buffers 4 --size 2
+    [ "$status" -eq 1 ]
+    [[ $output == *"cuMemFreeAsync(b->ptr[i], s) = CUDA_ERROR_INVALID_VALUE" ]]
+}

@@ -88,6 +88,13 @@ under_liboffload() {
     [[ $output == *"cuMemAllocFromPoolAsync(&b->ptr[i], b->size, b->pool, s) = CUDA_ERROR_OUT_OF_MEMORY" ]]
 }
 
+@test "liboffload, ample memory: every kind of allocation gives the reference checksum" {
+    SIMCUDA_MEMORY=8GiB LD_PRELOAD=$LIB run "$PROG" "$KERNELS"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(cat "$BATS_FILE_TMPDIR/ref.out")" ]
+}
+
 @test "liboffload, 160 MiB device: cuMemAlloc buffers give the reference checksum" {
     under_liboffload alloc
 }

@@ -667,7 +667,10 @@ TEST(uses_outside_stream_order) {
     }
     CHECK_EQ_U64(run_child(COPY_AFTER_FREE), 10);
     CHECK_EQ_U64(run_child(MEMSET_BEFORE_ALLOC), 10);
-    CHECK_EQ_U64(run_child(KERNEL_BEFORE_ALLOC), 77);
+    /* a kernel on unmapped memory dies of SIGSEGV (77), or, where the simulator catches
+     * kernel faults, breaks the context as on a GPU (10): either way it did not pass */
+    int kernel = run_child(KERNEL_BEFORE_ALLOC);
+    CHECK(kernel == 77 || kernel == 10);
     CHECK_EQ_U64(run_child(ORDERED_BY_EVENT), 0);
 }
 

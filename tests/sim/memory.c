@@ -68,7 +68,8 @@ struct phys {
     struct pool *pool; /* the pool holding its home extent, or NULL */
     size_t home;       /* offset of the extent in pool->window */
     int maps;          /* mapping pieces showing it */
-    int released;
+    int refs;          /* the program's: 1 from cuMemCreate, +1 a retain, -1 a release */
+    CUmemAllocationHandleType handle_types; /* requested at cuMemCreate */
     UT_hash_handle hh;
 };
 
@@ -685,7 +686,7 @@ static struct phys *phys_find(uint64_t handle) {
 /* With the write lock held: frees physical memory nobody holds any more. Every page of
  * an anonymous handle is home by now. */
 static void phys_maybe_free(struct phys *ph) {
-    if (!ph->released || ph->maps > 0)
+    if (ph->refs > 0 || ph->maps > 0)
         return;
     HASH_DELETE(hh, mem.phys, ph);
     if (ph->pool)
@@ -788,6 +789,8 @@ SIM_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
     }
     if (r == CUDA_SUCCESS) {
         ph->size = size;
+        ph->refs = 1;
+        ph->handle_types = prop->requestedHandleTypes;
         ph->handle = ++mem.next_id;
         HASH_ADD(hh, mem.phys, handle, sizeof ph->handle, ph);
         *handle = ph->handle;
@@ -803,9 +806,48 @@ SIM_API CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
     CUresult r = CUDA_ERROR_INVALID_VALUE;
     pthread_rwlock_wrlock(mem.lock);
     struct phys *ph = phys_find(handle);
-    if (ph && !ph->released) {
-        ph->released = 1;
+    if (ph && ph->refs > 0) {
+        ph->refs--;
         phys_maybe_free(ph);
+        r = CUDA_SUCCESS;
+    }
+    pthread_rwlock_unlock(mem.lock);
+    return r;
+}
+
+/* The handle mapped at addr (anywhere in a cuMemMap range), with one more reference the
+ * program must release. */
+SIM_API CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *handle, void *addr) {
+    SIM_ENTER("cuMemRetainAllocationHandle");
+    if (!handle)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_rwlock_wrlock(mem.lock);
+    long m = vfind(&mem.maps, (uintptr_t)addr);
+    if (m >= 0) {
+        struct phys *ph = ((struct mapping *)vat(&mem.maps, (size_t)m))->ph;
+        ph->refs++;
+        *handle = ph->handle;
+        r = CUDA_SUCCESS;
+    }
+    pthread_rwlock_unlock(mem.lock);
+    return r;
+}
+
+SIM_API CUresult cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp *prop,
+                                                        CUmemGenericAllocationHandle handle) {
+    SIM_ENTER("cuMemGetAllocationPropertiesFromHandle");
+    if (!prop)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_rwlock_rdlock(mem.lock);
+    const struct phys *ph = phys_find(handle);
+    if (ph && ph->refs > 0) {
+        memset(prop, 0, sizeof *prop);
+        prop->type = CU_MEM_ALLOCATION_TYPE_PINNED;
+        prop->location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+        prop->location.id = 0;
+        prop->requestedHandleTypes = ph->handle_types;
         r = CUDA_SUCCESS;
     }
     pthread_rwlock_unlock(mem.lock);
@@ -843,7 +885,7 @@ SIM_API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
     struct phys *ph = phys_find(handle);
     long m = vfind_floor(&mem.maps, ptr + size - 1);
     int overlaps = m >= 0 && vend(&mem.maps, (size_t)m) > ptr;
-    if (ph && !ph->released && offset + size <= ph->size && offset + size > offset &&
+    if (ph && ph->refs > 0 && offset + size <= ph->size && offset + size > offset &&
         reservation_of(ptr, size) && !overlaps) {
         struct mapping mp = {ptr, ptr + size, PROT_NONE, ph, offset, ptr, ptr + size};
         r = CUDA_ERROR_OUT_OF_MEMORY;

@@ -49,9 +49,9 @@ struct chunk {
     uintptr_t start;
     size_t size;
     struct sim_pool *pool;
-    struct chunk *next;  /* the pool's chunks */
-    size_t live_bytes;   /* of allocations live in API order */
-    unsigned pending;    /* alloc/free ops queued; frees not yet back in the free list */
+    struct chunk *next; /* the pool's chunks */
+    size_t live_bytes;  /* of allocations live in API order */
+    unsigned pending;   /* alloc/free ops queued; frees not yet back in the free list */
 };
 
 /* Entries of sorted vectors start with [start, end). */
@@ -179,7 +179,8 @@ struct waits {
     UT_hash_handle hh;
 };
 
-/* A leaf lock: nothing else is taken while it is held (fork() safe in any order). */
+/* A leaf lock, never held with another (so its fork() handlers may run in any order
+ * relative to core.c's): snapshots are taken before the memory map's lock. */
 static pthread_mutex_t waits_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct waits *waits_by_stream;
 
@@ -445,12 +446,11 @@ static struct sim_pool *pool_of(CUmemoryPool h) {
     return p && p->magic == POOL_MAGIC && p->alive ? p : NULL;
 }
 
-/* With the write lock held: takes `need` bytes for an allocation on `a` from `pool`, in
- * the driver's order of preference; fills the op (and its dependency). */
+/* With the write lock held: takes `need` bytes for an allocation on `a` (which has
+ * waited for `w`) from `pool`, in the driver's order of preference; fills the op (and
+ * its dependency). */
 static CUresult pool_take(struct sim_pool *pool, size_t need, struct sim_stream *a,
-                          struct sim_op *op, uintptr_t *out) {
-    size_t nw;
-    struct waited *w = waits_snapshot(a, &nw);
+                          const struct waited *w, size_t nw, struct sim_op *op, uintptr_t *out) {
     coalesce(pool);
     long i = find_piece(pool, need, REUSE_NOW, a, w, nw);
     if (i < 0 && pool_grow(pool, need))
@@ -465,7 +465,6 @@ static CUresult pool_take(struct sim_pool *pool, size_t need, struct sim_stream 
         if (sim_op_add_dep(op, f->stream, f->seq) != 0)
             i = -1;
     }
-    free(w);
     if (i < 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
     struct freed *f = vat(&pool->freed, (size_t)i);
@@ -489,8 +488,8 @@ static CUresult pool_take(struct sim_pool *pool, size_t need, struct sim_stream 
     return CUDA_SUCCESS;
 }
 
-static CUresult alloc_async(CUdeviceptr *dptr, size_t bytesize, struct sim_pool *pool,
-                            CUstream h, int per_thread) {
+static CUresult alloc_async(CUdeviceptr *dptr, size_t bytesize, struct sim_pool *pool, CUstream h,
+                            int per_thread) {
     if (!dptr || bytesize == 0)
         return CUDA_ERROR_INVALID_VALUE;
     struct sim_stream *s;
@@ -508,11 +507,14 @@ static CUresult alloc_async(CUdeviceptr *dptr, size_t bytesize, struct sim_pool 
     if (!op)
         return CUDA_ERROR_OUT_OF_MEMORY;
     uintptr_t at = 0;
+    size_t nw;
+    struct waited *w = waits_snapshot(s, &nw); /* before the map's lock: a leaf */
     sim_mem_write_lock();
     if (!pool)
         pool = po.current ? po.current : &default_pool;
-    r = pool->alive ? pool_take(pool, need, s, op, &at) : CUDA_ERROR_INVALID_VALUE;
+    r = pool->alive ? pool_take(pool, need, s, w, nw, op, &at) : CUDA_ERROR_INVALID_VALUE;
     sim_mem_write_unlock();
+    free(w);
     if (r != CUDA_SUCCESS) {
         pool_op_drop(op);
         return r;
@@ -611,8 +613,7 @@ int sim_pool_range_locked(uintptr_t p, uintptr_t *base, size_t *size, uint64_t *
 
 CUmemoryPool sim_pool_of_locked(uintptr_t p) {
     long i = vfind(&po.allocs, p);
-    return i >= 0 ? (CUmemoryPool)((struct alloc *)vat(&po.allocs, (size_t)i))->chunk->pool
-                  : NULL;
+    return i >= 0 ? (CUmemoryPool)((struct alloc *)vat(&po.allocs, (size_t)i))->chunk->pool : NULL;
 }
 
 void sim_pool_synced(struct sim_stream *s, uint64_t seq) {
@@ -649,8 +650,8 @@ SIM_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUm
     struct sim_pool *p = pool_of(pool);
     return p ? alloc_async(dptr, bytesize, p, hStream, 0) : CUDA_ERROR_INVALID_VALUE;
 }
-SIM_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize,
-                                              CUmemoryPool pool, CUstream hStream) {
+SIM_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
+                                              CUstream hStream) {
     SIM_ENTER("cuMemAllocFromPoolAsync_ptsz");
     struct sim_pool *p = pool_of(pool);
     return p ? alloc_async(dptr, bytesize, p, hStream, 1) : CUDA_ERROR_INVALID_VALUE;

@@ -51,6 +51,7 @@ CUresult driver_abi_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3D_BATCH_O
     X(cuCtxSetCurrent, cuCtxSetCurrent)                                                            \
     X(cuCtxGetDevice, cuCtxGetDevice)                                                              \
     X(cuCtxSynchronize, cuCtxSynchronize)                                                          \
+    X(cuCtxSynchronize_v2, cuCtxSynchronize_v2)                                                    \
     /* memory */                                                                                   \
     X(cuMemAlloc_v2, cuMemAlloc_v2)                                                                \
     X(cuMemFree_v2, cuMemFree_v2)                                                                  \
@@ -84,6 +85,8 @@ CUresult driver_abi_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3D_BATCH_O
     /* kernels */                                                                                  \
     X(cuFuncGetParamInfo, cuFuncGetParamInfo)                                                      \
     X(cuFuncGetName, cuFuncGetName)                                                                \
+    X(cuKernelGetParamInfo, cuKernelGetParamInfo)                                                  \
+    X(cuKernelGetName, cuKernelGetName)                                                            \
     X(cuLaunchKernel, cuLaunchKernel)                                                              \
     X(cuLaunchKernel_ptsz, cuLaunchKernel)                                                         \
     /* runtime: context guard, graph walking */                                                    \
@@ -185,6 +188,11 @@ CUresult driver_abi_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3D_BATCH_O
     X(cuGraphExecDestroy, cuGraphExecDestroy)                                                      \
     X(cuGraphExecUpdate_v1, driver_abi_cuGraphExecUpdate_v1)                                       \
     X(cuGraphExecUpdate_v2, cuGraphExecUpdate_v2)                                                  \
+    /* hooks: tensor maps */                                                                       \
+    X(cuTensorMapEncodeTiled, cuTensorMapEncodeTiled)                                              \
+    X(cuTensorMapEncodeIm2col, cuTensorMapEncodeIm2col)                                            \
+    X(cuTensorMapEncodeIm2colWide, cuTensorMapEncodeIm2colWide)                                    \
+    X(cuTensorMapReplaceAddress, cuTensorMapReplaceAddress)                                        \
     /* the resolver */                                                                             \
     X(cuGetProcAddress_v1, driver_abi_cuGetProcAddress_v1)                                         \
     X(cuGetProcAddress_v2, cuGetProcAddress_v2)

@@ -11,6 +11,7 @@
 
 static const struct hook_entry hooks[] = {
     {"cuCtxSynchronize", (void *)cuCtxSynchronize},
+    {"cuCtxSynchronize_v2", (void *)cuCtxSynchronize_v2},
     {"cuEventSynchronize", (void *)cuEventSynchronize},
     {"cuGetProcAddress", (void *)hook_cuGetProcAddress_v1},
     {"cuGetProcAddress_v2", (void *)cuGetProcAddress_v2},
@@ -110,6 +111,10 @@ static const struct hook_entry hooks[] = {
     {"cuStreamDestroy_v2", (void *)cuStreamDestroy_v2},
     {"cuStreamSynchronize", (void *)cuStreamSynchronize},
     {"cuStreamSynchronize_ptsz", (void *)cuStreamSynchronize_ptsz},
+    {"cuTensorMapEncodeIm2col", (void *)cuTensorMapEncodeIm2col},
+    {"cuTensorMapEncodeIm2colWide", (void *)cuTensorMapEncodeIm2colWide},
+    {"cuTensorMapEncodeTiled", (void *)cuTensorMapEncodeTiled},
+    {"cuTensorMapReplaceAddress", (void *)cuTensorMapReplaceAddress},
 };
 
 const struct hook_entry *hook_table(size_t *count) {

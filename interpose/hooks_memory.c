@@ -9,6 +9,9 @@
  */
 #include "interpose/hook.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 OFFLOAD_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
     if (!driver()->cuMemAlloc_v2)
         return driver_missing();
@@ -82,9 +85,58 @@ OFFLOAD_EXPORT CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psiz
     return CUDA_SUCCESS;
 }
 
-/* One attribute of a tracked pointer. The range attributes come from the registry; the
- * others are the driver's while the memory is mapped, and for an evicted allocation (the
- * driver sees an unmapped range) the answers cuMemAlloc'd memory would give. */
+/*
+ * What plain cuMemAlloc'd memory answers for the attributes that describe the kind of
+ * memory rather than one allocation (sync memops, managed, allowed handle types, access
+ * flags, memory pool): a one-byte allocation of liboffload's own, made through the driver
+ * (never tracked) in the current context at the first query that needs it, and kept. The
+ * driver itself says what its cuMemAlloc memory is, so nothing here guesses a driver's
+ * defaults. 0 when none can be made (no context, no memory): the caller falls back to
+ * the driver's answer for the pointer itself.
+ */
+static CUdeviceptr reference_allocation(void) {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static _Atomic CUdeviceptr made;
+    CUdeviceptr r = atomic_load_explicit(&made, memory_order_acquire);
+    if (r)
+        return r;
+    pthread_mutex_lock(&lock);
+    r = atomic_load_explicit(&made, memory_order_relaxed);
+    if (!r && driver()->cuMemAlloc_v2(&r, 1) == CUDA_SUCCESS)
+        atomic_store_explicit(&made, r, memory_order_release);
+    pthread_mutex_unlock(&lock);
+    return r;
+}
+
+static bool describes_the_kind_of_memory(CUpointer_attribute attribute) {
+    switch (attribute) {
+    case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS:
+    case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+    case CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES:
+    case CU_POINTER_ATTRIBUTE_ACCESS_FLAGS:
+    case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
+ * One attribute of a tracked pointer, answered the same whether the allocation is
+ * resident or evicted (the driver sees an unmapped range then), and as cuMemAlloc'd
+ * memory answers:
+ *  - the range and the pointer itself from the registry; MAPPED is 1 (to the program the
+ *    allocation is always backed: liboffload restores it before any use); BUFFER_ID, a
+ *    process-wide id of the allocation, is derived from its base address, which liboffload
+ *    reserved for it, so it stays the same across evictions and restores;
+ *  - the kind of memory from the reference allocation above;
+ *  - IS_LEGACY_CUDA_IPC_CAPABLE is 0, the truth for the VMM memory behind a tracked
+ *    allocation: cuIpcGetMemHandle does not work on it (README, Limits);
+ *  - CONTEXT and DEVICE_ORDINAL the driver's, or the current ones while evicted;
+ *  - anything else the driver's (HOST_POINTER: an error for device memory, either way).
+ */
+#define TRACKED_BUFFER_ID(base) ((unsigned long long)(base) | 1ull << 63)
+
 static CUresult tracked_attribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr,
                                   CUdeviceptr base, size_t size) {
     switch (attribute) {
@@ -94,19 +146,29 @@ static CUresult tracked_attribute(void *data, CUpointer_attribute attribute, CUd
     case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
         *(size_t *)data = size;
         return CUDA_SUCCESS;
-    default:
-        break;
-    }
-    CUresult rc = driver()->cuPointerGetAttribute(data, attribute, ptr);
-    if (rc == CUDA_SUCCESS)
-        return rc;
-    switch (attribute) {
     case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
         *(unsigned int *)data = CU_MEMORYTYPE_DEVICE;
         return CUDA_SUCCESS;
     case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
         *(CUdeviceptr *)data = ptr;
         return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_MAPPED:
+        *(int *)data = 1;
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_BUFFER_ID:
+        *(unsigned long long *)data = TRACKED_BUFFER_ID(base);
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE:
+        *(int *)data = 0;
+        return CUDA_SUCCESS;
+    default:
+        break;
+    }
+    CUdeviceptr reference = describes_the_kind_of_memory(attribute) ? reference_allocation() : 0;
+    CUresult rc = driver()->cuPointerGetAttribute(data, attribute, reference ? reference : ptr);
+    if (rc == CUDA_SUCCESS)
+        return rc;
+    switch (attribute) {
     case CU_POINTER_ATTRIBUTE_CONTEXT:
         return driver()->cuCtxGetCurrent ? driver()->cuCtxGetCurrent((CUcontext *)data) : rc;
     case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:

@@ -1,6 +1,7 @@
 /*
  * hooks_sync.c — the program's host waits: cuStreamSynchronize (and its per-thread
- * twin), cuEventSynchronize, cuCtxSynchronize.
+ * twin), cuEventSynchronize, cuCtxSynchronize (and its 13.0 ABI, cuCtxSynchronize_v2,
+ * which waits for a given context: cudart 13 asks for it).
  *
  * Before blocking, each lets the runtime use the wait (runtime_before_host_wait): a
  * program that queues a component's kernels and then waits for them would otherwise
@@ -30,4 +31,9 @@ OFFLOAD_EXPORT CUresult cuEventSynchronize(CUevent hEvent) {
 OFFLOAD_EXPORT CUresult cuCtxSynchronize(void) {
     runtime_before_host_wait();
     return HOOK_FORWARD(cuCtxSynchronize, ());
+}
+
+OFFLOAD_EXPORT CUresult cuCtxSynchronize_v2(CUcontext ctx) {
+    runtime_before_host_wait();
+    return HOOK_FORWARD(cuCtxSynchronize_v2, (ctx));
 }

@@ -3,6 +3,8 @@
  */
 #include "runtime/launch/launch.h"
 
+#include "runtime/launch/kernel_info.h"
+
 #include "base/log.h"
 #include "driver/driver.h"
 
@@ -15,9 +17,9 @@ static void learn_layout(struct func_layout *l) {
     uint16_t index[LAUNCH_MAX_PARAMS / 8 + 1];
     unsigned pointers = 0, i = 0;
     CUresult stop = CUDA_ERROR_NOT_SUPPORTED;
-    for (; driver()->cuFuncGetParamInfo && i < LAUNCH_MAX_PARAMS; i++) {
+    for (; i < LAUNCH_MAX_PARAMS; i++) {
         size_t offset = 0, size = 0;
-        stop = driver()->cuFuncGetParamInfo(l->func, i, &offset, &size);
+        stop = kernel_param_info(l->func, i, &offset, &size); /* CUfunction or CUkernel */
         if (stop != CUDA_SUCCESS)
             break;
         if (size == 8 && pointers < sizeof index / sizeof index[0])
@@ -35,9 +37,7 @@ static void learn_layout(struct func_layout *l) {
             l->known = false;
     }
     l->pointer_count = l->pointer_index ? pointers : 0;
-    const char *name = NULL;
-    if (driver()->cuFuncGetName && driver()->cuFuncGetName(&name, l->func) == CUDA_SUCCESS)
-        l->name = name;
+    l->name = kernel_name(l->func);
     l->component = -2;
 }
 

@@ -329,3 +329,23 @@ SIM_API CUresult cuKernelGetAttribute(int *pi, CUfunction_attribute attrib, CUke
     *pi = sim_func_attribute(attrib);
     return CUDA_SUCCESS;
 }
+
+/* Accepted and not recorded, like cuFuncSetAttribute (module.c): kernels run on the CPU,
+ * where shared-memory sizes and cache preferences mean nothing. */
+SIM_API CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUkernel kernel,
+                                      CUdevice dev) {
+    SIM_ENTER("cuKernelSetAttribute");
+    (void)attrib;
+    (void)val;
+    if (!kernel_of(kernel))
+        return CUDA_ERROR_INVALID_HANDLE;
+    return dev == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
+}
+
+SIM_API CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CUdevice dev) {
+    SIM_ENTER("cuKernelSetCacheConfig");
+    (void)config;
+    if (!kernel_of(kernel))
+        return CUDA_ERROR_INVALID_HANDLE;
+    return dev == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
+}

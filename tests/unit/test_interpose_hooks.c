@@ -12,6 +12,7 @@
  */
 #include "driver/driver.h"
 #include "interpose/hook.h"
+#include "runtime/launch/tensor_maps.h"
 #include "runtime/runtime.h"
 #include "tests/unit/check.h"
 
@@ -152,6 +153,19 @@ void runtime_stream_destroyed(CUstream stream) {
     record((struct seen){.what = "stream_destroyed", .stream = stream});
 }
 
+/* The tensor-map hooks' one call into the runtime (runtime/launch/tensor_maps.h). */
+static struct {
+    int count;
+    unsigned char bytes[TENSOR_MAPS_BYTES];
+    CUdeviceptr global;
+} remembered;
+
+void tensor_maps_remember(const void *bytes128, CUdeviceptr global) {
+    remembered.count++;
+    memcpy(remembered.bytes, bytes128, TENSOR_MAPS_BYTES);
+    remembered.global = global;
+}
+
 /* --- spies on the driver table: which entry point a hook reached --------------------- */
 
 static const char *reached; /* the last spied entry point called */
@@ -191,6 +205,7 @@ SPY(cuStreamSynchronize, (CUstream s), (s))
 SPY(cuStreamSynchronize_ptsz, (CUstream s), (s))
 SPY(cuEventSynchronize, (CUevent e), (e))
 SPY(cuCtxSynchronize, (void), ())
+SPY(cuCtxSynchronize_v2, (CUcontext c), (c))
 SPY(cuGraphLaunch_ptsz, (CUgraphExec g, CUstream s), (g, s))
 
 static void install_spies(void) {
@@ -210,6 +225,7 @@ static void install_spies(void) {
     SPY_INSTALL(cuStreamSynchronize_ptsz);
     SPY_INSTALL(cuEventSynchronize);
     SPY_INSTALL(cuCtxSynchronize);
+    SPY_INSTALL(cuCtxSynchronize_v2);
 }
 
 /* A legacy hook must reach the legacy entry, its per-thread twin the per-thread one. */
@@ -433,6 +449,7 @@ TEST(host_waits_tell_the_runtime_first) {
     CHECK_WAIT(cuStreamSynchronize_ptsz(s), "cuStreamSynchronize_ptsz");
     CHECK_WAIT(cuEventSynchronize(e), "cuEventSynchronize");
     CHECK_WAIT(cuCtxSynchronize(), "cuCtxSynchronize");
+    CHECK_WAIT(cuCtxSynchronize_v2(ctx), "cuCtxSynchronize_v2");
     CHECK_CU(driver()->cuEventDestroy_v2(e));
     CHECK_CU(driver()->cuStreamDestroy_v2(s));
 }
@@ -512,6 +529,22 @@ TEST(address_queries_on_tracked_memory) {
     CHECK_CU(cuPointerGetAttributes(3, attrs, data, p));
     CHECK(type2 == CU_MEMORYTYPE_DEVICE && size2 == fake.tracked_size && owner == ctx);
 
+    /* what plain cuMemAlloc memory answers, though the driver does not know the range */
+    int mapped = 0, ipc = 1, sync = -1, plain_sync = -2;
+    unsigned long long id = 0, id_at_base = 1;
+    CHECK_CU(cuPointerGetAttribute(&mapped, CU_POINTER_ATTRIBUTE_MAPPED, p));
+    CHECK_CU(cuPointerGetAttribute(&ipc, CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE, p));
+    CHECK(mapped == 1 && ipc == 0); /* VMM memory is not legacy-IPC capable */
+    CHECK_CU(cuPointerGetAttribute(&id, CU_POINTER_ATTRIBUTE_BUFFER_ID, p));
+    CHECK_CU(cuPointerGetAttribute(&id_at_base, CU_POINTER_ATTRIBUTE_BUFFER_ID, fake.tracked_base));
+    CHECK(id != 0 && id == id_at_base);
+    CUdeviceptr plain;
+    CHECK_CU(driver()->cuMemAlloc_v2(&plain, 4096));
+    CHECK_CU(driver()->cuPointerGetAttribute(&plain_sync, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, plain));
+    CHECK_CU(cuPointerGetAttribute(&sync, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, p));
+    CHECK_EQ_U64(sync, plain_sync);
+    CHECK_CU(driver()->cuMemFree_v2(plain));
+
     /* untracked pointers: the driver's own answer, error included */
     fake.tracked_size = 0;
     CHECK(cuMemGetAddressRange_v2(&base, &size, p) != CUDA_SUCCESS);
@@ -519,6 +552,57 @@ TEST(address_queries_on_tracked_memory) {
     size_t free_b, total_b;
     CHECK_CU(cuMemGetInfo_v2(&free_b, &total_b));
     CHECK(free_b == 1 && total_b == 2);
+}
+
+/* --- tensor maps ---------------------------------------------------------------------- */
+
+/* Each encoder hook remembers exactly the bytes the driver wrote, with the address it was
+ * given; a call the driver refuses is not remembered. */
+TEST(tensor_map_hooks_remember_what_the_driver_wrote) {
+    CUdeviceptr d, d2;
+    CHECK_CU(driver()->cuMemAlloc_v2(&d, 4096));
+    CHECK_CU(driver()->cuMemAlloc_v2(&d2, 4096));
+    CUtensorMap m;
+    cuuint64_t dim[2] = {16, 8}, stride[1] = {64};
+    cuuint32_t box[2] = {16, 4}, estride[2] = {1, 1};
+    remembered.count = 0;
+    CHECK_CU(cuTensorMapEncodeTiled(&m, CU_TENSOR_MAP_DATA_TYPE_UINT32, 2, (void *)d, dim, stride,
+                                    box, estride, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                    CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                                    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+    CHECK_EQ_U64(remembered.count, 1);
+    CHECK(remembered.global == d);
+    CHECK(memcmp(remembered.bytes, &m, sizeof m) == 0);
+    /* refused (address not 16-byte aligned): nothing remembered */
+    CHECK_EQ_U64(cuTensorMapEncodeTiled(&m, CU_TENSOR_MAP_DATA_TYPE_UINT32, 2, (void *)(d + 4), dim,
+                                        stride, box, estride, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                        CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                                        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
+                 CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(remembered.count, 1);
+    CHECK_CU(cuTensorMapReplaceAddress(&m, (void *)d2));
+    CHECK_EQ_U64(remembered.count, 2);
+    CHECK(remembered.global == d2);
+    CHECK(memcmp(remembered.bytes, &m, sizeof m) == 0);
+    cuuint64_t dim4[4] = {8, 4, 2, 1}, stride4[3] = {16, 64, 128};
+    cuuint32_t estride4[4] = {1, 1, 1, 1};
+    int lower[2] = {0, 0}, upper[2] = {0, 0};
+    CHECK_CU(cuTensorMapEncodeIm2col(
+        &m, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4, (void *)d, dim4, stride4, lower, upper, 8, 4,
+        estride4, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+        CU_TENSOR_MAP_L2_PROMOTION_NONE, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+    CHECK_EQ_U64(remembered.count, 3);
+    CHECK(remembered.global == d && memcmp(remembered.bytes, &m, sizeof m) == 0);
+    /* the simulator refuses wide im2col (a 10.0 feature): forwarded, not remembered */
+    CHECK_EQ_U64(cuTensorMapEncodeIm2colWide(
+                     &m, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4, (void *)d, dim4, stride4, 0, 1, 8, 4,
+                     estride4, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_IM2COL_WIDE_MODE_W,
+                     CU_TENSOR_MAP_SWIZZLE_64B, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                     CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
+                 CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(remembered.count, 3);
+    CHECK_CU(driver()->cuMemFree_v2(d));
+    CHECK_CU(driver()->cuMemFree_v2(d2));
 }
 
 /* --- the resolver, through the hooks ------------------------------------------------- */
@@ -560,6 +644,7 @@ int main(int argc, char **argv) {
     RUN(copies_report_range_and_default_stream);
     RUN(launches_and_graphs);
     RUN(address_queries_on_tracked_memory);
+    RUN(tensor_map_hooks_remember_what_the_driver_wrote);
     RUN(resolver_hands_out_hooks_for_exact_symbols);
     return check_summary();
 }

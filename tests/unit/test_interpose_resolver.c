@@ -161,7 +161,9 @@ TEST(every_hook_forwards_to_its_own_symbol) {
 
 /* A hook under a plain name whose _v2 is also hooked must be that older ABI's own hook
  * (forwarding to NAME_v1), never the 64-bit one under the old name. The old 32-bit
- * memory ABIs are not hooked at all. */
+ * memory ABIs are not hooked at all. Where cuda.h declares both ABIs under their own
+ * names (no macro turns NAME into NAME_v2), the driver table spells the older one NAME:
+ * those are listed, and the hook must forward to that entry. */
 TEST(no_hook_under_an_older_abi_name) {
     static const char *const old_abis[] = {
         "cuMemAlloc",           "cuMemFree",       "cuMemAllocPitch",     "cuMemGetInfo",
@@ -184,7 +186,11 @@ TEST(no_hook_under_an_older_abi_name) {
         char v2[128], v1[128];
         snprintf(v2, sizeof v2, "%s_v2", t[i].symbol);
         snprintf(v1, sizeof v1, "%s_v1", t[i].symbol);
-        if (hook_find(v2) && !has_driver_entry(v1)) {
+        static const char *const both_declared[] = {"cuCtxSynchronize"};
+        bool declared = false;
+        for (size_t k = 0; k < sizeof both_declared / sizeof both_declared[0]; k++)
+            declared |= strcmp(t[i].symbol, both_declared[k]) == 0 && has_driver_entry(t[i].symbol);
+        if (hook_find(v2) && !has_driver_entry(v1) && !declared) {
             fprintf(stderr, "%s and %s hooked, no %s entry\n", t[i].symbol, v2, v1);
             CHECK(!"older ABI forwards to its own entry");
         }

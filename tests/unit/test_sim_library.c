@@ -94,6 +94,11 @@ TEST(kernel_is_not_a_function) {
     CHECK_EQ_U64(v, fv);
     CHECK_EQ_U64(cuKernelGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, k, 1),
                  CUDA_ERROR_INVALID_DEVICE);
+    CHECK_CU(cuKernelSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 65536, k, 0));
+    CHECK_EQ_U64(cuKernelSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 65536,
+                                      (CUkernel)f, 0),
+                 CUDA_ERROR_INVALID_HANDLE);
+    CHECK_CU(cuKernelSetCacheConfig(k, CU_FUNC_CACHE_PREFER_SHARED, 0));
     CUmodule lm = NULL, fm = NULL;
     CUlibrary back = NULL;
     CHECK_CU(cuLibraryGetModule(&lm, lib));

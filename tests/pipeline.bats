@@ -270,6 +270,18 @@ injected() {
     [ "$status" -eq 0 ] && [ "$(injected)" = 0 ]
 }
 
+@test "pipeline --like torch: a driver without cuLibrary or tensor maps: the fallbacks, said once, the same bits" {
+    SIMCUDA_FAIL=cuLibraryLoadData:1:CUDA_ERROR_NOT_SUPPORTED run small --like torch --quiet --out "$T/f.png"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ $output == *"pipeline: cuLibraryLoadData: CUDA_ERROR_NOT_SUPPORTED; --like torch loads its kernels with cuModuleLoadData instead"* ]]
+    [[ $output == *"checksum: $(checksum_of "$BASE.out")"* ]]
+    SIMCUDA_FAIL=cuTensorMapEncodeTiled:1:CUDA_ERROR_NOT_SUPPORTED run small --like torch --quiet --out "$T/f.png"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [ "$(echo "$output" | grep -c 'cuTensorMapEncodeTiled: CUDA_ERROR_NOT_SUPPORTED; the GEMM reads its weights through a plain pointer')" = 1 ]
+    [[ $output == *"checksum: $(checksum_of "$BASE.out")"* ]]
+    cmp "$BASE.png" "$T/f.png"
+}
+
 @test "pipeline --like torch: tensors come from cached segments, not one cuMemAlloc each" {
     # The default mode makes 149 weight allocations and more per run; the caching
     # allocator 18 segments for the weights, a few for the activations.

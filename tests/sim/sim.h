@@ -36,11 +36,29 @@ extern atomic_int sim_gate;
 
 CUresult sim_enter_slow(const char *name, int needs_init);
 
+/* Per-entry-point call counts for SIMCUDA_REPORT: one static counter per entry point,
+ * listed (once) at its first call. */
+struct sim_call_count {
+    const char *name;
+    atomic_uint_fast64_t n;
+    struct sim_call_count *next;
+    atomic_int listed;
+};
+void sim_call_count_register(struct sim_call_count *c);
+#define SIM_COUNT_CALL(entry)                                                                      \
+    do {                                                                                           \
+        static struct sim_call_count sim_cc_ = {.name = entry};                                    \
+        if (__builtin_expect(!atomic_load_explicit(&sim_cc_.listed, memory_order_acquire), 0))     \
+            sim_call_count_register(&sim_cc_);                                                     \
+        atomic_fetch_add_explicit(&sim_cc_.n, 1, memory_order_relaxed);                            \
+    } while (0)
+
 /* Every implemented entry point starts with one of these: ENTER for calls that need an
  * initialised driver (and fail on a sticky error), ENTER_ANY for calls that work
  * before cuInit (still subject to fault injection). */
 #define SIM_ENTER(name)                                                                            \
     do {                                                                                           \
+        SIM_COUNT_CALL(name);                                                                      \
         if (__builtin_expect(atomic_load_explicit(&sim_gate, memory_order_acquire), 0)) {          \
             CUresult sim_r_ = sim_enter_slow(name, 1);                                             \
             if (sim_r_ != CUDA_SUCCESS)                                                            \
@@ -49,6 +67,7 @@ CUresult sim_enter_slow(const char *name, int needs_init);
     } while (0)
 #define SIM_ENTER_ANY(name)                                                                        \
     do {                                                                                           \
+        SIM_COUNT_CALL(name);                                                                      \
         if (__builtin_expect(atomic_load_explicit(&sim_gate, memory_order_acquire), 0)) {          \
             CUresult sim_r_ = sim_enter_slow(name, 0);                                             \
             if (sim_r_ != CUDA_SUCCESS)                                                            \
@@ -80,6 +99,7 @@ void sim_memory_atfork(enum sim_fork_phase phase);
 
 struct sim_stats {
     atomic_uint_fast64_t h2d_bytes, d2h_bytes, launches;
+    atomic_uint_fast64_t faults; /* asynchronous faults: kernels, copies, memsets */
 };
 extern struct sim_stats sim_stats;
 extern double sim_pcie_gbps; /* 0: copies take no modelled time */

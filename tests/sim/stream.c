@@ -11,10 +11,10 @@
  * worker exits once drained), so a dependency on one stays valid forever.
  */
 #include "tests/sim/sim.h"
+#include "tests/sim/strict.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define STREAM_MAGIC 0x5354524du
 #define EVENT_MAGIC 0x45564e54u
@@ -76,49 +76,11 @@ int sim_op_add_dep(struct sim_op *op, struct sim_stream *stream, uint64_t seq) {
     return 0;
 }
 
-static void sleep_until(double t_ms) {
-    struct timespec ts = {(time_t)(t_ms / 1e3),
-                          (long)((t_ms - (double)(time_t)(t_ms / 1e3) * 1e3) * 1e6)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0) {
-    }
-}
-
 static void fail_async(struct sim_op *op, const char *what) {
     sim_log("simcuda: asynchronous %s touched unmapped device memory", what);
     op->result = CUDA_ERROR_ILLEGAL_ADDRESS;
+    atomic_fetch_add(&sim_stats.faults, 1);
     sim_set_sticky(CUDA_ERROR_ILLEGAL_ADDRESS);
-}
-
-static void execute_copy(struct sim_op *op) {
-    size_t w = op->u.copy.width, h = op->u.copy.height, z = op->u.copy.depth;
-    size_t dp = op->u.copy.dpitch, sp = op->u.copy.spitch;
-    size_t ds = op->u.copy.dslice, ss = op->u.copy.sslice;
-    size_t bytes = w * h * z;
-    int dir = op->u.copy.dir;
-    double deadline = 0;
-    if (sim_pcie_gbps > 0 && (dir == 1 || dir == 2))
-        deadline = sim_now_ms() + (double)bytes / (sim_pcie_gbps * 1e6);
-    uintptr_t d = (uintptr_t)op->u.copy.dst, s = (uintptr_t)op->u.copy.src;
-    sim_mem_read_lock();
-    if (sim_mem_check_locked(d, sim_span(w, h, z, dp, ds), 1) != CUDA_SUCCESS ||
-        sim_mem_check_locked(s, sim_span(w, h, z, sp, ss), 0) != CUDA_SUCCESS) {
-        sim_mem_read_unlock();
-        fail_async(op, "copy");
-        return;
-    }
-    if (dp == w && sp == w && (z == 1 || (ds == w * h && ss == w * h)))
-        memmove((void *)d, (const void *)s, bytes);
-    else
-        for (size_t k = 0; k < z; k++)
-            for (size_t r = 0; r < h; r++)
-                memmove((void *)(d + k * ds + r * dp), (const void *)(s + k * ss + r * sp), w);
-    sim_mem_read_unlock();
-    if (dir == 1)
-        atomic_fetch_add(&sim_stats.h2d_bytes, bytes);
-    else if (dir == 2)
-        atomic_fetch_add(&sim_stats.d2h_bytes, bytes);
-    if (deadline > 0)
-        sleep_until(deadline);
 }
 
 static void execute_memset(struct sim_op *op) {
@@ -145,6 +107,7 @@ static void execute_memset(struct sim_op *op) {
             for (size_t i = 0; i < w; i++)
                 memcpy(row + 4 * i, &x, 4);
         }
+        sim_shadow_written((uintptr_t)row, w * e);
     }
     sim_mem_read_unlock();
 }
@@ -158,13 +121,13 @@ void sim_op_execute(struct sim_op *op) {
     case SIM_OP_NOP:
         break;
     case SIM_OP_COPY:
-        execute_copy(op);
+        sim_copy_land(op);
         break;
     case SIM_OP_MEMSET:
         execute_memset(op);
         break;
     case SIM_OP_KERNEL:
-        op->u.kernel.desc->run(op->u.kernel.grid, op->u.kernel.block, op->u.kernel.args);
+        op->result = sim_kernel_run(op);
         break;
     case SIM_OP_HOSTFN:
         op->u.hostfn.fn(op->u.hostfn.data);
@@ -214,6 +177,7 @@ static void *worker(void *arg) {
         pthread_mutex_unlock(&s->mu);
         for (unsigned i = 0; i < op->ndeps; i++)
             sim_stream_wait_seq(op->deps[i].stream, op->deps[i].seq);
+        sim_jitter(s);
         sim_op_execute(op);
         uint64_t seq = op->seq;
         if (!op->keep)

@@ -382,13 +382,10 @@ TEST(pinned_and_registered) {
     CHECK_EQ_U64(cuMemHostUnregister(buf), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
 }
 
-static void on_segv(int sig) {
-    (void)sig;
-    _exit(77);
-}
-
-/* A kernel writing to a reserved but unmapped range dies of SIGSEGV. (The child's own
- * handler turns it into exit status 77, so sanitizers' handlers do not blur it.) */
+/* A kernel writing to a reserved but unmapped range faults as on a GPU: the launch
+ * succeeds, the kernel stops, every later call returns the sticky
+ * CUDA_ERROR_ILLEGAL_ADDRESS, and the process lives on to exit normally. In a child,
+ * since the context stays broken. */
 TEST(kernel_faults_on_unmapped) {
     if (RUNNING_ON_VALGRIND) {
         printf("# skipped under valgrind: the fault it provokes is what valgrind reports\n");
@@ -397,7 +394,6 @@ TEST(kernel_faults_on_unmapped) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        signal(SIGSEGV, on_segv);
         CUdeviceptr va;
         if (!sim_test_setup())
             _exit(2);
@@ -407,14 +403,50 @@ TEST(kernel_faults_on_unmapped) {
         unsigned long long n = 16;
         unsigned v = 1;
         void *args[] = {&va, &n, &v};
-        _exit(f && cuLaunchKernel(f, 1, 1, 1, 16, 1, 1, 0, NULL, args, NULL) == CUDA_SUCCESS &&
-                      cuCtxSynchronize() == CUDA_SUCCESS
-                  ? 0
-                  : 4);
+        if (!f || cuLaunchKernel(f, 1, 1, 1, 16, 1, 1, 0, NULL, args, NULL) != CUDA_SUCCESS)
+            _exit(4);
+        if (cuCtxSynchronize() != CUDA_ERROR_ILLEGAL_ADDRESS)
+            _exit(5);
+        CUdeviceptr d;
+        if (cuMemAlloc(&d, 4096) != CUDA_ERROR_ILLEGAL_ADDRESS) /* sticky */
+            _exit(6);
+        _exit(0);
     }
     int status = 0;
     waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 77);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ_U64(WEXITSTATUS(status), 0);
+}
+
+/* A kernel cannot reach pageable host memory: a parameter pointing there faults the
+ * launch's stream (sticky), while pinned host memory is device-accessible. */
+TEST(kernel_faults_on_pageable_host_memory) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!sim_test_setup())
+            _exit(2);
+        CUfunction f = sim_test_kernel("fill_u32");
+        unsigned long long n = 16;
+        unsigned v = 9, *pinned;
+        if (!f || cuMemAllocHost((void **)&pinned, 64) != CUDA_SUCCESS)
+            _exit(3);
+        void *ok_args[] = {&pinned, &n, &v};
+        if (cuLaunchKernel(f, 1, 1, 1, 16, 1, 1, 0, NULL, ok_args, NULL) != CUDA_SUCCESS ||
+            cuCtxSynchronize() != CUDA_SUCCESS || pinned[15] != 9)
+            _exit(4);
+        unsigned *pageable = calloc(16, sizeof *pageable);
+        void *bad_args[] = {&pageable, &n, &v};
+        if (cuLaunchKernel(f, 1, 1, 1, 16, 1, 1, 0, NULL, bad_args, NULL) != CUDA_SUCCESS)
+            _exit(5);
+        if (cuCtxSynchronize() != CUDA_ERROR_ILLEGAL_ADDRESS)
+            _exit(6);
+        _exit(pageable[0] == 0 ? 0 : 7); /* the kernel never ran */
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ_U64(WEXITSTATUS(status), 0);
 }
 
 struct churn_arg {
@@ -484,6 +516,7 @@ int main(void) {
     setenv("SIMCUDA_MEMORY", "64MiB", 1); /* read at the first cuInit */
     /* first, while this process has no threads: the child sets up its own driver */
     RUN(kernel_faults_on_unmapped);
+    RUN(kernel_faults_on_pageable_host_memory);
     if (!sim_test_setup())
         return 1;
     RUN(alloc_copy_memset);

@@ -50,6 +50,16 @@ static void set_flag(unsigned *flag, unsigned v) {
     __atomic_store_n(flag, v, __ATOMIC_RELEASE);
 }
 
+/* A flag a kernel may read: pinned host memory (a GPU cannot reach pageable memory, and
+ * neither can the simulator's kernels). Cleared. */
+static unsigned *pinned_flag(void) {
+    static unsigned *flag;
+    if (!flag && cuMemAllocHost((void **)&flag, sizeof *flag) != CUDA_SUCCESS)
+        return NULL;
+    set_flag(flag, 0);
+    return flag;
+}
+
 TEST(kernel_fill) {
     CUdeviceptr d;
     unsigned long long n = 1000;
@@ -148,12 +158,11 @@ TEST(event_orders_streams) {
     CHECK_EQ_U64(cuEventQuery(e), CUDA_SUCCESS);
     /* without the wait, b does not wait for a: a's kernel sees the flag the host sets
      * only after b finished */
-    static unsigned flag;
-    set_flag(&flag, 0);
-    CHECK_CU(wait_flag(a, &flag, W(2)));
+    unsigned *flag = pinned_flag();
+    CHECK_CU(wait_flag(a, flag, W(2)));
     CHECK_CU(incr_copy(b, W(4), W(3)));
     CHECK_CU(cuStreamSynchronize(b));
-    set_flag(&flag, 1);
+    set_flag(flag, 1);
     CHECK_CU(cuStreamSynchronize(a));
     CHECK_EQ_U64(read_word(3), 1);
     CHECK_EQ_U64(read_word(2), 1);
@@ -193,12 +202,11 @@ TEST(legacy_default_stream) {
     CHECK_CU(incr_copy(NULL, W(0), W(1))); /* waits for the blocking stream */
     CHECK_CU(slow_store(NULL, W(2), 20, 80000));
     CHECK_CU(incr_copy(blocking, W(2), W(3))); /* waits for the legacy stream */
-    static unsigned flag;
-    set_flag(&flag, 0);
-    CHECK_CU(wait_flag(nonblocking, &flag, W(4)));
+    unsigned *flag = pinned_flag();
+    CHECK_CU(wait_flag(nonblocking, flag, W(4)));
     CHECK_CU(incr_copy(CU_STREAM_LEGACY, W(7), W(5))); /* does not wait for it */
     CHECK_CU(cuStreamSynchronize(CU_STREAM_LEGACY));
-    set_flag(&flag, 1);
+    set_flag(flag, 1);
     CHECK_CU(cuStreamSynchronize(blocking));
     CHECK_EQ_U64(read_word(1), 11);
     CHECK_EQ_U64(read_word(3), 21);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 atomic_int sim_gate = SIM_GATE_UNINIT;
+__thread const char *sim_tls_entry;
 struct sim_stats sim_stats;
 double sim_pcie_gbps;
 int sim_log_enabled;
@@ -338,12 +339,12 @@ static void write_report(void) {
     fprintf(f,
             "{\"peak_device_bytes\": %zu, \"h2d_bytes\": %llu, \"d2h_bytes\": %llu, "
             "\"launches\": %llu, \"device_capacity\": %zu, \"injected_faults\": %ld, "
-            "\"faults\": %llu, \"uninit_reads\": %llu",
+            "\"faults\": %llu, \"races\": %llu, \"uninit_reads\": %llu",
             sim_memory_peak(), (unsigned long long)atomic_load(&sim_stats.h2d_bytes),
             (unsigned long long)atomic_load(&sim_stats.d2h_bytes),
             (unsigned long long)atomic_load(&sim_stats.launches), sim_memory_capacity(),
             atomic_load(&core.injected), (unsigned long long)atomic_load(&sim_stats.faults),
-            (unsigned long long)sim_uninit_reads());
+            (unsigned long long)sim_races(), (unsigned long long)sim_uninit_reads());
     write_call_counts(f);
     fprintf(f, "}\n");
     fclose(f);
@@ -397,6 +398,7 @@ __attribute__((constructor)) static void sim_core_init(void) {
         atexit(write_report);
     }
     sim_jitter_init();
+    sim_race_init();
     sim_memory_init();
 }
 

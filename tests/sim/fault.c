@@ -83,10 +83,9 @@ static int host_page_mapped(uintptr_t p) {
     return mincore((void *)(p & ~(uintptr_t)(page - 1)), 1, &v) == 0;
 }
 
-#define MAX_WORDS 256
+#define MAX_WORDS SIM_MAX_PARAM_WORDS
 
-/* The 8-byte aligned words of the op's argument buffer (at most MAX_WORDS). */
-static size_t param_words(const struct sim_op *op, uintptr_t *words) {
+size_t sim_kernel_param_words(const struct sim_op *op, uintptr_t *words) {
     const struct simkernel_desc *d = op->u.kernel.desc;
     size_t n = 0;
     for (unsigned i = 0; i < d->param_count; i++) {
@@ -143,7 +142,7 @@ static __attribute__((noinline)) int run_guarded(struct sim_op *op) {
 CUresult sim_kernel_run(struct sim_op *op) {
     sim_fault_init();
     uintptr_t words[MAX_WORDS];
-    size_t nwords = param_words(op, words);
+    size_t nwords = sim_kernel_param_words(op, words);
     uintptr_t host = pageable_pointer(words, nwords);
     if (host)
         return fault(op, "parameter points to pageable host memory at", host);

@@ -408,6 +408,7 @@ SIM_API CUresult cuMemFree_v2(CUdeviceptr dptr) {
         struct region *reg = vat(&mem.regions, (size_t)i);
         if (reg->kind == REGION_ALLOC && reg->start == dptr) {
             size_t n = reg->end - reg->start;
+            sim_race_host_write("cuMemFree_v2", reg->start, n); /* after the sync: none */
             arena_protect_none(reg->start, (n + PAGE - 1) & ~(size_t)(PAGE - 1));
             sim_shadow_fresh(reg->start, n);
             uncharge(n);
@@ -909,6 +910,10 @@ SIM_API CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
         const struct mapping *b = vat(&mem.maps, (size_t)lastm);
         if (a->map_start != ptr || b->map_end != ptr + size)
             first = -1;
+    }
+    if (first >= 0 && sim_race_host_write("cuMemUnmap", ptr, size) != 0) {
+        r = CUDA_ERROR_ILLEGAL_ADDRESS; /* queued work still uses it */
+        first = -1;
     }
     if (first >= 0) {
         /* No access first: work still touching the range faults from now on, and the

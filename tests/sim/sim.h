@@ -45,8 +45,11 @@ struct sim_call_count {
     atomic_int listed;
 };
 void sim_call_count_register(struct sim_call_count *c);
+/* The entry point the calling thread is in (ops remember it, for race reports). */
+extern __thread const char *sim_tls_entry;
 #define SIM_COUNT_CALL(entry)                                                                      \
     do {                                                                                           \
+        sim_tls_entry = entry;                                                                     \
         static struct sim_call_count sim_cc_ = {.name = entry};                                    \
         if (__builtin_expect(!atomic_load_explicit(&sim_cc_.listed, memory_order_acquire), 0))     \
             sim_call_count_register(&sim_cc_);                                                     \
@@ -163,6 +166,8 @@ struct sim_dep {
 
 struct sim_event;
 struct sim_func;
+struct sim_vc;      /* race.c: a vector clock */
+struct sim_race_op; /* race.c: an op's epoch and clock */
 struct sim_graph_exec;
 struct sim_node;
 
@@ -170,8 +175,10 @@ struct sim_op {
     struct sim_op *next;
     enum sim_op_kind kind;
     uint64_t seq;
-    int keep;        /* the submitter frees it (synchronous calls read `result`) */
-    CUresult result; /* set by the worker */
+    int keep;                 /* the submitter frees it (synchronous calls read `result`) */
+    const char *entry;        /* the entry point that made it */
+    struct sim_race_op *race; /* race.c */
+    CUresult result;          /* set by the worker */
     unsigned ndeps, dep_cap;
     struct sim_dep *deps;
     struct sim_dep dep_inline[2];
@@ -237,6 +244,8 @@ struct sim_stream {
     struct sim_capture *capture;
     struct sim_node **cap_deps;
     size_t ncap_deps, cap_deps_cap;
+    struct sim_vc *race_vc; /* race.c: the clock of its last submitted op (under mu) */
+    uint32_t race_slot;
 };
 
 struct sim_event {
@@ -253,6 +262,7 @@ struct sim_event {
     struct sim_capture *cap;
     struct sim_node **cap_nodes;
     size_t ncap_nodes;
+    struct sim_vc *race_vc; /* race.c: the clock of the last record (under the events' lock) */
 };
 
 struct sim_stream *sim_stream_create(struct sim_ctx *ctx, enum sim_stream_kind kind, unsigned flags,

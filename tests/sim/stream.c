@@ -40,6 +40,7 @@ struct sim_op *sim_op_new(enum sim_op_kind kind) {
     struct sim_op *op = calloc(1, sizeof *op);
     if (op) {
         op->kind = kind;
+        op->entry = sim_tls_entry;
         op->deps = op->dep_inline;
         op->dep_cap = sizeof op->dep_inline / sizeof op->dep_inline[0];
     }
@@ -57,6 +58,7 @@ void sim_op_free(struct sim_op *op) {
         free(op->u.kernel.argbuf);
     if (op->kind == SIM_OP_GRAPH)
         sim_graph_exec_release(op->u.graph.exec);
+    sim_race_op_free(op);
     free(op);
 }
 
@@ -115,6 +117,10 @@ static void execute_memset(struct sim_op *op) {
 void sim_op_execute(struct sim_op *op) {
     if (sim_sticky() && op->kind != SIM_OP_RECORD && op->kind != SIM_OP_NOP) {
         op->result = sim_sticky(); /* a dead context runs nothing more */
+        return;
+    }
+    if (sim_race_check_op(op) != 0) {
+        op->result = CUDA_ERROR_ILLEGAL_ADDRESS; /* a race: reported, not run */
         return;
     }
     switch (op->kind) {
@@ -329,6 +335,7 @@ static void add_default_stream_deps(struct sim_stream *s, struct sim_op *op) {
             if (t == s || t->ctx != s->ctx || (t->flags & CU_STREAM_NON_BLOCKING) ||
                 t->kind == SIM_STREAM_LEGACY)
                 continue;
+            sim_race_op_join_stream(op, t); /* ordered even if t is done */
             uint64_t sub = atomic_load(&t->submitted);
             if (atomic_load(&t->completed) < sub)
                 sim_op_add_dep(op, t, sub);
@@ -336,6 +343,7 @@ static void add_default_stream_deps(struct sim_stream *s, struct sim_op *op) {
         pthread_mutex_unlock(&st.lock);
     } else if (!(s->flags & CU_STREAM_NON_BLOCKING) && s->ctx->legacy) {
         struct sim_stream *l = s->ctx->legacy;
+        sim_race_op_join_stream(op, l);
         uint64_t sub = atomic_load(&l->submitted);
         if (atomic_load(&l->completed) < sub)
             sim_op_add_dep(op, l, sub);
@@ -347,6 +355,7 @@ uint64_t sim_submit(struct sim_stream *s, struct sim_op *op) {
     pthread_mutex_lock(&s->mu);
     uint64_t seq = atomic_load(&s->submitted) + 1;
     op->seq = seq;
+    sim_race_submit(s, op);
     op->next = NULL;
     if (s->tail)
         s->tail->next = op;
@@ -369,6 +378,7 @@ CUresult sim_submit_sync(struct sim_stream *s, struct sim_op *op) {
          * nothing can overtake it. Saves two thread switches per synchronous call. */
         uint64_t seq = atomic_load(&s->submitted) + 1;
         op->seq = seq;
+        sim_race_submit(s, op);
         atomic_store(&s->submitted, seq);
         sim_op_execute(op);
         atomic_store(&s->completed, seq);
@@ -378,6 +388,7 @@ CUresult sim_submit_sync(struct sim_stream *s, struct sim_op *op) {
         /* queued behind the stream's work (its deps are already added) */
         uint64_t seq = atomic_load(&s->submitted) + 1;
         op->seq = seq;
+        sim_race_submit(s, op);
         op->next = NULL;
         if (s->tail)
             s->tail->next = op;
@@ -390,6 +401,7 @@ CUresult sim_submit_sync(struct sim_stream *s, struct sim_op *op) {
         pthread_mutex_unlock(&s->mu);
         sim_stream_wait_seq(s, seq);
     }
+    sim_race_host_join_op(op); /* the caller waited for it */
     CUresult r = op->result;
     sim_op_free(op);
     return r;
@@ -406,6 +418,7 @@ static CUresult sync_stream(struct sim_stream *s) {
     } else {
         sim_stream_wait_seq(s, atomic_load(&s->submitted));
     }
+    sim_race_host_join_stream(s);
     return sim_sticky();
 }
 
@@ -431,6 +444,13 @@ void sim_sync_all(struct sim_ctx *ctx) {
         }
         snap[n++] = (struct sim_dep){t, seq};
     }
+    /* the caller is ordered after everything submitted so far, done or not */
+    for (struct sim_stream *t = st.live; t; t = t->next)
+        if (!ctx || t->ctx == ctx)
+            sim_race_host_join_stream(t);
+    for (struct sim_stream *t = st.dead; t; t = t->next)
+        if (!ctx || t->ctx == ctx)
+            sim_race_host_join_stream(t);
     pthread_mutex_unlock(&st.lock);
     for (size_t i = 0; i < n; i++)
         sim_stream_wait_seq(snap[i].stream, snap[i].seq);
@@ -506,8 +526,10 @@ SIM_API CUresult cuStreamSynchronize_ptsz(CUstream hStream) {
 
 static CUresult stream_query(CUstream h, int pt) {
     RESOLVE(h, pt, s);
-    return atomic_load(&s->completed) >= atomic_load(&s->submitted) ? CUDA_SUCCESS
-                                                                    : CUDA_ERROR_NOT_READY;
+    if (atomic_load(&s->completed) < atomic_load(&s->submitted))
+        return CUDA_ERROR_NOT_READY;
+    sim_race_host_join_stream(s); /* a successful query orders the caller after it */
+    return CUDA_SUCCESS;
 }
 
 SIM_API CUresult cuStreamQuery(CUstream hStream) {
@@ -531,18 +553,20 @@ static CUresult stream_wait_event(CUstream h, CUevent ev, unsigned flags, int pt
         return CUDA_ERROR_INVALID_HANDLE;
     if (flags & ~(unsigned)CU_EVENT_WAIT_EXTERNAL)
         return CUDA_ERROR_INVALID_VALUE;
+    struct sim_op *op = sim_op_new(SIM_OP_NOP);
+    if (!op)
+        return CUDA_ERROR_OUT_OF_MEMORY;
     pthread_mutex_lock(&st.ev_lock);
     struct sim_stream *on = e->stream;
     uint64_t seq = e->seq;
     struct sim_capture *cap = e->cap;
+    sim_race_op_join_event(op, e);
     pthread_mutex_unlock(&st.ev_lock);
-    if (sim_capture_active(cap))
-        return sim_capture_wait(s, e);
-    if (sim_stream_is_capturing(s))
-        return CUDA_SUCCESS; /* an event from outside the capture: nothing to join */
-    struct sim_op *op = sim_op_new(SIM_OP_NOP);
-    if (!op)
-        return CUDA_ERROR_OUT_OF_MEMORY;
+    if (sim_capture_active(cap) || sim_stream_is_capturing(s)) {
+        sim_op_free(op);
+        /* an event from outside the capture: nothing to join */
+        return sim_capture_active(cap) ? sim_capture_wait(s, e) : CUDA_SUCCESS;
+    }
     if (on && sim_op_add_dep(op, on, seq) != 0) {
         sim_op_free(op);
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -721,6 +745,7 @@ static CUresult event_record(CUevent h, CUstream hs, int pt) {
     e->cap = NULL;
     e->stream = s;
     e->seq = sim_submit(s, op);
+    sim_race_event_record(e, op); /* the worker frees op only after taking ev_lock */
     pthread_mutex_unlock(&st.ev_lock);
     return CUDA_SUCCESS;
 }
@@ -748,8 +773,11 @@ static int event_done(struct sim_event *e, struct sim_stream **s, uint64_t *seq)
     pthread_mutex_lock(&st.ev_lock);
     *s = e->stream;
     *seq = e->seq;
+    int done = !*s || atomic_load(&(*s)->completed) >= *seq;
+    if (done) /* seeing it complete orders the caller after it */
+        sim_race_host_join_event(e);
     pthread_mutex_unlock(&st.ev_lock);
-    return !*s || atomic_load(&(*s)->completed) >= *seq;
+    return done;
 }
 
 SIM_API CUresult cuEventQuery(CUevent hEvent) {
@@ -769,8 +797,10 @@ SIM_API CUresult cuEventSynchronize(CUevent hEvent) {
         return CUDA_ERROR_INVALID_HANDLE;
     struct sim_stream *s;
     uint64_t seq;
-    if (!event_done(e, &s, &seq))
+    if (!event_done(e, &s, &seq)) {
         sim_stream_wait_seq(s, seq);
+        event_done(e, &s, &seq);
+    }
     return sim_sticky();
 }
 

@@ -7,6 +7,7 @@
  *   fault.c    kernel faults: a SIGSEGV in a kernel faults its stream (sticky
  *              CUDA_ERROR_ILLEGAL_ADDRESS) instead of killing the process; the
  *              allocations a launch's parameter words point into
+ *   race.c     the happens-before race detector (SIMCUDA_RACECHECK=0: off)
  *   jitter.c   SIMCUDA_JITTER: reproducible random delays before stream work
  *
  * The hooks into the older files are calls to these functions and nothing else.
@@ -51,6 +52,32 @@ uint64_t sim_kernel_faults(void);
 
 /* The device extent (allocation or cuMemMap range) holding p, with the map held. */
 int sim_mem_extent_locked(uintptr_t p, uintptr_t *start, uintptr_t *end);
+
+/* The 8-byte aligned words of a kernel op's argument buffer (at most MAX). */
+#define SIM_MAX_PARAM_WORDS 256
+size_t sim_kernel_param_words(const struct sim_op *op, uintptr_t *words);
+
+/* ---- the race detector (race.c) --------------------------------------------------- */
+
+extern int sim_race_on; /* SIMCUDA_RACECHECK=0 turns it off */
+void sim_race_init(void);
+/* Ordering, at submission: joins before sim_submit, the op's clock inside it (with
+ * s->mu held), an event's clock at its record (events' lock held). */
+void sim_race_op_join_stream(struct sim_op *op, struct sim_stream *t);
+void sim_race_op_join_event(struct sim_op *op, const struct sim_event *e);
+void sim_race_submit(struct sim_stream *s, struct sim_op *op);
+void sim_race_event_record(struct sim_event *e, const struct sim_op *op);
+void sim_race_op_free(struct sim_op *op);
+/* The calling host thread has synchronised with a stream's submitted work, an event,
+ * or a (kept) op it waited for. */
+void sim_race_host_join_stream(struct sim_stream *s);
+void sim_race_host_join_event(const struct sim_event *e);
+void sim_race_host_join_op(const struct sim_op *op);
+/* Checks an op's accesses when it runs; -1: a race (reported; the op must not run). */
+int sim_race_check_op(struct sim_op *op);
+/* A host write (cuMemUnmap, cuMemFree) of [p, p+n); -1: a race. */
+int sim_race_host_write(const char *entry, uintptr_t p, size_t n);
+uint64_t sim_races(void);
 
 /* ---- jitter (jitter.c) ------------------------------------------------------------ */
 

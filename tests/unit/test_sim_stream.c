@@ -9,8 +9,18 @@
 #include <sys/wait.h>
 #include <time.h>
 
-static CUdeviceptr dev_words; /* 16 words of scratch device memory */
-#define W(i) (dev_words + 4 * (i))
+/* 16 words of scratch device memory, each an allocation of its own: kernels access
+ * whole allocations for the race detector, and these tests run kernels on unordered
+ * streams that each write their own word. */
+static CUdeviceptr dev_word[16];
+#define W(i) (dev_word[i])
+
+static int alloc_words(void) {
+    for (int i = 0; i < 16; i++)
+        if (cuMemAlloc(&dev_word[i], 4) != CUDA_SUCCESS)
+            return -1;
+    return 0;
+}
 
 static unsigned read_word(int i) {
     unsigned v = 0xdeadbeef;
@@ -19,7 +29,8 @@ static unsigned read_word(int i) {
 }
 
 static void zero_words(void) {
-    cuMemsetD32(dev_words, 0, 16);
+    for (int i = 0; i < 16; i++)
+        cuMemsetD32(dev_word[i], 0, 1);
 }
 
 static double now_ms(void) {
@@ -318,7 +329,7 @@ TEST(async_fault_is_sticky) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        if (!sim_test_setup() || cuMemAlloc(&dev_words, 64) != CUDA_SUCCESS)
+        if (!sim_test_setup() || alloc_words() != 0)
             _exit(9);
         CUmemAllocationProp p = {0};
         p.type = CU_MEM_ALLOCATION_TYPE_PINNED;
@@ -406,7 +417,7 @@ int main(void) {
     RUN(async_fault_is_sticky);
     if (!sim_test_setup())
         return 1;
-    if (cuMemAlloc(&dev_words, 64) != CUDA_SUCCESS)
+    if (alloc_words() != 0)
         return 1;
     RUN(kernel_fill);
     RUN(param_info_and_extra);

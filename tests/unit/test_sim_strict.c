@@ -1,7 +1,7 @@
 /* The simulator's hardware-like strictness: late landing of copies under the bandwidth
  * model, poison over fresh and reused device memory, uninit_reads, call counts and
- * faults in SIMCUDA_REPORT. Runs itself again with SIMCUDA_PCIE_GBPS=1 (read when the
- * driver loads) and, for the report, once more as a child with SIMCUDA_REPORT. */
+ * faults in SIMCUDA_REPORT, the race detector. Runs itself again with SIMCUDA_PCIE_GBPS=1 (read
+ * when the driver loads) and, for the report, once more as a child with SIMCUDA_REPORT. */
 #include "tests/sim/testutil.h"
 #include "tests/unit/check.h"
 
@@ -92,14 +92,32 @@ TEST(copies_land_late) {
     memset(src, 0x5a, n);
     CHECK_CU(cuMemsetD8(d, 0x33, n));
     CHECK_CU(cuMemcpyHtoDAsync(d, src, n, s));
-    sleep_ms(8);
-    memset(src + n - 4096, 0x77, 4096); /* lands at the end: the new bytes arrive */
-    CHECK_EQ_U64(cuStreamQuery(s), CUDA_ERROR_NOT_READY);
-    /* the legacy stream does not wait for a non-blocking stream: an unordered read */
-    CHECK_CU(cuMemcpyDtoH(peek, d + n - 4096, 4096));
+    /* The legacy stream does not wait for a non-blocking stream: these reads are not
+     * ordered with the copy. Wait (a loaded machine starts the copy late) until the
+     * destination changes: it turns to poison first, the old 0x33 is gone. */
+    unsigned char head = 0x33;
+    double give_up = 2000;
+    for (; give_up > 0; give_up -= 0.2) {
+        CHECK_CU(cuMemcpyDtoH(peek, d + n - 4096, 4096));
+        if (peek[0] != 0x33)
+            break;
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
     CHECK_EQ_U64(not_poison(peek, d + n - 4096, 4096), 0); /* neither 0x33 nor 0x5a */
-    CHECK_CU(cuMemcpyDtoH(peek, d, 4096));
-    CHECK_EQ_U64(peek[0], 0x5a); /* the first chunk is there by now */
+    memset(src + n - 4096, 0x77, 4096); /* the tail lands last: the new bytes arrive */
+    /* the first chunks land while the tail is still poison: a mix, never all early */
+    int mix = 0;
+    for (give_up = 2000; give_up > 0 && !mix; give_up -= 0.2) {
+        CHECK_CU(cuMemcpyDtoH(&head, d, 1));
+        CHECK_CU(cuMemcpyDtoH(peek, d + n - 4096, 4096));
+        if (not_poison(peek, d + n - 4096, 4096) != 0)
+            break;
+        mix = head == 0x5a;
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(mix);
     CHECK_CU(cuStreamSynchronize(s));
     CHECK_CU(cuMemcpyDtoH(peek, d + n - 4096, 4096));
     CHECK_EQ_U64(peek[0], 0x77);
@@ -207,14 +225,125 @@ TEST(report_counts_calls_faults_uninit_reads) {
     unlink(path);
 }
 
+/* ---- the race detector: scenarios run in a child with SIMCUDA_RACECHECK=1 -------- */
+
+static CUresult slow_store(CUstream s, CUdeviceptr p, unsigned v, unsigned us) {
+    void *args[] = {&p, &v, &us};
+    return cuLaunchKernel(sim_test_kernel("slow_store"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
+}
+
+/* 0: a kernel on a and a read on b, unordered: a race, whichever runs first (1: the
+ * read runs first, the kernel is slow; 2: the kernel is done before the read is even
+ * submitted). 3: ordered by an event: no race. 4: cuMemUnmap of memory a queued kernel
+ * uses: a race, the later of the two fails. Exit 0 when the outcome is the expected one. */
+static int race_child(int scenario) {
+    if (!sim_test_setup())
+        return 2;
+    CUstream a, b;
+    CUdeviceptr d;
+    unsigned v = 0;
+    if (cuStreamCreate(&a, CU_STREAM_NON_BLOCKING) || cuStreamCreate(&b, CU_STREAM_NON_BLOCKING) ||
+        cuMemAlloc(&d, 4))
+        return 3;
+    if (scenario == 4) {
+        CUmemAllocationProp p = prop();
+        CUmemAccessDesc acc = rw();
+        CUmemGenericAllocationHandle h;
+        if (cuMemAddressReserve(&d, GRAN, 0, 0, 0) || cuMemCreate(&h, GRAN, &p, 0) ||
+            cuMemMap(d, GRAN, 0, h, 0) || cuMemSetAccess(d, GRAN, &acc, 1))
+            return 4;
+        if (slow_store(a, d, 1, 20000))
+            return 5;
+        /* whichever is checked second fails: the unmap, or the kernel (then the unmap
+         * succeeded) */
+        CUresult u = cuMemUnmap(d, GRAN);
+        return (u == CUDA_SUCCESS || u == CUDA_ERROR_ILLEGAL_ADDRESS) &&
+                       cuStreamSynchronize(a) == CUDA_ERROR_ILLEGAL_ADDRESS
+                   ? 0
+                   : 6;
+    }
+    if (slow_store(a, d, 7, scenario == 1 ? 20000 : 0))
+        return 5;
+    if (scenario == 2)
+        sleep_ms(20); /* done, but nothing told the host */
+    if (scenario == 3) {
+        CUevent e;
+        if (cuEventCreate(&e, 0) || cuEventRecord(e, a) || cuStreamWaitEvent(b, e, 0))
+            return 6;
+    }
+    CUresult r = cuMemcpyDtoHAsync(&v, d, 4, b); /* pageable: waits for the copy */
+    CUresult ra = cuStreamSynchronize(a);
+    if (scenario == 3)
+        return r == CUDA_SUCCESS && ra == CUDA_SUCCESS && v == 7 ? 0 : 7;
+    return (r == CUDA_ERROR_ILLEGAL_ADDRESS || ra == CUDA_ERROR_ILLEGAL_ADDRESS) ? 0 : 8;
+}
+
+/* Runs race_child(scenario) in a child; its stderr is returned. */
+static const char *run_race_child(int scenario, int *status) {
+    static char out[] = "/tmp/simcuda-race-XXXXXX";
+    strcpy(out, "/tmp/simcuda-race-XXXXXX");
+    int fd = mkstemp(out);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd, 2);
+        setenv("SIMCUDA_RACECHECK", "1", 1);
+        char arg[16];
+        snprintf(arg, sizeof arg, "%d", scenario);
+        execl("/proc/self/exe", "test_sim_strict", "race-child", arg, (char *)NULL);
+        _exit(127);
+    }
+    close(fd);
+    waitpid(pid, status, 0);
+    const char *text = slurp(out);
+    unlink(out);
+    return text;
+}
+
+TEST(races_are_found_whichever_runs_first) {
+    for (int scenario = 0; scenario <= 2; scenario++) {
+        int status = 0;
+        const char *err = run_race_child(scenario, &status);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        const char *line = strstr(err, "simcuda: race: ");
+        CHECK(line != NULL);
+        CHECK(line && strstr(line, "cuLaunchKernel") && strstr(line, "cuMemcpyDtoHAsync_v2"));
+        CHECK(line && !strstr(line + 1, "simcuda: race: ")); /* one line */
+        if (check_current_failed)
+            fprintf(stderr, "scenario %d (status %d): %s\n", scenario, status, err);
+    }
+}
+
+TEST(ordered_work_is_no_race) {
+    int status = 0;
+    const char *err = run_race_child(3, &status);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(strstr(err, "race") == NULL);
+}
+
+TEST(unmap_under_queued_kernel_is_a_race) {
+    int status = 0;
+    const char *err = run_race_child(4, &status);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    const char *line = strstr(err, "simcuda: race: ");
+    CHECK(line && strstr(line, "cuMemUnmap") && strstr(line, "cuLaunchKernel"));
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "report-child") == 0)
         return report_child();
+    if (argc > 2 && strcmp(argv[1], "race-child") == 0)
+        return race_child(atoi(argv[2]));
     if (!getenv("SIMCUDA_PCIE_GBPS")) { /* read when the driver loads: run again */
+        /* the landing tests race on purpose: the detector would stop them */
         setenv("SIMCUDA_PCIE_GBPS", "1", 1);
+        setenv("SIMCUDA_RACECHECK", "0", 1);
         execv("/proc/self/exe", argv);
         return 1;
     }
+    RUN(races_are_found_whichever_runs_first);
+    RUN(ordered_work_is_no_race);
+    RUN(unmap_under_queued_kernel_is_a_race);
     RUN(unmap_during_copy_is_caught);
     RUN(report_counts_calls_faults_uninit_reads);
     if (!sim_test_setup())

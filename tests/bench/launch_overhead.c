@@ -82,6 +82,7 @@ int main(int argc, char **argv) {
         BENCH_CHECK(cuMemsetD8(base[i], 0, BUFFER_BYTES));
         a.ptr[i] = base[i] + 4096 * (CUdeviceptr)(i + 1);
     }
+    BENCH_CHECK(cuCtxSynchronize()); /* the memsets return before they are done */
 
     launch_loop(f, stream, &a, launches < 1000 ? launches : 1000, sync_every); /* warm-up */
     double *ns = malloc((size_t)batches * sizeof *ns);

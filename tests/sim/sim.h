@@ -280,6 +280,9 @@ int sim_op_add_dep(struct sim_op *op, struct sim_stream *stream, uint64_t seq);
 uint64_t sim_submit(struct sim_stream *s, struct sim_op *op);
 /* Submits op, waits for it and frees it; returns its result. */
 CUresult sim_submit_sync(struct sim_stream *s, struct sim_op *op);
+/* Waits for the work submitted to s so far (for the legacy stream, also the blocking
+ * streams' work before it), as cuStreamSynchronize; returns the sticky error. */
+CUresult sim_stream_sync(struct sim_stream *s);
 /* Blocks until the stream has completed seq. */
 void sim_stream_wait_seq(struct sim_stream *s, uint64_t seq);
 /* Runs an op now on the calling thread (the worker, or a graph replay). */

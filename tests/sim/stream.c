@@ -422,6 +422,10 @@ static CUresult sync_stream(struct sim_stream *s) {
     return sim_sticky();
 }
 
+CUresult sim_stream_sync(struct sim_stream *s) {
+    return sync_stream(s);
+}
+
 void sim_sync_all(struct sim_ctx *ctx) {
     /* What was submitted when the call came; work queued later by other threads is not
      * waited for (so a busy program cannot keep this from returning). */

@@ -48,13 +48,13 @@ TEST(alloc_copy_memset) {
     unsigned char *h = malloc(n), *back = malloc(n);
     for (size_t i = 0; i < n; i++)
         h[i] = (unsigned char)(i * 7);
-    CHECK_CU(cuMemcpyHtoD(d, h, n));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(d, h, n)));
     CHECK_CU(cuMemcpyDtoH(back, d, n));
     CHECK(memcmp(h, back, n) == 0);
-    CHECK_CU(cuMemsetD8(d + 1, 0xab, 10));
+    CHECK_CU(sim_test_landed(cuMemsetD8(d + 1, 0xab, 10)));
     CHECK_CU(cuMemcpyDtoH(back, d, 12));
     CHECK(back[0] == h[0] && back[1] == 0xab && back[10] == 0xab && back[11] == h[11]);
-    CHECK_CU(cuMemsetD32(d, 0x01020304, 4));
+    CHECK_CU(sim_test_landed(cuMemsetD32(d, 0x01020304, 4)));
     unsigned w[4];
     CHECK_CU(cuMemcpyDtoH(w, d, sizeof w));
     CHECK(w[0] == 0x01020304 && w[3] == 0x01020304);
@@ -91,7 +91,7 @@ TEST(vmm_map_unmap) {
     CHECK_EQ_U64(cuMemcpyHtoD(va, buf, 64), CUDA_ERROR_INVALID_VALUE); /* mapped, no access */
     CUmemAccessDesc a = rw();
     CHECK_CU(cuMemSetAccess(va, 2 * GRAN, &a, 1));
-    CHECK_CU(cuMemcpyHtoD(va + GRAN - 32, buf, 64)); /* across the two granules */
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(va + GRAN - 32, buf, 64))); /* across the two granules */
     CHECK_CU(cuMemRelease(h));
     CHECK_EQ_U64(used() - before, 2 * GRAN); /* still mapped */
     unsigned char back[64];
@@ -137,7 +137,7 @@ TEST(recycled_memory_is_poisoned) {
         for (size_t at = 0; at < n; at += 4096)
             stale += memcmp(back + at, host + at, 4096) == 0;
         CHECK_EQ_U64(stale, 0); /* round 0: zeros; later: poison over the old pattern */
-        CHECK_CU(cuMemcpyHtoD(va, host, n));
+        CHECK_CU(sim_test_landed(cuMemcpyHtoD(va, host, n)));
         CHECK_CU(cuMemcpyDtoH(back, va, n));
         CHECK(memcmp(back, host, n) == 0);
         CHECK_CU(cuMemUnmap(va, n));
@@ -183,11 +183,13 @@ TEST(bytes_survive_unmap_and_remap) {
     CHECK_CU(cuMemSetAccess(va1, 2 * GRAN, &a, 1));
     CHECK_CU(cuMemSetAccess(va2, GRAN, &a, 1));
     CHECK_CU(cuMemSetAccess(va3, GRAN, &a, 1));
-    CHECK_CU(cuMemcpyHtoD(va3, host, GRAN));
-    CHECK_CU(cuMemcpyHtoD(va1, host + GRAN, 2 * GRAN));
-    CHECK_CU(cuMemcpyHtoD(va2, host + 3 * GRAN, GRAN));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(va3, host, GRAN)));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(va1, host + GRAN, 2 * GRAN)));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(va2, host + 3 * GRAN, GRAN)));
     CHECK_CU(cuMemSetAccess(va1 + GRAN, GRAN, &r, 1)); /* va1: two kinds of access */
     CHECK_EQ_U64(cuMemcpyHtoD(va1 + GRAN, host, 64), CUDA_ERROR_INVALID_VALUE);
+    /* from pageable memory cuMemcpyHtoD returns once staged: wait before unmapping */
+    CHECK_CU(cuCtxSynchronize());
     CHECK_CU(cuMemUnmap(va1, 2 * GRAN));
     CHECK_CU(cuMemUnmap(va2, GRAN));
     CHECK_CU(cuMemUnmap(va3, GRAN));
@@ -233,11 +235,11 @@ TEST(aliased_mappings_share_bytes) {
     /* the last granule written, then left in the pool */
     CHECK_CU(cuMemMap(y, GRAN, 2 * GRAN, h, 0));
     CHECK_CU(cuMemSetAccess(y, GRAN, &a, 1));
-    CHECK_CU(cuMemcpyHtoD(y, host + 2 * GRAN, GRAN));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(y, host + 2 * GRAN, GRAN)));
     CHECK_CU(cuMemUnmap(y, GRAN));
     CHECK_CU(cuMemMap(x, 2 * GRAN, 0, h, 0)); /* [0, 2G) at x */
     CHECK_CU(cuMemSetAccess(x, 2 * GRAN, &a, 1));
-    CHECK_CU(cuMemcpyHtoD(x, host, 2 * GRAN));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(x, host, 2 * GRAN)));
     CHECK_CU(cuMemMap(y, 2 * GRAN, GRAN, h, 0)); /* [G, 3G) at y: granule G twice */
     CHECK_CU(cuMemSetAccess(y, 2 * GRAN, &a, 1));
     CHECK_CU(cuMemcpyDtoH(back, y, 2 * GRAN));
@@ -245,7 +247,7 @@ TEST(aliased_mappings_share_bytes) {
     CHECK_CU(cuMemcpyDtoH(back, x, 2 * GRAN));
     CHECK(memcmp(back, host, 2 * GRAN) == 0);
     /* writes through one address show through the other */
-    CHECK_CU(cuMemsetD8(y + 5, 0x77, 100));
+    CHECK_CU(sim_test_landed(cuMemsetD8(y + 5, 0x77, 100)));
     CHECK_CU(cuMemcpyDtoH(back, x + GRAN, 128));
     CHECK(back[4] == host[GRAN + 4] && back[5] == 0x77 && back[104] == 0x77 &&
           back[105] == host[GRAN + 105]);
@@ -297,16 +299,16 @@ TEST(forked_child_leaves_parent_memory_alone) {
     CHECK_CU(cuMemAddressReserve(&other, GRAN, 0, 0, 0));
     CHECK_CU(cuMemMap(va, GRAN, 0, h, 0));
     CHECK_CU(cuMemSetAccess(va, GRAN, &a, 1));
-    CHECK_CU(cuMemcpyHtoD(va, host, GRAN));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(va, host, GRAN)));
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
         CUmemGenericAllocationHandle c;
-        if (cuMemsetD8(va, 0x55, GRAN) || cuMemUnmap(va, GRAN) || cuMemRelease(h))
+        if (sim_test_landed(cuMemsetD8(va, 0x55, GRAN)) || cuMemUnmap(va, GRAN) || cuMemRelease(h))
             _exit(2);
         /* the child reuses h's extent: poisoned and written in the child only */
         if (cuMemCreate(&c, GRAN, &p, 0) || cuMemMap(other, GRAN, 0, c, 0) ||
-            cuMemSetAccess(other, GRAN, &a, 1) || cuMemsetD8(other, 0x66, GRAN))
+            cuMemSetAccess(other, GRAN, &a, 1) || sim_test_landed(cuMemsetD8(other, 0x66, GRAN)))
             _exit(3);
         _exit(0);
     }
@@ -366,7 +368,7 @@ TEST(pinned_and_registered) {
     CHECK_EQ_U64((uintptr_t)b % GRAN, 0);
     memset(b, 0x5a, big);
     CHECK_CU(cuMemAlloc(&d, big));
-    CHECK_CU(cuMemcpyHtoD(d, b, big));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(d, b, big)));
     memset(b, 0, big);
     CHECK_CU(cuMemcpyDtoH(b, d, big));
     CHECK(b[0] == 0x5a && b[big - 1] == 0x5a);
@@ -483,7 +485,7 @@ static void *churn(void *v) {
             continue;
         }
         a->errors += pinned[0] != want || pinned[4095] != want;
-        if (cuMemAlloc(&d, 4096 + i) || cuMemsetD8(d, want ^ 0xff, 4096 + i) ||
+        if (cuMemAlloc(&d, 4096 + i) || sim_test_landed(cuMemsetD8(d, want ^ 0xff, 4096 + i)) ||
             cuMemcpyDtoH(pinned, d, 64) || cuMemFree(d)) {
             a->errors++;
             continue;

@@ -31,6 +31,7 @@ static unsigned read_word(int i) {
 static void zero_words(void) {
     for (int i = 0; i < 16; i++)
         cuMemsetD32(dev_word[i], 0, 1);
+    cuCtxSynchronize(); /* a memset returns before it is done */
 }
 
 static double now_ms(void) {

@@ -69,7 +69,7 @@ TEST(fresh_and_reused_physical_memory_is_poison) {
         CHECK_CU(cuMemSetAccess(va, n, &a, 1));
         CHECK_CU(cuMemcpyDtoH(b, va, n));
         CHECK_EQ_U64(not_poison(b, va, n), 0);
-        CHECK_CU(cuMemsetD8(va, 0x11, n)); /* what the next round must not see */
+        CHECK_CU(sim_test_landed(cuMemsetD8(va, 0x11, n))); /* what the next round must not see */
         CHECK_CU(cuMemUnmap(va, n));
         CHECK_CU(cuMemRelease(h));
     }
@@ -90,7 +90,7 @@ TEST(copies_land_late) {
     CHECK_CU(cuMemAllocHost((void **)&src, n));
     CHECK_CU(cuMemAllocHost((void **)&peek, 4096));
     memset(src, 0x5a, n);
-    CHECK_CU(cuMemsetD8(d, 0x33, n));
+    CHECK_CU(sim_test_landed(cuMemsetD8(d, 0x33, n)));
     CHECK_CU(cuMemcpyHtoDAsync(d, src, n, s));
     /* The legacy stream does not wait for a non-blocking stream: these reads are not
      * ordered with the copy. Wait (a loaded machine starts the copy late) until the
@@ -161,6 +161,47 @@ TEST(unmap_during_copy_is_caught) {
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status));
     CHECK_EQ_U64(WEXITSTATUS(status), 0);
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The driver's API synchronisation behaviour: a synchronous host-to-device copy from
+ * pageable memory returns once the source is staged (64 MiB at 1 GB/s land ~67 ms later),
+ * a synchronous memset or device-to-device copy returns before it is done; a
+ * device-to-host copy returns when its bytes are there, after everything before it. */
+TEST(sync_calls_return_early) {
+    size_t n = 64 * MiB;
+    CUdeviceptr d, e;
+    unsigned char *host = malloc(n), v = 0;
+    memset(host, 0x21, n);
+    CHECK_CU(cuMemAlloc(&d, n));
+    CHECK_CU(cuMemAlloc(&e, 4096));
+    double t0 = now_ms();
+    CHECK_CU(cuMemcpyHtoD(d, host, n));
+    memset(host, 0, n); /* staged: the copy no longer reads it */
+    CHECK_EQ_U64(cuStreamQuery(CU_STREAM_LEGACY), CUDA_ERROR_NOT_READY); /* still landing */
+    double t1 = now_ms();
+    CHECK_CU(cuMemsetD8(d + n - 1, 0x42, 1));
+    CHECK_CU(cuMemcpyDtoD(e, d + n - 4096, 4096));
+    double t2 = now_ms();
+    CHECK_EQ_U64(cuStreamQuery(CU_STREAM_LEGACY), CUDA_ERROR_NOT_READY);
+    CHECK_CU(cuMemcpyDtoH(&v, e + 4095, 1));
+    double t3 = now_ms();
+    CHECK(t2 - t1 < 30); /* queued behind the copy, not waiting for it */
+    CHECK(t3 - t1 >= 30);
+    CHECK_EQ_U64(v, 0x42);
+    CHECK_CU(cuMemcpyDtoH(&v, d, 1));
+    CHECK_EQ_U64(v, 0x21);
+    if (check_current_failed)
+        fprintf(stderr, "staged %.1f ms, memset+dtod %.1f ms, landed %.1f ms\n", t1 - t0, t2 - t1,
+                t3 - t0);
+    CHECK_CU(cuMemFree(d));
+    CHECK_CU(cuMemFree(e));
+    free(host);
 }
 
 /* The child run with SIMCUDA_REPORT: reads 4096 never-written bytes, 4096 written by a
@@ -351,5 +392,6 @@ int main(int argc, char **argv) {
     RUN(fresh_alloc_is_poison);
     RUN(fresh_and_reused_physical_memory_is_poison);
     RUN(copies_land_late);
+    RUN(sync_calls_return_early);
     return check_summary();
 }

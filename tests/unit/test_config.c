@@ -175,7 +175,7 @@ TEST(policy_follows_the_sequence) {
     CHECK(cfg.policy == CONFIG_POLICY_LRU);
     config_free(&cfg);
     CHECK(parse("[offload]\nsequence = a\n[component a]\n") == 0);
-    CHECK(cfg.policy == CONFIG_POLICY_SEQUENCE);
+    CHECK(cfg.policy == CONFIG_POLICY_BUDGET); /* nothing moves while everything fits */
     config_free(&cfg);
     CHECK(parse("[offload]\nsequence = a\npolicy = lru\n[component a]\n") == 0);
     CHECK(cfg.policy == CONFIG_POLICY_LRU);
@@ -707,12 +707,12 @@ TEST(environment_overrides_the_file) {
     CHECK(!cfg.budget.set && cfg.prefetch == 1);
     config_free(&cfg);
 
-    /* a sequence from the environment alone picks the sequence policy */
+    /* a sequence from the environment alone picks the budget policy */
     static const char *const seq[] = {"OFFLOAD_SEQUENCE=unet", NULL};
     const char *no_seq = write_file("noseq.conf", "[component unet]\n");
     fake_env = seq;
     CHECK(config_load_from(&cfg, no_seq, fake_getenv, &err) == 0);
-    CHECK(cfg.policy == CONFIG_POLICY_SEQUENCE && cfg.sequence_length == 1);
+    CHECK(cfg.policy == CONFIG_POLICY_BUDGET && cfg.sequence_length == 1);
     config_free(&cfg);
 }
 

@@ -59,6 +59,10 @@ struct config_component {
     size_t alloc_range_count;
     char **kernels; /* fnmatch(3) globs */
     size_t kernel_count;
+    /* `indirect`: globs of kernels that reach this component's memory through pointers
+     * stored in device memory (a batched GEMM's pointer array) */
+    char **indirect;
+    size_t indirect_count;
     uint64_t *order; /* `order`: the ordinals in the order they are first used per turn */
     size_t order_count;
     int order_line; /* line of its `order` key, 0 if none */
@@ -116,6 +120,9 @@ int config_component_for_ordinal(const struct config *cfg, uint64_t ordinal);
 
 /* Index of the first component whose `kernels` glob matches name, or -1. */
 int config_component_for_kernel(const struct config *cfg, const char *kernel_name);
+
+/* Index of the first component whose `indirect` glob matches name, or -1. */
+int config_component_indirect_for_kernel(const struct config *cfg, const char *kernel_name);
 
 void config_free(struct config *cfg);
 

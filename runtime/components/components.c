@@ -178,6 +178,15 @@ int components_of_kernel(struct runtime *rt, struct func_layout *layout) {
     return valid(rt, layout->component) ? layout->component : -1;
 }
 
+int components_indirect_of_kernel(struct runtime *rt, struct func_layout *layout) {
+    if (!rt->components || !layout)
+        return -1;
+    if (layout->indirect == -2)
+        layout->indirect =
+            layout->name ? config_component_indirect_for_kernel(&rt->cfg, layout->name) : -1;
+    return valid(rt, layout->indirect) ? layout->indirect : -1;
+}
+
 int components_active(const struct runtime *rt) {
     return rt->components ? rt->components->active : -1;
 }

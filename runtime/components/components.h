@@ -44,6 +44,10 @@ bool components_on_launch(struct runtime *rt, struct func_layout *layout, struct
 /* The component whose `kernels` name the launched kernel, or -1. */
 int components_of_kernel(struct runtime *rt, struct func_layout *layout);
 
+/* The component whose `indirect` names the launched kernel (it reaches that component's
+ * memory through pointers stored in device memory), or -1. */
+int components_indirect_of_kernel(struct runtime *rt, struct func_layout *layout);
+
 /* The active component (config index), -1 when none is (or there are no components). */
 int components_active(const struct runtime *rt);
 

@@ -71,6 +71,7 @@ static void learn_layout(struct func_layout *l) {
     l->known = learn_words(l);
     l->name = kernel_name(l->func);
     l->component = -2;
+    l->indirect = -2;
 }
 
 static size_t recent_slot(CUfunction f) {

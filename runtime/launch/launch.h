@@ -63,6 +63,7 @@ struct func_layout {
     struct param_word *maps;
     const char *name; /* cuFuncGetName / cuKernelGetName, NULL when unknown */
     int component;    /* set by the component logic; -2: not looked up yet */
+    int indirect;     /* the component whose `indirect` names it, -1 none; -2: not looked up */
     UT_hash_handle hh;
 };
 

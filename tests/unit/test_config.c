@@ -300,7 +300,7 @@ TEST(key_errors) {
                 "'allocs'?)");
     CHECK_ERROR("[component unet]\nweights = 0-3\n",
                 "offload.conf:2: unknown key 'weights' in [component unet] (expected allocs, "
-                "kernels, keep, order or readonly)");
+                "indirect, kernels, keep, order or readonly)");
     CHECK_ERROR("[component unet]\noder = 0-3\n",
                 "offload.conf:2: unknown key 'oder' in [component unet] (did you mean "
                 "'order'?)");

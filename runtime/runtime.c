@@ -11,6 +11,7 @@
 #include "runtime/memory/residency.h"
 #include "runtime/memory/untracked.h"
 #include "runtime/record.h"
+#include "runtime/report/trace.h"
 #include "runtime/setup.h"
 #include "runtime/state.h"
 
@@ -22,6 +23,7 @@
 
 void runtime_early_init(void) {
     setup_early(rt);
+    trace_start(&rt->cfg); /* the timeline and the status line, when asked for */
 }
 
 /* --- the current call's allocations ------------------------------------------------- */
@@ -546,11 +548,13 @@ void runtime_shutdown(void) {
             .components = comps,
             .component_count = ncomp,
         };
-        stats_log_summary(&report);
+        if (rt->cfg.summary) /* off under `offload run`, which prints the table itself */
+            stats_log_summary(&report);
         if (rt->cfg.stats_path[0])
             stats_write_file(&report, rt->cfg.stats_path);
         free(comps);
     }
+    trace_finish(rt->budget.limit);
     if (locked)
         runtime_unlock();
 }

@@ -91,8 +91,8 @@ void status_format(char *buf, size_t len, uint64_t now) {
     if (len == 0)
         return;
     buf[0] = '\0';
-    size_t at = append(buf, len, 0, "offload: status %.0f s: resident MiB",
-                       (double)(now - st.start) / 1e9);
+    size_t at =
+        append(buf, len, 0, "offload: status %.0f s: resident MiB", (double)(now - st.start) / 1e9);
     uint64_t all = 0, others = 0;
     for (size_t i = 0; i < st.count; i++) {
         all += st.resident[i];

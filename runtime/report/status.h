@@ -5,10 +5,10 @@
  *   offload: status 12 s: resident MiB text_encoder 0.0, unet 195.0, vae 0.0 (195.0 in
  *   all); 66 evictions, 50 restores, 880.7 MiB moved
  *
- * (on one line; at most 8 components by name, the rest summed as "others"). Nothing before the first interval has passed: short runs stay quiet.
- * A line is one write(2), so it never interleaves with the program's own output mid-line;
- * it is a new line each time, never a rewrite with '\r' (that would garble the program's
- * lines).
+ * (on one line; at most 8 components by name, the rest summed as "others"). Nothing before the
+ * first interval has passed: short runs stay quiet. A line is one write(2), so it never interleaves
+ * with the program's own output mid-line; it is a new line each time, never a rewrite with '\r'
+ * (that would garble the program's lines).
  *
  * Fed by trace.c (every trace_* event), so it needs no wiring of its own: see the
  * Wiring paragraph of trace.h. Not thread-safe by itself: trace.c calls it under its lock.

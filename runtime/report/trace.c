@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TRACE_STREAMS_MAX 8  /* copy-stream tracks; more streams share the last one */
-#define TRACE_STALL_DEPTH 8  /* nested stalls kept; deeper ones are counted, not drawn */
+#define TRACE_STREAMS_MAX 8          /* copy-stream tracks; more streams share the last one */
+#define TRACE_STALL_DEPTH 8          /* nested stalls kept; deeper ones are counted, not drawn */
 #define TRACE_ORDINAL_MAX (1u << 22) /* allocations beyond this ordinal are not traced */
 
 /* Track ids ("tid") in the file, which is also their order on screen. */
@@ -245,8 +245,8 @@ void trace_component_state(int component, enum trace_state state, uint64_t resid
             close_state(component, t);
             *s = (struct open_state){true, state, t, resident_bytes};
         }
-        push(&(struct rec){.ts = t, .bytes = resident_bytes, .component = component,
-                           .kind = REC_COUNTER});
+        push(&(struct rec){
+            .ts = t, .bytes = resident_bytes, .component = component, .kind = REC_COUNTER});
         status_resident(component, resident_bytes);
     }
     leave(t);
@@ -476,8 +476,9 @@ static const char *const state_colours[] = {"good", "yellow", "grey", "olive"};
 
 static void put_state(struct buf *b, const struct rec *r) {
     put_span_head(b, "state", TID_COMPONENT + r->component, r);
-    put(b, "\"name\": \"%s\", \"cname\": \"%s\", \"args\": {\"component\": ",
-        state_names[r->detail], state_colours[r->detail]);
+    put(b,
+        "\"name\": \"%s\", \"cname\": \"%s\", \"args\": {\"component\": ", state_names[r->detail],
+        state_colours[r->detail]);
     put_string(b, component_name(r->component));
     put(b, ", \"resident_bytes\": %" PRIu64 "}}", r->bytes);
 }
@@ -535,12 +536,14 @@ static void put_counter(struct buf *b, const struct rec *r, const uint64_t *resi
 }
 
 static void put_track(struct buf *b, int tid, const char *name) {
-    put(b, ",\n{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": %d, "
-           "\"args\": {\"name\": ",
+    put(b,
+        ",\n{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": %d, "
+        "\"args\": {\"name\": ",
         tid);
     put_string(b, name);
-    put(b, "}},\n{\"name\": \"thread_sort_index\", \"ph\": \"M\", \"pid\": 1, \"tid\": %d, "
-           "\"args\": {\"sort_index\": %d}}",
+    put(b,
+        "}},\n{\"name\": \"thread_sort_index\", \"ph\": \"M\", \"pid\": 1, \"tid\": %d, "
+        "\"args\": {\"sort_index\": %d}}",
         tid, tid);
 }
 
@@ -577,9 +580,10 @@ static char *build_json(uint64_t budget_bytes) {
         return NULL;
     }
     memcpy(resident, tr.baseline, tr.ncomp * sizeof *resident);
-    put(&b, "{\"displayTimeUnit\": \"ms\",\n\"otherData\": {\"budget_bytes\": %" PRIu64
-            ", \"capacity\": %zu, \"dropped_spans\": %" PRIu64
-            ", \"clock\": \"host CLOCK_MONOTONIC\"},\n\"traceEvents\": [\n",
+    put(&b,
+        "{\"displayTimeUnit\": \"ms\",\n\"otherData\": {\"budget_bytes\": %" PRIu64
+        ", \"capacity\": %zu, \"dropped_spans\": %" PRIu64
+        ", \"clock\": \"host CLOCK_MONOTONIC\"},\n\"traceEvents\": [\n",
         budget_bytes, tr.capacity, tr.dropped);
     put_tracks(&b);
     for (size_t i = 0; i < tr.len; i++) {

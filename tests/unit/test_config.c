@@ -684,8 +684,7 @@ TEST(environment_errors) {
         {"OFFLOAD_LOG=trace",
          "OFFLOAD_LOG: unknown log level 'trace' (expected error, warn, info or debug)"},
         {"OFFLOAD_MODE=recrd", "OFFLOAD_MODE: unknown mode 'recrd' (did you mean 'record'?)"},
-        {"OFFLOAD_SUMMARY=maybe",
-         "OFFLOAD_SUMMARY: unknown boolean 'maybe' (expected yes or no)"},
+        {"OFFLOAD_SUMMARY=maybe", "OFFLOAD_SUMMARY: unknown boolean 'maybe' (expected yes or no)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *env[] = {bad[i].var, NULL};

@@ -244,10 +244,10 @@ TEST(stalls_nest_and_unfinished_copies_are_marked) {
     CHECK(strstr(json, "\"ts\": 40.000, \"dur\": 0.000, \"name\": \"evict #5\", \"args\": "
                        "{\"alloc\": 5, \"component\": \"(none)\", \"bytes\": 64, \"queued_us\": "
                        "40.000, \"outcome\": \"failed\"}") != NULL);
-    CHECK(strstr(json, "\"ts\": 40.000, \"dur\": 10.000, \"name\": \"restore unet#4\", "
-                       "\"args\": {\"alloc\": 4, \"component\": \"unet\", \"bytes\": 64, "
-                       "\"GBps\": 0.006, \"queued_us\": 30.000, \"outcome\": \"unfinished\"}") !=
-          NULL);
+    CHECK(strstr(json,
+                 "\"ts\": 40.000, \"dur\": 10.000, \"name\": \"restore unet#4\", "
+                 "\"args\": {\"alloc\": 4, \"component\": \"unet\", \"bytes\": 64, "
+                 "\"GBps\": 0.006, \"queued_us\": 30.000, \"outcome\": \"unfinished\"}") != NULL);
     CHECK(strstr(json, "\"copy stream 1 (to host and to device)\"") != NULL);
     free(json);
 }

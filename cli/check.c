@@ -40,8 +40,8 @@ int cmd_check(int argc, char **argv) {
         return 0;
     }
     if (argc != 2)
-        return usage_error("check", argc < 2 ? "missing the config file"
-                                             : "one config file at a time");
+        return usage_error("check",
+                           argc < 2 ? "missing the config file" : "one config file at a time");
     if (argv[1][0] == '-')
         return usage_error("check", "unknown option '%s'", argv[1]);
     struct config cfg;

@@ -105,12 +105,26 @@ static bool parse_string(struct reader *r, char **out) {
         char e = *r->p++;
         unsigned cp;
         switch (e) {
-        case '"': case '\\': case '/': *w++ = e; break;
-        case 'b': *w++ = '\b'; break;
-        case 'f': *w++ = '\f'; break;
-        case 'n': *w++ = '\n'; break;
-        case 'r': *w++ = '\r'; break;
-        case 't': *w++ = '\t'; break;
+        case '"':
+        case '\\':
+        case '/':
+            *w++ = e;
+            break;
+        case 'b':
+            *w++ = '\b';
+            break;
+        case 'f':
+            *w++ = '\f';
+            break;
+        case 'n':
+            *w++ = '\n';
+            break;
+        case 'r':
+            *w++ = '\r';
+            break;
+        case 't':
+            *w++ = '\t';
+            break;
         case 'u':
             if (!hex4(r, &cp)) {
                 free(s);

@@ -16,8 +16,8 @@ struct json {
     enum json_type type;
     bool boolean;
     double number;
-    uint64_t integer; /* JSON_NUMBER written as a non-negative integer; else 0 */
-    char *string;     /* JSON_STRING, NUL-terminated (an embedded \u0000 ends it) */
+    uint64_t integer;   /* JSON_NUMBER written as a non-negative integer; else 0 */
+    char *string;       /* JSON_STRING, NUL-terminated (an embedded \u0000 ends it) */
     struct json *items; /* JSON_ARRAY and JSON_OBJECT: count values */
     char **keys;        /* JSON_OBJECT: count keys */
     size_t count;

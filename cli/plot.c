@@ -84,11 +84,20 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o, const char 
 static void put_text(struct out *o, const char *s) {
     for (; *s; s++) {
         switch (*s) {
-        case '&': put(o, "&amp;"); break;
-        case '<': put(o, "&lt;"); break;
-        case '>': put(o, "&gt;"); break;
-        case '"': put(o, "&quot;"); break;
-        default: put(o, "%c", *s);
+        case '&':
+            put(o, "&amp;");
+            break;
+        case '<':
+            put(o, "&lt;");
+            break;
+        case '>':
+            put(o, "&gt;");
+            break;
+        case '"':
+            put(o, "&quot;");
+            break;
+        default:
+            put(o, "%c", *s);
         }
     }
 }
@@ -318,8 +327,9 @@ static void draw_chart(struct plot *p, double y, uint64_t budget) {
     put_text(o, p->counter);
     put(o, "</text>\n<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#666\">%.1f MiB</text>\n",
         LABEL_W, y + 30, top / 1048576.0);
-    put(o, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%d\" fill=\"none\" "
-           "stroke=\"#bbb\"/>\n",
+    put(o,
+        "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%d\" fill=\"none\" "
+        "stroke=\"#bbb\"/>\n",
         PLOT_X, y, PLOT_W, CHART_H);
     for (size_t k = series; k-- > 0;) { /* the topmost band first, the lower ones over it */
         put(o, "<path fill=\"%s\" fill-opacity=\"0.8\" d=\"M%.2f %.1f", palette[k % 8],
@@ -342,9 +352,10 @@ static void draw_chart(struct plot *p, double y, uint64_t budget) {
     }
     if (budget) {
         double by = y + CHART_H - (double)budget / top * CHART_H;
-        put(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#d32f2f\" "
-               "stroke-dasharray=\"6 4\"/>\n<text x=\"%d\" y=\"%.1f\" fill=\"#d32f2f\">budget "
-               "%.1f MiB</text>\n",
+        put(o,
+            "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#d32f2f\" "
+            "stroke-dasharray=\"6 4\"/>\n<text x=\"%d\" y=\"%.1f\" fill=\"#d32f2f\">budget "
+            "%.1f MiB</text>\n",
             PLOT_X, by, PLOT_X + PLOT_W, by, PLOT_X + 4, by - 3, (double)budget / 1048576.0);
     }
 }
@@ -360,8 +371,8 @@ static void draw_axis(struct plot *p, double y) {
         PLOT_X + PLOT_W, y);
     for (double t = 0; t <= range + step / 1e6; t += step) {
         double x = x_of(p, p->t0 + t);
-        put(o, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#333\"/>\n", x, y,
-            x, y + 5);
+        put(o, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#333\"/>\n", x, y, x,
+            y + 5);
         put(o, "<text x=\"%.2f\" y=\"%.1f\" text-anchor=\"middle\">", x, y + 18);
         put_time(o, t);
         put(o, "</text>\n");
@@ -370,13 +381,14 @@ static void draw_axis(struct plot *p, double y) {
 
 static void draw_legend(struct out *o, double y) {
     static const char *const items[][2] = {
-        {"resident", "#43a047"}, {"evicting", "#fb8c00"}, {"evicted", "#cfd8dc"},
+        {"resident", "#43a047"},  {"evicting", "#fb8c00"},      {"evicted", "#cfd8dc"},
         {"restoring", "#1e88e5"}, {"eviction copy", "#ef6c00"}, {"restore copy", "#1565c0"},
         {"stall", "#e53935"}};
     double x = PLOT_X;
     for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
-        put(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>"
-               "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
+        put(o,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>"
+            "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
             x, y, items[i][1], x + 16, y + 11, items[i][0]);
         x += 16 + 8 * (double)strlen(items[i][0]) + 18;
     }
@@ -388,10 +400,11 @@ static void draw(struct plot *p, const struct json *trace) {
     uint64_t budget = json_u64(other, "budget_bytes", 0);
     double y = 60;
     double height = y + (p->nsamples ? CHART_H + 20 : 0) + (double)p->ntracks * ROW_H + 80;
-    put(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
-           "viewBox=\"0 0 %d %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
-           "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+    put(o,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
+        "viewBox=\"0 0 %d %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
+        "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
         WIDTH, height, WIDTH, height);
     put(o, "<text x=\"10\" y=\"24\" font-size=\"16\" font-weight=\"bold\">");
     put_text(o, p->process ? p->process : "timeline");

@@ -46,10 +46,10 @@ static void print_table(const struct json *s, FILE *to) {
     for (size_t i = 0; i < comps->count; i++) {
         const struct json *c = &comps->items[i];
         fprintf(to, "%-16s %8.1f %9" PRIu64 " %9" PRIu64 " %11.1f %11.1f %8" PRIu64 " %8.3f\n",
-                json_str(c, "name", "?"), mib(json_u64(c, "bytes", 0)),
-                json_u64(c, "evictions", 0), json_u64(c, "restores", 0),
-                mib(json_u64(c, "bytes_to_host", 0)), mib(json_u64(c, "bytes_to_device", 0)),
-                json_u64(c, "prefetch_hits", 0), seconds(json_u64(c, "stall_ns", 0)));
+                json_str(c, "name", "?"), mib(json_u64(c, "bytes", 0)), json_u64(c, "evictions", 0),
+                json_u64(c, "restores", 0), mib(json_u64(c, "bytes_to_host", 0)),
+                mib(json_u64(c, "bytes_to_device", 0)), json_u64(c, "prefetch_hits", 0),
+                seconds(json_u64(c, "stall_ns", 0)));
     }
     uint64_t unowned = json_u64(s, "unowned_bytes", 0);
     if (unowned)

@@ -52,8 +52,8 @@ static const struct env_option record_options[] = {
  * through (config_load_with takes a plain function, hence file scope). */
 static const struct env_option *given_options;
 static size_t given_count;
-static const char *given[RUN_OPTION_COUNT > RECORD_OPTION_COUNT ? RUN_OPTION_COUNT
-                                                                 : RECORD_OPTION_COUNT];
+static const char
+    *given[RUN_OPTION_COUNT > RECORD_OPTION_COUNT ? RUN_OPTION_COUNT : RECORD_OPTION_COUNT];
 
 static const char *lookup(const char *name) {
     for (size_t i = 0; i < given_count; i++)
@@ -79,7 +79,8 @@ static void run_help(void) {
            "\n"
            "Options (each sets the environment variable in parentheses, which works too):\n");
     print_options(run_options, RUN_OPTION_COUNT);
-    printf("  %-20s %s\n", "--help", "this text"
+    printf("  %-20s %s\n", "--help",
+           "this text"
            "\n\n"
            "A bad option or value, or a config error, stops before PROGRAM starts: one line,\n"
            "exit status 2. liboffload.so is found next to offload, in ../lib, or at\n"
@@ -101,7 +102,8 @@ static void record_help(void) {
            "Options:\n");
     print_options(record_options, RECORD_OPTION_COUNT);
     printf("  %-20s %s\n", "-o FILE", "the same as --output FILE");
-    printf("  %-20s %s\n", "--help", "this text"
+    printf("  %-20s %s\n", "--help",
+           "this text"
            "\n\n"
            "Then: rename c0, c1, ... in FILE, and run: offload run --config FILE -- PROGRAM\n");
 }
@@ -109,8 +111,8 @@ static void record_help(void) {
 /* --- parsing the command line ------------------------------------------------------- */
 
 /* Options into given[], the program's argv into *program. -1: exit with *status. */
-static int parse_options(const char *cmd, const struct env_option *options, size_t count,
-                         int argc, char **argv, char ***program, int *status) {
+static int parse_options(const char *cmd, const struct env_option *options, size_t count, int argc,
+                         char **argv, char ***program, int *status) {
     struct option longs[RUN_OPTION_COUNT + 2];
     for (size_t i = 0; i < count; i++)
         longs[i] = (struct option){options[i].name, required_argument, NULL, (int)i};
@@ -147,8 +149,9 @@ static int parse_options(const char *cmd, const struct env_option *options, size
         }
     }
     if (optind >= argc) {
-        *status = usage_error(cmd, "missing the program to run (offload %s [OPTIONS] -- "
-                                   "PROGRAM [ARGS...])",
+        *status = usage_error(cmd,
+                              "missing the program to run (offload %s [OPTIONS] -- "
+                              "PROGRAM [ARGS...])",
                               cmd);
         return -1;
     }
@@ -398,8 +401,9 @@ static void print_recorded(const char *path, char **program) {
             fprintf(stderr, "%s%s", i ? " -> " : "", cfg.components[cfg.sequence[i]].name);
         fprintf(stderr, "\n");
     }
-    fprintf(stderr, "offload: next: rename the components in %s, then: offload run --config %s "
-                    "-- %s ...\n",
+    fprintf(stderr,
+            "offload: next: rename the components in %s, then: offload run --config %s "
+            "-- %s ...\n",
             path, path, program[0]);
     config_free(&cfg);
 }
@@ -431,10 +435,9 @@ int cmd_record(int argc, char **argv) {
     int sig, rc = spawn(program, &sig);
     print_outcome(program, rc, sig);
     struct stat after;
-    bool written = stat(out, &after) == 0 &&
-                   (!existed || after.st_ino != before.st_ino ||
-                    after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
-                    after.st_mtim.tv_nsec != before.st_mtim.tv_nsec);
+    bool written = stat(out, &after) == 0 && (!existed || after.st_ino != before.st_ino ||
+                                              after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+                                              after.st_mtim.tv_nsec != before.st_mtim.tv_nsec);
     if (written)
         print_recorded(out, program);
     else

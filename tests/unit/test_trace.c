@@ -93,15 +93,21 @@ TEST(off_unless_asked) {
     CHECK(access(path, F_OK) != 0);
 }
 
-/* The pipeline's shape, scripted: te resident, then a switch to unet (te evicting on one
- * stream while unet restores on the other), a launch that stalls on a restore, vae. */
+/* The pipeline's shape, scripted: te resident while unet's last allocation goes out, then a
+ * switch to unet (te evicting on one stream while unet comes back on the other), a launch
+ * that stalls on that restore, vae. */
 TEST(pipeline_timeline) {
     start("pipeline.json", TRACE_DEFAULT_CAPACITY);
     const void *to_host = (const void *)0x10, *to_dev = (const void *)0x20;
     at(0);
     trace_component_state(0, TRACE_RESIDENT, 300);
+    trace_component_state(1, TRACE_EVICTING, 400);
+    trace_evict_begin(2, 1, 400, to_host);
     for (int i = 0; i < 5; i++)
         trace_launch(0);
+    at(50 * US);
+    trace_evict_end(2, true);
+    trace_component_state(1, TRACE_EVICTED, 0);
     at(100 * US);
     trace_component_state(0, TRACE_EVICTING, 300);
     trace_evict_begin(0, 0, 100, to_host);

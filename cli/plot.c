@@ -300,8 +300,10 @@ static void draw_track(struct plot *p, const struct track *t, double y, size_t r
         const struct span *s = &t->spans[i];
         double x = x_of(p, s->ts), w = x_of(p, s->ts + s->dur) - x;
         double inset = 2 + 4.0 * (s->depth < 4 ? s->depth : 4);
-        put(o, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\">", x,
-            y + inset, w < 0.5 ? 0.5 : w, ROW_H - 2 * inset, span_colour(p, s->event));
+        put(o,
+            "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\" "
+            "stroke=\"white\" stroke-width=\"0.3\">",
+            x, y + inset, w < 0.5 ? 0.5 : w, ROW_H - 2 * inset, span_colour(p, s->event));
         put_tooltip(p, s);
         put(o, "</rect>\n");
     }
@@ -360,38 +362,50 @@ static void draw_chart(struct plot *p, double y, uint64_t budget) {
     }
 }
 
+/* Ticks at 1, 2 or 5 times a power of ten, about eight of them, labelled in one unit. */
 static void draw_axis(struct plot *p, double y) {
     struct out *o = p->svg;
-    double range = p->t1 - p->t0, raw = range / 10, step = pow(10, floor(log10(raw)));
+    double range = p->t1 - p->t0, raw = range / 8, step = pow(10, floor(log10(raw)));
     if (raw / step >= 5)
         step *= 5;
     else if (raw / step >= 2)
         step *= 2;
+    const char *unit = range >= 2e6 ? "s" : range >= 2e3 ? "ms" : "us";
+    double per = range >= 2e6 ? 1e6 : range >= 2e3 ? 1e3 : 1;
     put(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#333\"/>\n", PLOT_X, y,
         PLOT_X + PLOT_W, y);
     for (double t = 0; t <= range + step / 1e6; t += step) {
         double x = x_of(p, p->t0 + t);
         put(o, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#333\"/>\n", x, y, x,
             y + 5);
-        put(o, "<text x=\"%.2f\" y=\"%.1f\" text-anchor=\"middle\">", x, y + 18);
-        put_time(o, t);
-        put(o, "</text>\n");
+        put(o, "<text x=\"%.2f\" y=\"%.1f\" text-anchor=\"middle\">%g %s</text>\n", x, y + 18,
+            t / per, unit);
     }
 }
 
-static void draw_legend(struct out *o, double y) {
+static double legend_item(struct out *o, double x, double y, const char *colour, const char *what) {
+    put(o,
+        "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>"
+        "<text x=\"%.1f\" y=\"%.1f\">",
+        x, y, colour, x + 16, y + 11);
+    put_text(o, what);
+    put(o, "</text>\n");
+    return x + 16 + 7 * (double)strlen(what) + 18;
+}
+
+/* The span colours, then each component's (its band in the chart, its launch turns). */
+static void draw_legend(struct plot *p, double y) {
     static const char *const items[][2] = {
         {"resident", "#43a047"},  {"evicting", "#fb8c00"},      {"evicted", "#cfd8dc"},
         {"restoring", "#1e88e5"}, {"eviction copy", "#ef6c00"}, {"restore copy", "#1565c0"},
         {"stall", "#e53935"}};
     double x = PLOT_X;
-    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
-        put(o,
-            "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>"
-            "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
-            x, y, items[i][1], x + 16, y + 11, items[i][0]);
-        x += 16 + 8 * (double)strlen(items[i][0]) + 18;
-    }
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++)
+        x = legend_item(p->svg, x, y, items[i][1], items[i][0]);
+    const struct json *args = p->nsamples ? json_get(p->samples[0], "args") : NULL;
+    x = PLOT_X;
+    for (size_t i = 0; args && i < args->count && x < WIDTH - 100; i++)
+        x = legend_item(p->svg, x, y + 20, palette[i % 8], args->keys[i]);
 }
 
 static void draw(struct plot *p, const struct json *trace) {
@@ -399,7 +413,7 @@ static void draw(struct plot *p, const struct json *trace) {
     const struct json *other = json_get(trace, "otherData");
     uint64_t budget = json_u64(other, "budget_bytes", 0);
     double y = 60;
-    double height = y + (p->nsamples ? CHART_H + 20 : 0) + (double)p->ntracks * ROW_H + 80;
+    double height = y + (p->nsamples ? CHART_H + 20 : 0) + (double)p->ntracks * ROW_H + 100;
     put(o,
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
@@ -428,7 +442,7 @@ static void draw(struct plot *p, const struct json *trace) {
         draw_track(p, &p->tracks[i], y + (double)i * ROW_H, i);
     y += (double)p->ntracks * ROW_H + 4;
     draw_axis(p, y);
-    draw_legend(o, y + 34);
+    draw_legend(p, y + 34);
     put(o, "</svg>\n");
 }
 

@@ -216,7 +216,7 @@ uninstall:
 
 # Debian packages the build and the tests need. Installs them when run as root,
 # otherwise prints the exact command.
-DEB_PKGS := uthash-dev libinih-dev zlib1g-dev bats jq
+DEB_PKGS := uthash-dev libinih-dev zlib1g-dev bats jq groff-base
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \

@@ -34,33 +34,41 @@
  * when neither the trace nor the status line is on.
  *
  * Wiring (the calls the runtime makes; runtime/runtime.c already calls trace_start in
- * runtime_early_init and trace_finish in runtime_shutdown):
- *   - trace_component_state: wherever a component's state or its resident bytes change —
- *     in runtime/components/components.c when a switch starts evicting a component
- *     (EVICTING) or queues its prefetch (RESTORING), and in runtime/memory/residency.c
- *     where an allocation's state changes: residency_map_new (the first mapping: RESIDENT
- *     with the new bytes), the eviction being queued (residency_evict: EVICTING), its
- *     completion being reaped (residency_reap: EVICTED once the component holds no
- *     device bytes, else the same state with the lower bytes), a restore being queued and
- *     completing (residency_use's restore path: RESTORING, then RESIDENT when every
- *     allocation of the component is resident), residency_destroy (the lower bytes);
- *   - trace_evict_begin / trace_evict_end: residency_evict after the copy to the host is
- *     queued on the eviction stream; residency_reap when that copy is seen complete and
- *     the physical memory released (ok = true), or where a failed eviction is abandoned
- *     and the data left on the device (ok = false);
- *   - trace_restore_begin / trace_restore_end: where residency_use (demand) or the
- *     prefetch in components.c queues the copy to the device on the restore stream; where
- *     the restore's event is seen complete (the reap in residency.c, or its first user
- *     waiting for it; ok = false where it fails);
- *   - trace_stall_begin / trace_stall_end: around the part of use_collected
- *     (runtime/runtime.c) and residency_make_room (runtime/memory/residency.c) in which a
- *     call waits for an allocation that is not ready — component: the component of the
- *     call (the active one, -1 if none), on_component / on_ordinal: the allocation waited
- *     for (being restored, or evicted to make room);
- *   - trace_launch: in runtime_begin_launch (runtime/runtime.c), once per launch, with
- *     the component active after components_on_launch (-1 if none).
- * Components are indices into cfg->components; ordinals are the allocation's ordinal
- * (struct allocation .ordinal); stream is the CUstream the copy was queued on.
+ * runtime_early_init and trace_finish in runtime_shutdown). All in runtime/memory/
+ * residency.c unless said otherwise:
+ *   - trace_evict_begin: residency_evict, once `a->state = EVICTING` (bytes: the bytes
+ *     copied, 0 when the backup is still current; stream: the eviction stream).
+ *   - trace_evict_end(ok = true): finish_eviction (reached from residency_reap and
+ *     reap_oldest) once the memory is unmapped and released. ok = false: its cuMemUnmap
+ *     failure, reap_oldest's failed copy, and residency_restore taking an EVICTING
+ *     allocation back (the data never left the device).
+ *   - trace_restore_begin: residency_restore once the copy back is queued — only when
+ *     there is one (a->backup): a first mapping is not a restore. Demand restores and the
+ *     prefetches of runtime/components/components.c both come through here.
+ *   - trace_restore_end: where liboffload learns the copy back is done: residency_use
+ *     when cuEventQuery(a->ready) succeeds and restore_pending is cleared, or when it
+ *     orders a user's stream after a->ready (copy_order_stream: from then on the GPU
+ *     waits, the host never looks again); residency_evict when a->restore_pending (its
+ *     copy out is ordered after the restore); residency_destroy after its
+ *     copy_sync_event. A restore still pending at exit stays "unfinished".
+ *   - trace_component_state: after each of the calls above and in residency_map_new and
+ *     residency_destroy, for the allocation's component: EVICTING while one of its
+ *     allocations is EVICTING, else RESTORING while a restore of one is pending, else
+ *     RESIDENT while one is resident, else EVICTED; resident_bytes: the mapped bytes of
+ *     its allocations that are not EVICTED. (A scan of the registry does it; counters kept
+ *     per component in components.c would make it O(1).)
+ *   - trace_stall_begin / trace_stall_end: around the two waits count_stall measures in
+ *     residency_use (residency_restore of a non-resident allocation, copy_order_stream),
+ *     with on_component / on_ordinal the allocation waited for, and around reap_oldest in
+ *     residency_make_room with the allocation being evicted. component: the active one
+ *     (-1 if none).
+ *   - trace_launch: runtime_begin_launch (runtime/runtime.c), beside stats.launches++,
+ *     after components_on_launch, with the active component (components.c's
+ *     `active`, which needs an accessor; -1 without components). One call per launch:
+ *     the recorder aggregates turns itself.
+ * Components are indices into cfg->components; ordinals are struct allocation's
+ * `ordinal`; stream is the CUstream the copy was queued on (each distinct one is a
+ * track, the first TRACE_STREAMS_MAX of them).
  */
 #ifndef OFFLOAD_TRACE_H
 #define OFFLOAD_TRACE_H
@@ -95,11 +103,14 @@ void trace_start_with(const struct config *cfg, bool record, size_t capacity, in
 void trace_component_state(int component, enum trace_state state, uint64_t resident_bytes);
 
 /* The copy of allocation `ordinal` (of `component`, -1 if none) to the host was queued on
- * `stream`; then seen complete, its device memory released (ok), or abandoned (!ok). */
+ * `stream`; then seen complete, its device memory released (ok), or abandoned (!ok: the
+ * copy failed, or the eviction was taken back; either way the data stayed on the device).
+ * A begin for an ordinal whose previous copy never ended closes that one "unfinished". */
 void trace_evict_begin(uint64_t ordinal, int component, uint64_t bytes, const void *stream);
 void trace_evict_end(uint64_t ordinal, bool ok);
 
-/* The same for the copy back to the device. */
+/* The same for the copy back to the device (a restore after an eviction, never a first
+ * mapping). */
 void trace_restore_begin(uint64_t ordinal, int component, uint64_t bytes, const void *stream);
 void trace_restore_end(uint64_t ordinal, bool ok);
 

@@ -304,11 +304,30 @@ static int choose_stats_path(const struct config *cfg, char *path, size_t len, b
     return setenv("OFFLOAD_STATS", path, 1);
 }
 
+/* The files written at exit go where the user meant when offload started, even if the
+ * program changes its working directory before it ends. */
+static char absolute[2][PATH_MAX + 1];
+static const char *make_absolute(const char *path, char *out) {
+    char cwd[PATH_MAX];
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
+        return path;
+    int n = snprintf(out, PATH_MAX + 1, "%s/%s", cwd, path);
+    return n > 0 && n <= PATH_MAX ? out : path;
+}
+
+static void absolute_outputs(void) {
+    for (size_t i = 0, k = 0; i < RUN_OPTION_COUNT; i++)
+        if (given[i] && (strcmp(run_options[i].name, "stats") == 0 ||
+                         strcmp(run_options[i].name, "trace") == 0))
+            given[i] = make_absolute(given[i], absolute[k++]);
+}
+
 int cmd_run(int argc, char **argv) {
     char **program;
     int status;
     if (parse_options("run", run_options, RUN_OPTION_COUNT, argc, argv, &program, &status) < 0)
         return status;
+    absolute_outputs();
     struct config cfg;
     if (check_config("run", &cfg) < 0)
         return 2;

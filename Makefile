@@ -151,6 +151,11 @@ $(BUILD)/tests/test_interpose_hooks: tests/unit/test_interpose_hooks.c tests/uni
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(INTERPOSE_OBJS) $(LDFLAGS) -ldl -pthread
 
+# test_cli_json tests the offload command's JSON reader, which is no part of the library.
+$(BUILD)/tests/test_cli_json: tests/unit/test_cli_json.c tests/unit/check.h $(BUILD)/obj/cli/json.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/obj/cli/json.o $(LDFLAGS)
+
 # --as-needed: a program that only reaches the driver through dlopen (as the CUDA
 # runtime does) keeps no link to it.
 $(BUILD)/progs/%: tests/progs/%.c $(BUILD)/sim/libcuda.so.1

@@ -553,8 +553,10 @@ void runtime_shutdown(void) {
         if (rt->cfg.stats_path[0])
             stats_write_file(&report, rt->cfg.stats_path);
         free(comps);
+        /* like the stats, only from a process that used CUDA: a wrapper (sh -c ./app) that
+         * exits after the program must not replace its timeline with an empty one */
+        trace_finish(rt->budget.limit);
     }
-    trace_finish(rt->budget.limit);
     if (locked)
         runtime_unlock();
 }

@@ -139,6 +139,20 @@ states_tile() {
     [[ $output == *"offload: timeline in $T/fromcli.json: open it in https://ui.perfetto.dev"* ]]
 }
 
+@test "trace: a wrapper that never used CUDA leaves the program's timeline alone" {
+    # bash gets liboffload too (LD_PRELOAD is inherited) and exits after the pipeline
+    SIMCUDA_MEMORY=256MiB run "$B/offload" run --config "$CONF" --trace "$T/w.json" -- \
+        bash -c "'$B/pipeline' --scale 0.3 --out '$T/p.png' --quiet; true"
+    [ "$status" -eq 0 ]
+    jq -e '.otherData.budget_bytes == 268435456' "$T/w.json"
+    jq -e '[.traceEvents[] | select(.name == "process_name")][0].args.name == "liboffload: pipeline"' \
+        "$T/w.json"
+    # and a process that never used CUDA writes no timeline at all
+    OFFLOAD_TRACE=$T/none.json LD_PRELOAD=$LIB run true
+    [ "$status" -eq 0 ]
+    [ ! -e "$T/none.json" ]
+}
+
 @test "trace: the file replaces a symlink planted at its path, never writing through it" {
     echo "precious" >"$T/victim"
     ln -s "$T/victim" "$T/trace.json"

@@ -48,6 +48,7 @@ struct plot {
     size_t nsamples;
     const char *counter;
     double t0, t1;
+    double elapsed; /* otherData.elapsed_us, 0 if absent */
     const char *process;
     struct out *svg;
 };
@@ -179,6 +180,8 @@ static int read_events(struct plot *p, const struct json *events) {
             }
         }
     }
+    if (p->elapsed > 0) /* the run's whole length, from liboffload's trace */
+        widen(p, 0, p->elapsed);
     if (p->t0 > p->t1)
         p->t0 = 0, p->t1 = 1;
     if (p->t1 - p->t0 < 1)
@@ -510,7 +513,8 @@ int cmd_plot(int argc, char **argv) {
         return 1;
     }
     struct out svg = {malloc(1 << 16), 0, 1 << 16, false};
-    struct plot p = {.svg = &svg};
+    struct plot p = {.svg = &svg,
+                     .elapsed = json_double(json_get(trace, "otherData"), "elapsed_us", 0)};
     int rc = svg.data && read_events(&p, events) == 0 ? 0 : 1;
     if (rc == 0) {
         qsort(p.tracks, p.ntracks, sizeof *p.tracks, by_sort);

@@ -273,6 +273,7 @@ ample_checksum() { grep -oE 'checksum: 0x[0-9a-f]{16}' "$BATS_FILE_TMPDIR/ample.
         grep -qF ">$track</text>" "$T/t.svg"
     done
     grep -qF "<title>stall on unet: at 150.000 us for 150.000 us" "$T/t.svg"
+    grep -qF ">500.000 us of host time, budget 0.0 MiB, " "$T/t.svg"
     # the default output is the trace's name with .svg
     run "$OFF" plot "$T/trace.json"
     [ "$output" = "$T/trace.svg" ]

@@ -583,8 +583,10 @@ static char *build_json(uint64_t budget_bytes) {
     put(&b,
         "{\"displayTimeUnit\": \"ms\",\n\"otherData\": {\"budget_bytes\": %" PRIu64
         ", \"capacity\": %zu, \"dropped_spans\": %" PRIu64
-        ", \"clock\": \"host CLOCK_MONOTONIC\"},\n\"traceEvents\": [\n",
+        ", \"clock\": \"host CLOCK_MONOTONIC\", ",
         budget_bytes, tr.capacity, tr.dropped);
+    put_us(&b, "elapsed_us", now()); /* the whole run, whatever was recorded */
+    put(&b, "},\n\"traceEvents\": [\n");
     put_tracks(&b);
     for (size_t i = 0; i < tr.len; i++) {
         const struct rec *r = &tr.ring[(tr.first + i) % tr.capacity];

@@ -17,7 +17,8 @@
  * copy's span starts when it was queued or when the previous copy on its stream ended,
  * whichever is later (a stream runs its copies in order), and ends when liboffload saw it
  * complete: spans on a stream never overlap, and on every track they nest.
- * "otherData" holds budget_bytes, the span capacity and dropped_spans.
+ * "otherData" holds budget_bytes, the span capacity, dropped_spans and elapsed_us (from
+ * trace_start to the writing).
  *
  * Bounded in size: completed spans and counter samples go into a ring of `capacity`
  * records (TRACE_DEFAULT_CAPACITY: 65536 records of 56 bytes, 3.5 MiB, allocated once at

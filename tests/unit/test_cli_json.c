@@ -25,7 +25,7 @@ TEST(values_and_lookups) {
         CHECK(b->items[0].boolean && !b->items[1].boolean && b->items[2].type == JSON_NULL);
     CHECK_STR(json_str(v, "c", NULL), "x");
     CHECK(json_double(v, "d", 0) == -2500.0);
-    CHECK_EQ_U64(json_u64(v, "d", 7), 0); /* negative: no unsigned value */
+    CHECK_EQ_U64(json_u64(v, "d", 7), 0);            /* negative: no unsigned value */
     CHECK_EQ_U64(json_u64(v, "big", 0), UINT64_MAX); /* exact, beyond a double's 2^53 */
     CHECK(json_get(v, "e") && json_get(v, "e")->count == 0);
     CHECK(json_get(v, "missing") == NULL);

@@ -146,7 +146,8 @@ TEST(pipeline_timeline) {
     CHECK(strlen(doc) < strlen(json));
     free(doc);
     CHECK(strstr(json, "\"otherData\": {\"budget_bytes\": 1000, \"capacity\": 65536, "
-                       "\"dropped_spans\": 0") != NULL);
+                       "\"dropped_spans\": 0, \"clock\": \"host CLOCK_MONOTONIC\", "
+                       "\"elapsed_us\": 500.000}") != NULL);
     CHECK(strstr(json, "\"args\": {\"name\": \"component unet\"}") != NULL);
     CHECK(strstr(json, "\"args\": {\"name\": \"copy stream 1 (to host)\"}") != NULL);
     CHECK(strstr(json, "\"args\": {\"name\": \"copy stream 2 (to device)\"}") != NULL);

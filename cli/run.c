@@ -235,32 +235,44 @@ static int preload(const char *lib) {
 
 static volatile sig_atomic_t child_pid;
 
-/* A terminating signal sent to offload is the program's to handle (Ctrl-C reaches both
- * through the terminal's process group; a `kill` of offload alone is passed on). */
+/* A terminating signal sent to offload alone is the program's to handle. */
 static void pass_on(int sig) {
     if (child_pid > 0)
         kill((pid_t)child_pid, sig);
 }
 
-/* Runs program; its exit status, 128 + N for a signal N, 126/127 when it cannot start. */
+/* Runs program; its exit status, 128 + N for a signal N, 126/127 when it cannot start.
+ * The signals are blocked across the fork, so none lands between it and the handlers
+ * (the parent dying of a Ctrl-C meant for the program), and the child starts with them
+ * unblocked and at their defaults. */
 static int spawn(char **program, int *signal_out) {
-    struct sigaction ignore = {.sa_handler = SIG_IGN}, forward = {.sa_handler = pass_on}, old[4];
     static const int passed[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP};
+    struct sigaction ignore = {.sa_handler = SIG_IGN}, forward = {.sa_handler = pass_on}, old[4];
+    sigset_t block, saved;
+    sigemptyset(&block);
+    for (size_t i = 0; i < 4; i++)
+        sigaddset(&block, passed[i]);
     fflush(NULL);
+    sigprocmask(SIG_BLOCK, &block, &saved);
     pid_t pid = fork();
     if (pid < 0) {
+        sigprocmask(SIG_SETMASK, &saved, NULL);
         fprintf(stderr, "offload: cannot start '%s': %s\n", program[0], strerror(errno));
         return 126;
     }
     if (pid == 0) {
+        sigprocmask(SIG_SETMASK, &saved, NULL);
         execvp(program[0], program);
         int e = errno;
         fprintf(stderr, "offload: cannot run '%s': %s\n", program[0], strerror(e));
         _exit(e == ENOENT ? 127 : 126);
     }
     child_pid = pid;
+    /* Ctrl-C and Ctrl-\ reach the program through the terminal: offload waits them out;
+     * a TERM or HUP sent to offload alone is passed on */
     for (size_t i = 0; i < 4; i++)
         sigaction(passed[i], i < 2 ? &ignore : &forward, &old[i]);
+    sigprocmask(SIG_SETMASK, &saved, NULL);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;

@@ -34,6 +34,8 @@ ample_checksum() { grep -oE 'checksum: 0x[0-9a-f]{16}' "$BATS_FILE_TMPDIR/ample.
     [ "$status" -eq 0 ]
     version=$(sed -n 's/^VERSION *:= *//p' "$ROOT/Makefile")
     [ "$output" = "offload $version (liboffload $version)" ]
+    # the man page says the same version
+    grep -q "^\.TH OFFLOAD 1 .* \"liboffload $version\" " "$ROOT/cli/offload.1"
 }
 
 @test "cli: --help lists every command and the way from nothing to a timeline" {
@@ -140,6 +142,16 @@ ample_checksum() { grep -oE 'checksum: 0x[0-9a-f]{16}' "$BATS_FILE_TMPDIR/ample.
     run -127 "$OFF" run -- "$T/no-such-program"
     [ "$status" -eq 127 ]
     [[ $output == *"offload: cannot run '$T/no-such-program': No such file or directory"* ]]
+}
+
+@test "cli: a TERM sent to offload alone goes to the program, whose status comes back" {
+    "$OFF" run -- sh -c 'trap "exit 42" TERM; touch ready; while :; do sleep 0.05; done' &
+    pid=$!
+    for _ in $(seq 100); do [ -e ready ] && break; sleep 0.05; done
+    [ -e ready ]
+    kill -TERM "$pid"
+    wait "$pid" || status=$?
+    [ "${status:-0}" -eq 42 ]
 }
 
 @test "cli: run prepends liboffload to LD_PRELOAD and sets the variables of its options" {

@@ -4,6 +4,8 @@
 #   make test       every test (unit + end-to-end), closing with "N passed, N failed"
 #   make demo       the reference pipeline with and without liboffload, side by side
 #   make bench      benchmarks -> $(BUILD)/bench.json
+#   make install    bin/offload, lib/liboffload.so, the man page and the docs under
+#                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall removes them
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
 #   make DEBUG=1 test    internal consistency checks abort instead of logging
 #
@@ -17,6 +19,9 @@ CXX       ?= c++
 NVCC      ?= $(CUDA_HOME)/bin/nvcc
 GPU_ARCH  ?= sm_90
 SANITIZE  ?=
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
 
 WARN      := -Wall -Wextra -Werror
 OPT       := -O2 -g
@@ -38,6 +43,11 @@ LDFLAGS   := $(SAN_LD)
 LIB_SRCS  := $(wildcard interpose/*.c runtime/*.c runtime/*/*.c config/*.c driver/*.c base/*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 INIH_A    := $(firstword $(wildcard /usr/lib/*/libinih.a /usr/lib/libinih.a))
+
+# --- the offload command: cli/ on top of config/ and base/ (never the runtime) --------
+CLI_SRCS  := $(wildcard cli/*.c)
+CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o) \
+             $(filter $(BUILD)/obj/config/% $(BUILD)/obj/base/%,$(LIB_OBJS))
 
 # --- the simulated driver: tests/sim/*.c -> $(BUILD)/sim/libcuda.so.1 ----------------
 SIM_SRCS  := $(wildcard tests/sim/*.c)
@@ -71,10 +81,12 @@ BENCH_BINS    := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%) \
 
 SIM_LINK  := -L$(BUILD)/sim -l:libcuda.so.1 -Wl,-rpath,'$$ORIGIN/../sim'
 
-.PHONY: all lib sim pipeline tests test unit e2e demo bench deps format lint clean
-all: lib sim pipeline tests
+.PHONY: all lib cli sim pipeline tests test unit e2e demo bench deps format lint clean \
+    install uninstall
+all: lib cli sim pipeline tests
 
 lib: $(BUILD)/liboffload.so $(BUILD)/liboffload.a
+cli: $(BUILD)/offload
 sim: $(BUILD)/sim/libcuda.so.1
 pipeline: $(BUILD)/pipeline $(BUILD)/kernels.host.so $(if $(wildcard $(NVCC)),$(BUILD)/kernels.cubin)
 tests: $(UNIT_BINS) $(PROG_BINS) $(PROG_KMODS) $(PROG_SHLIBS) $(BENCH_BINS)
@@ -98,6 +110,10 @@ $(BUILD)/liboffload.so: $(LIB_OBJS)
 $(BUILD)/liboffload.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(BUILD)/obj/cli/offload.o: CPPFLAGS += -DOFFLOAD_VERSION='"$(VERSION)"'
+$(BUILD)/offload: $(CLI_OBJS)
+	$(CC) -o $@ $^ $(INIH_A) $(LDFLAGS) -lm
 
 # -Bsymbolic-functions: the pointers the simulator hands out (cuGetProcAddress) are its
 # own functions, never whatever a preloaded library exports under the same name.
@@ -152,6 +168,11 @@ $(BUILD)/tests/test_interpose_hooks: tests/unit/test_interpose_hooks.c tests/uni
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(INTERPOSE_OBJS) $(LDFLAGS) -ldl -pthread
 
+# test_cli_json tests the offload command's JSON reader, which is no part of the library.
+$(BUILD)/tests/test_cli_json: tests/unit/test_cli_json.c tests/unit/check.h $(BUILD)/obj/cli/json.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/obj/cli/json.o $(LDFLAGS)
+
 # --as-needed: a program that only reaches the driver through dlopen (as the CUDA
 # runtime does) keeps no link to it.
 $(BUILD)/progs/%: tests/progs/%.c $(BUILD)/sim/libcuda.so.1
@@ -197,9 +218,27 @@ demo: deps all
 bench: deps all $(BENCH_BINS)
 	BUILD=$(BUILD) tests/bench/run.sh
 
+# --- installing ----------------------------------------------------------------------
+# offload finds liboffload.so in ../lib beside its bin/, so the two stay together.
+DOC_DIR  = $(DESTDIR)$(PREFIX)/share/doc/liboffload
+INSTALLED = $(DESTDIR)$(PREFIX)/bin/offload $(DESTDIR)$(PREFIX)/lib/liboffload.so \
+    $(DESTDIR)$(PREFIX)/share/man/man1/offload.1 $(DOC_DIR)/README.md \
+    $(DOC_DIR)/config-reference.md $(DOC_DIR)/offload.conf.example
+install: $(BUILD)/offload $(BUILD)/liboffload.so
+	install -D -m 755 $(BUILD)/offload $(DESTDIR)$(PREFIX)/bin/offload
+	install -D -m 755 $(BUILD)/liboffload.so $(DESTDIR)$(PREFIX)/lib/liboffload.so
+	install -D -m 644 cli/offload.1 $(DESTDIR)$(PREFIX)/share/man/man1/offload.1
+	install -D -m 644 README.md $(DOC_DIR)/README.md
+	install -D -m 644 config/README.md $(DOC_DIR)/config-reference.md
+	install -D -m 644 examples/pipeline/offload.conf $(DOC_DIR)/offload.conf.example
+
+uninstall:
+	rm -f $(INSTALLED)
+	-rmdir $(DOC_DIR) 2>/dev/null
+
 # Debian packages the build and the tests need. Installs them when run as root,
 # otherwise prints the exact command.
-DEB_PKGS := uthash-dev libinih-dev zlib1g-dev bats jq
+DEB_PKGS := uthash-dev libinih-dev zlib1g-dev bats jq groff-base
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -221,9 +260,10 @@ lint: all
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -I. -D_GNU_SOURCE -D__x86_64__ \
-	    base driver interpose runtime config examples/pipeline tests/sim
+	    base driver interpose runtime config cli examples/pipeline tests/sim
+	groff -ww -man -z cli/offload.1
 
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(PIPE_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(PIPE_OBJS:.o=.d) $(CLI_SRCS:%.c=$(BUILD)/obj/%.d)

@@ -12,6 +12,7 @@
 #include "runtime/memory/residency.h"
 #include "runtime/plan.h"
 #include "runtime/record/record.h"
+#include "runtime/report/trace.h"
 #include "runtime/setup.h"
 #include "runtime/state.h"
 
@@ -159,6 +160,7 @@ CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void
     size_t n = 0;
     if (!launch_fast(layout, params, stream, &n))
         n = launch_general(layout, params, extra, stream);
+    trace_launch(components_active(rt));
     CUresult r = CUDA_SUCCESS;
     if (n || rt->evicting_count || plan_pending(rt))
         r = call_use_collected(n, stream);

@@ -58,6 +58,8 @@ PROG_KMODS    := $(PROG_KERNELS:tests/progs/%.cu=$(BUILD)/progs/%.so)
 PROG_SHLIB_SRCS := $(wildcard tests/progs/shlib/*.c)
 PROG_SHLIBS     := $(PROG_SHLIB_SRCS:tests/progs/shlib/%.c=$(BUILD)/progs/lib%.so)
 # tests/bench/*.c, *.cu   benchmark programs and their kernel module (make bench)
+# tests/fuzz/programs/   the program fuzzer: its interpreter and kernel module
+FUZZPROG_BINS := $(BUILD)/fuzzprog/interp $(BUILD)/fuzzprog/fuzz_kernels.so
 BENCH_SRCS    := $(wildcard tests/bench/*.c)
 BENCH_BINS    := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%) \
                  $(patsubst tests/bench/%.cu,$(BUILD)/bench/%.so,$(wildcard tests/bench/*.cu))
@@ -70,7 +72,7 @@ all: lib sim pipeline tests
 lib: $(BUILD)/liboffload.so $(BUILD)/liboffload.a
 sim: $(BUILD)/sim/libcuda.so.1
 pipeline: $(BUILD)/pipeline $(BUILD)/kernels.host.so $(if $(wildcard $(NVCC)),$(BUILD)/kernels.cubin)
-tests: $(UNIT_BINS) $(PROG_BINS) $(PROG_KMODS) $(PROG_SHLIBS) $(BENCH_BINS)
+tests: $(UNIT_BINS) $(PROG_BINS) $(PROG_KMODS) $(PROG_SHLIBS) $(BENCH_BINS) $(FUZZPROG_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -154,6 +156,14 @@ $(BUILD)/bench/%: tests/bench/%.c tests/bench/bench.h $(BUILD)/sim/libcuda.so.1
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< -Wl,--as-needed $(SIM_LINK) $(LDFLAGS) -ldl -pthread
 
 $(BUILD)/bench/%.so: tests/bench/%.cu tests/sim/cuda_host.h tests/sim/simkernel.h
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -shared -x c++ -include tests/sim/cuda_host.h $< -o $@
+
+$(BUILD)/fuzzprog/interp: tests/fuzz/programs/interp.c $(BUILD)/sim/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+$(BUILD)/fuzzprog/fuzz_kernels.so: tests/fuzz/programs/fuzz_kernels.cu tests/sim/cuda_host.h tests/sim/simkernel.h
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -shared -x c++ -include tests/sim/cuda_host.h $< -o $@
 

@@ -4,6 +4,8 @@
 #   make test       every test (unit + end-to-end), closing with "N passed, N failed"
 #   make demo       the reference pipeline with and without liboffload, side by side
 #   make bench      benchmarks -> $(BUILD)/bench.json
+#   make fuzz FUZZ_S=3600   random driver-API programs, bare vs liboffload, for FUZZ_S seconds
+#   make coverage   line and branch coverage of interpose/ and runtime/ (tests + fuzzing)
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
 #
 # Sources are found by wildcard: adding a .c file to a folder adds it to that
@@ -22,6 +24,12 @@ OPT       := -O2 -g
 ifneq ($(SANITIZE),)
 OPT       := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE)
 SAN_LD    := -fsanitize=$(SANITIZE)
+endif
+# COVERAGE=1: gcov instrumentation (make coverage builds that way in its own BUILD).
+COVERAGE  ?=
+ifneq ($(COVERAGE),)
+OPT       := -O0 -g --coverage
+SAN_LD    += --coverage
 endif
 CPPFLAGS  := -I$(CUDA_HOME)/include -I. -D_GNU_SOURCE
 CFLAGS    := -std=c11 $(WARN) $(OPT) -fPIC -pthread
@@ -66,7 +74,7 @@ BENCH_BINS    := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%) \
 
 SIM_LINK  := -L$(BUILD)/sim -l:libcuda.so.1 -Wl,-rpath,'$$ORIGIN/../sim'
 
-.PHONY: all lib sim pipeline tests test unit e2e demo bench deps format lint clean
+.PHONY: all lib sim pipeline tests test unit e2e demo bench fuzz coverage deps format lint clean
 all: lib sim pipeline tests
 
 lib: $(BUILD)/liboffload.so $(BUILD)/liboffload.a
@@ -189,6 +197,18 @@ demo: deps all
 
 bench: deps all $(BENCH_BINS)
 	BUILD=$(BUILD) tests/bench/run.sh
+
+# Random programs for FUZZ_S seconds (default 600); shrunk failures land in
+# tests/fuzz/programs/corpus/, which `make test` replays.
+FUZZ_S ?= 600
+fuzz: deps all
+	BUILD=$(BUILD) python3 tests/fuzz/programs/fuzz.py fuzz --seconds $(FUZZ_S)
+
+# gcov build in $(BUILD)-coverage: every test, then FUZZ_COVERAGE_S seconds of fuzzing,
+# then the line and branch summary of interpose/ and runtime/ (tests/fuzz/programs/coverage.sh).
+FUZZ_COVERAGE_S ?= 600
+coverage: deps
+	BUILD=$(BUILD)-coverage FUZZ_S=$(FUZZ_COVERAGE_S) tests/fuzz/programs/coverage.sh
 
 # Debian packages the build and the tests need. Installs them when run as root,
 # otherwise prints the exact command.

@@ -21,6 +21,7 @@ with its config and environment in `#@` header lines. The last line of every com
 "N passed, M failed" (tests/run-all reads it).
 """
 import argparse
+import collections
 import concurrent.futures
 import json
 import os
@@ -45,6 +46,7 @@ TIMEOUT = float(os.environ.get('FUZZ_RUN_TIMEOUT', '60'))
 CLEAN_ENV = {k: v for k, v in os.environ.items()
              if not k.startswith(('OFFLOAD_', 'SIMCUDA_')) and k != 'LD_PRELOAD'}
 WEIGHTS = gen.parse_weights(os.environ.get('FUZZ_WEIGHTS'))
+STATS = collections.Counter()  # outcomes of the runs under liboffload, for the summary
 
 
 # --- one run ---------------------------------------------------------------------------
@@ -123,7 +125,7 @@ def draw_runs(seed, meta, peak, nconf, fault_p):
         runs.append((text, {}, desc))
     if r.random() < fault_p:
         text, desc = gen.config(meta, r, peak)
-        p = r.choice([0.002, 0.005, 0.01, 0.03])
+        p = r.choice([0.0005, 0.001, 0.002, 0.005, 0.01, 0.03])
         runs.append((text, {'SIMCUDA_FAIL_RANDOM': f'{p}:{r.randint(1, 1 << 30)}'}, desc + f', FAIL_RANDOM {p}'))
     return runs
 
@@ -156,6 +158,7 @@ def check_text(text, meta, seed, nconf, fault_p, race_check):
             env = conf_env(conf, tmp, extra)
             off, detail, _ = run_program(prog, env, tmp, preload=True)
             nruns += 1
+            STATS[('faults ' if 'SIMCUDA_FAIL_RANDOM' in extra else '') + off[0]] += 1
             why = verdict(bare, off, 'SIMCUDA_FAIL_RANDOM' in extra)
             if why:
                 failures.append(dict(seed=seed, text=text, conf=conf, env=extra, why=why, desc=desc,
@@ -282,6 +285,10 @@ def run_seeds(seeds, nconf, fault_p, jobs, where, do_shrink, deadline=None):
     return programs, runs, failed
 
 
+def stats_line():
+    return 'fuzzprog: runs under liboffload: ' + ', '.join(f'{k} {v}' for k, v in sorted(STATS.items()))
+
+
 def cmd_test(a):
     start = time.monotonic()
     seed = a.seed if a.seed is not None else random.SystemRandom().randint(1, 1 << 31)
@@ -293,6 +300,7 @@ def cmd_test(a):
     el = time.monotonic() - start
     print(f'fuzzprog: {programs} programs, {runs} runs in {el:.1f} s ({programs / el:.1f} programs/s), '
           f'{len(failed)} failures')
+    print(stats_line())
     p, f = replay(None)
     print(f'{programs - len({x["seed"] for x in failed}) + p} passed, {len({x["seed"] for x in failed}) + f} failed')
     return 1 if failed or f else 0
@@ -310,6 +318,7 @@ def cmd_fuzz(a):
     print(f'fuzzprog: {programs} programs, {runs} runs in {el:.0f} s: {programs / el:.2f} programs/s, '
           f'{runs / el:.2f} runs/s; {len(failed)} failures'
           + (f' (seeds {", ".join(str(f["seed"]) for f in failed)})' if failed else ''))
+    print(stats_line())
     print(f'{programs - len({x["seed"] for x in failed})} passed, {len({x["seed"] for x in failed})} failed')
     return 1 if failed else 0
 

@@ -25,8 +25,8 @@ __device__ unsigned fz_scramble(unsigned x) {
 }
 
 #define FZ_STRIDE_LOOP(i, n)                                                                       \
-    for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
-         i += (unsigned long long)gridDim.x * blockDim.x)
+    for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;         \
+         i < (n); i += (unsigned long long)gridDim.x * blockDim.x)
 
 #define FZ_KERNELS(G)                                                                              \
     /* p[i] = scramble(seed + i) */                                                                \

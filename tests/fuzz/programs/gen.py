@@ -246,6 +246,7 @@ def check_program(text):
 class Buffer:
     def __init__(self, bid, size, ordinal, group):
         self.id, self.size, self.ordinal, self.group = bid, size, ordinal, group
+        self.bound = size  # what the driver may really allocate (allocinfo: up to 4x)
         self.writes = 0  # writes after the first
         self.in_graph = set()
 
@@ -299,7 +300,7 @@ class Generator:
         return self.r.choice(self.streams[self.p.thread])
 
     def footprint(self, bufs):
-        total = sum(resident_size(b.size) for b in set(bufs) if b.ordinal is not None)
+        total = sum(resident_size(b.bound) for b in set(bufs) if b.ordinal is not None)
         self.max_footprint = max(self.max_footprint, total)
 
     def buf_size(self):
@@ -337,6 +338,8 @@ class Generator:
             ordinal = self.next_ordinal
             self.next_ordinal += 1
         b = Buffer(bid, size, ordinal, self.group if group is None else group)
+        if info:
+            b.bound = 4 * size
         self.bufs[bid] = b
         self.init_buffer(b)
         if ordinal is not None:
@@ -776,7 +779,7 @@ class Generator:
     def meta(self):
         return {
             'min_size': self.min_size,
-            'tracked': [{'ordinal': b.ordinal, 'size': b.size, 'group': b.group, 'readonly_ok': b.writes == 0}
+            'tracked': [{'ordinal': b.ordinal, 'size': b.bound, 'group': b.group, 'readonly_ok': b.writes == 0}
                         for b in self.all_tracked],
             'group_order': self.group_order or [0],
             'max_footprint': self.max_footprint,

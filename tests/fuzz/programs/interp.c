@@ -33,17 +33,46 @@
 enum { STREAM_NULL = 0, STREAM_LEGACY = 1, STREAM_PER_THREAD = 2 };
 
 enum op_kind {
-    OP_STREAM, OP_UNSTREAM, OP_ALLOC, OP_ALLOCINFO, OP_FREE, OP_HOST, OP_UNHOST, OP_MEMSET,
-    OP_MEMSET2D, OP_H2D, OP_D2D, OP_D2H, OP_COPY2D, OP_H2D2D, OP_D2H2D, OP_COPY3D, OP_BATCH,
-    OP_LAUNCH, OP_RECORD, OP_WAIT, OP_SSYNC, OP_ESYNC, OP_CSYNC, OP_QUERY, OP_GETINFO,
-    OP_CAPBEGIN, OP_CAPEND, OP_GLAUNCH, OP_GDESTROY, OP_PAR, OP_THREAD, OP_ENDPAR, OP_COUNT
+    OP_STREAM,
+    OP_UNSTREAM,
+    OP_ALLOC,
+    OP_ALLOCINFO,
+    OP_FREE,
+    OP_HOST,
+    OP_UNHOST,
+    OP_MEMSET,
+    OP_MEMSET2D,
+    OP_H2D,
+    OP_D2D,
+    OP_D2H,
+    OP_COPY2D,
+    OP_H2D2D,
+    OP_D2H2D,
+    OP_COPY3D,
+    OP_BATCH,
+    OP_LAUNCH,
+    OP_RECORD,
+    OP_WAIT,
+    OP_SSYNC,
+    OP_ESYNC,
+    OP_CSYNC,
+    OP_QUERY,
+    OP_GETINFO,
+    OP_CAPBEGIN,
+    OP_CAPEND,
+    OP_GLAUNCH,
+    OP_GDESTROY,
+    OP_PAR,
+    OP_THREAD,
+    OP_ENDPAR,
+    OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
-    "stream", "unstream", "alloc", "allocinfo", "free", "host", "unhost", "memset",
-    "memset2d", "h2d", "d2d", "d2h", "copy2d", "h2d2d", "d2h2d", "copy3d", "batch",
-    "launch", "record", "wait", "ssync", "esync", "csync", "query", "getinfo",
-    "capbegin", "capend", "glaunch", "gdestroy", "par", "thread", "endpar"};
+    "stream",   "unstream", "alloc",  "allocinfo", "free",     "host",  "unhost", "memset",
+    "memset2d", "h2d",      "d2d",    "d2h",       "copy2d",   "h2d2d", "d2h2d",  "copy3d",
+    "batch",    "launch",   "record", "wait",      "ssync",    "esync", "csync",  "query",
+    "getinfo",  "capbegin", "capend", "glaunch",   "gdestroy", "par",   "thread", "endpar"};
 
 struct op {
     enum op_kind kind;
@@ -257,9 +286,11 @@ static void run_memset(const struct op *op) {
     CUstream s = stream_of(op, 5);
     int async = (int)arg(op, 6);
     if (w == 8)
-        CK(op, async ? cuMemsetD8Async(d, (unsigned char)v, n, s) : cuMemsetD8(d, (unsigned char)v, n));
+        CK(op,
+           async ? cuMemsetD8Async(d, (unsigned char)v, n, s) : cuMemsetD8(d, (unsigned char)v, n));
     else if (w == 16)
-        CK(op, async ? cuMemsetD16Async(d, (unsigned short)v, n, s) : cuMemsetD16(d, (unsigned short)v, n));
+        CK(op, async ? cuMemsetD16Async(d, (unsigned short)v, n, s)
+                     : cuMemsetD16(d, (unsigned short)v, n));
     else
         CK(op, async ? cuMemsetD32Async(d, v, n, s) : cuMemsetD32(d, v, n));
 }
@@ -289,10 +320,18 @@ static void run_h2d(const struct op *op) {
     size_t n = arg(op, 4);
     CUstream s = stream_of(op, 5);
     switch (arg(op, 6)) {
-    case 0: CK(op, cuMemcpyHtoD(d, h, n)); break;
-    case 1: CK(op, cuMemcpyHtoDAsync(d, h, n, s)); break;
-    case 2: CK(op, cuMemcpy(d, (CUdeviceptr)(uintptr_t)h, n)); break;
-    default: CK(op, cuMemcpyAsync(d, (CUdeviceptr)(uintptr_t)h, n, s)); break;
+    case 0:
+        CK(op, cuMemcpyHtoD(d, h, n));
+        break;
+    case 1:
+        CK(op, cuMemcpyHtoDAsync(d, h, n, s));
+        break;
+    case 2:
+        CK(op, cuMemcpy(d, (CUdeviceptr)(uintptr_t)h, n));
+        break;
+    default:
+        CK(op, cuMemcpyAsync(d, (CUdeviceptr)(uintptr_t)h, n, s));
+        break;
     }
 }
 
@@ -301,10 +340,18 @@ static void run_d2d(const struct op *op) {
     size_t n = arg(op, 4);
     CUstream s = stream_of(op, 5);
     switch (arg(op, 6)) {
-    case 0: CK(op, cuMemcpyDtoD(dst, src, n)); break;
-    case 1: CK(op, cuMemcpyDtoDAsync(dst, src, n, s)); break;
-    case 2: CK(op, cuMemcpy(dst, src, n)); break;
-    default: CK(op, cuMemcpyAsync(dst, src, n, s)); break;
+    case 0:
+        CK(op, cuMemcpyDtoD(dst, src, n));
+        break;
+    case 1:
+        CK(op, cuMemcpyDtoDAsync(dst, src, n, s));
+        break;
+    case 2:
+        CK(op, cuMemcpy(dst, src, n));
+        break;
+    default:
+        CK(op, cuMemcpyAsync(dst, src, n, s));
+        break;
     }
 }
 
@@ -317,10 +364,18 @@ static void run_d2h(struct thread_state *t, const struct op *op) {
     unsigned long long mode = arg(op, 4);
     void *h = staging(t, op, n, (int)arg(op, 5));
     switch (mode) {
-    case 0: CK(op, cuMemcpyDtoH(h, d, n)); break;
-    case 1: CK(op, cuMemcpyDtoHAsync(h, d, n, s)); break;
-    case 2: CK(op, cuMemcpy((CUdeviceptr)(uintptr_t)h, d, n)); break;
-    default: CK(op, cuMemcpyAsync((CUdeviceptr)(uintptr_t)h, d, n, s)); break;
+    case 0:
+        CK(op, cuMemcpyDtoH(h, d, n));
+        break;
+    case 1:
+        CK(op, cuMemcpyDtoHAsync(h, d, n, s));
+        break;
+    case 2:
+        CK(op, cuMemcpy((CUdeviceptr)(uintptr_t)h, d, n));
+        break;
+    default:
+        CK(op, cuMemcpyAsync((CUdeviceptr)(uintptr_t)h, d, n, s));
+        break;
     }
     if (mode == 1 || mode == 3)
         CK(op, cuStreamSynchronize(s));
@@ -561,15 +616,21 @@ static void run_ops(struct thread_state *t, const struct op *list, size_t count)
     for (size_t i = 0; i < count; i++) {
         const struct op *op = &list[i];
         switch (op->kind) {
-        case OP_STREAM: run_stream(op); break;
+        case OP_STREAM:
+            run_stream(op);
+            break;
         case OP_UNSTREAM: {
             unsigned s = idx(op, 0, MAX_STREAMS);
             CK(op, cuStreamDestroy(stream_of(op, 0)));
             streams[s] = NULL;
             break;
         }
-        case OP_ALLOC: run_alloc(op, 0); break;
-        case OP_ALLOCINFO: run_alloc(op, 1); break;
+        case OP_ALLOC:
+            run_alloc(op, 0);
+            break;
+        case OP_ALLOCINFO:
+            run_alloc(op, 1);
+            break;
         case OP_FREE: {
             unsigned b = idx(op, 0, MAX_BUFS);
             if (!bufs[b])
@@ -578,24 +639,60 @@ static void run_ops(struct thread_state *t, const struct op *list, size_t count)
             bufs[b] = 0;
             break;
         }
-        case OP_HOST: run_host(op); break;
-        case OP_UNHOST: run_unhost(op); break;
-        case OP_MEMSET: run_memset(op); break;
-        case OP_MEMSET2D: run_memset2d(op); break;
-        case OP_H2D: run_h2d(op); break;
-        case OP_D2D: run_d2d(op); break;
-        case OP_D2H: run_d2h(t, op); break;
-        case OP_COPY2D: run_copy2d(op); break;
-        case OP_H2D2D: run_h2d2d(op); break;
-        case OP_D2H2D: run_d2h2d(t, op); break;
-        case OP_COPY3D: run_copy3d(op); break;
-        case OP_BATCH: run_batch(op); break;
-        case OP_LAUNCH: run_launch(op); break;
-        case OP_RECORD: CK(op, cuEventRecord(event_of(op, 0), stream_of(op, 1))); break;
-        case OP_WAIT: CK(op, cuStreamWaitEvent(stream_of(op, 0), event_of(op, 1), 0)); break;
-        case OP_SSYNC: CK(op, cuStreamSynchronize(stream_of(op, 0))); break;
-        case OP_ESYNC: CK(op, cuEventSynchronize(event_of(op, 0))); break;
-        case OP_CSYNC: CK(op, cuCtxSynchronize()); break;
+        case OP_HOST:
+            run_host(op);
+            break;
+        case OP_UNHOST:
+            run_unhost(op);
+            break;
+        case OP_MEMSET:
+            run_memset(op);
+            break;
+        case OP_MEMSET2D:
+            run_memset2d(op);
+            break;
+        case OP_H2D:
+            run_h2d(op);
+            break;
+        case OP_D2D:
+            run_d2d(op);
+            break;
+        case OP_D2H:
+            run_d2h(t, op);
+            break;
+        case OP_COPY2D:
+            run_copy2d(op);
+            break;
+        case OP_H2D2D:
+            run_h2d2d(op);
+            break;
+        case OP_D2H2D:
+            run_d2h2d(t, op);
+            break;
+        case OP_COPY3D:
+            run_copy3d(op);
+            break;
+        case OP_BATCH:
+            run_batch(op);
+            break;
+        case OP_LAUNCH:
+            run_launch(op);
+            break;
+        case OP_RECORD:
+            CK(op, cuEventRecord(event_of(op, 0), stream_of(op, 1)));
+            break;
+        case OP_WAIT:
+            CK(op, cuStreamWaitEvent(stream_of(op, 0), event_of(op, 1), 0));
+            break;
+        case OP_SSYNC:
+            CK(op, cuStreamSynchronize(stream_of(op, 0)));
+            break;
+        case OP_ESYNC:
+            CK(op, cuEventSynchronize(event_of(op, 0)));
+            break;
+        case OP_CSYNC:
+            CK(op, cuCtxSynchronize());
+            break;
         case OP_QUERY: {
             CUresult r = cuStreamQuery(stream_of(op, 0));
             if (r != CUDA_ERROR_NOT_READY)
@@ -610,7 +707,9 @@ static void run_ops(struct thread_state *t, const struct op *list, size_t count)
         case OP_CAPBEGIN:
             CK(op, cuStreamBeginCapture(stream_of(op, 0), (CUstreamCaptureMode)(arg(op, 1) % 3)));
             break;
-        case OP_CAPEND: run_capend(op); break;
+        case OP_CAPEND:
+            run_capend(op);
+            break;
         case OP_GLAUNCH:
             if (!graphs[idx(op, 0, MAX_GRAPHS)])
                 die_program(op->line, "graph not instantiated");
@@ -620,10 +719,15 @@ static void run_ops(struct thread_state *t, const struct op *list, size_t count)
             CK(op, cuGraphExecDestroy(graphs[idx(op, 0, MAX_GRAPHS)]));
             graphs[op->a[0]] = NULL;
             break;
-        case OP_PAR: i = run_par(t, list, i, count); break;
+        case OP_PAR:
+            i = run_par(t, list, i, count);
+            break;
         case OP_THREAD:
-        case OP_ENDPAR: die_program(op->line, "thread/endpar outside par"); break;
-        case OP_COUNT: break;
+        case OP_ENDPAR:
+            die_program(op->line, "thread/endpar outside par");
+            break;
+        case OP_COUNT:
+            break;
         }
     }
 }

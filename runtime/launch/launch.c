@@ -11,7 +11,9 @@
 /* Kernels have at most a few thousand parameter bytes; stop asking past this. */
 #define LAUNCH_MAX_PARAMS 4096
 
-static void learn_layout(struct func_layout *l) {
+/* Returns CUDA_SUCCESS, or the driver's error when a query failed for another reason than
+ * the end of the parameters (INVALID_VALUE) or an unsupported call (NOT_SUPPORTED). */
+static CUresult learn_layout(struct func_layout *l) {
     uint16_t index[LAUNCH_MAX_PARAMS / 8 + 1];
     unsigned pointers = 0, i = 0;
     CUresult stop = CUDA_ERROR_NOT_SUPPORTED;
@@ -23,6 +25,9 @@ static void learn_layout(struct func_layout *l) {
         if (size == 8 && pointers < sizeof index / sizeof index[0])
             index[pointers++] = (uint16_t)i;
     }
+    if (stop != CUDA_SUCCESS && stop != CUDA_ERROR_INVALID_VALUE &&
+        stop != CUDA_ERROR_NOT_SUPPORTED)
+        return stop;
     l->param_count = i;
     /* INVALID_VALUE at index i: the kernel has i parameters. NOT_SUPPORTED (or anything
      * else) at index 0: the driver cannot tell, so the pointers stay invisible. */
@@ -39,6 +44,7 @@ static void learn_layout(struct func_layout *l) {
     if (driver()->cuFuncGetName && driver()->cuFuncGetName(&name, l->func) == CUDA_SUCCESS)
         l->name = name;
     l->component = -2;
+    return CUDA_SUCCESS;
 }
 
 static size_t recent_slot(CUfunction f) {
@@ -56,7 +62,12 @@ struct func_layout *launch_layout_slow(struct launch_cache *cache, CUfunction f)
     if (!l)
         return NULL;
     l->func = f;
-    learn_layout(l);
+    CUresult failed = learn_layout(l);
+    if (failed != CUDA_SUCCESS) {
+        cache->query_failed = failed;
+        free(l);
+        return NULL;
+    }
     if (!l->known && !cache->blind_logged) {
         cache->blind_logged = true;
         log_warn("cannot read the parameter layout of kernel %s: its pointers are not seen",

@@ -46,6 +46,9 @@ TIMEOUT = float(os.environ.get('FUZZ_RUN_TIMEOUT', '60'))
 CLEAN_ENV = {k: v for k, v in os.environ.items()
              if not k.startswith(('OFFLOAD_', 'SIMCUDA_')) and k != 'LD_PRELOAD'}
 WEIGHTS = gen.parse_weights(os.environ.get('FUZZ_WEIGHTS'))
+RACE_CHECK_SHARE = float(os.environ.get('FUZZ_RACE_CHECK', '0.35'))
+RECORD_SHARE = 0.15
+RECORDED = '<recorded>'  # a run whose config is what the record-mode run before it wrote
 STATS = collections.Counter()  # outcomes of the runs under liboffload, for the summary
 
 
@@ -85,12 +88,29 @@ def run_program(prog_path, env, tmp, preload=False):
 
 
 def conf_env(conf_text, tmp, extra):
+    """The environment of a run under liboffload. `{tmp}` in EXTRA's values is the run's
+    temporary folder; every run writes its statistics there (checked in check_stats)."""
     path = os.path.join(tmp, 'offload.conf')
     with open(path, 'w') as f:
         f.write(conf_text)
-    env = {'OFFLOAD_CONFIG': path}
-    env.update(extra)
+    env = {'OFFLOAD_CONFIG': path if conf_text.strip() else '', 'OFFLOAD_STATS': os.path.join(tmp, 'stats.json')}
+    env.update({k: v.replace('{tmp}', tmp) for k, v in extra.items()})
+    stats = env['OFFLOAD_STATS']
+    if os.path.exists(stats):
+        os.unlink(stats)
     return env
+
+
+def check_stats(env, off):
+    """A run that ended normally wrote a statistics file that is one JSON object."""
+    if off[0] != 'hash':
+        return None
+    try:
+        with open(env['OFFLOAD_STATS']) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        return f'stats file unreadable after a clean exit: {e}'
+    return None if isinstance(doc, dict) else 'stats file is not a JSON object'
 
 
 def verdict(bare, off, faulty):
@@ -121,19 +141,34 @@ def draw_runs(seed, meta, peak, nconf, fault_p):
     r = random.Random(f'configs-{seed}')
     runs = []
     for _ in range(nconf):
-        text, desc = gen.config(meta, r, peak)
-        runs.append((text, {}, desc))
+        text, desc, budget = gen.config(meta, r, peak)
+        extra = {}
+        if r.random() < 0.2:
+            # A device hardly larger than the budget: what liboffload does not count
+            # (untracked allocations, its pool) makes the driver run out under budget.
+            mem = budget + meta['untracked'] + r.randint(1, 4) * gen.MiB
+            extra['SIMCUDA_MEMORY'] = str(mem)
+            desc += f', device {mem / gen.MiB:.1f} MiB'
+        runs.append((text, extra, desc))
+    if r.random() < RECORD_SHARE:
+        # Record mode must not change results either; then the config it proposes runs.
+        runs.append(('', {'OFFLOAD_MODE': 'record', 'OFFLOAD_RECORD': '{tmp}/recorded.conf'}, 'record mode'))
+        _, _, budget = gen.config(meta, r, peak)
+        runs.append((RECORDED, {'OFFLOAD_BUDGET': str(budget), 'OFFLOAD_MIN_SIZE': str(meta['min_size'])},
+                     f'the recorded config, budget {budget / gen.MiB:.1f} MiB'))
     if r.random() < fault_p:
-        text, desc = gen.config(meta, r, peak)
+        text, desc, _ = gen.config(meta, r, peak)
         p = r.choice([0.0005, 0.001, 0.002, 0.005, 0.01, 0.03])
         runs.append((text, {'SIMCUDA_FAIL_RANDOM': f'{p}:{r.randint(1, 1 << 30)}'}, desc + f', FAIL_RANDOM {p}'))
     return runs
 
 
-def check_seed(seed, nconf=1, fault_p=0.2, race_check=True):
+def check_seed(seed, nconf=1, fault_p=0.2, race_check=None):
     """Runs one generated program; returns (runs made, list of failures). A failure is a dict
     with seed, program text, config, env, why."""
     text, meta = gen.generate(seed, WEIGHTS)
+    if race_check is None:  # a third of the programs, drawn by seed: they cost a run each
+        race_check = random.Random(f'race-{seed}').random() < RACE_CHECK_SHARE
     return check_text(text, meta, seed, nconf, fault_p, race_check)
 
 
@@ -154,12 +189,21 @@ def check_text(text, meta, seed, nconf, fault_p, race_check):
             if again != bare:
                 return nruns, [dict(seed=seed, text=text, conf='', env={}, generator=True,
                                     why=f'bare runs disagree with slow copies: {again} vs {bare} (a race in the program)')]
-        for conf, extra, desc in draw_runs(seed, meta, peak, nconf, fault_p):
+        runs = draw_runs(seed, meta, peak, nconf, fault_p)
+        for conf, extra, desc in runs:
+            if conf == RECORDED:
+                # the config record mode wrote in the run before, with a budget
+                try:
+                    conf = open(os.path.join(tmp, 'recorded.conf')).read()
+                except OSError:
+                    failures.append(dict(seed=seed, text=text, conf='', env={}, why='crash: record mode wrote no config',
+                                         desc=desc, detail='', bare=bare))
+                    continue
             env = conf_env(conf, tmp, extra)
             off, detail, _ = run_program(prog, env, tmp, preload=True)
             nruns += 1
             STATS[('faults ' if 'SIMCUDA_FAIL_RANDOM' in extra else '') + off[0]] += 1
-            why = verdict(bare, off, 'SIMCUDA_FAIL_RANDOM' in extra)
+            why = verdict(bare, off, 'SIMCUDA_FAIL_RANDOM' in extra) or check_stats(env, off)
             if why:
                 failures.append(dict(seed=seed, text=text, conf=conf, env=extra, why=why, desc=desc,
                                      detail=detail, bare=bare))

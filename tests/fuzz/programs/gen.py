@@ -814,15 +814,20 @@ def config(meta, r, peak):
     ncomp = r.randint(1, 4)
     names = [f'c{i}' for i in range(ncomp)]
     by = [r.choice(['allocs', 'kernels', 'both']) for _ in names]
-    owner = {}
-    for t in tracked:
-        if r.random() < 0.8:
-            c = t['group'] % ncomp if r.random() < 0.7 else r.randrange(ncomp)
-            if by[c] != 'kernels':
-                owner[t['ordinal']] = c
     # keep only on components that own allocations by ordinal alone: one that claims
     # by kernel name may claim every buffer, and kept bytes must fit in the budget.
     keep = {c for c in range(ncomp) if by[c] == 'allocs' and r.random() < 0.25}
+    owner = {}
+    for t in tracked:
+        if r.random() < 0.8 or keep:
+            c = t['group'] % ncomp if r.random() < 0.7 else r.randrange(ncomp)
+            if by[c] == 'kernels' and keep:
+                # With a kept component nothing stays unowned: an unowned allocation
+                # joins whichever component is active at its first use, a kept one too
+                # (components_on_launch), and then cannot be evicted.
+                c = min(keep)
+            if by[c] != 'kernels':
+                owner[t['ordinal']] = c
     lines = []
     comp_bytes = [0] * ncomp
     for c, name in enumerate(names):
@@ -838,6 +843,8 @@ def config(meta, r, peak):
         ro_ok = all(t['readonly_ok'] for t in tracked if owner.get(t['ordinal']) == c)
         if mine and ro_ok and r.random() < 0.6:
             lines.append('readonly = yes')
+        elif r.random() < 0.15:
+            lines.append('readonly = auto')  # liboffload finds out (or treats it as no)
         comp_bytes[c] = sum(resident_size(t['size']) for t in tracked if owner.get(t['ordinal']) == c)
     right = []
     for g in meta['group_order']:
@@ -858,7 +865,7 @@ def config(meta, r, peak):
     frac = r.uniform(0.25, 0.60)
     budget = int(peak * frac)
     # Physics, not policy: one operation's buffers and the kept ones must fit at once.
-    floor = int((meta['max_footprint'] + keep_bytes + meta['untracked']) * 1.05) + 4 * MiB
+    floor = int((meta['max_footprint'] + keep_bytes + meta['untracked']) * 1.05) + 2 * MiB
     budget = max(budget, floor)
     head = ['[offload]', f'policy = {policy}', f'prefetch = {r.randint(0, 2)}',
             f'min_size = {meta["min_size"]}', f'budget = {budget}']
@@ -866,7 +873,7 @@ def config(meta, r, peak):
         head.append('sequence = ' + ' -> '.join(seq))
     desc = (f'{ncomp} components ({",".join(by)}), {policy}, sequence {kind if use_seq else "none"}, '
             f'budget {budget / MiB:.1f} MiB ({frac:.0%} of peak {peak / MiB:.1f} MiB, floor {floor / MiB:.1f})')
-    return '\n'.join(head + lines) + '\n', desc
+    return '\n'.join(head + lines) + '\n', desc, budget
 
 
 def main(argv):

@@ -67,7 +67,8 @@ PROG_SHLIB_SRCS := $(wildcard tests/progs/shlib/*.c)
 PROG_SHLIBS     := $(PROG_SHLIB_SRCS:tests/progs/shlib/%.c=$(BUILD)/progs/lib%.so)
 # tests/bench/*.c, *.cu   benchmark programs and their kernel module (make bench)
 # tests/fuzz/programs/   the program fuzzer: its interpreter and kernel module
-FUZZPROG_BINS := $(BUILD)/fuzzprog/interp $(BUILD)/fuzzprog/fuzz_kernels.so
+FUZZPROG_BINS := $(BUILD)/fuzzprog/interp $(BUILD)/fuzzprog/interp_ptds $(BUILD)/fuzzprog/interp_proc \
+                 $(BUILD)/fuzzprog/fuzz_kernels.so
 BENCH_SRCS    := $(wildcard tests/bench/*.c)
 BENCH_BINS    := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%) \
                  $(patsubst tests/bench/%.cu,$(BUILD)/bench/%.so,$(wildcard tests/bench/*.cu))
@@ -170,6 +171,16 @@ $(BUILD)/bench/%.so: tests/bench/%.cu tests/sim/cuda_host.h tests/sim/simkernel.
 $(BUILD)/fuzzprog/interp: tests/fuzz/programs/interp.c $(BUILD)/sim/libcuda.so.1
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+# The same interpreter calling the _ptds/_ptsz entry points (NULL = per-thread stream).
+$(BUILD)/fuzzprog/interp_ptds: tests/fuzz/programs/interp.c $(BUILD)/sim/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DCUDA_API_PER_THREAD_DEFAULT_STREAM=1 $(CFLAGS) -o $@ $< $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+# ...and one calling the most used entry points through cuGetProcAddress pointers.
+$(BUILD)/fuzzprog/interp_proc: tests/fuzz/programs/interp.c $(BUILD)/sim/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DINTERP_VIA_PROC $(CFLAGS) -o $@ $< $(SIM_LINK) $(LDFLAGS) -ldl -pthread
 
 $(BUILD)/fuzzprog/fuzz_kernels.so: tests/fuzz/programs/fuzz_kernels.cu tests/sim/cuda_host.h tests/sim/simkernel.h
 	@mkdir -p $(@D)

@@ -39,6 +39,8 @@ import gen  # noqa: E402
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
 BUILD = os.path.join(ROOT, os.environ.get('BUILD', 'build'))
 INTERP = os.path.join(BUILD, 'fuzzprog', 'interp')
+INTERP_PTDS = os.path.join(BUILD, 'fuzzprog', 'interp_ptds')  # programs whose header says ptds
+INTERP_PROC = os.path.join(BUILD, 'fuzzprog', 'interp_proc')  # ... says proc
 KMOD = os.path.join(BUILD, 'fuzzprog', 'fuzz_kernels.so')
 LIB = os.path.join(BUILD, 'liboffload.so')
 CORPUS = os.path.join(HERE, 'corpus')
@@ -66,7 +68,10 @@ def run_program(prog_path, env, tmp, preload=False):
     if os.path.exists(report):
         os.unlink(report)
     try:
-        p = subprocess.run([INTERP, prog_path, KMOD], env=e, capture_output=True, text=True, timeout=TIMEOUT)
+        with open(prog_path) as f:
+            header = f.readline()
+        interp = INTERP_PTDS if ' ptds' in header else (INTERP_PROC if ' proc' in header else INTERP)
+        p = subprocess.run([interp, prog_path, KMOD], env=e, capture_output=True, text=True, timeout=TIMEOUT)
     except subprocess.TimeoutExpired as ex:
         out = (ex.stdout or b'')[-2000:]
         return ('timeout',), f'no exit after {TIMEOUT:.0f} s {out!r}', 0

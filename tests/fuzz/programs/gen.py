@@ -35,6 +35,11 @@ DEFAULT_WEIGHTS = {
     # record an event into the capturing stream) and runs out of budget where the bare
     # program does not (corpus/capture-*). 0: every capture gets a fresh stream.
     'capture_reuse': 0,
+    # Built with CUDA_API_PER_THREAD_DEFAULT_STREAM (interp_ptds): the _ptds/_ptsz entry
+    # points, NULL is the per-thread stream. Percent of programs.
+    'ptds': 30,
+    # Calls through cuGetProcAddress pointers (interp_proc), percent of the other programs.
+    'proc': 35,
     # Hooks for what the simulator cannot do yet: CUkernel/cuLibrary launches and
     # stream-ordered pools (cuMemAllocAsync). Keep them 0 until tests/sim has them; the
     # generator refuses a non-zero weight it has no operation for (see generate()).
@@ -93,9 +98,9 @@ def effects(thread, words):
 class Program:
     """The text being generated, with the model kept in step."""
 
-    def __init__(self, rng):
+    def __init__(self, rng, ptds=False):
         self.r = rng
-        self.model = Model()
+        self.model = Model(ptds)
         self.lines = []
         self.thread = 0
         self.event_next = {}
@@ -113,7 +118,7 @@ class Program:
         for k, _ in sorted(pending, key=str):
             if (k, _) not in self.model.unordered(self.thread, key, *self.pending_bufs):
                 continue  # ordered by an earlier wait of this loop
-            src = 0 if k[0] == 'L' else (2 if k[0] == 'P' else k[1])
+            src = self.stream_id(k)
             if self.r.random() < 0.25:
                 self.host_sync(k, src)
             else:
@@ -122,6 +127,11 @@ class Program:
                 self.model.record(e, k)
                 self.raw('wait', sid, e)
                 self.model.wait(key, e)
+
+    @staticmethod
+    def stream_id(k):
+        """A stream id that names stream key K in the program text."""
+        return 1 if k[0] == 'L' else (2 if k[0] == 'P' else k[1])
 
     def host_sync(self, k, src):
         if self.r.random() < 0.5:
@@ -138,7 +148,7 @@ class Program:
         """Make the host see every access of BUFS complete (before free, unhost, ...)."""
         for k, _ in sorted(self.model.uncovered_by_host(self.thread, bufs), key=str):
             if self.model.uncovered_by_host(self.thread, bufs):
-                self.host_sync(k, 0 if k[0] == 'L' else (2 if k[0] == 'P' else k[1]))
+                self.host_sync(k, self.stream_id(k))
 
     def emit(self, *words, tag=None):
         words = [str(w) for w in words]
@@ -156,7 +166,7 @@ class Program:
 
 def check_program(text):
     """Replays TEXT through the model; raises RaceError at the first unordered access."""
-    m = Model()
+    m = Model(ptds=' ptds' in text.split('\n', 1)[0])
     thread = 0
     par_threads = []
     owner = {}
@@ -265,7 +275,9 @@ def generate(seed, weights=None, min_size=256 * KiB):
 class Generator:
     def __init__(self, r, w, min_size):
         self.r, self.w, self.min_size = r, w, min_size
-        self.p = Program(r)
+        self.ptds = self.chance('ptds')
+        self.proc = not self.ptds and self.chance('proc')
+        self.p = Program(r, self.ptds)
         self.bufs = {}  # id -> Buffer (alive)
         self.all_tracked = []  # (ordinal, size, group, readonly_ok) in order
         self.next_buf = 0
@@ -774,7 +786,7 @@ class Generator:
             self.p.raw('unstream', sid)
 
     def text(self, seed):
-        return f'fuzzprog 1 seed={seed}\n' + '\n'.join(self.p.lines) + '\n'
+        return f'fuzzprog 1 seed={seed}{" ptds" if self.ptds else ""}{" proc" if self.proc else ""}\n' + '\n'.join(self.p.lines) + '\n'
 
     def meta(self):
         return {

@@ -126,6 +126,74 @@ static void check(CUresult r, int line, const char *call) {
 }
 #define CK(op, call) check((call), (op)->line, #call)
 
+/* Built with -DINTERP_VIA_PROC (interp_proc): the entry points programs use most are
+ * called through pointers from cuGetProcAddress, as the CUDA runtime calls the driver. The
+ * name given to the resolver is the base name ("cuMemAlloc"); the pointer's type is that of
+ * the version cuda.h maps the name to (cuMemAlloc_v2). */
+#ifdef INTERP_VIA_PROC
+#define PROC_LIST(X)                                                                               \
+    X(cuLaunchKernel)                                                                              \
+    X(cuLaunchKernelEx) X(cuMemcpyHtoD) X(cuMemcpyHtoDAsync) X(cuMemcpyDtoH) X(cuMemcpyDtoHAsync)  \
+        X(cuMemcpyDtoDAsync) X(cuMemcpyAsync) X(cuMemcpy) X(cuMemsetD32Async) X(cuMemsetD8)        \
+            X(cuMemAlloc) X(cuMemFree) X(cuStreamSynchronize) X(cuStreamWaitEvent)                 \
+                X(cuEventRecord) X(cuGraphLaunch) X(cuMemcpy2DAsync) X(cuMemcpyBatchAsync)
+#define PROC_POINTER(name) static __typeof__(&name) p_##name;
+PROC_LIST(PROC_POINTER)
+
+static void resolve_entry_points(void) {
+    CUdriverProcAddressQueryResult status;
+#define PROC_RESOLVE(name)                                                                         \
+    check(cuGetProcAddress_v2(#name, (void **)&p_##name, CUDA_VERSION,                             \
+                              CU_GET_PROC_ADDRESS_DEFAULT, &status),                               \
+          0, "cuGetProcAddress(" #name ")");                                                       \
+    if (!p_##name) {                                                                               \
+        fprintf(stderr, "interp: cuGetProcAddress(%s) gave no function\n", #name);                 \
+        exit(2);                                                                                   \
+    }
+    PROC_LIST(PROC_RESOLVE)
+}
+#undef cuMemcpyHtoD
+#undef cuMemcpyHtoDAsync
+#undef cuMemcpyDtoH
+#undef cuMemcpyDtoHAsync
+#undef cuMemcpyDtoDAsync
+#undef cuMemsetD8
+#undef cuMemsetD32Async
+#undef cuMemAlloc
+#undef cuMemFree
+#undef cuMemcpy2DAsync
+#undef cuMemcpyBatchAsync
+#undef cuEventRecord
+#undef cuStreamWaitEvent
+#undef cuStreamSynchronize
+#undef cuLaunchKernel
+#undef cuLaunchKernelEx
+#undef cuMemcpyAsync
+#undef cuMemcpy
+#undef cuGraphLaunch
+#define cuLaunchKernel (*p_cuLaunchKernel)
+#define cuLaunchKernelEx (*p_cuLaunchKernelEx)
+#define cuMemcpyHtoD (*p_cuMemcpyHtoD)
+#define cuMemcpyHtoDAsync (*p_cuMemcpyHtoDAsync)
+#define cuMemcpyDtoH (*p_cuMemcpyDtoH)
+#define cuMemcpyDtoHAsync (*p_cuMemcpyDtoHAsync)
+#define cuMemcpyDtoDAsync (*p_cuMemcpyDtoDAsync)
+#define cuMemcpyAsync (*p_cuMemcpyAsync)
+#define cuMemcpy (*p_cuMemcpy)
+#define cuMemsetD32Async (*p_cuMemsetD32Async)
+#define cuMemsetD8 (*p_cuMemsetD8)
+#define cuMemAlloc (*p_cuMemAlloc)
+#define cuMemFree (*p_cuMemFree)
+#define cuStreamSynchronize (*p_cuStreamSynchronize)
+#define cuStreamWaitEvent (*p_cuStreamWaitEvent)
+#define cuEventRecord (*p_cuEventRecord)
+#define cuGraphLaunch (*p_cuGraphLaunch)
+#define cuMemcpy2DAsync (*p_cuMemcpy2DAsync)
+#define cuMemcpyBatchAsync (*p_cuMemcpyBatchAsync)
+#else
+static void resolve_entry_points(void) {}
+#endif
+
 static uint64_t fold(uint64_t h, const void *data, size_t n) {
     const unsigned char *p = data;
     size_t i = 0;
@@ -798,6 +866,7 @@ int main(int argc, char **argv) {
     check(cuDeviceGet(&dev, 0), 0, "cuDeviceGet");
     check(cuDevicePrimaryCtxRetain(&ctx, dev), 0, "cuDevicePrimaryCtxRetain");
     check(cuCtxSetCurrent(ctx), 0, "cuCtxSetCurrent");
+    resolve_entry_points();
     load_kernels(argv[2]);
     struct thread_state main_state = {.hash = 0xcbf29ce484222325ull};
     run_ops(&main_state, ops, op_count);

@@ -34,7 +34,10 @@ class RaceError(Exception):
 
 
 class Model:
-    def __init__(self):
+    def __init__(self, ptds=False):
+        # ptds: the program is built with CUDA_API_PER_THREAD_DEFAULT_STREAM, so NULL (and
+        # every synchronous copy or memset) means the calling thread's per-thread stream.
+        self.ptds = ptds
         self.clock = {}  # stream key -> {stream key: count}
         self.host = {0: {}}  # thread -> clock
         self.events = {}  # event id -> clock
@@ -43,8 +46,9 @@ class Model:
         self.graphs = {}  # graph id -> (reads, writes)
 
     # --- stream keys -------------------------------------------------------------------
-    @staticmethod
-    def key(thread, sid):
+    def key(self, thread, sid):
+        if sid == 0 and self.ptds:
+            return ('P', thread)
         if sid in LEGACY_IDS:
             return ('L', thread)
         if sid == PER_THREAD_ID:

@@ -23,7 +23,7 @@ if [[ -z ${COVERAGE_NO_TESTS:-} ]]; then # COVERAGE_NO_TESTS=1: fuzzing only
 fi
 if ((seconds > 0)); then
     echo "coverage: fuzzing for $seconds s"
-    FUZZ_RUN_TIMEOUT=120 python3 tests/fuzz/programs/fuzz.py fuzz --seconds "$seconds" \
+    FUZZ_RUN_TIMEOUT=120 python3 tests/fuzz/programs/fuzz.py fuzz --seconds "$seconds" --faults 0.6 \
         --corpus "$BUILD/fuzzprog/found" | grep -E '^(fuzzprog|FAIL)'
 fi
 

@@ -50,6 +50,12 @@ CLEAN_ENV = {k: v for k, v in os.environ.items()
 WEIGHTS = gen.parse_weights(os.environ.get('FUZZ_WEIGHTS'))
 RACE_CHECK_SHARE = float(os.environ.get('FUZZ_RACE_CHECK', '0.35'))
 RECORD_SHARE = 0.15
+# Entry points whose failure reaches liboffload's eviction, restore, prefetch and
+# bookkeeping paths as well as the program's own calls (SIMCUDA_FAIL=NAME:N).
+TARGETS = ('cuMemCreate', 'cuMemMap', 'cuMemSetAccess', 'cuMemUnmap', 'cuMemRelease', 'cuMemAddressReserve',
+           'cuMemcpyDtoHAsync', 'cuMemcpyHtoDAsync', 'cuEventRecord', 'cuStreamWaitEvent', 'cuEventCreate',
+           'cuMemHostAlloc', 'cuMemAllocHost', 'cuStreamCreate', 'cuEventSynchronize', 'cuStreamSynchronize',
+           'cuEventQuery', 'cuLaunchHostFunc', 'cuMemGetInfo', 'cuFuncGetParamInfo', 'cuGraphInstantiateWithFlags')
 RECORDED = '<recorded>'  # a run whose config is what the record-mode run before it wrote
 STATS = collections.Counter()  # outcomes of the runs under liboffload, for the summary
 
@@ -133,6 +139,11 @@ def verdict(bare, off, faulty):
     return f'{" ".join(map(str, off))} where bare gave {" ".join(map(str, bare))}'
 
 
+def faulty(extra):
+    """Whether a run injects driver faults (and so may fail, with a driver error)."""
+    return 'SIMCUDA_FAIL_RANDOM' in extra or 'SIMCUDA_FAIL' in extra
+
+
 def kind_of(why):
     """What a shrunk program must keep failing with: the kind, and the driver error if any."""
     if not why:
@@ -163,8 +174,13 @@ def draw_runs(seed, meta, peak, nconf, fault_p):
                      f'the recorded config, budget {budget / gen.MiB:.1f} MiB'))
     if r.random() < fault_p:
         text, desc, _ = gen.config(meta, r, peak)
-        p = r.choice([0.0005, 0.001, 0.002, 0.005, 0.01, 0.03])
-        runs.append((text, {'SIMCUDA_FAIL_RANDOM': f'{p}:{r.randint(1, 1 << 30)}'}, desc + f', FAIL_RANDOM {p}'))
+        if r.random() < 0.5:
+            p = r.choice([0.0005, 0.001, 0.002, 0.005, 0.01, 0.03])
+            runs.append((text, {'SIMCUDA_FAIL_RANDOM': f'{p}:{r.randint(1, 1 << 30)}'}, desc + f', FAIL_RANDOM {p}'))
+        else:
+            # One call of an entry point liboffload's evictions and restores use fails.
+            rule = f'{r.choice(TARGETS)}:{r.randint(1, 40)}'
+            runs.append((text, {'SIMCUDA_FAIL': rule}, desc + f', FAIL {rule}'))
     return runs
 
 
@@ -207,8 +223,10 @@ def check_text(text, meta, seed, nconf, fault_p, race_check):
             env = conf_env(conf, tmp, extra)
             off, detail, _ = run_program(prog, env, tmp, preload=True)
             nruns += 1
-            STATS[('faults ' if 'SIMCUDA_FAIL_RANDOM' in extra else '') + off[0]] += 1
-            why = verdict(bare, off, 'SIMCUDA_FAIL_RANDOM' in extra) or check_stats(env, off)
+            STATS[('faults ' if faulty(extra) else '') + off[0]] += 1
+            # (a run with faults may have made liboffload pass everything through, which
+            # writes no statistics: "cannot set up (...); passing every call through")
+            why = verdict(bare, off, faulty(extra)) or (None if faulty(extra) else check_stats(env, off))
             if why:
                 failures.append(dict(seed=seed, text=text, conf=conf, env=extra, why=why, desc=desc,
                                      detail=detail, bare=bare))
@@ -225,7 +243,7 @@ def check_case_text(text, conf, extra):
         if bare[0] != 'hash':
             return 'invalid', detail
         off, detail = run_program(prog, conf_env(conf, tmp, extra), tmp, preload=True)[:2]
-        return verdict(bare, off, 'SIMCUDA_FAIL_RANDOM' in extra), detail
+        return verdict(bare, off, faulty(extra)), detail
 
 
 # --- shrinking -------------------------------------------------------------------------
@@ -361,7 +379,7 @@ def cmd_fuzz(a):
     print(f'fuzzprog: fuzzing for {a.seconds} s from seed {first}, {a.jobs} jobs; failures go to '
           f'{os.path.relpath(a.corpus, ROOT)}')
     seeds = (first + i for i in range(1 << 62))
-    programs, runs, failed = run_seeds(seeds, a.configs, 0.3, a.jobs, a.corpus, True,
+    programs, runs, failed = run_seeds(seeds, a.configs, a.faults, a.jobs, a.corpus, True,
                                        deadline=start + a.seconds)
     el = time.monotonic() - start
     print(f'fuzzprog: {programs} programs, {runs} runs in {el:.0f} s: {programs / el:.2f} programs/s, '
@@ -445,6 +463,7 @@ def main():
     f.add_argument('--configs', type=int, default=3)
     f.add_argument('--jobs', type=int, default=jobs)
     f.add_argument('--corpus', default=CORPUS)
+    f.add_argument('--faults', type=float, default=0.4, help='share of programs with a fault-injection run')
     r = sub.add_parser('replay')
     r.add_argument('cases', nargs='*')
     o = sub.add_parser('run')

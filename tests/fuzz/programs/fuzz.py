@@ -319,6 +319,66 @@ def report_failure(f, path=None):
         print(f'     saved: {os.path.relpath(path, ROOT)}')
 
 
+# --- self-test: the runner and the checker can fail ------------------------------------
+# Buffer 0 is written after its first eviction; `readonly = yes` on it is a lie that loses
+# that write (its second eviction copies nothing back), `readonly = no` is the truth.
+SELFTEST_PROG = """fuzzprog 1 seed=0
+stream 3 0 0
+alloc 0 2097152
+launch 0 0 0 3 2 64 0 0 524288 7 # init
+alloc 1 2097152
+launch 0 1 0 3 2 64 1 0 524288 9 # init
+alloc 2 2097152
+launch 0 2 0 3 2 64 2 0 524288 11 # init
+launch 0 0 0 3 2 64 0 0 524288 13
+launch 0 1 1 3 2 64 1 0 2 0 524288 5
+ssync 3
+d2h 1 0 2097152 3 0 0
+d2h 2 0 2097152 3 0 0
+d2h 0 0 2097152 3 0 0
+unstream 3
+"""
+SELFTEST_CONF = """[offload]
+policy = lru
+prefetch = 0
+min_size = 262144
+budget = 4194304
+[component w]
+allocs = 0
+readonly = %s
+"""
+# Two streams, the second writes what the first wrote with no event between: a race.
+SELFTEST_RACE = """fuzzprog 1 seed=0
+stream 3 0 0
+stream 4 0 0
+alloc 0 2097152
+launch 0 0 0 3 2 64 0 0 524288 7 # init
+launch 0 0 0 4 2 64 0 0 524288 9
+"""
+
+
+def selftest():
+    """Errors of the fuzzer itself: a lost write must be seen, a race must be refused."""
+    errors = []
+    lie, _ = check_case_text(SELFTEST_PROG, SELFTEST_CONF % 'yes', {})
+    if not lie or not lie.startswith('hash'):
+        errors.append(f'a lost write (readonly = yes on a written buffer) was not seen: {lie}')
+    truth, detail = check_case_text(SELFTEST_PROG, SELFTEST_CONF % 'no', {})
+    if truth:
+        errors.append(f'the self-test program fails with readonly = no: {truth} {detail}')
+    try:
+        gen.check_program(SELFTEST_RACE)
+        errors.append('the checker accepted a race')
+    except gen.RaceError:
+        pass
+    gen.check_program(SELFTEST_PROG)
+    for e in errors:
+        print(f'FAIL selftest: {e}')
+    if not errors:
+        print('ok   selftest: a wrong readonly loses a write and is caught; a race is refused')
+    return not errors
+
+
 # --- commands --------------------------------------------------------------------------
 def run_seeds(seeds, nconf, fault_p, jobs, where, do_shrink, deadline=None):
     runs = programs = 0
@@ -369,6 +429,10 @@ def cmd_test(a):
           f'{len(failed)} failures')
     print(stats_line())
     p, f = replay(None)
+    if selftest():
+        p += 1
+    else:
+        f += 1
     print(f'{programs - len({x["seed"] for x in failed}) + p} passed, {len({x["seed"] for x in failed}) + f} failed')
     return 1 if failed or f else 0
 

@@ -56,6 +56,7 @@ TARGETS = ('cuMemCreate', 'cuMemMap', 'cuMemSetAccess', 'cuMemUnmap', 'cuMemRele
            'cuMemcpyDtoHAsync', 'cuMemcpyHtoDAsync', 'cuEventRecord', 'cuStreamWaitEvent', 'cuEventCreate',
            'cuMemHostAlloc', 'cuMemAllocHost', 'cuStreamCreate', 'cuEventSynchronize', 'cuStreamSynchronize',
            'cuEventQuery', 'cuLaunchHostFunc', 'cuMemGetInfo', 'cuFuncGetParamInfo', 'cuGraphInstantiateWithFlags')
+RECORDED_KEEP = os.environ.get('FUZZ_RECORD_KEEP') == '1'  # 1: run recorded configs as written
 RECORDED = '<recorded>'  # a run whose config is what the record-mode run before it wrote
 STATS = collections.Counter()  # outcomes of the runs under liboffload, for the summary
 
@@ -216,6 +217,11 @@ def check_text(text, meta, seed, nconf, fault_p, race_check):
                 # the config record mode wrote in the run before, with a budget
                 try:
                     conf = open(os.path.join(tmp, 'recorded.conf')).read()
+                    if not RECORDED_KEEP:
+                        # A kept component takes in unowned allocations at run time and
+                        # cannot give them back (corpus/keep-recorded-absorbs-unowned-oom):
+                        # until that is fixed, the recorded keep lines are dropped.
+                        conf = re.sub(r'^keep = yes$', 'keep = no', conf, flags=re.M)
                 except OSError:
                     failures.append(dict(seed=seed, text=text, conf='', env={}, why='crash: record mode wrote no config',
                                          desc=desc, detail='', bare=bare))

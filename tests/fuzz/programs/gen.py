@@ -327,6 +327,7 @@ class Generator:
     # --- setup ---------------------------------------------------------------------------
     def new_stream(self):
         sid = self.next_stream
+        assert sid < 256, 'interp.c has MAX_STREAMS 256'
         self.next_stream += 1
         self.p.raw('stream', sid, self.r.randint(0, 1), self.r.randint(0, 5))
         self.streams[self.p.thread].append(sid)
@@ -597,25 +598,28 @@ class Generator:
     def op_graph(self):
         """Capture 1-3 asynchronous operations on a created stream into a graph, replay it,
         sometimes update it with a second capture of the same shape."""
-        created = [s for s in self.streams[0] if s >= 3]
-        if not created or len(self.graphs) >= 8 or self.next_stream >= 56 or self.next_graph >= 32:
+        t = self.p.thread
+        created = [s for s in self.streams[t] if s >= 3]
+        if not created or len(self.graphs) >= 8 or self.next_stream >= 240 or self.next_graph >= 32:
             return
         s = self.r.choice(created) if self.chance('capture_reuse') else self.new_stream()
         gid = self.next_graph
         self.next_graph += 1
-        key = self.p.model.key(0, s)
+        key = self.p.model.key(t, s)
         shape = [self.r.choice(['fill', 'mix', 'memset']) for _ in range(self.r.randint(1, 3))]
-        mode = self.r.randint(0, 2)
+        # In a par block, a global-mode capture would make the other threads' calls fail
+        # (as it should): only thread-local or relaxed captures there.
+        mode = self.r.randint(1, 2) if self.in_par else self.r.randint(0, 2)
         touched = self.capture(s, key, gid, shape, mode)
         if touched is None:
             return
         self.graphs[gid] = touched
         for _ in range(self.r.randint(1, 3)):
             self.graph_launch(gid)
-            if self.r.random() < 0.4 and self.next_stream < 60:
+            if self.r.random() < 0.4 and self.next_stream < 240:
                 if not self.chance('capture_reuse'):
                     s = self.new_stream()
-                    key = self.p.model.key(0, s)
+                    key = self.p.model.key(t, s)
                 again = self.capture(s, key, gid, shape, mode)
                 if again is not None:
                     for b in self.graphs[gid]:
@@ -654,13 +658,13 @@ class Generator:
         return touched
 
     def graph_launch(self, gid):
-        s = self.stream()
-        key = self.p.model.key(0, s)
+        s, t = self.stream(), self.p.thread
+        key = self.p.model.key(t, s)
         reads, writes = self.p.model.graphs[gid]
         self.p.pending_bufs = (reads, writes)
-        self.p.order_on_stream(key, s, self.p.model.unordered(0, key, reads, writes))
+        self.p.order_on_stream(key, s, self.p.model.unordered(t, key, reads, writes))
         self.p.raw('glaunch', gid, s)
-        self.p.model.enqueue(0, key, reads, writes)
+        self.p.model.enqueue(t, key, reads, writes)
         for b in self.graphs[gid]:
             b.writes += 1
 
@@ -688,7 +692,7 @@ class Generator:
             self.usable = {b.id for b in shares[t]}
             if t:
                 self.streams[t] = [0, 1, 2]
-                for _ in range(self.r.randint(0, 2)):
+                for _ in range(self.r.randint(0, 2) if self.next_stream < 240 else 0):
                     self.new_stream()
             for _ in range(self.r.randint(2, 8)):
                 self.one_op(in_par=True)
@@ -711,7 +715,7 @@ class Generator:
            'sync', 'query', 'graph', 'threads', 'stream')
 
     def one_op(self, in_par=False):
-        names = [n for n in self.OPS if not (in_par and n in ('realloc', 'graph', 'threads', 'stream'))]
+        names = [n for n in self.OPS if not (in_par and n in ('realloc', 'threads', 'stream'))]
         if any(g in self.graphs for g in ()):
             pass
         name = self.pick_weighted(names)
@@ -740,7 +744,7 @@ class Generator:
         elif name == 'threads':
             self.op_par()
         elif name == 'stream':
-            if self.next_stream < 60:
+            if self.next_stream < 240:
                 self.new_stream()
 
     def build(self):

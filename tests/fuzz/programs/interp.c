@@ -21,7 +21,7 @@
 
 #define MAX_BUFS 256
 #define MAX_HOST 64
-#define MAX_STREAMS 64
+#define MAX_STREAMS 256
 #define MAX_EVENTS 512
 #define MAX_GRAPHS 32
 #define MAX_THREADS 4
@@ -133,10 +133,11 @@ static void check(CUresult r, int line, const char *call) {
 #ifdef INTERP_VIA_PROC
 #define PROC_LIST(X)                                                                               \
     X(cuLaunchKernel)                                                                              \
-    X(cuLaunchKernelEx) X(cuMemcpyHtoD) X(cuMemcpyHtoDAsync) X(cuMemcpyDtoH) X(cuMemcpyDtoHAsync)  \
-        X(cuMemcpyDtoDAsync) X(cuMemcpyAsync) X(cuMemcpy) X(cuMemsetD32Async) X(cuMemsetD8)        \
-            X(cuMemAlloc) X(cuMemFree) X(cuStreamSynchronize) X(cuStreamWaitEvent)                 \
-                X(cuEventRecord) X(cuGraphLaunch) X(cuMemcpy2DAsync) X(cuMemcpyBatchAsync)
+    X(cuLaunchKernelEx)                                                                            \
+    X(cuMemcpyHtoD) X(cuMemcpyHtoDAsync) X(cuMemcpyDtoH) X(cuMemcpyDtoHAsync) X(cuMemcpyDtoDAsync) \
+        X(cuMemcpyAsync) X(cuMemcpy) X(cuMemsetD32Async) X(cuMemsetD8) X(cuMemAlloc) X(cuMemFree)  \
+            X(cuStreamSynchronize) X(cuStreamWaitEvent) X(cuEventRecord) X(cuGraphLaunch)          \
+                X(cuMemcpy2DAsync) X(cuMemcpyBatchAsync)
 #define PROC_POINTER(name) static __typeof__(&name) p_##name;
 PROC_LIST(PROC_POINTER)
 

@@ -131,13 +131,28 @@ static void check(CUresult r, int line, const char *call) {
  * name given to the resolver is the base name ("cuMemAlloc"); the pointer's type is that of
  * the version cuda.h maps the name to (cuMemAlloc_v2). */
 #ifdef INTERP_VIA_PROC
-#define PROC_LIST(X)                                                                               \
-    X(cuLaunchKernel)                                                                              \
-    X(cuLaunchKernelEx)                                                                            \
-    X(cuMemcpyHtoD) X(cuMemcpyHtoDAsync) X(cuMemcpyDtoH) X(cuMemcpyDtoHAsync) X(cuMemcpyDtoDAsync) \
-        X(cuMemcpyAsync) X(cuMemcpy) X(cuMemsetD32Async) X(cuMemsetD8) X(cuMemAlloc) X(cuMemFree)  \
-            X(cuStreamSynchronize) X(cuStreamWaitEvent) X(cuEventRecord) X(cuGraphLaunch)          \
-                X(cuMemcpy2DAsync) X(cuMemcpyBatchAsync)
+/* clang-format off */
+#define PROC_LIST(X) \
+    X(cuLaunchKernel) \
+    X(cuLaunchKernelEx) \
+    X(cuMemcpyHtoD) \
+    X(cuMemcpyHtoDAsync) \
+    X(cuMemcpyDtoH) \
+    X(cuMemcpyDtoHAsync) \
+    X(cuMemcpyDtoDAsync) \
+    X(cuMemcpyAsync) \
+    X(cuMemcpy) \
+    X(cuMemsetD32Async) \
+    X(cuMemsetD8) \
+    X(cuMemAlloc) \
+    X(cuMemFree) \
+    X(cuStreamSynchronize) \
+    X(cuStreamWaitEvent) \
+    X(cuEventRecord) \
+    X(cuGraphLaunch) \
+    X(cuMemcpy2DAsync) \
+    X(cuMemcpyBatchAsync)
+/* clang-format on */
 #define PROC_POINTER(name) static __typeof__(&name) p_##name;
 PROC_LIST(PROC_POINTER)
 

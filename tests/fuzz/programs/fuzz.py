@@ -49,6 +49,8 @@ CLEAN_ENV = {k: v for k, v in os.environ.items()
              if not k.startswith(('OFFLOAD_', 'SIMCUDA_')) and k != 'LD_PRELOAD'}
 WEIGHTS = gen.parse_weights(os.environ.get('FUZZ_WEIGHTS'))
 RACE_CHECK_SHARE = float(os.environ.get('FUZZ_RACE_CHECK', '0.35'))
+# FUZZ_STRICT=1: the known capture limitation counts as a failure (see known_capture_oom).
+STRICT = os.environ.get('FUZZ_STRICT') == '1'
 RECORD_SHARE = 0.15
 # Entry points whose failure reaches liboffload's eviction, restore, prefetch and
 # bookkeeping paths as well as the program's own calls (SIMCUDA_FAIL=NAME:N).
@@ -62,7 +64,7 @@ STATS = collections.Counter()  # outcomes of the runs under liboffload, for the 
 
 
 # --- one run ---------------------------------------------------------------------------
-def run_program(prog_path, env, tmp, preload=False):
+def run_program(prog_path, env, tmp, preload=False, tail=3000):
     """Runs the interpreter; returns (outcome, detail, peak bytes). outcome is
     ('hash', H), ('error', LINE, CALL, NAME), ('crash', why) or ('timeout',)."""
     report = os.path.join(tmp, 'sim.json')
@@ -88,7 +90,7 @@ def run_program(prog_path, env, tmp, preload=False):
             peak = json.load(f).get('peak_device_bytes', 0)
     except (OSError, ValueError):
         pass
-    tail = (p.stdout + p.stderr)[-3000:]
+    tail = (p.stdout + p.stderr)[-tail:] if tail else p.stdout + p.stderr
     m = re.search(r'^hash ([0-9a-f]{16})$', p.stdout, re.M)
     if p.returncode == 0 and m:
         return ('hash', m.group(1)), tail, peak
@@ -111,6 +113,17 @@ def conf_env(conf_text, tmp, extra):
     if os.path.exists(stats):
         os.unlink(stats)
     return env
+
+
+def known_capture_oom(prog, env, off, tmp):
+    """Whether an out-of-memory is the known capture limitation (corpus/capture-*): run
+    again with liboffload's debug log, which names allocations it could not evict because
+    a capturing stream used them."""
+    if off[0] != 'error' or off[3] != 'CUDA_ERROR_OUT_OF_MEMORY':
+        return False
+    again, detail, _ = run_program(prog, dict(env, OFFLOAD_LOG='debug'), tmp, preload=True, tail=None)
+    # (whether it runs out again depends on timing: what the debug run shows is enough)
+    return 'is used by a capturing stream: not evicted now' in detail
 
 
 def check_stats(env, off):
@@ -233,6 +246,9 @@ def check_text(text, meta, seed, nconf, fault_p, race_check):
             # (a run with faults may have made liboffload pass everything through, which
             # writes no statistics: "cannot set up (...); passing every call through")
             why = verdict(bare, off, faulty(extra)) or (None if faulty(extra) else check_stats(env, off))
+            if why and not STRICT and known_capture_oom(prog, env, off, tmp):
+                STATS['known: capture out of memory'] += 1
+                continue
             if why:
                 failures.append(dict(seed=seed, text=text, conf=conf, env=extra, why=why, desc=desc,
                                      detail=detail, bare=bare))

@@ -6,6 +6,8 @@
 #   make bench      benchmarks -> $(BUILD)/bench.json
 #   make install    bin/offload, lib/liboffload.so, the man page and the docs under
 #                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall removes them
+#   make fuzz FUZZ_S=3600   random driver-API programs, bare vs liboffload, for FUZZ_S seconds
+#   make coverage   line and branch coverage of interpose/ and runtime/ (tests + fuzzing)
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
 #   make DEBUG=1 test    internal consistency checks abort instead of logging
 #
@@ -33,6 +35,12 @@ endif
 # instead of being logged.
 ifneq ($(DEBUG),)
 OPT       += -DOFFLOAD_DEBUG
+endif
+# COVERAGE=1: gcov instrumentation (make coverage builds that way in its own BUILD).
+COVERAGE  ?=
+ifneq ($(COVERAGE),)
+OPT       := -O0 -g --coverage
+SAN_LD    += --coverage
 endif
 CPPFLAGS  := -I$(CUDA_HOME)/include -I. -D_GNU_SOURCE
 CFLAGS    := -std=c11 $(WARN) $(OPT) -fPIC -pthread
@@ -75,21 +83,24 @@ PROG_KMODS    := $(PROG_KERNELS:tests/progs/%.cu=$(BUILD)/progs/%.so)
 PROG_SHLIB_SRCS := $(wildcard tests/progs/shlib/*.c)
 PROG_SHLIBS     := $(PROG_SHLIB_SRCS:tests/progs/shlib/%.c=$(BUILD)/progs/lib%.so)
 # tests/bench/*.c, *.cu   benchmark programs and their kernel module (make bench)
+# tests/fuzz/programs/   the program fuzzer: its interpreter and kernel module
+FUZZPROG_BINS := $(BUILD)/fuzzprog/interp $(BUILD)/fuzzprog/interp_ptds $(BUILD)/fuzzprog/interp_proc \
+                 $(BUILD)/fuzzprog/fuzz_kernels.so
 BENCH_SRCS    := $(wildcard tests/bench/*.c)
 BENCH_BINS    := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%) \
                  $(patsubst tests/bench/%.cu,$(BUILD)/bench/%.so,$(wildcard tests/bench/*.cu))
 
 SIM_LINK  := -L$(BUILD)/sim -l:libcuda.so.1 -Wl,-rpath,'$$ORIGIN/../sim'
 
-.PHONY: all lib cli sim pipeline tests test unit e2e demo bench deps format lint clean \
-    install uninstall
+.PHONY: all lib cli sim pipeline tests test unit e2e demo bench fuzz coverage deps format \
+    lint clean install uninstall
 all: lib cli sim pipeline tests
 
 lib: $(BUILD)/liboffload.so $(BUILD)/liboffload.a
 cli: $(BUILD)/offload
 sim: $(BUILD)/sim/libcuda.so.1
 pipeline: $(BUILD)/pipeline $(BUILD)/kernels.host.so $(if $(wildcard $(NVCC)),$(BUILD)/kernels.cubin)
-tests: $(UNIT_BINS) $(PROG_BINS) $(PROG_KMODS) $(PROG_SHLIBS) $(BENCH_BINS)
+tests: $(UNIT_BINS) $(PROG_BINS) $(PROG_KMODS) $(PROG_SHLIBS) $(BENCH_BINS) $(FUZZPROG_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -195,6 +206,24 @@ $(BUILD)/bench/%.so: tests/bench/%.cu tests/sim/cuda_host.h tests/sim/simkernel.
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -shared -x c++ -include tests/sim/cuda_host.h $< -o $@
 
+$(BUILD)/fuzzprog/interp: tests/fuzz/programs/interp.c $(BUILD)/sim/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+# The same interpreter calling the _ptds/_ptsz entry points (NULL = per-thread stream).
+$(BUILD)/fuzzprog/interp_ptds: tests/fuzz/programs/interp.c $(BUILD)/sim/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DCUDA_API_PER_THREAD_DEFAULT_STREAM=1 $(CFLAGS) -o $@ $< $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+# ...and one calling the most used entry points through cuGetProcAddress pointers.
+$(BUILD)/fuzzprog/interp_proc: tests/fuzz/programs/interp.c $(BUILD)/sim/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DINTERP_VIA_PROC $(CFLAGS) -o $@ $< $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+$(BUILD)/fuzzprog/fuzz_kernels.so: tests/fuzz/programs/fuzz_kernels.cu tests/sim/cuda_host.h tests/sim/simkernel.h
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -shared -x c++ -include tests/sim/cuda_host.h $< -o $@
+
 # For a real GPU (tests/gpu/run.sh): the same kernels as a cubin.
 $(BUILD)/bench/%.cubin: tests/bench/%.cu
 	@mkdir -p $(@D)
@@ -235,6 +264,17 @@ install: $(BUILD)/offload $(BUILD)/liboffload.so
 uninstall:
 	rm -f $(INSTALLED)
 	-rmdir $(DOC_DIR) 2>/dev/null
+# Random programs for FUZZ_S seconds (default 600); shrunk failures land in
+# tests/fuzz/programs/corpus/, which `make test` replays.
+FUZZ_S ?= 600
+fuzz: deps all
+	BUILD=$(BUILD) python3 tests/fuzz/programs/fuzz.py fuzz --seconds $(FUZZ_S)
+
+# gcov build in $(BUILD)-coverage: every test, then FUZZ_COVERAGE_S seconds of fuzzing,
+# then the line and branch summary of interpose/ and runtime/ (tests/fuzz/programs/coverage.sh).
+FUZZ_COVERAGE_S ?= 600
+coverage: deps
+	BUILD=$(BUILD)-coverage FUZZ_S=$(FUZZ_COVERAGE_S) tests/fuzz/programs/coverage.sh
 
 # Debian packages the build and the tests need. Installs them when run as root,
 # otherwise prints the exact command.

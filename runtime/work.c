@@ -157,6 +157,11 @@ CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void
     rt->stats.launches++;
     call_prepare_epoch(nested);
     struct func_layout *layout = launch_layout(&rt->layouts, f);
+    if (!layout && rt->layouts.query_failed != CUDA_SUCCESS) {
+        CUresult failed = rt->layouts.query_failed;
+        rt->layouts.query_failed = CUDA_SUCCESS;
+        return call_prepare_unlock(failed, false, nested);
+    }
     size_t n = 0;
     if (!launch_fast(layout, params, stream, &n))
         n = launch_general(layout, params, extra, stream);

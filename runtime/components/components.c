@@ -227,10 +227,14 @@ bool components_on_launch(struct runtime *rt, struct func_layout *layout, struct
         }
     }
     bool switched = x >= 0 && x != cs->active && switch_to(rt, x, plan);
-    /* Unowned allocations used for the first time join the active component. */
+    /* Unowned allocations used for the first time join the active component, unless it
+     * is kept: keep = yes promises that what its allocs name stays, not everything its
+     * launches touch (a kept component that absorbed every activation outgrew the budget:
+     * tests/fuzz/programs/corpus/keep-absorbs-unowned-oom). */
     for (size_t i = 0; i < n; i++) {
         struct allocation *a = refs[i];
-        if (!a->used && a->component < 0 && cs->active >= 0)
+        if (!a->used && a->component < 0 && cs->active >= 0 &&
+            !cfg_component(rt, cs->active)->keep)
             set_owner(rt, a, cs->active, false);
         a->used = true;
     }

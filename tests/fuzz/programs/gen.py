@@ -26,7 +26,7 @@ KERNELS = ('fill', 'mix', 'mix3', 'smix')
 # `struct` (pointers inside a by-value struct, g*_smix) is 0 by default: liboffload only
 # sees pointer parameters today (issue 13 item 1); raise it once it sees inside structs.
 DEFAULT_WEIGHTS = {
-    'kernel': 30, 'struct': 0, 'interior': 30, 'extra': 20, 'launch_ex': 20,
+    'kernel': 30, 'struct': 20, 'interior': 30, 'extra': 20, 'launch_ex': 20,
     'memset': 8, 'memset2d': 4, 'h2d': 8, 'd2d': 8, 'd2h': 10, 'copy2d': 4, 'copy3d': 3,
     'batch': 3, 'realloc': 4, 'allocinfo': 3, 'small': 25, 'sync': 6, 'query': 2,
     'graph': 4, 'threads': 5, 'stream': 2,

@@ -86,8 +86,9 @@ static int by_recent_use(const void *x, const void *y) {
 }
 
 /* Collects the members of component `comp` (every tracked allocation when comp < 0), most
- * recently used first, as many as the budget holds beside what is untracked: the rest
- * stays where it is (this launch must not fail for memory it may not even use). */
+ * recently used first, as many as the budget holds beside what cannot make way (untracked
+ * memory, kept allocations) and what the call already collected: the rest stays where it
+ * is (this launch must not fail for memory it may not even use). */
 static void collect_component(struct collect *c, int comp) {
     size_t first = c->count;
     for (size_t i = 0; i < rt->registry.count; i++) {
@@ -96,8 +97,15 @@ static void collect_component(struct collect *c, int comp) {
             call_collect_value(c, a->base);
     }
     qsort(rt->scratch + first, c->count - first, sizeof *rt->scratch, by_recent_use);
-    uint64_t room =
-        rt->budget.limit > rt->budget.untracked ? rt->budget.limit - rt->budget.untracked : 0;
+    /* room: the budget less what cannot make way (untracked memory, other components'
+     * kept allocations; the call's own are counted in `taken`) */
+    uint64_t fixed = rt->budget.untracked;
+    for (size_t i = 0; i < rt->registry.count; i++) {
+        const struct allocation *a = rt->registry.list[i];
+        if (a->keep && allocation_mapped(a) && a->protect_epoch != rt->epoch)
+            fixed += a->mapped;
+    }
+    uint64_t room = rt->budget.limit > fixed ? rt->budget.limit - fixed : 0;
     uint64_t taken = 0;
     for (size_t i = 0; i < c->count; i++)
         taken += rt->scratch[i]->mapped;

@@ -63,7 +63,7 @@ void plan_poll(struct runtime *rt) {
 }
 
 void plan_stream(struct runtime *rt) {
-    if (!rt->components)
+    if (!rt->components || rt->cfg.prefetch == 0) /* prefetch = 0: restores on demand only */
         return;
     bool pushed = setup_context_enter(rt);
     residency_reap(rt); /* evictions that landed are room */
@@ -87,8 +87,10 @@ void plan_fill_component(struct runtime *rt, size_t c, CUstream stream) {
     bool room = true;
     for (size_t i = 0; i < n; i++) {
         struct allocation *a = members[i];
-        if (room && (a->state == ALLOC_EVICTED || a->state == ALLOC_EVICTING))
+        if (room && (a->state == ALLOC_EVICTED || a->state == ALLOC_EVICTING)) {
             room = residency_restore(rt, a, true) == CUDA_SUCCESS;
+            a->prefetched = false; /* the switch needs it now: not a prefetch */
+        }
         if (allocation_mapped(a) && a->state != ALLOC_EVICTING)
             residency_use(rt, a, stream); /* ordered after its restore, if any */
     }

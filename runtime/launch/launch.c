@@ -4,6 +4,7 @@
 #include "runtime/launch/launch.h"
 
 #include "base/log.h"
+#include "driver/cuerr.h"
 #include "base/vec.h"
 #include "runtime/launch/kernel_info.h"
 #include "runtime/launch/tensor_maps.h"
@@ -109,6 +110,9 @@ struct func_layout *launch_layout_slow(struct launch_cache *cache, CUfunction f)
     l->func = f;
     CUresult failed = learn_layout(l);
     if (failed != CUDA_SUCCESS) {
+        log_error("reading the parameter layout of kernel %s failed (cuFuncGetParamInfo: %s): "
+                  "the launch fails with that error rather than run with pointers unseen",
+                  l->name ? l->name : "(unnamed)", cuerr_name(failed));
         cache->query_failed = failed;
         free(l->words), free(l->maps);
         free(l);

@@ -44,7 +44,8 @@
 #define PAGE 4096u
 #define PHYS_MAGIC 0x50485953u
 
-enum region_kind { REGION_ALLOC = 1, REGION_RESERVED = 2 };
+/* REGION_POOL: a chunk of a stream-ordered pool; what lies inside is pool.c's to say. */
+enum region_kind { REGION_ALLOC = 1, REGION_RESERVED = 2, REGION_POOL = 3 };
 enum host_kind { HOST_ALLOCATED = 1, HOST_REGISTERED = 2 };
 
 /* Entries of a sorted vector start with [start, end). */
@@ -67,7 +68,8 @@ struct phys {
     struct pool *pool; /* the pool holding its home extent, or NULL */
     size_t home;       /* offset of the extent in pool->window */
     int maps;          /* mapping pieces showing it */
-    int released;
+    int refs;          /* the program's: 1 from cuMemCreate, +1 a retain, -1 a release */
+    CUmemAllocationHandleType handle_types; /* requested at cuMemCreate */
     UT_hash_handle hh;
 };
 
@@ -266,6 +268,8 @@ static uintptr_t arena_take(size_t size, size_t align, size_t guard) {
     return a;
 }
 
+static void reserve_fixed(uintptr_t p, size_t n);
+
 static void arena_protect_none(uintptr_t start, size_t len) {
     /* A fresh PROT_NONE mapping drops the pages and any memfd behind them. */
     mmap((void *)start, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
@@ -283,7 +287,10 @@ void sim_mem_read_unlock(void) {
     pthread_rwlock_unlock(mem.lock);
 }
 
-CUresult sim_mem_check_locked(uintptr_t p, size_t n, int write) {
+/* at_call: validating a call (a stream-ordered allocation is valid from its
+ * cuMemAllocAsync call to its cuMemFreeAsync call), else running an op (from when the
+ * allocation reaches its place in stream order until the free does). */
+static CUresult check_range_locked(uintptr_t p, size_t n, int write, int at_call) {
     if (n == 0)
         return CUDA_SUCCESS;
     if (p + n < p)
@@ -302,6 +309,8 @@ CUresult sim_mem_check_locked(uintptr_t p, size_t n, int write) {
         return CUDA_ERROR_INVALID_VALUE;
     if (reg->kind == REGION_ALLOC)
         return CUDA_SUCCESS;
+    if (reg->kind == REGION_POOL)
+        return sim_pool_check_locked(p, n, at_call);
     /* reserved: contiguous accessible mappings must cover [p, p+n) */
     long m = vfind(&mem.maps, p);
     uintptr_t at = p;
@@ -317,9 +326,13 @@ CUresult sim_mem_check_locked(uintptr_t p, size_t n, int write) {
     return CUDA_ERROR_INVALID_VALUE;
 }
 
+CUresult sim_mem_check_locked(uintptr_t p, size_t n, int write) {
+    return check_range_locked(p, n, write, 0);
+}
+
 CUresult sim_mem_check(uintptr_t p, size_t n, int write) {
     sim_mem_read_lock();
-    CUresult r = sim_mem_check_locked(p, n, write);
+    CUresult r = check_range_locked(p, n, write, 1);
     sim_mem_read_unlock();
     return r;
 }
@@ -406,6 +419,8 @@ SIM_API CUresult cuMemFree_v2(CUdeviceptr dptr) {
             uncharge(n);
             vremove(&mem.regions, (size_t)i);
             r = CUDA_SUCCESS;
+        } else if (reg->kind == REGION_POOL) {
+            r = sim_pool_free_now_locked(dptr); /* a stream-ordered allocation */
         }
     }
     pthread_rwlock_unlock(mem.lock);
@@ -422,6 +437,41 @@ SIM_API CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {
     *total = mem.capacity;
     pthread_rwlock_unlock(mem.lock);
     return CUDA_SUCCESS;
+}
+
+/* ---- chunks of stream-ordered pools (pool.c) ------------------------------------- */
+
+void sim_mem_write_lock(void) {
+    pthread_rwlock_wrlock(mem.lock);
+}
+void sim_mem_write_unlock(void) {
+    pthread_rwlock_unlock(mem.lock);
+}
+
+/* With the write lock held: like cuMemAlloc's memory (own addresses, a guard page after,
+ * counted against capacity), but PROT_NONE: pool.c opens each allocation in it when the
+ * allocation reaches its place in stream order. */
+CUresult sim_mem_chunk_take(size_t size, uintptr_t *addr) {
+    if (charge(size) != CUDA_SUCCESS)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    uintptr_t a = arena_take(size, SIM_GRANULARITY, PAGE);
+    struct region reg = {a, a + size, REGION_POOL, ++mem.next_id};
+    if (!a || vinsert(&mem.regions, &reg) != 0) {
+        uncharge(size);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    reserve_fixed(a, size);
+    *addr = a;
+    return CUDA_SUCCESS;
+}
+
+/* With the write lock held: the chunk's pages go, and its bytes leave the count. */
+void sim_mem_chunk_give(uintptr_t addr, size_t size) {
+    long i = vfind(&mem.regions, addr);
+    if (i >= 0)
+        vremove(&mem.regions, (size_t)i);
+    arena_protect_none(addr, size);
+    uncharge(size);
 }
 
 /* ---- virtual memory management --------------------------------------------------- */
@@ -636,7 +686,7 @@ static struct phys *phys_find(uint64_t handle) {
 /* With the write lock held: frees physical memory nobody holds any more. Every page of
  * an anonymous handle is home by now. */
 static void phys_maybe_free(struct phys *ph) {
-    if (!ph->released || ph->maps > 0)
+    if (ph->refs > 0 || ph->maps > 0)
         return;
     HASH_DELETE(hh, mem.phys, ph);
     if (ph->pool)
@@ -739,6 +789,8 @@ SIM_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
     }
     if (r == CUDA_SUCCESS) {
         ph->size = size;
+        ph->refs = 1;
+        ph->handle_types = prop->requestedHandleTypes;
         ph->handle = ++mem.next_id;
         HASH_ADD(hh, mem.phys, handle, sizeof ph->handle, ph);
         *handle = ph->handle;
@@ -754,9 +806,48 @@ SIM_API CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
     CUresult r = CUDA_ERROR_INVALID_VALUE;
     pthread_rwlock_wrlock(mem.lock);
     struct phys *ph = phys_find(handle);
-    if (ph && !ph->released) {
-        ph->released = 1;
+    if (ph && ph->refs > 0) {
+        ph->refs--;
         phys_maybe_free(ph);
+        r = CUDA_SUCCESS;
+    }
+    pthread_rwlock_unlock(mem.lock);
+    return r;
+}
+
+/* The handle mapped at addr (anywhere in a cuMemMap range), with one more reference the
+ * program must release. */
+SIM_API CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *handle, void *addr) {
+    SIM_ENTER("cuMemRetainAllocationHandle");
+    if (!handle)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_rwlock_wrlock(mem.lock);
+    long m = vfind(&mem.maps, (uintptr_t)addr);
+    if (m >= 0) {
+        struct phys *ph = ((struct mapping *)vat(&mem.maps, (size_t)m))->ph;
+        ph->refs++;
+        *handle = ph->handle;
+        r = CUDA_SUCCESS;
+    }
+    pthread_rwlock_unlock(mem.lock);
+    return r;
+}
+
+SIM_API CUresult cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp *prop,
+                                                        CUmemGenericAllocationHandle handle) {
+    SIM_ENTER("cuMemGetAllocationPropertiesFromHandle");
+    if (!prop)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_rwlock_rdlock(mem.lock);
+    const struct phys *ph = phys_find(handle);
+    if (ph && ph->refs > 0) {
+        memset(prop, 0, sizeof *prop);
+        prop->type = CU_MEM_ALLOCATION_TYPE_PINNED;
+        prop->location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+        prop->location.id = 0;
+        prop->requestedHandleTypes = ph->handle_types;
         r = CUDA_SUCCESS;
     }
     pthread_rwlock_unlock(mem.lock);
@@ -794,7 +885,7 @@ SIM_API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
     struct phys *ph = phys_find(handle);
     long m = vfind_floor(&mem.maps, ptr + size - 1);
     int overlaps = m >= 0 && vend(&mem.maps, (size_t)m) > ptr;
-    if (ph && !ph->released && offset + size <= ph->size && offset + size > offset &&
+    if (ph && ph->refs > 0 && offset + size <= ph->size && offset + size > offset &&
         reservation_of(ptr, size) && !overlaps) {
         struct mapping mp = {ptr, ptr + size, PROT_NONE, ph, offset, ptr, ptr + size};
         r = CUDA_ERROR_OUT_OF_MEMORY;
@@ -1090,6 +1181,8 @@ static int range_of(uintptr_t p, uintptr_t *base, size_t *size, uint64_t *id, in
             *size = reg->end - reg->start;
             return 0;
         }
+        if (reg->kind == REGION_POOL)
+            return sim_pool_range_locked(p, base, size, id);
         long m = vfind(&mem.maps, p);
         if (m < 0)
             return -1;
@@ -1136,7 +1229,8 @@ static CUresult pointer_attribute(void *data, CUpointer_attribute attr, CUdevice
     int device;
     pthread_rwlock_rdlock(mem.lock);
     int known = range_of(ptr, &base, &size, &id, &device) == 0;
-    int mapped = known && sim_mem_check_locked(ptr, 1, 0) == CUDA_SUCCESS;
+    int mapped = known && check_range_locked(ptr, 1, 0, 1) == CUDA_SUCCESS;
+    CUmemoryPool pool = known && device ? sim_pool_of_locked(ptr) : NULL;
     pthread_rwlock_unlock(mem.lock);
     switch (attr) {
     case CU_POINTER_ATTRIBUTE_CONTEXT:
@@ -1197,7 +1291,7 @@ static CUresult pointer_attribute(void *data, CUpointer_attribute attr, CUdevice
         *(unsigned *)data = CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE;
         return known ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
     case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE:
-        *(void **)data = NULL;
+        *(CUmemoryPool *)data = pool;
         return known ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
     default:
         return CUDA_ERROR_INVALID_VALUE;

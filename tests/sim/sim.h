@@ -11,6 +11,7 @@
  *   library.c  libraries (cuLibrary*) and CUkernel handles
  *   tensormap.c tensor-map encoders (the format is simkernel.h's)
  *   graph.c    stream capture and graphs
+ *   pool.c     stream-ordered allocation: memory pools, cuMemAllocAsync, cuMemFreeAsync
  */
 #ifndef SIM_H
 #define SIM_H
@@ -124,6 +125,32 @@ void sim_mem_read_unlock(void);
  * writing if `write`); else CUDA_ERROR_INVALID_VALUE. _locked: with the read lock held. */
 CUresult sim_mem_check_locked(uintptr_t p, size_t n, int write);
 CUresult sim_mem_check(uintptr_t p, size_t n, int write);
+
+/* ---- stream-ordered allocation (pool.c) ------------------------------------------ */
+
+/* The memory map's lock for writing (pool.c changes the map under it). */
+void sim_mem_write_lock(void);
+void sim_mem_write_unlock(void);
+/* With the write lock held: a chunk of `size` bytes (a multiple of SIM_GRANULARITY) of
+ * arena, PROT_NONE, counted against capacity; CUDA_ERROR_OUT_OF_MEMORY past it. */
+CUresult sim_mem_chunk_take(size_t size, uintptr_t *addr);
+void sim_mem_chunk_give(uintptr_t addr, size_t size);
+/* With the map locked, for p inside a pool chunk: SUCCESS if [p, p+n) lies in one live
+ * stream-ordered allocation, else CUDA_ERROR_INVALID_VALUE. Live at_call: between its
+ * cuMemAllocAsync and cuMemFreeAsync calls; else (an op running): between the points in
+ * stream order where the allocation and the free happen. */
+CUresult sim_pool_check_locked(uintptr_t p, size_t n, int at_call);
+/* With the map locked: the allocation holding p (0), or -1. */
+int sim_pool_range_locked(uintptr_t p, uintptr_t *base, size_t *size, uint64_t *id);
+CUmemoryPool sim_pool_of_locked(uintptr_t p);
+/* With the write lock held, the device idle: cuMemFree of a stream-ordered allocation. */
+CUresult sim_pool_free_now_locked(uintptr_t p);
+/* The host has seen `s` complete `seq` (s NULL: every stream what it has completed):
+ * frees up to there become reusable by any stream, and pools above their release
+ * threshold give memory back. Called by stream, event and context synchronization. */
+void sim_pool_synced(struct sim_stream *s, uint64_t seq);
+/* cuStreamWaitEvent: `waiter`'s later work is ordered after `on`'s op `seq`. */
+void sim_pool_note_wait(struct sim_stream *waiter, struct sim_stream *on, uint64_t seq);
 
 /* ---- streams and work ------------------------------------------------------------ */
 

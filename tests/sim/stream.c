@@ -434,14 +434,17 @@ CUresult sim_submit_sync(struct sim_stream *s, struct sim_op *op) {
 /* Everything submitted to the legacy stream so far, and to the blocking streams before
  * it: a no-op on the legacy stream carries exactly those dependencies. */
 static CUresult sync_stream(struct sim_stream *s) {
+    uint64_t seq;
     if (s->kind == SIM_STREAM_LEGACY) {
         struct sim_op *op = sim_op_new(SIM_OP_NOP);
         if (!op)
             return CUDA_ERROR_OUT_OF_MEMORY;
-        sim_stream_wait_seq(s, sim_submit(s, op));
+        seq = sim_submit(s, op);
     } else {
-        sim_stream_wait_seq(s, atomic_load(&s->submitted));
+        seq = atomic_load(&s->submitted);
     }
+    sim_stream_wait_seq(s, seq);
+    sim_pool_synced(s, seq); /* pool.c: frees seen by the host, release threshold */
     return sim_sticky();
 }
 
@@ -471,6 +474,7 @@ void sim_sync_all(struct sim_ctx *ctx) {
     for (size_t i = 0; i < n; i++)
         sim_stream_wait_seq(snap[i].stream, snap[i].seq);
     free(snap);
+    sim_pool_synced(NULL, 0); /* pool.c: frees seen by the host, release threshold */
 }
 
 /* ---- stream entry points --------------------------------------------------------- */
@@ -584,6 +588,8 @@ static CUresult stream_wait_event(CUstream h, CUevent ev, unsigned flags, int pt
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     sim_submit(s, op);
+    if (on)
+        sim_pool_note_wait(s, on, seq); /* pool.c: reuse that follows event dependencies */
     return CUDA_SUCCESS;
 }
 
@@ -807,6 +813,8 @@ SIM_API CUresult cuEventSynchronize(CUevent hEvent) {
     uint64_t seq;
     if (!event_done(e, &s, &seq))
         sim_stream_wait_seq(s, seq);
+    if (s)
+        sim_pool_synced(s, seq); /* pool.c: frees seen by the host, release threshold */
     return sim_sticky();
 }
 

@@ -115,6 +115,82 @@ TEST(vmm_map_unmap) {
     CHECK_EQ_U64(used(), before);
 }
 
+/* The driver's errors for misused VMM handles and ranges (issue 17, item 6): an invalid
+ * or released handle, a double cuMemRelease, a cuMemMap over a mapped range, all
+ * CUDA_ERROR_INVALID_VALUE, and none of them changes anything. */
+TEST(vmm_errors) {
+    CUmemAllocationProp p = prop();
+    CUmemAccessDesc a = rw();
+    CUdeviceptr va;
+    CUmemGenericAllocationHandle h, h2;
+    CHECK_CU(cuMemAddressReserve(&va, 4 * GRAN, 0, 0, 0));
+    size_t before = used();
+    CHECK_CU(cuMemCreate(&h, 2 * GRAN, &p, 0));
+    CHECK_CU(cuMemCreate(&h2, 2 * GRAN, &p, 0));
+    /* invalid handles */
+    CHECK_EQ_U64(cuMemRelease(0), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemRelease(h2 + 1000), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemMap(va, GRAN, 0, 0, 0), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemMap(va, GRAN, 0, h2 + 1000, 0), CUDA_ERROR_INVALID_VALUE);
+    /* a map over a mapped range, whole or in part, with the same handle or another */
+    CHECK_CU(cuMemMap(va, 2 * GRAN, 0, h, 0));
+    CHECK_EQ_U64(cuMemMap(va, 2 * GRAN, 0, h2, 0), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemMap(va + GRAN, 2 * GRAN, 0, h2, 0), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemMap(va, GRAN, 0, h, 0), CUDA_ERROR_INVALID_VALUE);
+    CHECK_CU(cuMemSetAccess(va, 2 * GRAN, &a, 1));
+    unsigned v = 0x600df00d, back = 0;
+    CHECK_CU(cuMemcpyHtoD(va + 8, &v, 4));
+    CHECK_CU(cuMemMap(va + 2 * GRAN, 2 * GRAN, 0, h2, 0)); /* the free half still maps */
+    /* a double release: the second fails, the first still holds until the unmap */
+    CHECK_CU(cuMemRelease(h));
+    CHECK_EQ_U64(cuMemRelease(h), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemMap(va + 2 * GRAN, GRAN, 0, h, 0), CUDA_ERROR_INVALID_VALUE); /* released */
+    CHECK_CU(cuMemcpyDtoH(&back, va + 8, 4));
+    CHECK_EQ_U64(back, v);
+    CHECK_EQ_U64(used() - before, 4 * GRAN);
+    CHECK_CU(cuMemUnmap(va, 2 * GRAN));
+    CHECK_EQ_U64(cuMemUnmap(va, 2 * GRAN), CUDA_ERROR_INVALID_VALUE); /* not mapped now */
+    CHECK_EQ_U64(used() - before, 2 * GRAN);
+    CHECK_EQ_U64(cuMemRelease(h), CUDA_ERROR_INVALID_VALUE); /* freed: gone */
+    CHECK_CU(cuMemUnmap(va + 2 * GRAN, 2 * GRAN));
+    CHECK_CU(cuMemRelease(h2));
+    CHECK_EQ_U64(cuMemRelease(h2), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(used(), before);
+    CHECK_CU(cuMemAddressFree(va, 4 * GRAN));
+}
+
+/* cuMemRetainAllocationHandle gives the mapped handle with one more reference: it takes
+ * one more cuMemRelease (before or after the unmap) to free the memory, as NCCL does. */
+TEST(vmm_retain_and_properties) {
+    CUmemAllocationProp p = prop(), got;
+    p.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+    CUdeviceptr va;
+    CUmemGenericAllocationHandle h, r = 0;
+    CHECK_CU(cuMemAddressReserve(&va, 2 * GRAN, 0, 0, 0));
+    size_t before = used();
+    CHECK_CU(cuMemCreate(&h, 2 * GRAN, &p, 0));
+    memset(&got, 0xff, sizeof got);
+    CHECK_CU(cuMemGetAllocationPropertiesFromHandle(&got, h));
+    CHECK(got.type == CU_MEM_ALLOCATION_TYPE_PINNED && got.location.type == p.location.type &&
+          got.location.id == 0 && got.requestedHandleTypes == p.requestedHandleTypes);
+    CHECK_EQ_U64(cuMemRetainAllocationHandle(&r, (void *)va),
+                 CUDA_ERROR_INVALID_VALUE); /* unmapped */
+    CHECK_CU(cuMemMap(va, 2 * GRAN, 0, h, 0));
+    CHECK_CU(cuMemRetainAllocationHandle(&r, (void *)(va + GRAN + 12)));
+    CHECK_EQ_U64(r, h);
+    CHECK_EQ_U64(cuMemRetainAllocationHandle(NULL, (void *)va), CUDA_ERROR_INVALID_VALUE);
+    CHECK_CU(cuMemRelease(h));
+    CHECK_CU(cuMemUnmap(va, 2 * GRAN));
+    CHECK_EQ_U64(used() - before, 2 * GRAN); /* the retained reference holds it */
+    CHECK_CU(cuMemGetAllocationPropertiesFromHandle(&got, h));
+    CHECK_CU(cuMemRelease(r));
+    CHECK_EQ_U64(used(), before);
+    CHECK_EQ_U64(cuMemRelease(h), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemGetAllocationPropertiesFromHandle(&got, h), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemGetAllocationPropertiesFromHandle(NULL, h), CUDA_ERROR_INVALID_VALUE);
+    CHECK_CU(cuMemAddressFree(va, 2 * GRAN));
+}
+
 /* Physical memory is recycled (released extents keep their pages, like a GPU's), but a
  * new allocation never shows an old one's bytes: every 4 KiB page of it differs from
  * what was written there, so a restore that forgot to copy gets a wrong checksum. */
@@ -488,6 +564,8 @@ int main(void) {
         return 1;
     RUN(alloc_copy_memset);
     RUN(vmm_map_unmap);
+    RUN(vmm_errors);
+    RUN(vmm_retain_and_properties);
     RUN(recycled_memory_is_poisoned);
     RUN(bytes_survive_unmap_and_remap);
     RUN(aliased_mappings_share_bytes);

@@ -1,0 +1,138 @@
+#!/usr/bin/env bats
+# Device memory allocated each way frameworks allocate it (issue 17), with
+# tests/progs/alloc_kinds: cuMemAlloc, mapped by the program (VMM), stream-ordered from
+# the device's pool (cuMemAllocAsync), from a created pool (cuMemAllocFromPoolAsync).
+# Eight 32 MiB buffers of each kind, each written by a kernel and updated twice: bare on
+# ample memory every kind gives the same checksum; under liboffload on a 160 MiB device
+# each kind must give it too. liboffload does not track program-mapped or stream-ordered
+# memory yet (issue 17 items 2-3): those cases are skipped until it does.
+
+setup_file() {
+    export ROOT=${ROOT:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
+    export BUILD=${BUILD:-build}
+    [[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
+    export LD_LIBRARY_PATH=$BUILD/sim
+    unset LD_PRELOAD OFFLOAD_CONFIG OFFLOAD_BUDGET OFFLOAD_POLICY OFFLOAD_PREFETCH \
+        OFFLOAD_STATS OFFLOAD_MODE OFFLOAD_RECORD OFFLOAD_LOG OFFLOAD_MIN_SIZE \
+        SIMCUDA_FAIL SIMCUDA_FAIL_RANDOM SIMCUDA_REPORT SIMCUDA_MEMORY
+    # The reference: every kind, bare, with ample memory.
+    SIMCUDA_MEMORY=8GiB "$BUILD/progs/alloc_kinds" "$BUILD/progs/alloc_kernels.so" \
+        >"$BATS_FILE_TMPDIR/ref.out" 2>&1
+}
+
+setup() {
+    B=$BUILD
+    LIB=$B/liboffload.so
+    PROG=$B/progs/alloc_kinds
+    KERNELS=$B/progs/alloc_kernels.so
+    T=$BATS_TEST_TMPDIR
+    cd "$T"
+}
+
+# checksum_of KIND FILE: the checksum alloc_kinds printed for KIND.
+checksum_of() {
+    grep -E "^alloc_kinds: $1 checksum 0x[0-9a-f]{16}$" "$2" | cut -d' ' -f4
+}
+
+# json FILE EXPRESSION: python3 evaluates EXPRESSION with d = the parsed file.
+json() {
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"
+}
+
+# under_liboffload KIND: the 160 MiB run of one kind under liboffload, checked against
+# the bare reference, the device's peak within the device.
+under_liboffload() {
+    local ref
+    ref=$(checksum_of alloc "$BATS_FILE_TMPDIR/ref.out")
+    [ -n "$ref" ]
+    SIMCUDA_MEMORY=160MiB SIMCUDA_REPORT=$T/sim.json OFFLOAD_STATS=$T/stats.json \
+        LD_PRELOAD=$LIB run "$PROG" "$KERNELS" --kind "$1"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$(checksum_of "$1" <(echo "$output"))" = "$ref" ]
+    [ "$(json "$T/sim.json" 'd["peak_device_bytes"] <= 160 << 20')" = True ]
+    [ "$(json "$T/stats.json" 'd["evictions"] > 0 and d["restores"] > 0')" = True ]
+}
+
+@test "bare, ample memory: every kind of allocation gives the same checksum" {
+    cat "$BATS_FILE_TMPDIR/ref.out"
+    [ "$(grep -c checksum "$BATS_FILE_TMPDIR/ref.out")" -eq 4 ]
+    ref=$(checksum_of alloc "$BATS_FILE_TMPDIR/ref.out")
+    [ -n "$ref" ]
+    for kind in vmm async pool; do
+        [ "$(checksum_of $kind "$BATS_FILE_TMPDIR/ref.out")" = "$ref" ]
+    done
+}
+
+@test "bare: mapped and stream-ordered memory count in the device's peak like cuMemAlloc" {
+    for kind in alloc vmm async pool; do
+        SIMCUDA_MEMORY=1GiB SIMCUDA_REPORT=$T/$kind.json \
+            run "$PROG" "$KERNELS" --kind $kind --buffers 4 --size 8
+        [ "$status" -eq 0 ]
+        [ "$(json "$T/$kind.json" 'd["peak_device_bytes"]')" -eq $((32 << 20)) ]
+    done
+}
+
+@test "bare on a 160 MiB device: each kind runs out of memory at its allocation call" {
+    SIMCUDA_MEMORY=160MiB run "$PROG" "$KERNELS" --kind alloc
+    [ "$status" -eq 1 ]
+    [[ $output == *"cuMemAlloc(&b->ptr[i], b->size) = CUDA_ERROR_OUT_OF_MEMORY" ]]
+    SIMCUDA_MEMORY=160MiB run "$PROG" "$KERNELS" --kind vmm
+    [ "$status" -eq 1 ]
+    [[ $output == *"cuMemCreate(&b->handle[i], b->size, &prop, 0) = CUDA_ERROR_OUT_OF_MEMORY" ]]
+    SIMCUDA_MEMORY=160MiB run "$PROG" "$KERNELS" --kind async
+    [ "$status" -eq 1 ]
+    [[ $output == *"cuMemAllocAsync(&b->ptr[i], b->size, s) = CUDA_ERROR_OUT_OF_MEMORY" ]]
+    SIMCUDA_MEMORY=160MiB run "$PROG" "$KERNELS" --kind pool
+    [ "$status" -eq 1 ]
+    [[ $output == *"cuMemAllocFromPoolAsync(&b->ptr[i], b->size, b->pool, s) = CUDA_ERROR_OUT_OF_MEMORY" ]]
+}
+
+@test "liboffload, ample memory: every kind of allocation gives the reference checksum" {
+    SIMCUDA_MEMORY=8GiB LD_PRELOAD=$LIB run "$PROG" "$KERNELS"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(cat "$BATS_FILE_TMPDIR/ref.out")" ]
+}
+
+@test "liboffload, 160 MiB device: cuMemAlloc buffers give the reference checksum" {
+    under_liboffload alloc
+}
+
+@test "liboffload, 160 MiB device: program-mapped buffers give the reference checksum" {
+    skip "needs issue 17 items 2-3"
+    under_liboffload vmm
+}
+
+@test "liboffload, 160 MiB device: cuMemAllocAsync buffers give the reference checksum" {
+    skip "needs issue 17 items 2-3"
+    under_liboffload async
+}
+
+@test "liboffload, 160 MiB device: cuMemAllocFromPoolAsync buffers give the reference checksum" {
+    skip "needs issue 17 items 2-3"
+    under_liboffload pool
+}
+
+@test "misused handles, ranges and stream-ordered frees get the driver's errors, with or without liboffload" {
+    run "$PROG" "$KERNELS" --errors
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "${lines[-1]}" = "errors: 0 wrong" ]
+    [ "$(grep -c '= CUDA_ERROR_INVALID_VALUE$' <<<"$output")" -eq 10 ]
+    bare=$output
+    SIMCUDA_MEMORY=160MiB LD_PRELOAD=$LIB run "$PROG" "$KERNELS" --errors
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$bare" ]
+}
+
+@test "SIMCUDA_FAIL reaches stream-ordered allocation: out of memory by default, as cuMemAlloc*" {
+    SIMCUDA_FAIL=cuMemAllocAsync:3 run "$PROG" "$KERNELS" --kind async --buffers 4 --size 2
+    [ "$status" -eq 1 ]
+    [[ $output == *"cuMemAllocAsync(&b->ptr[i], b->size, s) = CUDA_ERROR_OUT_OF_MEMORY" ]]
+    SIMCUDA_FAIL=cuMemFreeAsync:1:CUDA_ERROR_INVALID_VALUE run "$PROG" "$KERNELS" --kind pool \
+        --buffers 4 --size 2
+    [ "$status" -eq 1 ]
+    [[ $output == *"cuMemFreeAsync(b->ptr[i], s) = CUDA_ERROR_INVALID_VALUE" ]]
+}

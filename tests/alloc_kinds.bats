@@ -100,17 +100,14 @@ under_liboffload() {
 }
 
 @test "liboffload, 160 MiB device: program-mapped buffers give the reference checksum" {
-    skip "needs issue 17 items 2-3"
     under_liboffload vmm
 }
 
 @test "liboffload, 160 MiB device: cuMemAllocAsync buffers give the reference checksum" {
-    skip "needs issue 17 items 2-3"
     under_liboffload async
 }
 
 @test "liboffload, 160 MiB device: cuMemAllocFromPoolAsync buffers give the reference checksum" {
-    skip "needs issue 17 items 2-3"
     under_liboffload pool
 }
 

@@ -22,8 +22,8 @@
 #define STREAM_FREE(entry, dptr, stream, args)                                                     \
     __extension__({                                                                                \
         bool forward_;                                                                             \
-        CUresult r_ = driver()->entry ? runtime_stream_free(dptr, stream, &forward_)               \
-                                      : driver_missing();                                          \
+        CUresult r_ =                                                                              \
+            driver()->entry ? runtime_stream_free(dptr, stream, &forward_) : driver_missing();     \
         if (driver()->entry && forward_ && r_ == CUDA_SUCCESS)                                     \
             r_ = driver()->entry args;                                                             \
         r_;                                                                                        \
@@ -34,18 +34,17 @@ OFFLOAD_EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUst
                         (dptr, bytesize, hStream));
 }
 
-OFFLOAD_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize,
-                                             CUstream hStream) {
-    return STREAM_ALLOC(cuMemAllocAsync_ptsz, dptr, bytesize, NULL,
-                        hook_per_thread_stream(hStream), (dptr, bytesize, hStream));
+OFFLOAD_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream) {
+    return STREAM_ALLOC(cuMemAllocAsync_ptsz, dptr, bytesize, NULL, hook_per_thread_stream(hStream),
+                        (dptr, bytesize, hStream));
 }
 
 OFFLOAD_EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize,
                                                 CUmemoryPool pool, CUstream hStream) {
     if (!pool) /* the driver's error for no pool */
         return HOOK_FORWARD(cuMemAllocFromPoolAsync, (dptr, bytesize, pool, hStream));
-    return STREAM_ALLOC(cuMemAllocFromPoolAsync, dptr, bytesize, pool,
-                        hook_legacy_stream(hStream), (dptr, bytesize, pool, hStream));
+    return STREAM_ALLOC(cuMemAllocFromPoolAsync, dptr, bytesize, pool, hook_legacy_stream(hStream),
+                        (dptr, bytesize, pool, hStream));
 }
 
 OFFLOAD_EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize,
@@ -61,8 +60,7 @@ OFFLOAD_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream) {
 }
 
 OFFLOAD_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream) {
-    return STREAM_FREE(cuMemFreeAsync_ptsz, dptr, hook_per_thread_stream(hStream),
-                       (dptr, hStream));
+    return STREAM_FREE(cuMemFreeAsync_ptsz, dptr, hook_per_thread_stream(hStream), (dptr, hStream));
 }
 
 OFFLOAD_EXPORT CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *poolProps) {

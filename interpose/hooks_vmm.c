@@ -57,8 +57,8 @@ OFFLOAD_EXPORT CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle
     return runtime_vmm_retain(handle, addr);
 }
 
-OFFLOAD_EXPORT CUresult cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp *prop,
-                                                               CUmemGenericAllocationHandle handle) {
+OFFLOAD_EXPORT CUresult cuMemGetAllocationPropertiesFromHandle(
+    CUmemAllocationProp *prop, CUmemGenericAllocationHandle handle) {
     if (!driver()->cuMemGetAllocationPropertiesFromHandle)
         return driver_missing();
     return runtime_vmm_properties(prop, handle);

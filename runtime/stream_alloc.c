@@ -69,8 +69,8 @@ static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes, CUstream stream) 
     return CUDA_SUCCESS;
 }
 
-CUresult runtime_stream_alloc(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool,
-                              CUstream stream, bool *forward) {
+CUresult runtime_stream_alloc(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream stream,
+                              bool *forward) {
     *forward = true;
     runtime_lock();
     if (!dptr || bytes == 0 || !setup_cuda(rt) || setup_current_place(rt) != PLACE_MANAGED) {
@@ -139,8 +139,8 @@ void runtime_mem_pool_created(CUmemoryPool pool, const CUmemPoolProps *props) {
     static const unsigned char zero[sizeof props->reserved];
     if (setup_cuda(rt) && props && props->allocType == CU_MEM_ALLOCATION_TYPE_PINNED &&
         props->location.type == CU_MEM_LOCATION_TYPE_DEVICE && props->location.id == rt->device &&
-        props->handleTypes == CU_MEM_HANDLE_TYPE_NONE && props->maxSize == 0 &&
-        props->usage == 0 && memcmp(props->reserved, zero, sizeof zero) == 0)
+        props->handleTypes == CU_MEM_HANDLE_TYPE_NONE && props->maxSize == 0 && props->usage == 0 &&
+        memcmp(props->reserved, zero, sizeof zero) == 0)
         pools_note_plain(rt, pool);
     runtime_unlock();
 }

@@ -214,8 +214,9 @@ CUresult runtime_vmm_map(CUdeviceptr ptr, size_t size, size_t offset,
     } else {
         bool pushed = setup_context_enter(rt);
         bool whole = offset == 0 && size == h->size;
-        r = whole && !h->direct && !h->real && h->maps == 0 ? map_tracked(ptr, h)
-                                                            : map_direct(ptr, size, offset, h, flags);
+        r = whole && !h->direct && !h->real && h->maps == 0
+                ? map_tracked(ptr, h)
+                : map_direct(ptr, size, offset, h, flags);
         setup_context_leave(pushed);
     }
     runtime_unlock();

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct vmm_handle *vmm_handle_new(struct vmm_table *t, size_t size,
-                                  const CUmemAllocationProp *prop, bool plain) {
+struct vmm_handle *vmm_handle_new(struct vmm_table *t, size_t size, const CUmemAllocationProp *prop,
+                                  bool plain) {
     struct vmm_handle *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;

@@ -49,8 +49,8 @@ struct vmm_handle {
 struct vmm_mapping {
     CUdeviceptr base;
     size_t size;
-    struct vmm_handle *handle;   /* NULL: a driver handle liboffload did not make */
-    struct allocation *tracked;  /* the tracked allocation, NULL: the driver's mapping */
+    struct vmm_handle *handle;  /* NULL: a driver handle liboffload did not make */
+    struct allocation *tracked; /* the tracked allocation, NULL: the driver's mapping */
 };
 
 struct vmm_table {
@@ -61,8 +61,8 @@ struct vmm_table {
 };
 
 /* A new handle (refs 1, no memory), or NULL out of memory. */
-struct vmm_handle *vmm_handle_new(struct vmm_table *t, size_t size,
-                                  const CUmemAllocationProp *prop, bool plain);
+struct vmm_handle *vmm_handle_new(struct vmm_table *t, size_t size, const CUmemAllocationProp *prop,
+                                  bool plain);
 
 /* The handle with that id, or NULL. */
 struct vmm_handle *vmm_handle_find(struct vmm_table *t, CUmemGenericAllocationHandle id);

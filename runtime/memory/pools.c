@@ -142,8 +142,8 @@ void pools_make_room(struct runtime *rt, uint64_t bytes, uint64_t limit) {
     if (shortfall && rt->pools.known_count)
         trim_pools(rt, shortfall);
     /* memory already freed in stream order: cheaper to wait for than live data to move */
-    while (rt->pools.free_count && budget_shortfall_under(&rt->budget, bytes, limit) >
-                                       rt->evicting_bytes + rt->pool.bytes)
+    while (rt->pools.free_count &&
+           budget_shortfall_under(&rt->budget, bytes, limit) > rt->evicting_bytes + rt->pool.bytes)
         wait_oldest(rt);
 }
 

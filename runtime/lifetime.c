@@ -5,6 +5,7 @@
 
 #include "runtime/call.h"
 #include "runtime/components/components.h"
+#include "runtime/memory/pools.h"
 #include "runtime/record/record.h"
 #include "runtime/setup.h"
 #include "runtime/state.h"
@@ -62,6 +63,9 @@ void runtime_shutdown(void) {
         return;
     bool locked = lock_for_exit();
     if (rt->cuda_ready) {
+        bool pushed = setup_context_enter(rt);
+        pools_reap_frees(rt); /* stream-ordered frees that have run are not held at exit */
+        setup_context_leave(pushed);
         record_finish(rt);
         report();
     }

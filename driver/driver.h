@@ -85,6 +85,7 @@ CUresult driver_abi_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3D_BATCH_O
     X(cuMemPoolDestroy, cuMemPoolDestroy)                                                          \
     X(cuMemPoolTrimTo, cuMemPoolTrimTo)                                                            \
     X(cuMemPoolGetAttribute, cuMemPoolGetAttribute)                                                \
+    X(cuMemPoolSetAttribute, cuMemPoolSetAttribute)                                                \
     X(cuDeviceGetMemPool, cuDeviceGetMemPool)                                                      \
     X(cuDeviceGetDefaultMemPool, cuDeviceGetDefaultMemPool)                                        \
     /* streams and events */                                                                       \

@@ -50,6 +50,8 @@ static const struct hook_entry hooks[] = {
     {"cuMemMap", (void *)cuMemMap},
     {"cuMemPoolCreate", (void *)cuMemPoolCreate},
     {"cuMemPoolDestroy", (void *)cuMemPoolDestroy},
+    {"cuMemPoolGetAttribute", (void *)cuMemPoolGetAttribute},
+    {"cuMemPoolSetAttribute", (void *)cuMemPoolSetAttribute},
     {"cuMemRelease", (void *)cuMemRelease},
     {"cuMemRetainAllocationHandle", (void *)cuMemRetainAllocationHandle},
     {"cuMemSetAccess", (void *)cuMemSetAccess},

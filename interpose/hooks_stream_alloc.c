@@ -77,3 +77,21 @@ OFFLOAD_EXPORT CUresult cuMemPoolDestroy(CUmemoryPool pool) {
     runtime_mem_pool_destroyed(pool);
     return driver()->cuMemPoolDestroy(pool);
 }
+
+/* The usage attributes count what liboffload serves in the pool's name, as they would
+ * count it without liboffload. */
+OFFLOAD_EXPORT CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr,
+                                              void *value) {
+    CUresult r = HOOK_FORWARD(cuMemPoolGetAttribute, (pool, attr, value));
+    if (r == CUDA_SUCCESS)
+        runtime_mem_pool_attribute(pool, attr, value);
+    return r;
+}
+
+OFFLOAD_EXPORT CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr,
+                                              void *value) {
+    CUresult r = HOOK_FORWARD(cuMemPoolSetAttribute, (pool, attr, value));
+    if (r == CUDA_SUCCESS)
+        runtime_mem_pool_attribute_set(pool, attr);
+    return r;
+}

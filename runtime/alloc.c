@@ -45,6 +45,8 @@ CUresult alloc_start_tracking(struct runtime *state, struct allocation *a) {
 }
 
 void alloc_stop_tracking(struct runtime *state, struct allocation *a) {
+    if (a->origin == ALLOC_FROM_STREAM)
+        pools_unserve(state, a->pool, a->mapped);
     record_free(state, a);
     components_forget(state, a);
 }

@@ -118,6 +118,11 @@ CUresult runtime_stream_alloc(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool
 void runtime_stream_alloc_forwarded(void);
 CUresult runtime_stream_free(CUdeviceptr dptr, CUstream stream, bool *forward);
 
+/* cuMemPoolGetAttribute answered `value`: the usage attributes gain what liboffload serves
+ * in the pool's name. cuMemPoolSetAttribute succeeded (a high-water mark reset). */
+void runtime_mem_pool_attribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value);
+void runtime_mem_pool_attribute_set(CUmemoryPool pool, CUmemPool_attribute attr);
+
 /* cuMemPoolCreate succeeded / cuMemPoolDestroy is about to be made. */
 void runtime_mem_pool_created(CUmemoryPool pool, const CUmemPoolProps *props);
 void runtime_mem_pool_destroyed(CUmemoryPool pool);

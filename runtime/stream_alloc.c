@@ -54,16 +54,18 @@ static bool plain_pool(CUmemoryPool pool) {
     return pools_is_plain(rt, pool);
 }
 
-static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes, CUstream stream) {
+static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream stream) {
     struct allocation *a;
     rt->epoch++;
     CUresult r = residency_create(rt, bytes, &a);
     if (r != CUDA_SUCCESS)
         return r;
     a->origin = ALLOC_FROM_STREAM;
+    a->pool = pool;
     r = alloc_start_tracking(rt, a);
     if (r != CUDA_SUCCESS)
         return r;
+    pools_serve(rt, pool, a->mapped);
     residency_note_user(a, stream);
     *dptr = a->base;
     return CUDA_SUCCESS;
@@ -83,7 +85,7 @@ CUresult runtime_stream_alloc(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool
     CUresult r = CUDA_SUCCESS;
     if (bytes >= rt->min_size && plain_pool(from) && !copy_stream_capturing(stream)) {
         *forward = false;
-        r = alloc_tracked(dptr, bytes, stream);
+        r = alloc_tracked(dptr, bytes, from, stream);
     } else if (from) {
         /* the driver's pool may grow by this much: room first, counted once it has */
         pools_note(rt, from);
@@ -148,5 +150,17 @@ void runtime_mem_pool_created(CUmemoryPool pool, const CUmemPoolProps *props) {
 void runtime_mem_pool_destroyed(CUmemoryPool pool) {
     runtime_lock();
     pools_forget_plain(rt, pool);
+    runtime_unlock();
+}
+
+void runtime_mem_pool_attribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value) {
+    runtime_lock();
+    pools_adjust_attribute(rt, pool, attr, value);
+    runtime_unlock();
+}
+
+void runtime_mem_pool_attribute_set(CUmemoryPool pool, CUmemPool_attribute attr) {
+    runtime_lock();
+    pools_attribute_set(rt, pool, attr);
     runtime_unlock();
 }

@@ -11,7 +11,7 @@
  * where the program says, counted against the budget, never moved): an export, a second
  * mapping at once, a mapping of part of it, access other than read-write on liboffload's
  * device, a mapping of a handle that already holds memory (unmapped by the program while
- * it kept the handle).
+ * it kept the handle), a handle smaller than min_size.
  *
  * The driver's answer is kept wherever liboffload cannot change it; where an evicted
  * range would make the driver answer differently (nothing is mapped there for it), the
@@ -213,7 +213,8 @@ CUresult runtime_vmm_map(CUdeviceptr ptr, size_t size, size_t offset,
         r = CUDA_ERROR_INVALID_VALUE;
     } else {
         bool pushed = setup_context_enter(rt);
-        bool whole = offset == 0 && size == h->size;
+        /* below min_size a handle stays the driver's, as a small cuMemAlloc does */
+        bool whole = offset == 0 && size == h->size && h->size >= rt->min_size;
         r = whole && !h->direct && !h->real && h->maps == 0
                 ? map_tracked(ptr, h)
                 : map_direct(ptr, size, offset, h, flags);

@@ -102,6 +102,7 @@ struct allocation {
 
     enum alloc_origin origin;
     bool stream_freed; /* ALLOC_FROM_STREAM: cuMemFreeAsync queued, destroyed once it ran */
+    CUmemoryPool pool; /* ALLOC_FROM_STREAM: the pool the program drew it from */
     /* the properties of its physical memory (the program's cuMemCreate), NULL: a plain
      * device allocation */
     const CUmemAllocationProp *physical_prop;

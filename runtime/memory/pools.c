@@ -167,3 +167,56 @@ bool pools_is_plain(const struct runtime *rt, CUmemoryPool pool) {
             return true;
     return false;
 }
+
+static struct served_pool *served_of(const struct runtime *rt, CUmemoryPool pool) {
+    for (size_t i = 0; i < rt->pools.served_count; i++)
+        if (rt->pools.served[i].pool == pool)
+            return &rt->pools.served[i];
+    return NULL;
+}
+
+void pools_serve(struct runtime *rt, CUmemoryPool pool, uint64_t bytes) {
+    struct pools *p = &rt->pools;
+    struct served_pool *s = served_of(rt, pool);
+    if (!s && VEC_RESERVE(p->served, p->served_capacity, p->served_count + 1) == 0) {
+        s = &p->served[p->served_count++];
+        *s = (struct served_pool){pool, 0, 0};
+    }
+    if (!s)
+        return;
+    s->used += bytes;
+    if (s->used > s->used_high)
+        s->used_high = s->used;
+}
+
+void pools_unserve(struct runtime *rt, CUmemoryPool pool, uint64_t bytes) {
+    struct served_pool *s = served_of(rt, pool);
+    if (s)
+        s->used = bytes > s->used ? 0 : s->used - bytes;
+}
+
+void pools_adjust_attribute(const struct runtime *rt, CUmemoryPool pool, CUmemPool_attribute attr,
+                            void *value) {
+    const struct served_pool *s = served_of(rt, pool);
+    if (!s || !value)
+        return;
+    cuuint64_t *v = value;
+    switch (attr) {
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT:
+    case CU_MEMPOOL_ATTR_USED_MEM_CURRENT:
+        *v += s->used;
+        break;
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH:
+    case CU_MEMPOOL_ATTR_USED_MEM_HIGH:
+        *v += s->used_high; /* an upper bound: the two peaks need not coincide */
+        break;
+    default:
+        break;
+    }
+}
+
+void pools_attribute_set(struct runtime *rt, CUmemoryPool pool, CUmemPool_attribute attr) {
+    struct served_pool *s = served_of(rt, pool);
+    if (s && (attr == CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH || attr == CU_MEMPOOL_ATTR_USED_MEM_HIGH))
+        s->used_high = s->used;
+}

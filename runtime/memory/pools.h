@@ -44,6 +44,15 @@ struct pools {
     size_t known_count, known_capacity;
     CUmemoryPool *plain; /* created by the program for plain memory of liboffload's device */
     size_t plain_count, plain_capacity;
+    struct served_pool *served; /* what liboffload serves in each pool's name */
+    size_t served_count, served_capacity;
+};
+
+/* Tracked bytes drawn from a pool, live in API order, and their high-water mark: a pool's
+ * usage attributes include them, as they would without liboffload. */
+struct served_pool {
+    CUmemoryPool pool;
+    uint64_t used, used_high;
 };
 
 /* Queues the destruction of a (its owners forgot it) after the work queued so far on
@@ -69,6 +78,18 @@ void pools_make_room(struct runtime *rt, uint64_t bytes, uint64_t limit);
 void pools_note_plain(struct runtime *rt, CUmemoryPool pool);
 void pools_forget_plain(struct runtime *rt, CUmemoryPool pool);
 bool pools_is_plain(const struct runtime *rt, CUmemoryPool pool);
+
+/* A tracked allocation drawn from `pool` starts or stops (API order). */
+void pools_serve(struct runtime *rt, CUmemoryPool pool, uint64_t bytes);
+void pools_unserve(struct runtime *rt, CUmemoryPool pool, uint64_t bytes);
+
+/* cuMemPoolGetAttribute after the driver answered `value`: the usage attributes gain what
+ * liboffload serves for the pool. */
+void pools_adjust_attribute(const struct runtime *rt, CUmemoryPool pool, CUmemPool_attribute attr,
+                            void *value);
+
+/* cuMemPoolSetAttribute succeeded: a reset of a high-water mark resets ours too. */
+void pools_attribute_set(struct runtime *rt, CUmemoryPool pool, CUmemPool_attribute attr);
 
 /* At shutdown: every queued free completed and destroyed. */
 void pools_finish_frees(struct runtime *rt);

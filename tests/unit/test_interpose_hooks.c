@@ -233,6 +233,19 @@ void runtime_mem_pool_created(CUmemoryPool pool, const CUmemPoolProps *props) {
     record((struct seen){.what = "pool_created"});
 }
 
+void runtime_mem_pool_attribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value) {
+    (void)pool;
+    (void)attr;
+    (void)value;
+    record((struct seen){.what = "pool_attribute"});
+}
+
+void runtime_mem_pool_attribute_set(CUmemoryPool pool, CUmemPool_attribute attr) {
+    (void)pool;
+    (void)attr;
+    record((struct seen){.what = "pool_attribute_set"});
+}
+
 void runtime_mem_pool_destroyed(CUmemoryPool pool) {
     (void)pool;
     record((struct seen){.what = "pool_destroyed"});

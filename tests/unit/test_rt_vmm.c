@@ -182,8 +182,19 @@ TEST(stream_ordered_memory_is_tracked_and_freed_in_stream_order) {
     CHECK_CU(cuMemsetD8Async(d, 0x44, SIZE, stream));
     evict_now(a);
     CHECK(holds(d, SIZE, 0x44));
+    /* the pool's usage counts it, as without liboffload */
+    CUmemoryPool pool;
+    CHECK_CU(cuDeviceGetDefaultMemPool(&pool, 0));
+    cuuint64_t used = 0, used_alone = 0;
+    CHECK_CU(cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &used_alone));
+    used = used_alone;
+    runtime_mem_pool_attribute(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &used);
+    CHECK_EQ_U64(used, used_alone + SIZE);
     CHECK_CU(runtime_stream_free(d, stream, &forward));
     CHECK(!forward);
+    used = used_alone;
+    runtime_mem_pool_attribute(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &used);
+    CHECK_EQ_U64(used, used_alone);
     CHECK_EQ_U64(runtime_stream_free(d, stream, &forward), CUDA_ERROR_INVALID_VALUE);
     CHECK_EQ_U64(runtime_mem_free(d), CUDA_ERROR_INVALID_VALUE); /* freed already */
     CHECK_CU(cuStreamSynchronize(stream));

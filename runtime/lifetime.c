@@ -64,6 +64,7 @@ void runtime_shutdown(void) {
     bool locked = lock_for_exit();
     if (rt->cuda_ready) {
         bool pushed = setup_context_enter(rt);
+        rt->epoch++;
         pools_reap_frees(rt); /* stream-ordered frees that have run are not held at exit */
         setup_context_leave(pushed);
         record_finish(rt);

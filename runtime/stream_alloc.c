@@ -36,6 +36,11 @@
 
 #define rt (&offload_runtime)
 
+/* Set up, and not a forked child (whose CUDA is unusable): liboffload's tables apply. */
+static bool usable(void) {
+    return rt->cuda_ready && !atomic_load(&rt->cuda_unusable);
+}
+
 /* The pool cuMemAllocAsync draws from now: the device's current pool. */
 static CUmemoryPool current_pool(void) {
     CUmemoryPool pool = NULL;
@@ -56,7 +61,6 @@ static bool plain_pool(CUmemoryPool pool) {
 
 static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream stream) {
     struct allocation *a;
-    rt->epoch++;
     CUresult r = residency_create(rt, bytes, &a);
     if (r != CUDA_SUCCESS)
         return r;
@@ -80,6 +84,7 @@ CUresult runtime_stream_alloc(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool
         return CUDA_SUCCESS;
     }
     bool pushed = setup_context_enter(rt);
+    rt->epoch++; /* a new call: nothing an earlier call held is protected */
     pools_reap_frees(rt);
     CUmemoryPool from = pool ? pool : current_pool();
     CUresult r = CUDA_SUCCESS;
@@ -102,7 +107,7 @@ CUresult runtime_stream_alloc(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool
 
 void runtime_stream_alloc_forwarded(void) {
     runtime_lock();
-    if (rt->cuda_ready && rt->pools.known_count) {
+    if (usable() && rt->pools.known_count) {
         bool pushed = setup_context_enter(rt);
         pools_refresh(rt);
         setup_context_leave(pushed);
@@ -115,7 +120,7 @@ CUresult runtime_stream_free(CUdeviceptr dptr, CUstream stream, bool *forward) {
     if (call_nothing_to_do())
         return CUDA_SUCCESS;
     runtime_lock();
-    struct allocation *a = rt->cuda_ready ? registry_find(&rt->registry, dptr) : NULL;
+    struct allocation *a = usable() ? registry_find(&rt->registry, dptr) : NULL;
     CUresult r = CUDA_SUCCESS;
     if (a) {
         *forward = false;

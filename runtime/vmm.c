@@ -36,6 +36,11 @@
 
 #define rt (&offload_runtime)
 
+/* Set up, and not a forked child (whose CUDA is unusable): liboffload's tables apply. */
+static bool usable(void) {
+    return rt->cuda_ready && !atomic_load(&rt->cuda_unusable);
+}
+
 /* --- properties ---------------------------------------------------------------------- */
 
 /* Device memory of liboffload's device that liboffload can make and map itself. */
@@ -52,6 +57,26 @@ static bool plain_request(const CUmemAllocationProp *prop) {
     static const unsigned char zero[sizeof prop->allocFlags];
     return prop->requestedHandleTypes == CU_MEM_HANDLE_TYPE_NONE &&
            memcmp(&prop->allocFlags, zero, sizeof zero) == 0;
+}
+
+/* Whether the driver accepts `prop` (handle types, compression, RDMA, ...) the way it will
+ * be asked for it at the first mapping: liboffload's own memory is plain, so only other
+ * requests are tried, once each, with one granule made and released at once. The driver's
+ * error is the program's answer now rather than at a later cuMemMap. A device too full for
+ * the trial proves nothing: the request is taken. */
+static CUresult driver_accepts(const CUmemAllocationProp *prop) {
+    static CUmemAllocationProp accepted;
+    static bool any;
+    if (any && memcmp(&accepted, prop, sizeof *prop) == 0)
+        return CUDA_SUCCESS;
+    CUmemGenericAllocationHandle probe;
+    CUresult r = driver()->cuMemCreate(&probe, rt->granularity, prop, 0);
+    if (r == CUDA_SUCCESS) {
+        driver()->cuMemRelease(probe);
+        accepted = *prop;
+        any = true;
+    }
+    return r == CUDA_ERROR_OUT_OF_MEMORY ? CUDA_SUCCESS : r;
 }
 
 /* --- the handle's memory ------------------------------------------------------------- */
@@ -127,16 +152,20 @@ CUresult runtime_vmm_create(CUmemGenericAllocationHandle *handle, size_t size,
         runtime_unlock();
         return driver()->cuMemCreate(handle, size, prop, flags);
     }
-    struct vmm_handle *h = vmm_handle_new(&rt->vmm, size, prop, plain_request(prop));
+    bool plain = plain_request(prop);
+    CUresult r = plain ? CUDA_SUCCESS : driver_accepts(prop);
+    struct vmm_handle *h = r == CUDA_SUCCESS ? vmm_handle_new(&rt->vmm, size, prop, plain) : NULL;
     if (h)
         *handle = h->id;
+    else if (r == CUDA_SUCCESS)
+        r = CUDA_ERROR_OUT_OF_MEMORY;
     runtime_unlock();
-    return h ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+    return r;
 }
 
 CUresult runtime_vmm_release(CUmemGenericAllocationHandle handle) {
     runtime_lock();
-    struct vmm_handle *h = rt->cuda_ready ? vmm_handle_find(&rt->vmm, handle) : NULL;
+    struct vmm_handle *h = usable() ? vmm_handle_find(&rt->vmm, handle) : NULL;
     if (!h) {
         runtime_unlock();
         return driver()->cuMemRelease(handle);
@@ -196,7 +225,7 @@ static bool map_args_valid(CUdeviceptr ptr, size_t size, size_t offset, const st
 CUresult runtime_vmm_map(CUdeviceptr ptr, size_t size, size_t offset,
                          CUmemGenericAllocationHandle handle, unsigned long long flags) {
     runtime_lock();
-    if (!rt->cuda_ready) {
+    if (!usable()) {
         runtime_unlock();
         return driver()->cuMemMap(ptr, size, offset, handle, flags);
     }
@@ -259,7 +288,7 @@ static CUresult unmap_one(size_t i) {
 
 CUresult runtime_vmm_unmap(CUdeviceptr ptr, size_t size) {
     runtime_lock();
-    if (!rt->cuda_ready || !size || !vmm_mapping_overlaps(&rt->vmm, ptr, size)) {
+    if (!usable() || !size || !vmm_mapping_overlaps(&rt->vmm, ptr, size)) {
         runtime_unlock();
         return driver()->cuMemUnmap(ptr, size);
     }
@@ -288,7 +317,7 @@ CUresult runtime_begin_set_access(CUdeviceptr ptr, size_t size, const CUmemAcces
     if (call_nothing_to_do()) /* nothing tracked: no mapping of the program is liboffload's */
         return CUDA_SUCCESS;
     bool nested = call_prepare_lock();
-    if (!rt->cuda_ready || !size || !vmm_mapping_overlaps(&rt->vmm, ptr, size))
+    if (!usable() || !size || !vmm_mapping_overlaps(&rt->vmm, ptr, size))
         return call_prepare_unlock(CUDA_SUCCESS, false, nested);
     call_prepare_epoch(nested);
     bool pushed = setup_context_enter(rt);
@@ -316,7 +345,7 @@ CUresult runtime_begin_set_access(CUdeviceptr ptr, size_t size, const CUmemAcces
 CUresult runtime_vmm_get_access(unsigned long long *flags, const CUmemLocation *location,
                                 CUdeviceptr ptr) {
     runtime_lock();
-    long i = rt->cuda_ready ? vmm_mapping_at(&rt->vmm, ptr) : -1;
+    long i = usable() ? vmm_mapping_at(&rt->vmm, ptr) : -1;
     const struct allocation *a = i >= 0 ? rt->vmm.maps[i].tracked : NULL;
     if (!a || allocation_mapped(a) || !flags || !location) {
         runtime_unlock();
@@ -331,7 +360,7 @@ CUresult runtime_vmm_get_access(unsigned long long *flags, const CUmemLocation *
 
 CUresult runtime_vmm_retain(CUmemGenericAllocationHandle *handle, void *addr) {
     runtime_lock();
-    long i = rt->cuda_ready ? vmm_mapping_at(&rt->vmm, (CUdeviceptr)addr) : -1;
+    long i = usable() ? vmm_mapping_at(&rt->vmm, (CUdeviceptr)addr) : -1;
     struct vmm_handle *h = i >= 0 ? rt->vmm.maps[i].handle : NULL;
     if (!h || !handle) {
         runtime_unlock();
@@ -354,7 +383,7 @@ CUresult runtime_vmm_retain(CUmemGenericAllocationHandle *handle, void *addr) {
 
 CUresult runtime_vmm_properties(CUmemAllocationProp *prop, CUmemGenericAllocationHandle handle) {
     runtime_lock();
-    const struct vmm_handle *h = rt->cuda_ready ? vmm_handle_find(&rt->vmm, handle) : NULL;
+    const struct vmm_handle *h = usable() ? vmm_handle_find(&rt->vmm, handle) : NULL;
     if (!h) {
         runtime_unlock();
         return driver()->cuMemGetAllocationPropertiesFromHandle(prop, handle);
@@ -385,7 +414,7 @@ static void log_export_once(void) {
 CUresult runtime_vmm_export(void *shareable, CUmemGenericAllocationHandle handle,
                             CUmemAllocationHandleType type, unsigned long long flags) {
     runtime_lock();
-    struct vmm_handle *h = rt->cuda_ready ? vmm_handle_find(&rt->vmm, handle) : NULL;
+    struct vmm_handle *h = usable() ? vmm_handle_find(&rt->vmm, handle) : NULL;
     if (!h) {
         runtime_unlock();
         return driver()->cuMemExportToShareableHandle(shareable, handle, type, flags);
@@ -410,7 +439,7 @@ CUresult runtime_vmm_export(void *shareable, CUmemGenericAllocationHandle handle
 
 CUresult runtime_vmm_address_free(CUdeviceptr ptr, size_t size) {
     runtime_lock();
-    bool mapped_inside = rt->cuda_ready && size && vmm_mapping_overlaps(&rt->vmm, ptr, size);
+    bool mapped_inside = usable() && size && vmm_mapping_overlaps(&rt->vmm, ptr, size);
     runtime_unlock();
     /* mappings inside, evicted or not: the driver's answer for a reservation still mapped */
     return mapped_inside ? CUDA_ERROR_INVALID_VALUE : driver()->cuMemAddressFree(ptr, size);

@@ -53,7 +53,9 @@ void pools_reap_frees(struct runtime *rt) {
     /* frees on different streams complete in any order: look at each */
     size_t i = 0;
     while (i < rt->pools.free_count) {
-        if (driver()->cuEventQuery(rt->pools.frees[i].done) != CUDA_SUCCESS) {
+        /* one the current call holds (a launch passing freed memory) waits for a later call */
+        if (rt->pools.frees[i].alloc->protect_epoch == rt->epoch ||
+            driver()->cuEventQuery(rt->pools.frees[i].done) != CUDA_SUCCESS) {
             i++;
             continue;
         }
@@ -142,7 +144,7 @@ void pools_make_room(struct runtime *rt, uint64_t bytes, uint64_t limit) {
     if (shortfall && rt->pools.known_count)
         trim_pools(rt, shortfall);
     /* memory already freed in stream order: cheaper to wait for than live data to move */
-    while (rt->pools.free_count &&
+    while (rt->pools.free_count && rt->pools.frees[0].alloc->protect_epoch != rt->epoch &&
            budget_shortfall_under(&rt->budget, bytes, limit) > rt->evicting_bytes + rt->pool.bytes)
         wait_oldest(rt);
 }

@@ -172,6 +172,30 @@ TEST(an_exported_or_aliased_handle_is_never_moved) {
     CHECK_CU(cuMemAddressFree(vb, SIZE));
 }
 
+/* PyTorch's expandable segments ask for exportable memory: tracked all the same, and the
+ * memory made at each restore is what the program asked for. */
+TEST(an_exportable_request_is_tracked_with_its_properties) {
+    CUdeviceptr va;
+    CHECK_CU(cuMemAddressReserve(&va, SIZE, 0, 0, 0));
+    CUmemAllocationProp prop = device_prop(), got;
+    prop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+    CUmemGenericAllocationHandle h;
+    CHECK_CU(runtime_vmm_create(&h, SIZE, &prop, 0));
+    CHECK_CU(runtime_vmm_map(va, SIZE, 0, h, 0));
+    struct allocation *a = registry_find(&rt->registry, va);
+    CHECK(a && a->physical_prop);
+    CHECK_CU(cuMemsetD8_v2(va, 0x66, SIZE));
+    evict_now(a);
+    CHECK(holds(va, SIZE, 0x66));
+    CHECK_CU(cuMemGetAllocationPropertiesFromHandle(&got, a->handle)); /* the driver's view */
+    CHECK_EQ_U64(got.requestedHandleTypes, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+    CHECK_CU(runtime_vmm_properties(&got, h)); /* the program's view */
+    CHECK_EQ_U64(got.requestedHandleTypes, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+    CHECK_CU(runtime_vmm_unmap(va, SIZE));
+    CHECK_CU(runtime_vmm_release(h));
+    CHECK_CU(cuMemAddressFree(va, SIZE));
+}
+
 TEST(stream_ordered_memory_is_tracked_and_freed_in_stream_order) {
     CUdeviceptr d = 0, plain = 0;
     bool forward = true;
@@ -199,6 +223,7 @@ TEST(stream_ordered_memory_is_tracked_and_freed_in_stream_order) {
     CHECK_EQ_U64(runtime_mem_free(d), CUDA_ERROR_INVALID_VALUE); /* freed already */
     CHECK_CU(cuStreamSynchronize(stream));
     runtime_lock();
+    rt->epoch++; /* as every entry point does: the last copy's protection is over */
     pools_reap_frees(rt);
     runtime_unlock();
     CHECK(registry_find(&rt->registry, d) == NULL);
@@ -268,6 +293,7 @@ int main(void) {
     RUN(a_mapped_range_is_evicted_and_restored_at_its_address);
     RUN(unmapped_with_the_handle_kept_the_bytes_stay_with_the_handle);
     RUN(an_exported_or_aliased_handle_is_never_moved);
+    RUN(an_exportable_request_is_tracked_with_its_properties);
     RUN(stream_ordered_memory_is_tracked_and_freed_in_stream_order);
     RUN(pools_are_trimmed_before_live_data_moves);
     return check_summary();

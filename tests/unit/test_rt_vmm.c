@@ -118,6 +118,53 @@ TEST(a_mapped_range_is_evicted_and_restored_at_its_address) {
     CHECK_CU(runtime_vmm_address_free(va, 2 * SIZE));
 }
 
+/* Each misuse, once on the bare driver's own mapping and once on liboffload's evicted one
+ * (unmapped to the driver): the same answer. */
+TEST(misuses_get_the_bare_driver_answer_while_evicted) {
+    CUmemAllocationProp prop = device_prop();
+    CUdeviceptr bare_va, va;
+    CUmemGenericAllocationHandle bare_h, bare_other, h, other;
+    CHECK_CU(cuMemAddressReserve(&bare_va, 2 * SIZE, 0, 0, 0));
+    CHECK_CU(cuMemAddressReserve(&va, 2 * SIZE, 0, 0, 0));
+    CHECK_CU(cuMemCreate(&bare_h, SIZE, &prop, 0));
+    CHECK_CU(cuMemCreate(&bare_other, SIZE, &prop, 0));
+    CHECK_CU(runtime_vmm_create(&other, SIZE, &prop, 0));
+    CHECK_CU(cuMemMap(bare_va, SIZE, 0, bare_h, 0));
+    h = mapped_at(va, 0x11);
+    evict_now(registry_find(&rt->registry, va));
+    struct {
+        CUresult bare, offload;
+    } cases[] = {
+        {cuMemMap(bare_va, SIZE, 0, bare_other, 0), runtime_vmm_map(va, SIZE, 0, other, 0)},
+        {cuMemMap(bare_va + SIZE / 2, SIZE, 0, bare_other, 0),
+         runtime_vmm_map(va + SIZE / 2, SIZE, 0, other, 0)},
+        {cuMemUnmap(bare_va, SIZE / 2), runtime_vmm_unmap(va, SIZE / 2)},
+        {cuMemUnmap(bare_va, 2 * SIZE), runtime_vmm_unmap(va, 2 * SIZE)},
+        {cuMemAddressFree(bare_va, 2 * SIZE), runtime_vmm_address_free(va, 2 * SIZE)},
+        {cuMemRelease(0), runtime_vmm_release(0)},
+        {cuMemMap(bare_va + SIZE, SIZE, 0, 0, 0), runtime_vmm_map(va + SIZE, SIZE, 0, 0, 0)},
+        {cuMemMap(bare_va + SIZE, SIZE, SIZE, bare_other, 0),
+         runtime_vmm_map(va + SIZE, SIZE, SIZE, other, 0)}, /* past the handle's end */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK_EQ_U64(cases[i].offload, cases[i].bare);
+        CHECK(cases[i].bare != CUDA_SUCCESS);
+    }
+    CHECK(registry_find(&rt->registry, va)->state == ALLOC_EVICTED); /* none restored it */
+    /* released twice, and mapped once released */
+    CHECK_CU(cuMemUnmap(bare_va, SIZE));
+    CHECK_CU(runtime_vmm_unmap(va, SIZE));
+    CHECK_CU(cuMemRelease(bare_h));
+    CHECK_CU(runtime_vmm_release(h));
+    CHECK_EQ_U64(runtime_vmm_release(h), cuMemRelease(bare_h));
+    CHECK_EQ_U64(runtime_vmm_map(va, SIZE, 0, h, 0), cuMemMap(bare_va, SIZE, 0, bare_h, 0));
+    CHECK_CU(cuMemRelease(bare_other));
+    CHECK_CU(runtime_vmm_release(other));
+    CHECK_EQ_U64(runtime_vmm_release(other), cuMemRelease(bare_other));
+    CHECK_CU(cuMemAddressFree(bare_va, 2 * SIZE));
+    CHECK_CU(runtime_vmm_address_free(va, 2 * SIZE));
+}
+
 TEST(unmapped_with_the_handle_kept_the_bytes_stay_with_the_handle) {
     CUdeviceptr va, vb;
     CHECK_CU(cuMemAddressReserve(&va, SIZE, 0, 0, 0));
@@ -291,6 +338,7 @@ int main(void) {
     if (runtime_mem_alloc(&warm, SIZE) != CUDA_SUCCESS || runtime_mem_free(warm) != CUDA_SUCCESS)
         return 1; /* the runtime set up */
     RUN(a_mapped_range_is_evicted_and_restored_at_its_address);
+    RUN(misuses_get_the_bare_driver_answer_while_evicted);
     RUN(unmapped_with_the_handle_kept_the_bytes_stay_with_the_handle);
     RUN(an_exported_or_aliased_handle_is_never_moved);
     RUN(an_exportable_request_is_tracked_with_its_properties);

@@ -44,6 +44,17 @@ CUresult alloc_start_tracking(struct runtime *state, struct allocation *a) {
     return CUDA_SUCCESS;
 }
 
+void alloc_resume_tracking(struct runtime *state, struct allocation *a) {
+    struct switch_plan plan;
+    if (components_on_alloc(state, a, &plan))
+        plan_carry_out(state, &plan);
+    a->last_use = ++state->clock;
+    state->stats.tracked_allocations++;
+    record_alloc(state, a);
+    log_debug("tracked allocation #%llu: %zu bytes at 0x%llx, reused in stream order",
+              (unsigned long long)a->ordinal, a->size, (unsigned long long)a->base);
+}
+
 void alloc_stop_tracking(struct runtime *state, struct allocation *a) {
     if (a->origin == ALLOC_FROM_STREAM)
         pools_unserve(state, a->pool, a->mapped);

@@ -13,6 +13,10 @@
  * first), counted and recorded. On failure it is discarded and the error returned. */
 CUresult alloc_start_tracking(struct runtime *rt, struct allocation *a);
 
+/* a, freed in stream order and taken back resident for a new allocation (memory/pools.h):
+ * tracked again as a new allocation (components claim it, counted, recorded). */
+void alloc_resume_tracking(struct runtime *rt, struct allocation *a);
+
 /* Before a is destroyed or detached: recorded as freed, forgotten by its owners. */
 void alloc_stop_tracking(struct runtime *rt, struct allocation *a);
 

@@ -11,9 +11,12 @@
  * unmap nor keep stable. Stream order is kept with events: the memory is mapped before the
  * call returns, so it is valid for the stream at once (and for any stream ordered after
  * it); cuMemFreeAsync records an event on the freeing stream and the allocation is
- * destroyed only once that event has completed (memory/pools.h), its address never reused
- * before. The price: no reuse in stream order of freed memory (a new allocation waits for
- * a pending free on the host when the budget needs its bytes, before evicting live data).
+ * destroyed only once that event has completed (memory/pools.h). Until it is, a new
+ * allocation of the same mapped size takes it back, resident and whole, on the freeing
+ * stream (stream order puts the new user after the free) or anywhere once the free has
+ * run: the reuse the driver's pools allow by default, and no new memory to map. Otherwise a
+ * new allocation waits for a pending free on the host when the budget needs its bytes,
+ * before evicting live data.
  *
  * Everything else goes to the driver unchanged: small allocations, allocations on a
  * capturing stream (they become graph nodes), pools with handle types or a size limit,
@@ -60,15 +63,20 @@ static bool plain_pool(CUmemoryPool pool) {
 }
 
 static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream stream) {
-    struct allocation *a;
-    CUresult r = residency_create(rt, bytes, &a);
-    if (r != CUDA_SUCCESS)
-        return r;
-    a->origin = ALLOC_FROM_STREAM;
-    a->pool = pool;
-    r = alloc_start_tracking(rt, a);
-    if (r != CUDA_SUCCESS)
-        return r;
+    struct allocation *a = pools_reuse_freed(rt, bytes, stream);
+    if (a) {
+        a->pool = pool;
+        alloc_resume_tracking(rt, a);
+    } else {
+        CUresult r = residency_create(rt, bytes, &a);
+        if (r != CUDA_SUCCESS)
+            return r;
+        a->origin = ALLOC_FROM_STREAM;
+        a->pool = pool;
+        r = alloc_start_tracking(rt, a);
+        if (r != CUDA_SUCCESS)
+            return r;
+    }
     pools_serve(rt, pool, a->mapped);
     residency_note_user(a, stream);
     *dptr = a->base;
@@ -85,13 +93,14 @@ CUresult runtime_stream_alloc(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool
     }
     bool pushed = setup_context_enter(rt);
     rt->epoch++; /* a new call: nothing an earlier call held is protected */
-    pools_reap_frees(rt);
     CUmemoryPool from = pool ? pool : current_pool();
     CUresult r = CUDA_SUCCESS;
     if (bytes >= rt->min_size && plain_pool(from) && !copy_stream_capturing(stream)) {
         *forward = false;
         r = alloc_tracked(dptr, bytes, from, stream);
+        pools_reap_frees(rt); /* after: a free that has run is reused rather than redone */
     } else if (from) {
+        pools_reap_frees(rt);
         /* the driver's pool may grow by this much: room first, counted once it has */
         pools_note(rt, from);
         pools_refresh(rt);

@@ -33,20 +33,52 @@ CUresult pools_queue_free(struct runtime *rt, struct allocation *a, CUstream str
     }
     a->stream_freed = true;
     a->keep = true; /* freed: never moved again */
-    p->frees[p->free_count++] = (struct pending_free){a, ev};
+    p->frees[p->free_count++] = (struct pending_free){a, ev, stream, copy_thread_id(stream)};
     p->pending_bytes += a->mapped;
     return CUDA_SUCCESS;
+}
+
+static void drop_pending(struct pools *p, size_t i) {
+    p->pending_bytes -= p->frees[i].alloc->mapped;
+    memmove(&p->frees[i], &p->frees[i + 1], (p->free_count - i - 1) * sizeof *p->frees);
+    p->free_count--;
 }
 
 static void destroy_oldest(struct runtime *rt) {
     struct pools *p = &rt->pools;
     struct pending_free f = p->frees[0];
-    memmove(&p->frees[0], &p->frees[1], (p->free_count - 1) * sizeof *p->frees);
-    p->free_count--;
-    p->pending_bytes -= f.alloc->mapped;
+    drop_pending(p, 0);
     driver()->cuEventDestroy_v2(f.done);
     residency_destroy(rt, f.alloc);
     atomic_store(&rt->tracked_count, rt->registry.count);
+}
+
+struct allocation *pools_reuse_freed(struct runtime *rt, size_t bytes, CUstream stream) {
+    struct pools *p = &rt->pools;
+    size_t mapped = (bytes + rt->granularity - 1) & ~(rt->granularity - 1);
+    uint64_t thread = copy_thread_id(stream);
+    for (size_t i = 0; i < p->free_count; i++) {
+        struct pending_free *f = &p->frees[i];
+        struct allocation *a = f->alloc;
+        /* only memory still on the device: an evicted one would be restored for nothing */
+        if (a->mapped != mapped || a->state != ALLOC_RESIDENT || a->protect_epoch == rt->epoch)
+            continue;
+        /* on its freeing stream the new user comes after the free; elsewhere only once the
+         * free has run (what the driver's pools allow by default) */
+        bool ordered = f->stream == stream && f->thread == thread;
+        if (!ordered && driver()->cuEventQuery(f->done) != CUDA_SUCCESS)
+            continue;
+        driver()->cuEventDestroy_v2(f->done);
+        drop_pending(p, i);
+        a->size = bytes;
+        a->stream_freed = false;
+        a->keep = false;
+        a->backup_valid = false; /* new contents */
+        a->protect_epoch = rt->epoch;
+        registry_renumber(&rt->registry, a);
+        return a;
+    }
+    return NULL;
 }
 
 void pools_reap_frees(struct runtime *rt) {

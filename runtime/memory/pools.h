@@ -28,7 +28,9 @@ struct allocation;
 
 struct pending_free {
     struct allocation *alloc;
-    CUevent done; /* recorded on the freeing stream at the free */
+    CUevent done;    /* recorded on the freeing stream at the free */
+    CUstream stream; /* the freeing stream */
+    uint64_t thread; /* whose, for CU_STREAM_PER_THREAD (copy_thread_id) */
 };
 
 struct known_pool {
@@ -59,6 +61,12 @@ struct served_pool {
  * `stream`. Host-waits for the stream instead when no event can be recorded (a capturing
  * stream cannot be waited for: the caller does not free tracked memory there). */
 CUresult pools_queue_free(struct runtime *rt, struct allocation *a, CUstream stream);
+
+/* A freed allocation of `bytes` (same mapped size), still on the device, taken back for a
+ * new allocation on `stream`: one freed on that stream (work queued on it next runs after
+ * the free) or one whose free has run, as the driver's pools reuse memory. The caller
+ * tracks it again as new (it has a new ordinal). NULL when none fits. */
+struct allocation *pools_reuse_freed(struct runtime *rt, size_t bytes, CUstream stream);
 
 /* Destroys the allocations whose free has run. */
 void pools_reap_frees(struct runtime *rt);

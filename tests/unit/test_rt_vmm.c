@@ -10,6 +10,7 @@
 #include "tests/sim/testutil.h"
 #include "tests/unit/check.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #define MiB (1ull << 20)
@@ -280,6 +281,45 @@ TEST(stream_ordered_memory_is_tracked_and_freed_in_stream_order) {
     CHECK_CU(runtime_mem_free(plain));
 }
 
+static atomic_bool gate_open;
+
+/* A host function holding its stream until the test opens the gate. */
+static void CUDA_CB gate(void *unused) {
+    (void)unused;
+    while (!atomic_load(&gate_open))
+        ;
+}
+
+/* Freed on a stream, reused on that stream at once (stream order puts the new user after
+ * the free), never on another stream before the free ran. */
+TEST(freed_memory_is_reused_in_stream_order_only) {
+    CUstream other;
+    CHECK_CU(cuStreamCreate(&other, CU_STREAM_NON_BLOCKING));
+    CUdeviceptr d, again, elsewhere;
+    bool forward;
+    CHECK_CU(runtime_stream_alloc(&d, SIZE, NULL, stream, &forward));
+    uint64_t ordinal = registry_find(&rt->registry, d)->ordinal;
+    atomic_store(&gate_open, false);
+    CHECK_CU(cuLaunchHostFunc(stream, gate, NULL)); /* the free cannot run before we say */
+    CHECK_CU(cuMemsetD8Async(d, 0x21, SIZE, stream));
+    CHECK_CU(runtime_stream_free(d, stream, &forward));
+    CHECK_CU(runtime_stream_alloc(&elsewhere, SIZE, NULL, other, &forward));
+    CHECK(elsewhere != d);
+    CHECK_CU(runtime_stream_alloc(&again, SIZE, NULL, stream, &forward));
+    CHECK_EQ_U64(again, d);
+    atomic_store(&gate_open, true);
+    struct allocation *a = registry_find(&rt->registry, again);
+    CHECK(a && !a->stream_freed && !a->keep && a->ordinal > ordinal);
+    CHECK_EQ_U64(rt->pools.free_count, 0);
+    CHECK_CU(cuMemsetD8Async(again, 0x22, SIZE, stream));
+    CHECK_CU(cuStreamSynchronize(stream));
+    CHECK(holds(again, SIZE, 0x22));
+    CHECK_CU(runtime_mem_free(again)); /* cuMemFree of stream-ordered memory: at once */
+    CHECK_CU(runtime_stream_free(elsewhere, other, &forward));
+    CHECK_CU(cuStreamSynchronize(other));
+    CHECK_CU(cuStreamDestroy(other));
+}
+
 /* A pool's unused reserve above the budget goes before any live data. */
 TEST(pools_are_trimmed_before_live_data_moves) {
     CUmemoryPool pool;
@@ -343,6 +383,7 @@ int main(void) {
     RUN(an_exported_or_aliased_handle_is_never_moved);
     RUN(an_exportable_request_is_tracked_with_its_properties);
     RUN(stream_ordered_memory_is_tracked_and_freed_in_stream_order);
+    RUN(freed_memory_is_reused_in_stream_order_only);
     RUN(pools_are_trimmed_before_live_data_moves);
     return check_summary();
 }

@@ -4,6 +4,10 @@
 #   make test       every test (unit + end-to-end), closing with "N passed, N failed"
 #   make demo       the reference pipeline with and without liboffload, side by side
 #   make bench      benchmarks -> $(BUILD)/bench.json
+#   make install    bin/offload, lib/liboffload.so, the man page and the docs under
+#                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall removes them
+#   make fuzz FUZZ_S=3600   random driver-API programs, bare vs liboffload, for FUZZ_S seconds
+#   make coverage   line and branch coverage of interpose/ and runtime/ (tests + fuzzing)
 #   make SANITIZE=address,undefined test    (or SANITIZE=thread)
 #   make DEBUG=1 test    internal consistency checks abort instead of logging
 #
@@ -17,6 +21,9 @@ CXX       ?= c++
 NVCC      ?= $(CUDA_HOME)/bin/nvcc
 GPU_ARCH  ?= sm_90
 SANITIZE  ?=
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
 
 WARN      := -Wall -Wextra -Werror
 OPT       := -O2 -g
@@ -29,6 +36,12 @@ endif
 ifneq ($(DEBUG),)
 OPT       += -DOFFLOAD_DEBUG
 endif
+# COVERAGE=1: gcov instrumentation (make coverage builds that way in its own BUILD).
+COVERAGE  ?=
+ifneq ($(COVERAGE),)
+OPT       := -O0 -g --coverage
+SAN_LD    += --coverage
+endif
 CPPFLAGS  := -I$(CUDA_HOME)/include -I. -D_GNU_SOURCE
 CFLAGS    := -std=c11 $(WARN) $(OPT) -fPIC -pthread
 CXXFLAGS  := -std=c++17 $(WARN) $(OPT) -fPIC -pthread
@@ -38,6 +51,11 @@ LDFLAGS   := $(SAN_LD)
 LIB_SRCS  := $(wildcard interpose/*.c runtime/*.c runtime/*/*.c config/*.c driver/*.c base/*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 INIH_A    := $(firstword $(wildcard /usr/lib/*/libinih.a /usr/lib/libinih.a))
+
+# --- the offload command: cli/ on top of config/ and base/ (never the runtime) --------
+CLI_SRCS  := $(wildcard cli/*.c)
+CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o) \
+             $(filter $(BUILD)/obj/config/% $(BUILD)/obj/base/%,$(LIB_OBJS))
 
 # --- the simulated driver: tests/sim/*.c -> $(BUILD)/sim/libcuda.so.1 ----------------
 SIM_SRCS  := $(wildcard tests/sim/*.c)
@@ -65,19 +83,24 @@ PROG_KMODS    := $(PROG_KERNELS:tests/progs/%.cu=$(BUILD)/progs/%.so)
 PROG_SHLIB_SRCS := $(wildcard tests/progs/shlib/*.c)
 PROG_SHLIBS     := $(PROG_SHLIB_SRCS:tests/progs/shlib/%.c=$(BUILD)/progs/lib%.so)
 # tests/bench/*.c, *.cu   benchmark programs and their kernel module (make bench)
+# tests/fuzz/programs/   the program fuzzer: its interpreter and kernel module
+FUZZPROG_BINS := $(BUILD)/fuzzprog/interp $(BUILD)/fuzzprog/interp_ptds $(BUILD)/fuzzprog/interp_proc \
+                 $(BUILD)/fuzzprog/fuzz_kernels.so
 BENCH_SRCS    := $(wildcard tests/bench/*.c)
 BENCH_BINS    := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%) \
                  $(patsubst tests/bench/%.cu,$(BUILD)/bench/%.so,$(wildcard tests/bench/*.cu))
 
 SIM_LINK  := -L$(BUILD)/sim -l:libcuda.so.1 -Wl,-rpath,'$$ORIGIN/../sim'
 
-.PHONY: all lib sim pipeline tests test unit e2e demo bench deps format lint clean
-all: lib sim pipeline tests
+.PHONY: all lib cli sim pipeline tests test unit e2e demo bench fuzz coverage deps format \
+    lint clean install uninstall
+all: lib cli sim pipeline tests
 
 lib: $(BUILD)/liboffload.so $(BUILD)/liboffload.a
+cli: $(BUILD)/offload
 sim: $(BUILD)/sim/libcuda.so.1
 pipeline: $(BUILD)/pipeline $(BUILD)/kernels.host.so $(if $(wildcard $(NVCC)),$(BUILD)/kernels.cubin)
-tests: $(UNIT_BINS) $(PROG_BINS) $(PROG_KMODS) $(PROG_SHLIBS) $(BENCH_BINS)
+tests: $(UNIT_BINS) $(PROG_BINS) $(PROG_KMODS) $(PROG_SHLIBS) $(BENCH_BINS) $(FUZZPROG_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -98,6 +121,10 @@ $(BUILD)/liboffload.so: $(LIB_OBJS)
 $(BUILD)/liboffload.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(BUILD)/obj/cli/offload.o: CPPFLAGS += -DOFFLOAD_VERSION='"$(VERSION)"'
+$(BUILD)/offload: $(CLI_OBJS)
+	$(CC) -o $@ $^ $(INIH_A) $(LDFLAGS) -lm
 
 # -Bsymbolic-functions: the pointers the simulator hands out (cuGetProcAddress) are its
 # own functions, never whatever a preloaded library exports under the same name.
@@ -152,6 +179,11 @@ $(BUILD)/tests/test_interpose_hooks: tests/unit/test_interpose_hooks.c tests/uni
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(INTERPOSE_OBJS) $(LDFLAGS) -ldl -pthread
 
+# test_cli_json tests the offload command's JSON reader, which is no part of the library.
+$(BUILD)/tests/test_cli_json: tests/unit/test_cli_json.c tests/unit/check.h $(BUILD)/obj/cli/json.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/obj/cli/json.o $(LDFLAGS)
+
 # --as-needed: a program that only reaches the driver through dlopen (as the CUDA
 # runtime does) keeps no link to it.
 $(BUILD)/progs/%: tests/progs/%.c $(BUILD)/sim/libcuda.so.1
@@ -171,6 +203,24 @@ $(BUILD)/bench/%: tests/bench/%.c tests/bench/bench.h $(BUILD)/sim/libcuda.so.1
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< -Wl,--as-needed $(SIM_LINK) $(LDFLAGS) -ldl -pthread
 
 $(BUILD)/bench/%.so: tests/bench/%.cu tests/sim/cuda_host.h tests/sim/simkernel.h
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -shared -x c++ -include tests/sim/cuda_host.h $< -o $@
+
+$(BUILD)/fuzzprog/interp: tests/fuzz/programs/interp.c $(BUILD)/sim/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+# The same interpreter calling the _ptds/_ptsz entry points (NULL = per-thread stream).
+$(BUILD)/fuzzprog/interp_ptds: tests/fuzz/programs/interp.c $(BUILD)/sim/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DCUDA_API_PER_THREAD_DEFAULT_STREAM=1 $(CFLAGS) -o $@ $< $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+# ...and one calling the most used entry points through cuGetProcAddress pointers.
+$(BUILD)/fuzzprog/interp_proc: tests/fuzz/programs/interp.c $(BUILD)/sim/libcuda.so.1
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DINTERP_VIA_PROC $(CFLAGS) -o $@ $< $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+$(BUILD)/fuzzprog/fuzz_kernels.so: tests/fuzz/programs/fuzz_kernels.cu tests/sim/cuda_host.h tests/sim/simkernel.h
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -shared -x c++ -include tests/sim/cuda_host.h $< -o $@
 
@@ -197,9 +247,38 @@ demo: deps all
 bench: deps all $(BENCH_BINS)
 	BUILD=$(BUILD) tests/bench/run.sh
 
+# --- installing ----------------------------------------------------------------------
+# offload finds liboffload.so in ../lib beside its bin/, so the two stay together.
+DOC_DIR  = $(DESTDIR)$(PREFIX)/share/doc/liboffload
+INSTALLED = $(DESTDIR)$(PREFIX)/bin/offload $(DESTDIR)$(PREFIX)/lib/liboffload.so \
+    $(DESTDIR)$(PREFIX)/share/man/man1/offload.1 $(DOC_DIR)/README.md \
+    $(DOC_DIR)/config-reference.md $(DOC_DIR)/offload.conf.example
+install: $(BUILD)/offload $(BUILD)/liboffload.so
+	install -D -m 755 $(BUILD)/offload $(DESTDIR)$(PREFIX)/bin/offload
+	install -D -m 755 $(BUILD)/liboffload.so $(DESTDIR)$(PREFIX)/lib/liboffload.so
+	install -D -m 644 cli/offload.1 $(DESTDIR)$(PREFIX)/share/man/man1/offload.1
+	install -D -m 644 README.md $(DOC_DIR)/README.md
+	install -D -m 644 config/README.md $(DOC_DIR)/config-reference.md
+	install -D -m 644 examples/pipeline/offload.conf $(DOC_DIR)/offload.conf.example
+
+uninstall:
+	rm -f $(INSTALLED)
+	-rmdir $(DOC_DIR) 2>/dev/null
+# Random programs for FUZZ_S seconds (default 600); shrunk failures land in
+# tests/fuzz/programs/corpus/, which `make test` replays.
+FUZZ_S ?= 600
+fuzz: deps all
+	BUILD=$(BUILD) python3 tests/fuzz/programs/fuzz.py fuzz --seconds $(FUZZ_S)
+
+# gcov build in $(BUILD)-coverage: every test, then FUZZ_COVERAGE_S seconds of fuzzing,
+# then the line and branch summary of interpose/ and runtime/ (tests/fuzz/programs/coverage.sh).
+FUZZ_COVERAGE_S ?= 600
+coverage: deps
+	BUILD=$(BUILD)-coverage FUZZ_S=$(FUZZ_COVERAGE_S) tests/fuzz/programs/coverage.sh
+
 # Debian packages the build and the tests need. Installs them when run as root,
 # otherwise prints the exact command.
-DEB_PKGS := uthash-dev libinih-dev zlib1g-dev bats jq
+DEB_PKGS := uthash-dev libinih-dev zlib1g-dev bats jq groff-base
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -221,9 +300,10 @@ lint: all
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -I. -D_GNU_SOURCE -D__x86_64__ \
-	    base driver interpose runtime config examples/pipeline tests/sim
+	    base driver interpose runtime config cli examples/pipeline tests/sim
+	groff -ww -man -z cli/offload.1
 
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(PIPE_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(PIPE_OBJS:.o=.d) $(CLI_SRCS:%.c=$(BUILD)/obj/%.d)

@@ -7,7 +7,8 @@
  *   2. the file named by OFFLOAD_CONFIG, else ./offload.conf if it exists, else none;
  *   3. environment overrides for every [offload] key: OFFLOAD_SEQUENCE, OFFLOAD_POLICY,
  *      OFFLOAD_BUDGET, OFFLOAD_PREFETCH, OFFLOAD_MIN_SIZE, OFFLOAD_LOG, OFFLOAD_STATS,
- *      OFFLOAD_MODE, OFFLOAD_RECORD, plus OFFLOAD_DRIVER (environment only). A variable
+ *      OFFLOAD_TRACE, OFFLOAD_MODE, OFFLOAD_RECORD, plus OFFLOAD_DRIVER and
+ *      OFFLOAD_SUMMARY (environment only). A variable
  *      set to "" counts as unset.
  * Environment variables are read with secure_getenv: a setuid program gets none, and
  * does not look for ./offload.conf either.
@@ -59,6 +60,10 @@ struct config_component {
     size_t alloc_range_count;
     char **kernels; /* fnmatch(3) globs */
     size_t kernel_count;
+    /* `indirect`: globs of kernels that reach this component's memory through pointers
+     * stored in device memory (a batched GEMM's pointer array) */
+    char **indirect;
+    size_t indirect_count;
     uint64_t *order; /* `order`: the ordinals in the order they are first used per turn */
     size_t order_count;
     int order_line; /* line of its `order` key, 0 if none */
@@ -74,6 +79,8 @@ struct config {
     int prefetch;                     /* default 1 */
     enum log_level log_level;         /* default warn */
     char stats_path[CONFIG_PATH_MAX]; /* "" if none */
+    char trace_path[CONFIG_PATH_MAX]; /* the timeline (Chrome trace JSON); "" if none */
+    bool summary;                     /* the exit summary at info; default yes */
     enum config_mode mode;
     char record_path[CONFIG_PATH_MAX]; /* record mode output; default offload.recorded.conf */
     char driver_path[CONFIG_PATH_MAX]; /* default "libcuda.so.1" */
@@ -116,6 +123,9 @@ int config_component_for_ordinal(const struct config *cfg, uint64_t ordinal);
 
 /* Index of the first component whose `kernels` glob matches name, or -1. */
 int config_component_for_kernel(const struct config *cfg, const char *kernel_name);
+
+/* Index of the first component whose `indirect` glob matches name, or -1. */
+int config_component_indirect_for_kernel(const struct config *cfg, const char *kernel_name);
 
 void config_free(struct config *cfg);
 

@@ -23,6 +23,7 @@ void state_init(struct config_state *st, struct config *cfg, struct config_error
     cfg->prefetch = 1;
     cfg->log_level = LOG_WARN;
     cfg->mode = CONFIG_MODE_RUN;
+    cfg->summary = true;
     strcpy(cfg->record_path, "offload.recorded.conf");
     strcpy(cfg->driver_path, "libcuda.so.1");
 }
@@ -93,7 +94,8 @@ int state_finish(struct config_state *st) {
         return -1;
     struct config *cfg = st->cfg;
     if (!st->policy_set) {
-        cfg->policy = cfg->sequence_length ? CONFIG_POLICY_SEQUENCE : CONFIG_POLICY_LRU;
+        /* budget, not sequence: with everything fitting nothing moves (issue 16) */
+        cfg->policy = cfg->sequence_length ? CONFIG_POLICY_BUDGET : CONFIG_POLICY_LRU;
     } else if (cfg->policy != CONFIG_POLICY_LRU && cfg->sequence_length == 0) {
         return state_fail(st, st->policy_origin, 0, "policy '%s' needs a sequence",
                           cfg->policy == CONFIG_POLICY_SEQUENCE ? "sequence" : "budget");
@@ -189,6 +191,22 @@ static int apply_stats(struct config_state *st, const char *value, const char *o
     return value_parse_path(value, st->cfg->stats_path, msg);
 }
 
+static int apply_trace(struct config_state *st, const char *value, const char *origin,
+                       struct value_msg *msg) {
+    (void)origin;
+    return value_parse_path(value, st->cfg->trace_path, msg);
+}
+
+static int apply_summary(struct config_state *st, const char *value, const char *origin,
+                         struct value_msg *msg) {
+    (void)origin;
+    int yes;
+    if (value_parse_enum(value, &value_enum_bool, &yes, msg) < 0)
+        return -1;
+    st->cfg->summary = yes;
+    return 0;
+}
+
 static int apply_record(struct config_state *st, const char *value, const char *origin,
                         struct value_msg *msg) {
     (void)origin;
@@ -202,7 +220,9 @@ static int apply_driver(struct config_state *st, const char *value, const char *
 }
 
 /* `driver` has no key: which library gets loaded into the process must not come from
- * an ./offload.conf that merely happens to lie in the working directory. */
+ * an ./offload.conf that merely happens to lie in the working directory. OFFLOAD_SUMMARY
+ * has none either: it is how `offload run`, which prints the table itself, turns off the
+ * library's own. */
 const struct offload_key offload_keys[] = {
     {"sequence", "OFFLOAD_SEQUENCE", apply_sequence},
     {"policy", "OFFLOAD_POLICY", apply_policy},
@@ -211,8 +231,10 @@ const struct offload_key offload_keys[] = {
     {"min_size", "OFFLOAD_MIN_SIZE", apply_min_size},
     {"log", "OFFLOAD_LOG", apply_log},
     {"stats", "OFFLOAD_STATS", apply_stats},
+    {"trace", "OFFLOAD_TRACE", apply_trace},
     {"record", "OFFLOAD_RECORD", apply_record},
     {"mode", "OFFLOAD_MODE", apply_mode},
     {NULL, "OFFLOAD_DRIVER", apply_driver},
+    {NULL, "OFFLOAD_SUMMARY", apply_summary},
 };
 const size_t offload_key_count = sizeof offload_keys / sizeof offload_keys[0];

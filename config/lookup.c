@@ -34,6 +34,16 @@ int config_component_for_kernel(const struct config *cfg, const char *kernel_nam
     return -1;
 }
 
+int config_component_indirect_for_kernel(const struct config *cfg, const char *kernel_name) {
+    for (size_t i = 0; i < cfg->component_count; i++) {
+        const struct config_component *c = &cfg->components[i];
+        for (size_t k = 0; k < c->indirect_count; k++)
+            if (fnmatch(c->indirect[k], kernel_name, 0) == 0)
+                return (int)i;
+    }
+    return -1;
+}
+
 void config_free(struct config *cfg) {
     for (size_t i = 0; i < cfg->component_count; i++) {
         struct config_component *c = &cfg->components[i];
@@ -42,6 +52,9 @@ void config_free(struct config *cfg) {
         for (size_t k = 0; k < c->kernel_count; k++)
             free(c->kernels[k]);
         free(c->kernels);
+        for (size_t k = 0; k < c->indirect_count; k++)
+            free(c->indirect[k]);
+        free(c->indirect);
     }
     free(cfg->components);
     free(cfg->sequence);

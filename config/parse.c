@@ -29,7 +29,8 @@
 
 enum section { SECTION_NONE, SECTION_OFFLOAD, SECTION_COMPONENT };
 
-static const char *const component_keys[] = {"allocs", "kernels", "keep", "order", "readonly"};
+static const char *const component_keys[] = {"allocs", "indirect", "kernels",
+                                             "keep",   "order",    "readonly"};
 enum { COMPONENT_KEY_COUNT = sizeof component_keys / sizeof component_keys[0] };
 
 #define SECTION_KEYS_MAX 16
@@ -243,7 +244,7 @@ static int offload_key(struct parser *p, const char *name, const char *value) {
                               "unknown key '%s' in [offload] (did you mean '%s'?)", name, close);
         return state_fail(p->st, p->path, p->line,
                           "unknown key '%s' in [offload] (expected sequence, policy, budget, "
-                          "prefetch, min_size, log, stats, record or mode)",
+                          "prefetch, min_size, log, stats, trace, record or mode)",
                           name);
     }
     if (first_time(p, i, name, "[offload]") < 0)
@@ -273,8 +274,8 @@ static int component_key(struct parser *p, const char *name, const char *value) 
                               "unknown key '%s' in %s (did you mean '%s'?)", name, section, close);
         return state_fail(
             p->st, p->path, p->line,
-            "unknown key '%s' in %s (expected allocs, kernels, keep, order or readonly)", name,
-            section);
+            "unknown key '%s' in %s (expected allocs, indirect, kernels, keep, order or readonly)",
+            name, section);
     }
     if (first_time(p, i, name, section) < 0)
         return -1;
@@ -286,13 +287,16 @@ static int component_key(struct parser *p, const char *name, const char *value) 
         c->allocs_line = p->line;
         break;
     case 1:
-        rc = value_parse_globs(value, &c->kernels, &c->kernel_count, &msg);
+        rc = value_parse_globs(value, &c->indirect, &c->indirect_count, &msg);
         break;
     case 2:
+        rc = value_parse_globs(value, &c->kernels, &c->kernel_count, &msg);
+        break;
+    case 3:
         rc = value_parse_enum(value, &value_enum_bool, &v, &msg);
         c->keep = rc == 0 && v;
         break;
-    case 3:
+    case 4:
         rc = value_parse_order(value, &c->order, &c->order_count, &msg);
         c->order_line = p->line;
         break;

@@ -7,6 +7,7 @@
 #include "runtime/components/components.h"
 #include "runtime/memory/pools.h"
 #include "runtime/record/record.h"
+#include "runtime/report/trace.h"
 #include "runtime/setup.h"
 #include "runtime/state.h"
 
@@ -20,6 +21,7 @@
 
 void runtime_early_init(void) {
     setup_early(rt);
+    trace_start(&rt->cfg); /* the timeline and the status line, when asked for */
 }
 
 /* At exit another thread may hold the lock for one call (a sync copy, an eviction wait:
@@ -50,7 +52,8 @@ static void report(void) {
         .components = comps,
         .component_count = ncomp,
     };
-    stats_log_summary(&report);
+    if (rt->cfg.summary) /* off under `offload run`, which prints the table itself */
+        stats_log_summary(&report);
     if (rt->cfg.stats_path[0])
         stats_write_file(&report, rt->cfg.stats_path);
     free(comps);
@@ -69,6 +72,9 @@ void runtime_shutdown(void) {
         setup_context_leave(pushed);
         record_finish(rt);
         report();
+        /* like the stats, only from a process that used CUDA: a wrapper (sh -c ./app) that
+         * exits after the program must not replace its timeline with an empty one */
+        trace_finish(rt->budget.limit);
     }
     if (locked)
         runtime_unlock();

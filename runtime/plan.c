@@ -61,3 +61,20 @@ void plan_poll(struct runtime *rt) {
     for (size_t i = 0; i < n; i++)
         prefetch_component(rt, q->components[i]);
 }
+
+void plan_stream(struct runtime *rt) {
+    if (!rt->components)
+        return;
+    bool pushed = setup_context_enter(rt);
+    residency_reap(rt); /* evictions that landed are room */
+    struct stream_plan sp;
+    if (components_stream_plan(rt, &sp)) {
+        if (sp.evict)
+            residency_evict(rt, sp.evict);
+        for (size_t i = 0; i < sp.prefetch_count; i++)
+            if (residency_restore(rt, sp.prefetch[i], true) != CUDA_SUCCESS)
+                break;
+        residency_drain_pool(rt);
+    }
+    setup_context_leave(pushed);
+}

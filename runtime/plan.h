@@ -32,4 +32,8 @@ bool plan_pending(const struct runtime *rt);
  * the context current. */
 void plan_poll(struct runtime *rt);
 
+/* After a launch in the active component: carries out components_stream_plan (evict the
+ * farthest member, restore the next ones ahead), never waiting. */
+void plan_stream(struct runtime *rt);
+
 #endif /* OFFLOAD_PLAN_H */

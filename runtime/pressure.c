@@ -26,9 +26,20 @@ static bool evict_lru(struct runtime *rt, enum lru_candidates which) {
     return true;
 }
 
+/* Inside the active component, Belady on its learnt order (components/stream.c). */
+static bool evict_farthest_active(struct runtime *rt) {
+    struct allocation *victim = components_stream_victim(rt);
+    if (!victim)
+        return false;
+    if (residency_evict(rt, victim) != CUDA_SUCCESS)
+        victim->protect_epoch = rt->epoch;
+    return true;
+}
+
 static bool evict_some(struct runtime *rt, uint64_t need) {
     return evict_components(rt, need, false) > 0 || evict_lru(rt, LRU_UNOWNED) ||
-           evict_components(rt, need, true) > 0 || evict_lru(rt, LRU_NOT_KEPT);
+           evict_farthest_active(rt) || evict_components(rt, need, true) > 0 ||
+           evict_lru(rt, LRU_NOT_KEPT);
 }
 
 const struct victim_source pressure_victims = {

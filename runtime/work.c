@@ -12,6 +12,7 @@
 #include "runtime/memory/residency.h"
 #include "runtime/plan.h"
 #include "runtime/record/record.h"
+#include "runtime/report/trace.h"
 #include "runtime/setup.h"
 #include "runtime/state.h"
 
@@ -84,23 +85,14 @@ static int by_recent_use(const void *x, const void *y) {
     return a->last_use < b->last_use ? 1 : a->last_use > b->last_use ? -1 : 0;
 }
 
-/* A launch whose parameters cannot be read may use any memory. It most likely uses its
- * kernel's component (by `kernels`), else the active component's, else any tracked
- * allocation: collect those, most recently used first, as many as the budget holds beside
- * what is untracked. The launch must not fail for memory it may not even use, so the rest
- * stays where it is; but whatever is mapped may be what it uses, so every later eviction
- * of it waits for this launch's stream. */
-static void collect_unreadable(struct collect *c, struct func_layout *layout, CUstream stream) {
-    for (size_t i = 0; i < rt->registry.count; i++)
-        if (allocation_mapped(rt->registry.list[i]))
-            residency_note_user(rt->registry.list[i], stream);
-    int active = components_of_kernel(rt, layout);
-    if (active < 0)
-        active = components_active(rt);
+/* Collects the members of component `comp` (every tracked allocation when comp < 0), most
+ * recently used first, as many as the budget holds beside what is untracked: the rest
+ * stays where it is (this launch must not fail for memory it may not even use). */
+static void collect_component(struct collect *c, int comp) {
     size_t first = c->count;
     for (size_t i = 0; i < rt->registry.count; i++) {
         struct allocation *a = rt->registry.list[i];
-        if (active < 0 || a->component == active)
+        if (comp < 0 || a->component == comp)
             call_collect_value(c, a->base);
     }
     qsort(rt->scratch + first, c->count - first, sizeof *rt->scratch, by_recent_use);
@@ -116,15 +108,42 @@ static void collect_unreadable(struct collect *c, struct func_layout *layout, CU
     }
 }
 
+/* A launch whose parameters cannot be read may use any memory. It most likely uses its
+ * kernel's component (by `kernels`), else the active component's, else any tracked
+ * allocation: those are made resident. And whatever is mapped may be what it uses, so
+ * every later eviction of it waits for this launch's stream. */
+static void collect_unreadable(struct collect *c, struct func_layout *layout, CUstream stream) {
+    for (size_t i = 0; i < rt->registry.count; i++)
+        if (allocation_mapped(rt->registry.list[i]))
+            residency_note_user(rt->registry.list[i], stream);
+    int comp = components_of_kernel(rt, layout);
+    collect_component(c, comp >= 0 ? comp : components_active(rt));
+}
+
 /* The general launch: every reference collected, then ownership, switches and recording. */
 static size_t launch_general(struct func_layout *layout, void **params, void **extra,
                              CUstream stream) {
     struct collect c = {0, false};
     if (!launch_scan(layout, params, extra, call_collect_value, &c))
         collect_unreadable(&c, layout, stream);
+    /* A kernel declared `indirect`: its component's memory, whatever the launch passes,
+     * then what was used most recently (its operands are often the activations the
+     * launches before it wrote, which a caching allocator may have carved from another
+     * component's segment), as much as the budget holds. */
+    int indirect = components_indirect_of_kernel(rt, layout);
+    if (indirect >= 0) {
+        collect_component(&c, indirect);
+        collect_component(&c, -1);
+    }
     struct switch_plan plan;
-    if (components_on_launch(rt, layout, rt->scratch, c.count, &plan))
+    if (components_on_launch(rt, layout, rt->scratch, c.count, &plan)) {
         plan_carry_out(rt, &plan);
+        /* A component becomes resident as a whole when it becomes active (as much of it
+         * as the budget holds), ordered before this launch: its kernels may reach members
+         * through pointers stored in device memory (a batched GEMM's pointer array),
+         * which no launch passes. */
+        collect_component(&c, components_active(rt));
+    }
     record_launch(rt, layout, rt->scratch, c.count);
     return c.count;
 }
@@ -138,12 +157,20 @@ CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void
     rt->stats.launches++;
     call_prepare_epoch(nested);
     struct func_layout *layout = launch_layout(&rt->layouts, f);
+    if (!layout && rt->layouts.query_failed != CUDA_SUCCESS) {
+        CUresult failed = rt->layouts.query_failed;
+        rt->layouts.query_failed = CUDA_SUCCESS;
+        return call_prepare_unlock(failed, false, nested);
+    }
     size_t n = 0;
     if (!launch_fast(layout, params, stream, &n))
         n = launch_general(layout, params, extra, stream);
+    trace_launch(components_active(rt));
     CUresult r = CUDA_SUCCESS;
     if (n || rt->evicting_count || plan_pending(rt))
         r = call_use_collected(n, stream);
+    if (r == CUDA_SUCCESS && rt->components && !copy_stream_capturing(stream))
+        plan_stream(rt);
     return call_prepare_unlock(r, true, nested);
 }
 

@@ -137,7 +137,7 @@ CONF
 
 @test "unknown key without a close match lists the keys" {
     printf '[component unet]\nallocs = 0-3\nweights = all\n' >bad.conf
-    expect_error "bad.conf:3: unknown key 'weights' in [component unet] (expected allocs, kernels, keep, order or readonly)" \
+    expect_error "bad.conf:3: unknown key 'weights' in [component unet] (expected allocs, indirect, kernels, keep, order or readonly)" \
         OFFLOAD_CONFIG=bad.conf
 }
 

@@ -190,7 +190,8 @@ EOF
 
 @test "pipeline: bad arguments give a usage error, exit 2" {
     for args in "--steps 0" "--steps x" "--scale 0" "--scale abc" "--seed -1" "--runs 0" \
-        "--bogus" "stray" "--out" "--prompt"; do
+        "--bogus" "stray" "--out" "--prompt" "--like tensorflow" "--like" \
+        "--allocator caching" "--like torch --allocator native" "--like torch --allocator"; do
         # shellcheck disable=SC2086
         run "$PIPE" $args
         [ "$status" -eq 2 ] || { echo "args: $args -> $status"; false; }
@@ -199,4 +200,116 @@ EOF
     run "$PIPE" --help
     [ "$status" -eq 0 ]
     [[ $output == *"--prompt TEXT"* && $output == *"--runs N"* ]]
+    [[ $output == *"--like torch"* && $output == *"--allocator A"* ]]
+    run "$PIPE" --allocator async
+    [[ $output == *"pipeline: --allocator async needs --like torch"* ]]
+}
+
+# --like torch (issue 13 item 6, issue 17 item 5): the same bits, driven as PyTorch drives
+# the driver. Each allocator must give the default mode's checksum and PNG bytes.
+torch_run() {
+    local allocator=$1
+    shift
+    run small --like torch --allocator "$allocator" --out "$T/$allocator.png" "$@"
+    if [[ $allocator == async && $output == *"CUDA_ERROR_NOT_SUPPORTED"* ]]; then
+        skip "needs issue 17 item 1 (stream-ordered allocation in the simulator): $output"
+    fi
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
+@test "pipeline --like torch: the default mode's checksum and PNG, nothing on stderr" {
+    run small --like torch --out "$T/torch.png" 2>"$T/stderr"
+    [ "$status" -eq 0 ] || { echo "$output"; cat "$T/stderr"; false; }
+    [ "$(echo "$output" | grep '^checksum:')" = "checksum: $(checksum_of "$BASE.out")" ]
+    cmp "$BASE.png" "$T/torch.png"
+    [[ $output == *", like torch, allocator caching"* ]]
+    [ ! -s "$T/stderr" ] # no fallback taken: cuLibrary and tensor maps are there
+}
+
+@test "pipeline --like torch --allocator caching|expandable: the default mode's checksum" {
+    for allocator in caching expandable; do
+        torch_run "$allocator" --quiet
+        [ "$output" = "checksum: $(checksum_of "$BASE.out")" ]
+        cmp "$BASE.png" "$T/$allocator.png"
+    done
+}
+
+@test "pipeline --like torch --allocator async: the default mode's checksum" {
+    torch_run async --quiet
+    [ "$output" = "checksum: $(checksum_of "$BASE.out")" ]
+    cmp "$BASE.png" "$T/async.png"
+}
+
+@test "pipeline --like torch --runs 3: a warm cache gives the same image every run" {
+    for allocator in caching expandable; do
+        torch_run "$allocator" --runs 3 --quiet
+        [ "$(echo "$output" | sort -u)" = "checksum: $(checksum_of "$BASE.out")" ]
+    done
+}
+
+# The simulator counts each rule's calls: a fault at call N is injected only if the
+# program makes at least N calls of that entry point.
+injected() {
+    sed -n 's/.*"injected_faults": *\([0-9]*\).*/\1/p' "$T/r.json"
+}
+
+@test "pipeline --like torch: kernels from cuLibraryLoadData, launched with cuLaunchKernelEx, weights through tensor maps" {
+    for unused in cuLaunchKernel cuModuleLoad cuModuleLoadData cuModuleGetFunction; do
+        SIMCUDA_FAIL=$unused:1 SIMCUDA_REPORT=$T/r.json run small --like torch --quiet --out "$T/u.png"
+        [ "$status" -eq 0 ] || { echo "$unused: $output"; false; }
+        [ "$(injected)" = 0 ] || { echo "$unused was called"; false; }
+    done
+    for used in cuLibraryLoadData cuLibraryGetKernel cuLaunchKernelEx cuTensorMapEncodeTiled; do
+        SIMCUDA_FAIL=$used:1 SIMCUDA_REPORT=$T/r.json run small --like torch --quiet --out "$T/u.png"
+        [ "$status" -eq 1 ] || { echo "$used: $output"; false; }
+        [[ $output == *"pipeline: $used failed: CUDA_ERROR_UNKNOWN"* ]] || { echo "$output"; false; }
+        [ "$(injected)" = 1 ]
+    done
+    # the default mode is the other way round
+    SIMCUDA_FAIL=cuLaunchKernelEx:1 SIMCUDA_REPORT=$T/r.json run small --quiet --out "$T/u.png"
+    [ "$status" -eq 0 ] && [ "$(injected)" = 0 ]
+}
+
+@test "pipeline --like torch: a driver without cuLibrary or tensor maps: the fallbacks, said once, the same bits" {
+    SIMCUDA_FAIL=cuLibraryLoadData:1:CUDA_ERROR_NOT_SUPPORTED run small --like torch --quiet --out "$T/f.png"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ $output == *"pipeline: cuLibraryLoadData: CUDA_ERROR_NOT_SUPPORTED; --like torch loads its kernels with cuModuleLoadData instead"* ]]
+    [[ $output == *"checksum: $(checksum_of "$BASE.out")"* ]]
+    SIMCUDA_FAIL=cuTensorMapEncodeTiled:1:CUDA_ERROR_NOT_SUPPORTED run small --like torch --quiet --out "$T/f.png"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [ "$(echo "$output" | grep -c 'cuTensorMapEncodeTiled: CUDA_ERROR_NOT_SUPPORTED; the GEMM reads its weights through a plain pointer')" = 1 ]
+    [[ $output == *"checksum: $(checksum_of "$BASE.out")"* ]]
+    cmp "$BASE.png" "$T/f.png"
+}
+
+@test "pipeline --like torch: tensors come from cached segments, not one cuMemAlloc each" {
+    # The default mode makes 149 weight allocations and more per run; the caching
+    # allocator 18 segments for the weights, a few for the activations.
+    SIMCUDA_FAIL=cuMemAlloc:40 SIMCUDA_REPORT=$T/r.json run small --like torch --quiet --out "$T/s.png"
+    [ "$status" -eq 0 ] && [ "$(injected)" = 0 ]
+    SIMCUDA_FAIL=cuMemAlloc:40 SIMCUDA_REPORT=$T/r.json run small --quiet --out "$T/s.png"
+    [ "$status" -eq 1 ] && [ "$(injected)" = 1 ]
+    run small --like torch --out "$T/s.png"
+    [ "$status" -eq 0 ]
+    echo "$output" | grep -qE '^ +text_encoder +segments 0-2, '
+    echo "$output" | grep -qE '^ +unet +segments 3-14, '
+    echo "$output" | grep -qE '^ +vae +segments 15-17, '
+    # expandable segments: pages of 2 and 20 MiB mapped into two reserved ranges
+    SIMCUDA_FAIL=cuMemAlloc:1 SIMCUDA_REPORT=$T/r.json run small --like torch --allocator expandable --quiet --out "$T/s.png"
+    [ "$status" -eq 0 ] && [ "$(injected)" = 0 ]
+    SIMCUDA_FAIL=cuMemAddressReserve:3 SIMCUDA_REPORT=$T/r.json run small --like torch --allocator expandable --quiet --out "$T/s.png"
+    [ "$status" -eq 0 ] && [ "$(injected)" = 0 ]
+    SIMCUDA_FAIL=cuMemMap:5 run small --like torch --allocator expandable --quiet --out "$T/s.png"
+    [ "$status" -eq 1 ]
+    [[ $output == *"pipeline: cuMemMap failed: CUDA_ERROR_UNKNOWN (allocating "* ]]
+}
+
+@test "pipeline --like torch: out of memory still names the tensor and the driver call" {
+    for allocator in caching expandable; do
+        SIMCUDA_MEMORY=256MiB run "$PIPE" --like torch --allocator $allocator --out "$T/oom.png"
+        [ "$status" -eq 1 ]
+        [[ $output == *"pipeline: out of memory allocating "*" bytes "*" for unet/"* ]]
+        [[ $output == *"CUDA_ERROR_OUT_OF_MEMORY"* ]]
+        [ ! -e "$T/oom.png" ]
+    done
 }

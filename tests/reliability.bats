@@ -35,6 +35,34 @@ reference_checksum() {
     [[ $output == *"BAD: 0;"* ]]
 }
 
+# torch_config FILE PIPELINE-ARGS...: a config naming the three components by the segments
+# each one's load makes under --like torch (the pipeline prints them: "unet segments 3-6"),
+# so it is right at any scale.
+torch_config() {
+    local file=$1
+    shift
+    SIMCUDA_MEMORY=4GiB "$PIPE" "$@" --out "$TMP/layout.png" >"$TMP/layout.out" || return 1
+    printf '[offload]\nsequence = text_encoder -> unet -> vae\npolicy = sequence\nprefetch = 1\n' >"$file"
+    awk '/^ +[a-z_]+ +segments [0-9]+-[0-9]+,/ {
+        split($3, r, ","); printf "[component %s]\nallocs = %s\n", $1, r[1] }' \
+        "$TMP/layout.out" >>"$file"
+    [ "$(grep -c '^allocs = ' "$file")" = 3 ]
+}
+
+@test "fault sweep --like torch: every injected driver fault ends in the right checksum or a named error" {
+    skip "the grouped GEMM reads its operands from a table in device memory, which liboffload cannot see (README Limits); under pressure they are evicted beneath it (gemm_grouped faults)"
+    # Also needs liboffload to read CUkernel layouts and tensor maps (issue 13 items 2, 3):
+    # today the run under pressure without faults crashes (SIGSEGV) after "cannot read the
+    # parameter layout of kernel (unnamed)", so the sweep stops at its baseline.
+    torch_config "$TMP/torch.conf" --scale 0.03 --steps 1 --like torch
+    cat "$TMP/torch.conf"
+    SWEEP_ARGS="--like torch" SWEEP_CONF=$TMP/torch.conf run tests/reliability/fault_sweep.sh
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"scale 0.03 --like torch on a"* ]]
+    [[ $output == *"BAD: 0;"* ]]
+}
+
 @test "pinned host memory unavailable: pageable backups, logged once, right checksum" {
     want=$(reference_checksum)
     [ -n "$want" ]
@@ -194,6 +222,25 @@ reference_checksum() {
     grep -q '^\[component ' "$TMP/recorded.conf"
     # no temporary file left behind
     [ -z "$(find "$TMP" -name '*.tmp.*')" ]
+}
+
+@test "record mode --like torch: a planted symlink is replaced, never followed; three components recorded" {
+    skip "the grouped GEMM reads its operands from a table in device memory, which liboffload cannot see (README Limits); under pressure they are evicted beneath it (gemm_grouped faults)"
+    # Also needs liboffload to read CUkernel layouts (issue 13 item 2): today it records
+    # "0 components" (every launch's layout is unreadable, so no allocation is seen used).
+    echo "precious" >"$TMP/victim"
+    ln -s "$TMP/victim" "$TMP/recorded.conf"
+    want=$(SIMCUDA_MEMORY=4GiB "$PIPE" --scale 0.03 --steps 1 --quiet --like torch --out "$TMP/ref.png" |
+        sed -n 's/^checksum: //p')
+    # record mode moves nothing: the device holds the caching allocator's 42 MiB
+    SIMCUDA_MEMORY=64MiB LD_PRELOAD=$LIB OFFLOAD_MODE=record OFFLOAD_RECORD=$TMP/recorded.conf \
+        timeout 60 "$PIPE" --scale 0.03 --steps 1 --quiet --like torch --out "$TMP/b.png" >"$TMP/out"
+    [ "$(sed -n 's/^checksum: //p' "$TMP/out")" = "$want" ]
+    [ "$(cat "$TMP/victim")" = precious ]
+    [ -f "$TMP/recorded.conf" ] && [ ! -L "$TMP/recorded.conf" ]
+    cat "$TMP/recorded.conf"
+    [ "$(grep -c '^\[component ' "$TMP/recorded.conf")" = 3 ]
+    grep -qx 'sequence = c0 -> c1 -> c2' "$TMP/recorded.conf"
 }
 
 # --- soak ----------------------------------------------------------------------------

@@ -168,7 +168,7 @@ json() {
 # Two components of one 8 MiB buffer each, no prefetch: every launch switches and evicts
 # the other one asynchronously.
 fork_exit_conf() {
-    printf '[offload]\nsequence = a -> b\nprefetch = 0\n[component a]\nallocs = 0\n' >"$T/fe.conf"
+    printf '[offload]\nsequence = a -> b\npolicy = sequence\nprefetch = 0\n[component a]\nallocs = 0\n' >"$T/fe.conf"
     printf '[component b]\nallocs = 1\n' >>"$T/fe.conf"
 }
 

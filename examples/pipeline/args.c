@@ -10,7 +10,8 @@
 
 #define USAGE_LINE                                                                                 \
     "usage: pipeline [--prompt TEXT] [--steps N] [--scale F] [--out FILE.png] [--seed N]\n"        \
-    "                [--runs N] [--quiet] [--tensors] [--help]\n"
+    "                [--runs N] [--quiet] [--tensors] [--like torch]\n"                            \
+    "                [--allocator caching|expandable|async] [--help]\n"
 
 /* After a bad argument: the synopsis and where the rest is. */
 static void short_usage(void) {
@@ -29,6 +30,11 @@ void args_usage(FILE *to) {
             "  --quiet         print only the checksum lines\n"
             "  --tensors       print every weight allocation (index, component/tensor, bytes)\n"
             "                  at this scale and exit, without touching the driver\n"
+            "  --like torch    the same computation, driven the way PyTorch drives the driver:\n"
+            "                  a caching allocator, cuLibrary kernels launched with\n"
+            "                  cuLaunchKernelEx, pointers in structs and tensor maps\n"
+            "  --allocator A   with --like torch: caching (default), expandable (segments grown\n"
+            "                  with cuMemCreate/cuMemMap) or async (cuMemAllocAsync)\n"
             "Environment: PIPELINE_MODULE=path picks the kernel module (default: kernels.host.so\n"
             "next to the executable on the simulated driver, kernels.cubin on a GPU).\n",
             ARGS_DEFAULT_PROMPT, ARGS_MAX_STEPS, ARGS_DEFAULT_STEPS, ARGS_MIN_SCALE, ARGS_MAX_SCALE,
@@ -39,6 +45,20 @@ static enum args_result bad(const char *option, const char *why, const char *val
     fprintf(stderr, "pipeline: %s: %s, got '%s'\n", option, why, value);
     short_usage();
     return ARGS_USAGE_ERROR;
+}
+
+const char *allocator_name(enum allocator_kind k) {
+    static const char *const names[] = {"plain", "caching", "expandable", "async"};
+    return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+static int parse_allocator(const char *s, enum allocator_kind *out) {
+    for (enum allocator_kind k = ALLOCATOR_CACHING; k <= ALLOCATOR_ASYNC; k++)
+        if (strcmp(s, allocator_name(k)) == 0) {
+            *out = k;
+            return 0;
+        }
+    return -1;
 }
 
 static int parse_int(const char *s, long min, long max, int *out) {
@@ -65,11 +85,13 @@ enum args_result args_parse(int argc, char **argv, struct pipeline_args *a) {
         {"scale", required_argument, NULL, 'x'},  {"out", required_argument, NULL, 'o'},
         {"seed", required_argument, NULL, 's'},   {"runs", required_argument, NULL, 'r'},
         {"quiet", no_argument, NULL, 'q'},        {"tensors", no_argument, NULL, 'T'},
+        {"like", required_argument, NULL, 'L'},   {"allocator", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     opterr = 0; /* our own messages, with the usage */
     optind = 1;
     int c;
+    bool allocator_given = false;
     while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
         char *end;
         switch (c) {
@@ -110,11 +132,21 @@ enum args_result args_parse(int argc, char **argv, struct pipeline_args *a) {
         case 'T':
             a->tensors = true;
             break;
+        case 'L':
+            if (strcmp(optarg, "torch") != 0)
+                return bad("--like", "expected 'torch'", optarg);
+            a->like_torch = true;
+            break;
+        case 'A':
+            if (parse_allocator(optarg, &a->allocator))
+                return bad("--allocator", "expected caching, expandable or async", optarg);
+            allocator_given = true;
+            break;
         case 'h':
             args_usage(stdout);
             return ARGS_EXIT_OK;
         default: /* '?': unknown, or a value missing (optopt is then the option's code) */
-            if (optopt && strchr("ptxosr", optopt))
+            if (optopt && strchr("ptxosrLA", optopt))
                 fprintf(stderr, "pipeline: option '%s' needs a value\n", argv[optind - 1]);
             else
                 fprintf(stderr, "pipeline: unknown option '%s'\n", argv[optind - 1]);
@@ -127,5 +159,15 @@ enum args_result args_parse(int argc, char **argv, struct pipeline_args *a) {
         short_usage();
         return ARGS_USAGE_ERROR;
     }
+    if (allocator_given && !a->like_torch) {
+        fprintf(stderr,
+                "pipeline: --allocator %s needs --like torch (the default mode makes "
+                "one cuMemAlloc per tensor)\n",
+                allocator_name(a->allocator));
+        short_usage();
+        return ARGS_USAGE_ERROR;
+    }
+    if (a->like_torch && !allocator_given)
+        a->allocator = ALLOCATOR_CACHING;
     return ARGS_RUN;
 }

@@ -34,24 +34,26 @@ void cuda_check(CUresult r, const char *call, const char *what, const char *comp
     exit(1);
 }
 
+void cuda_out_of_memory(size_t bytes, const char *component, const char *tensor, const char *call,
+                        CUresult r) {
+    char b1[32], b2[32], b3[32], name[32];
+    size_t free_bytes = 0, total_bytes = 0;
+    fflush(stdout);
+    fprintf(stderr, "pipeline: out of memory allocating %zu bytes (%s) for %s/%s (%s: %s", bytes,
+            format_bytes(bytes, b1, sizeof b1), component, tensor, call,
+            cuda_error_name(r, name, sizeof name));
+    if (cuMemGetInfo(&free_bytes, &total_bytes) == CUDA_SUCCESS)
+        fprintf(stderr, "; device memory: %s free of %s", format_bytes(free_bytes, b2, sizeof b2),
+                format_bytes(total_bytes, b3, sizeof b3));
+    fprintf(stderr, ")\n");
+    exit(1);
+}
+
 CUdeviceptr cuda_alloc(size_t bytes, const char *component, const char *tensor) {
     CUdeviceptr p = 0;
     CUresult r = cuMemAlloc(&p, bytes);
-    if (r == CUDA_ERROR_OUT_OF_MEMORY) {
-        char b1[32], b2[32], b3[32], name[32];
-        size_t free_bytes = 0, total_bytes = 0;
-        fflush(stdout);
-        fprintf(stderr,
-                "pipeline: out of memory allocating %zu bytes (%s) for %s/%s (cuMemAlloc: %s",
-                bytes, format_bytes(bytes, b1, sizeof b1), component, tensor,
-                cuda_error_name(r, name, sizeof name));
-        if (cuMemGetInfo(&free_bytes, &total_bytes) == CUDA_SUCCESS)
-            fprintf(stderr, "; device memory: %s free of %s",
-                    format_bytes(free_bytes, b2, sizeof b2),
-                    format_bytes(total_bytes, b3, sizeof b3));
-        fprintf(stderr, ")\n");
-        exit(1);
-    }
+    if (r == CUDA_ERROR_OUT_OF_MEMORY)
+        cuda_out_of_memory(bytes, component, tensor, "cuMemAlloc", r);
     if (r != CUDA_SUCCESS) {
         char what[128];
         snprintf(what, sizeof what, "allocating %zu bytes for %s/%s", bytes, component, tensor);

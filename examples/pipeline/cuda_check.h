@@ -27,6 +27,11 @@ void cuda_check(CUresult r, const char *call, const char *what, const char *comp
  * COMPONENT/TENSOR", with the device's free and total memory. */
 CUdeviceptr cuda_alloc(size_t bytes, const char *component, const char *tensor);
 
+/* Prints "out of memory allocating N bytes (...) for COMPONENT/TENSOR (CALL: ERROR; device
+ * memory: F free of T)" and exits with status 1. */
+void cuda_out_of_memory(size_t bytes, const char *component, const char *tensor, const char *call,
+                        CUresult r);
+
 /* cuMemFree, checked. A zero pointer is ignored. */
 void cuda_free(CUdeviceptr p, const char *component, const char *tensor);
 

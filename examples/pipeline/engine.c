@@ -2,6 +2,7 @@
 #include "examples/pipeline/engine.h"
 
 #include "examples/pipeline/cuda_check.h"
+#include "examples/pipeline/device_memory.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -40,7 +41,7 @@ static void choose_module(struct engine *e) {
     }
 }
 
-static void load_module(struct engine *e) {
+static void find_module(struct engine *e) {
     choose_module(e);
     if (access(e->module_path, R_OK) != 0) {
         fprintf(stderr,
@@ -49,6 +50,9 @@ static void load_module(struct engine *e) {
                 e->module_path, strerror(errno));
         exit(1);
     }
+}
+
+static void load_module(struct engine *e) {
     CUresult r = cuModuleLoad(&e->module, e->module_path);
     if (r == CUDA_ERROR_NO_BINARY_FOR_GPU || r == CUDA_ERROR_INVALID_IMAGE) {
         int major = 0, minor = 0;
@@ -67,8 +71,9 @@ static void load_module(struct engine *e) {
     cuda_check(r, "cuModuleLoad", what, "none");
 }
 
-void engine_open(struct engine *e) {
+void engine_open(struct engine *e, const struct pipeline_args *a) {
     memset(e, 0, sizeof *e);
+    e->like_torch = a->like_torch;
     CU_CALL(cuInit, (0), "initialising the driver", "none");
     int count = 0;
     CU_CALL(cuDeviceGetCount, (&count), "counting devices", "none");
@@ -84,6 +89,12 @@ void engine_open(struct engine *e) {
             "none");
     CU_CALL(cuCtxSetCurrent, (e->context), "making the primary context current", "none");
     CU_CALL(cuStreamCreate, (&e->stream, CU_STREAM_DEFAULT), "creating the compute stream", "none");
+    device_memory_open(e, a->allocator);
+    find_module(e);
+    if (e->like_torch) {
+        torch_open(e);
+        return;
+    }
     load_module(e);
     kernels_lookup(e);
 }
@@ -95,7 +106,11 @@ void engine_sync(struct engine *e) {
 }
 
 void engine_close(struct engine *e) {
+    device_memory_close(e);
     CU_CALL(cuStreamDestroy, (e->stream), "destroying the compute stream", "none");
-    CU_CALL(cuModuleUnload, (e->module), "unloading the kernel module", "none");
+    if (e->like_torch)
+        torch_close(e);
+    if (e->module)
+        CU_CALL(cuModuleUnload, (e->module), "unloading the kernel module", "none");
     CU_CALL(cuDevicePrimaryCtxRelease, (e->device), "releasing the primary context", "none");
 }

@@ -1,6 +1,8 @@
 /*
  * launch.h — one typed helper per kernel of kernels.cu. Each helper sizes a 1-D grid of
  * 256-thread blocks for its element count and launches on the engine's stream, checked.
+ * With --like torch each launches the kernel's PyTorch-shaped twin instead (pointers in an
+ * Array struct, the GEMM's Params and tensor map: torch_launch.h), same arithmetic.
  */
 #ifndef PIPELINE_LAUNCH_H
 #define PIPELINE_LAUNCH_H

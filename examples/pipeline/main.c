@@ -8,8 +8,10 @@
  * Written against the CUDA Driver API only; it knows nothing about liboffload.
  */
 #include "examples/pipeline/args.h"
+#include "examples/pipeline/caching_alloc.h"
 #include "examples/pipeline/checksum.h"
 #include "examples/pipeline/cuda_check.h"
+#include "examples/pipeline/device_memory.h"
 #include "examples/pipeline/engine.h"
 #include "examples/pipeline/model.h"
 #include "examples/pipeline/png.h"
@@ -68,9 +70,14 @@ static void print_tensors(struct component *const components[3]) {
            index);
 }
 
-static void load(struct component *c, uint64_t seed, bool quiet) {
+static void load(struct engine *e, struct component *c, uint64_t seed, bool quiet) {
     double start = now_seconds();
-    component_load(c, seed);
+    struct caching_stats before = {0}, after = {0};
+    if (e->cache)
+        caching_alloc_stats(e->cache, &before);
+    component_load(e, c, seed);
+    if (e->cache)
+        caching_alloc_stats(e->cache, &after);
     if (quiet)
         return;
     size_t small = 0;
@@ -80,6 +87,13 @@ static void load(struct component *c, uint64_t seed, bool quiet) {
     printf("load %-13s %10s in %3zu allocations (%zu under 1 MiB), %.2f s\n", c->name,
            format_bytes(component_bytes(c), b, sizeof b), c->tensor_count, small,
            now_seconds() - start);
+    /* Which driver allocations (cuMemAlloc segments, or cuMemCreate pages) the load made,
+     * numbered from 0 in the order the allocator made them: what `allocs =` counts. */
+    if (after.segment_allocs > before.segment_allocs)
+        printf("     %-13s segments %zu-%zu, %zu bytes reserved in all\n", c->name,
+               before.segment_allocs, after.segment_allocs - 1, after.reserved);
+    else if (e->cache)
+        printf("     %-13s no new segment, %zu bytes reserved in all\n", c->name, after.reserved);
 }
 
 /* One image: prompt -> context -> latent -> rgb. Returns its checksum. */
@@ -92,8 +106,8 @@ static uint64_t generate(struct engine *e, struct models *m, const struct pipeli
     double t2 = now_seconds();
     vae_forward(e, &m->vae, latent, rgb);
     double t3 = now_seconds();
-    cuda_free(context, m->text_encoder.c.name, "act.context");
-    cuda_free(latent, m->unet.c.name, "act.latent");
+    engine_free(e, context, m->text_encoder.c.name, "act.context");
+    engine_free(e, latent, m->unet.c.name, "act.latent");
     e->component = NULL;
     if (!a->quiet) {
         char prefix[32] = "";
@@ -143,14 +157,16 @@ int main(int argc, char **argv) {
 
     double start = now_seconds();
     struct engine e;
-    engine_open(&e);
+    engine_open(&e, &a);
     if (!a.quiet) {
         char b[32];
-        printf("device %s (%s), kernels %s\n", e.device_name,
-               format_bytes(e.device_bytes, b, sizeof b), e.module_path);
+        printf("device %s (%s), kernels %s%s%s\n", e.device_name,
+               format_bytes(e.device_bytes, b, sizeof b), e.module_path,
+               a.like_torch ? ", like torch, allocator " : "",
+               a.like_torch ? allocator_name(a.allocator) : "");
     }
     for (int i = 0; i < 3; i++)
-        load(components[i], a.seed, a.quiet);
+        load(&e, components[i], a.seed, a.quiet);
 
     uint64_t first = 0;
     int mismatches = 0;
@@ -164,7 +180,7 @@ int main(int argc, char **argv) {
     if (png_write_rgb(a.out, rgb, IMAGE_SIDE, IMAGE_SIDE) != 0)
         return 1;
     for (int i = 2; i >= 0; i--)
-        component_free(components[i]);
+        component_free(&e, components[i]);
     engine_close(&e);
     if (!a.quiet)
         printf("wrote %s (%dx%d RGB), %.2f s in all\n", a.out, IMAGE_SIDE, IMAGE_SIDE,

@@ -3,6 +3,7 @@
 #include "examples/pipeline/model.h"
 
 #include "examples/pipeline/cuda_check.h"
+#include "examples/pipeline/device_memory.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -82,14 +83,14 @@ CUdeviceptr text_encoder_forward(struct engine *e, const struct text_encoder *m,
     int32_t tokens[TEXT_TOKENS];
     text_tokenize(prompt, m->vocab, tokens);
 
-    CUdeviceptr d_tokens = cuda_alloc(sizeof tokens, name, "act.tokens");
-    CUdeviceptr hidden = cuda_alloc(TEXT_TOKENS * row, name, "act.hidden");
+    CUdeviceptr d_tokens = engine_alloc(e, sizeof tokens, name, "act.tokens");
+    CUdeviceptr hidden = engine_alloc(e, TEXT_TOKENS * row, name, "act.hidden");
     struct mlp_scratch s = {
-        .normed = cuda_alloc(TEXT_TOKENS * row, name, "act.normed"),
-        .up = cuda_alloc((size_t)TEXT_TOKENS * max_hidden * sizeof(float), name, "act.up"),
-        .down = cuda_alloc(TEXT_TOKENS * row, name, "act.down"),
+        .normed = engine_alloc(e, TEXT_TOKENS * row, name, "act.normed"),
+        .up = engine_alloc(e, (size_t)TEXT_TOKENS * max_hidden * sizeof(float), name, "act.up"),
+        .down = engine_alloc(e, TEXT_TOKENS * row, name, "act.down"),
     };
-    CUdeviceptr context = cuda_alloc(row, name, "act.context");
+    CUdeviceptr context = engine_alloc(e, row, name, "act.context");
 
     CU_CALL(cuMemcpyHtoDAsync, (d_tokens, tokens, sizeof tokens, e->stream),
             "uploading the prompt's tokens", name);
@@ -102,10 +103,10 @@ CUdeviceptr text_encoder_forward(struct engine *e, const struct text_encoder *m,
     launch_mean_rows(e, s.normed, context, TEXT_TOKENS, MODEL_WIDTH);
     engine_sync(e); /* also keeps `tokens` alive until its upload is done */
 
-    cuda_free(d_tokens, name, "act.tokens");
-    cuda_free(hidden, name, "act.hidden");
-    cuda_free(s.normed, name, "act.normed");
-    cuda_free(s.up, name, "act.up");
-    cuda_free(s.down, name, "act.down");
+    engine_free(e, d_tokens, name, "act.tokens");
+    engine_free(e, hidden, name, "act.hidden");
+    engine_free(e, s.normed, name, "act.normed");
+    engine_free(e, s.up, name, "act.up");
+    engine_free(e, s.down, name, "act.down");
     return context;
 }

@@ -3,6 +3,7 @@
 #include "examples/pipeline/model.h"
 
 #include "examples/pipeline/cuda_check.h"
+#include "examples/pipeline/device_memory.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -103,9 +104,19 @@ static void timestep_embedding(float *out, double t) {
 
 struct unet_acts {
     CUdeviceptr rows, pooled, mod, hidden, eps;
+    CUdeviceptr gemm_table; /* --like torch: the grouped GEMM's operands, in device memory */
     struct mlp_scratch mlp;
     struct spatial_scratch spatial;
 };
+
+/* The step's two independent products, as grouped GEMM problems. */
+static void in_projections(const struct unet *m, const struct unet_acts *a, CUdeviceptr latent,
+                           struct torch_gemm_problem problems[2]) {
+    problems[0] =
+        (struct torch_gemm_problem){a->pooled, m->w_head->ptr, a->mod, 1, MOD_FLOATS, MODEL_WIDTH};
+    problems[1] = (struct torch_gemm_problem){latent,        m->w_in->ptr,  a->hidden,
+                                              LATENT_PIXELS, UNET_CHANNELS, LATENT_CHANNELS};
+}
 
 static void step(struct engine *e, const struct unet *m, const struct unet_acts *a,
                  CUdeviceptr context, CUdeviceptr latent, const float *time_row, float decay,
@@ -120,11 +131,19 @@ static void step(struct engine *e, const struct unet *m, const struct unet_acts 
     launch_layernorm(e, a->rows, a->mlp.normed, m->final_gamma->ptr, m->final_beta->ptr, 0, 0,
                      GLOBAL_ROWS, MODEL_WIDTH);
     launch_mean_rows(e, a->mlp.normed, a->pooled, GLOBAL_ROWS, MODEL_WIDTH);
-    launch_matmul(e, a->pooled, m->w_head->ptr, a->mod, 1, MOD_FLOATS, MODEL_WIDTH);
+    /* Two independent products: the modulation from the pooled rows, the latent's channels
+     * lifted. --like torch computes both in one grouped GEMM that finds its operands in
+     * a table in device memory (uploaded once per forward: the addresses do not change). */
+    if (e->like_torch) {
+        struct torch_gemm_problem problems[2];
+        in_projections(m, a, latent, problems);
+        torch_launch_gemm_grouped(e, a->gemm_table, problems, 2);
+    } else {
+        launch_matmul(e, a->pooled, m->w_head->ptr, a->mod, 1, MOD_FLOATS, MODEL_WIDTH);
+        launch_matmul(e, latent, m->w_in->ptr, a->hidden, LATENT_PIXELS, UNET_CHANNELS,
+                      LATENT_CHANNELS);
+    }
     launch_bias_act(e, a->mod, m->b_head->ptr, 1, MOD_FLOATS, ACT_NONE);
-
-    launch_matmul(e, latent, m->w_in->ptr, a->hidden, LATENT_PIXELS, UNET_CHANNELS,
-                  LATENT_CHANNELS);
     launch_bias_act(e, a->hidden, m->b_in->ptr, LATENT_PIXELS, UNET_CHANNELS, ACT_NONE);
     for (int i = 0; i < UNET_SPATIAL_BLOCKS; i++) {
         CUdeviceptr scale = a->mod + (size_t)(2 * i) * UNET_CHANNELS * sizeof(float);
@@ -162,28 +181,39 @@ CUdeviceptr unet_forward(struct engine *e, const struct unet *m, CUdeviceptr con
     for (int i = 0; i < steps; i++)
         timestep_embedding(time_rows + (size_t)i * MODEL_WIDTH, 1.0 - (double)i / steps);
 
-    CUdeviceptr latent = cuda_alloc(latent_bytes, name, "act.latent");
+    CUdeviceptr latent = engine_alloc(e, latent_bytes, name, "act.latent");
     struct unet_acts a = {
-        .rows = cuda_alloc(GLOBAL_ROWS * row, name, "act.rows"),
-        .pooled = cuda_alloc(row, name, "act.pooled"),
-        .mod = cuda_alloc(MOD_FLOATS * sizeof(float), name, "act.modulation"),
-        .hidden = cuda_alloc(map_bytes, name, "act.hidden"),
-        .eps = cuda_alloc(latent_bytes, name, "act.eps"),
+        .rows = engine_alloc(e, GLOBAL_ROWS * row, name, "act.rows"),
+        .pooled = engine_alloc(e, row, name, "act.pooled"),
+        .mod = engine_alloc(e, MOD_FLOATS * sizeof(float), name, "act.modulation"),
+        .hidden = engine_alloc(e, map_bytes, name, "act.hidden"),
+        .eps = engine_alloc(e, latent_bytes, name, "act.eps"),
         .mlp =
             {
-                .normed = cuda_alloc(GLOBAL_ROWS * row, name, "act.normed"),
-                .up = cuda_alloc((size_t)GLOBAL_ROWS * max_hidden * sizeof(float), name, "act.up"),
-                .down = cuda_alloc(GLOBAL_ROWS * row, name, "act.down"),
+                .normed = engine_alloc(e, GLOBAL_ROWS * row, name, "act.normed"),
+                .up = engine_alloc(e, (size_t)GLOBAL_ROWS * max_hidden * sizeof(float), name,
+                                   "act.up"),
+                .down = engine_alloc(e, GLOBAL_ROWS * row, name, "act.down"),
             },
         .spatial =
             {
-                .normed = cuda_alloc(map_bytes, name, "act.map_normed"),
-                .mixed = cuda_alloc(map_bytes, name, "act.map_mixed"),
-                .out = cuda_alloc(map_bytes, name, "act.map_out"),
+                .normed = engine_alloc(e, map_bytes, name, "act.map_normed"),
+                .mixed = engine_alloc(e, map_bytes, name, "act.map_mixed"),
+                .out = engine_alloc(e, map_bytes, name, "act.map_out"),
             },
     };
     CU_CALL(cuMemcpyHtoDAsync, (latent, noise, latent_bytes, e->stream),
             "uploading the initial noise", name);
+    unsigned char table_host[512]; /* alive until engine_sync below */
+    if (e->like_torch) {
+        struct torch_gemm_problem problems[2];
+        in_projections(m, &a, latent, problems);
+        size_t bytes = torch_gemm_table_bytes(2);
+        if (bytes > sizeof table_host)
+            abort();
+        a.gemm_table = engine_alloc(e, bytes, name, "act.gemm_table");
+        torch_gemm_table_upload(e, a.gemm_table, table_host, problems, 2);
+    }
     /* Each step removes a share of the estimated noise: after all steps the latent has
      * moved by about 0.8 of the average estimate, whatever the number of steps. */
     for (int i = 0; i < steps; i++)
@@ -193,10 +223,11 @@ CUdeviceptr unet_forward(struct engine *e, const struct unet *m, CUdeviceptr con
 
     free(noise);
     free(time_rows);
-    CUdeviceptr to_free[] = {a.rows,       a.pooled, a.mod,      a.hidden,         a.eps,
-                             a.mlp.normed, a.mlp.up, a.mlp.down, a.spatial.normed, a.spatial.mixed,
-                             a.spatial.out};
+    CUdeviceptr to_free[] = {a.rows,          a.pooled,      a.mod,
+                             a.hidden,        a.eps,         a.mlp.normed,
+                             a.mlp.up,        a.mlp.down,    a.spatial.normed,
+                             a.spatial.mixed, a.spatial.out, a.gemm_table};
     for (size_t i = 0; i < sizeof to_free / sizeof to_free[0]; i++)
-        cuda_free(to_free[i], name, "activation");
+        engine_free(e, to_free[i], name, "activation");
     return latent;
 }

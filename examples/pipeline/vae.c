@@ -3,6 +3,7 @@
 #include "examples/pipeline/model.h"
 
 #include "examples/pipeline/cuda_check.h"
+#include "examples/pipeline/device_memory.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -82,28 +83,29 @@ void vae_forward(struct engine *e, const struct vae *m, CUdeviceptr latent, unsi
     }
     size_t image_bytes = (size_t)IMAGE_SIDE * IMAGE_SIDE * 3;
 
-    CUdeviceptr pooled = cuda_alloc((size_t)stage_channels[0] * sizeof(float), name, "act.pooled");
-    CUdeviceptr global = cuda_alloc(row, name, "act.global");
-    CUdeviceptr mod = cuda_alloc((size_t)mod_floats() * sizeof(float), name, "act.modulation");
+    CUdeviceptr pooled =
+        engine_alloc(e, (size_t)stage_channels[0] * sizeof(float), name, "act.pooled");
+    CUdeviceptr global = engine_alloc(e, row, name, "act.global");
+    CUdeviceptr mod = engine_alloc(e, (size_t)mod_floats() * sizeof(float), name, "act.modulation");
     struct mlp_scratch mlp = {
-        .normed = cuda_alloc(row, name, "act.normed"),
-        .up = cuda_alloc((size_t)max_hidden * sizeof(float), name, "act.up"),
-        .down = cuda_alloc(row, name, "act.down"),
+        .normed = engine_alloc(e, row, name, "act.normed"),
+        .up = engine_alloc(e, (size_t)max_hidden * sizeof(float), name, "act.up"),
+        .down = engine_alloc(e, row, name, "act.down"),
     };
     CUdeviceptr maps[VAE_STAGES];
     for (int s = 0; s < VAE_STAGES; s++) {
         char tensor[32];
         snprintf(tensor, sizeof tensor, "act.stage%d", s);
-        maps[s] = cuda_alloc(map_bytes[s], name, tensor);
+        maps[s] = engine_alloc(e, map_bytes[s], name, tensor);
     }
-    CUdeviceptr narrowed = cuda_alloc(largest_narrowed, name, "act.narrowed");
+    CUdeviceptr narrowed = engine_alloc(e, largest_narrowed, name, "act.narrowed");
     /* One set of scratch maps, sized for the largest stage, serves every stage. */
     struct spatial_scratch scratch = {
-        .normed = cuda_alloc(largest_map, name, "act.map_normed"),
-        .mixed = cuda_alloc(largest_map, name, "act.map_mixed"),
-        .out = cuda_alloc(largest_map, name, "act.map_out"),
+        .normed = engine_alloc(e, largest_map, name, "act.map_normed"),
+        .mixed = engine_alloc(e, largest_map, name, "act.map_mixed"),
+        .out = engine_alloc(e, largest_map, name, "act.map_out"),
     };
-    CUdeviceptr image = cuda_alloc(image_bytes, name, "act.image");
+    CUdeviceptr image = engine_alloc(e, image_bytes, name, "act.image");
 
     /* Global path: pooled features of the latent -> MLP stack -> per-stage modulation. */
     int c0 = stage_channels[0], pixels0 = side[0] * side[0];
@@ -146,7 +148,7 @@ void vae_forward(struct engine *e, const struct vae *m, CUdeviceptr latent, unsi
     CUdeviceptr to_free[] = {pooled,   global,         mod,           mlp.normed,  mlp.up, mlp.down,
                              narrowed, scratch.normed, scratch.mixed, scratch.out, image};
     for (size_t i = 0; i < sizeof to_free / sizeof to_free[0]; i++)
-        cuda_free(to_free[i], name, "activation");
+        engine_free(e, to_free[i], name, "activation");
     for (int s = 0; s < VAE_STAGES; s++)
-        cuda_free(maps[s], name, "activation");
+        engine_free(e, maps[s], name, "activation");
 }

@@ -2,6 +2,7 @@
 #include "examples/pipeline/weights.h"
 
 #include "examples/pipeline/cuda_check.h"
+#include "examples/pipeline/device_memory.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -84,7 +85,7 @@ void tensor_values(const struct component *c, const struct tensor *t, uint64_t s
         *out = element(t, (uint32_t)mix64(key + (i / 2 + 1) * GOLDEN_GAMMA));
 }
 
-void component_load(struct component *c, uint64_t seed) {
+void component_load(struct engine *e, struct component *c, uint64_t seed) {
     float *staging = malloc(UPLOAD_CHUNK_FLOATS * sizeof(float));
     if (!staging) {
         fprintf(stderr, "pipeline: out of host memory loading %s\n", c->name);
@@ -92,7 +93,7 @@ void component_load(struct component *c, uint64_t seed) {
     }
     for (size_t i = 0; i < c->tensor_count; i++) {
         struct tensor *t = &c->tensors[i];
-        t->ptr = cuda_alloc(t->count * sizeof(float), c->name, t->name);
+        t->ptr = engine_alloc(e, t->count * sizeof(float), c->name, t->name);
         char what[128];
         snprintf(what, sizeof what, "uploading %s/%s", c->name, t->name);
         for (size_t done = 0; done < t->count; done += UPLOAD_CHUNK_FLOATS) {
@@ -106,9 +107,9 @@ void component_load(struct component *c, uint64_t seed) {
     free(staging);
 }
 
-void component_free(struct component *c) {
+void component_free(struct engine *e, struct component *c) {
     for (size_t i = 0; i < c->tensor_count; i++) {
-        cuda_free(c->tensors[i].ptr, c->name, c->tensors[i].name);
+        engine_free(e, c->tensors[i].ptr, c->name, c->tensors[i].name);
         c->tensors[i].ptr = 0;
     }
 }

@@ -6,7 +6,8 @@
  * uniform in [center - amplitude, center + amplitude], drawn with splitmix64. So the same
  * seed gives the same model in every process, whatever else the program did, and each
  * tensor is its own cuMemAlloc allocation, uploaded with cuMemcpyHtoD like a checkpoint
- * read by from_pretrained.
+ * read by from_pretrained (its own allocation in the default mode, a block of the
+ * allocator's with --like torch: device_memory.h).
  */
 #ifndef PIPELINE_WEIGHTS_H
 #define PIPELINE_WEIGHTS_H
@@ -14,6 +15,8 @@
 #include <cuda.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct engine;
 
 #define TENSOR_NAME_MAX 48
 #define COMPONENT_MAX_TENSORS 160
@@ -44,10 +47,10 @@ struct tensor *component_add_matrix(struct component *c, const char *name, int r
 size_t component_bytes(const struct component *c);
 
 /* Allocates and uploads every tensor, in order. Exits with a message on failure. */
-void component_load(struct component *c, uint64_t seed);
+void component_load(struct engine *e, struct component *c, uint64_t seed);
 
 /* Frees every tensor. */
-void component_free(struct component *c);
+void component_free(struct engine *e, struct component *c);
 
 /* Writes the tensor's values into out[0..count), starting at element `first`: the same
  * numbers component_load uploads (for tests and --tensors). */

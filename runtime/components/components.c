@@ -6,34 +6,14 @@
  * runtime/plan.c carries them out.
  */
 #include "runtime/components/components.h"
+#include "runtime/components/members.h"
 
 #include "base/log.h"
 #include "base/units.h"
 #include "base/vec.h"
-#include "runtime/policy/policy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-
-struct component_state {
-    struct allocation **members;
-    size_t count, capacity;
-    uint64_t bytes, peak_bytes; /* owned (mapped sizes of alive members) */
-    struct move_stats moves;
-};
-
-struct components {
-    size_t count;
-    struct component_state *c;
-    int active;
-    size_t active_pos;
-    /* the last plan's window: kept out of pressure evictions while others can go */
-    bool *window;
-    /* scratch for policy calls, count entries each; a switch plan points into them */
-    struct policy_component *view;
-    size_t *evict, *prefetch, *victims;
-    bool *protect;
-};
 
 static const struct config_component *cfg_component(const struct runtime *rt, int c) {
     return &rt->cfg.components[c];
@@ -62,6 +42,14 @@ int components_init(struct runtime *rt) {
         free(cs->c), free(cs->window), free(cs->view), free(cs->evict), free(cs->prefetch);
         free(cs->victims), free(cs->protect), free(cs);
         return -1;
+    }
+    for (size_t c = 0; c < n; c++) {
+        struct component_state *s = &cs->c[c];
+        order_init(&s->order);
+        s->position = ORDER_NONE;
+        const struct config_component *cc = &rt->cfg.components[c];
+        if (cc->order_count && order_seed(&s->order, cc->order, cc->order_count) != 0)
+            log_warn("component %s: out of memory for its order; it is learnt instead", cc->name);
     }
     rt->components = cs;
     return 0;
@@ -118,6 +106,7 @@ void components_forget(struct runtime *rt, struct allocation *a) {
             break;
         }
     }
+    order_forget(&s->order, a->ordinal);
     a->component = -1;
     a->moves = NULL;
     a->keep = false;
@@ -163,6 +152,9 @@ static void build_view(struct runtime *rt, struct policy_view *v) {
 /* x becomes the active component: the policy's plan for the switch, in *plan. */
 static bool switch_to(struct runtime *rt, int x, struct switch_plan *plan) {
     struct components *cs = rt->components;
+    if (cs->active >= 0)
+        order_end_turn(&cs->c[cs->active].order);
+    cs->c[x].turns++;
     cs->active = x;
     cs->active_pos =
         policy_next_position(rt->cfg.sequence, rt->cfg.sequence_length, cs->active_pos, (size_t)x);
@@ -184,6 +176,15 @@ int components_of_kernel(struct runtime *rt, struct func_layout *layout) {
     if (layout->component == -2)
         layout->component = layout->name ? config_component_for_kernel(&rt->cfg, layout->name) : -1;
     return valid(rt, layout->component) ? layout->component : -1;
+}
+
+int components_indirect_of_kernel(struct runtime *rt, struct func_layout *layout) {
+    if (!rt->components || !layout)
+        return -1;
+    if (layout->indirect == -2)
+        layout->indirect =
+            layout->name ? config_component_indirect_for_kernel(&rt->cfg, layout->name) : -1;
+    return valid(rt, layout->indirect) ? layout->indirect : -1;
 }
 
 int components_active(const struct runtime *rt) {
@@ -226,13 +227,18 @@ bool components_on_launch(struct runtime *rt, struct func_layout *layout, struct
         }
     }
     bool switched = x >= 0 && x != cs->active && switch_to(rt, x, plan);
-    /* Unowned allocations used for the first time join the active component. */
+    /* Unowned allocations used for the first time join the active component, unless it
+     * is kept: keep = yes promises that what its allocs name stays, not everything its
+     * launches touch (a kept component that absorbed every activation outgrew the budget:
+     * tests/fuzz/programs/corpus/keep-absorbs-unowned-oom). */
     for (size_t i = 0; i < n; i++) {
         struct allocation *a = refs[i];
-        if (!a->used && a->component < 0 && cs->active >= 0)
+        if (!a->used && a->component < 0 && cs->active >= 0 &&
+            !cfg_component(rt, cs->active)->keep)
             set_owner(rt, a, cs->active, false);
         a->used = true;
     }
+    stream_observe(rt, refs, n);
     return switched;
 }
 

@@ -44,6 +44,10 @@ bool components_on_launch(struct runtime *rt, struct func_layout *layout, struct
 /* The component whose `kernels` name the launched kernel, or -1. */
 int components_of_kernel(struct runtime *rt, struct func_layout *layout);
 
+/* The component whose `indirect` names the launched kernel (it reaches that component's
+ * memory through pointers stored in device memory), or -1. */
+int components_indirect_of_kernel(struct runtime *rt, struct func_layout *layout);
+
 /* The active component (config index), -1 when none is (or there are no components). */
 int components_active(const struct runtime *rt);
 
@@ -55,6 +59,20 @@ struct allocation *const *components_members(const struct runtime *rt, size_t c,
  * prefetched) only when window_too. Valid until the next call. */
 const size_t *components_victims(struct runtime *rt, uint64_t bytes, bool window_too,
                                  size_t *count);
+
+/* Streaming (components/stream.c): the active component's members along its learnt order.
+ * What to evict now and what to restore ahead after a launch in it; false when nothing. */
+#define STREAM_AHEAD_MAX 2
+struct stream_plan {
+    struct allocation *evict; /* its next use is farther than what comes; or NULL */
+    struct allocation *prefetch[STREAM_AHEAD_MAX];
+    size_t prefetch_count;
+};
+bool components_stream_plan(struct runtime *rt, struct stream_plan *plan);
+
+/* The active component's member whose next use is farthest and that may go now, or NULL
+ * (no active component, no order learnt yet, none may go). */
+struct allocation *components_stream_victim(struct runtime *rt);
 
 /* For an out-of-memory message: what each component holds. */
 void components_log_holders(struct runtime *rt);

@@ -44,10 +44,12 @@ static bool add_words(struct func_layout *l, struct layout_capacity *cap, unsign
     return true;
 }
 
-/* Asks for every parameter (kernel_info.h: of a CUfunction or a CUkernel); false when
- * the driver cannot tell (the first query fails other than with INVALID_VALUE, which at
- * index i means "i parameters"). */
-static bool learn_words(struct func_layout *l) {
+/* Asks for every parameter (kernel_info.h: of a CUfunction or a CUkernel). *known: false
+ * when the driver cannot tell (NOT_SUPPORTED, or any answer other than INVALID_VALUE,
+ * which at index i means "i parameters", at index 0). Returns CUDA_SUCCESS, or the
+ * driver's error when a query failed for another reason (a fault: the layout must not be
+ * cached truncated, hiding the pointers after it for good). */
+static CUresult learn_words(struct func_layout *l, bool *known) {
     struct layout_capacity capacity = {0, 0};
     unsigned i = 0;
     CUresult stop = CUDA_SUCCESS;
@@ -60,17 +62,24 @@ static bool learn_words(struct func_layout *l) {
             free(l->words), free(l->maps);
             l->words = l->maps = NULL;
             l->word_count = l->map_count = 0;
-            return false;
+            *known = false;
+            return CUDA_SUCCESS;
         }
     }
     l->param_count = i;
-    return i > 0 || stop == CUDA_ERROR_INVALID_VALUE;
+    *known = i > 0 || stop == CUDA_ERROR_INVALID_VALUE;
+    if (stop != CUDA_SUCCESS && stop != CUDA_ERROR_INVALID_VALUE &&
+        stop != CUDA_ERROR_NOT_SUPPORTED && stop != CUDA_ERROR_INVALID_HANDLE)
+        return stop;
+    return CUDA_SUCCESS;
 }
 
-static void learn_layout(struct func_layout *l) {
-    l->known = learn_words(l);
+static CUresult learn_layout(struct func_layout *l) {
+    CUresult r = learn_words(l, &l->known);
     l->name = kernel_name(l->func);
     l->component = -2;
+    l->indirect = -2;
+    return r;
 }
 
 static size_t recent_slot(CUfunction f) {
@@ -98,7 +107,13 @@ struct func_layout *launch_layout_slow(struct launch_cache *cache, CUfunction f)
     if (!l)
         return NULL;
     l->func = f;
-    learn_layout(l);
+    CUresult failed = learn_layout(l);
+    if (failed != CUDA_SUCCESS) {
+        cache->query_failed = failed;
+        free(l->words), free(l->maps);
+        free(l);
+        return NULL;
+    }
     if (!l->known)
         log_unreadable_once(cache, l);
     bool hash_oom = false;

@@ -41,6 +41,11 @@ struct launch_cache {
     /* direct-mapped cache in front of the hash: a program launches few kernels, often */
     struct func_layout *recent[LAUNCH_RECENT_SLOTS];
     bool unreadable_logged; /* a kernel whose parameters cannot be read was reported */
+    /* The error of a layout query that failed for a reason other than the end of the
+     * parameters or an unsupported call (an injected or transient fault): that layout is
+     * not cached, launch_layout returns NULL, and the launch fails with this error
+     * rather than run with pointers it cannot see. */
+    CUresult query_failed;
 };
 
 /* One 8-byte word a launch may pass a pointer in: bytes [offset, offset+8) of the value
@@ -63,6 +68,7 @@ struct func_layout {
     struct param_word *maps;
     const char *name; /* cuFuncGetName / cuKernelGetName, NULL when unknown */
     int component;    /* set by the component logic; -2: not looked up yet */
+    int indirect;     /* the component whose `indirect` names it, -1 none; -2: not looked up */
     UT_hash_handle hh;
 };
 

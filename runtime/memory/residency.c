@@ -10,6 +10,7 @@
 #include "driver/cuerr.h"
 #include "driver/driver.h"
 #include "runtime/memory/room.h"
+#include "runtime/report/trace.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -47,6 +48,32 @@ static void count_stall(struct runtime *rt, const struct allocation *a, uint64_t
     if (a->moves)
         a->moves->stall_ns += waited;
     rt->stats.total.stall_ns += waited;
+}
+
+/* --- the timeline (runtime/report/trace.h) ------------------------------------------ */
+
+/* The component's state for the timeline: EVICTING while one of its allocations is,
+ * else RESTORING, else RESIDENT while one is mapped, else EVICTED. A registry scan: only
+ * when a timeline or the status line is on. */
+static void trace_component(struct runtime *rt, int component) {
+    if (component < 0 || !atomic_load_explicit(&trace_active, memory_order_relaxed))
+        return;
+    bool evicting = false, restoring = false, mapped = false;
+    uint64_t resident = 0;
+    for (size_t i = 0; i < rt->registry.count; i++) {
+        const struct allocation *a = rt->registry.list[i];
+        if (a->component != component || !allocation_mapped(a))
+            continue;
+        evicting |= a->state == ALLOC_EVICTING;
+        restoring |= a->state == ALLOC_RESTORING;
+        mapped = true;
+        resident += a->mapped;
+    }
+    enum trace_state st = evicting    ? TRACE_EVICTING
+                          : restoring ? TRACE_RESTORING
+                          : mapped    ? TRACE_RESIDENT
+                                      : TRACE_EVICTED;
+    trace_component_state(component, st, resident);
 }
 
 /* --- the EVICTING list ------------------------------------------------------------- */
@@ -102,6 +129,8 @@ static void eviction_failed(struct runtime *rt, struct allocation *a) {
     a->backup_valid = false;
     a->protect_epoch = rt->epoch; /* not again in this call */
     rt->stats.failed_evictions++;
+    trace_evict_end(a->ordinal, false);
+    trace_component(rt, a->component);
 }
 
 /* EVICTING -> EVICTED, its copy known complete. The physical memory goes to the pool: a
@@ -126,6 +155,8 @@ static void finish_eviction(struct runtime *rt, struct allocation *a) {
     a->backup_valid = true;
     a->stream_count = 0;
     a->streams_overflow = false;
+    trace_evict_end(a->ordinal, true);
+    trace_component(rt, a->component);
     log_debug("evicted allocation #%llu (%.1f MiB at 0x%llx)", (unsigned long long)a->ordinal,
               mib(a->mapped), (unsigned long long)a->base);
 }
@@ -275,6 +306,7 @@ CUresult residency_map_new(struct runtime *rt, struct allocation *a) {
     if (r == CUDA_SUCCESS) {
         allocation_set_state(a, ALLOC_RESIDENT);
         a->last_use = ++rt->clock;
+        trace_component(rt, a->component);
     }
     return r;
 }
@@ -300,6 +332,8 @@ CUresult residency_quiesce(struct runtime *rt, struct allocation *a) {
 void residency_destroy(struct runtime *rt, struct allocation *a) {
     if (a->ready && allocation_mapped(a))
         copy_sync_event(&rt->copy, a->ready);
+    if (a->state == ALLOC_RESTORING)
+        trace_restore_end(a->ordinal, true);
     if (a->state == ALLOC_EVICTING)
         evicting_drop(rt, a);
     if (allocation_mapped(a))
@@ -311,6 +345,7 @@ void residency_destroy(struct runtime *rt, struct allocation *a) {
     backup_free(&rt->backups, a->backup, a->size, a->backup_pinned);
     registry_remove(&rt->registry, a);
     rt->stats.tracked_bytes -= a->mapped;
+    trace_component(rt, a->component);
     allocation_free(a);
 }
 
@@ -367,6 +402,7 @@ CUresult residency_evict(struct runtime *rt, struct allocation *a) {
         a->backup_valid = false;
     }
     uint64_t copied = a->backup_valid ? 0 : a->size;
+    bool was_restoring = a->state == ALLOC_RESTORING;
     CUresult r = queue_copy_out(rt, a, copied);
     if (r == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) {
         log_debug("allocation #%llu is used by a capturing stream: not evicted now",
@@ -382,9 +418,13 @@ CUresult residency_evict(struct runtime *rt, struct allocation *a) {
         rt->stats.failed_evictions++;
         return r;
     }
+    if (was_restoring) /* its copy out is ordered after the restore */
+        trace_restore_end(a->ordinal, true);
     allocation_set_state(a, ALLOC_EVICTING);
     a->prefetched = false;
     count_move(rt, a, true, copied);
+    trace_evict_begin(a->ordinal, a->component, copied, rt->copy.to_host);
+    trace_component(rt, a->component);
     return CUDA_SUCCESS;
 }
 
@@ -394,6 +434,7 @@ CUresult residency_evict(struct runtime *rt, struct allocation *a) {
  * data. */
 static void take_back(struct runtime *rt, struct allocation *a) {
     evicting_drop(rt, a);
+    trace_evict_end(a->ordinal, false); /* the data never left the device */
     allocation_set_state(a, ALLOC_RESTORING);
     if (!a->readonly)
         a->backup_valid = false;
@@ -413,6 +454,7 @@ static bool room_for_prefetch(struct runtime *rt, const struct allocation *a) {
 CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefetch) {
     if (a->state == ALLOC_EVICTING) {
         take_back(rt, a);
+        trace_component(rt, a->component);
         return CUDA_SUCCESS;
     }
     if (a->state != ALLOC_EVICTED)
@@ -445,6 +487,8 @@ CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefet
     a->stream_count = 0;
     a->streams_overflow = false;
     count_move(rt, a, false, a->size);
+    trace_restore_begin(a->ordinal, a->component, a->size, rt->copy.to_device);
+    trace_component(rt, a->component);
     log_debug("%s allocation #%llu (%.1f MiB at 0x%llx)", prefetch ? "prefetching" : "restoring",
               (unsigned long long)a->ordinal, mib(a->mapped), (unsigned long long)a->base);
     return CUDA_SUCCESS;
@@ -470,11 +514,17 @@ void residency_note_user(struct allocation *a, CUstream stream) {
 static CUresult order_after_restore(struct runtime *rt, struct allocation *a, CUstream stream) {
     if (driver()->cuEventQuery(a->ready) == CUDA_SUCCESS) {
         allocation_set_state(a, ALLOC_RESIDENT);
+        trace_restore_end(a->ordinal, true);
+        trace_component(rt, a->component);
         return CUDA_SUCCESS;
     }
     uint64_t t0 = now_ns();
+    trace_stall_begin(-1, a->component, a->ordinal);
     CUresult r = copy_order_stream(&rt->copy, stream, a->ready);
+    trace_stall_end();
     count_stall(rt, a, t0);
+    if (r == CUDA_SUCCESS) /* from here the GPU waits; the host never looks again */
+        trace_restore_end(a->ordinal, true);
     if (r != CUDA_SUCCESS) {
         a->stream_count--; /* the stream is not ordered: do not count it as a user */
         log_error("ordering a stream after the restore of allocation #%llu failed (%s: %s)",
@@ -497,7 +547,9 @@ CUresult residency_use(struct runtime *rt, struct allocation *a, CUstream stream
         uint64_t t0 = now_ns();
         if (a->state == ALLOC_EVICTED)
             rt->stats.demand_restores++;
+        trace_stall_begin(-1, a->component, a->ordinal);
         CUresult r = residency_restore(rt, a, false);
+        trace_stall_end();
         count_stall(rt, a, t0);
         if (r != CUDA_SUCCESS)
             return r;

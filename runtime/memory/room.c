@@ -8,6 +8,7 @@
 #include "base/units.h"
 #include "runtime/memory/pools.h"
 #include "runtime/memory/residency.h"
+#include "runtime/report/trace.h"
 
 /* Rounds of "start evictions, wait for them". A round repeats only when a copy out failed
  * (that allocation stays resident and protected, so the next round chooses others); the
@@ -66,8 +67,12 @@ CUresult residency_make_room(struct runtime *rt, uint64_t bytes, uint64_t limit,
         start_evictions(rt, bytes, limit, victims);
         bool failed = false;
         while (budget_shortfall_under(&rt->budget, bytes, limit) > rt->pool.bytes &&
-               rt->evicting_count)
+               rt->evicting_count) {
+            const struct allocation *oldest = rt->evicting[0];
+            trace_stall_begin(-1, oldest->component, oldest->ordinal);
             failed |= residency_reap_oldest(rt) != CUDA_SUCCESS;
+            trace_stall_end();
+        }
         if (!failed || budget_shortfall_under(&rt->budget, bytes, limit) <= rt->pool.bytes)
             break;
     }

@@ -120,6 +120,7 @@ int main(int argc, char **argv) {
         a.params[0] = &p;
     else
         memcpy(a.params, eight, sizeof eight);
+    BENCH_CHECK(cuCtxSynchronize()); /* the memsets return before they are done */
 
     launch_loop(f, stream, &a, launches < 1000 ? launches : 1000, sync_every); /* warm-up */
     double *ns = malloc((size_t)batches * sizeof *ns);

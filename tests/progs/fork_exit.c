@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
         cuCtxSetCurrent(ctx) || cuModuleLoad(&mod, argv[1]) ||
         cuModuleGetFunction(&add, mod, "add_u32") || cuMemAlloc(&buf[0], 8 * MIB) ||
         cuMemAlloc(&buf[1], 8 * MIB) || cuMemsetD8(buf[0], 0, 8 * MIB) ||
-        cuMemsetD8(buf[1], 0, 8 * MIB)) {
+        cuMemsetD8(buf[1], 0, 8 * MIB) || cuCtxSynchronize()) { /* memsets return early */
         fprintf(stderr, "fork_exit: set-up failed\n");
         return 1;
     }

@@ -173,6 +173,7 @@ int main(int argc, char **argv) {
         CUmodule mod;
         CUfunction add;
         PROG_CHECK_CU(cuMemsetD32(b, 7, WORDS));
+        PROG_CHECK_CU(cuCtxSynchronize()); /* the memset returns before it is done */
         PROG_CHECK_CU(cuModuleLoad(&mod, module_path));
         PROG_CHECK_CU(cuModuleGetFunction(&add, mod, "add_u32"));
         unsigned long long n = WORDS;

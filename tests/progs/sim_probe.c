@@ -113,7 +113,8 @@ int main(int argc, char **argv) {
         if (!host || cuMemAlloc(&d, n))
             return 1;
         double t0 = now_ms();
-        if (cuMemcpyHtoD(d, host, n))
+        /* from pageable memory it returns once staged: wait for the bytes to land */
+        if (cuMemcpyHtoD(d, host, n) || cuCtxSynchronize())
             return 1;
         printf("%.0f\n", now_ms() - t0);
         free(host);

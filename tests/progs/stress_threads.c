@@ -208,6 +208,8 @@ static int one_operation(struct worker *w) {
         s->shadow[first + i] = (unsigned)next(&w->rng);
     CU(cuStreamSynchronize(w->stream));
     CU(cuMemcpyHtoD(s->dev + first * 4, s->shadow + first, count * 4));
+    /* from pageable memory it returns once the source is staged, not landed */
+    CU(cuStreamSynchronize(CU_STREAM_LEGACY));
     if (verify(w, s, "cuMemcpyHtoD"))
         return -1;
     return t ? verify(w, t, "cuMemcpyHtoD (another buffer)") : 0;
@@ -301,6 +303,7 @@ static int setup(struct shared *sh, CUmodule *mod) {
         sh->common_shadow[i] = (unsigned)(i * 40503u) ^ 0xc0ffee11u;
     CU(cuMemAlloc(&sh->common, COMMON_WORDS * 4));
     CU(cuMemcpyHtoD(sh->common, sh->common_shadow, COMMON_WORDS * 4));
+    CU(cuStreamSynchronize(CU_STREAM_LEGACY)); /* landed before any stream reads it */
     return 0;
 }
 

@@ -19,6 +19,8 @@
 # 2 if the set-up itself is broken.
 #
 # Environment: BUILD (default build), SWEEP_SCALE (0.03), SWEEP_DEVICE (28MiB),
+# SWEEP_ARGS (more pipeline arguments, e.g. "--like torch"), SWEEP_CONF (the config,
+# default examples/pipeline/offload.conf; a missing file means none: LRU),
 # SWEEP_TIMEOUT (seconds per run, 40), SWEEP_JOBS (parallel runs, 2), SWEEP_MAX_PROBES (4),
 # SWEEP_RANDOM_SEEDS (4), SWEEP_RANDOM_P (0.002), SWEEP_ENTRIES (space-separated names).
 set -uo pipefail
@@ -33,7 +35,8 @@ JOBS=${SWEEP_JOBS:-2}
 MAX_PROBES=${SWEEP_MAX_PROBES:-4}
 SEEDS=${SWEEP_RANDOM_SEEDS:-4}
 RANDOM_P=${SWEEP_RANDOM_P:-0.002}
-CONF=$ROOT/examples/pipeline/offload.conf
+CONF=${SWEEP_CONF:-$ROOT/examples/pipeline/offload.conf}
+read -r -a EXTRA_ARGS <<<"${SWEEP_ARGS:-}"
 ENTRIES=${SWEEP_ENTRIES:-"cuMemAddressReserve cuMemCreate cuMemMap cuMemSetAccess
     cuMemcpyDtoHAsync cuMemcpyHtoDAsync cuEventCreate cuEventRecord cuEventSynchronize
     cuEventQuery cuStreamWaitEvent cuStreamCreate cuMemHostAlloc cuMemAllocHost cuMemUnmap
@@ -50,7 +53,7 @@ export LD_LIBRARY_PATH=$BUILD/sim
 unset LD_PRELOAD OFFLOAD_CONFIG OFFLOAD_BUDGET OFFLOAD_POLICY OFFLOAD_PREFETCH OFFLOAD_STATS \
     OFFLOAD_MODE OFFLOAD_MIN_SIZE OFFLOAD_LOG SIMCUDA_FAIL SIMCUDA_FAIL_RANDOM SIMCUDA_LOG \
     SIMCUDA_REPORT SIMCUDA_MEMORY
-ARGS=(--scale "$SCALE" --steps 1 --quiet)
+ARGS=(--scale "$SCALE" --steps 1 --quiet "${EXTRA_ARGS[@]}")
 
 # The reference: no liboffload, ample memory.
 ref=$(SIMCUDA_MEMORY=4GiB "$PIPE" "${ARGS[@]}" --out "$work/ref.png" 2>"$work/ref.err" |
@@ -161,6 +164,6 @@ while read -r name n outcome injected detail; do
     esac
     total=$((total + injected))
 done <"$work/all.rows"
-echo "reference checksum $ref; scale $SCALE on a $DEVICE device$([[ -f $CONF ]] && echo ", $CONF" || echo ", no config (LRU)"); $((SECONDS - start)) s"
+echo "reference checksum $ref; scale $SCALE${SWEEP_ARGS:+ $SWEEP_ARGS} on a $DEVICE device$([[ -f $CONF ]] && echo ", $CONF" || echo ", no config (LRU)"); $((SECONDS - start)) s"
 echo "injected faults: $total; recovered: $recovered; clean errors: $clean; BAD: $bad; probes past the last call: $unreached"
 ((bad == 0))

@@ -6,8 +6,10 @@
  * asynchronous: the context gets the sticky CUDA_ERROR_ILLEGAL_ADDRESS). A copy never
  * touches device memory that is not mapped with access.
  *
- * Synchronous calls run on the legacy stream (the per-thread stream for _ptds) and
- * return when done. Asynchronous ones follow the real driver on pageable memory:
+ * Synchronous calls run on the legacy stream (the per-thread stream for _ptds) and,
+ * like the driver's, return when done except device-to-device copies and memsets of
+ * device memory (queued) and host-to-device copies from pageable memory (the stream
+ * synchronised, the source staged). Asynchronous ones follow the real driver on pageable memory:
  * host-to-device stages the source at call time; device-to-host into pageable memory
  * is synchronous. With pinned memory they happen later, on the worker.
  */
@@ -62,8 +64,16 @@ static CUresult copy3d(void *dst, const void *src, struct shape sh, CUstream hs,
     if (capturing)
         return sim_capture_op(s, op);
 
-    int wait = !async;
-    if (async && (dir == DIR_H2D || dir == DIR_H2H) && !sim_is_pinned(sr, sspan)) {
+    /* The driver's "API synchronization behavior": a synchronous device-to-device copy
+     * returns before it is done; a synchronous copy from pageable memory to the device
+     * syncs the stream, stages the source and returns. */
+    int wait = !async && dir != DIR_D2D;
+    int pageable_src = !sim_is_pinned(sr, sspan);
+    if (!async && dir == DIR_H2D && pageable_src) {
+        sim_stream_sync(s);
+        wait = 0;
+    }
+    if ((async || dir == DIR_H2D) && (dir == DIR_H2D || dir == DIR_H2H) && pageable_src) {
         if (dir == DIR_H2H && !sim_is_pinned(d, dspan)) {
             wait = 1;
         } else {
@@ -447,7 +457,8 @@ static CUresult set2d(CUdeviceptr dst, size_t pitch, unsigned value, unsigned el
     op->u.memset.value = value;
     if (sim_stream_is_capturing(s))
         return sim_capture_op(s, op);
-    if (async) {
+    /* like the driver: a synchronous memset of device memory returns before it is done */
+    if (async || sim_is_device(dst)) {
         sim_submit(s, op);
         return CUDA_SUCCESS;
     }

@@ -5,6 +5,7 @@
  */
 #include "tests/sim/entries.h"
 #include "tests/sim/sim.h"
+#include "tests/sim/strict.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 atomic_int sim_gate = SIM_GATE_UNINIT;
+__thread const char *sim_tls_entry;
 struct sim_stats sim_stats;
 double sim_pcie_gbps;
 int sim_log_enabled;
@@ -289,6 +291,47 @@ static void parse_faults(const char *spec) {
     free(copy);
 }
 
+/* ---- call counts ----------------------------------------------------------------- */
+
+/* Every entry point called at least once, newest first (a lock-free push: counters are
+ * static and never leave the list). */
+static _Atomic(struct sim_call_count *) call_counts;
+
+void sim_call_count_register(struct sim_call_count *c) {
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&c->listed, &expected, 1))
+        return;
+    struct sim_call_count *head = atomic_load(&call_counts);
+    do
+        c->next = head;
+    while (!atomic_compare_exchange_weak(&call_counts, &head, c));
+}
+
+static int by_name(const void *a, const void *b) {
+    return strcmp((*(struct sim_call_count *const *)a)->name,
+                  (*(struct sim_call_count *const *)b)->name);
+}
+
+/* "calls": {"cuInit": 1, ...}, sorted by name. */
+static void write_call_counts(FILE *f) {
+    size_t n = 0;
+    for (struct sim_call_count *c = atomic_load(&call_counts); c; c = c->next)
+        n++;
+    struct sim_call_count **v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return;
+    n = 0;
+    for (struct sim_call_count *c = atomic_load(&call_counts); c; c = c->next)
+        v[n++] = c;
+    qsort(v, n, sizeof *v, by_name);
+    fprintf(f, ", \"calls\": {");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s\"%s\": %llu", i ? ", " : "", v[i]->name,
+                (unsigned long long)atomic_load(&v[i]->n));
+    fprintf(f, "}");
+    free(v);
+}
+
 /* ---- report ---------------------------------------------------------------------- */
 
 static void write_report(void) {
@@ -299,11 +342,15 @@ static void write_report(void) {
         return;
     fprintf(f,
             "{\"peak_device_bytes\": %zu, \"h2d_bytes\": %llu, \"d2h_bytes\": %llu, "
-            "\"launches\": %llu, \"device_capacity\": %zu, \"injected_faults\": %ld}\n",
+            "\"launches\": %llu, \"device_capacity\": %zu, \"injected_faults\": %ld, "
+            "\"faults\": %llu, \"races\": %llu, \"uninit_reads\": %llu",
             sim_memory_peak(), (unsigned long long)atomic_load(&sim_stats.h2d_bytes),
             (unsigned long long)atomic_load(&sim_stats.d2h_bytes),
             (unsigned long long)atomic_load(&sim_stats.launches), sim_memory_capacity(),
-            atomic_load(&core.injected));
+            atomic_load(&core.injected), (unsigned long long)atomic_load(&sim_stats.faults),
+            (unsigned long long)sim_races(), (unsigned long long)sim_uninit_reads());
+    write_call_counts(f);
+    fprintf(f, "}\n");
     fclose(f);
 }
 
@@ -354,6 +401,8 @@ __attribute__((constructor)) static void sim_core_init(void) {
         snprintf(core.report_path, sizeof core.report_path, "%s", v);
         atexit(write_report);
     }
+    sim_jitter_init();
+    sim_race_init();
     sim_memory_init();
 }
 

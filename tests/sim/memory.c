@@ -22,8 +22,9 @@
  * that at every cuMemMap.) Home is always PROT_NONE: an extent's pages reach the address
  * with no access, and a hole left at home stays reserved, so nothing else lands there.
  * Released extents stay in the pool with their pages, and the next cuMemCreate reuses
- * them (first fit). A reused extent is poisoned first (the first and last 64 bytes of
- * every 4 KiB page), so a restore that forgot to copy reads poison, not the old bytes.
+ * them (first fit). Every extent, fresh or reused, is poisoned over its whole length
+ * when it is handed out (poison.c), as is every cuMemAlloc, so a restore that forgot to
+ * copy reads poison, not zeros or an old allocation's bytes.
  * Pages can be in one place only: a handle range mapped a second time while it is mapped
  * (aliasing) turns the handle into a memfd of its own (bytes copied in, its mappings
  * re-made MAP_SHARED from it), mapped and unmapped the old way from then on.
@@ -32,6 +33,7 @@
  * until released and unmapped, cuMemAlloc until freed) count against SIMCUDA_MEMORY.
  */
 #include "tests/sim/sim.h"
+#include "tests/sim/strict.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -374,6 +376,10 @@ SIM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
         if (p != MAP_FAILED && huge)
             madvise(p, len, MADV_HUGEPAGE);
+        if (p != MAP_FAILED) {
+            sim_poison_fill(p, bytesize); /* a GPU gives whatever was there */
+            sim_shadow_fresh(a, bytesize);
+        }
         struct region reg = {a, a + bytesize, REGION_ALLOC, ++mem.next_id};
         if (p == MAP_FAILED || vinsert(&mem.regions, &reg) != 0) {
             arena_protect_none(a, len);
@@ -415,7 +421,9 @@ SIM_API CUresult cuMemFree_v2(CUdeviceptr dptr) {
         struct region *reg = vat(&mem.regions, (size_t)i);
         if (reg->kind == REGION_ALLOC && reg->start == dptr) {
             size_t n = reg->end - reg->start;
+            sim_race_host_write("cuMemFree_v2", reg->start, n); /* after the sync: none */
             arena_protect_none(reg->start, (n + PAGE - 1) & ~(size_t)(PAGE - 1));
+            sim_shadow_fresh(reg->start, n);
             uncharge(n);
             vremove(&mem.regions, (size_t)i);
             r = CUDA_SUCCESS;
@@ -529,8 +537,6 @@ SIM_API CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
 
 /* ---- physical memory pool -------------------------------------------------------- */
 
-#define POISON_BYTES 64
-
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
 #endif
@@ -614,19 +620,12 @@ static int move_pages(uintptr_t from, uintptr_t to, size_t n) {
     return 0;
 }
 
-/* Writes poison over the head and tail of every page of a reused extent: enough that any
- * 4 KiB page a restore did not copy reads wrong, at a few percent of a full memset. Home
- * is PROT_NONE: opened for the writes, closed after. 0 or -1. */
+/* Fills an extent with poison (poison.c) over its whole length. Home is PROT_NONE:
+ * opened for the writes, closed after. 0 or -1. */
 static int poison(unsigned char *p, size_t n) {
-    static const unsigned char word[8] = {0xDE, 0xAD, 0xBE, 0xEF, 0x5E, 0xC0, 0xDE, 0xAD};
     if (mprotect(p, n, PROT_READ | PROT_WRITE) != 0)
         return -1;
-    for (size_t at = 0; at < n; at += PAGE) {
-        for (size_t k = 0; k < POISON_BYTES; k += sizeof word) {
-            memcpy(p + at + k, word, sizeof word);
-            memcpy(p + at + PAGE - POISON_BYTES + k, word, sizeof word);
-        }
-    }
+    sim_poison_fill(p, n);
     mprotect(p, n, PROT_NONE);
     return 0;
 }
@@ -634,7 +633,7 @@ static int poison(unsigned char *p, size_t n) {
 static void pool_give(struct pool *pl, size_t at, size_t n);
 
 /* With the write lock held: an extent of n bytes at *at (first fit among released ones,
- * whose pages are already there, poisoned), or -1. */
+ * whose pages are already there), poisoned, or -1. */
 static int pool_take(struct pool *pl, size_t n, size_t *at) {
     for (size_t i = 0; i < pl->free.n; i++) {
         struct extent *e = vat(&pl->free, i);
@@ -650,9 +649,9 @@ static int pool_take(struct pool *pl, size_t n, size_t *at) {
         }
         return 0;
     }
-    if (pl->size - pl->bump < n)
+    if (pl->size - pl->bump < n || poison(pl->window + pl->bump, n) != 0)
         return -1;
-    *at = pl->bump; /* never used: reads as zeros */
+    *at = pl->bump;
     pl->bump += n;
     return 0;
 }
@@ -780,11 +779,17 @@ SIM_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
         ph->pool = pl;
     } else if (r == CUDA_SUCCESS) {
         ph->fd = memfd_create("simcuda-device", MFD_CLOEXEC);
-        if (ph->fd < 0 || ftruncate(ph->fd, (off_t)size) != 0) {
+        void *bytes = MAP_FAILED;
+        if (ph->fd >= 0 && ftruncate(ph->fd, (off_t)size) == 0)
+            bytes = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, ph->fd, 0);
+        if (bytes == MAP_FAILED) {
             if (ph->fd >= 0)
                 close(ph->fd);
             uncharge(size);
             r = CUDA_ERROR_OUT_OF_MEMORY;
+        } else {
+            sim_poison_fill(bytes, size);
+            munmap(bytes, size);
         }
     }
     if (r == CUDA_SUCCESS) {
@@ -897,6 +902,7 @@ SIM_API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
             vremove(&mem.maps, (size_t)vfind(&mem.maps, ptr));
         } else {
             ph->maps++;
+            sim_shadow_fresh(ptr, size); /* nothing written at this address yet */
             r = CUDA_SUCCESS;
         }
     }
@@ -996,6 +1002,10 @@ SIM_API CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
         if (a->map_start != ptr || b->map_end != ptr + size)
             first = -1;
     }
+    if (first >= 0 && sim_race_host_write("cuMemUnmap", ptr, size) != 0) {
+        r = CUDA_ERROR_ILLEGAL_ADDRESS; /* queued work still uses it */
+        first = -1;
+    }
     if (first >= 0) {
         /* No access first: work still touching the range faults from now on, and the
          * pages arrive home PROT_NONE. Anonymous pages go home; shared ones are dropped
@@ -1009,6 +1019,7 @@ SIM_API CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
                            mp->end - mp->start);
         }
         arena_protect_none(ptr, size);
+        sim_shadow_fresh(ptr, size);
         while ((size_t)first < mem.maps.n && vstart(&mem.maps, (size_t)first) < ptr + size) {
             struct phys *ph = ((struct mapping *)vat(&mem.maps, (size_t)first))->ph;
             vremove(&mem.maps, (size_t)first);
@@ -1202,6 +1213,18 @@ static int range_of(uintptr_t p, uintptr_t *base, size_t *size, uint64_t *id, in
         return 0;
     }
     return -1;
+}
+
+int sim_mem_extent_locked(uintptr_t p, uintptr_t *start, uintptr_t *end) {
+    uintptr_t base;
+    size_t size;
+    uint64_t id;
+    int device;
+    if (range_of(p, &base, &size, &id, &device) != 0 || !device)
+        return -1;
+    *start = base;
+    *end = base + size;
+    return 0;
 }
 
 SIM_API CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr) {

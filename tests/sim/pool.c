@@ -32,6 +32,7 @@
  * the pools consistent. The record of event waits has a lock of its own, a leaf.
  */
 #include "tests/sim/sim.h"
+#include "tests/sim/strict.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -468,6 +469,11 @@ static CUresult pool_take(struct sim_pool *pool, size_t need, struct sim_stream 
     if (i < 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
     struct freed *f = vat(&pool->freed, (size_t)i);
+    /* Reuse is ordered after the free: on its stream, through an event wait, because the
+     * free has run, or by the dependency just added. The race detector learns it (the
+     * freeing stream's clock, at least as late as the free). */
+    if (f->stream)
+        sim_race_op_join_stream(op, f->stream);
     struct alloc al = {f->start, f->start + need, f->chunk, ++po.next_id};
     if (vinsert(&po.allocs, &al) != 0)
         return CUDA_ERROR_OUT_OF_MEMORY;

@@ -39,11 +39,32 @@ extern atomic_int sim_gate;
 
 CUresult sim_enter_slow(const char *name, int needs_init);
 
+/* Per-entry-point call counts for SIMCUDA_REPORT: one static counter per entry point,
+ * listed (once) at its first call. */
+struct sim_call_count {
+    const char *name;
+    atomic_uint_fast64_t n;
+    struct sim_call_count *next;
+    atomic_int listed;
+};
+void sim_call_count_register(struct sim_call_count *c);
+/* The entry point the calling thread is in (ops remember it, for race reports). */
+extern __thread const char *sim_tls_entry;
+#define SIM_COUNT_CALL(entry)                                                                      \
+    do {                                                                                           \
+        sim_tls_entry = entry;                                                                     \
+        static struct sim_call_count sim_cc_ = {.name = entry};                                    \
+        if (__builtin_expect(!atomic_load_explicit(&sim_cc_.listed, memory_order_acquire), 0))     \
+            sim_call_count_register(&sim_cc_);                                                     \
+        atomic_fetch_add_explicit(&sim_cc_.n, 1, memory_order_relaxed);                            \
+    } while (0)
+
 /* Every implemented entry point starts with one of these: ENTER for calls that need an
  * initialised driver (and fail on a sticky error), ENTER_ANY for calls that work
  * before cuInit (still subject to fault injection). */
 #define SIM_ENTER(name)                                                                            \
     do {                                                                                           \
+        SIM_COUNT_CALL(name);                                                                      \
         if (__builtin_expect(atomic_load_explicit(&sim_gate, memory_order_acquire), 0)) {          \
             CUresult sim_r_ = sim_enter_slow(name, 1);                                             \
             if (sim_r_ != CUDA_SUCCESS)                                                            \
@@ -52,6 +73,7 @@ CUresult sim_enter_slow(const char *name, int needs_init);
     } while (0)
 #define SIM_ENTER_ANY(name)                                                                        \
     do {                                                                                           \
+        SIM_COUNT_CALL(name);                                                                      \
         if (__builtin_expect(atomic_load_explicit(&sim_gate, memory_order_acquire), 0)) {          \
             CUresult sim_r_ = sim_enter_slow(name, 0);                                             \
             if (sim_r_ != CUDA_SUCCESS)                                                            \
@@ -83,6 +105,7 @@ void sim_memory_atfork(enum sim_fork_phase phase);
 
 struct sim_stats {
     atomic_uint_fast64_t h2d_bytes, d2h_bytes, launches;
+    atomic_uint_fast64_t faults; /* asynchronous faults: kernels, copies, memsets */
 };
 extern struct sim_stats sim_stats;
 extern double sim_pcie_gbps; /* 0: copies take no modelled time */
@@ -172,6 +195,8 @@ struct sim_dep {
 
 struct sim_event;
 struct sim_func;
+struct sim_vc;      /* race.c: a vector clock */
+struct sim_race_op; /* race.c: an op's epoch and clock */
 struct sim_graph_exec;
 struct sim_node;
 
@@ -179,8 +204,10 @@ struct sim_op {
     struct sim_op *next;
     enum sim_op_kind kind;
     uint64_t seq;
-    int keep;        /* the submitter frees it (synchronous calls read `result`) */
-    CUresult result; /* set by the worker */
+    int keep;                 /* the submitter frees it (synchronous calls read `result`) */
+    const char *entry;        /* the entry point that made it */
+    struct sim_race_op *race; /* race.c */
+    CUresult result;          /* set by the worker */
     unsigned ndeps, dep_cap;
     struct sim_dep *deps;
     struct sim_dep dep_inline[2];
@@ -246,6 +273,8 @@ struct sim_stream {
     struct sim_capture *capture;
     struct sim_node **cap_deps;
     size_t ncap_deps, cap_deps_cap;
+    struct sim_vc *race_vc; /* race.c: the clock of its last submitted op (under mu) */
+    uint32_t race_slot;
 };
 
 struct sim_event {
@@ -262,6 +291,7 @@ struct sim_event {
     struct sim_capture *cap;
     struct sim_node **cap_nodes;
     size_t ncap_nodes;
+    struct sim_vc *race_vc; /* race.c: the clock of the last record (under the events' lock) */
 };
 
 struct sim_stream *sim_stream_create(struct sim_ctx *ctx, enum sim_stream_kind kind, unsigned flags,
@@ -279,6 +309,9 @@ int sim_op_add_dep(struct sim_op *op, struct sim_stream *stream, uint64_t seq);
 uint64_t sim_submit(struct sim_stream *s, struct sim_op *op);
 /* Submits op, waits for it and frees it; returns its result. */
 CUresult sim_submit_sync(struct sim_stream *s, struct sim_op *op);
+/* Waits for the work submitted to s so far (for the legacy stream, also the blocking
+ * streams' work before it), as cuStreamSynchronize; returns the sticky error. */
+CUresult sim_stream_sync(struct sim_stream *s);
 /* Blocks until the stream has completed seq. */
 void sim_stream_wait_seq(struct sim_stream *s, uint64_t seq);
 /* Runs an op now on the calling thread (the worker, or a graph replay). */

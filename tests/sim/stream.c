@@ -11,10 +11,10 @@
  * worker exits once drained), so a dependency on one stays valid forever.
  */
 #include "tests/sim/sim.h"
+#include "tests/sim/strict.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define STREAM_MAGIC 0x5354524du
 #define EVENT_MAGIC 0x45564e54u
@@ -40,6 +40,7 @@ struct sim_op *sim_op_new(enum sim_op_kind kind) {
     struct sim_op *op = calloc(1, sizeof *op);
     if (op) {
         op->kind = kind;
+        op->entry = sim_tls_entry;
         op->deps = op->dep_inline;
         op->dep_cap = sizeof op->dep_inline / sizeof op->dep_inline[0];
     }
@@ -57,6 +58,7 @@ void sim_op_free(struct sim_op *op) {
         free(op->u.kernel.argbuf);
     if (op->kind == SIM_OP_GRAPH)
         sim_graph_exec_release(op->u.graph.exec);
+    sim_race_op_free(op);
     free(op);
 }
 
@@ -76,49 +78,11 @@ int sim_op_add_dep(struct sim_op *op, struct sim_stream *stream, uint64_t seq) {
     return 0;
 }
 
-static void sleep_until(double t_ms) {
-    struct timespec ts = {(time_t)(t_ms / 1e3),
-                          (long)((t_ms - (double)(time_t)(t_ms / 1e3) * 1e3) * 1e6)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0) {
-    }
-}
-
 static void fail_async(struct sim_op *op, const char *what) {
     sim_log("simcuda: asynchronous %s touched unmapped device memory", what);
     op->result = CUDA_ERROR_ILLEGAL_ADDRESS;
+    atomic_fetch_add(&sim_stats.faults, 1);
     sim_set_sticky(CUDA_ERROR_ILLEGAL_ADDRESS);
-}
-
-static void execute_copy(struct sim_op *op) {
-    size_t w = op->u.copy.width, h = op->u.copy.height, z = op->u.copy.depth;
-    size_t dp = op->u.copy.dpitch, sp = op->u.copy.spitch;
-    size_t ds = op->u.copy.dslice, ss = op->u.copy.sslice;
-    size_t bytes = w * h * z;
-    int dir = op->u.copy.dir;
-    double deadline = 0;
-    if (sim_pcie_gbps > 0 && (dir == 1 || dir == 2))
-        deadline = sim_now_ms() + (double)bytes / (sim_pcie_gbps * 1e6);
-    uintptr_t d = (uintptr_t)op->u.copy.dst, s = (uintptr_t)op->u.copy.src;
-    sim_mem_read_lock();
-    if (sim_mem_check_locked(d, sim_span(w, h, z, dp, ds), 1) != CUDA_SUCCESS ||
-        sim_mem_check_locked(s, sim_span(w, h, z, sp, ss), 0) != CUDA_SUCCESS) {
-        sim_mem_read_unlock();
-        fail_async(op, "copy");
-        return;
-    }
-    if (dp == w && sp == w && (z == 1 || (ds == w * h && ss == w * h)))
-        memmove((void *)d, (const void *)s, bytes);
-    else
-        for (size_t k = 0; k < z; k++)
-            for (size_t r = 0; r < h; r++)
-                memmove((void *)(d + k * ds + r * dp), (const void *)(s + k * ss + r * sp), w);
-    sim_mem_read_unlock();
-    if (dir == 1)
-        atomic_fetch_add(&sim_stats.h2d_bytes, bytes);
-    else if (dir == 2)
-        atomic_fetch_add(&sim_stats.d2h_bytes, bytes);
-    if (deadline > 0)
-        sleep_until(deadline);
 }
 
 static void execute_memset(struct sim_op *op) {
@@ -145,6 +109,7 @@ static void execute_memset(struct sim_op *op) {
             for (size_t i = 0; i < w; i++)
                 memcpy(row + 4 * i, &x, 4);
         }
+        sim_shadow_written((uintptr_t)row, w * e);
     }
     sim_mem_read_unlock();
 }
@@ -154,17 +119,21 @@ void sim_op_execute(struct sim_op *op) {
         op->result = sim_sticky(); /* a dead context runs nothing more */
         return;
     }
+    if (sim_race_check_op(op) != 0) {
+        op->result = CUDA_ERROR_ILLEGAL_ADDRESS; /* a race: reported, not run */
+        return;
+    }
     switch (op->kind) {
     case SIM_OP_NOP:
         break;
     case SIM_OP_COPY:
-        execute_copy(op);
+        sim_copy_land(op);
         break;
     case SIM_OP_MEMSET:
         execute_memset(op);
         break;
     case SIM_OP_KERNEL:
-        op->u.kernel.desc->run(op->u.kernel.grid, op->u.kernel.block, op->u.kernel.args);
+        op->result = sim_kernel_run(op);
         break;
     case SIM_OP_HOSTFN:
         op->u.hostfn.fn(op->u.hostfn.data);
@@ -214,6 +183,7 @@ static void *worker(void *arg) {
         pthread_mutex_unlock(&s->mu);
         for (unsigned i = 0; i < op->ndeps; i++)
             sim_stream_wait_seq(op->deps[i].stream, op->deps[i].seq);
+        sim_jitter(s);
         sim_op_execute(op);
         uint64_t seq = op->seq;
         if (!op->keep)
@@ -365,6 +335,7 @@ static void add_default_stream_deps(struct sim_stream *s, struct sim_op *op) {
             if (t == s || t->ctx != s->ctx || (t->flags & CU_STREAM_NON_BLOCKING) ||
                 t->kind == SIM_STREAM_LEGACY)
                 continue;
+            sim_race_op_join_stream(op, t); /* ordered even if t is done */
             uint64_t sub = atomic_load(&t->submitted);
             if (atomic_load(&t->completed) < sub)
                 sim_op_add_dep(op, t, sub);
@@ -372,6 +343,7 @@ static void add_default_stream_deps(struct sim_stream *s, struct sim_op *op) {
         pthread_mutex_unlock(&st.lock);
     } else if (!(s->flags & CU_STREAM_NON_BLOCKING) && s->ctx->legacy) {
         struct sim_stream *l = s->ctx->legacy;
+        sim_race_op_join_stream(op, l);
         uint64_t sub = atomic_load(&l->submitted);
         if (atomic_load(&l->completed) < sub)
             sim_op_add_dep(op, l, sub);
@@ -383,6 +355,7 @@ uint64_t sim_submit(struct sim_stream *s, struct sim_op *op) {
     pthread_mutex_lock(&s->mu);
     uint64_t seq = atomic_load(&s->submitted) + 1;
     op->seq = seq;
+    sim_race_submit(s, op);
     op->next = NULL;
     if (s->tail)
         s->tail->next = op;
@@ -405,6 +378,7 @@ CUresult sim_submit_sync(struct sim_stream *s, struct sim_op *op) {
          * nothing can overtake it. Saves two thread switches per synchronous call. */
         uint64_t seq = atomic_load(&s->submitted) + 1;
         op->seq = seq;
+        sim_race_submit(s, op);
         atomic_store(&s->submitted, seq);
         sim_op_execute(op);
         atomic_store(&s->completed, seq);
@@ -414,6 +388,7 @@ CUresult sim_submit_sync(struct sim_stream *s, struct sim_op *op) {
         /* queued behind the stream's work (its deps are already added) */
         uint64_t seq = atomic_load(&s->submitted) + 1;
         op->seq = seq;
+        sim_race_submit(s, op);
         op->next = NULL;
         if (s->tail)
             s->tail->next = op;
@@ -426,6 +401,7 @@ CUresult sim_submit_sync(struct sim_stream *s, struct sim_op *op) {
         pthread_mutex_unlock(&s->mu);
         sim_stream_wait_seq(s, seq);
     }
+    sim_race_host_join_op(op); /* the caller waited for it */
     CUresult r = op->result;
     sim_op_free(op);
     return r;
@@ -445,7 +421,12 @@ static CUresult sync_stream(struct sim_stream *s) {
     }
     sim_stream_wait_seq(s, seq);
     sim_pool_synced(s, seq); /* pool.c: frees seen by the host, release threshold */
+    sim_race_host_join_stream(s);
     return sim_sticky();
+}
+
+CUresult sim_stream_sync(struct sim_stream *s) {
+    return sync_stream(s);
 }
 
 void sim_sync_all(struct sim_ctx *ctx) {
@@ -470,6 +451,13 @@ void sim_sync_all(struct sim_ctx *ctx) {
         }
         snap[n++] = (struct sim_dep){t, seq};
     }
+    /* the caller is ordered after everything submitted so far, done or not */
+    for (struct sim_stream *t = st.live; t; t = t->next)
+        if (!ctx || t->ctx == ctx)
+            sim_race_host_join_stream(t);
+    for (struct sim_stream *t = st.dead; t; t = t->next)
+        if (!ctx || t->ctx == ctx)
+            sim_race_host_join_stream(t);
     pthread_mutex_unlock(&st.lock);
     for (size_t i = 0; i < n; i++)
         sim_stream_wait_seq(snap[i].stream, snap[i].seq);
@@ -546,8 +534,10 @@ SIM_API CUresult cuStreamSynchronize_ptsz(CUstream hStream) {
 
 static CUresult stream_query(CUstream h, int pt) {
     RESOLVE(h, pt, s);
-    return atomic_load(&s->completed) >= atomic_load(&s->submitted) ? CUDA_SUCCESS
-                                                                    : CUDA_ERROR_NOT_READY;
+    if (atomic_load(&s->completed) < atomic_load(&s->submitted))
+        return CUDA_ERROR_NOT_READY;
+    sim_race_host_join_stream(s); /* a successful query orders the caller after it */
+    return CUDA_SUCCESS;
 }
 
 SIM_API CUresult cuStreamQuery(CUstream hStream) {
@@ -571,18 +561,20 @@ static CUresult stream_wait_event(CUstream h, CUevent ev, unsigned flags, int pt
         return CUDA_ERROR_INVALID_HANDLE;
     if (flags & ~(unsigned)CU_EVENT_WAIT_EXTERNAL)
         return CUDA_ERROR_INVALID_VALUE;
+    struct sim_op *op = sim_op_new(SIM_OP_NOP);
+    if (!op)
+        return CUDA_ERROR_OUT_OF_MEMORY;
     pthread_mutex_lock(&st.ev_lock);
     struct sim_stream *on = e->stream;
     uint64_t seq = e->seq;
     struct sim_capture *cap = e->cap;
+    sim_race_op_join_event(op, e);
     pthread_mutex_unlock(&st.ev_lock);
-    if (sim_capture_active(cap))
-        return sim_capture_wait(s, e);
-    if (sim_stream_is_capturing(s))
-        return CUDA_SUCCESS; /* an event from outside the capture: nothing to join */
-    struct sim_op *op = sim_op_new(SIM_OP_NOP);
-    if (!op)
-        return CUDA_ERROR_OUT_OF_MEMORY;
+    if (sim_capture_active(cap) || sim_stream_is_capturing(s)) {
+        sim_op_free(op);
+        /* an event from outside the capture: nothing to join */
+        return sim_capture_active(cap) ? sim_capture_wait(s, e) : CUDA_SUCCESS;
+    }
     if (on && sim_op_add_dep(op, on, seq) != 0) {
         sim_op_free(op);
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -763,6 +755,7 @@ static CUresult event_record(CUevent h, CUstream hs, int pt) {
     e->cap = NULL;
     e->stream = s;
     e->seq = sim_submit(s, op);
+    sim_race_event_record(e, op); /* the worker frees op only after taking ev_lock */
     pthread_mutex_unlock(&st.ev_lock);
     return CUDA_SUCCESS;
 }
@@ -790,8 +783,11 @@ static int event_done(struct sim_event *e, struct sim_stream **s, uint64_t *seq)
     pthread_mutex_lock(&st.ev_lock);
     *s = e->stream;
     *seq = e->seq;
+    int done = !*s || atomic_load(&(*s)->completed) >= *seq;
+    if (done) /* seeing it complete orders the caller after it */
+        sim_race_host_join_event(e);
     pthread_mutex_unlock(&st.ev_lock);
-    return !*s || atomic_load(&(*s)->completed) >= *seq;
+    return done;
 }
 
 SIM_API CUresult cuEventQuery(CUevent hEvent) {
@@ -811,8 +807,10 @@ SIM_API CUresult cuEventSynchronize(CUevent hEvent) {
         return CUDA_ERROR_INVALID_HANDLE;
     struct sim_stream *s;
     uint64_t seq;
-    if (!event_done(e, &s, &seq))
+    if (!event_done(e, &s, &seq)) {
         sim_stream_wait_seq(s, seq);
+        event_done(e, &s, &seq);
+    }
     if (s)
         sim_pool_synced(s, seq); /* pool.c: frees seen by the host, release threshold */
     return sim_sticky();

@@ -49,4 +49,11 @@ static inline CUfunction sim_test_kernel(const char *name) {
     return f;
 }
 
+/* Waits until a synchronous call's bytes have landed: like the driver's, the simulator's
+ * cuMemset* and cuMemcpyDtoD of device memory and cuMemcpyHtoD from pageable memory
+ * return before they are done. */
+static inline CUresult sim_test_landed(CUresult r) {
+    return r != CUDA_SUCCESS ? r : cuCtxSynchronize();
+}
+
 #endif

@@ -92,6 +92,8 @@ TEST(defaults_without_a_file) {
     CHECK_EQ_U64(cfg.prefetch, 1);
     CHECK(cfg.log_level == LOG_WARN);
     CHECK_STR(cfg.stats_path, "");
+    CHECK_STR(cfg.trace_path, "");
+    CHECK(cfg.summary);
     CHECK(cfg.mode == CONFIG_MODE_RUN);
     CHECK_STR(cfg.record_path, "offload.recorded.conf");
     CHECK_STR(cfg.driver_path, "libcuda.so.1");
@@ -145,6 +147,7 @@ TEST(every_offload_key) {
                 "min_size = 4 KiB\n"
                 "log = debug\n"
                 "stats = /tmp/s.json\n"
+                "trace = /tmp/t.json\n"
                 "record = out.conf\n"
                 "mode = record\n"
                 "[component a]\n[component b]\n[component c]\n") == 0);
@@ -154,6 +157,7 @@ TEST(every_offload_key) {
     CHECK_EQ_U64(cfg.min_size.bytes, 4096);
     CHECK(cfg.log_level == LOG_DEBUG);
     CHECK_STR(cfg.stats_path, "/tmp/s.json");
+    CHECK_STR(cfg.trace_path, "/tmp/t.json");
     CHECK_STR(cfg.record_path, "out.conf");
     CHECK(cfg.mode == CONFIG_MODE_RECORD);
     CHECK_EQ_U64(cfg.sequence_length, 4);
@@ -175,7 +179,7 @@ TEST(policy_follows_the_sequence) {
     CHECK(cfg.policy == CONFIG_POLICY_LRU);
     config_free(&cfg);
     CHECK(parse("[offload]\nsequence = a\n[component a]\n") == 0);
-    CHECK(cfg.policy == CONFIG_POLICY_SEQUENCE);
+    CHECK(cfg.policy == CONFIG_POLICY_BUDGET); /* nothing moves while everything fits */
     config_free(&cfg);
     CHECK(parse("[offload]\nsequence = a\npolicy = lru\n[component a]\n") == 0);
     CHECK(cfg.policy == CONFIG_POLICY_LRU);
@@ -289,10 +293,13 @@ TEST(key_errors) {
                 "offload.conf:2: unknown key 'bugdet' in [offload] (did you mean 'budget'?)");
     CHECK_ERROR("[offload]\ncolour = red\n",
                 "offload.conf:2: unknown key 'colour' in [offload] (expected sequence, policy, "
-                "budget, prefetch, min_size, log, stats, record or mode)");
+                "budget, prefetch, min_size, log, stats, trace, record or mode)");
     CHECK_ERROR("[offload]\ndriver = /tmp/evil.so\n",
                 "offload.conf:2: unknown key 'driver' in [offload] (expected sequence, policy, "
-                "budget, prefetch, min_size, log, stats, record or mode)");
+                "budget, prefetch, min_size, log, stats, trace, record or mode)");
+    CHECK_ERROR("[offload]\nsummary = no\n",
+                "offload.conf:2: unknown key 'summary' in [offload] (expected sequence, policy, "
+                "budget, prefetch, min_size, log, stats, trace, record or mode)");
     CHECK_ERROR("[offload]\nallocs = 0-3\n",
                 "offload.conf:2: key 'allocs' belongs in [component NAME], not in [offload]");
     CHECK_ERROR("[component unet]\nalocs = 0-3\n",
@@ -300,7 +307,7 @@ TEST(key_errors) {
                 "'allocs'?)");
     CHECK_ERROR("[component unet]\nweights = 0-3\n",
                 "offload.conf:2: unknown key 'weights' in [component unet] (expected allocs, "
-                "kernels, keep, order or readonly)");
+                "indirect, kernels, keep, order or readonly)");
     CHECK_ERROR("[component unet]\noder = 0-3\n",
                 "offload.conf:2: unknown key 'oder' in [component unet] (did you mean "
                 "'order'?)");
@@ -678,6 +685,8 @@ TEST(environment_overrides_the_file) {
                                       "OFFLOAD_MIN_SIZE=64KiB",
                                       "OFFLOAD_LOG=info",
                                       "OFFLOAD_STATS=stats.json",
+                                      "OFFLOAD_TRACE=trace.json",
+                                      "OFFLOAD_SUMMARY=no",
                                       "OFFLOAD_MODE=record",
                                       "OFFLOAD_RECORD=rec.conf",
                                       "OFFLOAD_DRIVER=/opt/libcuda.so.1",
@@ -695,6 +704,8 @@ TEST(environment_overrides_the_file) {
     CHECK_EQ_U64(cfg.min_size.bytes, 64 << 10);
     CHECK(cfg.log_level == LOG_INFO);
     CHECK_STR(cfg.stats_path, "stats.json");
+    CHECK_STR(cfg.trace_path, "trace.json");
+    CHECK(!cfg.summary);
     CHECK(cfg.mode == CONFIG_MODE_RECORD);
     CHECK_STR(cfg.record_path, "rec.conf");
     CHECK_STR(cfg.driver_path, "/opt/libcuda.so.1");
@@ -707,12 +718,12 @@ TEST(environment_overrides_the_file) {
     CHECK(!cfg.budget.set && cfg.prefetch == 1);
     config_free(&cfg);
 
-    /* a sequence from the environment alone picks the sequence policy */
+    /* a sequence from the environment alone picks the budget policy */
     static const char *const seq[] = {"OFFLOAD_SEQUENCE=unet", NULL};
     const char *no_seq = write_file("noseq.conf", "[component unet]\n");
     fake_env = seq;
     CHECK(config_load_from(&cfg, no_seq, fake_getenv, &err) == 0);
-    CHECK(cfg.policy == CONFIG_POLICY_SEQUENCE && cfg.sequence_length == 1);
+    CHECK(cfg.policy == CONFIG_POLICY_BUDGET && cfg.sequence_length == 1);
     config_free(&cfg);
 }
 
@@ -739,6 +750,7 @@ TEST(environment_errors) {
         {"OFFLOAD_LOG=trace",
          "OFFLOAD_LOG: unknown log level 'trace' (expected error, warn, info or debug)"},
         {"OFFLOAD_MODE=recrd", "OFFLOAD_MODE: unknown mode 'recrd' (did you mean 'record'?)"},
+        {"OFFLOAD_SUMMARY=maybe", "OFFLOAD_SUMMARY: unknown boolean 'maybe' (expected yes or no)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *env[] = {bad[i].var, NULL};

@@ -14,7 +14,7 @@ TEST(pitched_2d) {
     for (int y = 0; y < 8; y++)
         for (int x = 0; x < 128; x++)
             host[y][x] = (unsigned char)(y * 16 + x);
-    CHECK_CU(cuMemsetD2D8(d, pitch, 0xee, pitch, 8));
+    CHECK_CU(sim_test_landed(cuMemsetD2D8(d, pitch, 0xee, pitch, 8)));
     CUDA_MEMCPY2D c = {0};
     c.srcMemoryType = CU_MEMORYTYPE_HOST;
     c.srcHost = host;
@@ -25,7 +25,7 @@ TEST(pitched_2d) {
     c.dstPitch = pitch;
     c.WidthInBytes = 100;
     c.Height = 8;
-    CHECK_CU(cuMemcpy2D(&c));
+    CHECK_CU(sim_test_landed(cuMemcpy2D(&c)));
     CUDA_MEMCPY2D b = {0};
     b.srcMemoryType = CU_MEMORYTYPE_UNIFIED;
     b.srcDevice = d;
@@ -76,7 +76,7 @@ TEST(copy_3d) {
     c.WidthInBytes = W;
     c.Height = H;
     c.Depth = Z;
-    CHECK_CU(cuMemcpy3D(&c));
+    CHECK_CU(sim_test_landed(cuMemcpy3D(&c)));
     CUDA_MEMCPY3D r = {0};
     r.srcMemoryType = CU_MEMORYTYPE_DEVICE;
     r.srcDevice = d;
@@ -107,13 +107,13 @@ TEST(peer_and_batches) {
     unsigned char src[4096], back[4096];
     for (int i = 0; i < 4096; i++)
         src[i] = (unsigned char)(i * 3);
-    CHECK_CU(cuMemcpyHtoD(a, src, 4096));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(a, src, 4096)));
     CHECK_CU(cuMemcpyPeer(b, ctx, a, ctx, 4096));
     CHECK_CU(cuMemcpyDtoH(back, b, 4096));
     CHECK(memcmp(src, back, 4096) == 0);
     CHECK_EQ_U64(cuMemcpyPeer(b, NULL, a, ctx, 16), CUDA_ERROR_INVALID_CONTEXT);
 
-    CHECK_CU(cuMemsetD8(b, 0, 4096));
+    CHECK_CU(sim_test_landed(cuMemsetD8(b, 0, 4096)));
     CUdeviceptr dsts[2] = {b, b + 2048}, srcs[2] = {a + 100, (CUdeviceptr)src};
     size_t sizes[2] = {100, 50};
     CUmemcpyAttributes attr = {0};

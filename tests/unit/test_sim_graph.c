@@ -27,7 +27,7 @@ TEST(capture_and_replay) {
     CUdeviceptr d;
     CHECK_CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
     CHECK_CU(cuMemAlloc(&d, 64));
-    CHECK_CU(cuMemsetD32(d, 0, 16));
+    CHECK_CU(sim_test_landed(cuMemsetD32(d, 0, 16)));
     CUstreamCaptureStatus st;
     CHECK_CU(cuStreamIsCapturing(s, &st));
     CHECK_EQ_U64(st, CU_STREAM_CAPTURE_STATUS_NONE);
@@ -80,7 +80,7 @@ TEST(capture_and_replay) {
     CHECK_EQ_U64(word(d + 32), 9);
     CHECK_EQ_U64(word(d + 36), 6);
     /* replay runs it all again */
-    CHECK_CU(cuMemsetD32(d, 0, 16));
+    CHECK_CU(sim_test_landed(cuMemsetD32(d, 0, 16)));
     CHECK_CU(cuGraphLaunch(x, NULL));
     CHECK_CU(cuGraphExecDestroy(x)); /* a queued launch keeps it alive */
     CHECK_CU(cuCtxSynchronize());
@@ -99,7 +99,7 @@ TEST(fork_join) {
     CHECK_CU(cuEventCreate(&fork_ev, 0));
     CHECK_CU(cuEventCreate(&join_ev, 0));
     CHECK_CU(cuMemAlloc(&d, 64));
-    CHECK_CU(cuMemsetD32(d, 0, 16));
+    CHECK_CU(sim_test_landed(cuMemsetD32(d, 0, 16)));
     CHECK_CU(cuStreamBeginCapture(a, CU_STREAM_CAPTURE_MODE_GLOBAL));
     CHECK_CU(fill(a, d, 1, 1));
     CHECK_CU(cuEventRecord(fork_ev, a));

@@ -48,13 +48,13 @@ TEST(alloc_copy_memset) {
     unsigned char *h = malloc(n), *back = malloc(n);
     for (size_t i = 0; i < n; i++)
         h[i] = (unsigned char)(i * 7);
-    CHECK_CU(cuMemcpyHtoD(d, h, n));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(d, h, n)));
     CHECK_CU(cuMemcpyDtoH(back, d, n));
     CHECK(memcmp(h, back, n) == 0);
-    CHECK_CU(cuMemsetD8(d + 1, 0xab, 10));
+    CHECK_CU(sim_test_landed(cuMemsetD8(d + 1, 0xab, 10)));
     CHECK_CU(cuMemcpyDtoH(back, d, 12));
     CHECK(back[0] == h[0] && back[1] == 0xab && back[10] == 0xab && back[11] == h[11]);
-    CHECK_CU(cuMemsetD32(d, 0x01020304, 4));
+    CHECK_CU(sim_test_landed(cuMemsetD32(d, 0x01020304, 4)));
     unsigned w[4];
     CHECK_CU(cuMemcpyDtoH(w, d, sizeof w));
     CHECK(w[0] == 0x01020304 && w[3] == 0x01020304);
@@ -91,7 +91,7 @@ TEST(vmm_map_unmap) {
     CHECK_EQ_U64(cuMemcpyHtoD(va, buf, 64), CUDA_ERROR_INVALID_VALUE); /* mapped, no access */
     CUmemAccessDesc a = rw();
     CHECK_CU(cuMemSetAccess(va, 2 * GRAN, &a, 1));
-    CHECK_CU(cuMemcpyHtoD(va + GRAN - 32, buf, 64)); /* across the two granules */
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(va + GRAN - 32, buf, 64))); /* across the two granules */
     CHECK_CU(cuMemRelease(h));
     CHECK_EQ_U64(used() - before, 2 * GRAN); /* still mapped */
     unsigned char back[64];
@@ -213,7 +213,7 @@ TEST(recycled_memory_is_poisoned) {
         for (size_t at = 0; at < n; at += 4096)
             stale += memcmp(back + at, host + at, 4096) == 0;
         CHECK_EQ_U64(stale, 0); /* round 0: zeros; later: poison over the old pattern */
-        CHECK_CU(cuMemcpyHtoD(va, host, n));
+        CHECK_CU(sim_test_landed(cuMemcpyHtoD(va, host, n)));
         CHECK_CU(cuMemcpyDtoH(back, va, n));
         CHECK(memcmp(back, host, n) == 0);
         CHECK_CU(cuMemUnmap(va, n));
@@ -259,11 +259,13 @@ TEST(bytes_survive_unmap_and_remap) {
     CHECK_CU(cuMemSetAccess(va1, 2 * GRAN, &a, 1));
     CHECK_CU(cuMemSetAccess(va2, GRAN, &a, 1));
     CHECK_CU(cuMemSetAccess(va3, GRAN, &a, 1));
-    CHECK_CU(cuMemcpyHtoD(va3, host, GRAN));
-    CHECK_CU(cuMemcpyHtoD(va1, host + GRAN, 2 * GRAN));
-    CHECK_CU(cuMemcpyHtoD(va2, host + 3 * GRAN, GRAN));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(va3, host, GRAN)));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(va1, host + GRAN, 2 * GRAN)));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(va2, host + 3 * GRAN, GRAN)));
     CHECK_CU(cuMemSetAccess(va1 + GRAN, GRAN, &r, 1)); /* va1: two kinds of access */
     CHECK_EQ_U64(cuMemcpyHtoD(va1 + GRAN, host, 64), CUDA_ERROR_INVALID_VALUE);
+    /* from pageable memory cuMemcpyHtoD returns once staged: wait before unmapping */
+    CHECK_CU(cuCtxSynchronize());
     CHECK_CU(cuMemUnmap(va1, 2 * GRAN));
     CHECK_CU(cuMemUnmap(va2, GRAN));
     CHECK_CU(cuMemUnmap(va3, GRAN));
@@ -309,11 +311,11 @@ TEST(aliased_mappings_share_bytes) {
     /* the last granule written, then left in the pool */
     CHECK_CU(cuMemMap(y, GRAN, 2 * GRAN, h, 0));
     CHECK_CU(cuMemSetAccess(y, GRAN, &a, 1));
-    CHECK_CU(cuMemcpyHtoD(y, host + 2 * GRAN, GRAN));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(y, host + 2 * GRAN, GRAN)));
     CHECK_CU(cuMemUnmap(y, GRAN));
     CHECK_CU(cuMemMap(x, 2 * GRAN, 0, h, 0)); /* [0, 2G) at x */
     CHECK_CU(cuMemSetAccess(x, 2 * GRAN, &a, 1));
-    CHECK_CU(cuMemcpyHtoD(x, host, 2 * GRAN));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(x, host, 2 * GRAN)));
     CHECK_CU(cuMemMap(y, 2 * GRAN, GRAN, h, 0)); /* [G, 3G) at y: granule G twice */
     CHECK_CU(cuMemSetAccess(y, 2 * GRAN, &a, 1));
     CHECK_CU(cuMemcpyDtoH(back, y, 2 * GRAN));
@@ -321,7 +323,7 @@ TEST(aliased_mappings_share_bytes) {
     CHECK_CU(cuMemcpyDtoH(back, x, 2 * GRAN));
     CHECK(memcmp(back, host, 2 * GRAN) == 0);
     /* writes through one address show through the other */
-    CHECK_CU(cuMemsetD8(y + 5, 0x77, 100));
+    CHECK_CU(sim_test_landed(cuMemsetD8(y + 5, 0x77, 100)));
     CHECK_CU(cuMemcpyDtoH(back, x + GRAN, 128));
     CHECK(back[4] == host[GRAN + 4] && back[5] == 0x77 && back[104] == 0x77 &&
           back[105] == host[GRAN + 105]);
@@ -373,16 +375,16 @@ TEST(forked_child_leaves_parent_memory_alone) {
     CHECK_CU(cuMemAddressReserve(&other, GRAN, 0, 0, 0));
     CHECK_CU(cuMemMap(va, GRAN, 0, h, 0));
     CHECK_CU(cuMemSetAccess(va, GRAN, &a, 1));
-    CHECK_CU(cuMemcpyHtoD(va, host, GRAN));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(va, host, GRAN)));
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
         CUmemGenericAllocationHandle c;
-        if (cuMemsetD8(va, 0x55, GRAN) || cuMemUnmap(va, GRAN) || cuMemRelease(h))
+        if (sim_test_landed(cuMemsetD8(va, 0x55, GRAN)) || cuMemUnmap(va, GRAN) || cuMemRelease(h))
             _exit(2);
         /* the child reuses h's extent: poisoned and written in the child only */
         if (cuMemCreate(&c, GRAN, &p, 0) || cuMemMap(other, GRAN, 0, c, 0) ||
-            cuMemSetAccess(other, GRAN, &a, 1) || cuMemsetD8(other, 0x66, GRAN))
+            cuMemSetAccess(other, GRAN, &a, 1) || sim_test_landed(cuMemsetD8(other, 0x66, GRAN)))
             _exit(3);
         _exit(0);
     }
@@ -442,7 +444,7 @@ TEST(pinned_and_registered) {
     CHECK_EQ_U64((uintptr_t)b % GRAN, 0);
     memset(b, 0x5a, big);
     CHECK_CU(cuMemAlloc(&d, big));
-    CHECK_CU(cuMemcpyHtoD(d, b, big));
+    CHECK_CU(sim_test_landed(cuMemcpyHtoD(d, b, big)));
     memset(b, 0, big);
     CHECK_CU(cuMemcpyDtoH(b, d, big));
     CHECK(b[0] == 0x5a && b[big - 1] == 0x5a);
@@ -458,13 +460,10 @@ TEST(pinned_and_registered) {
     CHECK_EQ_U64(cuMemHostUnregister(buf), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
 }
 
-static void on_segv(int sig) {
-    (void)sig;
-    _exit(77);
-}
-
-/* A kernel writing to a reserved but unmapped range dies of SIGSEGV. (The child's own
- * handler turns it into exit status 77, so sanitizers' handlers do not blur it.) */
+/* A kernel writing to a reserved but unmapped range faults as on a GPU: the launch
+ * succeeds, the kernel stops, every later call returns the sticky
+ * CUDA_ERROR_ILLEGAL_ADDRESS, and the process lives on to exit normally. In a child,
+ * since the context stays broken. */
 TEST(kernel_faults_on_unmapped) {
     if (RUNNING_ON_VALGRIND) {
         printf("# skipped under valgrind: the fault it provokes is what valgrind reports\n");
@@ -473,7 +472,6 @@ TEST(kernel_faults_on_unmapped) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        signal(SIGSEGV, on_segv);
         CUdeviceptr va;
         if (!sim_test_setup())
             _exit(2);
@@ -483,14 +481,50 @@ TEST(kernel_faults_on_unmapped) {
         unsigned long long n = 16;
         unsigned v = 1;
         void *args[] = {&va, &n, &v};
-        _exit(f && cuLaunchKernel(f, 1, 1, 1, 16, 1, 1, 0, NULL, args, NULL) == CUDA_SUCCESS &&
-                      cuCtxSynchronize() == CUDA_SUCCESS
-                  ? 0
-                  : 4);
+        if (!f || cuLaunchKernel(f, 1, 1, 1, 16, 1, 1, 0, NULL, args, NULL) != CUDA_SUCCESS)
+            _exit(4);
+        if (cuCtxSynchronize() != CUDA_ERROR_ILLEGAL_ADDRESS)
+            _exit(5);
+        CUdeviceptr d;
+        if (cuMemAlloc(&d, 4096) != CUDA_ERROR_ILLEGAL_ADDRESS) /* sticky */
+            _exit(6);
+        _exit(0);
     }
     int status = 0;
     waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 77);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ_U64(WEXITSTATUS(status), 0);
+}
+
+/* A kernel cannot reach pageable host memory: a parameter pointing there faults the
+ * launch's stream (sticky), while pinned host memory is device-accessible. */
+TEST(kernel_faults_on_pageable_host_memory) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!sim_test_setup())
+            _exit(2);
+        CUfunction f = sim_test_kernel("fill_u32");
+        unsigned long long n = 16;
+        unsigned v = 9, *pinned;
+        if (!f || cuMemAllocHost((void **)&pinned, 64) != CUDA_SUCCESS)
+            _exit(3);
+        void *ok_args[] = {&pinned, &n, &v};
+        if (cuLaunchKernel(f, 1, 1, 1, 16, 1, 1, 0, NULL, ok_args, NULL) != CUDA_SUCCESS ||
+            cuCtxSynchronize() != CUDA_SUCCESS || pinned[15] != 9)
+            _exit(4);
+        unsigned *pageable = calloc(16, sizeof *pageable);
+        void *bad_args[] = {&pageable, &n, &v};
+        if (cuLaunchKernel(f, 1, 1, 1, 16, 1, 1, 0, NULL, bad_args, NULL) != CUDA_SUCCESS)
+            _exit(5);
+        if (cuCtxSynchronize() != CUDA_ERROR_ILLEGAL_ADDRESS)
+            _exit(6);
+        _exit(pageable[0] == 0 ? 0 : 7); /* the kernel never ran */
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ_U64(WEXITSTATUS(status), 0);
 }
 
 struct churn_arg {
@@ -527,7 +561,7 @@ static void *churn(void *v) {
             continue;
         }
         a->errors += pinned[0] != want || pinned[4095] != want;
-        if (cuMemAlloc(&d, 4096 + i) || cuMemsetD8(d, want ^ 0xff, 4096 + i) ||
+        if (cuMemAlloc(&d, 4096 + i) || sim_test_landed(cuMemsetD8(d, want ^ 0xff, 4096 + i)) ||
             cuMemcpyDtoH(pinned, d, 64) || cuMemFree(d)) {
             a->errors++;
             continue;
@@ -560,6 +594,7 @@ int main(void) {
     setenv("SIMCUDA_MEMORY", "64MiB", 1); /* read at the first cuInit */
     /* first, while this process has no threads: the child sets up its own driver */
     RUN(kernel_faults_on_unmapped);
+    RUN(kernel_faults_on_pageable_host_memory);
     if (!sim_test_setup())
         return 1;
     RUN(alloc_copy_memset);

@@ -9,8 +9,18 @@
 #include <sys/wait.h>
 #include <time.h>
 
-static CUdeviceptr dev_words; /* 16 words of scratch device memory */
-#define W(i) (dev_words + 4 * (i))
+/* 16 words of scratch device memory, each an allocation of its own: kernels access
+ * whole allocations for the race detector, and these tests run kernels on unordered
+ * streams that each write their own word. */
+static CUdeviceptr dev_word[16];
+#define W(i) (dev_word[i])
+
+static int alloc_words(void) {
+    for (int i = 0; i < 16; i++)
+        if (cuMemAlloc(&dev_word[i], 4) != CUDA_SUCCESS)
+            return -1;
+    return 0;
+}
 
 static unsigned read_word(int i) {
     unsigned v = 0xdeadbeef;
@@ -19,7 +29,9 @@ static unsigned read_word(int i) {
 }
 
 static void zero_words(void) {
-    cuMemsetD32(dev_words, 0, 16);
+    for (int i = 0; i < 16; i++)
+        cuMemsetD32(dev_word[i], 0, 1);
+    cuCtxSynchronize(); /* a memset returns before it is done */
 }
 
 static double now_ms(void) {
@@ -48,6 +60,16 @@ static CUresult wait_flag(CUstream s, unsigned *flag, CUdeviceptr out) {
 
 static void set_flag(unsigned *flag, unsigned v) {
     __atomic_store_n(flag, v, __ATOMIC_RELEASE);
+}
+
+/* A flag a kernel may read: pinned host memory (a GPU cannot reach pageable memory, and
+ * neither can the simulator's kernels). Cleared. */
+static unsigned *pinned_flag(void) {
+    static unsigned *flag;
+    if (!flag && cuMemAllocHost((void **)&flag, sizeof *flag) != CUDA_SUCCESS)
+        return NULL;
+    set_flag(flag, 0);
+    return flag;
 }
 
 TEST(kernel_fill) {
@@ -148,12 +170,11 @@ TEST(event_orders_streams) {
     CHECK_EQ_U64(cuEventQuery(e), CUDA_SUCCESS);
     /* without the wait, b does not wait for a: a's kernel sees the flag the host sets
      * only after b finished */
-    static unsigned flag;
-    set_flag(&flag, 0);
-    CHECK_CU(wait_flag(a, &flag, W(2)));
+    unsigned *flag = pinned_flag();
+    CHECK_CU(wait_flag(a, flag, W(2)));
     CHECK_CU(incr_copy(b, W(4), W(3)));
     CHECK_CU(cuStreamSynchronize(b));
-    set_flag(&flag, 1);
+    set_flag(flag, 1);
     CHECK_CU(cuStreamSynchronize(a));
     CHECK_EQ_U64(read_word(3), 1);
     CHECK_EQ_U64(read_word(2), 1);
@@ -193,12 +214,11 @@ TEST(legacy_default_stream) {
     CHECK_CU(incr_copy(NULL, W(0), W(1))); /* waits for the blocking stream */
     CHECK_CU(slow_store(NULL, W(2), 20, 80000));
     CHECK_CU(incr_copy(blocking, W(2), W(3))); /* waits for the legacy stream */
-    static unsigned flag;
-    set_flag(&flag, 0);
-    CHECK_CU(wait_flag(nonblocking, &flag, W(4)));
+    unsigned *flag = pinned_flag();
+    CHECK_CU(wait_flag(nonblocking, flag, W(4)));
     CHECK_CU(incr_copy(CU_STREAM_LEGACY, W(7), W(5))); /* does not wait for it */
     CHECK_CU(cuStreamSynchronize(CU_STREAM_LEGACY));
-    set_flag(&flag, 1);
+    set_flag(flag, 1);
     CHECK_CU(cuStreamSynchronize(blocking));
     CHECK_EQ_U64(read_word(1), 11);
     CHECK_EQ_U64(read_word(3), 21);
@@ -310,7 +330,7 @@ TEST(async_fault_is_sticky) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        if (!sim_test_setup() || cuMemAlloc(&dev_words, 64) != CUDA_SUCCESS)
+        if (!sim_test_setup() || alloc_words() != 0)
             _exit(9);
         CUmemAllocationProp p = {0};
         p.type = CU_MEM_ALLOCATION_TYPE_PINNED;
@@ -398,7 +418,7 @@ int main(void) {
     RUN(async_fault_is_sticky);
     if (!sim_test_setup())
         return 1;
-    if (cuMemAlloc(&dev_words, 64) != CUDA_SUCCESS)
+    if (alloc_words() != 0)
         return 1;
     RUN(kernel_fill);
     RUN(param_info_and_extra);

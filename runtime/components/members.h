@@ -1,0 +1,40 @@
+/*
+ * members.h — internal to runtime/components: the state components.c keeps per component,
+ * shared with stream.c. Everyone else uses components.h.
+ */
+#ifndef OFFLOAD_COMPONENTS_MEMBERS_H
+#define OFFLOAD_COMPONENTS_MEMBERS_H
+
+#include "runtime/components/components.h"
+#include "runtime/policy/order.h"
+#include "runtime/policy/policy.h"
+
+struct component_state {
+    struct allocation **members;
+    size_t count, capacity;
+    uint64_t bytes, peak_bytes; /* owned (mapped sizes of alive members) */
+    struct move_stats moves;
+    struct order order; /* the order its members are first touched in each turn */
+    uint64_t turns;     /* times it became active: the order's turn number */
+    size_t position;    /* where in `order` its last launch was; ORDER_NONE before any */
+    /* rt->clock before its previous launch: what was used since is hot (stream.c) */
+    uint64_t clock_before_previous, clock_before_last;
+};
+
+struct components {
+    size_t count;
+    struct component_state *c;
+    int active;
+    size_t active_pos;
+    /* the last plan's window: kept out of pressure evictions while others can go */
+    bool *window;
+    /* scratch for policy calls, count entries each; a switch plan points into them */
+    struct policy_component *view;
+    size_t *evict, *prefetch, *victims;
+    bool *protect;
+};
+
+/* A launch in the active component touched refs[0..n): the learnt order follows. */
+void stream_observe(struct runtime *rt, struct allocation **refs, size_t n);
+
+#endif /* OFFLOAD_COMPONENTS_MEMBERS_H */

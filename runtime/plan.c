@@ -78,3 +78,20 @@ void plan_stream(struct runtime *rt) {
     }
     setup_context_leave(pushed);
 }
+
+void plan_fill_component(struct runtime *rt, size_t c, CUstream stream) {
+    size_t n;
+    struct allocation *const *members = components_members(rt, c, &n);
+    bool pushed = setup_context_enter(rt);
+    residency_reap(rt);
+    bool room = true;
+    for (size_t i = 0; i < n; i++) {
+        struct allocation *a = members[i];
+        if (room && (a->state == ALLOC_EVICTED || a->state == ALLOC_EVICTING))
+            room = residency_restore(rt, a, true) == CUDA_SUCCESS;
+        if (allocation_mapped(a) && a->state != ALLOC_EVICTING)
+            residency_use(rt, a, stream); /* ordered after its restore, if any */
+    }
+    residency_drain_pool(rt);
+    setup_context_leave(pushed);
+}

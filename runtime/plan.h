@@ -32,6 +32,12 @@ bool plan_pending(const struct runtime *rt);
  * the context current. */
 void plan_poll(struct runtime *rt);
 
+/* Makes component c resident as far as free room allows, never evicting and never
+ * failing (its members beyond that stay where they are), and orders `stream` after every
+ * restore of its members: for a launch that may reach them through pointers stored in
+ * device memory. */
+void plan_fill_component(struct runtime *rt, size_t c, CUstream stream);
+
 /* After a launch in the active component: carries out components_stream_plan (evict the
  * farthest member, restore the next ones ahead), never waiting. */
 void plan_stream(struct runtime *rt);

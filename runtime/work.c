@@ -86,8 +86,9 @@ static int by_recent_use(const void *x, const void *y) {
 }
 
 /* Collects the members of component `comp` (every tracked allocation when comp < 0), most
- * recently used first, as many as the budget holds beside what is untracked: the rest
- * stays where it is (this launch must not fail for memory it may not even use). */
+ * recently used first, as many as the budget holds beside what cannot make way (untracked
+ * memory, kept allocations) and what the call already collected: the rest stays where it
+ * is (this launch must not fail for memory it may not even use). */
 static void collect_component(struct collect *c, int comp) {
     size_t first = c->count;
     for (size_t i = 0; i < rt->registry.count; i++) {
@@ -96,8 +97,15 @@ static void collect_component(struct collect *c, int comp) {
             call_collect_value(c, a->base);
     }
     qsort(rt->scratch + first, c->count - first, sizeof *rt->scratch, by_recent_use);
-    uint64_t room =
-        rt->budget.limit > rt->budget.untracked ? rt->budget.limit - rt->budget.untracked : 0;
+    /* room: the budget less what cannot make way (untracked memory, other components'
+     * kept allocations; the call's own are counted in `taken`) */
+    uint64_t fixed = rt->budget.untracked;
+    for (size_t i = 0; i < rt->registry.count; i++) {
+        const struct allocation *a = rt->registry.list[i];
+        if (a->keep && allocation_mapped(a) && a->protect_epoch != rt->epoch)
+            fixed += a->mapped;
+    }
+    uint64_t room = rt->budget.limit > fixed ? rt->budget.limit - fixed : 0;
     uint64_t taken = 0;
     for (size_t i = 0; i < c->count; i++)
         taken += rt->scratch[i]->mapped;
@@ -126,26 +134,23 @@ static size_t launch_general(struct func_layout *layout, void **params, void **e
     struct collect c = {0, false};
     if (!launch_scan(layout, params, extra, call_collect_value, &c))
         collect_unreadable(&c, layout, stream);
-    /* A kernel declared `indirect`: its component's memory, whatever the launch passes,
-     * then what was used most recently (its operands are often the activations the
-     * launches before it wrote, which a caching allocator may have carved from another
-     * component's segment), as much as the budget holds. */
-    int indirect = components_indirect_of_kernel(rt, layout);
-    if (indirect >= 0) {
-        collect_component(&c, indirect);
-        collect_component(&c, -1);
-    }
     struct switch_plan plan;
-    if (components_on_launch(rt, layout, rt->scratch, c.count, &plan)) {
+    if (components_on_launch(rt, layout, rt->scratch, c.count, &plan))
         plan_carry_out(rt, &plan);
-        /* A component becomes resident as a whole when it becomes active (as much of it
-         * as the budget holds), ordered before this launch: its kernels may reach members
-         * through pointers stored in device memory (a batched GEMM's pointer array),
-         * which no launch passes. */
-        collect_component(&c, components_active(rt));
-    }
     record_launch(rt, layout, rt->scratch, c.count);
     return c.count;
+}
+
+/* The component whose memory this launch may reach through pointers stored in device
+ * memory, which no launch passes (a batched GEMM's pointer array): the one its kernel is
+ * declared `indirect` for, or the one it just made active (a component becomes resident
+ * as a whole when it becomes active). -1: none. */
+static int reached_component(struct func_layout *layout, int active_before) {
+    int indirect = components_indirect_of_kernel(rt, layout);
+    if (indirect >= 0)
+        return indirect;
+    int active = components_active(rt);
+    return active != active_before ? active : -1;
 }
 
 CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void **extra) {
@@ -163,12 +168,16 @@ CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void
         return call_prepare_unlock(failed, false, nested);
     }
     size_t n = 0;
+    int active_before = components_active(rt);
     if (!launch_fast(layout, params, stream, &n))
         n = launch_general(layout, params, extra, stream);
     trace_launch(components_active(rt));
     CUresult r = CUDA_SUCCESS;
     if (n || rt->evicting_count || plan_pending(rt))
         r = call_use_collected(n, stream);
+    int reached = rt->components ? reached_component(layout, active_before) : -1;
+    if (r == CUDA_SUCCESS && reached >= 0)
+        plan_fill_component(rt, (size_t)reached, stream);
     if (r == CUDA_SUCCESS && rt->components && !copy_stream_capturing(stream))
         plan_stream(rt);
     return call_prepare_unlock(r, true, nested);

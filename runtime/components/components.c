@@ -233,8 +233,7 @@ bool components_on_launch(struct runtime *rt, struct func_layout *layout, struct
      * tests/fuzz/programs/corpus/keep-absorbs-unowned-oom). */
     for (size_t i = 0; i < n; i++) {
         struct allocation *a = refs[i];
-        if (!a->used && a->component < 0 && cs->active >= 0 &&
-            !cfg_component(rt, cs->active)->keep)
+        if (!a->used && a->component < 0 && cs->active >= 0 && !cfg_component(rt, cs->active)->keep)
             set_owner(rt, a, cs->active, false);
         a->used = true;
     }

@@ -420,8 +420,10 @@ static CUresult sync_stream(struct sim_stream *s) {
         seq = atomic_load(&s->submitted);
     }
     sim_stream_wait_seq(s, seq);
-    sim_pool_synced(s, seq); /* pool.c: frees seen by the host, release threshold */
+    /* the host's clock first: a free the pool now lets any stream reuse must already be
+     * ordered before whatever another thread submits next */
     sim_race_host_join_stream(s);
+    sim_pool_synced(s, seq); /* pool.c: frees seen by the host, release threshold */
     return sim_sticky();
 }
 

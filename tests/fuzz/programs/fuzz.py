@@ -47,6 +47,12 @@ CORPUS = os.path.join(HERE, 'corpus')
 TIMEOUT = float(os.environ.get('FUZZ_RUN_TIMEOUT', '60'))
 CLEAN_ENV = {k: v for k, v in os.environ.items()
              if not k.startswith(('OFFLOAD_', 'SIMCUDA_')) and k != 'LD_PRELOAD'}
+# The simulator's race detector counts every kernel access as a write (it cannot tell a
+# kernel's reads from its writes), so a kernel reading a buffer a copy on another stream
+# also reads is a race to it, and nearly every generated program is one. Until kernels
+# declare their read-only parameters, the generator's own ordering model is the check
+# (FUZZ_RACECHECK=1 turns the detector on).
+CLEAN_ENV['SIMCUDA_RACECHECK'] = '1' if os.environ.get('FUZZ_RACECHECK') == '1' else '0'
 WEIGHTS = gen.parse_weights(os.environ.get('FUZZ_WEIGHTS'))
 RACE_CHECK_SHARE = float(os.environ.get('FUZZ_RACE_CHECK', '0.35'))
 # FUZZ_STRICT=1: the known capture limitation counts as a failure (see known_capture_oom).

@@ -880,8 +880,11 @@ def config(meta, r, peak):
     keep_bytes = sum(comp_bytes[c] for c in keep)
     frac = r.uniform(0.25, 0.60)
     budget = int(peak * frac)
-    # Physics, not policy: one operation's buffers and the kept ones must fit at once.
-    floor = int((meta['max_footprint'] + keep_bytes + meta['untracked']) * 1.05) + 2 * MiB
+    # Physics, not policy: one operation's buffers and the kept ones must fit at once,
+    # with two granules of slack: liboffload reads every 8-byte word of a launch's
+    # parameters, and a stale address left in a struct's unused field names one more
+    # allocation than the operation uses.
+    floor = int((meta['max_footprint'] + keep_bytes + meta['untracked']) * 1.05) + 4 * MiB
     budget = max(budget, floor)
     head = ['[offload]', f'policy = {policy}', f'prefetch = {r.randint(0, 2)}',
             f'min_size = {meta["min_size"]}', f'budget = {budget}']

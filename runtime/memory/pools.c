@@ -72,8 +72,13 @@ struct allocation *pools_reuse_freed(struct runtime *rt, size_t bytes, CUstream 
         drop_pending(p, i);
         a->size = bytes;
         a->stream_freed = false;
+        /* a new allocation: nothing its earlier life's owners said of it holds (a stale
+         * readonly would keep a backup "valid" across the new contents' writes) */
         a->keep = false;
-        a->backup_valid = false; /* new contents */
+        a->readonly = false;
+        a->used = false;
+        a->prefetched = false;
+        a->backup_valid = false;
         a->protect_epoch = rt->epoch;
         registry_renumber(&rt->registry, a);
         return a;

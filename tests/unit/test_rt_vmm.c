@@ -233,6 +233,7 @@ TEST(an_exportable_request_is_tracked_with_its_properties) {
     struct allocation *a = registry_find(&rt->registry, va);
     CHECK(a && a->physical_prop);
     CHECK_CU(cuMemsetD8_v2(va, 0x66, SIZE));
+    CHECK_CU(cuCtxSynchronize()); /* the memset was not made through liboffload */
     evict_now(a);
     CHECK(holds(va, SIZE, 0x66));
     CHECK_CU(cuMemGetAllocationPropertiesFromHandle(&got, a->handle)); /* the driver's view */

@@ -299,7 +299,9 @@ TEST(freed_memory_is_reused_in_stream_order_only) {
     CUdeviceptr d, again, elsewhere;
     bool forward;
     CHECK_CU(runtime_stream_alloc(&d, SIZE, NULL, stream, &forward));
-    uint64_t ordinal = registry_find(&rt->registry, d)->ordinal;
+    struct allocation *first = registry_find(&rt->registry, d);
+    uint64_t ordinal = first->ordinal;
+    first->readonly = true; /* as a readonly component would have said of its old life */
     atomic_store(&gate_open, false);
     CHECK_CU(cuLaunchHostFunc(stream, gate, NULL)); /* the free cannot run before we say */
     CHECK_CU(cuMemsetD8Async(d, 0x21, SIZE, stream));
@@ -310,7 +312,7 @@ TEST(freed_memory_is_reused_in_stream_order_only) {
     CHECK_EQ_U64(again, d);
     atomic_store(&gate_open, true);
     struct allocation *a = registry_find(&rt->registry, again);
-    CHECK(a && !a->stream_freed && !a->keep && a->ordinal > ordinal);
+    CHECK(a && !a->stream_freed && !a->keep && !a->readonly && a->ordinal > ordinal);
     CHECK_EQ_U64(rt->pools.free_count, 0);
     CHECK_CU(cuMemsetD8Async(again, 0x22, SIZE, stream));
     CHECK_CU(cuStreamSynchronize(stream));

@@ -70,6 +70,24 @@ CUresult driver_abi_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3D_BATCH_O
     X(cuMemUnmap, cuMemUnmap)                                                                      \
     X(cuMemSetAccess, cuMemSetAccess)                                                              \
     X(cuMemGetAllocationGranularity, cuMemGetAllocationGranularity)                                \
+    X(cuMemGetAccess, cuMemGetAccess)                                                              \
+    X(cuMemRetainAllocationHandle, cuMemRetainAllocationHandle)                                    \
+    X(cuMemGetAllocationPropertiesFromHandle, cuMemGetAllocationPropertiesFromHandle)              \
+    X(cuMemExportToShareableHandle, cuMemExportToShareableHandle)                                  \
+    /* stream-ordered allocation and pools */                                                      \
+    X(cuMemAllocAsync, cuMemAllocAsync)                                                            \
+    X(cuMemAllocAsync_ptsz, cuMemAllocAsync)                                                       \
+    X(cuMemAllocFromPoolAsync, cuMemAllocFromPoolAsync)                                            \
+    X(cuMemAllocFromPoolAsync_ptsz, cuMemAllocFromPoolAsync)                                       \
+    X(cuMemFreeAsync, cuMemFreeAsync)                                                              \
+    X(cuMemFreeAsync_ptsz, cuMemFreeAsync)                                                         \
+    X(cuMemPoolCreate, cuMemPoolCreate)                                                            \
+    X(cuMemPoolDestroy, cuMemPoolDestroy)                                                          \
+    X(cuMemPoolTrimTo, cuMemPoolTrimTo)                                                            \
+    X(cuMemPoolGetAttribute, cuMemPoolGetAttribute)                                                \
+    X(cuMemPoolSetAttribute, cuMemPoolSetAttribute)                                                \
+    X(cuDeviceGetMemPool, cuDeviceGetMemPool)                                                      \
+    X(cuDeviceGetDefaultMemPool, cuDeviceGetDefaultMemPool)                                        \
     /* streams and events */                                                                       \
     X(cuStreamCreate, cuStreamCreate)                                                              \
     X(cuStreamDestroy_v2, cuStreamDestroy_v2)                                                      \

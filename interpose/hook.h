@@ -88,7 +88,10 @@ static inline CUstream hook_per_thread_stream(CUstream stream) {
     X(cuLaunchCooperativeKernel_ptsz, cuLaunchCooperativeKernel)                                   \
     X(cuGraphInstantiateWithParams_ptsz, cuGraphInstantiateWithParams)                             \
     X(cuGraphLaunch_ptsz, cuGraphLaunch)                                                           \
-    X(cuStreamSynchronize_ptsz, cuStreamSynchronize)
+    X(cuStreamSynchronize_ptsz, cuStreamSynchronize)                                               \
+    X(cuMemAllocAsync_ptsz, cuMemAllocAsync)                                                       \
+    X(cuMemAllocFromPoolAsync_ptsz, cuMemAllocFromPoolAsync)                                       \
+    X(cuMemFreeAsync_ptsz, cuMemFreeAsync)
 HOOK_PER_THREAD(HOOK_DECLARE_AS)
 
 extern __typeof__(driver_abi_cuGetProcAddress_v1)

@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "driver/driver.h"
+#include "runtime/alloc.h"
 #include "runtime/call.h"
 #include "runtime/components/components.h"
 #include "runtime/memory/residency.h"
@@ -26,36 +27,62 @@ static void count_tracked(const struct allocation *a) {
     atomic_store(&rt->tracked_count, rt->registry.count);
 }
 
-static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes) {
-    struct allocation *a;
-    CUresult r = residency_create(rt, bytes, &a);
-    if (r != CUDA_SUCCESS)
-        return r;
+CUresult alloc_start_tracking(struct runtime *state, struct allocation *a) {
     struct switch_plan plan;
-    if (components_on_alloc(rt, a, &plan))
-        plan_carry_out(rt, &plan);
-    r = residency_map_new(rt, a);
+    if (components_on_alloc(state, a, &plan))
+        plan_carry_out(state, &plan);
+    CUresult r = residency_map_new(state, a);
     if (r != CUDA_SUCCESS) {
-        components_forget(rt, a);
-        residency_discard(rt, a);
+        components_forget(state, a);
+        residency_discard(state, a);
         return r;
     }
     count_tracked(a);
-    record_alloc(rt, a);
+    record_alloc(state, a);
     log_debug("tracked allocation #%llu: %zu bytes at 0x%llx", (unsigned long long)a->ordinal,
-              bytes, (unsigned long long)a->base);
-    *dptr = a->base;
+              a->size, (unsigned long long)a->base);
     return CUDA_SUCCESS;
 }
 
-/* Makes room in liboffload's context for `bytes` the driver is about to allocate
- * untracked under `limit` (the caller may be in another context of the same device). */
-static CUresult room_for_untracked(uint64_t bytes, uint64_t limit) {
-    bool pushed = setup_context_enter(rt);
-    CUresult r = residency_make_room(rt, bytes, limit, rt->victims);
-    residency_drain_pool(rt); /* the room must be real before the driver allocates */
+void alloc_resume_tracking(struct runtime *state, struct allocation *a) {
+    struct switch_plan plan;
+    if (components_on_alloc(state, a, &plan))
+        plan_carry_out(state, &plan);
+    a->last_use = ++state->clock;
+    state->stats.tracked_allocations++;
+    record_alloc(state, a);
+    log_debug("tracked allocation #%llu: %zu bytes at 0x%llx, reused in stream order",
+              (unsigned long long)a->ordinal, a->size, (unsigned long long)a->base);
+}
+
+void alloc_stop_tracking(struct runtime *state, struct allocation *a) {
+    if (a->origin == ALLOC_FROM_STREAM)
+        pools_unserve(state, a->pool, a->mapped);
+    record_free(state, a);
+    components_forget(state, a);
+}
+
+static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes) {
+    struct allocation *a;
+    CUresult r = residency_create(rt, bytes, &a);
+    if (r == CUDA_SUCCESS)
+        r = alloc_start_tracking(rt, a);
+    if (r == CUDA_SUCCESS)
+        *dptr = a->base;
+    return r;
+}
+
+/* The caller may be in another context of the same device. */
+CUresult alloc_room_for_untracked(struct runtime *state, uint64_t bytes, uint64_t limit) {
+    bool pushed = setup_context_enter(state);
+    CUresult r = residency_make_room(state, bytes, limit, state->victims);
+    residency_drain_pool(state); /* the room must be real before the driver allocates */
     setup_context_leave(pushed);
     return r;
+}
+
+static CUresult room_for_untracked(uint64_t bytes, uint64_t limit) {
+    return alloc_room_for_untracked(rt, bytes, limit);
 }
 
 /* In the caller's context, which may not be liboffload's: the device memory is the same,
@@ -120,8 +147,7 @@ static CUresult free_tracked(struct allocation *a) {
     bool pushed = setup_context_enter(rt);
     CUresult r = residency_quiesce(rt, a);
     if (r == CUDA_SUCCESS) {
-        record_free(rt, a);
-        components_forget(rt, a);
+        alloc_stop_tracking(rt, a);
         residency_destroy(rt, a);
         atomic_store(&rt->tracked_count, rt->registry.count);
     }
@@ -149,8 +175,15 @@ CUresult runtime_mem_free(CUdeviceptr dptr) {
         return driver()->cuMemFree_v2(dptr);
     }
     struct allocation *a = registry_find(&rt->registry, dptr);
-    /* An interior pointer of a tracked range is not an allocation: the driver says so. */
-    CUresult r = a && a->base == dptr ? free_tracked(a) : free_untracked(dptr, !a);
+    CUresult r;
+    if (a && a->origin == ALLOC_FROM_MAPPING)
+        r = driver()->cuMemFree_v2(dptr); /* the program's VMM range: the driver says */
+    else if (a && a->stream_freed)
+        r = CUDA_ERROR_INVALID_VALUE; /* already freed with cuMemFreeAsync */
+    else if (a && a->base == dptr)
+        r = free_tracked(a);
+    else /* an interior pointer of a tracked range is not an allocation: the driver says so */
+        r = free_untracked(dptr, !a);
     runtime_unlock();
     return r;
 }
@@ -166,6 +199,11 @@ CUresult runtime_mem_get_info(size_t *free_bytes, size_t *total_bytes) {
     if (!free_bytes || !total_bytes) {
         runtime_unlock();
         return CUDA_ERROR_INVALID_VALUE;
+    }
+    if (rt->pools.known_count) {
+        bool pushed = setup_context_enter(rt);
+        pools_refresh(rt); /* what the driver's pools reserve counts too */
+        setup_context_leave(pushed);
     }
     *free_bytes = budget_free(&rt->budget);
     *total_bytes = rt->budget.limit;

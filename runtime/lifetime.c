@@ -5,6 +5,7 @@
 
 #include "runtime/call.h"
 #include "runtime/components/components.h"
+#include "runtime/memory/pools.h"
 #include "runtime/record/record.h"
 #include "runtime/report/trace.h"
 #include "runtime/setup.h"
@@ -65,6 +66,10 @@ void runtime_shutdown(void) {
         return;
     bool locked = lock_for_exit();
     if (rt->cuda_ready) {
+        bool pushed = setup_context_enter(rt);
+        rt->epoch++;
+        pools_reap_frees(rt); /* stream-ordered frees that have run are not held at exit */
+        setup_context_leave(pushed);
         record_finish(rt);
         report();
         /* like the stats, only from a process that used CUDA: a wrapper (sh -c ./app) that

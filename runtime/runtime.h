@@ -81,6 +81,52 @@ CUresult runtime_read_evicted(void *dst, CUdeviceptr src, size_t bytes, CUstream
  * release, from the host, work those evictions wait for. */
 void runtime_before_host_wait(void);
 
+/*
+ * Program-mapped memory (runtime/vmm.c): each answers the whole call, the driver's own
+ * answer wherever liboffload does not take part. cuMemCreate of device memory in
+ * liboffload's context returns a liboffload handle; its first whole mapping is a tracked
+ * allocation at the program's address; see vmm.c for what stays the driver's.
+ */
+CUresult runtime_vmm_create(CUmemGenericAllocationHandle *handle, size_t size,
+                            const CUmemAllocationProp *prop, unsigned long long flags);
+CUresult runtime_vmm_release(CUmemGenericAllocationHandle handle);
+CUresult runtime_vmm_map(CUdeviceptr ptr, size_t size, size_t offset,
+                         CUmemGenericAllocationHandle handle, unsigned long long flags);
+CUresult runtime_vmm_unmap(CUdeviceptr ptr, size_t size);
+CUresult runtime_vmm_get_access(unsigned long long *flags, const CUmemLocation *location,
+                                CUdeviceptr ptr);
+CUresult runtime_vmm_retain(CUmemGenericAllocationHandle *handle, void *addr);
+CUresult runtime_vmm_properties(CUmemAllocationProp *prop, CUmemGenericAllocationHandle handle);
+CUresult runtime_vmm_export(void *shareable, CUmemGenericAllocationHandle handle,
+                            CUmemAllocationHandleType type, unsigned long long flags);
+CUresult runtime_vmm_address_free(CUdeviceptr ptr, size_t size);
+
+/* cuMemSetAccess, bracketed like a copy: the tracked mappings in [ptr, ptr+size) are mapped
+ * (restored when evicted) for the driver call, which the hook then makes unchanged. */
+CUresult runtime_begin_set_access(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc,
+                                  size_t count);
+
+/*
+ * Stream-ordered memory (runtime/stream_alloc.c). runtime_stream_alloc serves
+ * cuMemAllocAsync (pool NULL: the device's current pool) or cuMemAllocFromPoolAsync from
+ * liboffload's memory, or sets *forward: the hook then makes its driver call and tells
+ * runtime_stream_alloc_forwarded. runtime_stream_free: *forward when the pointer is not
+ * liboffload's.
+ */
+CUresult runtime_stream_alloc(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream stream,
+                              bool *forward);
+void runtime_stream_alloc_forwarded(void);
+CUresult runtime_stream_free(CUdeviceptr dptr, CUstream stream, bool *forward);
+
+/* cuMemPoolGetAttribute answered `value`: the usage attributes gain what liboffload serves
+ * in the pool's name. cuMemPoolSetAttribute succeeded (a high-water mark reset). */
+void runtime_mem_pool_attribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value);
+void runtime_mem_pool_attribute_set(CUmemoryPool pool, CUmemPool_attribute attr);
+
+/* cuMemPoolCreate succeeded / cuMemPoolDestroy is about to be made. */
+void runtime_mem_pool_created(CUmemoryPool pool, const CUmemPoolProps *props);
+void runtime_mem_pool_destroyed(CUmemoryPool pool);
+
 /* cuGraphExecDestroy / cuStreamDestroy: forget the handle. */
 void runtime_graph_exec_destroyed(CUgraphExec exec);
 void runtime_stream_destroyed(CUstream stream);

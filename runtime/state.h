@@ -18,6 +18,8 @@
 #include "runtime/memory/budget.h"
 #include "runtime/memory/copy.h"
 #include "runtime/memory/handle_pool.h"
+#include "runtime/memory/mapped.h"
+#include "runtime/memory/pools.h"
 #include "runtime/memory/registry.h"
 #include "runtime/report/stats.h"
 
@@ -71,6 +73,9 @@ struct runtime {
     struct stats stats;
     struct components *components; /* NULL without components in the config */
     struct prefetch_queue prefetches;
+    struct vmm_table vmm; /* program-mapped memory: its handles and mappings (mapped.h) */
+    struct pools pools;   /* stream-ordered frees waiting, driver pools (pools.h) */
+    bool export_logged;   /* "an exported handle is never evicted" said once */
     const struct victim_source *victims; /* what goes when room is needed (pressure.h) */
     struct record_trace *record;         /* OFFLOAD_MODE=record only */
     struct allocation **scratch;         /* the current call's allocations (reused buffer) */

@@ -100,17 +100,14 @@ under_liboffload() {
 }
 
 @test "liboffload, 160 MiB device: program-mapped buffers give the reference checksum" {
-    skip "needs issue 17 items 2-3"
     under_liboffload vmm
 }
 
 @test "liboffload, 160 MiB device: cuMemAllocAsync buffers give the reference checksum" {
-    skip "needs issue 17 items 2-3"
     under_liboffload async
 }
 
 @test "liboffload, 160 MiB device: cuMemAllocFromPoolAsync buffers give the reference checksum" {
-    skip "needs issue 17 items 2-3"
     under_liboffload pool
 }
 
@@ -135,4 +132,40 @@ under_liboffload() {
         --buffers 4 --size 2
     [ "$status" -eq 1 ]
     [[ $output == *"cuMemFreeAsync(b->ptr[i], s) = CUDA_ERROR_INVALID_VALUE" ]]
+}
+
+@test "components by allocs ordinal and by kernels own mapped and stream-ordered memory" {
+    printf '[offload]\nsequence = first -> second\n[component first]\nallocs = 0-3\n[component second]\nallocs = 4-7\n' \
+        >"$T/ordinals.conf"
+    printf '[component updated]\nkernels = pattern_u32, update_u32\n' >"$T/kernels.conf"
+    ref=$(checksum_of alloc "$BATS_FILE_TMPDIR/ref.out")
+    for kind in vmm async pool; do
+        for conf in ordinals kernels; do
+            SIMCUDA_MEMORY=160MiB OFFLOAD_CONFIG=$T/$conf.conf OFFLOAD_STATS=$T/stats.json \
+                LD_PRELOAD=$LIB run "$PROG" "$KERNELS" --kind $kind
+            echo "$kind $conf: $output"
+            [ "$status" -eq 0 ]
+            [ "$(checksum_of $kind <(echo "$output"))" = "$ref" ]
+            # every buffer belongs to its component: 4 x 32 MiB each, or all 8 to one
+            if [ $conf = ordinals ]; then
+                [ "$(json "$T/stats.json" '[c["bytes"] for c in d["components"]]')" = \
+                    "[$((128 << 20)), $((128 << 20))]" ]
+            else
+                [ "$(json "$T/stats.json" '[c["bytes"] for c in d["components"]]')" = \
+                    "[$((256 << 20))]" ]
+            fi
+            [ "$(json "$T/stats.json" 'd["unowned_bytes"]')" -eq 0 ]
+        done
+    done
+}
+
+@test "the budget counts what a driver pool reserves for small stream-ordered buffers" {
+    # 1 MiB buffers stay in the driver's pool (below min_size 2 MiB): liboffload counts
+    # what the pool reserves, and the run still fits and gives the reference pattern
+    SIMCUDA_MEMORY=160MiB OFFLOAD_MIN_SIZE=2MiB OFFLOAD_STATS=$T/stats.json \
+        LD_PRELOAD=$LIB run "$PROG" "$KERNELS" --kind pool --buffers 16 --size 1
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$(json "$T/stats.json" 'd["tracked_allocations"]')" -eq 0 ]
+    [ "$(json "$T/stats.json" 'd["peak_used_bytes"] >= 16 << 20')" = True ]
 }

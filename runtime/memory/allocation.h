@@ -64,6 +64,15 @@ struct stream_use {
 
 struct granule_entry;
 
+/* How the program got the allocation: which calls free it, and whose range it is. */
+enum alloc_origin {
+    ALLOC_FROM_MEM_ALLOC, /* cuMemAlloc/cuMemAllocPitch: liboffload reserved the range */
+    ALLOC_FROM_STREAM,    /* cuMemAllocAsync/cuMemAllocFromPoolAsync: liboffload's range too */
+    ALLOC_FROM_MAPPING,   /* the program's cuMemMap of a liboffload handle: the range (and its
+                           * reservation) is the program's; liboffload neither reserves it nor
+                           * frees it, only maps and unmaps physical memory in it */
+};
+
 struct allocation {
     CUdeviceptr base;
     size_t size;      /* as the program asked */
@@ -90,6 +99,13 @@ struct allocation {
     unsigned stream_count;
     bool streams_overflow; /* more users than fit: eviction falls back to a context sync */
     struct stream_use streams[ALLOCATION_MAX_STREAMS];
+
+    enum alloc_origin origin;
+    bool stream_freed; /* ALLOC_FROM_STREAM: cuMemFreeAsync queued, destroyed once it ran */
+    CUmemoryPool pool; /* ALLOC_FROM_STREAM: the pool the program drew it from */
+    /* the properties of its physical memory (the program's cuMemCreate), NULL: a plain
+     * device allocation */
+    const CUmemAllocationProp *physical_prop;
 
     struct granule_entry *granules; /* this allocation's entries in the granule hash */
     size_t list_index;              /* position in registry.list */

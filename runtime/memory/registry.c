@@ -60,6 +60,10 @@ int registry_add(struct registry *reg, struct allocation *a) {
     return 0;
 }
 
+void registry_renumber(struct registry *reg, struct allocation *a) {
+    a->ordinal = reg->next_ordinal++;
+}
+
 void registry_unnumber_last(struct registry *reg, const struct allocation *a) {
     if (a->ordinal + 1 == reg->next_ordinal)
         reg->next_ordinal--;

@@ -48,6 +48,10 @@ int registry_add(struct registry *reg, struct allocation *a);
  * registry_add), so the next allocation gets it and config `allocs` keep their meaning. */
 void registry_unnumber_last(struct registry *reg, const struct allocation *a);
 
+/* Gives a (registered) the next ordinal: reused for a new allocation of the program, it
+ * counts as one (config `allocs`). */
+void registry_renumber(struct registry *reg, struct allocation *a);
+
 /* Removes a; does not free it. */
 void registry_remove(struct registry *reg, struct allocation *a);
 

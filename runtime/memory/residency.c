@@ -146,7 +146,7 @@ static void finish_eviction(struct runtime *rt, struct allocation *a) {
         return;
     }
     evicting_drop(rt, a);
-    if (!handle_pool_put(&rt->pool, a->handle, a->mapped)) {
+    if (a->physical_prop || !handle_pool_put(&rt->pool, a->handle, a->mapped)) {
         driver()->cuMemRelease(a->handle);
         budget_sub_resident(&rt->budget, a->mapped);
     }
@@ -189,35 +189,41 @@ void residency_finish_evictions(struct runtime *rt) {
         residency_reap_oldest(rt);
 }
 
-static CUresult create_physical(struct runtime *rt, size_t bytes, CUmemGenericAllocationHandle *h) {
+/* Physical memory for a: a plain device allocation, or with the properties the program
+ * asked for in its cuMemCreate (exportable, compressible, ...). */
+static CUresult create_physical(struct runtime *rt, const struct allocation *a,
+                                CUmemGenericAllocationHandle *h) {
     CUmemAllocationProp prop;
     memset(&prop, 0, sizeof prop);
     prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
     prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
     prop.location.id = rt->device;
+    if (a->physical_prop)
+        prop = *a->physical_prop;
     return cuerr_note(&rt->copy.failed_call, "cuMemCreate",
-                      driver()->cuMemCreate(h, bytes, &prop, 0));
+                      driver()->cuMemCreate(h, a->mapped, &prop, 0));
 }
 
 /* Physical memory for a: a handle this call's evictions released (its bytes are already
  * counted as resident), else a new one. */
 static CUresult take_physical(struct runtime *rt, struct allocation *a,
                               CUmemGenericAllocationHandle *h) {
-    if (handle_pool_take(&rt->pool, a->mapped, h)) {
+    /* the pool's handles are plain device memory: only for plain allocations */
+    if (!a->physical_prop && handle_pool_take(&rt->pool, a->mapped, h)) {
         budget_sub_resident(&rt->budget, a->mapped); /* counted again once mapped */
         return CUDA_SUCCESS;
     }
     /* Release what the pool holds before asking for new memory: the device never holds
      * more than before the evictions. */
     residency_drain_pool(rt);
-    CUresult r = create_physical(rt, a->mapped, h);
+    CUresult r = create_physical(rt, a, h);
     if (r == CUDA_ERROR_OUT_OF_MEMORY) {
         /* Under budget, yet the device is full: someone else took memory. Make room for
          * this much below what we hold now, and try once more. */
         log_info("device out of memory under budget: evicting to retry");
         residency_make_room(rt, a->mapped, budget_used(&rt->budget), rt->victims);
         residency_drain_pool(rt);
-        r = create_physical(rt, a->mapped, h);
+        r = create_physical(rt, a, h);
     }
     return r;
 }
@@ -272,6 +278,23 @@ CUresult residency_create(struct runtime *rt, size_t bytes, struct allocation **
     return CUDA_SUCCESS;
 }
 
+CUresult residency_create_mapped(struct runtime *rt, CUdeviceptr base, size_t bytes,
+                                 const CUmemAllocationProp *prop, struct allocation **out) {
+    struct allocation *a = allocation_new(bytes, rt->granularity);
+    if (!a)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    a->protect_epoch = rt->epoch;
+    a->base = base;
+    a->origin = ALLOC_FROM_MAPPING;
+    a->physical_prop = prop;
+    if (registry_add(&rt->registry, a) != 0) {
+        allocation_free(a);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    *out = a;
+    return CUDA_SUCCESS;
+}
+
 CUresult residency_map_new(struct runtime *rt, struct allocation *a) {
     CUresult r = residency_make_room(rt, a->mapped, rt->budget.limit, rt->victims);
     if (r == CUDA_SUCCESS) {
@@ -291,7 +314,8 @@ CUresult residency_map_new(struct runtime *rt, struct allocation *a) {
 void residency_discard(struct runtime *rt, struct allocation *a) {
     registry_remove(&rt->registry, a);
     registry_unnumber_last(&rt->registry, a);
-    driver()->cuMemAddressFree(a->base, a->mapped);
+    if (a->origin != ALLOC_FROM_MAPPING)
+        driver()->cuMemAddressFree(a->base, a->mapped);
     allocation_free(a);
 }
 
@@ -314,7 +338,8 @@ void residency_destroy(struct runtime *rt, struct allocation *a) {
         evicting_drop(rt, a);
     if (allocation_mapped(a))
         unmap_release(rt, a);
-    driver()->cuMemAddressFree(a->base, a->mapped);
+    if (a->origin != ALLOC_FROM_MAPPING)
+        driver()->cuMemAddressFree(a->base, a->mapped);
     if (a->ready)
         driver()->cuEventDestroy_v2(a->ready);
     backup_free(&rt->backups, a->backup, a->size, a->backup_pinned);
@@ -322,6 +347,32 @@ void residency_destroy(struct runtime *rt, struct allocation *a) {
     rt->stats.tracked_bytes -= a->mapped;
     trace_component(rt, a->component);
     allocation_free(a);
+}
+
+CUresult residency_detach(struct runtime *rt, struct allocation *a,
+                          CUmemGenericAllocationHandle *handle) {
+    CUresult r = CUDA_SUCCESS;
+    if (a->state == ALLOC_EVICTING || a->state == ALLOC_EVICTED)
+        r = residency_restore(rt, a, false);
+    if (r == CUDA_SUCCESS && a->ready)
+        r = copy_sync_event(&rt->copy, a->ready);
+    if (r != CUDA_SUCCESS) {
+        log_error("handing allocation #%llu back to the program failed (%s: %s)",
+                  (unsigned long long)a->ordinal, failed_call(rt), cuerr_name(r));
+        return r;
+    }
+    if (a->state == ALLOC_RESTORING)
+        allocation_set_state(a, ALLOC_RESIDENT);
+    *handle = a->handle;
+    a->handle = 0;
+    budget_sub_resident(&rt->budget, a->mapped);
+    if (a->ready)
+        driver()->cuEventDestroy_v2(a->ready);
+    backup_free(&rt->backups, a->backup, a->size, a->backup_pinned);
+    registry_remove(&rt->registry, a);
+    rt->stats.tracked_bytes -= a->mapped;
+    allocation_free(a);
+    return CUDA_SUCCESS;
 }
 
 /* --- evict / restore / use ---------------------------------------------------------- */

@@ -37,6 +37,14 @@ struct victim_source {
  * registered (ordinal assigned), protected by the current epoch, no memory behind it. */
 CUresult residency_create(struct runtime *rt, size_t bytes, struct allocation **out);
 
+/* A new RESERVED allocation in the program's own reserved range [base, base+bytes) (its
+ * cuMemMap of a liboffload handle): registered (ordinal assigned), protected by the current
+ * epoch; liboffload never reserves or frees that range. `prop`: the properties of the
+ * physical memory to create for it (NULL: plain device memory; kept by the caller for
+ * the allocation's life). */
+CUresult residency_create_mapped(struct runtime *rt, CUdeviceptr base, size_t bytes,
+                                 const CUmemAllocationProp *prop, struct allocation **out);
+
 /* RESERVED -> RESIDENT: maps fresh physical memory behind a's range, making room first. */
 CUresult residency_map_new(struct runtime *rt, struct allocation *a);
 
@@ -72,6 +80,13 @@ void residency_reap(struct runtime *rt);
 /* Releases the physical memory this call's evictions left in the pool. Every runtime entry
  * point calls it before returning. */
 void residency_drain_pool(struct runtime *rt);
+
+/* Stops tracking a, leaving its memory mapped with its bytes in place: restored first when
+ * evicted (making room), the host waits for its copies; *handle gets the physical memory,
+ * no longer counted as resident (the caller accounts for it). a is unregistered and freed;
+ * its owners must have forgotten it. On failure a is unchanged. */
+CUresult residency_detach(struct runtime *rt, struct allocation *a,
+                          CUmemGenericAllocationHandle *handle);
 
 /* Host waits until every eviction in flight has landed (or failed and stayed resident). */
 void residency_finish_evictions(struct runtime *rt);

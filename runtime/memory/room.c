@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "base/units.h"
+#include "runtime/memory/pools.h"
 #include "runtime/memory/residency.h"
 #include "runtime/report/trace.h"
 
@@ -61,6 +62,7 @@ CUresult residency_make_room(struct runtime *rt, uint64_t bytes, uint64_t limit,
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     residency_reap(rt);
+    pools_make_room(rt, bytes, limit); /* freed and unused memory before live data */
     for (int round = 0; round < MAKE_ROOM_MAX_ROUNDS; round++) {
         start_evictions(rt, bytes, limit, victims);
         bool failed = false;

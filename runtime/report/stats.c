@@ -85,6 +85,8 @@ char *stats_json(const struct stats_report *r) {
     put(&b, "  \"demand_restores\": %" PRIu64 ",\n", s->demand_restores);
     put(&b, "  \"backup_reads\": %" PRIu64 ",\n", s->backup_reads);
     put(&b, "  \"failed_evictions\": %" PRIu64 ",\n", s->failed_evictions);
+    put(&b, "  \"exported_kept\": %" PRIu64 ",\n", s->exported_kept);
+    put(&b, "  \"pool_trims\": %" PRIu64 ",\n", s->pool_trims);
     put(&b, "  \"wait_ns\": %" PRIu64 ",\n  ", r->wait_ns);
     put_moves(&b, &s->total);
     put(&b, ",\n  \"unowned_bytes\": %" PRIu64 ",\n  \"components\": [", r->unowned_bytes);

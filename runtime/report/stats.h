@@ -27,6 +27,8 @@ struct stats {
     uint64_t tracked_bytes;    /* currently tracked (mapped sizes) */
     uint64_t peak_tracked_bytes;
     uint64_t tracked_allocations; /* ever made */
+    uint64_t exported_kept;       /* program handles exported: never evicted */
+    uint64_t pool_trims;          /* driver pools trimmed to make room */
 };
 
 /* One component's line in the report. */

@@ -153,6 +153,104 @@ void runtime_stream_destroyed(CUstream stream) {
     record((struct seen){.what = "stream_destroyed", .stream = stream});
 }
 
+/* Program-mapped and stream-ordered memory: recorded, then the driver's own call. */
+CUresult runtime_vmm_create(CUmemGenericAllocationHandle *handle, size_t size,
+                            const CUmemAllocationProp *prop, unsigned long long flags) {
+    record((struct seen){.what = "vmm_create", .bytes = size});
+    return driver()->cuMemCreate(handle, size, prop, flags);
+}
+
+CUresult runtime_vmm_release(CUmemGenericAllocationHandle handle) {
+    record((struct seen){.what = "vmm_release"});
+    return driver()->cuMemRelease(handle);
+}
+
+CUresult runtime_vmm_map(CUdeviceptr ptr, size_t size, size_t offset,
+                         CUmemGenericAllocationHandle handle, unsigned long long flags) {
+    record((struct seen){.what = "vmm_map", .ptr = ptr, .bytes = size});
+    return driver()->cuMemMap(ptr, size, offset, handle, flags);
+}
+
+CUresult runtime_vmm_unmap(CUdeviceptr ptr, size_t size) {
+    record((struct seen){.what = "vmm_unmap", .ptr = ptr, .bytes = size});
+    return driver()->cuMemUnmap(ptr, size);
+}
+
+CUresult runtime_vmm_get_access(unsigned long long *flags, const CUmemLocation *location,
+                                CUdeviceptr ptr) {
+    record((struct seen){.what = "vmm_get_access", .ptr = ptr});
+    return driver()->cuMemGetAccess(flags, location, ptr);
+}
+
+CUresult runtime_vmm_retain(CUmemGenericAllocationHandle *handle, void *addr) {
+    record((struct seen){.what = "vmm_retain", .ptr = (CUdeviceptr)addr});
+    return driver()->cuMemRetainAllocationHandle(handle, addr);
+}
+
+CUresult runtime_vmm_properties(CUmemAllocationProp *prop, CUmemGenericAllocationHandle handle) {
+    record((struct seen){.what = "vmm_properties"});
+    return driver()->cuMemGetAllocationPropertiesFromHandle(prop, handle);
+}
+
+CUresult runtime_vmm_export(void *shareable, CUmemGenericAllocationHandle handle,
+                            CUmemAllocationHandleType type, unsigned long long flags) {
+    record((struct seen){.what = "vmm_export"});
+    return driver()->cuMemExportToShareableHandle(shareable, handle, type, flags);
+}
+
+CUresult runtime_vmm_address_free(CUdeviceptr ptr, size_t size) {
+    record((struct seen){.what = "vmm_address_free", .ptr = ptr, .bytes = size});
+    return driver()->cuMemAddressFree(ptr, size);
+}
+
+CUresult runtime_begin_set_access(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc,
+                                  size_t count) {
+    (void)desc;
+    (void)count;
+    return begin((struct seen){.what = "set_access", .ptr = ptr, .bytes = size});
+}
+
+CUresult runtime_stream_alloc(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream stream,
+                              bool *forward) {
+    (void)dptr;
+    (void)pool;
+    record((struct seen){.what = "stream_alloc", .bytes = bytes, .stream = stream});
+    *forward = true;
+    return CUDA_SUCCESS;
+}
+
+void runtime_stream_alloc_forwarded(void) {}
+
+CUresult runtime_stream_free(CUdeviceptr dptr, CUstream stream, bool *forward) {
+    record((struct seen){.what = "stream_free", .ptr = dptr, .stream = stream});
+    *forward = true;
+    return CUDA_SUCCESS;
+}
+
+void runtime_mem_pool_created(CUmemoryPool pool, const CUmemPoolProps *props) {
+    (void)pool;
+    (void)props;
+    record((struct seen){.what = "pool_created"});
+}
+
+void runtime_mem_pool_attribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value) {
+    (void)pool;
+    (void)attr;
+    (void)value;
+    record((struct seen){.what = "pool_attribute"});
+}
+
+void runtime_mem_pool_attribute_set(CUmemoryPool pool, CUmemPool_attribute attr) {
+    (void)pool;
+    (void)attr;
+    record((struct seen){.what = "pool_attribute_set"});
+}
+
+void runtime_mem_pool_destroyed(CUmemoryPool pool) {
+    (void)pool;
+    record((struct seen){.what = "pool_destroyed"});
+}
+
 /* The tensor-map hooks' one call into the runtime (runtime/launch/tensor_maps.h). */
 static struct {
     int count;
@@ -207,8 +305,16 @@ SPY(cuEventSynchronize, (CUevent e), (e))
 SPY(cuCtxSynchronize, (void), ())
 SPY(cuCtxSynchronize_v2, (CUcontext c), (c))
 SPY(cuGraphLaunch_ptsz, (CUgraphExec g, CUstream s), (g, s))
+SPY(cuMemAllocAsync, (CUdeviceptr * d, size_t n, CUstream s), (d, n, s))
+SPY(cuMemAllocAsync_ptsz, (CUdeviceptr * d, size_t n, CUstream s), (d, n, s))
+SPY(cuMemFreeAsync, (CUdeviceptr d, CUstream s), (d, s))
+SPY(cuMemFreeAsync_ptsz, (CUdeviceptr d, CUstream s), (d, s))
 
 static void install_spies(void) {
+    SPY_INSTALL(cuMemAllocAsync);
+    SPY_INSTALL(cuMemAllocAsync_ptsz);
+    SPY_INSTALL(cuMemFreeAsync);
+    SPY_INSTALL(cuMemFreeAsync_ptsz);
     SPY_INSTALL(cuMemcpyHtoD_v2);
     SPY_INSTALL(cuMemcpyHtoD_v2_ptds);
     SPY_INSTALL(cuMemcpyDtoH_v2);
@@ -501,6 +607,31 @@ TEST(each_hook_reaches_its_own_entry_point) {
     CHECK_CU(driver()->cuMemFree_v2(d));
 }
 
+/* Reached the driver's entry point `entry`, with no bracket (an allocation or a free). */
+#define CHECK_FORWARDED(call, entry)                                                               \
+    do {                                                                                           \
+        reached = NULL;                                                                            \
+        CHECK_CU(call);                                                                            \
+        CHECK_STR(reached, entry);                                                                 \
+    } while (0)
+
+TEST(stream_ordered_hooks_pass_their_stream_and_reach_their_entry_point) {
+    CUdeviceptr d;
+    reset();
+    CHECK_FORWARDED(cuMemAllocAsync(&d, 4096, NULL), "cuMemAllocAsync");
+    CHECK(fake.count == 1 && fake.calls[0].bytes == 4096);
+    CHECK(fake.calls[0].stream == CU_STREAM_LEGACY);
+    reset();
+    CHECK_FORWARDED(cuMemFreeAsync_ptsz(d, NULL), "cuMemFreeAsync_ptsz");
+    CHECK(fake.count == 1 && fake.calls[0].ptr == d);
+    CHECK(fake.calls[0].stream == CU_STREAM_PER_THREAD);
+    reset();
+    CHECK_FORWARDED(cuMemAllocAsync_ptsz(&d, 4096, NULL), "cuMemAllocAsync_ptsz");
+    CHECK(fake.calls[0].stream == CU_STREAM_PER_THREAD);
+    CHECK_FORWARDED(cuMemFreeAsync(d, NULL), "cuMemFreeAsync");
+    CHECK_CU(driver()->cuCtxSynchronize());
+}
+
 /* --- address queries ----------------------------------------------------------------- */
 
 TEST(address_queries_on_tracked_memory) {
@@ -643,6 +774,7 @@ int main(int argc, char **argv) {
     RUN(host_waits_tell_the_runtime_first);
     RUN(copies_report_range_and_default_stream);
     RUN(launches_and_graphs);
+    RUN(stream_ordered_hooks_pass_their_stream_and_reach_their_entry_point);
     RUN(address_queries_on_tracked_memory);
     RUN(tensor_map_hooks_remember_what_the_driver_wrote);
     RUN(resolver_hands_out_hooks_for_exact_symbols);

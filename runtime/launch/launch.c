@@ -4,8 +4,8 @@
 #include "runtime/launch/launch.h"
 
 #include "base/log.h"
-#include "driver/cuerr.h"
 #include "base/vec.h"
+#include "driver/cuerr.h"
 #include "runtime/launch/kernel_info.h"
 #include "runtime/launch/tensor_maps.h"
 

@@ -34,22 +34,22 @@
  * never calls back into the runtime). Every event function costs one predictable branch
  * when neither the trace nor the status line is on.
  *
- * Wiring (the calls the runtime makes; runtime/runtime.c already calls trace_start in
+ * Wiring (the calls the runtime makes; runtime/lifetime.c calls trace_start in
  * runtime_early_init and trace_finish in runtime_shutdown). All in runtime/memory/
  * residency.c unless said otherwise:
  *   - trace_evict_begin: residency_evict, once `a->state = EVICTING` (bytes: the bytes
  *     copied, 0 when the backup is still current; stream: the eviction stream).
  *   - trace_evict_end(ok = true): finish_eviction (reached from residency_reap and
- *     reap_oldest) once the memory is unmapped and released. ok = false: its cuMemUnmap
+ *     residency_reap_oldest) once the memory is unmapped and released. ok = false: its cuMemUnmap
  *     failure, reap_oldest's failed copy, and residency_restore taking an EVICTING
  *     allocation back (the data never left the device).
  *   - trace_restore_begin: residency_restore once the copy back is queued — only when
  *     there is one (a->backup): a first mapping is not a restore. Demand restores and the
  *     prefetches of runtime/components/components.c both come through here.
  *   - trace_restore_end: where liboffload learns the copy back is done: residency_use
- *     when cuEventQuery(a->ready) succeeds and restore_pending is cleared, or when it
+ *     when cuEventQuery(a->ready) succeeds and it becomes RESIDENT, or when it
  *     orders a user's stream after a->ready (copy_order_stream: from then on the GPU
- *     waits, the host never looks again); residency_evict when a->restore_pending (its
+ *     waits, the host never looks again); residency_evict of a RESTORING one (its
  *     copy out is ordered after the restore); residency_destroy after its
  *     copy_sync_event. A restore still pending at exit stays "unfinished".
  *   - trace_component_state: after each of the calls above and in residency_map_new and
@@ -60,12 +60,12 @@
  *     per component in components.c would make it O(1).)
  *   - trace_stall_begin / trace_stall_end: around the two waits count_stall measures in
  *     residency_use (residency_restore of a non-resident allocation, copy_order_stream),
- *     with on_component / on_ordinal the allocation waited for, and around reap_oldest in
- *     residency_make_room with the allocation being evicted. component: the active one
+ *     with on_component / on_ordinal the allocation waited for, and around
+ *     residency_reap_oldest in residency_make_room (memory/room.c) with the allocation
+ *     being evicted. component: the active one
  *     (-1 if none).
- *   - trace_launch: runtime_begin_launch (runtime/runtime.c), beside stats.launches++,
- *     after components_on_launch, with the active component (components.c's
- *     `active`, which needs an accessor; -1 without components). One call per launch:
+ *   - trace_launch: runtime_begin_launch (runtime/work.c), after components_on_launch,
+ *     with components_active() (-1 without components). One call per launch:
  *     the recorder aggregates turns itself.
  * Components are indices into cfg->components; ordinals are struct allocation's
  * `ordinal`; stream is the CUstream the copy was queued on (each distinct one is a

@@ -53,29 +53,7 @@ CUresult call_use_collected(size_t n, CUstream stream) {
     return r;
 }
 
-/* Whether the calling thread holds the lock between a runtime_begin_* and its
- * runtime_end_call (per-thread, so a thread's end never releases another's call).
- * initial-exec: read up to three times per launch, and the default model for a shared
- * object calls __tls_get_addr each time (~11 instructions). One byte of static TLS, which
- * glibc's surplus covers even when liboffload is dlopen'd rather than preloaded. */
-static _Thread_local bool call_holds_lock __attribute__((tls_model("initial-exec")));
-
-bool call_prepare_lock(void) {
-    if (call_holds_lock)
-        return true;
-    runtime_lock();
-    return false;
-}
-
-CUresult call_prepare_unlock(CUresult r, bool keep, bool nested) {
-    if (nested)
-        return r;
-    if (keep && r == CUDA_SUCCESS)
-        call_holds_lock = true;
-    else
-        runtime_unlock();
-    return r;
-}
+_Thread_local bool call_holds_lock __attribute__((tls_model("initial-exec")));
 
 bool call_in_progress(void) {
     return call_holds_lock;

@@ -36,13 +36,34 @@ static inline bool call_nothing_to_do(void) {
     return atomic_load_explicit(&offload_runtime.tracked_count, memory_order_relaxed) == 0;
 }
 
+/* Whether the calling thread holds the lock between a runtime_begin_* and its
+ * runtime_end_call (per-thread, so a thread's end never releases another's call).
+ * initial-exec: read up to three times per launch, and the default model for a shared
+ * object calls __tls_get_addr each time (~11 instructions). One byte of static TLS, which
+ * glibc's surplus covers even when liboffload is dlopen'd rather than preloaded. Inline
+ * with the two functions below: they are on every launch's path. */
+extern _Thread_local bool call_holds_lock __attribute__((tls_model("initial-exec")));
+
 /* The start of a prepare: takes the lock unless this thread's begun call holds it already
  * (a hook preparing several ranges for one driver call); returns whether it was held. */
-bool call_prepare_lock(void);
+static inline bool call_prepare_lock(void) {
+    if (call_holds_lock)
+        return true;
+    runtime_lock();
+    return false;
+}
 
 /* The end of a prepare: keep the lock for the driver call when it may go on, else release
  * it. A nested prepare leaves the lock to its outer call. Returns r. */
-CUresult call_prepare_unlock(CUresult r, bool keep, bool nested);
+static inline CUresult call_prepare_unlock(CUresult r, bool keep, bool nested) {
+    if (nested)
+        return r;
+    if (keep && r == CUDA_SUCCESS)
+        call_holds_lock = true;
+    else
+        runtime_unlock();
+    return r;
+}
 
 /* A new call's epoch; a nested prepare shares its outer call's (its allocations stay
  * protected from the nested one's evictions). */

@@ -9,6 +9,7 @@
 #include "driver/driver.h"
 #include "runtime/call.h"
 #include "runtime/components/components.h"
+#include "runtime/launch/tensor_maps.h"
 #include "runtime/memory/residency.h"
 #include "runtime/plan.h"
 #include "runtime/record/record.h"
@@ -42,14 +43,33 @@ static inline bool ready_for(struct allocation *a, CUstream stream) {
     return false;
 }
 
-/* The common launch: kernelParams with a known layout and no room for a tensor map, no
- * components, no recording, every
+/* One value of the fast path: a ready allocation's use marked at once, anything else
+ * collected for call_use_collected. */
+static inline __attribute__((always_inline)) uint64_t fast_use(struct registry *reg, uint64_t epoch,
+                                                               uint64_t clock, struct collect *c,
+                                                               uint64_t v, CUstream stream) {
+    struct allocation *a = registry_find(reg, v);
+    if (!a || a->protect_epoch == epoch)
+        return clock;
+    if (ready_for(a, stream)) {
+        a->protect_epoch = epoch;
+        a->last_use = ++clock;
+        if (a->backup_valid && !a->readonly)
+            a->backup_valid = false;
+    } else {
+        rt->clock = clock;
+        call_collect_value(c, v);
+    }
+    return clock;
+}
+
+/* The common launch: kernelParams with a known layout, no components, no recording, every
  * referenced allocation ready. One pass, no callbacks; anything else (a restore, a new
  * stream) is collected for call_use_collected. Returns false when the launch needs the
  * general path (components or recording look at every reference). */
 static bool launch_fast(const struct func_layout *layout, void **params, CUstream stream,
                         size_t *slow_count) {
-    if (rt->components || rt->record || !params || !layout || !layout->known || layout->map_count)
+    if (rt->components || rt->record || !params || !layout || !layout->known)
         return false;
     struct registry *reg = &rt->registry;
     const uint64_t epoch = rt->epoch;
@@ -59,20 +79,13 @@ static bool launch_fast(const struct func_layout *layout, void **params, CUstrea
      * compiler knows, and it would reload these every iteration */
     const unsigned count = layout->word_count;
     const struct param_word *const words = layout->words;
-    for (unsigned k = 0; k < count; k++) {
-        uint64_t v = launch_word(params, words[k]);
-        struct allocation *a = registry_find(reg, v);
-        if (!a || a->protect_epoch == epoch)
-            continue;
-        if (ready_for(a, stream)) {
-            a->protect_epoch = epoch;
-            a->last_use = ++clock;
-            if (a->backup_valid && !a->readonly)
-                a->backup_valid = false;
-        } else {
-            rt->clock = clock;
-            call_collect_value(&c, v);
-        }
+    for (unsigned k = 0; k < count; k++)
+        clock = fast_use(reg, epoch, clock, &c, launch_word(params, words[k]), stream);
+    CUdeviceptr global; /* tensor maps: one atomic load each while none was encoded */
+    for (unsigned k = 0; k < layout->map_count; k++) {
+        struct param_word w = layout->maps[k];
+        if (tensor_maps_lookup((const char *)params[w.param] + w.offset, &global))
+            clock = fast_use(reg, epoch, clock, &c, global, stream);
     }
     rt->clock = clock;
     *slow_count = c.count;
@@ -168,10 +181,11 @@ CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void
         return call_prepare_unlock(failed, false, nested);
     }
     size_t n = 0;
-    int active_before = components_active(rt);
+    int active_before = rt->components ? components_active(rt) : -1;
     if (!launch_fast(layout, params, stream, &n))
         n = launch_general(layout, params, extra, stream);
-    trace_launch(components_active(rt));
+    if (__builtin_expect(atomic_load_explicit(&trace_active, memory_order_relaxed), 0))
+        trace_launch_slow(components_active(rt)); /* trace_launch, without the call when off */
     CUresult r = CUDA_SUCCESS;
     if (n || rt->evicting_count || plan_pending(rt))
         r = call_use_collected(n, stream);

@@ -221,4 +221,3 @@ char *trace_build_json(uint64_t budget_bytes) {
     }
     return b.data;
 }
-

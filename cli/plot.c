@@ -11,12 +11,12 @@
 #include "cli/cli.h"
 
 #include "base/atomic_file.h"
+#include "base/strbuf.h"
 #include "cli/json.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,55 +50,27 @@ struct plot {
     double t0, t1;
     double elapsed; /* otherData.elapsed_us, 0 if absent */
     const char *process;
-    struct out *svg;
+    struct strbuf *svg;
 };
-
-struct out {
-    char *data;
-    size_t len, cap;
-    bool failed;
-};
-
-__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...) {
-    while (!o->failed) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->data + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            o->failed = true;
-        } else if ((size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        } else {
-            size_t cap = (o->cap + (size_t)n + 1) * 2;
-            char *d = realloc(o->data, cap);
-            if (!d)
-                o->failed = true;
-            else
-                o->data = d, o->cap = cap;
-        }
-    }
-}
 
 /* Text inside an element or an attribute. */
-static void put_text(struct out *o, const char *s) {
+static void put_text(struct strbuf *o, const char *s) {
     for (; *s; s++) {
         switch (*s) {
         case '&':
-            put(o, "&amp;");
+            strbuf_put(o, "&amp;");
             break;
         case '<':
-            put(o, "&lt;");
+            strbuf_put(o, "&lt;");
             break;
         case '>':
-            put(o, "&gt;");
+            strbuf_put(o, "&gt;");
             break;
         case '"':
-            put(o, "&quot;");
+            strbuf_put(o, "&quot;");
             break;
         default:
-            put(o, "%c", *s);
+            strbuf_put(o, "%c", *s);
         }
     }
 }
@@ -257,64 +229,64 @@ static const char *span_colour(const struct plot *p, const struct json *e) {
     return "#90a4ae";
 }
 
-static void put_time(struct out *o, double us) {
+static void put_time(struct strbuf *o, double us) {
     if (us >= 1e6)
-        put(o, "%.3f s", us / 1e6);
+        strbuf_put(o, "%.3f s", us / 1e6);
     else if (us >= 1e3)
-        put(o, "%.3f ms", us / 1e3);
+        strbuf_put(o, "%.3f ms", us / 1e3);
     else
-        put(o, "%.3f us", us);
+        strbuf_put(o, "%.3f us", us);
 }
 
 static void put_tooltip(struct plot *p, const struct span *s) {
-    struct out *o = p->svg;
-    put(o, "<title>");
+    struct strbuf *o = p->svg;
+    strbuf_put(o, "<title>");
     put_text(o, json_str(s->event, "name", ""));
-    put(o, ": at ");
+    strbuf_put(o, ": at ");
     put_time(o, s->ts - p->t0);
-    put(o, " for ");
+    strbuf_put(o, " for ");
     put_time(o, s->dur);
     const struct json *args = json_get(s->event, "args");
     for (size_t i = 0; args && i < args->count; i++) {
         const struct json *v = &args->items[i];
-        put(o, "&#10;");
+        strbuf_put(o, "&#10;");
         put_text(o, args->keys[i]);
         if (v->type == JSON_STRING) {
-            put(o, ": ");
+            strbuf_put(o, ": ");
             put_text(o, v->string);
         } else if (v->type == JSON_NUMBER) {
-            put(o, ": %.15g", v->number);
+            strbuf_put(o, ": %.15g", v->number);
         }
     }
-    put(o, "</title>");
+    strbuf_put(o, "</title>");
 }
 
 static void draw_track(struct plot *p, const struct track *t, double y, size_t row) {
-    struct out *o = p->svg;
+    struct strbuf *o = p->svg;
     if (row % 2 == 0)
-        put(o, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%d\" fill=\"#f5f5f5\"/>\n", PLOT_X,
-            y, PLOT_W, ROW_H);
-    put(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", LABEL_W, y + ROW_H - 7);
+        strbuf_put(o, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%d\" fill=\"#f5f5f5\"/>\n",
+                   PLOT_X, y, PLOT_W, ROW_H);
+    strbuf_put(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", LABEL_W, y + ROW_H - 7);
     char fallback[32];
     snprintf(fallback, sizeof fallback, "track %ld", t->tid);
     put_text(o, t->name ? t->name : fallback);
-    put(o, "</text>\n");
+    strbuf_put(o, "</text>\n");
     for (size_t i = 0; i < t->count; i++) {
         const struct span *s = &t->spans[i];
         double x = x_of(p, s->ts), w = x_of(p, s->ts + s->dur) - x;
         double inset = 2 + 4.0 * (s->depth < 4 ? s->depth : 4);
-        put(o,
-            "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\" "
-            "stroke=\"white\" stroke-width=\"0.3\">",
-            x, y + inset, w < 0.5 ? 0.5 : w, ROW_H - 2 * inset, span_colour(p, s->event));
+        strbuf_put(o,
+                   "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\" "
+                   "stroke=\"white\" stroke-width=\"0.3\">",
+                   x, y + inset, w < 0.5 ? 0.5 : w, ROW_H - 2 * inset, span_colour(p, s->event));
         put_tooltip(p, s);
-        put(o, "</rect>\n");
+        strbuf_put(o, "</rect>\n");
     }
 }
 
 /* The counter: each series stacked on the ones before it, as steps; the budget dashed. */
 static void draw_chart(struct plot *p, double y, uint64_t budget) {
-    struct out *o = p->svg;
+    struct strbuf *o = p->svg;
     const struct json *first = json_get(p->samples[0], "args");
     size_t series = first ? first->count : 0;
     double top = (double)budget;
@@ -328,17 +300,18 @@ static void draw_chart(struct plot *p, double y, uint64_t budget) {
     }
     if (top <= 0)
         top = 1;
-    put(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", LABEL_W, y + 14);
+    strbuf_put(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", LABEL_W, y + 14);
     put_text(o, p->counter);
-    put(o, "</text>\n<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#666\">%.1f MiB</text>\n",
+    strbuf_put(
+        o, "</text>\n<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#666\">%.1f MiB</text>\n",
         LABEL_W, y + 30, top / 1048576.0);
-    put(o,
-        "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%d\" fill=\"none\" "
-        "stroke=\"#bbb\"/>\n",
-        PLOT_X, y, PLOT_W, CHART_H);
+    strbuf_put(o,
+               "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%d\" fill=\"none\" "
+               "stroke=\"#bbb\"/>\n",
+               PLOT_X, y, PLOT_W, CHART_H);
     for (size_t k = series; k-- > 0;) { /* the topmost band first, the lower ones over it */
-        put(o, "<path fill=\"%s\" fill-opacity=\"0.8\" d=\"M%.2f %.1f", palette[k % 8],
-            x_of(p, p->t0), y + CHART_H);
+        strbuf_put(o, "<path fill=\"%s\" fill-opacity=\"0.8\" d=\"M%.2f %.1f", palette[k % 8],
+                   x_of(p, p->t0), y + CHART_H);
         double last_y = y + CHART_H;
         for (size_t i = 0; i < p->nsamples; i++) {
             const struct json *a = json_get(p->samples[i], "args");
@@ -347,27 +320,27 @@ static void draw_chart(struct plot *p, double y, uint64_t budget) {
                 sum += a->items[j].number;
             double sy = y + CHART_H - sum / top * CHART_H;
             double sx = x_of(p, json_double(p->samples[i], "ts", 0));
-            put(o, " L%.2f %.1f L%.2f %.1f", sx, last_y, sx, sy);
+            strbuf_put(o, " L%.2f %.1f L%.2f %.1f", sx, last_y, sx, sy);
             last_y = sy;
         }
-        put(o, " L%.2f %.1f L%.2f %.1f Z\"><title>", x_of(p, p->t1), last_y, x_of(p, p->t1),
-            y + CHART_H);
+        strbuf_put(o, " L%.2f %.1f L%.2f %.1f Z\"><title>", x_of(p, p->t1), last_y, x_of(p, p->t1),
+                   y + CHART_H);
         put_text(o, first->keys[k]);
-        put(o, "</title></path>\n");
+        strbuf_put(o, "</title></path>\n");
     }
     if (budget) {
         double by = y + CHART_H - (double)budget / top * CHART_H;
-        put(o,
-            "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#d32f2f\" "
-            "stroke-dasharray=\"6 4\"/>\n<text x=\"%d\" y=\"%.1f\" fill=\"#d32f2f\">budget "
-            "%.1f MiB</text>\n",
-            PLOT_X, by, PLOT_X + PLOT_W, by, PLOT_X + 4, by - 3, (double)budget / 1048576.0);
+        strbuf_put(o,
+                   "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#d32f2f\" "
+                   "stroke-dasharray=\"6 4\"/>\n<text x=\"%d\" y=\"%.1f\" fill=\"#d32f2f\">budget "
+                   "%.1f MiB</text>\n",
+                   PLOT_X, by, PLOT_X + PLOT_W, by, PLOT_X + 4, by - 3, (double)budget / 1048576.0);
     }
 }
 
 /* Ticks at 1, 2 or 5 times a power of ten, about eight of them, labelled in one unit. */
 static void draw_axis(struct plot *p, double y) {
-    struct out *o = p->svg;
+    struct strbuf *o = p->svg;
     double range = p->t1 - p->t0, raw = range / 8, step = pow(10, floor(log10(raw)));
     if (raw / step >= 5)
         step *= 5;
@@ -375,24 +348,25 @@ static void draw_axis(struct plot *p, double y) {
         step *= 2;
     const char *unit = range >= 2e6 ? "s" : range >= 2e3 ? "ms" : "us";
     double per = range >= 2e6 ? 1e6 : range >= 2e3 ? 1e3 : 1;
-    put(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#333\"/>\n", PLOT_X, y,
-        PLOT_X + PLOT_W, y);
+    strbuf_put(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#333\"/>\n", PLOT_X,
+               y, PLOT_X + PLOT_W, y);
     for (double t = 0; t <= range + step / 1e6; t += step) {
         double x = x_of(p, p->t0 + t);
-        put(o, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#333\"/>\n", x, y, x,
-            y + 5);
-        put(o, "<text x=\"%.2f\" y=\"%.1f\" text-anchor=\"middle\">%g %s</text>\n", x, y + 18,
-            t / per, unit);
+        strbuf_put(o, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#333\"/>\n",
+                   x, y, x, y + 5);
+        strbuf_put(o, "<text x=\"%.2f\" y=\"%.1f\" text-anchor=\"middle\">%g %s</text>\n", x,
+                   y + 18, t / per, unit);
     }
 }
 
-static double legend_item(struct out *o, double x, double y, const char *colour, const char *what) {
-    put(o,
-        "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>"
-        "<text x=\"%.1f\" y=\"%.1f\">",
-        x, y, colour, x + 16, y + 11);
+static double legend_item(struct strbuf *o, double x, double y, const char *colour,
+                          const char *what) {
+    strbuf_put(o,
+               "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>"
+               "<text x=\"%.1f\" y=\"%.1f\">",
+               x, y, colour, x + 16, y + 11);
     put_text(o, what);
-    put(o, "</text>\n");
+    strbuf_put(o, "</text>\n");
     return x + 16 + 7 * (double)strlen(what) + 18;
 }
 
@@ -412,31 +386,31 @@ static void draw_legend(struct plot *p, double y) {
 }
 
 static void draw(struct plot *p, const struct json *trace) {
-    struct out *o = p->svg;
+    struct strbuf *o = p->svg;
     const struct json *other = json_get(trace, "otherData");
     uint64_t budget = json_u64(other, "budget_bytes", 0);
     double y = 60;
     double height = y + (p->nsamples ? CHART_H + 20 : 0) + (double)p->ntracks * ROW_H + 100;
-    put(o,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
-        "viewBox=\"0 0 %d %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
-        "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-        WIDTH, height, WIDTH, height);
-    put(o, "<text x=\"10\" y=\"24\" font-size=\"16\" font-weight=\"bold\">");
+    strbuf_put(o,
+               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
+               "viewBox=\"0 0 %d %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
+               "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+               WIDTH, height, WIDTH, height);
+    strbuf_put(o, "<text x=\"10\" y=\"24\" font-size=\"16\" font-weight=\"bold\">");
     put_text(o, p->process ? p->process : "timeline");
-    put(o, "</text>\n<text x=\"10\" y=\"44\" fill=\"#555\">");
+    strbuf_put(o, "</text>\n<text x=\"10\" y=\"44\" fill=\"#555\">");
     put_time(o, p->t1 - p->t0);
-    put(o, " of host time");
+    strbuf_put(o, " of host time");
     if (budget)
-        put(o, ", budget %.1f MiB", (double)budget / 1048576.0);
+        strbuf_put(o, ", budget %.1f MiB", (double)budget / 1048576.0);
     uint64_t dropped = json_u64(other, "dropped_spans", 0);
     if (dropped)
-        put(o, ", the oldest %" PRIu64 " records dropped (ring full)", dropped);
+        strbuf_put(o, ", the oldest %" PRIu64 " records dropped (ring full)", dropped);
     size_t spans = 0;
     for (size_t i = 0; i < p->ntracks; i++)
         spans += p->tracks[i].count;
-    put(o, ", %zu spans%s</text>\n", spans, spans ? "" : " (nothing was recorded)");
+    strbuf_put(o, ", %zu spans%s</text>\n", spans, spans ? "" : " (nothing was recorded)");
     if (p->nsamples) {
         draw_chart(p, y, budget);
         y += CHART_H + 20;
@@ -446,7 +420,7 @@ static void draw(struct plot *p, const struct json *trace) {
     y += (double)p->ntracks * ROW_H + 4;
     draw_axis(p, y);
     draw_legend(p, y + 34);
-    put(o, "</svg>\n");
+    strbuf_put(o, "</svg>\n");
 }
 
 static void plot_help(void) {
@@ -512,7 +486,8 @@ int cmd_plot(int argc, char **argv) {
         json_free(trace);
         return 1;
     }
-    struct out svg = {malloc(1 << 16), 0, 1 << 16, false};
+    struct strbuf svg;
+    strbuf_init(&svg, 1 << 16);
     struct plot p = {.svg = &svg,
                      .elapsed = json_double(json_get(trace, "otherData"), "elapsed_us", 0)};
     int rc = svg.data && read_events(&p, events) == 0 ? 0 : 1;

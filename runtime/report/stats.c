@@ -5,100 +5,53 @@
 
 #include "base/atomic_file.h"
 #include "base/log.h"
+#include "base/strbuf.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct buf {
-    char *data;
-    size_t len, cap;
-    int failed;
-};
-
-__attribute__((format(printf, 2, 3))) static void put(struct buf *b, const char *fmt, ...) {
-    if (b->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)n + 1) * 2;
-        char *data = realloc(b->data, cap);
-        if (!data) {
-            b->failed = 1;
-            return;
-        }
-        b->data = data;
-        b->cap = cap;
-    }
-}
-
-/* Component names come from the config grammar (identifiers), but escape anyway. */
-static void put_string(struct buf *b, const char *s) {
-    put(b, "\"");
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            put(b, "\\%c", c);
-        else if (c < 0x20)
-            put(b, "\\u%04x", c);
-        else
-            put(b, "%c", c);
-    }
-    put(b, "\"");
-}
-
-static void put_moves(struct buf *b, const struct move_stats *m) {
-    put(b,
-        "\"evictions\": %" PRIu64 ", \"restores\": %" PRIu64 ", \"bytes_to_host\": %" PRIu64
-        ", \"bytes_to_device\": %" PRIu64 ", \"prefetch_hits\": %" PRIu64
-        ", \"stall_ns\": %" PRIu64,
-        m->evictions, m->restores, m->bytes_to_host, m->bytes_to_device, m->prefetch_hits,
-        m->stall_ns);
+static void put_moves(struct strbuf *b, const struct move_stats *m) {
+    strbuf_put(b,
+               "\"evictions\": %" PRIu64 ", \"restores\": %" PRIu64 ", \"bytes_to_host\": %" PRIu64
+               ", \"bytes_to_device\": %" PRIu64 ", \"prefetch_hits\": %" PRIu64
+               ", \"stall_ns\": %" PRIu64,
+               m->evictions, m->restores, m->bytes_to_host, m->bytes_to_device, m->prefetch_hits,
+               m->stall_ns);
 }
 
 char *stats_json(const struct stats_report *r) {
-    struct buf b = {malloc(4096), 0, 4096, 0};
+    struct strbuf b;
+    strbuf_init(&b, 4096);
     if (!b.data)
         return NULL;
     const struct stats *s = r->stats;
-    put(&b, "{\n  \"budget_bytes\": %" PRIu64 ",\n", r->budget_bytes);
-    put(&b, "  \"tracked_bytes\": %" PRIu64 ",\n", s->tracked_bytes);
-    put(&b, "  \"peak_tracked_bytes\": %" PRIu64 ",\n", s->peak_tracked_bytes);
-    put(&b, "  \"tracked_allocations\": %" PRIu64 ",\n", s->tracked_allocations);
-    put(&b, "  \"peak_resident_bytes\": %" PRIu64 ",\n", r->peak_resident_bytes);
-    put(&b, "  \"peak_used_bytes\": %" PRIu64 ",\n", r->peak_used_bytes);
-    put(&b, "  \"launches\": %" PRIu64 ",\n", s->launches);
-    put(&b, "  \"demand_restores\": %" PRIu64 ",\n", s->demand_restores);
-    put(&b, "  \"backup_reads\": %" PRIu64 ",\n", s->backup_reads);
-    put(&b, "  \"failed_evictions\": %" PRIu64 ",\n", s->failed_evictions);
-    put(&b, "  \"exported_kept\": %" PRIu64 ",\n", s->exported_kept);
-    put(&b, "  \"pool_trims\": %" PRIu64 ",\n", s->pool_trims);
-    put(&b, "  \"wait_ns\": %" PRIu64 ",\n  ", r->wait_ns);
+    strbuf_put(&b, "{\n  \"budget_bytes\": %" PRIu64 ",\n", r->budget_bytes);
+    strbuf_put(&b, "  \"tracked_bytes\": %" PRIu64 ",\n", s->tracked_bytes);
+    strbuf_put(&b, "  \"peak_tracked_bytes\": %" PRIu64 ",\n", s->peak_tracked_bytes);
+    strbuf_put(&b, "  \"tracked_allocations\": %" PRIu64 ",\n", s->tracked_allocations);
+    strbuf_put(&b, "  \"peak_resident_bytes\": %" PRIu64 ",\n", r->peak_resident_bytes);
+    strbuf_put(&b, "  \"peak_used_bytes\": %" PRIu64 ",\n", r->peak_used_bytes);
+    strbuf_put(&b, "  \"launches\": %" PRIu64 ",\n", s->launches);
+    strbuf_put(&b, "  \"demand_restores\": %" PRIu64 ",\n", s->demand_restores);
+    strbuf_put(&b, "  \"backup_reads\": %" PRIu64 ",\n", s->backup_reads);
+    strbuf_put(&b, "  \"failed_evictions\": %" PRIu64 ",\n", s->failed_evictions);
+    strbuf_put(&b, "  \"exported_kept\": %" PRIu64 ",\n", s->exported_kept);
+    strbuf_put(&b, "  \"pool_trims\": %" PRIu64 ",\n", s->pool_trims);
+    strbuf_put(&b, "  \"wait_ns\": %" PRIu64 ",\n  ", r->wait_ns);
     put_moves(&b, &s->total);
-    put(&b, ",\n  \"unowned_bytes\": %" PRIu64 ",\n  \"components\": [", r->unowned_bytes);
+    strbuf_put(&b, ",\n  \"unowned_bytes\": %" PRIu64 ",\n  \"components\": [", r->unowned_bytes);
     for (size_t i = 0; i < r->component_count; i++) {
         const struct stats_component *c = &r->components[i];
-        put(&b, "%s\n    {\"name\": ", i ? "," : "");
-        put_string(&b, c->name);
-        put(&b, ", \"bytes\": %" PRIu64 ", ", c->bytes);
+        strbuf_put(&b, "%s\n    {\"name\": ", i ? "," : "");
+        strbuf_put_json_string(&b, c->name);
+        strbuf_put(&b, ", \"bytes\": %" PRIu64 ", ", c->bytes);
         put_moves(&b, &c->moves);
-        put(&b, "}");
+        strbuf_put(&b, "}");
     }
-    put(&b, "%s]\n}\n", r->component_count ? "\n  " : "");
+    strbuf_put(&b, "%s]\n}\n", r->component_count ? "\n  " : "");
     if (b.failed) {
         free(b.data);
         return NULL;

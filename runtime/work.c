@@ -83,8 +83,7 @@ static bool launch_fast(const struct func_layout *layout, void **params, CUstrea
         clock = fast_use(reg, epoch, clock, &c, launch_word(params, words[k]), stream);
     CUdeviceptr global; /* tensor maps: one atomic load each while none was encoded */
     for (unsigned k = 0; k < layout->map_count; k++) {
-        struct param_word w = layout->maps[k];
-        if (tensor_maps_lookup((const char *)params[w.param] + w.offset, &global))
+        if (tensor_maps_lookup(launch_param_at(params, layout->maps[k]), &global))
             clock = fast_use(reg, epoch, clock, &c, global, stream);
     }
     rt->clock = clock;

@@ -165,8 +165,7 @@ bool launch_scan(const struct func_layout *layout, void **params, void **extra,
             visit(ctx, (CUdeviceptr)launch_word(params, layout->words[k]));
         CUdeviceptr global;
         for (unsigned k = 0; k < layout->map_count; k++) {
-            struct param_word w = layout->maps[k];
-            if (tensor_maps_lookup((const char *)params[w.param] + w.offset, &global))
+            if (tensor_maps_lookup(launch_param_at(params, layout->maps[k]), &global))
                 visit(ctx, global);
         }
         return true;

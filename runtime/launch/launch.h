@@ -83,10 +83,15 @@ static inline struct func_layout *launch_layout(struct launch_cache *cache, CUfu
     return launch_layout_slow(cache, f);
 }
 
+/* Where w lies in kernelParams (a word, or a place a tensor map may sit). */
+static inline const void *launch_param_at(void *const *params, struct param_word w) {
+    return (const char *)params[w.param] + w.offset;
+}
+
 /* The 8 bytes of kernelParams at word w. */
 static inline uint64_t launch_word(void *const *params, struct param_word w) {
     uint64_t v;
-    memcpy(&v, (const char *)params[w.param] + w.offset, sizeof v);
+    memcpy(&v, launch_param_at(params, w), sizeof v);
     return v;
 }
 

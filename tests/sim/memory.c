@@ -32,6 +32,7 @@
  * touches device memory the map does not show as accessible. Physical bytes (cuMemCreate
  * until released and unmapped, cuMemAlloc until freed) count against SIMCUDA_MEMORY.
  */
+#include "tests/sim/rangevec.h"
 #include "tests/sim/sim.h"
 #include "tests/sim/strict.h"
 
@@ -90,11 +91,6 @@ struct hostrange {
     unsigned flags;
 };
 
-struct vec {
-    char *data;
-    size_t n, cap, elem;
-};
-
 /* Free extents of the pool: [start, end) offsets in its window. */
 struct extent {
     uintptr_t start, end;
@@ -128,58 +124,6 @@ static struct {
     .maps = {.elem = sizeof(struct mapping)},
     .host = {.elem = sizeof(struct hostrange)},
 };
-
-/* ---- sorted vectors -------------------------------------------------------------- */
-
-static uintptr_t vstart(const struct vec *v, size_t i) {
-    return *(const uintptr_t *)(v->data + i * v->elem);
-}
-static uintptr_t vend(const struct vec *v, size_t i) {
-    return ((const uintptr_t *)(v->data + i * v->elem))[1];
-}
-static void *vat(const struct vec *v, size_t i) {
-    return v->data + i * v->elem;
-}
-
-/* Index of the last entry whose start <= p, or -1. */
-static long vfind_floor(const struct vec *v, uintptr_t p) {
-    size_t lo = 0, hi = v->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (vstart(v, mid) <= p)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return (long)lo - 1;
-}
-
-/* Index of the entry containing p, or -1. */
-static long vfind(const struct vec *v, uintptr_t p) {
-    long i = vfind_floor(v, p);
-    return i >= 0 && p < vend(v, (size_t)i) ? i : -1;
-}
-
-static int vinsert(struct vec *v, const void *e) {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 64;
-        char *d = realloc(v->data, cap * v->elem);
-        if (!d)
-            return -1;
-        v->data = d;
-        v->cap = cap;
-    }
-    size_t at = (size_t)(vfind_floor(v, *(const uintptr_t *)e) + 1);
-    memmove(v->data + (at + 1) * v->elem, v->data + at * v->elem, (v->n - at) * v->elem);
-    memcpy(v->data + at * v->elem, e, v->elem);
-    v->n++;
-    return 0;
-}
-
-static void vremove(struct vec *v, size_t i) {
-    memmove(v->data + i * v->elem, v->data + (i + 1) * v->elem, (v->n - i - 1) * v->elem);
-    v->n--;
-}
 
 /* ---- arena and capacity ---------------------------------------------------------- */
 
@@ -523,7 +467,7 @@ SIM_API CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
     long i = vfind(&mem.regions, ptr);
     if (i >= 0) {
         struct region *reg = vat(&mem.regions, (size_t)i);
-        long m = vfind_floor(&mem.maps, reg->end - 1);
+        long m = vfloor(&mem.maps, reg->end - 1);
         int mapped = m >= 0 && vend(&mem.maps, (size_t)m) > reg->start;
         if (reg->kind == REGION_RESERVED && reg->start == ptr && reg->end - reg->start == size &&
             !mapped) {
@@ -660,7 +604,7 @@ static int pool_take(struct pool *pl, size_t n, size_t *at) {
  * Its pages stay (that is the point). */
 static void pool_give(struct pool *pl, size_t at, size_t n) {
     struct extent e = {at, at + n};
-    long i = vfind_floor(&pl->free, e.start);
+    long i = vfloor(&pl->free, e.start);
     struct extent *prev = i >= 0 ? vat(&pl->free, (size_t)i) : NULL;
     struct extent *next = (size_t)(i + 1) < pl->free.n ? vat(&pl->free, (size_t)(i + 1)) : NULL;
     if (prev && prev->end == e.start) {
@@ -888,7 +832,7 @@ SIM_API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
     CUresult r = CUDA_ERROR_INVALID_VALUE;
     pthread_rwlock_wrlock(mem.lock);
     struct phys *ph = phys_find(handle);
-    long m = vfind_floor(&mem.maps, ptr + size - 1);
+    long m = vfloor(&mem.maps, ptr + size - 1);
     int overlaps = m >= 0 && vend(&mem.maps, (size_t)m) > ptr;
     if (ph && ph->refs > 0 && offset + size <= ph->size && offset + size > offset &&
         reservation_of(ptr, size) && !overlaps) {
@@ -1124,7 +1068,7 @@ SIM_API CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int fla
     uintptr_t a = (uintptr_t)p;
     CUresult r = CUDA_SUCCESS;
     pthread_rwlock_wrlock(mem.lock);
-    long i = vfind_floor(&mem.host, a + bytesize - 1);
+    long i = vfloor(&mem.host, a + bytesize - 1);
     if (i >= 0 && vend(&mem.host, (size_t)i) > a)
         r = CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
     else {

@@ -31,6 +31,7 @@
  * under the read lock never sees an allocation open or close under it, and fork() finds
  * the pools consistent. The record of event waits has a lock of its own, a leaf.
  */
+#include "tests/sim/rangevec.h"
 #include "tests/sim/sim.h"
 #include "tests/sim/strict.h"
 
@@ -75,11 +76,6 @@ struct span {
     struct chunk *chunk;
 };
 
-struct vec {
-    char *data;
-    size_t n, cap, elem;
-};
-
 struct sim_pool {
     unsigned magic;
     int alive, is_default;
@@ -116,55 +112,6 @@ static struct {
     .allocs = {.elem = sizeof(struct alloc)},
     .live = {.elem = sizeof(struct span)},
 };
-
-/* ---- sorted vectors -------------------------------------------------------------- */
-
-static uintptr_t vstart(const struct vec *v, size_t i) {
-    return *(const uintptr_t *)(v->data + i * v->elem);
-}
-static void *vat(const struct vec *v, size_t i) {
-    return v->data + i * v->elem;
-}
-
-/* Index of the last entry whose start <= p, or -1. */
-static long vfloor(const struct vec *v, uintptr_t p) {
-    size_t lo = 0, hi = v->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (vstart(v, mid) <= p)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return (long)lo - 1;
-}
-
-/* Index of the entry containing p, or -1. */
-static long vfind(const struct vec *v, uintptr_t p) {
-    long i = vfloor(v, p);
-    return i >= 0 && p < ((const uintptr_t *)vat(v, (size_t)i))[1] ? i : -1;
-}
-
-static int vinsert(struct vec *v, const void *e) {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 16;
-        char *d = realloc(v->data, cap * v->elem);
-        if (!d)
-            return -1;
-        v->data = d;
-        v->cap = cap;
-    }
-    size_t at = (size_t)(vfloor(v, *(const uintptr_t *)e) + 1);
-    memmove(v->data + (at + 1) * v->elem, v->data + at * v->elem, (v->n - at) * v->elem);
-    memcpy(v->data + at * v->elem, e, v->elem);
-    v->n++;
-    return 0;
-}
-
-static void vremove(struct vec *v, size_t i) {
-    memmove(v->data + i * v->elem, v->data + (i + 1) * v->elem, (v->n - i - 1) * v->elem);
-    v->n--;
-}
 
 /* ---- the record of event waits --------------------------------------------------- */
 

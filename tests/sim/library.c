@@ -39,7 +39,13 @@ struct sim_library {
     CUmodule module;
     unsigned nkernels;
     struct sim_kernel *kernels;
+    struct sim_library *next; /* every library ever loaded (below) */
 };
+
+/* Libraries are never freed, so that a handle used after cuLibraryUnload is recognised
+ * (alive == 0) instead of reading freed memory; this list keeps them reachable, which is
+ * also what the leak checker of a sanitizer build asks. */
+static struct sim_library *_Atomic every_library;
 
 static struct sim_library *library_of(CUlibrary h) {
     struct sim_library *l = (struct sim_library *)h;
@@ -169,6 +175,9 @@ static CUresult library_new(CUlibrary *out, CUresult opened, CUmodule mod) {
         free(l);
         return r;
     }
+    l->next = atomic_load(&every_library);
+    while (!atomic_compare_exchange_weak(&every_library, &l->next, l))
+        ;
     atomic_store(&l->alive, 1);
     *out = (CUlibrary)l;
     return CUDA_SUCCESS;

@@ -96,7 +96,8 @@ static void remove_locked(uintptr_t a, uintptr_t b) {
         j++;
     if (j < sh.n && sh.v[j].start < b)
         sh.v[j].start = b;
-    memmove(sh.v + i, sh.v + j, (sh.n - j) * sizeof *sh.v);
+    if (j > i) /* (never with an empty vector, whose v may be NULL) */
+        memmove(sh.v + i, sh.v + j, (sh.n - j) * sizeof *sh.v);
     sh.n -= j - i;
 }
 

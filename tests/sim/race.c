@@ -329,7 +329,8 @@ static int access_locked(const struct access *x, const struct sim_race_op *r) {
         size_t j = i;
         while (j < shd.n && shd.v[j].a < x->b)
             j++;
-        memmove(shd.v + i, shd.v + j, (shd.n - j) * sizeof *shd.v);
+        if (j > i) /* (never with an empty vector, whose v may be NULL) */
+            memmove(shd.v + i, shd.v + j, (shd.n - j) * sizeof *shd.v);
         shd.n -= j - i;
         struct interval iv = {x->a, x->b, *x, {{0}}, 0};
         insert_at(i, &iv);

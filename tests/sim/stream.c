@@ -728,6 +728,8 @@ static CUresult event_destroy(CUevent h) {
     pthread_mutex_lock(&st.ev_lock);
     e->alive = 0;
     e->gen++;
+    free(e->race_vc); /* the race detector's clock (race.c): a reused event starts afresh */
+    e->race_vc = NULL;
     e->next_free = st.free_events;
     st.free_events = e;
     pthread_mutex_unlock(&st.ev_lock);

@@ -52,6 +52,7 @@ TEST(function_and_kernel_give_the_same_layout) {
     CHECK_EQ_U64(kernel_param_info((CUfunction)k, 4, &off, &size), CUDA_ERROR_INVALID_VALUE);
     CHECK_STR(kernel_name(f), "mixed_params");
     CHECK_STR(kernel_name((CUfunction)k), "mixed_params");
+    CHECK_CU(((__typeof__(&cuLibraryUnload))sim_symbol("cuLibraryUnload"))(lib));
 }
 
 int main(void) {

@@ -585,7 +585,7 @@ static struct sim_op *op_clone(const struct sim_op *src) {
         for (unsigned i = 0; i < d->param_count; i++)
             if (d->param_offset[i] + d->param_size[i] > size)
                 size = d->param_offset[i] + d->param_size[i];
-        op->u.kernel.argbuf = malloc(size);
+        op->u.kernel.argbuf = sim_argbuf_new(size);
         if (!op->u.kernel.argbuf) {
             free(op);
             return NULL;

@@ -313,7 +313,7 @@ static CUresult launch(CUfunction hf, unsigned gx, unsigned gy, unsigned gz, uns
     struct sim_op *op = sim_op_new(SIM_OP_KERNEL);
     if (!op)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    op->u.kernel.argbuf = malloc(f->argsize ? f->argsize : 1);
+    op->u.kernel.argbuf = sim_argbuf_new(f->argsize);
     if (!op->u.kernel.argbuf) {
         sim_op_free(op);
         return CUDA_ERROR_OUT_OF_MEMORY;

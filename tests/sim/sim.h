@@ -300,6 +300,9 @@ struct sim_stream *sim_stream_create(struct sim_ctx *ctx, enum sim_stream_kind k
  * per-thread stream for _ptsz/_ptds entry points (per_thread != 0). */
 CUresult sim_stream_resolve(CUstream h, int per_thread, struct sim_stream **out);
 struct sim_op *sim_op_new(enum sim_op_kind kind);
+/* A kernel's argument buffer of `size` bytes, aligned as a GPU aligns its parameter space
+ * (CUtensorMap needs 128 bytes): a kernel reads its parameters in place. */
+unsigned char *sim_argbuf_new(size_t size);
 void sim_op_free(struct sim_op *op);
 /* op runs only after `stream` has completed `seq`. */
 int sim_op_add_dep(struct sim_op *op, struct sim_stream *stream, uint64_t seq);

@@ -47,6 +47,12 @@ struct sim_op *sim_op_new(enum sim_op_kind kind) {
     return op;
 }
 
+unsigned char *sim_argbuf_new(size_t size) {
+    enum { PARAM_SPACE_ALIGN = 256 };
+    size_t rounded = (size + PARAM_SPACE_ALIGN - 1) / PARAM_SPACE_ALIGN * PARAM_SPACE_ALIGN;
+    return aligned_alloc(PARAM_SPACE_ALIGN, rounded ? rounded : PARAM_SPACE_ALIGN);
+}
+
 void sim_op_free(struct sim_op *op) {
     if (!op)
         return;

@@ -41,6 +41,20 @@ __global__ void incr_copy(const unsigned *src, unsigned *dst) {
 }
 SIM_KERNEL(incr_copy)
 
+// The same with its pointers in a struct passed by value: the source is read-only, and
+// says so to the race detector (tests/sim/cuda_host.h).
+struct incr_args {
+    const unsigned *src;
+    unsigned *dst;
+};
+SIM_READ_ONLY_FIELDS(incr_args, src)
+
+__global__ void incr_copy_struct(incr_args p) {
+    if (threadIdx.x == 0 && blockIdx.x == 0)
+        *p.dst = *p.src + 1;
+}
+SIM_KERNEL(incr_copy_struct)
+
 // Mixed parameter sizes and alignments, to check the packed layout.
 __global__ void mixed_params(char c, double d, int i, unsigned long long *out) {
     if (threadIdx.x == 0 && blockIdx.x == 0) {

@@ -14,6 +14,7 @@ struct pair {
     unsigned *a;
     const unsigned *b;
 };
+SIM_READ_ONLY_FIELDS(pair, b) // for the race detector (tests/sim/cuda_host.h)
 
 // p.a[i] += p.b[i]: the two pointers travel in a 16-byte struct
 __global__ void add_pair(struct pair p, unsigned long long n) {
@@ -36,6 +37,7 @@ struct params256 {
     unsigned long long pad2[15];
     unsigned *out; // offset 248
 };
+SIM_READ_ONLY_FIELDS(params256, x, y)
 
 // out[i] = x[i] * m + y[i]
 __global__ void combine256(struct params256 p) {

@@ -11,6 +11,19 @@
  * simulated driver finds by dlsym (see simkernel.h). The descriptor's parameter
  * layout is derived from the kernel's own signature, with the alignment rules the
  * CUDA ABI uses for the packed argument buffer, so it cannot drift from the code.
+ *
+ * So are the parameters the kernel only reads (the race detector counts their accesses
+ * as reads): a parameter of type `const T *` is read-only, every other one is written
+ * (the conservative choice: a `T *` the kernel only reads is still a write to the
+ * detector). Pointers inside a struct passed by value say the same with their type,
+ * and the struct names them once, after its definition, at file scope:
+ *
+ *     struct args { const float *x; float *y; int n; };
+ *     SIM_READ_ONLY_FIELDS(args, x)
+ *
+ * which checks that each named field is a pointer to const (a wrong name or a `T *`
+ * field does not compile). Nothing else is read-only; under nvcc the line expands to
+ * nothing.
  */
 #ifndef CUDA_HOST_H
 #define CUDA_HOST_H
@@ -23,6 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <type_traits>
 #include <utility>
 
@@ -141,6 +155,58 @@ static inline void sim_tensor_map_load_box(void *dst, const void *map, const int
 
 namespace sim_detail {
 
+/* 1 if a parameter of type T is a pointer the kernel cannot write through. */
+template <typename T> constexpr uint64_t default_reads() {
+    return std::is_pointer<T>::value && std::is_const<std::remove_pointer_t<T>>::value ? 1 : 0;
+}
+
+/* The word mask of a struct's read-only fields, from their offsets. */
+constexpr uint64_t field_words(std::initializer_list<size_t> offsets) {
+    uint64_t mask = 0;
+    for (size_t off : offsets)
+        mask |= off / 8 < 64 ? uint64_t(1) << (off / 8) : 0;
+    return mask;
+}
+
+/* A field named read-only: a pointer to const at an 8-aligned offset. */
+template <typename F> constexpr size_t read_only_field(size_t offset) {
+    static_assert(std::is_pointer<F>::value && std::is_const<std::remove_pointer_t<F>>::value,
+                  "SIM_READ_ONLY_FIELDS names a field that is not a pointer to const");
+    return offset;
+}
+
+} // namespace sim_detail
+
+/* Bit k: the k-th 8-byte word of a parameter of type T is only read (see the top). */
+template <typename T> struct sim_param_reads {
+    static constexpr uint64_t words = sim_detail::default_reads<T>();
+};
+
+#define SIM_RO_FIELD_(T, f) sim_detail::read_only_field<decltype(T::f)>(offsetof(T, f))
+#define SIM_RO_1_(T, a) SIM_RO_FIELD_(T, a)
+#define SIM_RO_2_(T, a, ...) SIM_RO_FIELD_(T, a), SIM_RO_1_(T, __VA_ARGS__)
+#define SIM_RO_3_(T, a, ...) SIM_RO_FIELD_(T, a), SIM_RO_2_(T, __VA_ARGS__)
+#define SIM_RO_4_(T, a, ...) SIM_RO_FIELD_(T, a), SIM_RO_3_(T, __VA_ARGS__)
+#define SIM_RO_5_(T, a, ...) SIM_RO_FIELD_(T, a), SIM_RO_4_(T, __VA_ARGS__)
+#define SIM_RO_6_(T, a, ...) SIM_RO_FIELD_(T, a), SIM_RO_5_(T, __VA_ARGS__)
+#define SIM_RO_7_(T, a, ...) SIM_RO_FIELD_(T, a), SIM_RO_6_(T, __VA_ARGS__)
+#define SIM_RO_8_(T, a, ...) SIM_RO_FIELD_(T, a), SIM_RO_7_(T, __VA_ARGS__)
+#define SIM_RO_COUNT_(_1, _2, _3, _4, _5, _6, _7, _8, N, ...) N
+#define SIM_RO_CAT_(a, b) a##b
+#define SIM_RO_PICK_(n) SIM_RO_CAT_(SIM_RO_, n)
+#define SIM_RO_N_(...) SIM_RO_COUNT_(__VA_ARGS__, 8_, 7_, 6_, 5_, 4_, 3_, 2_, 1_, 0_)
+
+/* SIM_READ_ONLY_FIELDS(Struct, field, ...): up to 8 pointer-to-const fields of Struct (at
+ * file scope, after its definition) are read-only when Struct is passed by value. */
+#define SIM_READ_ONLY_FIELDS(T, ...)                                                               \
+    static_assert(alignof(T) >= 8, "SIM_READ_ONLY_FIELDS: the struct must be 8-byte aligned");     \
+    template <> struct sim_param_reads<T> {                                                        \
+        static constexpr uint64_t words =                                                          \
+            sim_detail::field_words({SIM_RO_PICK_(SIM_RO_N_(__VA_ARGS__))(T, __VA_ARGS__)});       \
+    };
+
+namespace sim_detail {
+
 template <typename... P> struct layout {
     static constexpr unsigned count = sizeof...(P);
     static constexpr size_t size[] = {sizeof(P)..., 0};
@@ -163,8 +229,9 @@ template <typename... P, size_t... I>
 constexpr simkernel_desc make_desc(const char *name,
                                    void (*run)(simkernel_dim3, simkernel_dim3, void **),
                                    std::index_sequence<I...>) {
-    return simkernel_desc{SIMKERNEL_ABI_VERSION,      name,           sizeof...(P),
-                          {param_offset<P...>(I)...}, {sizeof(P)...}, run};
+    return simkernel_desc{SIMKERNEL_ABI_VERSION,         name,           sizeof...(P),
+                          {param_offset<P...>(I)...},    {sizeof(P)...}, run,
+                          {sim_param_reads<P>::words...}};
 }
 
 template <typename... P, size_t... I>
@@ -211,6 +278,7 @@ constexpr simkernel_desc describe(void (*)(P...), const char *name,
 
 #else /* __CUDACC__: nvcc builds the cubin; the descriptors do not exist there. */
 #define SIM_KERNEL(name)
+#define SIM_READ_ONLY_FIELDS(T, ...)
 #endif
 
 #endif /* CUDA_HOST_H */

@@ -16,13 +16,14 @@
  *    successful query).
  * Shadow state keeps, per range of device bytes, the last write and a few reads since.
  * Copies and memsets access their exact ranges (pitched ones from first to last byte),
- * kernels every allocation their parameter words point into (read or write, unknown:
- * see enum access_kind), cuMemUnmap and cuMemFree are host writes. An access races
- * with a recorded one unless the recorded one happens before it (its epoch is covered by
- * the accessing op's clock). Since both orders of execution check against each other,
- * detection does not depend on which ran first. A race prints one `simcuda: race:` line
- * naming both operations, makes the later one fail (it does not run) and breaks the
- * context (sticky CUDA_ERROR_ILLEGAL_ADDRESS).
+ * kernels every allocation their parameter words point into, whole: a read through a
+ * word the kernel's descriptor says is read-only (a `const T *`, simkernel.h), a write
+ * through any other; cuMemUnmap and cuMemFree are host writes. An access races with a
+ * recorded one unless one of them is a read and the other too, or the recorded one
+ * happens before it (its epoch is covered by the accessing op's clock). Since both orders of
+ * execution check against each other, detection does not depend on which ran first. A race prints
+ * one `simcuda: race:` line naming both operations, makes the later one fail (it does not run) and
+ * breaks the context (sticky CUDA_ERROR_ILLEGAL_ADDRESS).
  *
  * One clock stands for all host threads: they order each other by means the simulator
  * cannot see (pthread_join, mutexes), and a clock per thread would report races that
@@ -210,11 +211,7 @@ void sim_race_host_join_op(const struct sim_op *op) {
 
 #define MAX_READS 8
 
-/* A kernel's access is a read or a write, nobody knows which: it conflicts with every
- * copy, memset and host write, not with other kernels' accesses (kernels on many streams
- * reading one buffer are common and legal; two unordered kernels writing the same bytes
- * are not seen). */
-enum access_kind { ACCESS_READ, ACCESS_WRITE, ACCESS_KERNEL };
+enum access_kind { ACCESS_READ, ACCESS_WRITE };
 
 struct access {
     uint32_t slot, clock; /* 0: none */
@@ -225,7 +222,7 @@ struct access {
 };
 
 static int conflicts(enum access_kind x, enum access_kind y) {
-    return x == ACCESS_WRITE || y == ACCESS_WRITE || x != y;
+    return x == ACCESS_WRITE || y == ACCESS_WRITE;
 }
 
 struct interval {
@@ -289,7 +286,7 @@ static int ordered(const struct access *prev, const struct sim_race_op *now, uin
 }
 
 static void describe(char *buf, size_t n, const struct access *x) {
-    static const char *verb[] = {"reading", "writing", "accessing"};
+    static const char *verb[] = {"reading", "writing"};
     snprintf(buf, n, "%s (stream %p, seq %u) %s [%#lx, %#lx)", x->entry ? x->entry : "?", x->stream,
              x->clock, verb[x->kind], (unsigned long)x->a, (unsigned long)x->b);
 }
@@ -376,20 +373,50 @@ static int access_range(const struct sim_race_op *r, const char *entry, uintptr_
 
 /* ---- checks ---------------------------------------------------------------------- */
 
+/* The words a kernel's parameters hold (as sim_kernel_param_words scans them) and, for
+ * each, whether the descriptor says the kernel only reads through it. */
+static size_t kernel_words(const struct sim_op *op, uintptr_t *words, unsigned char *read_only) {
+    const struct simkernel_desc *d = op->u.kernel.desc;
+    size_t n = 0;
+    for (unsigned i = 0; i < d->param_count; i++) {
+        size_t start = (d->param_offset[i] + 7) & ~(size_t)7;
+        size_t end = d->param_offset[i] + d->param_size[i];
+        for (size_t at = start; at + 8 <= end && n < SIM_MAX_PARAM_WORDS; at += 8) {
+            memcpy(&words[n], op->u.kernel.argbuf + at, 8);
+            read_only[n++] = (unsigned char)simkernel_word_read_only(d, i, (at - start) / 8);
+        }
+    }
+    return n;
+}
+
+/* The kernel accesses each extent its words point into, whole; one it reaches through a
+ * read-only word and a writable one is written. */
 static int check_kernel(const struct sim_race_op *r, const char *entry, struct sim_op *op) {
-    uintptr_t words[SIM_MAX_PARAM_WORDS];
-    size_t n = sim_kernel_param_words(op, words);
+    uintptr_t words[SIM_MAX_PARAM_WORDS], a[SIM_MAX_PARAM_WORDS], b[SIM_MAX_PARAM_WORDS];
+    unsigned char read_only[SIM_MAX_PARAM_WORDS];
+    size_t n = kernel_words(op, words, read_only), m = 0;
     int bad = 0;
     sim_mem_read_lock();
-    for (size_t i = 0; i < n && !bad; i++) {
-        uintptr_t a = words[i], b = a + 1;
-        if (!sim_is_device(a))
+    for (size_t i = 0; i < n; i++) {
+        if (!sim_is_device(words[i]))
             continue;
         /* its extent; if not mapped (any more), the byte it points at, so that an unmap
          * before the kernel ran is still seen */
-        (void)sim_mem_extent_locked(words[i], &a, &b);
-        bad = access_range(r, entry, a, b - a, ACCESS_KERNEL);
+        uintptr_t lo = words[i], hi = lo + 1;
+        (void)sim_mem_extent_locked(words[i], &lo, &hi);
+        size_t k = 0;
+        while (k < m && (a[k] != lo || b[k] != hi))
+            k++;
+        if (k == m) {
+            a[m] = lo;
+            b[m] = hi;
+            read_only[m++] = read_only[i]; /* m <= i: slot i was read already */
+        } else {
+            read_only[k] &= read_only[i];
+        }
     }
+    for (size_t k = 0; k < m && !bad; k++)
+        bad = access_range(r, entry, a[k], b[k] - a[k], read_only[k] ? ACCESS_READ : ACCESS_WRITE);
     sim_mem_read_unlock();
     return bad;
 }

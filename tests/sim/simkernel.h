@@ -10,7 +10,14 @@
  *  - its parameter layout, as cuFuncGetParamInfo reports it (offset and size of each
  *    parameter in the packed argument buffer that CU_LAUNCH_PARAM_BUFFER_POINTER uses);
  *  - `run`, which executes the whole grid on the calling thread. `args[i]` points to
- *    the value of parameter i, exactly like cuLaunchKernel's kernelParams.
+ *    the value of parameter i, exactly like cuLaunchKernel's kernelParams;
+ *  - (version 2) which parameter words the kernel only reads through: bit k of
+ *    `param_reads[i]` says that the k-th 8-byte word the driver scans in parameter i
+ *    (the words at 8-aligned offsets from the parameter's start, see fault.c) is a
+ *    pointer the kernel never writes through. The race detector (race.c) counts such an
+ *    access as a read; every other word that points into device memory is a write, the
+ *    conservative choice. cuda_host.h derives it from the kernel's signature (a `const T *`
+ *    parameter) and from SIM_READ_ONLY_FIELDS for pointers inside structs.
  *
  * Kernels are written once in CUDA C. tests/sim/cuda_host.h compiles the same source
  * as host C++ and generates these descriptors (see SIM_KERNEL there). Threads of a
@@ -24,7 +31,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#define SIMKERNEL_ABI_VERSION 1
+/* 2: param_reads. The loader accepts only its own version: a module built against an
+ * older header fails to load (CUDA_ERROR_INVALID_IMAGE) instead of being misread. */
+#define SIMKERNEL_ABI_VERSION 2
 #define SIMKERNEL_MAX_PARAMS 32
 #define SIMKERNEL_SYMBOL_PREFIX "simkernel__"
 
@@ -43,7 +52,14 @@ struct simkernel_desc {
     size_t param_offset[SIMKERNEL_MAX_PARAMS];
     size_t param_size[SIMKERNEL_MAX_PARAMS];
     void (*run)(struct simkernel_dim3 grid, struct simkernel_dim3 block, void **args);
+    uint64_t param_reads[SIMKERNEL_MAX_PARAMS]; /* bit k: word k of parameter i is read-only */
 };
+
+/* Whether word `word` (0 = the first 8-aligned word) of parameter `param` is only read. */
+static inline int simkernel_word_read_only(const struct simkernel_desc *d, unsigned param,
+                                           size_t word) {
+    return param < d->param_count && word < 64 && ((d->param_reads[param] >> word) & 1);
+}
 
 /*
  * Tensor maps (CUtensorMap, 128 bytes): the simulator's own encoding, which

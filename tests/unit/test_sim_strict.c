@@ -273,6 +273,8 @@ static CUresult slow_store(CUstream s, CUdeviceptr p, unsigned v, unsigned us) {
     return cuLaunchKernel(sim_test_kernel("slow_store"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
 }
 
+static int kernel_race_child(int scenario);
+
 /* 0: a kernel on a and a read on b, unordered: a race, whichever runs first (1: the
  * read runs first, the kernel is slow; 2: the kernel is done before the read is even
  * submitted). 3: ordered by an event: no race. 4: cuMemUnmap of memory a queued kernel
@@ -280,6 +282,8 @@ static CUresult slow_store(CUstream s, CUdeviceptr p, unsigned v, unsigned us) {
 static int race_child(int scenario) {
     if (!sim_test_setup())
         return 2;
+    if (scenario >= 10)
+        return kernel_race_child(scenario);
     CUstream a, b;
     CUdeviceptr d;
     unsigned v = 0;
@@ -318,6 +322,64 @@ static int race_child(int scenario) {
     if (scenario == 3)
         return r == CUDA_SUCCESS && ra == CUDA_SUCCESS && v == 7 ? 0 : 7;
     return (r == CUDA_ERROR_ILLEGAL_ADDRESS || ra == CUDA_ERROR_ILLEGAL_ADDRESS) ? 0 : 8;
+}
+
+static CUresult incr_copy(CUstream s, CUdeviceptr src, CUdeviceptr dst) {
+    void *args[] = {&src, &dst};
+    return cuLaunchKernel(sim_test_kernel("incr_copy"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
+}
+
+static CUresult incr_copy_struct(CUstream s, CUdeviceptr src, CUdeviceptr dst) {
+    struct {
+        CUdeviceptr src, dst;
+    } p = {src, dst};
+    void *args[] = {&p};
+    return cuLaunchKernel(sim_test_kernel("incr_copy_struct"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
+}
+
+static CUresult fill_u32(CUstream s, CUdeviceptr p, unsigned v) {
+    unsigned long long n = 1;
+    void *args[] = {&p, &n, &v};
+    return cuLaunchKernel(sim_test_kernel("fill_u32"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
+}
+
+/* Two kernels on unordered streams a and b, both touching buffer d (x and y are buffers
+ * of their own). 10: both read d through a `const unsigned *` parameter; 11: both read it
+ * through a struct's read-only field; 12: one reads it, the other writes it; 13: both
+ * write it; 14: one writes it through a struct's writable field, the other reads it.
+ * 10 and 11 are no race (exit 0 when both streams finish cleanly), 12-14 are (exit 0 when
+ * one of the streams reports the sticky error). */
+static int kernel_race_child(int scenario) {
+    CUstream a, b;
+    CUdeviceptr d, x, y;
+    if (cuStreamCreate(&a, CU_STREAM_NON_BLOCKING) || cuStreamCreate(&b, CU_STREAM_NON_BLOCKING) ||
+        cuMemAlloc(&d, 4) || cuMemAlloc(&x, 4) || cuMemAlloc(&y, 4) || cuMemsetD32(d, 1, 1) ||
+        cuCtxSynchronize())
+        return 3;
+    CUresult ka, kb;
+    switch (scenario) {
+    case 10:
+        ka = incr_copy(a, d, x), kb = incr_copy(b, d, y);
+        break;
+    case 11:
+        ka = incr_copy_struct(a, d, x), kb = incr_copy_struct(b, d, y);
+        break;
+    case 12:
+        ka = incr_copy(a, d, x), kb = fill_u32(b, d, 5);
+        break;
+    case 13:
+        ka = fill_u32(a, d, 4), kb = fill_u32(b, d, 5);
+        break;
+    default:
+        ka = incr_copy_struct(a, x, d), kb = incr_copy(b, d, y);
+        break;
+    }
+    if (ka || kb)
+        return 4;
+    CUresult ra = cuStreamSynchronize(a), rb = cuStreamSynchronize(b);
+    if (scenario <= 11)
+        return ra == CUDA_SUCCESS && rb == CUDA_SUCCESS ? 0 : 5;
+    return ra == CUDA_ERROR_ILLEGAL_ADDRESS || rb == CUDA_ERROR_ILLEGAL_ADDRESS ? 0 : 6;
 }
 
 /* Runs race_child(scenario) in a child; its stderr is returned. */
@@ -373,6 +435,30 @@ TEST(unmap_under_queued_kernel_is_a_race) {
     CHECK(line && strstr(line, "cuMemUnmap") && strstr(line, "cuLaunchKernel"));
 }
 
+TEST(kernels_reading_one_buffer_are_no_race) {
+    for (int scenario = 10; scenario <= 11; scenario++) {
+        int status = 0;
+        const char *err = run_race_child(scenario, &status);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CHECK(strstr(err, "simcuda: race") == NULL);
+        if (check_current_failed)
+            fprintf(stderr, "scenario %d (status %d): %s\n", scenario, status, err);
+    }
+}
+
+TEST(kernels_writing_what_another_touches_race) {
+    for (int scenario = 12; scenario <= 14; scenario++) {
+        int status = 0;
+        const char *err = run_race_child(scenario, &status);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        const char *line = strstr(err, "simcuda: race: ");
+        CHECK(line && strstr(line, "writing"));
+        CHECK(line && !strstr(line + 1, "simcuda: race: "));
+        if (check_current_failed)
+            fprintf(stderr, "scenario %d (status %d): %s\n", scenario, status, err);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "report-child") == 0)
         return report_child();
@@ -388,6 +474,8 @@ int main(int argc, char **argv) {
     RUN(races_are_found_whichever_runs_first);
     RUN(ordered_work_is_no_race);
     RUN(unmap_under_queued_kernel_is_a_race);
+    RUN(kernels_reading_one_buffer_are_no_race);
+    RUN(kernels_writing_what_another_touches_race);
     RUN(unmap_during_copy_is_caught);
     RUN(report_counts_calls_faults_uninit_reads);
     if (!sim_test_setup())

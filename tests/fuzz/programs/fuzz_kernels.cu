@@ -14,6 +14,7 @@ struct fz_mix_args {
     unsigned long long n;
     unsigned k;
 };
+SIM_READ_ONLY_FIELDS(fz_mix_args, a) // what the race detector needs to see that s.a is read
 
 __device__ unsigned fz_scramble(unsigned x) {
     x ^= x >> 16;

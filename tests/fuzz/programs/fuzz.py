@@ -64,7 +64,9 @@ TARGETS = ('cuMemCreate', 'cuMemMap', 'cuMemSetAccess', 'cuMemUnmap', 'cuMemRele
            'cuMemcpyDtoHAsync', 'cuMemcpyHtoDAsync', 'cuEventRecord', 'cuStreamWaitEvent', 'cuEventCreate',
            'cuMemHostAlloc', 'cuMemAllocHost', 'cuStreamCreate', 'cuEventSynchronize', 'cuStreamSynchronize',
            'cuEventQuery', 'cuLaunchHostFunc', 'cuMemGetInfo', 'cuFuncGetParamInfo', 'cuGraphInstantiateWithFlags')
-RECORDED_KEEP = os.environ.get('FUZZ_RECORD_KEEP') == '1'  # 1: run recorded configs as written
+# Recorded configs run as written, keep lines too (FUZZ_RECORD_KEEP=0 drops them): a kept
+# component no longer takes in unowned allocations (corpus/keep-*absorbs-unowned-oom).
+RECORDED_KEEP = os.environ.get('FUZZ_RECORD_KEEP') != '0'
 RECORDED = '<recorded>'  # a run whose config is what the record-mode run before it wrote
 STATS = collections.Counter()  # outcomes of the runs under liboffload, for the summary
 
@@ -297,9 +299,6 @@ def check_text(text, meta, seed, nconf, fault_p, race_check):
                 try:
                     conf = open(os.path.join(tmp, 'recorded.conf')).read()
                     if not RECORDED_KEEP:
-                        # A kept component takes in unowned allocations at run time and
-                        # cannot give them back (corpus/keep-recorded-absorbs-unowned-oom):
-                        # until that is fixed, the recorded keep lines are dropped.
                         conf = re.sub(r'^keep = yes$', 'keep = no', conf, flags=re.M)
                 except OSError:
                     failures.append(dict(seed=seed, text=text, conf='', env={}, why='crash: record mode wrote no config',

@@ -168,7 +168,7 @@ constexpr uint64_t field_words(std::initializer_list<size_t> offsets) {
     return mask;
 }
 
-/* A field named read-only: a pointer to const at an 8-aligned offset. */
+/* A field named read-only must be a pointer to const (8-aligned, as pointers are). */
 template <typename F> constexpr size_t read_only_field(size_t offset) {
     static_assert(std::is_pointer<F>::value && std::is_const<std::remove_pointer_t<F>>::value,
                   "SIM_READ_ONLY_FIELDS names a field that is not a pointer to const");

@@ -19,11 +19,11 @@
  * kernels every allocation their parameter words point into, whole: a read through a
  * word the kernel's descriptor says is read-only (a `const T *`, simkernel.h), a write
  * through any other; cuMemUnmap and cuMemFree are host writes. An access races with a
- * recorded one unless one of them is a read and the other too, or the recorded one
- * happens before it (its epoch is covered by the accessing op's clock). Since both orders of
- * execution check against each other, detection does not depend on which ran first. A race prints
- * one `simcuda: race:` line naming both operations, makes the later one fail (it does not run) and
- * breaks the context (sticky CUDA_ERROR_ILLEGAL_ADDRESS).
+ * recorded one unless both are reads or the recorded one happens before it (its epoch
+ * is covered by the accessing op's clock). Since both orders of execution check against
+ * each other, detection does not depend on which ran first. A race prints one
+ * `simcuda: race:` line naming both operations, makes the later one fail (it does not
+ * run) and breaks the context (sticky CUDA_ERROR_ILLEGAL_ADDRESS).
  *
  * One clock stands for all host threads: they order each other by means the simulator
  * cannot see (pthread_join, mutexes), and a clock per thread would report races that
@@ -392,9 +392,9 @@ static size_t kernel_words(const struct sim_op *op, uintptr_t *words, unsigned c
 /* The kernel accesses each extent its words point into, whole; one it reaches through a
  * read-only word and a writable one is written. */
 static int check_kernel(const struct sim_race_op *r, const char *entry, struct sim_op *op) {
-    uintptr_t words[SIM_MAX_PARAM_WORDS], a[SIM_MAX_PARAM_WORDS], b[SIM_MAX_PARAM_WORDS];
-    unsigned char read_only[SIM_MAX_PARAM_WORDS];
-    size_t n = kernel_words(op, words, read_only), m = 0;
+    uintptr_t words[SIM_MAX_PARAM_WORDS], lo[SIM_MAX_PARAM_WORDS], hi[SIM_MAX_PARAM_WORDS];
+    unsigned char word_ro[SIM_MAX_PARAM_WORDS], extent_ro[SIM_MAX_PARAM_WORDS];
+    size_t n = kernel_words(op, words, word_ro), m = 0;
     int bad = 0;
     sim_mem_read_lock();
     for (size_t i = 0; i < n; i++) {
@@ -402,21 +402,22 @@ static int check_kernel(const struct sim_race_op *r, const char *entry, struct s
             continue;
         /* its extent; if not mapped (any more), the byte it points at, so that an unmap
          * before the kernel ran is still seen */
-        uintptr_t lo = words[i], hi = lo + 1;
-        (void)sim_mem_extent_locked(words[i], &lo, &hi);
+        uintptr_t a = words[i], b = a + 1;
+        (void)sim_mem_extent_locked(words[i], &a, &b);
         size_t k = 0;
-        while (k < m && (a[k] != lo || b[k] != hi))
+        while (k < m && (lo[k] != a || hi[k] != b))
             k++;
         if (k == m) {
-            a[m] = lo;
-            b[m] = hi;
-            read_only[m++] = read_only[i]; /* m <= i: slot i was read already */
+            lo[m] = a;
+            hi[m] = b;
+            extent_ro[m++] = word_ro[i];
         } else {
-            read_only[k] &= read_only[i];
+            extent_ro[k] &= word_ro[i];
         }
     }
     for (size_t k = 0; k < m && !bad; k++)
-        bad = access_range(r, entry, a[k], b[k] - a[k], read_only[k] ? ACCESS_READ : ACCESS_WRITE);
+        bad =
+            access_range(r, entry, lo[k], hi[k] - lo[k], extent_ro[k] ? ACCESS_READ : ACCESS_WRITE);
     sim_mem_read_unlock();
     return bad;
 }

@@ -27,8 +27,10 @@ static size_t first_at_or_after(const struct allocation *a, uint64_t offset) {
 static size_t forget_range(struct allocation *a, uint64_t from, uint64_t to) {
     size_t first = first_at_or_after(a, from);
     size_t end = first_at_or_after(a, to);
-    memmove(a->stored + first, a->stored + end, (a->stored_count - end) * sizeof *a->stored);
-    a->stored_count -= end - first;
+    if (end > first) {
+        memmove(a->stored + first, a->stored + end, (a->stored_count - end) * sizeof *a->stored);
+        a->stored_count -= end - first;
+    }
     return first;
 }
 
@@ -111,8 +113,10 @@ static size_t forget_overlapping(struct untracked_tables *t, CUdeviceptr base, C
     size_t first = first_ending_after(t, base), last = first;
     while (last < t->count && t->items[last].base < end)
         free(t->items[last++].values);
-    memmove(t->items + first, t->items + last, (t->count - last) * sizeof *t->items);
-    t->count -= last - first;
+    if (last > first) {
+        memmove(t->items + first, t->items + last, (t->count - last) * sizeof *t->items);
+        t->count -= last - first;
+    }
     return first;
 }
 

@@ -57,6 +57,7 @@ WEIGHTS = gen.parse_weights(os.environ.get('FUZZ_WEIGHTS'))
 RACE_CHECK_SHARE = float(os.environ.get('FUZZ_RACE_CHECK', '0.35'))
 # FUZZ_STRICT=1: the known capture limitation counts as a failure (see known_capture_oom).
 STRICT = os.environ.get('FUZZ_STRICT') == '1'
+CAPTURE_OOM = 'known: capture out of memory'  # one_run's verdict for the capture limitation
 RECORD_SHARE = 0.15
 # Entry points whose failure reaches liboffload's eviction, restore, prefetch and
 # bookkeeping paths as well as the program's own calls (SIMCUDA_FAIL=NAME:N).
@@ -322,9 +323,6 @@ def check_text(text, meta, seed, nconf, fault_p, race_check):
                 failures.append(dict(seed=seed, text=text, conf=conf, env=extra, why=why, desc=desc,
                                      detail=detail, bare=bare))
     return nruns, failures
-
-
-CAPTURE_OOM = 'known: capture out of memory'
 
 
 def one_run(text, prog, conf, extra, tmp, bare):

@@ -482,6 +482,25 @@ launch 0 0 0 4 2 64 0 0 524288 9
 """
 
 
+# Lines 4 and 9 run inside a capture (9: a par block one of whose threads captures), 6 and
+# 15 do not.
+SELFTEST_CAPTURE = """fuzzprog 1 seed=0
+stream 3 0 0
+capbegin 3 1
+launch 0 0 0 3 2 64 0 0 524288 7
+capend 3 0
+launch 0 0 0 3 2 64 0 0 524288 7
+par
+thread 0
+memset 32 0 0 4 1 0 0
+thread 1
+capbegin 4 1
+capend 4 1
+endpar
+launch 0 0 0 3 2 64 0 0 524288 7
+"""
+
+
 def selftest():
     """Errors of the fuzzer itself: a lost write must be seen, a race must be refused."""
     errors = []
@@ -496,6 +515,9 @@ def selftest():
         errors.append('the checker accepted a race')
     except gen.RaceError:
         pass
+    inside = [n for n in (4, 6, 9, 15) if capture_open_at(SELFTEST_CAPTURE, n)]
+    if inside != [4, 9]:
+        errors.append(f'capture_open_at: lines {inside} inside a capture, not [4, 9]')
     with tempfile.TemporaryDirectory(prefix='fuzzprog.') as tmp:
         prog = os.path.join(tmp, 'race.txt')
         with open(prog, 'w') as f:
@@ -507,8 +529,8 @@ def selftest():
     for e in errors:
         print(f'FAIL selftest: {e}')
     if not errors:
-        print('ok   selftest: a wrong readonly loses a write and is caught; a race is refused by the checker '
-              'and seen by the simulator')
+        print('ok   selftest: a wrong readonly loses a write and is caught; a race is refused by the checker, '
+              'seen by the simulator; captures are found open where they are')
     return not errors
 
 

@@ -26,6 +26,9 @@
 #ifndef SIM_KERNEL
 #define SIM_KERNEL(name)
 #endif
+#ifndef SIM_READ_ONLY_FIELDS
+#define SIM_READ_ONLY_FIELDS(type, ...)
+#endif
 
 /* The global index of the calling thread over a 1-D launch. */
 __device__ long long thread_index(void) {
@@ -358,6 +361,9 @@ struct GemmParams {
 };
 static_assert(sizeof(GemmParams) == 256, "GemmParams is 256 bytes");
 static_assert(offsetof(GemmParams, w_map) == 128, "the tensor map sits at offset 128");
+/* For the simulator's race detector: the operands are read (the Array structs say nothing,
+ * as PyTorch's do not: their words count as writes). */
+SIM_READ_ONLY_FIELDS(GemmParams, x, w_plain)
 
 /* The weight operand's base address, through the tensor map. On a GPU a real kernel would
  * load tiles with TMA (cp.async.bulk.tensor); that path is not written (no GPU to check it

@@ -95,6 +95,7 @@ CUresult driver_abi_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3D_BATCH_O
     X(cuStreamSynchronize_ptsz, cuStreamSynchronize)                                               \
     X(cuStreamWaitEvent, cuStreamWaitEvent)                                                        \
     X(cuStreamIsCapturing, cuStreamIsCapturing)                                                    \
+    X(cuThreadExchangeStreamCaptureMode, cuThreadExchangeStreamCaptureMode)                        \
     X(cuEventCreate, cuEventCreate)                                                                \
     X(cuEventDestroy_v2, cuEventDestroy_v2)                                                        \
     X(cuEventRecord, cuEventRecord)                                                                \

@@ -4,6 +4,7 @@
 #include "runtime/call.h"
 
 #include "base/vec.h"
+#include "driver/driver.h"
 #include "runtime/memory/residency.h"
 #include "runtime/plan.h"
 #include "runtime/runtime.h"
@@ -37,10 +38,31 @@ void call_collect_range(struct collect *c, CUdeviceptr ptr, size_t bytes) {
     }
 }
 
+static _Thread_local unsigned relax_depth;
+static _Thread_local CUstreamCaptureMode relax_saved;
+static _Thread_local bool relax_exchanged;
+
+void call_relax_begin(void) {
+    if (relax_depth++)
+        return;
+    relax_saved = CU_STREAM_CAPTURE_MODE_RELAXED;
+    relax_exchanged = driver()->cuThreadExchangeStreamCaptureMode &&
+                      driver()->cuThreadExchangeStreamCaptureMode(&relax_saved) == CUDA_SUCCESS;
+}
+
+void call_relax_end(void) {
+    if (--relax_depth || !relax_exchanged)
+        return;
+    driver()->cuThreadExchangeStreamCaptureMode(&relax_saved);
+    relax_exchanged = false;
+}
+
 CUresult call_use_collected(size_t n, CUstream stream) {
     bool slow = rt->evicting_count > 0 || plan_pending(rt);
     for (size_t i = 0; i < n && !slow; i++)
         slow = rt->scratch[i]->state != ALLOC_RESIDENT;
+    if (slow)
+        call_relax_begin(); /* restores, evictions, their waits: liboffload's own work */
     bool pushed = slow && setup_context_enter(rt);
     CUresult r = CUDA_SUCCESS;
     for (size_t i = 0; i < n && r == CUDA_SUCCESS; i++)
@@ -50,6 +72,8 @@ CUresult call_use_collected(size_t n, CUstream stream) {
     plan_poll(rt);
     residency_drain_pool(rt);
     setup_context_leave(pushed);
+    if (slow)
+        call_relax_end();
     return r;
 }
 

@@ -189,10 +189,14 @@ CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void
     if (n || rt->evicting_count || plan_pending(rt))
         r = call_use_collected(n, stream);
     int reached = rt->components ? reached_component(layout, active_before) : -1;
-    if (r == CUDA_SUCCESS && reached >= 0)
-        plan_fill_component(rt, (size_t)reached, stream);
-    if (r == CUDA_SUCCESS && rt->components && !copy_stream_capturing(stream))
-        plan_stream(rt);
+    if (r == CUDA_SUCCESS && rt->components) {
+        call_relax_begin(); /* liboffload's own work (call.h) */
+        if (reached >= 0)
+            plan_fill_component(rt, (size_t)reached, stream);
+        if (!copy_stream_capturing(stream))
+            plan_stream(rt);
+        call_relax_end();
+    }
     return call_prepare_unlock(r, true, nested);
 }
 
@@ -248,10 +252,12 @@ void runtime_before_host_wait(void) {
         return;
     runtime_lock();
     if (rt->cuda_ready && plan_pending(rt)) {
+        call_relax_begin(); /* liboffload's own work (call.h) */
         bool pushed = setup_context_enter(rt);
         plan_poll(rt); /* reaps, never waits: see runtime.h */
         residency_drain_pool(rt);
         setup_context_leave(pushed);
+        call_relax_end();
     }
     runtime_unlock();
 }

@@ -221,8 +221,8 @@ TEST(relaxed_allows_unsafe_calls) {
     CHECK_CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
     for (int how = 0; how < 2; how++) {
         fixture_make();
-        CHECK_CU(cuStreamBeginCapture(
-            s, how == 0 ? CU_STREAM_CAPTURE_MODE_RELAXED : CU_STREAM_CAPTURE_MODE_GLOBAL));
+        CHECK_CU(cuStreamBeginCapture(s, how == 0 ? CU_STREAM_CAPTURE_MODE_RELAXED
+                                                  : CU_STREAM_CAPTURE_MODE_GLOBAL));
         CUstreamCaptureMode mode = CU_STREAM_CAPTURE_MODE_RELAXED;
         if (how == 1) {
             CHECK_CU(cuThreadExchangeStreamCaptureMode(&mode));

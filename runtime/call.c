@@ -57,6 +57,29 @@ void call_relax_end(void) {
     relax_exchanged = false;
 }
 
+void runtime_capture_begun(CUresult r) {
+    if (r == CUDA_SUCCESS)
+        atomic_fetch_add_explicit(&copy_captures, 1, memory_order_acq_rel);
+}
+
+void runtime_capture_ended(CUresult r) {
+    if ((r == CUDA_SUCCESS || r == CUDA_ERROR_STREAM_CAPTURE_INVALIDATED) &&
+        atomic_fetch_sub_explicit(&copy_captures, 1, memory_order_acq_rel) <= 0)
+        atomic_fetch_add_explicit(&copy_captures, 1, memory_order_acq_rel); /* unmatched */
+}
+
+CUresult call_unsafe_allowed(void) {
+    static CUevent probe; /* never recorded: querying it changes nothing */
+    if (!probe) {
+        bool pushed = setup_context_enter(rt);
+        if (driver()->cuEventCreate(&probe, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS)
+            probe = NULL;
+        setup_context_leave(pushed);
+    }
+    CUresult r = probe ? driver()->cuEventQuery(probe) : CUDA_SUCCESS;
+    return r == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED ? r : CUDA_SUCCESS;
+}
+
 CUresult call_use_collected(size_t n, CUstream stream) {
     bool slow = rt->evicting_count > 0 || plan_pending(rt);
     for (size_t i = 0; i < n && !slow; i++)

@@ -43,6 +43,14 @@ CUresult call_use_collected(size_t n, CUstream stream);
 void call_relax_begin(void);
 void call_relax_end(void);
 
+/* Whether the calling thread's capture mode allows a potentially unsafe call now: asked
+ * with one that changes nothing (cuEventQuery of an event never recorded), in the
+ * program's mode. A program call that liboffload carries out with several unsafe driver
+ * calls (cuMemFree: unmap, release, address free; cuMemAlloc: room, reserve, create, map)
+ * then fails as the driver's own would, before anything is done:
+ * CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, and the capture invalidated. Lock held. */
+CUresult call_unsafe_allowed(void);
+
 /* Fast out without the lock: nothing tracked, nothing recorded. */
 static inline bool call_nothing_to_do(void) {
     return atomic_load_explicit(&offload_runtime.tracked_count, memory_order_relaxed) == 0;

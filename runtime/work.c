@@ -181,7 +181,13 @@ CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void
     }
     size_t n = 0;
     int active_before = rt->components ? components_active(rt) : -1;
-    if (!launch_fast(layout, params, stream, &n))
+    bool fast = launch_fast(layout, params, stream, &n);
+    /* past the fast path, what follows is liboffload's own work: a switch plan carried
+     * out, restores, evictions (call.h) */
+    bool relaxed = !fast || n || rt->evicting_count || plan_pending(rt);
+    if (relaxed)
+        call_relax_begin();
+    if (!fast)
         n = launch_general(layout, params, extra, stream);
     if (__builtin_expect(atomic_load_explicit(&trace_active, memory_order_relaxed), 0))
         trace_launch_slow(components_active(rt)); /* trace_launch, without the call when off */
@@ -189,14 +195,12 @@ CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void
     if (n || rt->evicting_count || plan_pending(rt))
         r = call_use_collected(n, stream);
     int reached = rt->components ? reached_component(layout, active_before) : -1;
-    if (r == CUDA_SUCCESS && rt->components) {
-        call_relax_begin(); /* liboffload's own work (call.h) */
-        if (reached >= 0)
-            plan_fill_component(rt, (size_t)reached, stream);
-        if (!copy_stream_capturing(stream))
-            plan_stream(rt);
+    if (r == CUDA_SUCCESS && reached >= 0)
+        plan_fill_component(rt, (size_t)reached, stream);
+    if (r == CUDA_SUCCESS && rt->components && !copy_stream_capturing(stream))
+        plan_stream(rt);
+    if (relaxed)
         call_relax_end();
-    }
     return call_prepare_unlock(r, true, nested);
 }
 

@@ -227,3 +227,21 @@ fork_exit_conf() {
     [ "$(json "$T/stats.json" 'd["demand_restores"] >= 12 and d["evictions"] >= 12')" = True ]
     [ "$(json "$T/stats.json" 'd["peak_resident_bytes"] <= 16 << 20')" = True ]
 }
+
+@test "graphs: the program's cuMemAlloc and cuMemFree during a GLOBAL capture fail as on the bare driver" {
+    # Refused (nothing allocated, nothing freed, the capture invalidated), allowed in a
+    # RELAXED thread; liboffload once freed tracked memory half-way and said success.
+    SIMCUDA_MEMORY=64MiB run "$B/progs/capture_unsafe"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    ref=$output
+    [ "$(echo "$ref" | grep -c 'CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED$')" -eq 2 ]
+    echo "$ref" | grep -qx 'end: CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, graph NULL'
+    echo "$ref" | grep -qx 'relaxed thread: alloc CUDA_SUCCESS, free CUDA_SUCCESS'
+    echo "$ref" | grep -qx 'after: ok'
+    # 12 MiB: the RELAXED thread's 8 MiB needs the kept 8 MiB evicted
+    SIMCUDA_MEMORY=64MiB OFFLOAD_BUDGET=12MiB LD_PRELOAD=$LIB run "$B/progs/capture_unsafe"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$ref" ]
+}

@@ -308,6 +308,10 @@ CUresult sim_capture_unsafe_call(void) {
         }
     }
     pthread_mutex_unlock(&gr.lock);
+    if (prohibited)
+        sim_log("simcuda: %s: a potentially unsafe call during stream capture: refused, the "
+                "capture invalidated",
+                sim_tls_entry);
     return prohibited ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : CUDA_SUCCESS;
 }
 
@@ -318,6 +322,8 @@ CUresult sim_capture_conflict_stream(struct sim_stream *s) {
     if (s->capture)
         s->capture->invalidated = 1;
     pthread_mutex_unlock(&gr.lock);
+    sim_log("simcuda: %s: conflicts with the stream's capture: refused, the capture invalidated",
+            sim_tls_entry);
     return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 }
 
@@ -330,6 +336,10 @@ CUresult sim_capture_conflict_ctx(struct sim_ctx *ctx) {
             conflict = 1;
         }
     pthread_mutex_unlock(&gr.lock);
+    if (conflict)
+        sim_log("simcuda: %s: the context has a capturing stream: refused, the capture "
+                "invalidated",
+                sim_tls_entry);
     return conflict ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : CUDA_SUCCESS;
 }
 
@@ -342,6 +352,10 @@ CUresult sim_capture_conflict_event(struct sim_event *e) {
     if (captured)
         c->invalidated = 1;
     pthread_mutex_unlock(&gr.lock);
+    if (captured)
+        sim_log("simcuda: %s: the event was recorded in an active capture: refused, the "
+                "capture invalidated",
+                sim_tls_entry);
     return captured ? CUDA_ERROR_CAPTURED_EVENT : CUDA_SUCCESS;
 }
 

@@ -608,6 +608,9 @@ static CUresult stream_wait_event(CUstream h, CUevent ev, unsigned flags, int pt
          * flag." The dependency would cross the capture's boundary: the capture is
          * invalidated. */
         (void)sim_capture_conflict_stream(s); /* invalidates s's capture */
+        sim_log("simcuda: %s: a capturing stream waits on an event recorded outside its "
+                "capture (without CU_EVENT_WAIT_EXTERNAL)",
+                sim_tls_entry);
         return CUDA_ERROR_STREAM_CAPTURE_ISOLATION;
     }
     if (on && sim_op_add_dep(op, on, seq) != 0) {

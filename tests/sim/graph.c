@@ -315,13 +315,19 @@ CUresult sim_capture_unsafe_call(void) {
     return prohibited ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : CUDA_SUCCESS;
 }
 
-CUresult sim_capture_conflict_stream(struct sim_stream *s) {
+int sim_capture_invalidate_stream(struct sim_stream *s) {
     if (!sim_stream_is_capturing(s))
-        return CUDA_SUCCESS;
+        return 0;
     pthread_mutex_lock(&gr.lock);
     if (s->capture)
         s->capture->invalidated = 1;
     pthread_mutex_unlock(&gr.lock);
+    return 1;
+}
+
+CUresult sim_capture_conflict_stream(struct sim_stream *s) {
+    if (!sim_capture_invalidate_stream(s))
+        return CUDA_SUCCESS;
     sim_log("simcuda: %s: conflicts with the stream's capture: refused, the capture invalidated",
             sim_tls_entry);
     return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;

@@ -374,6 +374,8 @@ CUresult sim_capture_unsafe_call(void);
  * captures, CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED. Querying or synchronising an event
  * last recorded in an active capture: invalidates it, CUDA_ERROR_CAPTURED_EVENT. */
 CUresult sim_capture_conflict_stream(struct sim_stream *s);
+/* Invalidates s's capture, if it captures (1), silently. */
+int sim_capture_invalidate_stream(struct sim_stream *s);
 CUresult sim_capture_conflict_ctx(struct sim_ctx *ctx);
 CUresult sim_capture_conflict_event(struct sim_event *e);
 

@@ -607,7 +607,7 @@ static CUresult stream_wait_event(CUstream h, CUevent ev, unsigned flags, int pt
          * stream which is being captured without specifying the cudaEventWaitExternal
          * flag." The dependency would cross the capture's boundary: the capture is
          * invalidated. */
-        (void)sim_capture_conflict_stream(s); /* invalidates s's capture */
+        sim_capture_invalidate_stream(s);
         sim_log("simcuda: %s: a capturing stream waits on an event recorded outside its "
                 "capture (without CU_EVENT_WAIT_EXTERNAL)",
                 sim_tls_entry);

@@ -440,9 +440,11 @@ TEST(waits_on_outside_events) {
 }
 
 /* Captures a fork: two branches of `us`-microsecond slow stores on a and b (b forked
- * from a and joined back), then a third node after both. */
-static CUgraph capture_two_branches(CUstream a, CUstream b, CUdeviceptr d, unsigned us,
-                                    int ordered) {
+ * from a and joined back), then a third node after both. Unordered, the second store goes
+ * to e, an allocation of its own: the race detector counts a kernel's write as one to
+ * the whole allocation its pointer points into. */
+static CUgraph capture_two_branches(CUstream a, CUstream b, CUdeviceptr d, CUdeviceptr e,
+                                    unsigned us, int ordered) {
     CUevent fork_ev, join_ev;
     CUgraph g = NULL;
     if (cuEventCreate(&fork_ev, CU_EVENT_DISABLE_TIMING) ||
@@ -455,9 +457,9 @@ static CUgraph capture_two_branches(CUstream a, CUstream b, CUdeviceptr d, unsig
         cuEventRecord(fork_ev, a);
         cuStreamWaitEvent(b, fork_ev, 0);
         slow_store(b, d, 2, us);
-    } else { /* d and d + 4 */
+    } else { /* d and e */
         slow_store(a, d, 1, us);
-        slow_store(b, d + 4, 2, us);
+        slow_store(b, e, 2, us);
     }
     cuEventRecord(join_ev, b);
     cuStreamWaitEvent(a, join_ev, 0);
@@ -472,11 +474,12 @@ static CUgraph capture_two_branches(CUstream a, CUstream b, CUdeviceptr d, unsig
  * 200; each node starts after its dependencies (the last copy sees the first store). */
 TEST(branches_run_concurrently) {
     CUstream a, b;
-    CUdeviceptr d;
+    CUdeviceptr d, e;
     CHECK_CU(cuStreamCreate(&a, CU_STREAM_NON_BLOCKING));
     CHECK_CU(cuStreamCreate(&b, CU_STREAM_NON_BLOCKING));
     CHECK_CU(cuMemAlloc(&d, 16));
-    CUgraph g = capture_two_branches(a, b, d, 100000, 0);
+    CHECK_CU(cuMemAlloc(&e, 4));
+    CUgraph g = capture_two_branches(a, b, d, e, 100000, 0);
     CHECK(g != NULL);
     CUgraphExec x;
     CHECK_CU(cuGraphInstantiate(&x, g, 0));
@@ -488,7 +491,7 @@ TEST(branches_run_concurrently) {
         double ms = now_ms() - t0;
         best = ms < best ? ms : best;
         CHECK_EQ_U64(word(d + 8), 1);
-        CHECK_EQ_U64(word(d + 4), 2);
+        CHECK_EQ_U64(word(e), 2);
     }
     if (best >= 170)
         fprintf(stderr, "two 100 ms branches took %.0f ms\n", best);
@@ -496,6 +499,7 @@ TEST(branches_run_concurrently) {
     cuGraphExecDestroy(x);
     cuGraphDestroy(g);
     cuMemFree(d);
+    cuMemFree(e);
     cuStreamDestroy(a);
     cuStreamDestroy(b);
 }

@@ -44,16 +44,16 @@ struct period {
 
 struct stages {
     struct grouping *g;
-    uint64_t *hash; /* per launch: its kernel and long-lived references */
+    uint64_t *hash;         /* per launch: its kernel and long-lived references */
     struct period *periods; /* candidate periods, most frequent first */
     size_t period_count;
     unsigned long long work;
     struct loop fold[FOLDS_MAX]; /* applied in order; the cycle first */
     size_t folds;
-    struct loop loop;     /* in folded launch numbers */
-    size_t *home;         /* per group root: the stretch with most of its launches */
-    bool *large;          /* per group root: not small next to its stage (SMALL_FRACTION) */
-    size_t *last_at;      /* scratch per group root: its last position in a run */
+    struct loop loop; /* in folded launch numbers */
+    size_t *home;     /* per group root: the stretch with most of its launches */
+    bool *large;      /* per group root: not small next to its stage (SMALL_FRACTION) */
+    size_t *last_at;  /* scratch per group root: its last position in a run */
 };
 
 /* ---- launches and their repetition ------------------------------------------------------ */

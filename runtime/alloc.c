@@ -61,7 +61,7 @@ void alloc_stop_tracking(struct runtime *state, struct allocation *a) {
         pools_unserve(state, a->pool, a->mapped);
     record_free(state, a);
     components_forget(state, a);
-    stored_pointers_forget(a); /* its bytes mean nothing now */
+    stored_pointers_forget(&state->uploads, a); /* its bytes mean nothing now */
 }
 
 static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes) {
@@ -164,7 +164,7 @@ static CUresult free_untracked(CUdeviceptr dptr, bool known_here) {
     if (known) {
         if (r == CUDA_SUCCESS) {
             budget_sub_untracked(&rt->budget, bytes);
-            stored_pointers_forget_untracked(&rt->upload_tables, dptr, bytes);
+            stored_pointers_forget_untracked(&rt->uploads, dptr, bytes);
         } else {
             untracked_add(&rt->untracked, dptr, bytes);
         }

@@ -159,8 +159,7 @@ const struct upload_table *stored_pointers_find_untracked(const struct stored_po
     return i < sp->table_count && sp->tables[i].base <= addr ? &sp->tables[i] : NULL;
 }
 
-void stored_pointers_forget_untracked(struct stored_pointers *sp, CUdeviceptr base,
-                                      size_t bytes) {
+void stored_pointers_forget_untracked(struct stored_pointers *sp, CUdeviceptr base, size_t bytes) {
     if (sp->table_count)
         forget_overlapping(sp, base, base + bytes);
 }
@@ -174,8 +173,8 @@ void stored_pointers_clear_untracked(struct stored_pointers *sp) {
 
 /* --- either ------------------------------------------------------------------------------- */
 
-void stored_pointers_note_upload(struct stored_pointers *sp, struct registry *reg,
-                                 CUdeviceptr dst, const void *host, size_t bytes) {
+void stored_pointers_note_upload(struct stored_pointers *sp, struct registry *reg, CUdeviceptr dst,
+                                 const void *host, size_t bytes) {
     const unsigned char *from = host;
     if (!registry_find(reg, dst)) {
         note_untracked(sp, reg, dst, host, bytes);

@@ -68,8 +68,8 @@ static inline bool stored_pointers_any(const struct stored_pointers *sp) {
  * words the copy writes into it, in place of what it remembered for those words; an
  * upload into untracked memory is remembered with its range when it holds any, in place
  * of every upload it overlaps. */
-void stored_pointers_note_upload(struct stored_pointers *sp, struct registry *reg,
-                                 CUdeviceptr dst, const void *host, size_t bytes);
+void stored_pointers_note_upload(struct stored_pointers *sp, struct registry *reg, CUdeviceptr dst,
+                                 const void *host, size_t bytes);
 
 /* Forgets everything a remembers (its memory was freed or reused for another purpose). */
 void stored_pointers_forget(struct stored_pointers *sp, struct allocation *a);
@@ -79,8 +79,7 @@ const struct upload_table *stored_pointers_find_untracked(const struct stored_po
                                                           CUdeviceptr addr);
 
 /* The program freed untracked [base, base+bytes): the uploads in it are forgotten. */
-void stored_pointers_forget_untracked(struct stored_pointers *sp, CUdeviceptr base,
-                                      size_t bytes);
+void stored_pointers_forget_untracked(struct stored_pointers *sp, CUdeviceptr base, size_t bytes);
 
 /* Forgets every upload into untracked memory and frees their table (tests; shutdown). */
 void stored_pointers_clear_untracked(struct stored_pointers *sp);

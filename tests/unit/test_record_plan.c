@@ -662,6 +662,28 @@ TEST(a_prologue_then_several_runs_keeps_the_stages) {
     record_trace_destroy(&p.t);
 }
 
+/* Workspaces are set aside only when something else is left: a program whose every
+ * allocation is read by every launch is one component, in the sequence, not kept. */
+TEST(only_workspaces_is_one_component) {
+    struct prog p = {0};
+    record_trace_init(&p.t);
+    uint64_t w = alloc(&p, 4 << 20), x = alloc(&p, 2 << 20);
+    for (int i = 0; i < 10; i++)
+        launch2(&p, i % 2 ? "odd" : "even", w, x);
+    struct record_plan plan;
+    CHECK(record_plan_build(&p.t, &plan) == 0);
+    CHECK_EQ_U64(plan.component_count, 1);
+    if (plan.component_count == 1) {
+        uint64_t both[2] = {w, x};
+        CHECK(same_set(plan.components[0].allocs, plan.components[0].alloc_count, both, 2));
+        CHECK(!plan.components[0].keep);
+    }
+    CHECK_EQ_U64(plan.sequence_length, 1);
+    check_round_trip(&plan, p.t.alloc_count);
+    record_plan_free(&plan);
+    record_trace_destroy(&p.t);
+}
+
 /* Lines have a limit in offload.conf (197 characters): long allocs lists bridge free gaps
  * or list the rest in a comment, long sequences fall back; the file always parses. */
 static int parse_written(const struct record_plan *plan, struct config *cfg) {
@@ -824,6 +846,7 @@ int main(void) {
     RUN(torch_segments_give_the_three_stages_and_their_workspaces);
     RUN(torch_pipeline_run_twice_gives_one_cycle);
     RUN(a_prologue_then_several_runs_keeps_the_stages);
+    RUN(only_workspaces_is_one_component);
     RUN(long_lines_still_parse);
     RUN(empty_trace_writes_a_valid_config);
     RUN(trace_builder_checks_ordinals_and_normalises_launches);

@@ -208,7 +208,13 @@ CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void
     }
     size_t n = 0;
     int active_before = rt->components ? components_active(rt) : -1;
-    if (!launch_fast(layout, params, stream, &n))
+    bool fast = launch_fast(layout, params, stream, &n);
+    /* past the fast path, what follows is liboffload's own work: a switch plan carried
+     * out, restores, evictions (call.h) */
+    bool relaxed = !fast || n || rt->evicting_count || plan_pending(rt);
+    if (relaxed)
+        call_relax_begin();
+    if (!fast)
         n = launch_general(layout, params, extra, stream);
     if (__builtin_expect(atomic_load_explicit(&trace_active, memory_order_relaxed), 0))
         trace_launch_slow(components_active(rt)); /* trace_launch, without the call when off */
@@ -220,6 +226,8 @@ CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void
         plan_fill_component(rt, (size_t)reached, stream);
     if (r == CUDA_SUCCESS && rt->components && !copy_stream_capturing(stream))
         plan_stream(rt);
+    if (relaxed)
+        call_relax_end();
     return call_prepare_unlock(r, true, nested);
 }
 
@@ -306,10 +314,12 @@ void runtime_before_host_wait(void) {
         return;
     runtime_lock();
     if (rt->cuda_ready && plan_pending(rt)) {
+        call_relax_begin(); /* liboffload's own work (call.h) */
         bool pushed = setup_context_enter(rt);
         plan_poll(rt); /* reaps, never waits: see runtime.h */
         residency_drain_pool(rt);
         setup_context_leave(pushed);
+        call_relax_end();
     }
     runtime_unlock();
 }

@@ -13,7 +13,6 @@
 #include "runtime/record/grouping.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 /* The loop search weighs candidate periods, the distances at which a launch recurs, most
  * frequent first, each at the cost of one pass over the launches; past this many launch
@@ -31,8 +30,8 @@
 
 enum stretch { BEFORE, LOOP, AFTER, STRETCHES };
 
-/* Launches [start, end) repeating with `period` (end - start >= 2 * period); none when
- * period is 0. */
+/* Launches [start, end) repeating with `period`: a loop (end - start >= 2 * period), or a
+ * program's cycle that may come once (period == end - start); none when period is 0. */
 struct loop {
     size_t start, end, period;
 };

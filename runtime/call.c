@@ -6,6 +6,7 @@
 #include "base/vec.h"
 #include "runtime/memory/residency.h"
 #include "runtime/plan.h"
+#include "runtime/report/trace.h"
 #include "runtime/runtime.h"
 #include "runtime/setup.h"
 
@@ -42,6 +43,9 @@ CUresult call_use_collected(size_t n, CUstream stream) {
     for (size_t i = 0; i < n && !slow; i++)
         slow = rt->scratch[i]->state != ALLOC_RESIDENT;
     bool pushed = slow && setup_context_enter(rt);
+    for (size_t i = 0; i < n; i++) /* the per-use record (report/trace.h), when recording */
+        trace_use(rt->scratch[i]->ordinal, rt->scratch[i]->component, rt->scratch[i]->size,
+                  rt->scratch[i]->mapped, i == 0);
     CUresult r = CUDA_SUCCESS;
     for (size_t i = 0; i < n && r == CUDA_SUCCESS; i++)
         r = residency_use(rt, rt->scratch[i], stream);

@@ -129,6 +129,18 @@ static inline void trace_launch(int component) {
         trace_launch_slow(component);
 }
 
+/* A call (launch, copy, memset) uses tracked allocation `ordinal` of `component` (-1:
+ * none), `bytes` long, `mapped` bytes of device memory; first: the first allocation of
+ * this call (the ones after it, up to the next first, belong to the same call: they must
+ * be on the device together). Kept in order for "uses" in the file, the per-use record
+ * tools/optimum replays; only while recording. */
+void trace_use_slow(uint64_t ordinal, int component, uint64_t bytes, uint64_t mapped, bool first);
+static inline void trace_use(uint64_t ordinal, int component, uint64_t bytes, uint64_t mapped,
+                             bool first) {
+    if (__builtin_expect(atomic_load_explicit(&trace_active, memory_order_relaxed), 0))
+        trace_use_slow(ordinal, component, bytes, mapped, first);
+}
+
 /* At exit: closes the open spans, writes the file atomically (a warning on failure),
  * stops. budget_bytes goes into otherData. Returns 0, or -1 if the file was not written. */
 int trace_finish(uint64_t budget_bytes);

@@ -48,7 +48,8 @@ struct trace {
 struct result {
     uint64_t to_device, misses, first_uses, hits, evictions, overcommitted_calls;
     uint64_t peak_resident;
-    uint64_t component_bytes[COMPONENTS_MAX + 1]; /* [COMPONENTS_MAX]: component -1 or out of range */
+    uint64_t
+        component_bytes[COMPONENTS_MAX + 1]; /* [COMPONENTS_MAX]: component -1 or out of range */
 };
 
 static int read_trace(FILE *in, struct trace *t) {
@@ -125,8 +126,8 @@ static struct alloc *victim(struct alloc *allocs, size_t count, uint64_t call) {
 }
 
 static void count_component(struct result *r, int component, uint64_t bytes) {
-    r->component_bytes[component >= 0 && component < COMPONENTS_MAX ? component
-                                                                      : COMPONENTS_MAX] += bytes;
+    r->component_bytes[component >= 0 && component < COMPONENTS_MAX ? component : COMPONENTS_MAX] +=
+        bytes;
 }
 
 /* Brings u's allocation in, evicting farthest-next-use ones for the room. */

@@ -60,7 +60,7 @@ static int read_trace(FILE *in, struct trace *t) {
         struct use u = {0};
         int n = sscanf(line, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %d", &u.call,
                        &u.ordinal, &u.bytes, &u.mapped, &u.component);
-        if (n <= 0)
+        if (line[strspn(line, " \t\r\n")] == '\0')
             continue; /* a blank line */
         if (n != 5) {
             fprintf(stderr, "optimum: line %lu: expected call ordinal bytes mapped component\n",

@@ -34,7 +34,9 @@
 #define STREAM_AHEAD_START 4
 #define STREAM_AHEAD_FLOOR 2
 /* The nearest ones (distance at most this) are restored at once, waiting for their room. */
+#ifndef STREAM_AHEAD_NOW
 #define STREAM_AHEAD_NOW 2
+#endif
 /* The window restored ahead: this many times the largest member that streams. */
 #ifndef STREAM_WINDOW_LARGEST
 #define STREAM_WINDOW_LARGEST 1
@@ -168,19 +170,16 @@ void stream_observe(struct runtime *rt, struct allocation **refs, size_t n) {
 /* Before the order has seen a member (its first pass is still under way), allocation
  * order is the guess: programs mostly create weights in the order they use them. A member
  * the order does not know yet, made after the one at the position, is guessed to come
- * right after the known order's end, in ordinal order; others are unknown (farthest). */
+ * after the known order's end, as many positions on as its ordinal is past that one's
+ * (other allocations made in between only make it look farther); others are unknown
+ * (farthest). O(1): this runs for every member on every launch of the first pass. */
 static size_t guessed_distance(const struct component_state *s, const struct allocation *a) {
-    size_t len = order_length(&s->order);
     uint64_t here = order_at(&s->order, s->position);
-    if (a->ordinal < here)
+    if (a->ordinal <= here)
         return ORDER_NONE;
-    size_t before = 0; /* unknown members made between `here` and a */
-    for (size_t i = 0; i < s->count; i++) {
-        const struct allocation *b = s->members[i];
-        before += b->ordinal > here && b->ordinal < a->ordinal &&
-                  order_position(&s->order, b->ordinal) == ORDER_NONE;
-    }
-    return len - s->position + before;
+    uint64_t past = a->ordinal - here;
+    size_t to_end = order_length(&s->order) - s->position;
+    return past > SIZE_MAX - to_end ? ORDER_NONE : to_end + (size_t)past - 1;
 }
 
 /* Distance of a's next use from the component's position (ORDER_NONE: unknown, farthest). */

@@ -13,6 +13,10 @@
  *   - "stalls": where a call waited, and on whom (the component and allocation);
  *   - "launches": the program's launches aggregated per component turn (a span from the
  *     turn's first launch to its last, with the count), never one event per launch.
+ * Beside the events, a top-level "uses" key (not a trace event; viewers ignore it): every
+ * launch's, copy's and memset's tracked allocations in program order, as records
+ * [call, ordinal, bytes, mapped, component], at most TRACE_USES_MAX (2^20, 40 bytes each
+ * in memory; later ones counted in "dropped"). tools/optimum replays them.
  * Times are host CLOCK_MONOTONIC since trace_start, in microseconds (ns precision). A
  * copy's span starts when it was queued or when the previous copy on its stream ended,
  * whichever is later (a stream runs its copies in order), and ends when liboffload saw it
@@ -64,6 +68,8 @@
  *     residency_reap_oldest in residency_make_room (memory/room.c) with the allocation
  *     being evicted. component: the active one
  *     (-1 if none).
+ *   - trace_use: call_use_collected (runtime/call.c), for each tracked allocation of the
+ *     call before residency acts on it, first = true for the call's first one.
  *   - trace_launch: runtime_begin_launch (runtime/work.c), after components_on_launch,
  *     with components_active() (-1 without components). One call per launch:
  *     the recorder aggregates turns itself.

@@ -274,7 +274,11 @@ static uint64_t plan_other_evictions(struct runtime *rt, struct stream_plan *pla
         for (size_t i = 0; i < o->count && freed < needs && plan->evict_count < STREAM_EVICT_MAX;
              i++) {
             struct allocation *a = o->members[i];
-            if (allocation_evictable_state(a) && a->protect_epoch != rt->epoch && !a->keep) {
+            bool planned = false; /* by an earlier call for the same plan */
+            for (size_t k = 0; k < plan->evict_count; k++)
+                planned |= plan->evict[k] == a;
+            if (!planned && allocation_evictable_state(a) && a->protect_epoch != rt->epoch &&
+                !a->keep) {
                 plan->evict[plan->evict_count++] = a;
                 freed += a->mapped;
             }
@@ -306,8 +310,11 @@ static uint64_t plan_evictions(struct runtime *rt, const struct component_state 
     return freed;
 }
 
-/* The window: at most twice the largest member that streams (one arriving while the one
- * before it is in use), less what is already restored ahead and not yet used. */
+/* The window: STREAM_WINDOW_LARGEST times the largest member that streams (the next
+ * arriving while the one before it is in use), less what is already restored ahead and not
+ * yet used. The nearest STREAM_AHEAD_NOW go ahead whatever the window says. A wider window
+ * hid no more copying on this machine and moved more: what it holds is taken from the
+ * stable subset (tests/bench/NOTES.md, stream). */
 static uint64_t window_left(const struct component_state *s) {
     uint64_t largest = 0, ahead = 0;
     for (size_t i = 0; i < s->count; i++) {

@@ -82,7 +82,8 @@ CUresult call_unsafe_allowed(void) {
 }
 
 CUresult call_use_collected(size_t n, CUstream stream) {
-    bool slow = rt->evicting_count > 0 || plan_pending(rt);
+    /* the pool: handles an earlier call's evictions left, released below */
+    bool slow = rt->evicting_count > 0 || plan_pending(rt) || rt->pool.count > 0;
     for (size_t i = 0; i < n && !slow; i++)
         slow = rt->scratch[i]->state != ALLOC_RESIDENT;
     if (slow)

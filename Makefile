@@ -90,6 +90,10 @@ BENCH_SRCS    := $(wildcard tests/bench/*.c)
 BENCH_BINS    := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%) \
                  $(patsubst tests/bench/%.cu,$(BUILD)/bench/%.so,$(wildcard tests/bench/*.cu))
 
+# tools/NAME/NAME.c   a small program beside the product (tools/README.md) -> $(BUILD)/tools/NAME
+TOOL_NAMES    := $(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c))))
+TOOL_BINS     := $(TOOL_NAMES:%=$(BUILD)/tools/%)
+
 SIM_LINK  := -L$(BUILD)/sim -l:libcuda.so.1 -Wl,-rpath,'$$ORIGIN/../sim'
 
 .PHONY: all lib cli sim pipeline tests test unit e2e demo bench fuzz coverage deps format \
@@ -100,7 +104,8 @@ lib: $(BUILD)/liboffload.so $(BUILD)/liboffload.a
 cli: $(BUILD)/offload
 sim: $(BUILD)/sim/libcuda.so.1
 pipeline: $(BUILD)/pipeline $(BUILD)/kernels.host.so $(if $(wildcard $(NVCC)),$(BUILD)/kernels.cubin)
-tests: $(UNIT_BINS) $(PROG_BINS) $(PROG_KMODS) $(PROG_SHLIBS) $(BENCH_BINS) $(FUZZPROG_BINS)
+tests: $(UNIT_BINS) $(PROG_BINS) $(PROG_KMODS) $(PROG_SHLIBS) $(BENCH_BINS) $(FUZZPROG_BINS) \
+    $(TOOL_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -189,6 +194,13 @@ $(BUILD)/tests/test_cli_json: tests/unit/test_cli_json.c tests/unit/check.h $(BU
 $(BUILD)/progs/%: tests/progs/%.c $(BUILD)/sim/libcuda.so.1
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< -Wl,--as-needed $(SIM_LINK) $(LDFLAGS) -ldl -pthread
+
+define TOOL_RULE
+$(BUILD)/tools/$(1): tools/$(1)/$(1).c
+	@mkdir -p $$(@D)
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) -o $$@ $$< $$(LDFLAGS)
+endef
+$(foreach t,$(TOOL_NAMES),$(eval $(call TOOL_RULE,$(t))))
 
 $(BUILD)/progs/lib%.so: tests/progs/shlib/%.c
 	@mkdir -p $(@D)
@@ -300,7 +312,7 @@ lint: all
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -I. -D_GNU_SOURCE -D__x86_64__ \
-	    base driver interpose runtime config cli examples/pipeline tests/sim
+	    base driver interpose runtime config cli examples/pipeline tests/sim tools
 	groff -ww -man -z cli/offload.1
 
 clean:

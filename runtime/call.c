@@ -7,6 +7,7 @@
 #include "driver/driver.h"
 #include "runtime/memory/residency.h"
 #include "runtime/plan.h"
+#include "runtime/report/trace.h"
 #include "runtime/runtime.h"
 #include "runtime/setup.h"
 
@@ -88,6 +89,9 @@ CUresult call_use_collected(size_t n, CUstream stream) {
     if (slow)
         call_relax_begin(); /* restores, evictions, their waits: liboffload's own work */
     bool pushed = slow && setup_context_enter(rt);
+    for (size_t i = 0; i < n; i++) /* the per-use record (report/trace.h), when recording */
+        trace_use(rt->scratch[i]->ordinal, rt->scratch[i]->component, rt->scratch[i]->size,
+                  rt->scratch[i]->mapped, i == 0);
     CUresult r = CUDA_SUCCESS;
     for (size_t i = 0; i < n && r == CUDA_SUCCESS; i++)
         r = residency_use(rt, rt->scratch[i], stream);

@@ -69,8 +69,8 @@ void plan_stream(struct runtime *rt) {
     residency_reap(rt); /* evictions that landed are room */
     struct stream_plan sp;
     if (components_stream_plan(rt, &sp)) {
-        if (sp.evict)
-            residency_evict(rt, sp.evict);
+        for (size_t i = 0; i < sp.evict_count; i++)
+            residency_evict(rt, sp.evict[i]);
         for (size_t i = 0; i < sp.prefetch_count; i++)
             if (residency_restore(rt, sp.prefetch[i], true) != CUDA_SUCCESS)
                 break;

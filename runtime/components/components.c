@@ -282,6 +282,7 @@ size_t components_report(struct runtime *rt, struct stats_component **out, uint6
         r[c].name = cfg_component(rt, (int)c)->name;
         r[c].bytes = cs->c[c].peak_bytes;
         r[c].moves = cs->c[c].moves;
+        components_stream_report(rt, c, &r[c].streamed_bytes, &r[c].resident_across_turns_bytes);
         *unowned -= cs->c[c].bytes < *unowned ? cs->c[c].bytes : *unowned;
     }
     *out = r;

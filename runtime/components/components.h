@@ -62,13 +62,20 @@ const size_t *components_victims(struct runtime *rt, uint64_t bytes, bool window
 
 /* Streaming (components/stream.c): the active component's members along its learnt order.
  * What to evict now and what to restore ahead after a launch in it; false when nothing. */
-#define STREAM_AHEAD_MAX 2
+#define STREAM_AHEAD_MAX 8
+#define STREAM_EVICT_MAX 16
 struct stream_plan {
-    struct allocation *evict; /* its next use is farther than what comes; or NULL */
-    struct allocation *prefetch[STREAM_AHEAD_MAX];
-    size_t prefetch_count;
+    struct allocation *evict[STREAM_EVICT_MAX]; /* next uses farther than what comes */
+    size_t evict_count;
+    struct allocation *prefetch[STREAM_AHEAD_MAX]; /* nearest first */
+    size_t prefetch_count; /* a near one may wait for the evictions that make its room */
 };
 bool components_stream_plan(struct runtime *rt, struct stream_plan *plan);
+
+/* Component c's streaming figures for the report: bytes restored while it was active,
+ * bytes on the device through the last complete cycle of its order. */
+void components_stream_report(const struct runtime *rt, size_t c, uint64_t *streamed,
+                              uint64_t *stable);
 
 /* The active component's member whose next use is farthest and that may go now, or NULL
  * (no active component, no order learnt yet, none may go). */

@@ -19,6 +19,15 @@ struct component_state {
     size_t position;    /* where in `order` its last launch was; ORDER_NONE before any */
     /* rt->clock before its previous launch: what was used since is hot (stream.c) */
     uint64_t clock_before_previous, clock_before_last;
+    /* streaming (stream.c) */
+    size_t lookahead;        /* positions restored ahead; grows when a restore is late */
+    size_t on_time;          /* launches in a row that found nothing late */
+    uint64_t observed_turn;  /* the turn stream_observe last saw (turns + 1; 0: none) */
+    uint64_t to_device_mark; /* moves.bytes_to_device at the last launch in its turn */
+    uint64_t streamed_bytes; /* restored while it was active (its own turns) */
+    uint64_t cycle_moved;    /* its bytes evicted by the stream since the last cycle */
+    uint64_t stable_bytes;   /* on the device through the last complete cycle of its order */
+    bool cycled;             /* a cycle of its order completed at least once */
 };
 
 struct components {

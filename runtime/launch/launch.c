@@ -110,7 +110,9 @@ struct func_layout *launch_layout_slow(struct launch_cache *cache, CUfunction f)
     l->func = f;
     CUresult failed = learn_layout(l);
     if (failed != CUDA_SUCCESS) {
-        log_error("reading the parameter layout of kernel %s failed (cuFuncGetParamInfo: %s): "
+        /* both names: a CUkernel's layout comes from cuKernelGetParamInfo (kernel_info.c) */
+        log_error("reading the parameter layout of kernel %s failed (cuFuncGetParamInfo or "
+                  "cuKernelGetParamInfo: %s): "
                   "the launch fails with that error rather than run with pointers unseen",
                   l->name ? l->name : "(unnamed)", cuerr_name(failed));
         cache->query_failed = failed;

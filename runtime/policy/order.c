@@ -19,6 +19,7 @@ struct order_entry {
     size_t position;  /* in o->at */
     uint64_t serial;  /* the turn that touched it last (0: none) */
     size_t turn_rank; /* its index in o->touched, when serial is the current turn's */
+    unsigned flags;   /* the caller's (order_flags) */
     UT_hash_handle hh;
 };
 
@@ -250,6 +251,19 @@ void order_forget(struct order *o, uint64_t ordinal) {
         o->at[p]->position = p;
     HASH_DEL(o->by_ordinal, e);
     free(e);
+}
+
+/* ---- the caller's flags ------------------------------------------------------------------- */
+
+unsigned order_flags(const struct order *o, uint64_t ordinal) {
+    const struct order_entry *e = find_entry(o, ordinal);
+    return e ? e->flags : 0;
+}
+
+void order_set_flags(struct order *o, uint64_t ordinal, unsigned flags) {
+    struct order_entry *e = find_entry(o, ordinal);
+    if (e)
+        e->flags = flags;
 }
 
 /* ---- queries ------------------------------------------------------------------------------ */

@@ -118,6 +118,12 @@ int order_end_turn(struct order *o);
  * O(length). */
 void order_forget(struct order *o, uint64_t ordinal);
 
+/* Flags the caller keeps per ordinal (the streaming policy's per-cycle marks); 0 for an
+ * ordinal just inserted, and order_flags returns 0 for one the order does not know.
+ * order_set_flags on an unknown ordinal does nothing. O(1). */
+unsigned order_flags(const struct order *o, uint64_t ordinal);
+void order_set_flags(struct order *o, uint64_t ordinal, unsigned flags);
+
 /* ---- queries ---------------------------------------------------------------------------- */
 
 size_t order_length(const struct order *o);

@@ -49,7 +49,9 @@ char *stats_json(const struct stats_report *r) {
         strbuf_put_json_string(&b, c->name);
         strbuf_put(&b, ", \"bytes\": %" PRIu64 ", ", c->bytes);
         put_moves(&b, &c->moves);
-        strbuf_put(&b, "}");
+        strbuf_put(
+            &b, ", \"streamed_bytes\": %" PRIu64 ", \"resident_across_turns_bytes\": %" PRIu64 "}",
+            c->streamed_bytes, c->resident_across_turns_bytes);
     }
     strbuf_put(&b, "%s]\n}\n", r->component_count ? "\n  " : "");
     if (b.failed) {
@@ -89,13 +91,16 @@ void stats_log_summary(const struct stats_report *r) {
              mib(s->total.bytes_to_host), mib(s->total.bytes_to_device), s->launches,
              (double)r->wait_ns / 1e9);
     if (r->component_count)
-        log_info("%-16s %10s %9s %9s %12s %12s %9s %10s", "component", "MiB", "evictions",
-                 "restores", "MiB to host", "MiB to dev", "prefetch", "stall s");
+        log_info("%-16s %10s %9s %9s %12s %12s %9s %10s %12s %12s", "component", "MiB", "evictions",
+                 "restores", "MiB to host", "MiB to dev", "prefetch", "stall s", "MiB streamed",
+                 "MiB stayed");
     for (size_t i = 0; i < r->component_count; i++) {
         const struct stats_component *c = &r->components[i];
-        log_info("%-16s %10.1f %9" PRIu64 " %9" PRIu64 " %12.1f %12.1f %9" PRIu64 " %10.3f",
+        log_info("%-16s %10.1f %9" PRIu64 " %9" PRIu64 " %12.1f %12.1f %9" PRIu64
+                 " %10.3f %12.1f %12.1f",
                  c->name, mib(c->bytes), c->moves.evictions, c->moves.restores,
                  mib(c->moves.bytes_to_host), mib(c->moves.bytes_to_device), c->moves.prefetch_hits,
-                 (double)c->moves.stall_ns / 1e9);
+                 (double)c->moves.stall_ns / 1e9, mib(c->streamed_bytes),
+                 mib(c->resident_across_turns_bytes));
     }
 }

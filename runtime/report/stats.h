@@ -36,6 +36,10 @@ struct stats_component {
     const char *name;
     uint64_t bytes;
     struct move_stats moves;
+    /* streaming (runtime/components/stream.c): bytes restored while it was the active
+     * component, and bytes that stayed on the device through the last complete cycle of
+     * its learnt order (its stable subset; 0 until one cycle has been seen whole) */
+    uint64_t streamed_bytes, resident_across_turns_bytes;
 };
 
 /* Everything the report shows, gathered by the runtime at exit. */

@@ -7,6 +7,7 @@
 #include "base/atomic_file.h"
 #include "base/lock.h"
 #include "base/log.h"
+#include "base/vec.h"
 #include "runtime/report/status.h"
 
 #include <errno.h>
@@ -71,6 +72,7 @@ static void free_all(void) {
     free(tr.baseline);
     free(tr.ring);
     free(tr.moves);
+    free(tr.uses);
     memset(&tr, 0, sizeof tr);
 }
 
@@ -328,6 +330,20 @@ void trace_launch_slow(int component) {
     tr.turn.last = t;
     tr.turn.count++;
     leave(t);
+}
+
+void trace_use_slow(uint64_t ordinal, int component, uint64_t bytes, uint64_t mapped, bool first) {
+    if (!atomic_load_explicit(&trace_active, memory_order_relaxed))
+        return;
+    offload_lock_acquire(&trace_lock);
+    if (tr.recording) {
+        tr.calls += first || tr.calls == 0;
+        if (tr.nuses >= TRACE_USES_MAX || VEC_RESERVE(tr.uses, tr.uses_cap, tr.nuses + 1))
+            tr.uses_dropped++;
+        else
+            tr.uses[tr.nuses++] = (struct use_rec){tr.calls, ordinal, bytes, mapped, component};
+    }
+    offload_lock_release(&trace_lock);
 }
 
 char *trace_json(uint64_t budget_bytes) {

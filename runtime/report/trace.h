@@ -13,6 +13,10 @@
  *   - "stalls": where a call waited, and on whom (the component and allocation);
  *   - "launches": the program's launches aggregated per component turn (a span from the
  *     turn's first launch to its last, with the count), never one event per launch.
+ * Beside the events, a top-level "uses" key (not a trace event; viewers ignore it): every
+ * launch's, copy's and memset's tracked allocations in program order, as records
+ * [call, ordinal, bytes, mapped, component], at most TRACE_USES_MAX (2^20, 40 bytes each
+ * in memory; later ones counted in "dropped"). tools/optimum replays them.
  * Times are host CLOCK_MONOTONIC since trace_start, in microseconds (ns precision). A
  * copy's span starts when it was queued or when the previous copy on its stream ended,
  * whichever is later (a stream runs its copies in order), and ends when liboffload saw it
@@ -64,6 +68,8 @@
  *     residency_reap_oldest in residency_make_room (memory/room.c) with the allocation
  *     being evicted. component: the active one
  *     (-1 if none).
+ *   - trace_use: call_use_collected (runtime/call.c), for each tracked allocation of the
+ *     call before residency acts on it, first = true for the call's first one.
  *   - trace_launch: runtime_begin_launch (runtime/work.c), after components_on_launch,
  *     with components_active() (-1 without components). One call per launch:
  *     the recorder aggregates turns itself.
@@ -127,6 +133,18 @@ void trace_launch_slow(int component);
 static inline void trace_launch(int component) {
     if (__builtin_expect(atomic_load_explicit(&trace_active, memory_order_relaxed), 0))
         trace_launch_slow(component);
+}
+
+/* A call (launch, copy, memset) uses tracked allocation `ordinal` of `component` (-1:
+ * none), `bytes` long, `mapped` bytes of device memory; first: the first allocation of
+ * this call (the ones after it, up to the next first, belong to the same call: they must
+ * be on the device together). Kept in order for "uses" in the file, the per-use record
+ * tools/optimum replays; only while recording. */
+void trace_use_slow(uint64_t ordinal, int component, uint64_t bytes, uint64_t mapped, bool first);
+static inline void trace_use(uint64_t ordinal, int component, uint64_t bytes, uint64_t mapped,
+                             bool first) {
+    if (__builtin_expect(atomic_load_explicit(&trace_active, memory_order_relaxed), 0))
+        trace_use_slow(ordinal, component, bytes, mapped, first);
 }
 
 /* At exit: closes the open spans, writes the file atomically (a warning on failure),

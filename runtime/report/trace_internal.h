@@ -15,6 +15,7 @@
 #define TRACE_STREAMS_MAX 8          /* copy-stream tracks; more streams share the last one */
 #define TRACE_STALL_DEPTH 8          /* nested stalls kept; deeper ones are counted, not drawn */
 #define TRACE_ORDINAL_MAX (1u << 22) /* allocations beyond this ordinal are not traced */
+#define TRACE_USES_MAX (1u << 20)    /* uses kept (40 bytes each); later ones are counted */
 
 /* Track ids ("tid") in the file, which is also their order on screen. */
 #define TID_COMPONENT 1 /* + component index */
@@ -35,6 +36,13 @@ struct rec {
     int32_t other; /* stall: on whom; copy: stream track */
     uint8_t kind;
     uint8_t detail; /* state: enum trace_state; copy: enum move_end */
+};
+
+/* One tracked allocation one call used (trace_use): 40 bytes. */
+struct use_rec {
+    uint64_t call; /* the call's serial number (1, 2, ...): uses of one call share it */
+    uint64_t ordinal, bytes, mapped;
+    int32_t component;
 };
 
 struct open_state {
@@ -92,6 +100,10 @@ struct trace_recorder {
         uint64_t first, last, count;
     } turn;
     unsigned launches_since_tick;
+
+    struct use_rec *uses; /* every call's uses, in order, up to TRACE_USES_MAX */
+    size_t nuses, uses_cap;
+    uint64_t calls, uses_dropped;
 };
 
 extern struct trace_recorder tr;

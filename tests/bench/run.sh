@@ -7,7 +7,7 @@
 #   BUILD=build tests/bench/run.sh            everything (a few minutes)
 #   BENCH_QUICK=1 BUILD=build tests/bench/run.sh   tiny sizes: checks the plumbing only
 #   BENCH_ONLY="launch move" ...             only those figures (launch instr move
-#                                            overlap clean startup peak)
+#                                            overlap clean startup peak stream)
 #
 # Needs jq (Debian: jq) and, for launch_overhead_instr, valgrind. A figure that cannot be
 # measured is written as null with the reason, and the table says so; the script still
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BUILD=${BUILD:-build}
 QUICK=${BENCH_QUICK:-0}
-ONLY=${BENCH_ONLY:-launch instr move overlap clean startup peak}
+ONLY=${BENCH_ONLY:-launch instr move overlap clean startup peak stream}
 OUT=${BENCH_OUT:-$BUILD/bench.json}
 LIB=$ROOT/$BUILD/liboffload.so
 MODULE=$ROOT/$BUILD/bench/bench_kernels.so
@@ -28,8 +28,10 @@ PIPE_CONF=$ROOT/examples/pipeline/offload.conf
     PIPELINE=$BUILD/pipeline
 
 command -v jq >/dev/null || { echo "bench: needs jq (apt-get install -y jq)" >&2; exit 1; }
+OPTIMUM=$ROOT/$BUILD/tools/optimum
+[[ $BUILD == /* ]] && OPTIMUM=$BUILD/tools/optimum
 for f in "$LIB" "$MODULE" "$BUILD/bench/launch_overhead" "$BUILD/bench/move" \
-    "$BUILD/bench/startup"; do
+    "$BUILD/bench/startup" "$OPTIMUM"; do
     [[ -e $f ]] || { echo "bench: $f missing: run make bench" >&2; exit 1; }
 done
 # The pipeline and liboffload find the simulated driver by its soname.
@@ -320,6 +322,135 @@ bench_clean_evict() {
         \"bytes_to_host_per_run_readonly_no\": $no}"
 }
 
+# --- 7. stream: a component larger than the budget (issue 16) ----------------------------
+# The pipeline at its default scale (unet 650 MiB of weights + its activations: U bytes)
+# on a device of about 80%, 60% and 40% of U, SIMCUDA_PCIE_GBPS on. Per point: the bytes
+# liboffload moves to the device against the optimum for the same trace and budget
+# (tools/optimum: farthest next use with sizes over the run's recorded uses), and the
+# unet phase against max(all-resident unet phase, optimum unet bytes / bandwidth). The
+# library of STREAM_OLD_REV (before the learnt order and streaming) runs beside it.
+STREAM_GBPS=${BENCH_STREAM_GBPS:-8}
+STREAM_SCALE=${BENCH_STREAM_SCALE:-1}
+STREAM_REPEATS=${BENCH_STREAM_REPEATS:-3}
+STREAM_POINTS=${BENCH_STREAM_POINTS:-0.8 0.6 0.4}
+STREAM_OLD_REV=28bc12143d230b47e6a35f85ed97c5e97283f557 # 28bc121, the day issue 16 was filed
+((QUICK)) && STREAM_SCALE=${BENCH_STREAM_SCALE:-0.15} STREAM_REPEATS=1 STREAM_POINTS=0.4
+
+# The library as it was at STREAM_OLD_REV, built once into $BUILD/bench/old-REV (cached).
+old_library() {
+    local dir=$ROOT/$BUILD/bench/old-${STREAM_OLD_REV:0:12}
+    [[ $BUILD == /* ]] && dir=$BUILD/bench/old-${STREAM_OLD_REV:0:12}
+    if [[ ! -e $dir/build/liboffload.so ]]; then
+        git -C "$ROOT" cat-file -e "$STREAM_OLD_REV^{commit}" 2>/dev/null || return 1
+        rm -rf "$dir" && mkdir -p "$dir/src" || return 1
+        git -C "$ROOT" archive "$STREAM_OLD_REV" | tar -x -C "$dir/src" || return 1
+        say "stream: building the library of ${STREAM_OLD_REV:0:7} (once)"
+        make -s -C "$dir/src" -j2 BUILD="$dir/build" "$dir/build/liboffload.so" \
+            >"$dir/build.log" 2>&1 || return 1
+    fi
+    echo "$dir/build/liboffload.so"
+}
+
+# stream_run NAME [VAR=VALUE...]: one pipeline process at the stream scale; sets
+# STREAM_UNET (its unet phase in seconds) and checks its checksum against STREAM_SUM.
+stream_run() {
+    local name=$1 sum
+    shift
+    say "  stream run: $name"
+    if ! env SIMCUDA_PCIE_GBPS="$STREAM_GBPS" "$@" "$PIPELINE" --scale "$STREAM_SCALE" \
+        --out "$TMP/$name.png" >"$TMP/stream.$name.out" 2>"$TMP/stream.$name.err"; then
+        say "pipeline $name failed:"
+        tail -n 5 "$TMP/stream.$name.err" >&2
+        return 1
+    fi
+    sum=$(grep '^checksum' "$TMP/stream.$name.out")
+    [[ -n $STREAM_SUM ]] || STREAM_SUM=$sum
+    if [[ -z $sum || $sum != "$STREAM_SUM" ]]; then
+        say "pipeline $name: checksum '$sum' differs from '$STREAM_SUM'"
+        return 1
+    fi
+    STREAM_UNET=$(awk '$1 == "unet" && $3 == "s" { print $2 }' "$TMP/stream.$name.out")
+}
+
+# The unet component's field in a stats file.
+unet_stat() { jq -r --arg f "$2" '[.components[] | select(.name == "unet") | .[$f]][0] // 0' "$1"; }
+
+bench_stream() {
+    [[ -x $PIPELINE && -r $PIPE_CONF ]] || {
+        record stream null "<=" 1.10 ratio '{"error": "pipeline or examples/pipeline/offload.conf missing"}'
+        return
+    }
+    local off=(LD_PRELOAD="$LIB" OFFLOAD_CONFIG="$PIPE_CONF") old r times=()
+    STREAM_SUM=
+    say "stream: --scale $STREAM_SCALE, SIMCUDA_PCIE_GBPS=$STREAM_GBPS, points $STREAM_POINTS"
+    old=$(old_library) || { say "stream: no library of ${STREAM_OLD_REV:0:7}: today's figures left out"; old=; }
+    for ((r = 0; r < STREAM_REPEATS; r++)); do
+        stream_run "resident.$r" SIMCUDA_MEMORY=$BIG_DEVICE || return 1
+        times+=("$STREAM_UNET")
+    done
+    local resident unet_bytes
+    resident=$(printf '%s\n' "${times[@]}" | median)
+    stream_run sizes SIMCUDA_MEMORY=$BIG_DEVICE "${off[@]}" OFFLOAD_STATS="$TMP/stream.sizes.json" ||
+        return 1
+    unet_bytes=$(unet_stat "$TMP/stream.sizes.json" bytes)
+    local f points=() worst_bytes=0 worst_time=0
+    for f in $STREAM_POINTS; do
+        local device tag stats trace
+        device=$(awk -v u="$unet_bytes" -v f="$f" 'BEGIN { printf "%d", u * f / 1048576 }')MiB
+        tag=${f/./}
+        stats=$TMP/stream.$tag.stats.json trace=$TMP/stream.$tag.trace.json
+        times=()
+        for ((r = 0; r < STREAM_REPEATS; r++)); do
+            local extra=()
+            ((r == 0)) && extra=(OFFLOAD_STATS="$stats" OFFLOAD_TRACE="$trace")
+            stream_run "$tag.$r" SIMCUDA_MEMORY="$device" "${off[@]}" "${extra[@]}" || return 1
+            times+=("$STREAM_UNET")
+        done
+        local unet_s budget optimum
+        unet_s=$(printf '%s\n' "${times[@]}" | median)
+        # The optimum's room: the budget less what liboffload does not track (small
+        # allocations), the same room liboffload had.
+        budget=$(jq '.budget_bytes - (.peak_used_bytes - .peak_resident_bytes)' "$stats")
+        jq -r '.uses.records[] | @tsv' "$trace" | "$OPTIMUM" --budget "$budget" \
+            >"$TMP/stream.$tag.optimum.json" || return 1
+        optimum=$TMP/stream.$tag.optimum.json
+        local old_json=null
+        if [[ -n $old ]]; then
+            stream_run "$tag.old" SIMCUDA_MEMORY="$device" LD_PRELOAD="$old" \
+                OFFLOAD_CONFIG="$PIPE_CONF" OFFLOAD_STATS="$TMP/stream.$tag.old.json" || return 1
+            old_json=$(jq -c --argjson t "$STREAM_UNET" '{bytes_to_device, demand_restores,
+                restores, unet_bytes_to_device: ([.components[] | select(.name == "unet")][0].bytes_to_device),
+                unet_s: $t}' "$TMP/stream.$tag.old.json")
+        fi
+        local point
+        point=$(jq -nc --arg device "$device" --argjson f "$f" --argjson unet_s "$unet_s" \
+            --argjson resident "$resident" --argjson gbps "$STREAM_GBPS" \
+            --argjson old "$old_json" --slurpfile s "$stats" --slurpfile o "$optimum" '
+            ($s[0]) as $s | ($o[0]) as $o
+            | ([$s.components[] | select(.name == "unet")][0]) as $u
+            | ($o.component_bytes_to_device["1"] // 0) as $ou
+            | ([$resident, $ou / ($gbps * 1e9)] | max) as $bound
+            | {fraction: $f, device: $device, bytes_to_device: $s.bytes_to_device,
+               optimum_bytes_to_device: $o.bytes_to_device,
+               bytes_ratio: ($s.bytes_to_device / ([$o.bytes_to_device, 1] | max)),
+               unet_bytes_to_device: $u.bytes_to_device, optimum_unet_bytes_to_device: $ou,
+               unet_s: $unet_s, resident_unet_s: $resident, bound_s: $bound,
+               time_ratio: ($unet_s / $bound),
+               demand_restores: $s.demand_restores, restores: $s.restores,
+               unet_prefetch_hits: $u.prefetch_hits, today: $old}')
+        points+=("$point")
+        worst_bytes=$(jq -n --argjson a "$worst_bytes" --argjson p "$point" '[$a, $p.bytes_ratio] | max')
+        worst_time=$(jq -n --argjson a "$worst_time" --argjson p "$point" '[$a, $p.time_ratio] | max')
+    done
+    local detail
+    detail=$(printf '%s\n' "${points[@]}" | jq -sc --argjson gbps "$STREAM_GBPS" \
+        --argjson scale "$STREAM_SCALE" --argjson u "$unet_bytes" --arg old "${STREAM_OLD_REV:0:7}" \
+        '{scale: $scale, pcie_gbps: $gbps, unet_bytes: $u, today_is: $old, points: .}')
+    record stream_bytes "$(printf '%.3f' "$worst_bytes")" "<=" 1.10 ratio "$detail"
+    record stream_time "$(printf '%.3f' "$worst_time")" "<=" 1.15 ratio \
+        '{"see": "stream_bytes detail: time_ratio per point (unet phase / max(all-resident, optimum unet bytes / bandwidth))"}'
+}
+
 status=0
 wants launch && { bench_launch || status=1; }
 wants instr && { bench_instr || status=1; }
@@ -328,6 +459,7 @@ wants startup && { bench_startup || status=1; }
 if wants overlap || wants clean || wants peak; then
     bench_pipeline || status=1
 fi
+wants stream && { bench_stream || status=1; }
 
 jq -s --arg date "$(date -u +%FT%TZ)" --arg host "$(uname -n)" --argjson quick "$QUICK" \
     '{date: $date, host: $host, driver: "simulator", quick: ($quick == 1),

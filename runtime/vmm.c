@@ -31,6 +31,7 @@
 #include "runtime/memory/residency.h"
 #include "runtime/setup.h"
 #include "runtime/state.h"
+#include "runtime/vmm.h"
 
 #include <string.h>
 
@@ -281,6 +282,7 @@ static CUresult unmap_one(size_t i) {
     if (r != CUDA_SUCCESS)
         return r;
     vmm_mapping_remove(&rt->vmm, i);
+    vmm_extent_forget(&rt->vmm, m.base, m.size); /* the buffers across it went with it */
     if (m.handle)
         drop_if_unused(m.handle);
     return CUDA_SUCCESS;
@@ -320,6 +322,10 @@ CUresult runtime_begin_set_access(CUdeviceptr ptr, size_t size, const CUmemAcces
     if (!usable() || !size || !vmm_mapping_overlaps(&rt->vmm, ptr, size))
         return call_prepare_unlock(CUDA_SUCCESS, false, nested);
     call_prepare_epoch(nested);
+    /* one call over several mappings: they were made together, for one request (PyTorch's
+     * expandable segments map the pages a block needs, then set access on them at once) */
+    if (vmm_extent_learn(&rt->vmm, ptr, size) < 0)
+        log_warn("out of memory: a buffer spanning program mappings is not remembered");
     bool pushed = setup_context_enter(rt);
     CUresult r = CUDA_SUCCESS;
     bool plain = default_access(desc, count);
@@ -340,6 +346,18 @@ CUresult runtime_begin_set_access(CUdeviceptr ptr, size_t size, const CUmemAcces
     residency_drain_pool(rt);
     setup_context_leave(pushed);
     return call_prepare_unlock(r, true, nested);
+}
+
+void vmm_learn_access(struct runtime *state, CUdeviceptr ptr, size_t bytes) {
+    if (state->vmm.count < 2 || bytes < 2)
+        return;
+    /* crossing a boundary between mappings: its ends lie in two allocations */
+    const struct allocation *first = registry_find(&state->registry, ptr);
+    const struct allocation *last = registry_find(&state->registry, ptr + bytes - 1);
+    if (first == last && first)
+        return;
+    if (vmm_extent_learn(&state->vmm, ptr, bytes) < 0)
+        log_warn("out of memory: a buffer spanning program mappings is not remembered");
 }
 
 CUresult runtime_vmm_get_access(unsigned long long *flags, const CUmemLocation *location,

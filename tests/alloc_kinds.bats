@@ -169,3 +169,28 @@ under_liboffload() {
     [ "$(json "$T/stats.json" 'd["tracked_allocations"]')" -eq 0 ]
     [ "$(json "$T/stats.json" 'd["peak_used_bytes"] >= 16 << 20')" = True ]
 }
+
+# One buffer across three program mappings (tests/progs/mapped_span), read and written
+# whole by a kernel whose pointer lies in the first: under pressure its other mappings
+# used to be evicted beneath the kernel (CUDA_ERROR_ILLEGAL_ADDRESS). liboffload learns
+# the buffer from the copy that uploads it, or from the one cuMemSetAccess over the
+# mappings made for it, and makes them resident together.
+@test "a buffer across program mappings: every mapping resident beneath its kernels" {
+    local span=$B/progs/mapped_span learn ref jitter
+    for learn in copy access; do
+        SIMCUDA_MEMORY=8GiB run "$span" "$KERNELS" --learn $learn
+        echo "bare $learn: $output"
+        [ "$status" -eq 0 ]
+        ref=$(echo "$output" | grep -E '^mapped_span: checksum 0x[0-9a-f]{16}$')
+        for jitter in "" 7; do # no jitter, then one seed
+            SIMCUDA_MEMORY=40MiB SIMCUDA_JITTER=$jitter SIMCUDA_REPORT=$T/sim.json \
+                OFFLOAD_STATS=$T/stats.json LD_PRELOAD=$LIB run "$span" "$KERNELS" --learn $learn
+            echo "liboffload $learn, jitter $jitter: $output"
+            [ "$status" -eq 0 ]
+            [ "$output" = "$ref" ]
+            [ "$(json "$T/sim.json" 'd["peak_device_bytes"] <= 40 << 20')" = True ]
+            [ "$(json "$T/sim.json" 'd["faults"] + d["races"]')" -eq 0 ]
+            [ "$(json "$T/stats.json" 'd["evictions"] > 0 and d["demand_restores"] > 0')" = True ]
+        done
+    done
+}

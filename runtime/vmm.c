@@ -33,7 +33,9 @@
 #include "runtime/state.h"
 #include "runtime/vmm.h"
 
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #define rt (&offload_runtime)
 
@@ -452,6 +454,40 @@ CUresult runtime_vmm_export(void *shareable, CUmemGenericAllocationHandle handle
         }
     }
     runtime_unlock();
+    return r;
+}
+
+/* --- the device's size ---------------------------------------------------------------- */
+
+/* What the program may map at once under liboffload: the device's memory and, evicted to
+ * the host, as much again as the host's physical memory. Allocators that reserve their
+ * address range from the device's size (PyTorch's expandable segments: 1.125 times
+ * totalGlobalMem, per pool and stream) could otherwise never map more than the device
+ * holds, however much liboffload evicts. Capped at four times the device's: address
+ * space only, but a reservation per pool of many times a large host's memory would be
+ * out of proportion, and beyond that a program moves more than it computes. What
+ * programs size memory use from (cuMemGetInfo) keeps answering with the budget. */
+static size_t holdable_bytes(size_t device_bytes) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    uint64_t host = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+    uint64_t cap = 4 * (uint64_t)device_bytes;
+    uint64_t holdable = (uint64_t)device_bytes + host;
+    holdable = holdable < cap ? holdable : cap;
+    return holdable > SIZE_MAX ? SIZE_MAX : (size_t)holdable;
+}
+
+CUresult runtime_device_total_mem(size_t *bytes, CUdevice dev) {
+    CUresult r = driver()->cuDeviceTotalMem_v2(bytes, dev);
+    if (r != CUDA_SUCCESS || !bytes)
+        return r;
+    runtime_lock();
+    /* before set-up (no context yet) the device asked is taken to be the one liboffload
+     * will manage: the program's first context is normally made on it */
+    bool ours = rt->config_loaded && !atomic_load(&rt->cuda_unusable) &&
+                !atomic_load(&rt->forked_child) && (!rt->cuda_ready || dev == rt->device);
+    runtime_unlock();
+    if (ours)
+        *bytes = holdable_bytes(*bytes);
     return r;
 }
 

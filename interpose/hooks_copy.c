@@ -46,20 +46,20 @@ static CUresult copy_unified(__typeof__(&cuMemcpyAsync) real, CUdeviceptr dst, C
                              size_t n, CUstream stream, CUstream runs_on) {
     if (!real)
         return driver_missing();
-    return HOOK_BRACKETED(begin_both(dst, src, n, runs_on), real(dst, src, n, stream));
+    return HOOK_BRACKETED(runtime_begin_copy(dst, src, n, runs_on), real(dst, src, n, stream));
 }
 
 OFFLOAD_EXPORT CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount) {
     if (!driver()->cuMemcpy)
         return driver_missing();
-    return HOOK_BRACKETED(begin_both(dst, src, ByteCount, CU_STREAM_LEGACY),
+    return HOOK_BRACKETED(runtime_begin_copy(dst, src, ByteCount, CU_STREAM_LEGACY),
                           driver()->cuMemcpy(dst, src, ByteCount));
 }
 
 OFFLOAD_EXPORT CUresult cuMemcpy_ptds(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount) {
     if (!driver()->cuMemcpy_ptds)
         return driver_missing();
-    return HOOK_BRACKETED(begin_both(dst, src, ByteCount, CU_STREAM_PER_THREAD),
+    return HOOK_BRACKETED(runtime_begin_copy(dst, src, ByteCount, CU_STREAM_PER_THREAD),
                           driver()->cuMemcpy_ptds(dst, src, ByteCount));
 }
 
@@ -124,7 +124,7 @@ static CUresult copy_htod(__typeof__(&cuMemcpyHtoD_v2) real, CUdeviceptr dst, co
                           size_t n, CUstream runs_on) {
     if (!real)
         return driver_missing();
-    return HOOK_BRACKETED(begin_one(dst, n, runs_on), real(dst, src, n));
+    return HOOK_BRACKETED(runtime_begin_upload(dst, src, n, runs_on), real(dst, src, n));
 }
 
 OFFLOAD_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost,
@@ -142,7 +142,7 @@ static CUresult copy_htod_async(__typeof__(&cuMemcpyHtoDAsync_v2) real, CUdevice
                                 const void *src, size_t n, CUstream stream, CUstream runs_on) {
     if (!real)
         return driver_missing();
-    return HOOK_BRACKETED(begin_one(dst, n, runs_on), real(dst, src, n, stream));
+    return HOOK_BRACKETED(runtime_begin_upload(dst, src, n, runs_on), real(dst, src, n, stream));
 }
 
 OFFLOAD_EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void *srcHost,

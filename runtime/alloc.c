@@ -10,6 +10,7 @@
 #include "runtime/alloc.h"
 #include "runtime/call.h"
 #include "runtime/components/components.h"
+#include "runtime/launch/stored_pointers.h"
 #include "runtime/memory/residency.h"
 #include "runtime/memory/untracked.h"
 #include "runtime/plan.h"
@@ -60,6 +61,7 @@ void alloc_stop_tracking(struct runtime *state, struct allocation *a) {
         pools_unserve(state, a->pool, a->mapped);
     record_free(state, a);
     components_forget(state, a);
+    stored_pointers_forget(a); /* its bytes mean nothing now */
 }
 
 static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes) {
@@ -160,10 +162,12 @@ static CUresult free_untracked(CUdeviceptr dptr, bool known_here) {
     bool known = known_here && untracked_remove(&rt->untracked, dptr, &bytes);
     CUresult r = driver()->cuMemFree_v2(dptr);
     if (known) {
-        if (r == CUDA_SUCCESS)
+        if (r == CUDA_SUCCESS) {
             budget_sub_untracked(&rt->budget, bytes);
-        else
+            stored_pointers_forget_untracked(&rt->upload_tables, dptr, bytes);
+        } else {
             untracked_add(&rt->untracked, dptr, bytes);
+        }
     }
     return r;
 }

@@ -62,11 +62,18 @@ void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph);
  * runtime_begin_access: the same for a memcpy/memset touching [ptr, ptr+bytes) and
  *   [ptr2, ptr2+bytes2) (either size may be 0). A copy's two ranges go in one call, so
  *   making room for one can never evict the other.
+ * runtime_begin_upload: runtime_begin_access for a host-to-device copy of `bytes` from
+ *   `host` to dst; a small one is also read for the tracked addresses it stores, which
+ *   later launches passing dst's allocation reach (runtime/launch/stored_pointers.h).
+ * runtime_begin_copy: the same for a copy between unified addresses (cuMemcpy), either of
+ *   which may be host memory.
  * runtime_begin_graph_launch: the allocations remembered for `exec`.
  */
 CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void **extra);
 CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, size_t bytes2,
                               CUstream stream);
+CUresult runtime_begin_upload(CUdeviceptr dst, const void *host, size_t bytes, CUstream stream);
+CUresult runtime_begin_copy(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream stream);
 CUresult runtime_begin_graph_launch(CUgraphExec exec, CUstream stream);
 void runtime_end_call(void);
 

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "runtime/launch/graphs.h"
 #include "runtime/launch/launch.h"
+#include "runtime/launch/stored_pointers.h"
 #include "runtime/memory/backup.h"
 #include "runtime/memory/budget.h"
 #include "runtime/memory/copy.h"
@@ -70,6 +71,9 @@ struct runtime {
     struct backup_state backups;
     struct launch_cache layouts;
     struct graph_table graphs;
+    /* pointer tables uploaded into untracked memory (uploads into tracked memory are
+     * remembered by their allocation) */
+    struct untracked_tables upload_tables;
     struct stats stats;
     struct components *components; /* NULL without components in the config */
     struct prefetch_queue prefetches;

@@ -9,6 +9,7 @@
 #include "driver/driver.h"
 #include "runtime/call.h"
 #include "runtime/components/components.h"
+#include "runtime/launch/stored_pointers.h"
 #include "runtime/launch/tensor_maps.h"
 #include "runtime/memory/residency.h"
 #include "runtime/plan.h"
@@ -26,9 +27,9 @@
 
 /* True when a launch on stream may use a with nothing more than marking the use: mapped,
  * no eviction queued, this stream already ordered after any restore, no prefetch to
- * count. */
+ * count, no pointers stored in it to follow. */
 static inline bool ready_for(struct allocation *a, CUstream stream) {
-    if (!allocation_evictable_state(a) || a->prefetched || a->spanned ||
+    if (!allocation_evictable_state(a) || a->prefetched || a->spanned || a->stored_count ||
         stream == CU_STREAM_PER_THREAD)
         return false;
     if (a->stream_count && a->streams[0].stream == stream)
@@ -66,13 +67,35 @@ static inline __attribute__((always_inline)) uint64_t fast_use(struct registry *
     return clock;
 }
 
-/* The common launch: kernelParams with a known layout, no components, no recording, every
- * referenced allocation ready. One pass, no callbacks; anything else (a restore, a new
- * stream) is collected for call_use_collected. Returns false when the launch needs the
- * general path (components or recording look at every reference). */
+/* Adds the allocations that the collected ones hold uploaded pointers to, and theirs in
+ * turn (each once: the call's epoch): the launch may dereference them. */
+static void collect_stored_pointers(struct collect *c) {
+    for (size_t i = 0; i < c->count; i++) {
+        const struct allocation *a = rt->scratch[i]; /* scratch may move as it grows */
+        for (size_t k = 0; k < a->stored_count; k++)
+            call_collect_value(c, a->stored[k].value);
+    }
+}
+
+/* A launch's value: its tracked allocation, or the tracked addresses of a pointer table
+ * uploaded into untracked memory that it points into. */
+static void collect_value_or_table(void *collect, CUdeviceptr value) {
+    call_collect_value(collect, value);
+    if (registry_find(&rt->registry, value))
+        return;
+    const struct upload_table *t = stored_pointers_find_untracked(&rt->upload_tables, value);
+    for (size_t k = 0; t && k < t->count; k++)
+        call_collect_value(collect, t->values[k]);
+}
+
+/* The common launch: kernelParams with a known layout, no components, no recording, no
+ * pointer table in untracked memory, every referenced allocation ready. One pass, no callbacks;
+ * anything else (a restore, a new stream) is collected for call_use_collected. Returns false when
+ * the launch needs the general path (components or recording look at every reference). */
 static bool launch_fast(const struct func_layout *layout, void **params, CUstream stream,
                         size_t *slow_count) {
-    if (rt->components || rt->record || !params || !layout || !layout->known)
+    if (rt->components || rt->record || !params || !layout || !layout->known ||
+        rt->upload_tables.count)
         return false;
     struct registry *reg = &rt->registry;
     const uint64_t epoch = rt->epoch;
@@ -90,6 +113,8 @@ static bool launch_fast(const struct func_layout *layout, void **params, CUstrea
             clock = fast_use(reg, epoch, clock, &c, global, stream);
     }
     rt->clock = clock;
+    if (c.count)
+        collect_stored_pointers(&c);
     *slow_count = c.count;
     return true;
 }
@@ -147,8 +172,11 @@ static void collect_unreadable(struct collect *c, struct func_layout *layout, CU
 static size_t launch_general(struct func_layout *layout, void **params, void **extra,
                              CUstream stream) {
     struct collect c = {0, false};
-    if (!launch_scan(layout, params, extra, call_collect_value, &c))
+    void (*collect)(void *, CUdeviceptr) =
+        rt->upload_tables.count ? collect_value_or_table : call_collect_value;
+    if (!launch_scan(layout, params, extra, collect, &c))
         collect_unreadable(&c, layout, stream);
+    collect_stored_pointers(&c);
     struct switch_plan plan;
     if (components_on_launch(rt, layout, rt->scratch, c.count, &plan))
         plan_carry_out(rt, &plan);
@@ -219,6 +247,38 @@ CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, s
     return call_prepare_unlock(call_use_collected(c.count, stream), true, nested);
 }
 
+/* Whether the host may read src: pinned or pageable host memory, not device memory (a
+ * program passing a device address as the source would have the driver's error, not a
+ * fault in liboffload). */
+static bool host_readable(const void *src) {
+    CUmemorytype type = 0;
+    CUresult r = driver()->cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+                                                 (CUdeviceptr)(uintptr_t)src);
+    return r == CUDA_ERROR_INVALID_VALUE || (r == CUDA_SUCCESS && type == CU_MEMORYTYPE_HOST);
+}
+
+/* After a copy's begin: a small copy into tracked memory from host memory is read for the
+ * pointers it stores. */
+static CUresult note_upload(CUresult begun, CUdeviceptr dst, const void *src, size_t bytes) {
+    if (begun != CUDA_SUCCESS || !call_in_progress() || !stored_pointers_worth_reading(bytes) ||
+        registry_find(&rt->registry, (uintptr_t)src) || !host_readable(src))
+        return begun;
+    if (registry_find(&rt->registry, dst))
+        stored_pointers_note_upload(&rt->registry, dst, src, bytes);
+    else
+        stored_pointers_note_untracked(&rt->upload_tables, &rt->registry, dst, src, bytes);
+    return begun;
+}
+
+CUresult runtime_begin_upload(CUdeviceptr dst, const void *host, size_t bytes, CUstream stream) {
+    return note_upload(runtime_begin_access(dst, bytes, 0, 0, stream), dst, host, bytes);
+}
+
+CUresult runtime_begin_copy(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream stream) {
+    return note_upload(runtime_begin_access(src, bytes, dst, bytes, stream), dst,
+                       (const void *)(uintptr_t)src, bytes);
+}
+
 void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph) {
     runtime_lock();
     if (rt->cuda_ready && graphs_remember(&rt->graphs, &rt->layouts, &rt->registry, exec, graph))
@@ -237,6 +297,7 @@ CUresult runtime_begin_graph_launch(CUgraphExec exec, CUstream stream) {
     struct collect c = {0, false};
     for (size_t i = 0; i < g->count; i++)
         call_collect_value(&c, g->bases[i]);
+    collect_stored_pointers(&c);
     return call_prepare_unlock(call_use_collected(c.count, stream), true, nested);
 }
 

@@ -263,10 +263,8 @@ every_policy_at_a_third() {
 }
 
 @test "--like torch: every policy on a third of the peak gives the bare checksum" {
-    skip "the grouped GEMM reads its operands from a table in device memory, which liboffload cannot see (README Limits); under pressure they are evicted beneath it (gemm_grouped faults)"
-    # Also needs liboffload to read CUkernel layouts (cuKernelGetParamInfo) and tensor
-    # maps (items 2 and 3): today every --like torch launch logs "cannot read the parameter
-    # layout of kernel (unnamed)" and the first switch crashes (SIGSEGV).
+    # the grouped GEMM reads its operands from a table in device memory that liboffload
+    # learnt from the program's upload (runtime/launch/stored_pointers.h)
     every_policy_at_a_third "$TORCH_CONF" --like torch
 }
 
@@ -293,7 +291,7 @@ every_policy_at_a_third() {
 }
 
 @test "record mode --like torch: three components in order; renamed, they run on a third of the peak" {
-    skip "the grouped GEMM reads its operands from a table in device memory, which liboffload cannot see (README Limits); under pressure they are evicted beneath it (gemm_grouped faults)"
+    skip "record mode groups the caching allocator's segments into 14 components, not 3: segments shared by activations of every stage break the grouping's straight runs"
     bare_run --like torch
     SIMCUDA_MEMORY=1GiB OFFLOAD_MODE=record OFFLOAD_RECORD=$T/rec.conf LD_PRELOAD=$LIB \
         "$B/pipeline" --scale 0.25 --steps 2 --like torch --out "$T/out.png" >"$T/out" 2>&1 ||

@@ -56,6 +56,33 @@ json() {
     grep -qx 'offload: cannot read the parameter layout of kernel fill_words: before each launch of such a kernel, liboffload makes the active component resident (as much of it as the budget holds)' <<<"$output"
 }
 
+@test "pointer tables: buffers a kernel reaches only through an uploaded table are restored" {
+    SIMCUDA_MEMORY=1GiB run "$B/progs/pointer_table" 32
+    [ "$status" -eq 0 ]
+    bare=$(grep '^sum' <<<"$output")
+    [ "$bare" = 'sum A B C D = 134217728' ]
+    # 112 MiB holds three of the four buffers: each sum_table launch needs the two its
+    # table names and its output, the rewritten table two others (a table remembered
+    # beside the old one would need all four and fail with CUDA_ERROR_OUT_OF_MEMORY)
+    # (lru without a config; budget and sequence with one component of everything)
+    printf '[offload]\nsequence = all\n[component all]\nallocs = 0-4\n' >"$T/all.conf"
+    for where in tracked untracked; do
+        for how in sync async generic; do
+            for policy in lru budget sequence; do
+                conf=$T/all.conf
+                [ "$policy" = lru ] && conf=
+                SIMCUDA_MEMORY=112MiB LD_PRELOAD=$LIB OFFLOAD_POLICY=$policy \
+                    OFFLOAD_CONFIG=$conf OFFLOAD_STATS=$T/s.json \
+                    run "$B/progs/pointer_table" 32 $where $how
+                echo "$where $how $policy: $output"
+                [ "$status" -eq 0 ]
+                [ "$(grep '^sum' <<<"$output")" = "$bare" ]
+                [ "$(json "$T/s.json" 'd["demand_restores"]')" -ge 2 ]
+            done
+        done
+    done
+}
+
 @test "tensor maps: a buffer read only through a map (alone, or inside a Params struct) is restored" {
     SIMCUDA_MEMORY=1GiB run "$B/progs/struct_params" 32 maps
     [ "$status" -eq 0 ]

@@ -14,8 +14,10 @@
  * at every 64-byte-aligned offset of a parameter of 128 bytes or more, 128 bytes equal to
  * a map the program encoded (tensor_maps.h) pass that map's address.
  *
- * What stays invisible: pointers stored in device memory (a pointer array a kernel reads)
- * and pointers inside parameters smaller than 8 bytes (none fit). A kernel whose layout
+ * Pointers stored in device memory (a pointer array a kernel reads) are not in the
+ * launch: those the program uploaded are followed from the memory the launch passes
+ * (stored_pointers.h); those a kernel wrote stay invisible, as do pointers inside
+ * parameters smaller than 8 bytes (none fit). A kernel whose layout
  * the driver cannot tell is "unreadable": the runtime then makes the memory it most likely
  * uses resident before it (runtime/work.c).
  *

@@ -33,6 +33,8 @@ struct allocation *allocation_new(size_t size, size_t granularity) {
 }
 
 void allocation_free(struct allocation *a) {
+    if (a)
+        free(a->stored);
     free(a);
 }
 

@@ -65,6 +65,14 @@ struct stream_use {
 
 struct granule_entry;
 
+/* A pointer the program stored in an allocation by uploading it from the host: the word at
+ * `offset` held `value`, an address liboffload tracked then (runtime/launch/stored_pointers.h
+ * fills these; memory/ only frees them). */
+struct stored_pointer {
+    uint64_t offset;
+    CUdeviceptr value;
+};
+
 /* How the program got the allocation: which calls free it, and whose range it is. */
 enum alloc_origin {
     ALLOC_FROM_MEM_ALLOC, /* cuMemAlloc/cuMemAllocPitch: liboffload reserved the range */
@@ -110,6 +118,11 @@ struct allocation {
     /* the properties of its physical memory (the program's cuMemCreate), NULL: a plain
      * device allocation */
     const CUmemAllocationProp *physical_prop;
+
+    /* pointers uploaded into it (a batched GEMM's pointer table), sorted by offset: a
+     * launch that passes it may dereference them */
+    struct stored_pointer *stored;
+    size_t stored_count, stored_cap;
 
     struct granule_entry *granules; /* this allocation's entries in the granule hash */
     size_t list_index;              /* position in registry.list */

@@ -119,6 +119,17 @@ CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, s
                                .stream = stream});
 }
 
+/* Uploads and unified copies begin like any access (the host side reading is the
+ * runtime's business): recorded as the ranges an access would get. */
+CUresult runtime_begin_upload(CUdeviceptr dst, const void *host, size_t bytes, CUstream stream) {
+    (void)host;
+    return runtime_begin_access(dst, bytes, 0, 0, stream);
+}
+
+CUresult runtime_begin_copy(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream stream) {
+    return runtime_begin_access(src, bytes, dst, bytes, stream);
+}
+
 CUresult runtime_read_evicted(void *dst, CUdeviceptr src, size_t bytes, CUstream stream,
                               bool *served) {
     (void)src;

@@ -76,10 +76,10 @@ TEST(a_buffer_across_mappings_brings_them_along) {
 
 TEST(adjacent_buffers_stay_apart_overlapping_ones_merge) {
     setup();
-    CHECK(vmm_extent_learn(&table, VA, PAGE + PAGE / 2) == 1);                /* 0-1 */
-    CHECK(vmm_extent_learn(&table, VA + PAGE + PAGE / 2, 2 * PAGE) == 1);     /* 1-3 */
+    CHECK(vmm_extent_learn(&table, VA, PAGE + PAGE / 2) == 1);            /* 0-1 */
+    CHECK(vmm_extent_learn(&table, VA + PAGE + PAGE / 2, 2 * PAGE) == 1); /* 1-3 */
     CHECK_EQ_U64(table.extent_count, 2);
-    CHECK_EQ_U64(members_at(VA), 0x3); /* the first buffer only */
+    CHECK_EQ_U64(members_at(VA), 0x3);                   /* the first buffer only */
     CHECK_EQ_U64(members_at(VA + PAGE + PAGE / 2), 0xe); /* the second buffer: 1-3 */
     CHECK_EQ_U64(members_at(VA + 3 * PAGE), 0xe);
     /* a copy over both ties them */
@@ -90,8 +90,8 @@ TEST(adjacent_buffers_stay_apart_overlapping_ones_merge) {
 
 TEST(an_unmap_forgets_the_buffers_across_it) {
     setup();
-    CHECK(vmm_extent_learn(&table, VA, PAGE + 1) == 1);                  /* 0-1 */
-    CHECK(vmm_extent_learn(&table, VA + 2 * PAGE + 1, PAGE) == 1);       /* 2-3 */
+    CHECK(vmm_extent_learn(&table, VA, PAGE + 1) == 1);            /* 0-1 */
+    CHECK(vmm_extent_learn(&table, VA + 2 * PAGE + 1, PAGE) == 1); /* 2-3 */
     CHECK_EQ_U64(spanned(), 0xf);
     vmm_extent_forget(&table, VA + 3 * PAGE, PAGE); /* mapping 3 goes */
     CHECK_EQ_U64(table.extent_count, 1);

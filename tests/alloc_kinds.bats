@@ -194,3 +194,23 @@ under_liboffload() {
         done
     done
 }
+
+# Allocators that reserve their address range from the device's size (PyTorch's
+# expandable segments: 1.125 x totalGlobalMem) could never map more than the device
+# holds: under liboffload cuDeviceTotalMem answers what liboffload can hold, four times
+# the device here (the host has more than three times 100 MiB), before and after a
+# context exists; cuMemGetInfo keeps answering with the budget.
+@test "cuDeviceTotalMem: what liboffload can hold, four times a small device; cuMemGetInfo the budget" {
+    local probe=$B/progs/device_size mib=$((1 << 20))
+    SIMCUDA_MEMORY=100MiB run "$probe"
+    echo "bare: $output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"total before context $((100 * mib))"* ]]
+    [[ $output == *"total $((100 * mib))"$'\n'* ]]
+    SIMCUDA_MEMORY=100MiB OFFLOAD_BUDGET=50MiB LD_PRELOAD=$LIB run "$probe"
+    echo "liboffload: $output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"total before context $((400 * mib))"* ]]
+    [[ $output == *"total $((400 * mib))"$'\n'* ]]
+    [[ $output == *"mem_get_info free $((50 * mib)) total $((50 * mib))" ]]
+}

@@ -269,14 +269,12 @@ every_policy_at_a_third() {
 }
 
 @test "--like torch --allocator expandable: every policy on a third of the peak gives the bare checksum" {
-    skip "needs issue 17 item 2 (program-mapped memory), and the grouped GEMM's operand table (README Limits)"
     every_policy_at_a_third "$ROOT/examples/pipeline/offload-torch-expandable.conf" \
         --like torch --allocator expandable
 }
 
 @test "--like torch --allocator async: every policy on a third of the peak gives the bare checksum" {
     # one cuMemAllocAsync per tensor: the default mode's ordinals, its config
-    skip "needs issue 17 item 3 (stream-ordered memory), and the grouped GEMM's operand table (README Limits)"
     every_policy_at_a_third "$CONF" --like torch --allocator async
 }
 

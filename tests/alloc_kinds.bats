@@ -4,8 +4,9 @@
 # the device's pool (cuMemAllocAsync), from a created pool (cuMemAllocFromPoolAsync).
 # Eight 32 MiB buffers of each kind, each written by a kernel and updated twice: bare on
 # ample memory every kind gives the same checksum; under liboffload on a 160 MiB device
-# each kind must give it too. liboffload does not track program-mapped or stream-ordered
-# memory yet (issue 17 items 2-3): those cases are skipped until it does.
+# each kind must give it too. Then a buffer across several program mappings
+# (tests/progs/mapped_span) and the device's size as programs read it
+# (tests/progs/device_size).
 
 setup_file() {
     export ROOT=${ROOT:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}

@@ -30,6 +30,7 @@ CUresult driver_abi_cuGetProcAddress_v1(const char *symbol, void **pfn, int cuda
 CUresult driver_abi_cuGraphInstantiate_v1(CUgraphExec *phGraphExec, CUgraph hGraph,
                                           CUgraphNode *phErrorNode, char *logBuffer,
                                           size_t bufferSize);
+CUresult driver_abi_cuStreamBeginCapture_v1(CUstream hStream);
 CUresult driver_abi_cuGraphExecUpdate_v1(CUgraphExec hGraphExec, CUgraph hGraph,
                                          CUgraphNode *hErrorNode_out,
                                          CUgraphExecUpdateResult *updateResult_out);
@@ -95,6 +96,15 @@ CUresult driver_abi_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3D_BATCH_O
     X(cuStreamSynchronize_ptsz, cuStreamSynchronize)                                               \
     X(cuStreamWaitEvent, cuStreamWaitEvent)                                                        \
     X(cuStreamIsCapturing, cuStreamIsCapturing)                                                    \
+    X(cuThreadExchangeStreamCaptureMode, cuThreadExchangeStreamCaptureMode)                        \
+    X(cuStreamBeginCapture_v1, driver_abi_cuStreamBeginCapture_v1)                                 \
+    X(cuStreamBeginCapture_ptsz, driver_abi_cuStreamBeginCapture_v1)                               \
+    X(cuStreamBeginCapture_v2, cuStreamBeginCapture_v2)                                            \
+    X(cuStreamBeginCapture_v2_ptsz, cuStreamBeginCapture_v2)                                       \
+    X(cuStreamBeginCaptureToGraph, cuStreamBeginCaptureToGraph)                                    \
+    X(cuStreamBeginCaptureToGraph_ptsz, cuStreamBeginCaptureToGraph)                               \
+    X(cuStreamEndCapture, cuStreamEndCapture)                                                      \
+    X(cuStreamEndCapture_ptsz, cuStreamEndCapture)                                                 \
     X(cuEventCreate, cuEventCreate)                                                                \
     X(cuEventDestroy_v2, cuEventDestroy_v2)                                                        \
     X(cuEventRecord, cuEventRecord)                                                                \

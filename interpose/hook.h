@@ -89,6 +89,10 @@ static inline CUstream hook_per_thread_stream(CUstream stream) {
     X(cuGraphInstantiateWithParams_ptsz, cuGraphInstantiateWithParams)                             \
     X(cuGraphLaunch_ptsz, cuGraphLaunch)                                                           \
     X(cuStreamSynchronize_ptsz, cuStreamSynchronize)                                               \
+    X(cuStreamBeginCapture_ptsz, driver_abi_cuStreamBeginCapture_v1)                               \
+    X(cuStreamBeginCapture_v2_ptsz, cuStreamBeginCapture_v2)                                       \
+    X(cuStreamBeginCaptureToGraph_ptsz, cuStreamBeginCaptureToGraph)                               \
+    X(cuStreamEndCapture_ptsz, cuStreamEndCapture)                                                 \
     X(cuMemAllocAsync_ptsz, cuMemAllocAsync)                                                       \
     X(cuMemAllocFromPoolAsync_ptsz, cuMemAllocFromPoolAsync)                                       \
     X(cuMemFreeAsync_ptsz, cuMemFreeAsync)
@@ -101,6 +105,8 @@ extern __typeof__(driver_abi_cuGraphInstantiate_v1)
 extern __typeof__(driver_abi_cuGraphInstantiate_v1) cuGraphInstantiate_v2;
 extern __typeof__(driver_abi_cuGraphExecUpdate_v1)
     hook_cuGraphExecUpdate_v1 __asm__("cuGraphExecUpdate");
+extern __typeof__(driver_abi_cuStreamBeginCapture_v1)
+    hook_cuStreamBeginCapture_v1 __asm__("cuStreamBeginCapture");
 extern __typeof__(driver_abi_cuMemcpyBatchAsync_v1)
     hook_cuMemcpyBatchAsync_v1 __asm__("cuMemcpyBatchAsync");
 extern __typeof__(driver_abi_cuMemcpy3DBatchAsync_v1)

@@ -208,3 +208,60 @@ OFFLOAD_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream) {
     runtime_stream_destroyed(hStream);
     return driver()->cuStreamDestroy_v2(hStream);
 }
+
+/* Stream capture: the runtime counts the captures in progress (runtime.h). A capture
+ * ends at cuStreamEndCapture on its stream, with a graph or invalidated. */
+static CUresult capture_begun(CUresult r) {
+    runtime_capture_begun(r);
+    return r;
+}
+
+static CUresult capture_ended(CUresult r) {
+    runtime_capture_ended(r);
+    return r;
+}
+
+/* The 10.0 ABI (GLOBAL mode), exported as "cuStreamBeginCapture" (hook.h). */
+OFFLOAD_EXPORT CUresult hook_cuStreamBeginCapture_v1(CUstream hStream) {
+    return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_v1, (hStream)));
+}
+
+OFFLOAD_EXPORT CUresult cuStreamBeginCapture_ptsz(CUstream hStream) {
+    return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_ptsz, (hStream)));
+}
+
+OFFLOAD_EXPORT CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode) {
+    return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_v2, (hStream, mode)));
+}
+
+OFFLOAD_EXPORT CUresult cuStreamBeginCapture_v2_ptsz(CUstream hStream, CUstreamCaptureMode mode) {
+    return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_v2_ptsz, (hStream, mode)));
+}
+
+OFFLOAD_EXPORT CUresult cuStreamBeginCaptureToGraph(CUstream hStream, CUgraph hGraph,
+                                                    const CUgraphNode *dependencies,
+                                                    const CUgraphEdgeData *dependencyData,
+                                                    size_t numDependencies,
+                                                    CUstreamCaptureMode mode) {
+    return capture_begun(
+        HOOK_FORWARD(cuStreamBeginCaptureToGraph,
+                     (hStream, hGraph, dependencies, dependencyData, numDependencies, mode)));
+}
+
+OFFLOAD_EXPORT CUresult cuStreamBeginCaptureToGraph_ptsz(CUstream hStream, CUgraph hGraph,
+                                                         const CUgraphNode *dependencies,
+                                                         const CUgraphEdgeData *dependencyData,
+                                                         size_t numDependencies,
+                                                         CUstreamCaptureMode mode) {
+    return capture_begun(
+        HOOK_FORWARD(cuStreamBeginCaptureToGraph_ptsz,
+                     (hStream, hGraph, dependencies, dependencyData, numDependencies, mode)));
+}
+
+OFFLOAD_EXPORT CUresult cuStreamEndCapture(CUstream hStream, CUgraph *phGraph) {
+    return capture_ended(HOOK_FORWARD(cuStreamEndCapture, (hStream, phGraph)));
+}
+
+OFFLOAD_EXPORT CUresult cuStreamEndCapture_ptsz(CUstream hStream, CUgraph *phGraph) {
+    return capture_ended(HOOK_FORWARD(cuStreamEndCapture_ptsz, (hStream, phGraph)));
+}

@@ -61,7 +61,7 @@ void alloc_stop_tracking(struct runtime *state, struct allocation *a) {
         pools_unserve(state, a->pool, a->mapped);
     record_free(state, a);
     components_forget(state, a);
-    stored_pointers_forget(a); /* its bytes mean nothing now */
+    stored_pointers_forget(&state->uploads, a); /* its bytes mean nothing now */
 }
 
 static CUresult alloc_tracked(CUdeviceptr *dptr, size_t bytes) {
@@ -130,6 +130,13 @@ CUresult runtime_mem_alloc(CUdeviceptr *dptr, size_t bytes) {
     enum setup_place place = setup_current_place(rt);
     if (place == PLACE_OTHER_CONTEXT || place == PLACE_OTHER_DEVICE)
         log_other_place_once(place);
+    /* a potentially unsafe call under stream capture (call.h): refused before any room
+     * is made, as the driver refuses it */
+    if ((place == PLACE_MANAGED || place == PLACE_OTHER_CONTEXT) &&
+        (r = call_unsafe_allowed()) != CUDA_SUCCESS) {
+        runtime_unlock();
+        return r;
+    }
     switch (place) {
     case PLACE_MANAGED:
         r = bytes >= rt->min_size ? alloc_tracked(dptr, bytes) : alloc_untracked(dptr, bytes);
@@ -146,8 +153,12 @@ CUresult runtime_mem_alloc(CUdeviceptr *dptr, size_t bytes) {
 }
 
 static CUresult free_tracked(struct allocation *a) {
+    /* potentially unsafe under stream capture (call.h): fails whole, or frees */
+    CUresult r = call_unsafe_allowed();
+    if (r != CUDA_SUCCESS)
+        return r;
     bool pushed = setup_context_enter(rt);
-    CUresult r = residency_quiesce(rt, a);
+    r = residency_quiesce(rt, a);
     if (r == CUDA_SUCCESS) {
         alloc_stop_tracking(rt, a);
         residency_destroy(rt, a);
@@ -164,7 +175,7 @@ static CUresult free_untracked(CUdeviceptr dptr, bool known_here) {
     if (known) {
         if (r == CUDA_SUCCESS) {
             budget_sub_untracked(&rt->budget, bytes);
-            stored_pointers_forget_untracked(&rt->upload_tables, dptr, bytes);
+            stored_pointers_forget_untracked(&rt->uploads, dptr, bytes);
         } else {
             untracked_add(&rt->untracked, dptr, bytes);
         }

@@ -4,6 +4,7 @@
 #include "runtime/call.h"
 
 #include "base/vec.h"
+#include "driver/driver.h"
 #include "runtime/memory/residency.h"
 #include "runtime/plan.h"
 #include "runtime/runtime.h"
@@ -53,10 +54,55 @@ void call_collect_range(struct collect *c, CUdeviceptr ptr, size_t bytes) {
     }
 }
 
+static _Thread_local unsigned relax_depth;
+static _Thread_local CUstreamCaptureMode relax_saved;
+static _Thread_local bool relax_exchanged;
+
+void call_relax_begin(void) {
+    if (relax_depth++)
+        return;
+    relax_saved = CU_STREAM_CAPTURE_MODE_RELAXED;
+    relax_exchanged = driver()->cuThreadExchangeStreamCaptureMode &&
+                      driver()->cuThreadExchangeStreamCaptureMode(&relax_saved) == CUDA_SUCCESS;
+}
+
+void call_relax_end(void) {
+    if (--relax_depth || !relax_exchanged)
+        return;
+    driver()->cuThreadExchangeStreamCaptureMode(&relax_saved);
+    relax_exchanged = false;
+}
+
+void runtime_capture_begun(CUresult r) {
+    if (r == CUDA_SUCCESS)
+        atomic_fetch_add_explicit(&copy_captures, 1, memory_order_acq_rel);
+}
+
+void runtime_capture_ended(CUresult r) {
+    if ((r == CUDA_SUCCESS || r == CUDA_ERROR_STREAM_CAPTURE_INVALIDATED) &&
+        atomic_fetch_sub_explicit(&copy_captures, 1, memory_order_acq_rel) <= 0)
+        atomic_fetch_add_explicit(&copy_captures, 1, memory_order_acq_rel); /* unmatched */
+}
+
+CUresult call_unsafe_allowed(void) {
+    static CUevent probe; /* never recorded: querying it changes nothing */
+    if (!probe) {
+        bool pushed = setup_context_enter(rt);
+        if (driver()->cuEventCreate(&probe, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS)
+            probe = NULL;
+        setup_context_leave(pushed);
+    }
+    CUresult r = probe ? driver()->cuEventQuery(probe) : CUDA_SUCCESS;
+    return r == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED ? r : CUDA_SUCCESS;
+}
+
 CUresult call_use_collected(size_t n, CUstream stream) {
-    bool slow = rt->evicting_count > 0 || plan_pending(rt);
+    /* the pool: handles an earlier call's evictions left, released below */
+    bool slow = rt->evicting_count > 0 || plan_pending(rt) || rt->pool.count > 0;
     for (size_t i = 0; i < n && !slow; i++)
         slow = rt->scratch[i]->state != ALLOC_RESIDENT;
+    if (slow)
+        call_relax_begin(); /* restores, evictions, their waits: liboffload's own work */
     bool pushed = slow && setup_context_enter(rt);
     CUresult r = CUDA_SUCCESS;
     for (size_t i = 0; i < n && r == CUDA_SUCCESS; i++)
@@ -66,6 +112,8 @@ CUresult call_use_collected(size_t n, CUstream stream) {
     plan_poll(rt);
     residency_drain_pool(rt);
     setup_context_leave(pushed);
+    if (slow)
+        call_relax_end();
     return r;
 }
 

@@ -32,6 +32,26 @@ void call_collect_range(struct collect *c, CUdeviceptr ptr, size_t bytes);
  * prefetches, releases the call's pooled memory. */
 CUresult call_use_collected(size_t n, CUstream stream);
 
+/* liboffload's own driver work during a program's call (restores, evictions, their host
+ * waits, prefetches) is not the program's, and stream capture cannot see it anyway: it
+ * runs in RELAXED capture mode, so that a thread capturing in GLOBAL or THREAD_LOCAL mode
+ * (or any thread while another captures in GLOBAL mode) does not have its capture
+ * invalidated by a cuMemCreate or cuEventSynchronize it never made, as PyTorch's
+ * allocator runs its own under CUDAStreamCaptureModeGuard. The thread's mode is restored
+ * by call_relax_end. Brackets nest (the outermost exchanges); they never enclose the
+ * program's own driver call, which keeps the program's mode and fails as it would
+ * without liboffload. */
+void call_relax_begin(void);
+void call_relax_end(void);
+
+/* Whether the calling thread's capture mode allows a potentially unsafe call now: asked
+ * with one that changes nothing (cuEventQuery of an event never recorded), in the
+ * program's mode. A program call that liboffload carries out with several unsafe driver
+ * calls (cuMemFree: unmap, release, address free; cuMemAlloc: room, reserve, create, map)
+ * then fails as the driver's own would, before anything is done:
+ * CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, and the capture invalidated. Lock held. */
+CUresult call_unsafe_allowed(void);
+
 /* Fast out without the lock: nothing tracked, nothing recorded. */
 static inline bool call_nothing_to_do(void) {
     return atomic_load_explicit(&offload_runtime.tracked_count, memory_order_relaxed) == 0;

@@ -143,4 +143,12 @@ void runtime_mem_pool_destroyed(CUmemoryPool pool);
 void runtime_graph_exec_destroyed(CUgraphExec exec);
 void runtime_stream_destroyed(CUstream stream);
 
+/* A cuStreamBeginCapture* answered r; a cuStreamEndCapture* answered r (it ended the
+ * capture when r is CUDA_SUCCESS or CUDA_ERROR_STREAM_CAPTURE_INVALIDATED). The runtime
+ * counts the captures in progress: while one is, whatever its thread, it never
+ * synchronises the context (cuCtxSynchronize conflicts with a capture in every mode and
+ * would invalidate it). No lock. */
+void runtime_capture_begun(CUresult r);
+void runtime_capture_ended(CUresult r);
+
 #endif /* OFFLOAD_RUNTIME_H */

@@ -71,9 +71,8 @@ struct runtime {
     struct backup_state backups;
     struct launch_cache layouts;
     struct graph_table graphs;
-    /* pointer tables uploaded into untracked memory (uploads into tracked memory are
-     * remembered by their allocation) */
-    struct untracked_tables upload_tables;
+    /* pointers the program uploaded into device memory (stored_pointers.h) */
+    struct stored_pointers uploads;
     struct stats stats;
     struct components *components; /* NULL without components in the config */
     struct prefetch_queue prefetches;

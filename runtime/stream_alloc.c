@@ -91,6 +91,7 @@ CUresult runtime_stream_alloc(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool
         runtime_unlock();
         return CUDA_SUCCESS;
     }
+    call_relax_begin(); /* cuMemAllocAsync may be captured: liboffload's work is its own */
     bool pushed = setup_context_enter(rt);
     rt->epoch++; /* a new call: nothing an earlier call held is protected */
     CUmemoryPool from = pool ? pool : current_pool();
@@ -110,6 +111,7 @@ CUresult runtime_stream_alloc(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool
     }
     residency_drain_pool(rt);
     setup_context_leave(pushed);
+    call_relax_end();
     runtime_unlock();
     return r;
 }
@@ -117,9 +119,11 @@ CUresult runtime_stream_alloc(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool
 void runtime_stream_alloc_forwarded(void) {
     runtime_lock();
     if (usable() && rt->pools.known_count) {
+        call_relax_begin();
         bool pushed = setup_context_enter(rt);
         pools_refresh(rt);
         setup_context_leave(pushed);
+        call_relax_end();
     }
     runtime_unlock();
 }
@@ -139,11 +143,13 @@ CUresult runtime_stream_free(CUdeviceptr dptr, CUstream stream, bool *forward) {
             /* a free node in a graph would free it at each launch: not liboffload's */
             r = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
         } else {
+            call_relax_begin();
             bool pushed = setup_context_enter(rt);
             alloc_stop_tracking(rt, a);
             r = pools_queue_free(rt, a, stream);
             atomic_store(&rt->tracked_count, rt->registry.count);
             setup_context_leave(pushed);
+            call_relax_end();
         }
     }
     runtime_unlock();

@@ -27,9 +27,9 @@
 
 /* True when a launch on stream may use a with nothing more than marking the use: mapped,
  * no eviction queued, this stream already ordered after any restore, no prefetch to
- * count, no pointers stored in it to follow. */
+ * count, no buffer across it and other program mappings. */
 static inline bool ready_for(struct allocation *a, CUstream stream) {
-    if (!allocation_evictable_state(a) || a->prefetched || a->spanned || a->stored_count ||
+    if (!allocation_evictable_state(a) || a->prefetched || a->spanned ||
         stream == CU_STREAM_PER_THREAD)
         return false;
     if (a->stream_count && a->streams[0].stream == stream)
@@ -83,19 +83,19 @@ static void collect_value_or_table(void *collect, CUdeviceptr value) {
     call_collect_value(collect, value);
     if (registry_find(&rt->registry, value))
         return;
-    const struct upload_table *t = stored_pointers_find_untracked(&rt->upload_tables, value);
+    const struct upload_table *t = stored_pointers_find_untracked(&rt->uploads, value);
     for (size_t k = 0; t && k < t->count; k++)
         call_collect_value(collect, t->values[k]);
 }
 
 /* The common launch: kernelParams with a known layout, no components, no recording, no
- * pointer table in untracked memory, every referenced allocation ready. One pass, no callbacks;
+ * uploaded pointers to follow, every referenced allocation ready. One pass, no callbacks;
  * anything else (a restore, a new stream) is collected for call_use_collected. Returns false when
  * the launch needs the general path (components or recording look at every reference). */
 static bool launch_fast(const struct func_layout *layout, void **params, CUstream stream,
                         size_t *slow_count) {
     if (rt->components || rt->record || !params || !layout || !layout->known ||
-        rt->upload_tables.count)
+        stored_pointers_any(&rt->uploads))
         return false;
     struct registry *reg = &rt->registry;
     const uint64_t epoch = rt->epoch;
@@ -113,8 +113,6 @@ static bool launch_fast(const struct func_layout *layout, void **params, CUstrea
             clock = fast_use(reg, epoch, clock, &c, global, stream);
     }
     rt->clock = clock;
-    if (c.count)
-        collect_stored_pointers(&c);
     *slow_count = c.count;
     return true;
 }
@@ -172,11 +170,12 @@ static void collect_unreadable(struct collect *c, struct func_layout *layout, CU
 static size_t launch_general(struct func_layout *layout, void **params, void **extra,
                              CUstream stream) {
     struct collect c = {0, false};
-    void (*collect)(void *, CUdeviceptr) =
-        rt->upload_tables.count ? collect_value_or_table : call_collect_value;
-    if (!launch_scan(layout, params, extra, collect, &c))
+    bool uploads = stored_pointers_any(&rt->uploads);
+    if (!launch_scan(layout, params, extra, uploads ? collect_value_or_table : call_collect_value,
+                     &c))
         collect_unreadable(&c, layout, stream);
-    collect_stored_pointers(&c);
+    if (uploads)
+        collect_stored_pointers(&c);
     struct switch_plan plan;
     if (components_on_launch(rt, layout, rt->scratch, c.count, &plan))
         plan_carry_out(rt, &plan);
@@ -212,7 +211,13 @@ CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void
     }
     size_t n = 0;
     int active_before = rt->components ? components_active(rt) : -1;
-    if (!launch_fast(layout, params, stream, &n))
+    bool fast = launch_fast(layout, params, stream, &n);
+    /* past the fast path, what follows is liboffload's own work: a switch plan carried
+     * out, restores, evictions (call.h) */
+    bool relaxed = !fast || n || rt->evicting_count || plan_pending(rt);
+    if (relaxed)
+        call_relax_begin();
+    if (!fast)
         n = launch_general(layout, params, extra, stream);
     if (__builtin_expect(atomic_load_explicit(&trace_active, memory_order_relaxed), 0))
         trace_launch_slow(components_active(rt)); /* trace_launch, without the call when off */
@@ -224,6 +229,8 @@ CUresult runtime_begin_launch(CUfunction f, CUstream stream, void **params, void
         plan_fill_component(rt, (size_t)reached, stream);
     if (r == CUDA_SUCCESS && rt->components && !copy_stream_capturing(stream))
         plan_stream(rt);
+    if (relaxed)
+        call_relax_end();
     return call_prepare_unlock(r, true, nested);
 }
 
@@ -263,10 +270,7 @@ static CUresult note_upload(CUresult begun, CUdeviceptr dst, const void *src, si
     if (begun != CUDA_SUCCESS || !call_in_progress() || !stored_pointers_worth_reading(bytes) ||
         registry_find(&rt->registry, (uintptr_t)src) || !host_readable(src))
         return begun;
-    if (registry_find(&rt->registry, dst))
-        stored_pointers_note_upload(&rt->registry, dst, src, bytes);
-    else
-        stored_pointers_note_untracked(&rt->upload_tables, &rt->registry, dst, src, bytes);
+    stored_pointers_note_upload(&rt->uploads, &rt->registry, dst, src, bytes);
     return begun;
 }
 
@@ -297,7 +301,8 @@ CUresult runtime_begin_graph_launch(CUgraphExec exec, CUstream stream) {
     struct collect c = {0, false};
     for (size_t i = 0; i < g->count; i++)
         call_collect_value(&c, g->bases[i]);
-    collect_stored_pointers(&c);
+    if (stored_pointers_any(&rt->uploads))
+        collect_stored_pointers(&c);
     return call_prepare_unlock(call_use_collected(c.count, stream), true, nested);
 }
 
@@ -314,10 +319,12 @@ void runtime_before_host_wait(void) {
         return;
     runtime_lock();
     if (rt->cuda_ready && plan_pending(rt)) {
+        call_relax_begin(); /* liboffload's own work (call.h) */
         bool pushed = setup_context_enter(rt);
         plan_poll(rt); /* reaps, never waits: see runtime.h */
         residency_drain_pool(rt);
         setup_context_leave(pushed);
+        call_relax_end();
     }
     runtime_unlock();
 }

@@ -89,7 +89,7 @@ json() {
     done
     # The instruction count comes from valgrind and must be a real difference.
     [[ $figures != *launch_overhead_instr* ]] ||
-        [ "$(json "$TMP/bench.json" "d['figures']['launch_overhead_instr']['detail']['bare_per_launch'] > 0")" = True ]
+        [ "$(json "$TMP/bench.json" "d['figures']['launch_overhead_instr']['detail']['driver_per_launch'] > 0")" = True ]
 }
 
 @test "run.sh: the pipeline under liboffload gives the all-resident checksum and a peak" {

@@ -208,3 +208,40 @@ fork_exit_conf() {
     [ "$(json "$T/stats.json" 'd["evictions"] >= 3 and d["demand_restores"] >= 2')" = True ]
     [ "$(json "$T/stats.json" 'd["peak_resident_bytes"] <= 16 << 20')" = True ]
 }
+
+@test "graphs: GLOBAL and THREAD_LOCAL captures while liboffload restores and evicts keep the program's checksum" {
+    # The bare driver: the reference words. The simulator enforces capture modes: had
+    # liboffload's own restores (cuMemCreate, cuMemMap, host waits) run in the program's
+    # mode, they would fail as unsafe calls and invalidate its capture.
+    SIMCUDA_MEMORY=64MiB run "$B/progs/capture_pressure" "$KERNELS"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    ref=$(echo "$output" | grep -E '^checksum: [0-9a-f]{8}$')
+    SIMCUDA_MEMORY=64MiB OFFLOAD_BUDGET=16MiB OFFLOAD_STATS=$T/stats.json LD_PRELOAD=$LIB \
+        run "$B/progs/capture_pressure" "$KERNELS"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$(echo "$output" | grep -E '^checksum: ')" = "$ref" ]
+    [ -z "$(echo "$output" | grep 'offload: ')" ] # no failed restore, no out of memory
+    # A and B came back during both captures and for each of the 4 launches
+    [ "$(json "$T/stats.json" 'd["demand_restores"] >= 12 and d["evictions"] >= 12')" = True ]
+    [ "$(json "$T/stats.json" 'd["peak_resident_bytes"] <= 16 << 20')" = True ]
+}
+
+@test "graphs: the program's cuMemAlloc and cuMemFree during a GLOBAL capture fail as on the bare driver" {
+    # Refused (nothing allocated, nothing freed, the capture invalidated), allowed in a
+    # RELAXED thread; liboffload once freed tracked memory half-way and said success.
+    SIMCUDA_MEMORY=64MiB run "$B/progs/capture_unsafe"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    ref=$output
+    [ "$(echo "$ref" | grep -c 'CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED$')" -eq 2 ]
+    echo "$ref" | grep -qx 'end: CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, graph NULL'
+    echo "$ref" | grep -qx 'relaxed thread: alloc CUDA_SUCCESS, free CUDA_SUCCESS'
+    echo "$ref" | grep -qx 'after: ok'
+    # 12 MiB: the RELAXED thread's 8 MiB needs the kept 8 MiB evicted
+    SIMCUDA_MEMORY=64MiB OFFLOAD_BUDGET=12MiB LD_PRELOAD=$LIB run "$B/progs/capture_unsafe"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$ref" ]
+}

@@ -10,6 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The device offset of the first whole 8-byte word at or after `offset`. */
+static uint64_t first_word(uint64_t offset) {
+    return (offset + sizeof(CUdeviceptr) - 1) & ~(uint64_t)(sizeof(CUdeviceptr) - 1);
+}
+
+/* --- uploads into tracked allocations: word by word, in the allocation ---------------- */
+
 /* The first remembered word of a at or after offset. */
 static size_t first_at_or_after(const struct allocation *a, uint64_t offset) {
     size_t lo = 0, hi = a->stored_count;
@@ -56,51 +63,34 @@ static bool insert_at(struct allocation *a, size_t at, uint64_t offset, CUdevice
 }
 
 /* The part of an upload that lands in a: bytes [offset, offset+bytes) of it, from host. */
-static void note_in(struct registry *reg, struct allocation *a, uint64_t offset,
-                    const unsigned char *host, size_t bytes) {
+static void note_in(struct stored_pointers *sp, struct registry *reg, struct allocation *a,
+                    uint64_t offset, const unsigned char *host, size_t bytes) {
+    bool held = a->stored_count > 0;
     uint64_t end = offset + bytes;
     size_t at = forget_range(a, offset, end);
-    uint64_t skip = (sizeof(CUdeviceptr) - offset % sizeof(CUdeviceptr)) % sizeof(CUdeviceptr);
-    for (uint64_t o = offset + skip; o + sizeof(CUdeviceptr) <= end; o += sizeof(CUdeviceptr)) {
+    for (uint64_t o = first_word(offset); o + sizeof(CUdeviceptr) <= end;
+         o += sizeof(CUdeviceptr)) {
         CUdeviceptr value;
         memcpy(&value, host + (o - offset), sizeof value);
-        if (!registry_find(reg, value))
-            continue;
-        if (!insert_at(a, at, o, value))
-            return;
-        at++;
+        if (registry_find(reg, value) && !insert_at(a, at++, o, value))
+            break;
     }
+    sp->holders += (a->stored_count > 0) - held;
 }
 
-void stored_pointers_note_upload(struct registry *reg, CUdeviceptr dst, const void *host,
-                                 size_t bytes) {
-    const unsigned char *from = host;
-    CUdeviceptr end = dst + bytes;
-    for (CUdeviceptr addr = dst; addr < end;) {
-        struct allocation *a = registry_find(reg, addr);
-        if (!a) { /* untracked here: the next tracked byte, if any, is a granule on */
-            addr = (addr & ~(((CUdeviceptr)1 << reg->shift) - 1)) + ((CUdeviceptr)1 << reg->shift);
-            continue;
-        }
-        CUdeviceptr stop = a->base + a->size < end ? a->base + a->size : end;
-        if (stop > addr)
-            note_in(reg, a, addr - a->base, from + (addr - dst), stop - addr);
-        addr = a->base + a->mapped;
-    }
-}
-
-void stored_pointers_forget(struct allocation *a) {
+void stored_pointers_forget(struct stored_pointers *sp, struct allocation *a) {
+    sp->holders -= a->stored_count > 0;
     a->stored_count = 0;
 }
 
-/* --- uploads into untracked memory ---------------------------------------------------- */
+/* --- uploads into untracked memory: upload by upload, in the table --------------------- */
 
 /* The first table whose range ends after addr. */
-static size_t first_ending_after(const struct untracked_tables *t, CUdeviceptr addr) {
-    size_t lo = 0, hi = t->count;
+static size_t first_ending_after(const struct stored_pointers *sp, CUdeviceptr addr) {
+    size_t lo = 0, hi = sp->table_count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (t->items[mid].base + t->items[mid].bytes <= addr)
+        if (sp->tables[mid].base + sp->tables[mid].bytes <= addr)
             lo = mid + 1;
         else
             hi = mid;
@@ -109,13 +99,14 @@ static size_t first_ending_after(const struct untracked_tables *t, CUdeviceptr a
 }
 
 /* Removes the tables overlapping [base, end); returns where they were. */
-static size_t forget_overlapping(struct untracked_tables *t, CUdeviceptr base, CUdeviceptr end) {
-    size_t first = first_ending_after(t, base), last = first;
-    while (last < t->count && t->items[last].base < end)
-        free(t->items[last++].values);
+static size_t forget_overlapping(struct stored_pointers *sp, CUdeviceptr base, CUdeviceptr end) {
+    size_t first = first_ending_after(sp, base), last = first;
+    while (last < sp->table_count && sp->tables[last].base < end)
+        free(sp->tables[last++].values);
     if (last > first) {
-        memmove(t->items + first, t->items + last, (t->count - last) * sizeof *t->items);
-        t->count -= last - first;
+        memmove(sp->tables + first, sp->tables + last,
+                (sp->table_count - last) * sizeof *sp->tables);
+        sp->table_count -= last - first;
     }
     return first;
 }
@@ -127,8 +118,8 @@ static CUdeviceptr *tracked_words(struct registry *reg, CUdeviceptr dst, const u
     CUdeviceptr *values = NULL;
     size_t cap = 0;
     *count = 0;
-    size_t skip = (sizeof(CUdeviceptr) - dst % sizeof(CUdeviceptr)) % sizeof(CUdeviceptr);
-    for (size_t o = skip; o + sizeof(CUdeviceptr) <= bytes; o += sizeof(CUdeviceptr)) {
+    for (uint64_t o = first_word(dst) - dst; o + sizeof(CUdeviceptr) <= bytes;
+         o += sizeof(CUdeviceptr)) {
         CUdeviceptr value;
         memcpy(&value, host + o, sizeof value);
         if (registry_find(reg, value) && VEC_PUSH(values, *count, cap, value) != 0)
@@ -137,16 +128,16 @@ static CUdeviceptr *tracked_words(struct registry *reg, CUdeviceptr dst, const u
     return values;
 }
 
-void stored_pointers_note_untracked(struct untracked_tables *t, struct registry *reg,
-                                    CUdeviceptr dst, const void *host, size_t bytes) {
+static void note_untracked(struct stored_pointers *sp, struct registry *reg, CUdeviceptr dst,
+                           const void *host, size_t bytes) {
     static bool full_logged;
-    size_t at = forget_overlapping(t, dst, dst + bytes);
+    size_t at = forget_overlapping(sp, dst, dst + bytes);
     size_t count;
     CUdeviceptr *values = tracked_words(reg, dst, host, bytes, &count);
     if (!values)
         return;
-    if (t->count >= STORED_POINTERS_MAX_TABLES ||
-        VEC_RESERVE(t->items, t->cap, t->count + 1) != 0) {
+    if (sp->table_count >= STORED_POINTERS_MAX_TABLES ||
+        VEC_RESERVE(sp->tables, sp->table_cap, sp->table_count + 1) != 0) {
         free(values);
         if (!full_logged) {
             full_logged = true;
@@ -157,24 +148,48 @@ void stored_pointers_note_untracked(struct untracked_tables *t, struct registry 
         }
         return;
     }
-    memmove(t->items + at + 1, t->items + at, (t->count - at) * sizeof *t->items);
-    t->items[at] = (struct upload_table){dst, bytes, values, count};
-    t->count++;
+    memmove(sp->tables + at + 1, sp->tables + at, (sp->table_count - at) * sizeof *sp->tables);
+    sp->tables[at] = (struct upload_table){dst, bytes, values, count};
+    sp->table_count++;
 }
 
-const struct upload_table *stored_pointers_find_untracked(const struct untracked_tables *t,
+const struct upload_table *stored_pointers_find_untracked(const struct stored_pointers *sp,
                                                           CUdeviceptr addr) {
-    size_t i = first_ending_after(t, addr);
-    return i < t->count && t->items[i].base <= addr ? &t->items[i] : NULL;
+    size_t i = first_ending_after(sp, addr);
+    return i < sp->table_count && sp->tables[i].base <= addr ? &sp->tables[i] : NULL;
 }
 
-void stored_pointers_forget_untracked(struct untracked_tables *t, CUdeviceptr base, size_t bytes) {
-    if (t->count)
-        forget_overlapping(t, base, base + bytes);
+void stored_pointers_forget_untracked(struct stored_pointers *sp, CUdeviceptr base, size_t bytes) {
+    if (sp->table_count)
+        forget_overlapping(sp, base, base + bytes);
 }
 
-void stored_pointers_clear_untracked(struct untracked_tables *t) {
-    forget_overlapping(t, 0, UINT64_MAX);
-    free(t->items);
-    *t = (struct untracked_tables){0};
+void stored_pointers_clear_untracked(struct stored_pointers *sp) {
+    forget_overlapping(sp, 0, UINT64_MAX);
+    free(sp->tables);
+    sp->tables = NULL;
+    sp->table_cap = 0;
+}
+
+/* --- either ------------------------------------------------------------------------------- */
+
+void stored_pointers_note_upload(struct stored_pointers *sp, struct registry *reg, CUdeviceptr dst,
+                                 const void *host, size_t bytes) {
+    const unsigned char *from = host;
+    if (!registry_find(reg, dst)) {
+        note_untracked(sp, reg, dst, host, bytes);
+        return;
+    }
+    const CUdeviceptr end = dst + bytes, granule = (CUdeviceptr)1 << reg->shift;
+    for (CUdeviceptr addr = dst; addr < end;) {
+        struct allocation *a = registry_find(reg, addr);
+        if (!a) { /* a gap between two allocations: the next may start a granule on */
+            addr = (addr & ~(granule - 1)) + granule;
+            continue;
+        }
+        CUdeviceptr stop = a->base + a->size < end ? a->base + a->size : end;
+        if (stop > addr)
+            note_in(sp, reg, a, addr - a->base, from + (addr - dst), stop - addr);
+        addr = a->base + a->mapped;
+    }
 }

@@ -36,19 +36,9 @@ static inline bool stored_pointers_worth_reading(size_t bytes) {
     return bytes >= sizeof(CUdeviceptr) && bytes <= STORED_POINTERS_SCAN_MAX;
 }
 
-/* The program is copying `bytes` from `host` to device address dst: every tracked
- * allocation in [dst, dst+bytes) remembers the tracked addresses among the 8-byte-aligned
- * words the copy writes into it, in place of what it remembered for those words. */
-void stored_pointers_note_upload(struct registry *reg, CUdeviceptr dst, const void *host,
-                                 size_t bytes);
-
-/* Forgets everything a remembers (its memory was freed or reused for another purpose). */
-void stored_pointers_forget(struct allocation *a);
-
-/* Uploads into memory liboffload does not track (a table the program allocated below
- * min_size), each remembered with its range: a launch passing an address in the range
- * reaches the tracked addresses it held. Sorted by base, never overlapping (a new upload
- * replaces every one it overlaps). */
+/* An upload into memory liboffload does not track (a table the program allocated below
+ * min_size), remembered with its range: a launch passing an address in the range reaches
+ * the tracked addresses it held. */
 struct upload_table {
     CUdeviceptr base;
     size_t bytes;
@@ -58,24 +48,40 @@ struct upload_table {
 
 #define STORED_POINTERS_MAX_TABLES 1024u
 
-struct untracked_tables {
-    struct upload_table *items;
-    size_t count, cap;
+/* Everything remembered: how many tracked allocations hold pointers (their words are in
+ * the allocation), and the uploads into untracked memory, sorted by base, never
+ * overlapping (a new upload replaces every one it overlaps). */
+struct stored_pointers {
+    size_t holders;
+    struct upload_table *tables;
+    size_t table_count, table_cap;
 };
 
-/* The upload of `bytes` from host to dst, untracked memory: remembered when it holds
- * tracked addresses, in place of every upload it overlaps. */
-void stored_pointers_note_untracked(struct untracked_tables *t, struct registry *reg,
-                                    CUdeviceptr dst, const void *host, size_t bytes);
+/* Whether anything is remembered: while nothing is, a launch need not look (one test per
+ * launch on the fast path). */
+static inline bool stored_pointers_any(const struct stored_pointers *sp) {
+    return sp->holders || sp->table_count;
+}
 
-/* The remembered upload whose range contains addr, or NULL. */
-const struct upload_table *stored_pointers_find_untracked(const struct untracked_tables *t,
+/* The program is copying `bytes` from `host` to device address dst. Every tracked
+ * allocation in [dst, dst+bytes) remembers the tracked addresses among the 8-byte-aligned
+ * words the copy writes into it, in place of what it remembered for those words; an
+ * upload into untracked memory is remembered with its range when it holds any, in place
+ * of every upload it overlaps. */
+void stored_pointers_note_upload(struct stored_pointers *sp, struct registry *reg, CUdeviceptr dst,
+                                 const void *host, size_t bytes);
+
+/* Forgets everything a remembers (its memory was freed or reused for another purpose). */
+void stored_pointers_forget(struct stored_pointers *sp, struct allocation *a);
+
+/* The remembered upload into untracked memory whose range contains addr, or NULL. */
+const struct upload_table *stored_pointers_find_untracked(const struct stored_pointers *sp,
                                                           CUdeviceptr addr);
 
-/* The program freed [base, base+bytes): the uploads in it are forgotten. */
-void stored_pointers_forget_untracked(struct untracked_tables *t, CUdeviceptr base, size_t bytes);
+/* The program freed untracked [base, base+bytes): the uploads in it are forgotten. */
+void stored_pointers_forget_untracked(struct stored_pointers *sp, CUdeviceptr base, size_t bytes);
 
-/* Forgets every upload and frees the table. */
-void stored_pointers_clear_untracked(struct untracked_tables *t);
+/* Forgets every upload into untracked memory and frees their table (tests; shutdown). */
+void stored_pointers_clear_untracked(struct stored_pointers *sp);
 
 #endif /* OFFLOAD_STORED_POINTERS_H */

@@ -94,7 +94,13 @@ static bool needs_context_sync(const struct allocation *a) {
     return false;
 }
 
+atomic_int copy_captures;
+
 static CUresult context_sync(struct copy_engine *ce) {
+    if (atomic_load_explicit(&copy_captures, memory_order_acquire) > 0) {
+        ce->failed_call = "cuCtxSynchronize (a stream capture is in progress)";
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    }
     uint64_t t0 = now_ns();
     CUresult r = cuerr_note(&ce->failed_call, "cuCtxSynchronize", driver()->cuCtxSynchronize());
     ce->wait_ns += now_ns() - t0;

@@ -20,6 +20,7 @@
 #include "runtime/memory/registry.h"
 
 #include <cuda.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +37,11 @@ struct copy_engine {
     uint64_t wait_ns;            /* time the host spent waiting inside the engine */
     const char *failed_call;     /* the driver call that failed last, for messages */
 };
+
+/* The program's stream captures in progress (runtime_capture_begun): while any is, a
+ * wait that needs the whole context fails with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED
+ * instead of calling cuCtxSynchronize, which would invalidate it. */
+extern atomic_int copy_captures;
 
 /* Creates the two streams. */
 CUresult copy_engine_start(struct copy_engine *ce);

@@ -321,7 +321,7 @@ void residency_discard(struct runtime *rt, struct allocation *a) {
 
 CUresult residency_quiesce(struct runtime *rt, struct allocation *a) {
     CUresult r = copy_sync_users(&rt->copy, a);
-    if (r != CUDA_SUCCESS)
+    if (r != CUDA_SUCCESS && r != CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) /* (not during one) */
         r = cuerr_note(&rt->copy.failed_call, "cuCtxSynchronize", driver()->cuCtxSynchronize());
     if (r != CUDA_SUCCESS)
         log_error("freeing allocation #%llu: cannot wait for its users (%s: %s)",

@@ -14,7 +14,14 @@
  *    collapsed. For the reference pipeline it reads
  *        t1 t2 ... tk  (u1 u2 ... um)^steps  v1 ... vj
  *
- * 3. Straight runs merge, like basic blocks of a control-flow graph: X and Y become one
+ * 3. Workspaces: an allocation referenced by more than half of all launches (a caching
+ *    allocator's segment of small activations, a buffer every kernel reads) is no event of
+ *    the program's control flow. It is set aside before anything merges, the visits on
+ *    either side of it joined (p W p is one visit of p), unless nothing else would be left;
+ *    at the end it joins the one group next to all its occurrences if there is one (step
+ *    5's rule), else it is shared (keep = yes), whatever its size.
+ *
+ * 4. Straight runs merge, like basic blocks of a control-flow graph: X and Y become one
  *    group when every occurrence of X is immediately followed by Y and every occurrence
  *    of Y immediately preceded by X (the start and the end of the string count as
  *    neighbours). Repeated to a fixed point, this turns the string above into
@@ -23,12 +30,12 @@
  *    preceded by two different groups; so T, U and V stay apart. A program that runs its
  *    pipeline twice gives T U..U V T U..U V: the same three groups.
  *
- * 4. Interruptions and shared allocations: a group H that is not a loop (never repeats
+ * 5. Interruptions and shared allocations: a group H that is not a loop (never repeats
  *    immediately) is set aside when taking it out of the string brings together groups
  *    at least twice its size: neighbours that then merge (T1 H T2 ... UA H UB; a weight
  *    read twice inside one layer: T1 W b W T2; a workspace read by every launch), or
  *    consecutive iterations of a loop it interrupts (B H B H B). The candidate bringing
- *    the most bytes together goes first, then step 3 resumes. Taking H out joins the
+ *    the most bytes together goes first, then step 4 resumes. Taking H out joins the
  *    visits of a group around it that were in consecutive launches (p H p: one visit),
  *    never loop iterations. When everything is settled, H joins the group that sits next
  *    to every one of its occurrences if there is one (it was an interruption of that
@@ -36,16 +43,57 @@
  *    component written with keep = yes. The size condition keeps a whole component that
  *    runs between two others (a -> b -> a -> c) from being taken for an interruption.
  *
- * 5. Components are the groups, named c0, c1, ... by their first use. The sequence is the
- *    string of groups with immediate repeats collapsed, cut to its shortest period (a
+ * 6. Stages (stages.c), for what steps 4 and 5 cannot undo: a caching allocator puts many
+ *    tensors in one segment, so the use string revisits a segment inside one unet step
+ *    (3 A 7 B C 3 14 7 B 7 B 7), and one stage's activations land in another stage's
+ *    segments. Launches are compared whole, the kernel and its long-lived references. The
+ *    cycle is the shortest period of the launch sequence when it repeats at least twice,
+ *    else all of it; the loop is the stretch of the cycle repeating immediately over the
+ *    most launches (the unet's steps, launch for launch: exact whatever the segments
+ *    hold). A loop whose iteration is mostly an inner loop (a whole pipeline run repeated
+ *    after a prologue) is folded like the cycle, and the inner loop taken. The cycle then
+ *    reads BEFORE, LOOP, AFTER. A group's home is the stretch with most of the launches
+ *    referencing it (ties: the earlier); it is large when at least an eighth of the
+ *    largest group of its home. Then:
+ *      - the loop is one stage: its large groups become one;
+ *      - before and after it, large groups whose spans interleave (14 16 17 16 17 14)
+ *        become one; ones read one after the other (A, then C) stay apart;
+ *      - a large group met in another stage's stretch, anywhere in the loop, or before and
+ *        after it between two of that stretch's own large groups, is a touch (a unet
+ *        segment holding a vae activation): dropped from the string, the runtime restores
+ *        it on demand; it is no visit, so the sequence stays T U V;
+ *      - small groups are left to step 5: a buffer shared by stages stays shared.
+ *    Steps 4 and 5 then resume. Where each allocation is one tensor (the default traces)
+ *    steps 4 and 5 have already made every stretch one group and nothing changes.
+ *
+ * 7. Components are the groups, named c0, c1, ... by their first use; a group in the
+ *    string by its first visit (touches before it, step 6, do not count). The sequence is
+ *    the string of groups with immediate repeats collapsed, cut to its shortest period (a
  *    program running its pipeline several times gives one cycle) and with a last element
  *    equal to the first dropped (it is cyclic). Shared (keep) components are not in it.
  *
+ * On `pipeline --like torch --scale 0.25` this gives the text encoder's two 20 MiB
+ * segments, the unet's eleven, the vae's two with the unet's last (which holds vae weights
+ * the vae reads more often than the unet its own), and two keep components: the 2 MiB
+ * segment of small tensors (read by 190 of 194 launches) and the vae segment holding the
+ * unet's activations (every unet and vae launch). Three stages in the sequence.
+ *
  * Limits: a component used by a single pass with nothing distinguishing it from its
  * neighbours (no loop, no return) merges with them: a pipeline whose every stage runs once
- * and straight is one component (one unet step is not a loop; two are). An interruption
- * of a loop is recognised from three iterations on (B H B H B). On very long strings
- * (HUB_WORK_LIMIT) step 4 stops early: more, smaller components, still a valid config.
+ * and straight is one component (one unet step is not a loop; two are; with segments, one
+ * step leaves step 6 no loop and the stages in pieces). An interruption of a loop is
+ * recognised from three iterations on (B H B H B). On very long strings (HUB_WORK_LIMIT)
+ * step 5 stops early: more, smaller components, still a valid config. Step 6 sees one loop
+ * per cycle (another one is part of a straight stretch), takes a loop over whole stages
+ * after a prologue (x, then a -> b -> a -> c repeated) for one stage, and weighs loops up
+ * to LOOP_WORK_LIMIT launch comparisons. It owns a segment by use, not by what it holds
+ * (the trace cannot tell weights from activations): a segment holding one stage's weights
+ * that another stage's activations use more goes to the latter, and one met at the edge
+ * of another stage's stretch stays a visit there. So at --scale 0.1, 0.15, 0.25 and 1 the
+ * reference pipeline gives three stages in its sequence, at 0.35 and 0.5 (where the vae
+ * reads text-encoder and unet segments more than their own stages) extra components.
+ * Whether a large buffer used by several stages is kept or owned by one is decided by
+ * size alone (an eighth of the stage).
  */
 #include "runtime/record/grouping.h"
 
@@ -161,21 +209,28 @@ static void build_use_string(struct grouping *g) {
     }
 }
 
-/* ---- step 5: components and the sequence --------------------------------------------------- */
+/* ---- step 7: components and the sequence --------------------------------------------------- */
 
 struct comp_order {
     size_t root, first_launch, first_ordinal;
+    size_t named_at; /* what names it: its first visit in the string, else its first use */
 };
 
 static int by_first_use(const void *a, const void *b) {
     const struct comp_order *x = a, *y = b;
-    if (x->first_launch != y->first_launch)
-        return x->first_launch < y->first_launch ? -1 : 1;
+    if (x->named_at != y->named_at)
+        return x->named_at < y->named_at ? -1 : 1;
     return x->first_ordinal < y->first_ordinal ? -1 : x->first_ordinal > y->first_ordinal;
 }
 
-/* The final groups into order[], sorted by first use; returns how many. */
-static size_t order_groups(struct grouping *g, struct comp_order *order) {
+/* The final groups into order[], sorted by first use, a group in the string by its first
+ * visit (step 6's touches of a stage's segments before it runs do not name it); returns
+ * how many. first_visit: scratch, one entry per ordinal. */
+static size_t order_groups(struct grouping *g, struct comp_order *order, size_t *first_visit) {
+    for (size_t i = 0; i < g->n; i++)
+        first_visit[i] = SIZE_MAX;
+    for (size_t i = g->len; i-- > 0;)
+        first_visit[g->str[i]] = g->first[i];
     size_t count = 0;
     for (size_t i = 0; i < g->n; i++) {
         if (!g->long_lived[i])
@@ -184,10 +239,13 @@ static size_t order_groups(struct grouping *g, struct comp_order *order) {
         while (k < count && order[k].root != r)
             k++;
         if (k == count)
-            order[count++] = (struct comp_order){r, g->first_launch[i], i};
+            order[count++] = (struct comp_order){r, g->first_launch[i], i, 0};
         else if (g->first_launch[i] < order[k].first_launch)
             order[k].first_launch = g->first_launch[i];
     }
+    for (size_t k = 0; k < count; k++)
+        order[k].named_at = first_visit[order[k].root] != SIZE_MAX ? first_visit[order[k].root]
+                                                                   : order[k].first_launch;
     qsort(order, count, sizeof *order, by_first_use);
     return count;
 }
@@ -218,9 +276,13 @@ static int fill_component(struct grouping *g, struct record_plan *plan, size_t k
 
 static int collect_components(struct grouping *g, struct record_plan *plan) {
     struct comp_order *order = calloc(g->n + 1, sizeof *order);
-    if (!order)
+    size_t *first_visit = calloc(g->n + 1, sizeof *first_visit);
+    if (!order || !first_visit) {
+        free(order), free(first_visit);
         return -1;
-    size_t count = order_groups(g, order);
+    }
+    size_t count = order_groups(g, order, first_visit);
+    free(first_visit);
     plan->components = calloc(count + 1, sizeof *plan->components);
     int rc = plan->components ? 0 : -1;
     if (rc == 0)

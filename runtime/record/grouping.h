@@ -1,7 +1,7 @@
 /*
- * grouping.h — what group.c (steps 1, 2 and 5 of the grouping rule), merge.c (steps 3
- * and 4) and learn.c (the order) share while record_plan_build runs. Internal to
- * runtime/record/.
+ * grouping.h — what group.c (steps 1, 2 and 7 of the grouping rule), merge.c (steps 3
+ * to 5), stages.c (step 6) and learn.c (the order) share while record_plan_build runs.
+ * Internal to runtime/record/.
  */
 #ifndef OFFLOAD_RECORD_GROUPING_H
 #define OFFLOAD_RECORD_GROUPING_H
@@ -25,7 +25,7 @@ struct grouping {
     bool *long_lived;
     size_t *first_launch; /* SIZE_MAX: never used */
     size_t *uses;         /* launches referencing it */
-    /* steps 2 to 4 */
+    /* steps 2 to 6 */
     size_t *parent; /* union-find over ordinals: a group is named by its root */
     size_t *str;    /* the use string: group roots */
     size_t *first;  /* per string position: the first and last launch of that visit */
@@ -34,13 +34,13 @@ struct grouping {
     size_t *succ, *pred;
     uint64_t *gbytes; /* per root, refreshed by refresh_bytes */
     bool *tail;       /* merged into its predecessor this pass */
-    bool *hub;        /* set aside by step 4 */
+    bool *hub;        /* set aside by step 3 or 5 */
     bool *shared;     /* a shared component (keep) */
     struct hub_seen *seen;
     size_t seen_count, seen_cap;
     size_t *hub_order; /* hubs in removal order */
     size_t hub_count;
-    /* step 5, per ordinal: the index of its component (long-lived ones only) */
+    /* step 7, per ordinal: the index of its component (long-lived ones only) */
     size_t *comp_of;
 };
 
@@ -53,12 +53,17 @@ static inline size_t grouping_find(size_t *parent, size_t a) {
     return a;
 }
 
-/* Steps 3 and 4 to a fixed point, then the set-aside groups find their place (merge.c).
+/* Steps 3 to 6, then the set-aside groups find their place (merge.c, stages.c).
  * Needs the use string of step 2; leaves every long-lived ordinal's group in parent and
  * the string of groups in str[0..len). 0, or -1 out of memory. */
 int grouping_settle(struct grouping *g);
 
-/* Once the components and the sequence are in the plan (step 5): each component's learnt
+/* Step 6 (stages.c): cuts the program's cycle at its loop into stages and merges the groups
+ * steps 4 and 5 left of one stage; sets *changed when it did. Needs gbytes refreshed.
+ * 0, or -1 out of memory. */
+int grouping_stages(struct grouping *g, bool *changed);
+
+/* Once the components and the sequence are in the plan (step 7): each component's learnt
  * order into plan->components[k].order (learn.c). 0, or -1 out of memory. */
 int grouping_learn_orders(struct grouping *g, struct record_plan *plan);
 

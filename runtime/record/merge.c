@@ -1,7 +1,8 @@
 /*
- * merge.c — steps 3 and 4 of record mode's grouping rule (written at the top of group.c):
- * straight runs of the use string merge like basic blocks, and interruptions or shared
- * allocations are set aside, then join the group they interrupted or become shared.
+ * merge.c — steps 3 to 5 of record mode's grouping rule (written at the top of group.c):
+ * workspaces are set aside, straight runs of the use string merge like basic blocks, and
+ * interruptions or shared allocations are set aside, then join the group they interrupted
+ * or become shared; grouping_settle runs them with step 6 (stages.c) in between.
  */
 #include "runtime/record/grouping.h"
 
@@ -10,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- step 3: straight runs merge ---------------------------------------------------------- */
+/* ---- step 4: straight runs merge ---------------------------------------------------------- */
 
 static void note(size_t *link, size_t value) {
     if (*link == LINK_NONE)
@@ -63,7 +64,7 @@ static void drop_tails(struct grouping *g) {
     g->len = k;
 }
 
-/* One pass of step 3. Returns true if anything merged. */
+/* One pass of step 4. Returns true if anything merged. */
 static bool merge_pass(struct grouping *g) {
     compute_links(g, LINK_NONE);
     bool any = false;
@@ -87,9 +88,9 @@ static void refresh_bytes(struct grouping *g) {
             g->gbytes[grouping_find(g->parent, i)] += g->t->allocs[i].bytes;
 }
 
-/* ---- step 4: interruptions and shared allocations ----------------------------------------- */
+/* ---- step 5: interruptions and shared allocations ----------------------------------------- */
 
-/* Step 4's test for group h (not a loop itself): how many bytes does taking it out of the
+/* Step 5's test for group h (not a loop itself): how many bytes does taking it out of the
  * string bring together? Either groups that then merge (T1 h T2), or a loop whose
  * consecutive iterations h interrupts (B h B h B: h is read in every iteration of B).
  * Only groups at least twice h's size count, which keeps a whole component that runs
@@ -111,11 +112,11 @@ static uint64_t set_aside_gain(struct grouping *g, size_t h) {
     return 0;
 }
 
-/* Above this much work in total, step 4 stops (about a second): the result then has more,
+/* Above this much work in total, step 5 stops (about a second): the result then has more,
  * smaller components, still a valid config. */
 #define HUB_WORK_LIMIT 400000000ull
 
-/* How many candidates step 4 weighs once one qualifies. */
+/* How many candidates step 5 weighs once one qualifies. */
 #define CANDIDATES_WEIGHED 16
 
 struct candidate {
@@ -129,7 +130,7 @@ static int by_occurrences(const void *a, const void *b) {
     return x->group < y->group ? -1 : x->group > y->group;
 }
 
-/* Step 4's candidates: the groups in the string that never follow themselves (not
+/* Step 5's candidates: the groups in the string that never follow themselves (not
  * loops), most frequent first. *out is malloc'ed. */
 static int list_candidates(struct grouping *g, struct candidate **out, size_t *count) {
     size_t *occurrences = g->succ; /* scratch until the first weighing */
@@ -181,8 +182,9 @@ static size_t best_candidate(struct grouping *g, const struct candidate *c, size
 
 /* Records h's neighbours at each occurrence, then drops it from the string; p h p where
  * the two visits of p are in consecutive launches (p read by launches i and i+1, h by
- * both) becomes one visit of p, while loop iterations (U x U) stay apart. */
-static int remove_hub(struct grouping *g, size_t h) {
+ * both) becomes one visit of p, while loop iterations (U x U) stay apart. A workspace
+ * (`background`) is no event of the program: p h p is always one visit of p. */
+static int remove_hub(struct grouping *g, size_t h, bool background) {
     size_t k = 0;
     bool join_next = false;
     for (size_t i = 0; i < g->len; i++) {
@@ -201,7 +203,7 @@ static int remove_hub(struct grouping *g, size_t h) {
         size_t after = LINK_EDGE;
         if (i + 1 < g->len) {
             after = g->str[i + 1]; /* h never follows itself */
-            join_next = after == before && g->first[i + 1] <= g->last[k - 1] + 1;
+            join_next = after == before && (background || g->first[i + 1] <= g->last[k - 1] + 1);
         }
         if (VEC_PUSH(g->seen, g->seen_count, g->seen_cap, ((struct hub_seen){h, before, after})))
             return -1;
@@ -212,7 +214,7 @@ static int remove_hub(struct grouping *g, size_t h) {
     return 0;
 }
 
-/* Step 4: finds the group whose removal brings the most together and sets it aside. */
+/* Step 5: finds the group whose removal brings the most together and sets it aside. */
 static int set_aside_one(struct grouping *g, bool *found, unsigned long long *work) {
     *found = false;
     struct candidate *c;
@@ -224,7 +226,7 @@ static int set_aside_one(struct grouping *g, bool *found, unsigned long long *wo
     if (h == LINK_NONE)
         return 0;
     *found = true;
-    return remove_hub(g, h);
+    return remove_hub(g, h, false);
 }
 
 /* Adds group root r to the sorted set roots (no duplicates). 0, or -1 out of memory. */
@@ -329,18 +331,47 @@ static int resolve_hubs(struct grouping *g) {
     return rc;
 }
 
-/* Steps 3 and 4 to a fixed point, then the set-aside groups find their place. */
-int grouping_settle(struct grouping *g) {
-    unsigned long long work = 0;
+/* ---- step 3: workspaces ------------------------------------------------------------------ */
+
+/* An allocation referenced by more than half of all launches. */
+static bool is_workspace(const struct grouping *g, size_t a) {
+    return g->long_lived[a] && g->uses[a] * 2 > g->t->launch_count;
+}
+
+/* Step 3: workspaces are set aside before anything merges, unless nothing else would be
+ * left in the string. */
+static int set_aside_workspaces(struct grouping *g) {
+    bool others = false;
+    for (size_t a = 0; a < g->n && !others; a++)
+        others = g->long_lived[a] && !is_workspace(g, a);
+    for (size_t a = 0; others && a < g->n; a++)
+        if (is_workspace(g, a) && remove_hub(g, a, true))
+            return -1;
+    return 0;
+}
+
+/* Steps 4 and 5 to a fixed point. */
+static int settle_runs(struct grouping *g, unsigned long long *work) {
     for (;;) {
         while (merge_pass(g))
             ;
         refresh_bytes(g);
         bool found;
-        if (set_aside_one(g, &found, &work))
+        if (set_aside_one(g, &found, work))
             return -1;
         if (!found)
-            break;
+            return 0;
     }
+}
+
+/* Step 3, steps 4 and 5 to a fixed point, step 6 (stages.c) and, if it merged anything,
+ * steps 4 and 5 again; then the set-aside groups find their place. */
+int grouping_settle(struct grouping *g) {
+    unsigned long long work = 0;
+    bool changed = false;
+    if (set_aside_workspaces(g) || settle_runs(g, &work) || grouping_stages(g, &changed))
+        return -1;
+    if (changed && settle_runs(g, &work))
+        return -1;
     return resolve_hubs(g);
 }

@@ -15,7 +15,7 @@
  *
  * tests/bench/run.sh runs it with and without LD_PRELOAD=liboffload.so, alternating
  * processes, and takes the difference of the medians; under callgrind it runs with
- * --toggle-collect=launch_loop (the function below), N and 2N launches.
+ * --toggle-collect=launch_loop (the launches alone, below), N and 2N launches.
  */
 #include "tests/bench/bench.h"
 
@@ -38,19 +38,26 @@ struct params256 {
 };
 _Static_assert(sizeof(struct params256) == 256, "params256 is 256 bytes");
 
-/* Kept out of line and exported so callgrind can toggle collection on it by name. */
-__attribute__((noinline)) uint64_t launch_loop(CUfunction f, CUstream stream, struct launch_args *a,
-                                               long launches, long sync_every);
+/* `count` launches, nothing else: kept out of line and exported so callgrind can toggle
+ * collection on it by name (the synchronisations, whose cost depends on how far the
+ * simulator's worker got, stay outside it). */
+__attribute__((noinline)) void launch_loop(CUfunction f, CUstream stream, void **params,
+                                           long count);
 
-uint64_t launch_loop(CUfunction f, CUstream stream, struct launch_args *a, long launches,
-                     long sync_every) {
-    void **params = a->params;
+void launch_loop(CUfunction f, CUstream stream, void **params, long count) {
+    for (long i = 0; i < count; i++)
+        BENCH_CHECK(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, stream, params, NULL));
+}
+
+/* `launches` launches, the stream synchronised every sync_every; returns the nanoseconds
+ * spent launching. */
+static uint64_t launch_batch(CUfunction f, CUstream stream, struct launch_args *a, long launches,
+                             long sync_every) {
     uint64_t launching_ns = 0;
     for (long done = 0; done < launches;) {
         long chunk = launches - done < sync_every ? launches - done : sync_every;
         uint64_t t0 = bench_now_ns();
-        for (long i = 0; i < chunk; i++)
-            BENCH_CHECK(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, stream, params, NULL));
+        launch_loop(f, stream, a->params, chunk);
         launching_ns += bench_now_ns() - t0;
         BENCH_CHECK(cuStreamSynchronize(stream));
         done += chunk;
@@ -122,12 +129,12 @@ int main(int argc, char **argv) {
         memcpy(a.params, eight, sizeof eight);
     BENCH_CHECK(cuCtxSynchronize()); /* the memsets return before they are done */
 
-    launch_loop(f, stream, &a, launches < 1000 ? launches : 1000, sync_every); /* warm-up */
+    launch_batch(f, stream, &a, launches < 1000 ? launches : 1000, sync_every); /* warm-up */
     double *ns = malloc((size_t)batches * sizeof *ns);
     if (!ns)
         return 1;
     for (long b = 0; b < batches; b++)
-        ns[b] = (double)launch_loop(f, stream, &a, launches, sync_every) / (double)launches;
+        ns[b] = (double)launch_batch(f, stream, &a, launches, sync_every) / (double)launches;
 
     BENCH_CHECK(cuCtxSynchronize());
     for (int i = 0; i < 4; i++)

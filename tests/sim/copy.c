@@ -25,10 +25,19 @@ struct shape {
     size_t w, h, z, dpitch, spitch, dslice, sslice;
 };
 
+/* A synchronous copy or memset: a conflict on a capturing stream, and potentially unsafe
+ * (it waits for the device) in every capture mode but RELAXED. */
+static CUresult sync_call_allowed(struct sim_stream *s) {
+    CUresult r = sim_capture_conflict_stream(s);
+    return r != CUDA_SUCCESS ? r : sim_capture_unsafe_call();
+}
+
 static CUresult copy3d(void *dst, const void *src, struct shape sh, CUstream hs, int async,
                        int pt) {
     struct sim_stream *s;
     CUresult r = sim_stream_resolve(hs, pt, &s);
+    if (r == CUDA_SUCCESS && !async)
+        r = sync_call_allowed(s);
     if (r != CUDA_SUCCESS)
         return r;
     if (sh.w == 0 || sh.h == 0 || sh.z == 0)
@@ -45,8 +54,6 @@ static CUresult copy3d(void *dst, const void *src, struct shape sh, CUstream hs,
     int dir = (sim_is_device(sr) ? 2 : 0) | (sim_is_device(d) ? 1 : 0);
     dir = dir == 3 ? DIR_D2D : dir == 2 ? DIR_D2H : dir == 1 ? DIR_H2D : DIR_H2H;
     int capturing = sim_stream_is_capturing(s);
-    if (!async && capturing)
-        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 
     struct sim_op *op = sim_op_new(SIM_OP_COPY);
     if (!op)
@@ -434,6 +441,8 @@ static CUresult set2d(CUdeviceptr dst, size_t pitch, unsigned value, unsigned el
                       size_t h, CUstream hs, int async, int pt) {
     struct sim_stream *s;
     CUresult r = sim_stream_resolve(hs, pt, &s);
+    if (r == CUDA_SUCCESS && !async)
+        r = sync_call_allowed(s);
     if (r != CUDA_SUCCESS)
         return r;
     if (w == 0 || h == 0)
@@ -444,8 +453,6 @@ static CUresult set2d(CUdeviceptr dst, size_t pitch, unsigned value, unsigned el
         pitch = w * elem;
     if (sim_mem_check(dst, pitch * (h - 1) + w * elem, 1) != CUDA_SUCCESS)
         return CUDA_ERROR_INVALID_VALUE;
-    if (!async && sim_stream_is_capturing(s))
-        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     struct sim_op *op = sim_op_new(SIM_OP_MEMSET);
     if (!op)
         return CUDA_ERROR_OUT_OF_MEMORY;

@@ -402,6 +402,10 @@ SIM_API CUresult cuCtxSynchronize(void) {
     struct sim_ctx *c = sim_ctx_current();
     if (!c)
         return CUDA_ERROR_INVALID_CONTEXT;
+    CUresult r = sim_capture_conflict_ctx(c);
+    if (r != CUDA_SUCCESS)
+        return r;
+    SIM_UNSAFE_CALL();
     sim_sync_all(c);
     return sim_sticky();
 }
@@ -411,6 +415,10 @@ SIM_API CUresult cuCtxSynchronize_v2(CUcontext ctx) {
     struct sim_ctx *c = ctx ? (struct sim_ctx *)ctx : sim_ctx_current();
     if (!c || !sim_ctx_valid((CUcontext)c))
         return CUDA_ERROR_INVALID_CONTEXT;
+    CUresult r = sim_capture_conflict_ctx(c);
+    if (r != CUDA_SUCCESS)
+        return r;
+    SIM_UNSAFE_CALL();
     sim_sync_all(c);
     return sim_sticky();
 }

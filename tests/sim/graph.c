@@ -6,10 +6,19 @@
  * stream's current node set, then becomes it. Events recorded during capture carry node
  * sets, so cuStreamWaitEvent forks other streams into the capture and joins them back.
  * Nodes are kept in creation order, which is a topological order: an instantiated graph
- * (cuGraphInstantiate*) is a copy of the nodes' ops, and cuGraphLaunch queues one op that
- * runs them in that order on the stream's worker.
+ * (cuGraphInstantiate*) is a copy of the nodes' ops and of their edges, and cuGraphLaunch
+ * queues one op whose worker runs the nodes as their edges allow: a node starts once its
+ * dependencies are done, and independent nodes run at the same time on a few helper
+ * threads, as independent branches do on a GPU.
+ *
+ * Capture modes are enforced as the driver documents them (cuThreadExchangeStreamCaptureMode):
+ * a thread whose own capture was not begun RELAXED, or (in GLOBAL mode) any thread while
+ * another has a GLOBAL capture, may not make potentially unsafe calls: they fail with
+ * CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED and invalidate the capture.
  */
 #include "tests/sim/sim.h"
+
+#include "tests/sim/strict.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +34,7 @@ struct sim_node {
     struct sim_graph *graph;
     struct sim_node **deps;
     size_t ndeps;
+    uint32_t index; /* in its graph's nodes */
 };
 
 struct sim_graph {
@@ -40,6 +50,12 @@ struct sim_graph_exec {
     struct sim_op **ops;
     size_t n;
     unsigned kernels;
+    /* the edges: node i has ndeps[i] dependencies; its successors are
+     * succ[succ_start[i] .. succ_start[i + 1]) */
+    uint32_t *ndeps, *succ_start, *succ;
+    /* before[i * words ..]: a bit per node that happens before node i */
+    uint64_t *before;
+    size_t words;
 };
 
 struct graph_exec_handle {
@@ -53,16 +69,22 @@ struct sim_capture {
     struct sim_graph *graph;
     struct sim_stream *origin;
     CUstreamCaptureMode mode;
+    pthread_t owner; /* the thread that began it */
     int invalidated;
-    struct sim_capture *next; /* gr.all */
+    struct sim_capture *next;        /* gr.all */
+    struct sim_capture *active_next; /* gr.active, until it ends */
 };
 
 /* One lock for all capture state (capture structs, streams' dependency sets). */
 static struct {
     pthread_mutex_t lock;
     uint64_t next_id;
-    struct sim_capture *all; /* every capture, kept: streams and events may name one */
+    struct sim_capture *all;    /* every capture, kept: streams and events may name one */
+    struct sim_capture *active; /* the captures not ended yet */
+    atomic_int strict;          /* how many of them were not begun RELAXED */
 } gr = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void graph_queue_atfork(enum sim_fork_phase phase);
 
 void sim_graph_atfork(enum sim_fork_phase phase) {
     if (phase == SIM_FORK_PREPARE)
@@ -71,6 +93,7 @@ void sim_graph_atfork(enum sim_fork_phase phase) {
         pthread_mutex_unlock(&gr.lock);
     else
         pthread_mutex_init(&gr.lock, NULL);
+    graph_queue_atfork(phase);
 }
 
 static __thread CUstreamCaptureMode tls_capture_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
@@ -116,6 +139,8 @@ static CUgraphNodeType node_type(const struct sim_op *op) {
         return CU_GRAPH_NODE_TYPE_MEMSET;
     case SIM_OP_HOSTFN:
         return CU_GRAPH_NODE_TYPE_HOST;
+    case SIM_OP_WAIT_EVENT:
+        return CU_GRAPH_NODE_TYPE_WAIT_EVENT;
     default:
         return CU_GRAPH_NODE_TYPE_EMPTY;
     }
@@ -168,6 +193,7 @@ CUresult sim_capture_op(struct sim_stream *s, struct sim_op *op) {
         n->op = op;
         n->graph = g;
         n->ndeps = s->ncap_deps;
+        n->index = (uint32_t)g->n;
         if (n->ndeps)
             memcpy(n->deps, s->cap_deps, n->ndeps * sizeof *n->deps);
         g->nodes[g->n++] = n;
@@ -211,7 +237,10 @@ CUresult sim_capture_wait(struct sim_stream *s, struct sim_event *e) {
     if (!e->cap || !e->cap->graph) {
         r = CUDA_SUCCESS; /* recorded in a capture that has ended: nothing to join */
     } else if (s->capture && s->capture != e->cap) {
-        r = CUDA_ERROR_STREAM_CAPTURE_ISOLATION;
+        /* two separate captures would merge: invalid, both are invalidated */
+        s->capture->invalidated = 1;
+        e->cap->invalidated = 1;
+        r = CUDA_ERROR_STREAM_CAPTURE_MERGE;
     } else if (!s->capture) {
         /* fork: s joins the capture, after the event's nodes */
         if (set_deps(s, e->cap_nodes, e->ncap_nodes) != 0)
@@ -244,11 +273,96 @@ CUresult sim_capture_wait(struct sim_stream *s, struct sim_event *e) {
     return r;
 }
 
+CUresult sim_capture_wait_external(struct sim_stream *s, struct sim_event *e) {
+    struct sim_op *op = sim_op_new(SIM_OP_WAIT_EVENT);
+    if (!op)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    op->u.wait.event = e;
+    return sim_capture_op(s, op);
+}
+
 int sim_capture_active(struct sim_capture *c) {
     pthread_mutex_lock(&gr.lock);
     int active = c && c->graph != NULL;
     pthread_mutex_unlock(&gr.lock);
     return active;
+}
+
+/* ---- capture modes --------------------------------------------------------------- */
+
+CUresult sim_capture_unsafe_call(void) {
+    if (!atomic_load_explicit(&gr.strict, memory_order_acquire) ||
+        tls_capture_mode == CU_STREAM_CAPTURE_MODE_RELAXED)
+        return CUDA_SUCCESS;
+    pthread_t self = pthread_self();
+    int prohibited = 0;
+    pthread_mutex_lock(&gr.lock);
+    for (struct sim_capture *c = gr.active; c; c = c->active_next) {
+        if (c->mode == CU_STREAM_CAPTURE_MODE_RELAXED)
+            continue;
+        /* the thread's own capture; in GLOBAL mode, any other thread's GLOBAL one */
+        if (pthread_equal(c->owner, self) || (tls_capture_mode == CU_STREAM_CAPTURE_MODE_GLOBAL &&
+                                              c->mode == CU_STREAM_CAPTURE_MODE_GLOBAL)) {
+            c->invalidated = 1;
+            prohibited = 1;
+        }
+    }
+    pthread_mutex_unlock(&gr.lock);
+    if (prohibited)
+        sim_log("simcuda: %s: a potentially unsafe call during stream capture: refused, the "
+                "capture invalidated",
+                sim_tls_entry);
+    return prohibited ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : CUDA_SUCCESS;
+}
+
+int sim_capture_invalidate_stream(struct sim_stream *s) {
+    if (!sim_stream_is_capturing(s))
+        return 0;
+    pthread_mutex_lock(&gr.lock);
+    if (s->capture)
+        s->capture->invalidated = 1;
+    pthread_mutex_unlock(&gr.lock);
+    return 1;
+}
+
+CUresult sim_capture_conflict_stream(struct sim_stream *s) {
+    if (!sim_capture_invalidate_stream(s))
+        return CUDA_SUCCESS;
+    sim_log("simcuda: %s: conflicts with the stream's capture: refused, the capture invalidated",
+            sim_tls_entry);
+    return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+}
+
+CUresult sim_capture_conflict_ctx(struct sim_ctx *ctx) {
+    int conflict = 0;
+    pthread_mutex_lock(&gr.lock);
+    for (struct sim_capture *c = gr.active; c; c = c->active_next)
+        if (c->origin->ctx == ctx) {
+            c->invalidated = 1;
+            conflict = 1;
+        }
+    pthread_mutex_unlock(&gr.lock);
+    if (conflict)
+        sim_log("simcuda: %s: the context has a capturing stream: refused, the capture "
+                "invalidated",
+                sim_tls_entry);
+    return conflict ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : CUDA_SUCCESS;
+}
+
+CUresult sim_capture_conflict_event(struct sim_event *e) {
+    struct sim_capture *c = e->cap;
+    if (!c)
+        return CUDA_SUCCESS;
+    pthread_mutex_lock(&gr.lock);
+    int captured = c->graph != NULL;
+    if (captured)
+        c->invalidated = 1;
+    pthread_mutex_unlock(&gr.lock);
+    if (captured)
+        sim_log("simcuda: %s: the event was recorded in an active capture: refused, the "
+                "capture invalidated",
+                sim_tls_entry);
+    return captured ? CUDA_ERROR_CAPTURED_EVENT : CUDA_SUCCESS;
 }
 
 int sim_stream_is_capturing(struct sim_stream *s) {
@@ -295,8 +409,13 @@ static CUresult begin_capture(CUstream h, CUstreamCaptureMode mode, int pt) {
         c->graph = g;
         c->origin = s;
         c->mode = mode;
+        c->owner = pthread_self();
         c->next = gr.all;
         gr.all = c;
+        c->active_next = gr.active;
+        gr.active = c;
+        if (mode != CU_STREAM_CAPTURE_MODE_RELAXED)
+            atomic_fetch_add(&gr.strict, 1);
         s->capture = c;
         s->ncap_deps = 0;
     }
@@ -342,7 +461,18 @@ static CUresult end_capture(CUstream h, CUgraph *out, int pt) {
         pthread_mutex_unlock(&gr.lock);
         return CUDA_ERROR_STREAM_CAPTURE_UNMATCHED;
     }
+    if (c->mode != CU_STREAM_CAPTURE_MODE_RELAXED && !pthread_equal(c->owner, pthread_self())) {
+        pthread_mutex_unlock(&gr.lock);
+        return CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD;
+    }
     s->capture = NULL;
+    for (struct sim_capture **p = &gr.active; *p; p = &(*p)->active_next)
+        if (*p == c) {
+            *p = c->active_next;
+            break;
+        }
+    if (c->mode != CU_STREAM_CAPTURE_MODE_RELAXED)
+        atomic_fetch_sub(&gr.strict, 1);
     pthread_mutex_unlock(&gr.lock);
     CUresult r = CUDA_SUCCESS;
     if (c->invalidated) {
@@ -579,6 +709,7 @@ static struct sim_op *op_clone(const struct sim_op *src) {
     if (!op)
         return NULL;
     op->u = src->u;
+    op->entry = src->entry; /* the entry point that captured it, for race reports */
     if (src->kind == SIM_OP_KERNEL) {
         const struct simkernel_desc *d = src->u.kernel.desc;
         size_t size = 1;
@@ -599,6 +730,48 @@ static struct sim_op *op_clone(const struct sim_op *src) {
     return op;
 }
 
+/* The exec's copy of g's edges, as node indices, and what happens before what. */
+static int edges_from(struct sim_graph_exec *x, const struct sim_graph *g) {
+    size_t n = g->n, total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += g->nodes[i]->ndeps;
+    x->words = (n + 63) / 64;
+    x->ndeps = calloc(n ? n : 1, sizeof *x->ndeps);
+    x->succ_start = calloc(n + 1, sizeof *x->succ_start);
+    x->succ = calloc(total ? total : 1, sizeof *x->succ);
+    x->before = calloc(n ? n * x->words : 1, sizeof *x->before);
+    if (!x->ndeps || !x->succ_start || !x->succ || !x->before)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        x->ndeps[i] = (uint32_t)g->nodes[i]->ndeps;
+        for (size_t k = 0; k < g->nodes[i]->ndeps; k++)
+            x->succ_start[g->nodes[i]->deps[k]->index + 1]++;
+    }
+    for (size_t i = 0; i < n; i++)
+        x->succ_start[i + 1] += x->succ_start[i];
+    uint32_t *fill = calloc(n ? n : 1, sizeof *fill);
+    if (!fill)
+        return -1;
+    /* creation order is topological: a dependency's row is complete before its user's */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t *row = x->before + i * x->words;
+        for (size_t k = 0; k < g->nodes[i]->ndeps; k++) {
+            uint32_t d = g->nodes[i]->deps[k]->index;
+            x->succ[x->succ_start[d] + fill[d]++] = (uint32_t)i;
+            const uint64_t *drow = x->before + (size_t)d * x->words;
+            for (size_t w = 0; w < x->words; w++)
+                row[w] |= drow[w];
+            row[d / 64] |= 1ull << (d % 64);
+        }
+    }
+    free(fill);
+    return 0;
+}
+
+int sim_graph_node_before(const struct sim_graph_exec *x, uint32_t a, uint32_t b) {
+    return a < x->n && b < x->n && (x->before[(size_t)b * x->words + a / 64] >> (a % 64) & 1);
+}
+
 /* A fresh op set cloned from the graph's nodes (one reference), or NULL. */
 static struct sim_graph_exec *ops_from(struct sim_graph *g) {
     struct sim_graph_exec *x = calloc(1, sizeof *x);
@@ -616,6 +789,10 @@ static struct sim_graph_exec *ops_from(struct sim_graph *g) {
         x->kernels += x->ops[i]->kind == SIM_OP_KERNEL;
     }
     x->n = g->n;
+    if (edges_from(x, g) != 0) {
+        sim_graph_exec_release(x);
+        return NULL;
+    }
     return x;
 }
 
@@ -761,12 +938,189 @@ void sim_graph_exec_release(struct sim_graph_exec *x) {
     for (size_t i = 0; i < x->n; i++)
         sim_op_free(x->ops[i]);
     free(x->ops);
+    free(x->ndeps);
+    free(x->succ_start);
+    free(x->succ);
+    free(x->before);
     free(x);
 }
 
-void sim_graph_execute(struct sim_graph_exec *x) {
-    for (size_t i = 0; i < x->n; i++)
-        sim_op_execute(x->ops[i]);
+/* ---- running a launched graph ---------------------------------------------------- */
+
+/* Independent nodes run on these threads (and on the launching stream's worker). */
+#define GRAPH_HELPERS 3
+
+/* One launch being run: what its nodes still wait for. Lives on its worker's stack. */
+struct graph_run {
+    struct sim_graph_exec *x;
+    const struct sim_op *launch;
+    uint32_t *waiting; /* per node: dependencies not done yet */
+    size_t left;       /* nodes not done yet */
+};
+
+struct graph_task {
+    struct graph_run *run;
+    uint32_t node;
+};
+
+/* The ready nodes of every run, and the helpers that take them; one lock. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cv; /* broadcast whenever a task is queued or a run finishes */
+    struct graph_task *q;
+    size_t n, cap;
+    size_t reserved; /* the nodes of the runs in progress: q never needs more */
+    int helpers;
+} gq = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+/* The queue's lock is a leaf (nothing is taken under it). The child has no helpers and
+ * none of the parent's runs: its queue starts empty. */
+static void graph_queue_atfork(enum sim_fork_phase phase) {
+    if (phase == SIM_FORK_PREPARE) {
+        pthread_mutex_lock(&gq.lock);
+    } else if (phase == SIM_FORK_PARENT) {
+        pthread_mutex_unlock(&gq.lock);
+    } else {
+        pthread_mutex_init(&gq.lock, NULL);
+        pthread_cond_init(&gq.cv, NULL);
+        gq.n = gq.reserved = 0;
+        gq.helpers = 0;
+    }
+}
+
+static void run_node(struct graph_run *run, uint32_t i) {
+    sim_jitter(NULL);
+    sim_race_run_node(run->launch, run->x, i, run->x->ops[i]);
+}
+
+/* With gq.lock held: room in the queue for every node of a new run of n nodes (a run
+ * queues each of its nodes once at most), so queueing never fails; 0 or -1. */
+static int reserve_tasks(size_t n) {
+    size_t need = gq.reserved + n;
+    if (need > gq.cap) {
+        size_t cap = gq.cap ? gq.cap : 64;
+        while (cap < need)
+            cap *= 2;
+        struct graph_task *q = realloc(gq.q, cap * sizeof *q);
+        if (!q)
+            return -1;
+        gq.q = q;
+        gq.cap = cap;
+    }
+    gq.reserved = need;
+    return 0;
+}
+
+/* With gq.lock held, room reserved. */
+static void queue_task(struct graph_run *run, uint32_t i) {
+    gq.q[gq.n++] = (struct graph_task){run, i};
+}
+
+/* With gq.lock held: node i is done. Its successors that become ready are queued, but
+ * one, returned (-1: none), which the caller runs next (a chain stays on one thread). */
+static long node_done(struct graph_run *run, uint32_t i) {
+    const struct sim_graph_exec *x = run->x;
+    long next = -1;
+    int queued = 0;
+    run->left--;
+    for (uint32_t k = x->succ_start[i]; k < x->succ_start[i + 1]; k++) {
+        uint32_t j = x->succ[k];
+        if (--run->waiting[j] != 0)
+            continue;
+        if (next < 0) {
+            next = j;
+        } else {
+            queue_task(run, j);
+            queued = 1;
+        }
+    }
+    if (queued || run->left == 0)
+        pthread_cond_broadcast(&gq.cv);
+    return next;
+}
+
+static void *graph_helper(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&gq.lock);
+    for (;;) {
+        while (!gq.n)
+            pthread_cond_wait(&gq.cv, &gq.lock);
+        struct graph_task t = gq.q[--gq.n];
+        for (long i = t.node; i >= 0;) {
+            pthread_mutex_unlock(&gq.lock);
+            run_node(t.run, (uint32_t)i);
+            pthread_mutex_lock(&gq.lock);
+            i = node_done(t.run, (uint32_t)i); /* t.run may be gone once left is 0 */
+        }
+    }
+    return NULL;
+}
+
+/* With gq.lock held. */
+static void start_helpers(void) {
+    while (gq.helpers < GRAPH_HELPERS) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int ok = pthread_create(&t, &attr, graph_helper, NULL) == 0;
+        pthread_attr_destroy(&attr);
+        if (!ok)
+            break;
+        gq.helpers++;
+    }
+}
+
+/* With gq.lock held: a queued node of this run, taken off the queue, or -1. */
+static long take_own(struct graph_run *run) {
+    for (size_t k = gq.n; k-- > 0;)
+        if (gq.q[k].run == run) {
+            long i = gq.q[k].node;
+            gq.q[k] = gq.q[--gq.n];
+            return i;
+        }
+    return -1;
+}
+
+void sim_graph_execute(struct sim_graph_exec *x, const struct sim_op *launch) {
+    struct graph_run run = {x, launch, malloc((x->n ? x->n : 1) * sizeof *run.waiting), x->n};
+    pthread_mutex_lock(&gq.lock);
+    if (!run.waiting || reserve_tasks(x->n) != 0) {
+        /* no memory: one node after the other, in creation order (a topological one) */
+        pthread_mutex_unlock(&gq.lock);
+        free(run.waiting);
+        for (size_t i = 0; i < x->n; i++)
+            run_node(&run, (uint32_t)i);
+        return;
+    }
+    memcpy(run.waiting, x->ndeps, x->n * sizeof *run.waiting);
+    long mine = -1;
+    for (size_t i = 0; i < x->n; i++) {
+        if (x->ndeps[i])
+            continue;
+        if (mine < 0)
+            mine = (long)i;
+        else
+            queue_task(&run, (uint32_t)i);
+    }
+    if (gq.n)
+        start_helpers();
+    pthread_cond_broadcast(&gq.cv);
+    while (run.left) {
+        if (mine < 0)
+            mine = take_own(&run);
+        if (mine < 0) {
+            pthread_cond_wait(&gq.cv, &gq.lock);
+            continue;
+        }
+        pthread_mutex_unlock(&gq.lock);
+        run_node(&run, (uint32_t)mine);
+        pthread_mutex_lock(&gq.lock);
+        mine = node_done(&run, (uint32_t)mine);
+    }
+    gq.reserved -= x->n;
+    pthread_mutex_unlock(&gq.lock);
+    free(run.waiting);
 }
 
 SIM_API CUresult cuGraphExecDestroy(CUgraphExec hGraphExec) {
@@ -796,6 +1150,13 @@ static CUresult graph_launch(CUgraphExec hx, CUstream hs, int pt) {
     atomic_fetch_add(&x->refs, 1);
     pthread_mutex_unlock(&h->lock);
     op->u.graph.exec = x;
+    /* external event waits: the launch waits for what each event stands for now */
+    for (size_t i = 0; i < x->n; i++)
+        if (x->ops[i]->kind == SIM_OP_WAIT_EVENT &&
+            sim_op_after_event(op, x->ops[i]->u.wait.event)) {
+            sim_op_free(op);
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        }
     atomic_fetch_add(&sim_stats.launches, x->kernels);
     sim_submit(s, op);
     return CUDA_SUCCESS;

@@ -301,6 +301,7 @@ int sim_is_pinned(uintptr_t p, size_t n) {
 
 SIM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
     SIM_ENTER("cuMemAlloc_v2");
+    SIM_UNSAFE_CALL();
     if (!dptr || bytesize == 0)
         return CUDA_ERROR_INVALID_VALUE;
     NEED_CTX();
@@ -352,6 +353,7 @@ SIM_API CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t Wi
 
 SIM_API CUresult cuMemFree_v2(CUdeviceptr dptr) {
     SIM_ENTER("cuMemFree_v2");
+    SIM_UNSAFE_CALL();
     NEED_CTX();
     if (!dptr)
         return CUDA_SUCCESS;
@@ -441,6 +443,7 @@ SIM_API CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmemA
 SIM_API CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment,
                                      CUdeviceptr addr, unsigned long long flags) {
     SIM_ENTER("cuMemAddressReserve");
+    SIM_UNSAFE_CALL();
     (void)addr; /* a hint; the arena decides */
     if (!ptr || size == 0 || size % SIM_GRANULARITY || flags != 0 || (alignment & (alignment - 1)))
         return CUDA_ERROR_INVALID_VALUE;
@@ -462,6 +465,7 @@ SIM_API CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t align
 
 SIM_API CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
     SIM_ENTER("cuMemAddressFree");
+    SIM_UNSAFE_CALL();
     CUresult r = CUDA_ERROR_INVALID_VALUE;
     pthread_rwlock_wrlock(mem.lock);
     long i = vfind(&mem.regions, ptr);
@@ -706,6 +710,7 @@ static int phys_make_shared(struct phys *ph) {
 SIM_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
                              const CUmemAllocationProp *prop, unsigned long long flags) {
     SIM_ENTER("cuMemCreate");
+    SIM_UNSAFE_CALL();
     if (!handle || !prop || size == 0 || size % SIM_GRANULARITY || flags != 0 ||
         prop->type != CU_MEM_ALLOCATION_TYPE_PINNED)
         return CUDA_ERROR_INVALID_VALUE;
@@ -752,6 +757,7 @@ SIM_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
 
 SIM_API CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
     SIM_ENTER("cuMemRelease");
+    SIM_UNSAFE_CALL();
     CUresult r = CUDA_ERROR_INVALID_VALUE;
     pthread_rwlock_wrlock(mem.lock);
     struct phys *ph = phys_find(handle);
@@ -826,6 +832,7 @@ static int phys_map(struct phys *ph, uintptr_t to, size_t offset, size_t n) {
 SIM_API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
                           CUmemGenericAllocationHandle handle, unsigned long long flags) {
     SIM_ENTER("cuMemMap");
+    SIM_UNSAFE_CALL();
     if (flags != 0 || size == 0 || ptr % SIM_GRANULARITY || size % SIM_GRANULARITY ||
         offset % SIM_GRANULARITY)
         return CUDA_ERROR_INVALID_VALUE;
@@ -894,6 +901,7 @@ static long covered_run(uintptr_t p, size_t n, int split) {
 SIM_API CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc,
                                 size_t count) {
     SIM_ENTER("cuMemSetAccess");
+    SIM_UNSAFE_CALL();
     if (!desc || count == 0 || size == 0 || ptr % SIM_GRANULARITY || size % SIM_GRANULARITY)
         return CUDA_ERROR_INVALID_VALUE;
     int prot = -1;
@@ -933,6 +941,7 @@ SIM_API CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessD
 
 SIM_API CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
     SIM_ENTER("cuMemUnmap");
+    SIM_UNSAFE_CALL();
     if (size == 0 || ptr % SIM_GRANULARITY || size % SIM_GRANULARITY)
         return CUDA_ERROR_INVALID_VALUE;
     CUresult r = CUDA_ERROR_INVALID_VALUE;
@@ -1033,16 +1042,19 @@ static CUresult host_alloc(void **pp, size_t bytesize, unsigned flags) {
 
 SIM_API CUresult cuMemAllocHost_v2(void **pp, size_t bytesize) {
     SIM_ENTER("cuMemAllocHost_v2");
+    SIM_UNSAFE_CALL();
     return host_alloc(pp, bytesize, 0);
 }
 
 SIM_API CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int flags) {
     SIM_ENTER("cuMemHostAlloc");
+    SIM_UNSAFE_CALL();
     return host_alloc(pp, bytesize, flags);
 }
 
 SIM_API CUresult cuMemFreeHost(void *p) {
     SIM_ENTER("cuMemFreeHost");
+    SIM_UNSAFE_CALL();
     CUresult r = CUDA_ERROR_INVALID_VALUE;
     pthread_rwlock_wrlock(mem.lock);
     long i = vfind(&mem.host, (uintptr_t)p);
@@ -1062,6 +1074,7 @@ SIM_API CUresult cuMemFreeHost(void *p) {
 
 SIM_API CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int flags) {
     SIM_ENTER("cuMemHostRegister_v2");
+    SIM_UNSAFE_CALL();
     if (!p || bytesize == 0 || sim_is_device((uintptr_t)p))
         return CUDA_ERROR_INVALID_VALUE;
     NEED_CTX();
@@ -1082,6 +1095,7 @@ SIM_API CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int fla
 
 SIM_API CUresult cuMemHostUnregister(void *p) {
     SIM_ENTER("cuMemHostUnregister");
+    SIM_UNSAFE_CALL();
     CUresult r = CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
     pthread_rwlock_wrlock(mem.lock);
     long i = vfind(&mem.host, (uintptr_t)p);

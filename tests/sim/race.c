@@ -107,6 +107,10 @@ struct sim_race_op {
     struct sim_vc *pending; /* joined before submission */
     const char *entry;
     const void *stream;
+    /* a node of a launched graph: the nodes of one launch share its epoch, the graph's
+     * edges order them (sim_graph_node_before) */
+    const struct sim_graph_exec *graph;
+    uint32_t node;
 };
 
 /* The host clock, locked. */
@@ -222,6 +226,8 @@ struct access {
     const void *stream;
     uintptr_t a, b; /* the whole range of the access, for the report */
     enum access_kind kind;
+    const struct sim_graph_exec *graph; /* a graph node's: its launch's graph, and which */
+    uint32_t node;
 };
 
 static int conflicts(enum access_kind x, enum access_kind y) {
@@ -284,14 +290,30 @@ static void split_at(uintptr_t p) {
     }
 }
 
-static int ordered(const struct access *prev, const struct sim_race_op *now, uint32_t now_slot) {
-    return !prev->slot || prev->slot == now_slot || vc_get(now->vc, prev->slot) >= prev->clock;
+/* Two accesses of one slot: in stream order, unless both are nodes of one graph launch,
+ * which its edges order. */
+static int slot_order_before(const struct access *prev, const struct access *now) {
+    if (prev->graph && prev->graph == now->graph && prev->clock == now->clock)
+        return prev->node == now->node || sim_graph_node_before(now->graph, prev->node, now->node);
+    return 1;
+}
+
+static int ordered(const struct access *prev, const struct access *now,
+                   const struct sim_race_op *r) {
+    if (!prev->slot)
+        return 1;
+    if (prev->slot == now->slot)
+        return slot_order_before(prev, now);
+    return vc_get(r->vc, prev->slot) >= prev->clock;
 }
 
 static void describe(char *buf, size_t n, const struct access *x) {
     static const char *verb[] = {"reading", "writing", "accessing"};
-    snprintf(buf, n, "%s (stream %p, seq %u) %s [%#lx, %#lx)", x->entry ? x->entry : "?", x->stream,
-             x->clock, verb[x->kind], (unsigned long)x->a, (unsigned long)x->b);
+    char node[32] = "";
+    if (x->graph)
+        snprintf(node, sizeof node, ", graph node %u", x->node);
+    snprintf(buf, n, "%s (stream %p, seq %u%s) %s [%#lx, %#lx)", x->entry ? x->entry : "?",
+             x->stream, x->clock, node, verb[x->kind], (unsigned long)x->a, (unsigned long)x->b);
 }
 
 static void report(const struct access *now, const struct access *prev) {
@@ -312,12 +334,12 @@ static int access_locked(const struct access *x, const struct sim_race_op *r) {
     size_t i = first_ending_after(x->a);
     for (size_t k = i; k < shd.n && shd.v[k].a < x->b; k++) {
         const struct interval *iv = &shd.v[k];
-        if (!ordered(&iv->w, r, x->slot)) {
+        if (!ordered(&iv->w, x, r)) {
             report(x, &iv->w);
             return -1;
         }
         for (unsigned j = 0; j < iv->nr; j++)
-            if (conflicts(x->kind, iv->r[j].kind) && !ordered(&iv->r[j], r, x->slot)) {
+            if (conflicts(x->kind, iv->r[j].kind) && !ordered(&iv->r[j], x, r)) {
                 report(x, &iv->r[j]);
                 return -1;
             }
@@ -341,7 +363,8 @@ static int access_locked(const struct access *x, const struct sim_race_op *r) {
         if (i < shd.n && shd.v[i].a == at) {
             struct interval *iv = &shd.v[i];
             unsigned j = 0;
-            while (j < iv->nr && iv->r[j].slot != x->slot)
+            /* a read replaces the one of its slot that happens before it */
+            while (j < iv->nr && (iv->r[j].slot != x->slot || !slot_order_before(&iv->r[j], x)))
                 j++;
             if (j == iv->nr) {
                 if (iv->nr == MAX_READS) /* forget the oldest: fewer races seen, none false */
@@ -367,7 +390,7 @@ static int access_range(const struct sim_race_op *r, const char *entry, uintptr_
                         enum access_kind kind) {
     if (!n || !sim_is_device(a))
         return 0;
-    struct access x = {r->slot, r->clock, entry, r->stream, a, a + n, kind};
+    struct access x = {r->slot, r->clock, entry, r->stream, a, a + n, kind, r->graph, r->node};
     pthread_mutex_lock(&shd.lock);
     int bad = access_locked(&x, r);
     pthread_mutex_unlock(&shd.lock);
@@ -436,13 +459,29 @@ int sim_race_check_op(struct sim_op *op) {
     return bad ? -1 : 0;
 }
 
+void sim_race_run_node(const struct sim_op *launch, const struct sim_graph_exec *x, uint32_t node,
+                       struct sim_op *op) {
+    if (!sim_race_on || !launch->race) {
+        sim_op_execute(op);
+        return;
+    }
+    /* the launch's epoch and clock (borrowed: the launch outlives its nodes), as node */
+    struct sim_race_op r = *launch->race;
+    r.graph = x;
+    r.node = node;
+    struct sim_race_op *saved = tls_running;
+    tls_running = &r;
+    sim_op_execute(op);
+    tls_running = saved;
+}
+
 int sim_race_host_write(const char *entry, uintptr_t p, size_t n) {
     if (!sim_race_on)
         return 0;
     struct host_clock *h = host_lock();
     h->clock++;
     vc_set(&h->vc, h->slot, h->clock);
-    struct sim_race_op r = {h->slot, h->clock, vc_copy(h->vc), NULL, entry, NULL};
+    struct sim_race_op r = {h->slot, h->clock, vc_copy(h->vc), NULL, entry, NULL, NULL, 0};
     host_unlock();
     int bad = access_range(&r, entry, p, n, ACCESS_WRITE);
     free(r.vc);

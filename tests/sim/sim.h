@@ -185,7 +185,8 @@ enum sim_op_kind {
     SIM_OP_HOSTFN,
     SIM_OP_CALLBACK,
     SIM_OP_RECORD,
-    SIM_OP_GRAPH, /* a launched graph: its ops run in order */
+    SIM_OP_GRAPH,      /* a launched graph: its nodes run as their edges allow */
+    SIM_OP_WAIT_EVENT, /* a graph's external event wait node (CU_EVENT_WAIT_EXTERNAL) */
 };
 
 struct sim_dep {
@@ -248,6 +249,9 @@ struct sim_op {
         struct {
             struct sim_graph_exec *exec;
         } graph;
+        struct {
+            struct sim_event *event;
+        } wait;
     } u;
 };
 
@@ -319,6 +323,9 @@ CUresult sim_stream_sync(struct sim_stream *s);
 void sim_stream_wait_seq(struct sim_stream *s, uint64_t seq);
 /* Runs an op now on the calling thread (the worker, or a graph replay). */
 void sim_op_execute(struct sim_op *op);
+/* op runs after the work e's last record stands for (nothing if e was never recorded),
+ * and the race detector orders it after that work. */
+int sim_op_after_event(struct sim_op *op, struct sim_event *e);
 /* Waits for every stream of ctx (NULL: all). */
 void sim_sync_all(struct sim_ctx *ctx);
 int sim_stream_is_capturing(struct sim_stream *s);
@@ -344,11 +351,40 @@ CUresult sim_capture_op(struct sim_stream *s, struct sim_op *op);
 CUresult sim_capture_record(struct sim_stream *s, struct sim_event *e);
 /* cuStreamWaitEvent of an event recorded in a capture: s joins it (fork) or merges. */
 CUresult sim_capture_wait(struct sim_stream *s, struct sim_event *e);
+/* cuStreamWaitEvent with CU_EVENT_WAIT_EXTERNAL on a capturing stream: an event wait
+ * node (a graph launch waits for the event's last record before cuGraphLaunch). */
+CUresult sim_capture_wait_external(struct sim_stream *s, struct sim_event *e);
 /* True while c (may be NULL) is an active capture. */
 int sim_capture_active(struct sim_capture *c);
-/* Runs a launched graph's ops on the calling worker. */
-void sim_graph_execute(struct sim_graph_exec *x);
+
+/* Capture modes (cuThreadExchangeStreamCaptureMode). A "potentially unsafe" call (one
+ * that stream capture cannot observe: cuMemAlloc, cuMemFree, synchronous copies, stream,
+ * event and context synchronisation, VMM calls...) made while the calling thread's mode
+ * prohibits it fails with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED and invalidates the
+ * captures that prohibit it; else CUDA_SUCCESS. One atomic load when nothing captures. */
+CUresult sim_capture_unsafe_call(void);
+#define SIM_UNSAFE_CALL()                                                                          \
+    do {                                                                                           \
+        CUresult sim_u_ = sim_capture_unsafe_call();                                               \
+        if (sim_u_ != CUDA_SUCCESS)                                                                \
+            return sim_u_;                                                                         \
+    } while (0)
+/* Operations that conflict with capture in every mode. Synchronising or querying a
+ * capturing stream, or a context one of whose streams captures: invalidates those
+ * captures, CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED. Querying or synchronising an event
+ * last recorded in an active capture: invalidates it, CUDA_ERROR_CAPTURED_EVENT. */
+CUresult sim_capture_conflict_stream(struct sim_stream *s);
+/* Invalidates s's capture, if it captures (1), silently. */
+int sim_capture_invalidate_stream(struct sim_stream *s);
+CUresult sim_capture_conflict_ctx(struct sim_ctx *ctx);
+CUresult sim_capture_conflict_event(struct sim_event *e);
+
+/* Runs a launched graph (the op `launch`) on the calling worker: a node starts once its
+ * dependencies are done, independent nodes run concurrently on the graph helper threads. */
+void sim_graph_execute(struct sim_graph_exec *x, const struct sim_op *launch);
 void sim_graph_exec_release(struct sim_graph_exec *x);
+/* Whether node a of x happens before node b by the graph's edges (the race detector). */
+int sim_graph_node_before(const struct sim_graph_exec *x, uint32_t a, uint32_t b);
 
 /* Bytes from the first to the last byte touched by a pitched 3D region. */
 static inline size_t sim_span(size_t w, size_t h, size_t d, size_t pitch, size_t slice) {

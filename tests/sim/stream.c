@@ -148,8 +148,10 @@ void sim_op_execute(struct sim_op *op) {
         op->u.callback.fn(op->u.callback.handle, sim_sticky(), op->u.callback.data);
         break;
     case SIM_OP_GRAPH:
-        sim_graph_execute(op->u.graph.exec);
+        sim_graph_execute(op->u.graph.exec, op);
         break;
+    case SIM_OP_WAIT_EVENT:
+        break; /* its launch waited (sim_op_after_event) */
     case SIM_OP_RECORD: {
         struct sim_event *e = op->u.record.event;
         pthread_mutex_lock(&st.ev_lock);
@@ -526,9 +528,10 @@ SIM_API CUresult cuStreamDestroy_v2(CUstream hStream) {
 
 static CUresult stream_synchronize(CUstream h, int pt) {
     RESOLVE(h, pt, s);
-    if (sim_stream_is_capturing(s))
-        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
-    return sync_stream(s);
+    CUresult r = sim_capture_conflict_stream(s);
+    if (r == CUDA_SUCCESS)
+        r = sim_capture_unsafe_call();
+    return r != CUDA_SUCCESS ? r : sync_stream(s);
 }
 
 SIM_API CUresult cuStreamSynchronize(CUstream hStream) {
@@ -542,6 +545,11 @@ SIM_API CUresult cuStreamSynchronize_ptsz(CUstream hStream) {
 
 static CUresult stream_query(CUstream h, int pt) {
     RESOLVE(h, pt, s);
+    CUresult r = sim_capture_conflict_stream(s);
+    if (r == CUDA_SUCCESS)
+        r = sim_capture_unsafe_call();
+    if (r != CUDA_SUCCESS)
+        return r;
     if (atomic_load(&s->completed) < atomic_load(&s->submitted))
         return CUDA_ERROR_NOT_READY;
     sim_race_host_join_stream(s); /* a successful query orders the caller after it */
@@ -578,10 +586,32 @@ static CUresult stream_wait_event(CUstream h, CUevent ev, unsigned flags, int pt
     struct sim_capture *cap = e->cap;
     sim_race_op_join_event(op, e);
     pthread_mutex_unlock(&st.ev_lock);
-    if (sim_capture_active(cap) || sim_stream_is_capturing(s)) {
+    int capturing = sim_stream_is_capturing(s);
+    if ((flags & CU_EVENT_WAIT_EXTERNAL) && !capturing) {
+        sim_op_free(op); /* "invalid outside of stream capture" */
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    if (capturing && (flags & CU_EVENT_WAIT_EXTERNAL)) {
         sim_op_free(op);
-        /* an event from outside the capture: nothing to join */
-        return sim_capture_active(cap) ? sim_capture_wait(s, e) : CUDA_SUCCESS;
+        return sim_capture_wait_external(s, e); /* an event wait node */
+    }
+    if (sim_capture_active(cap)) {
+        sim_op_free(op);
+        return sim_capture_wait(s, e); /* a fork into the capture, or a join */
+    }
+    if (capturing) {
+        sim_op_free(op);
+        if (!on)
+            return CUDA_SUCCESS; /* never recorded: it stands for no work */
+        /* The programming guide: "It is invalid to wait on a non-captured event from a
+         * stream which is being captured without specifying the cudaEventWaitExternal
+         * flag." The dependency would cross the capture's boundary: the capture is
+         * invalidated. */
+        sim_capture_invalidate_stream(s);
+        sim_log("simcuda: %s: a capturing stream waits on an event recorded outside its "
+                "capture (without CU_EVENT_WAIT_EXTERNAL)",
+                sim_tls_entry);
+        return CUDA_ERROR_STREAM_CAPTURE_ISOLATION;
     }
     if (on && sim_op_add_dep(op, on, seq) != 0) {
         sim_op_free(op);
@@ -703,6 +733,15 @@ SIM_API CUresult cuStreamGetCtx_ptsz(CUstream hStream, CUcontext *pctx) {
 
 /* ---- events ---------------------------------------------------------------------- */
 
+int sim_op_after_event(struct sim_op *op, struct sim_event *e) {
+    pthread_mutex_lock(&st.ev_lock);
+    struct sim_stream *on = e->stream;
+    uint64_t seq = e->seq;
+    sim_race_op_join_event(op, e);
+    pthread_mutex_unlock(&st.ev_lock);
+    return on ? sim_op_add_dep(op, on, seq) : 0;
+}
+
 SIM_API CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags) {
     SIM_ENTER("cuEventCreate");
     if (!phEvent || (Flags & ~(unsigned)(CU_EVENT_BLOCKING_SYNC | CU_EVENT_DISABLE_TIMING |
@@ -805,6 +844,11 @@ SIM_API CUresult cuEventQuery(CUevent hEvent) {
     struct sim_event *e = event_of(hEvent);
     if (!e)
         return CUDA_ERROR_INVALID_HANDLE;
+    CUresult r = sim_capture_conflict_event(e);
+    if (r == CUDA_SUCCESS)
+        r = sim_capture_unsafe_call();
+    if (r != CUDA_SUCCESS)
+        return r;
     struct sim_stream *s;
     uint64_t seq;
     return event_done(e, &s, &seq) ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
@@ -815,6 +859,11 @@ SIM_API CUresult cuEventSynchronize(CUevent hEvent) {
     struct sim_event *e = event_of(hEvent);
     if (!e)
         return CUDA_ERROR_INVALID_HANDLE;
+    CUresult r = sim_capture_conflict_event(e);
+    if (r == CUDA_SUCCESS)
+        r = sim_capture_unsafe_call();
+    if (r != CUDA_SUCCESS)
+        return r;
     struct sim_stream *s;
     uint64_t seq;
     if (!event_done(e, &s, &seq)) {

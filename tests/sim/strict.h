@@ -75,6 +75,11 @@ void sim_race_host_join_event(const struct sim_event *e);
 void sim_race_host_join_op(const struct sim_op *op);
 /* Checks an op's accesses when it runs; -1: a race (reported; the op must not run). */
 int sim_race_check_op(struct sim_op *op);
+/* Runs node `node` of the launched graph x (launch: the graph's op, whose epoch its
+ * nodes share) on the calling thread; two nodes of one launch are ordered by the graph's
+ * edges (sim_graph_node_before), not by their shared epoch. */
+void sim_race_run_node(const struct sim_op *launch, const struct sim_graph_exec *x, uint32_t node,
+                       struct sim_op *op);
 /* A host write (cuMemUnmap, cuMemFree) of [p, p+n); -1: a race. */
 int sim_race_host_write(const char *entry, uintptr_t p, size_t n);
 uint64_t sim_races(void);

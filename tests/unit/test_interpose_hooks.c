@@ -170,6 +170,15 @@ void runtime_stream_destroyed(CUstream stream) {
     record((struct seen){.what = "stream_destroyed", .stream = stream});
 }
 
+/* The driver's answer in .bytes. */
+void runtime_capture_begun(CUresult r) {
+    record((struct seen){.what = "capture_begun", .bytes = r});
+}
+
+void runtime_capture_ended(CUresult r) {
+    record((struct seen){.what = "capture_ended", .bytes = r});
+}
+
 /* Program-mapped and stream-ordered memory: recorded, then the driver's own call. */
 CUresult runtime_vmm_create(CUmemGenericAllocationHandle *handle, size_t size,
                             const CUmemAllocationProp *prop, unsigned long long flags) {
@@ -326,8 +335,20 @@ SPY(cuMemAllocAsync, (CUdeviceptr * d, size_t n, CUstream s), (d, n, s))
 SPY(cuMemAllocAsync_ptsz, (CUdeviceptr * d, size_t n, CUstream s), (d, n, s))
 SPY(cuMemFreeAsync, (CUdeviceptr d, CUstream s), (d, s))
 SPY(cuMemFreeAsync_ptsz, (CUdeviceptr d, CUstream s), (d, s))
+SPY(cuStreamBeginCapture_v1, (CUstream s), (s))
+SPY(cuStreamBeginCapture_ptsz, (CUstream s), (s))
+SPY(cuStreamBeginCapture_v2, (CUstream s, CUstreamCaptureMode m), (s, m))
+SPY(cuStreamBeginCapture_v2_ptsz, (CUstream s, CUstreamCaptureMode m), (s, m))
+SPY(cuStreamEndCapture, (CUstream s, CUgraph *g), (s, g))
+SPY(cuStreamEndCapture_ptsz, (CUstream s, CUgraph *g), (s, g))
 
 static void install_spies(void) {
+    SPY_INSTALL(cuStreamBeginCapture_v1);
+    SPY_INSTALL(cuStreamBeginCapture_ptsz);
+    SPY_INSTALL(cuStreamBeginCapture_v2);
+    SPY_INSTALL(cuStreamBeginCapture_v2_ptsz);
+    SPY_INSTALL(cuStreamEndCapture);
+    SPY_INSTALL(cuStreamEndCapture_ptsz);
     SPY_INSTALL(cuMemAllocAsync);
     SPY_INSTALL(cuMemAllocAsync_ptsz);
     SPY_INSTALL(cuMemFreeAsync);
@@ -577,6 +598,47 @@ TEST(host_waits_tell_the_runtime_first) {
     CHECK_CU(driver()->cuStreamDestroy_v2(s));
 }
 
+/* A capture hook reached `entry`, then told the runtime `told` with the driver's answer. */
+#define CHECK_CAPTURE(call, entry, told, want)                                                     \
+    do {                                                                                           \
+        reached = NULL;                                                                            \
+        reset();                                                                                   \
+        CHECK_EQ_U64(call, want);                                                                  \
+        CHECK_STR(reached, entry);                                                                 \
+        CHECK(fake.count == 1 && strcmp(fake.calls[0].what, told) == 0);                           \
+        CHECK_EQ_U64(fake.calls[0].bytes, want);                                                   \
+    } while (0)
+
+/* The runtime counts captures in progress (it never synchronises the context during one):
+ * every begin and end hook tells it the driver's answer. */
+TEST(capture_hooks_tell_the_runtime) {
+    CUstream s;
+    CUgraph g;
+    CHECK_CU(driver()->cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CHECK_CAPTURE(hook_cuStreamBeginCapture_v1(s), "cuStreamBeginCapture_v1", "capture_begun",
+                  CUDA_SUCCESS);
+    CHECK_CAPTURE(cuStreamEndCapture(s, &g), "cuStreamEndCapture", "capture_ended", CUDA_SUCCESS);
+    CHECK_CU(((CUresult(*)(CUgraph))sim_symbol("cuGraphDestroy"))(g));
+    CHECK_CAPTURE(cuStreamBeginCapture_v2(s, CU_STREAM_CAPTURE_MODE_RELAXED),
+                  "cuStreamBeginCapture_v2", "capture_begun", CUDA_SUCCESS);
+    CHECK_CAPTURE(cuStreamBeginCapture_v2(s, CU_STREAM_CAPTURE_MODE_RELAXED),
+                  "cuStreamBeginCapture_v2", "capture_begun", CUDA_ERROR_ILLEGAL_STATE);
+    CHECK_CAPTURE(cuStreamEndCapture_ptsz(s, &g), "cuStreamEndCapture_ptsz", "capture_ended",
+                  CUDA_SUCCESS);
+    CHECK_CU(((CUresult(*)(CUgraph))sim_symbol("cuGraphDestroy"))(g));
+    CHECK_CAPTURE(cuStreamEndCapture(s, &g), "cuStreamEndCapture", "capture_ended",
+                  CUDA_ERROR_ILLEGAL_STATE);
+    CHECK_CAPTURE(cuStreamBeginCapture_ptsz(s), "cuStreamBeginCapture_ptsz", "capture_begun",
+                  CUDA_SUCCESS);
+    CHECK_CAPTURE(cuStreamEndCapture(s, &g), "cuStreamEndCapture", "capture_ended", CUDA_SUCCESS);
+    CHECK_CU(((CUresult(*)(CUgraph))sim_symbol("cuGraphDestroy"))(g));
+    CHECK_CAPTURE(cuStreamBeginCapture_v2_ptsz(s, CU_STREAM_CAPTURE_MODE_GLOBAL),
+                  "cuStreamBeginCapture_v2_ptsz", "capture_begun", CUDA_SUCCESS);
+    CHECK_CAPTURE(cuStreamEndCapture(s, &g), "cuStreamEndCapture", "capture_ended", CUDA_SUCCESS);
+    CHECK_CU(((CUresult(*)(CUgraph))sim_symbol("cuGraphDestroy"))(g));
+    CHECK_CU(driver()->cuStreamDestroy_v2(s));
+}
+
 TEST(each_hook_reaches_its_own_entry_point) {
     static unsigned host[1024];
     CUdeviceptr d;
@@ -789,6 +851,7 @@ int main(int argc, char **argv) {
     RUN(driver_is_the_simulator);
     install_spies();
     RUN(each_hook_reaches_its_own_entry_point);
+    RUN(capture_hooks_tell_the_runtime);
     RUN(served_reads_skip_the_driver);
     RUN(host_waits_tell_the_runtime_first);
     RUN(copies_report_range_and_default_stream);

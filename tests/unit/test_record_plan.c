@@ -460,6 +460,230 @@ TEST(loop_members_join_the_loop_and_a_workspace_is_kept) {
     record_trace_destroy(&p.t);
 }
 
+/*
+ * The reference pipeline as PyTorch's caching allocator shows it (`pipeline --like torch`):
+ * what liboffload tracks are segments, each holding several tensors, and activations land
+ * in whatever cached room is free, in any stage's segments. Shaped on a recorded trace:
+ *   small    2 MiB: small weights of every stage and small activations, read by nearly
+ *            every launch
+ *   te[2]    20 MiB segments of text-encoder weights, read in turn (0 2 0 2)
+ *   unet[12] 12 to 20 MiB of unet weights; unet[0] is read twice per step, unet[4] to [6]
+ *            by the step's resblocks (4, 4 5, 5 6, 6, twice), and unet[4] holds room where
+ *            vae activations land; unet[11] is read once per step and holds vae weights
+ *            too, which the vae reads more often
+ *   vae[3]   vae[0] holds vae weights and the unet's activations: read by every unet and
+ *            every vae launch; vae[1], vae[2] vae weights
+ *   late     a segment the vae's activations make, freed at exit: short-lived
+ */
+struct torch_model {
+    uint64_t te[2], small, unet[12], vae[3];
+};
+
+static void load_torch(struct prog *p, struct torch_model *m) {
+    m->te[0] = alloc(p, 20 << 20);
+    m->small = alloc(p, 2 << 20);
+    m->te[1] = alloc(p, 20 << 20);
+    static const int unet_mib[12] = {20, 20, 12, 12, 16, 16, 16, 16, 12, 12, 20, 20};
+    for (size_t i = 0; i < 12; i++)
+        m->unet[i] = alloc(p, (uint64_t)unet_mib[i] << 20);
+    for (size_t i = 0; i < 3; i++)
+        m->vae[i] = alloc(p, 20 << 20);
+}
+
+static void launch_refs(struct prog *p, const char *k, const uint64_t *refs, size_t n) {
+    CHECK(record_trace_launch(&p->t, k, refs, n) == 0);
+}
+
+static void torch_text_encoder(struct prog *p, const struct torch_model *m) {
+    static const int layer_segment[6] = {0, 0, 1, 1, 0, 1};
+    launch2(p, "embed_array", m->te[0], m->small);
+    for (size_t layer = 0; layer < 6; layer++) {
+        uint64_t w = m->te[layer_segment[layer]];
+        launch1(p, "layernorm_array", m->small);
+        launch2(p, "gemm_params", w, m->small);
+        launch1(p, "bias_act_array", m->small);
+        launch2(p, "gemm_params", w, m->small);
+        launch1(p, "residual_bias_act_array", m->small);
+    }
+    launch1(p, "mean_rows_array", m->small);
+}
+
+static void torch_unet_step(struct prog *p, const struct torch_model *m) {
+    static const int gemm_segment[] = {0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10, 0, 11};
+    for (size_t i = 0; i < sizeof gemm_segment / sizeof gemm_segment[0]; i++) {
+        launch2(p, "layernorm_array", m->small, m->vae[0]);
+        launch_refs(p, "gemm_params", (uint64_t[]){m->small, m->unet[gemm_segment[i]], m->vae[0]},
+                    3);
+        launch2(p, "bias_act_array", m->small, m->vae[0]);
+    }
+    for (int block = 0; block < 2; block++) {
+        const uint64_t *u = m->unet;
+        launch_refs(p, "layernorm_array", (uint64_t[]){m->small, u[4], m->vae[0]}, 3);
+        launch_refs(p, "conv3x3_depthwise_array", (uint64_t[]){m->small, u[4], u[5], m->vae[0]}, 4);
+        launch_refs(p, "gemm_params", (uint64_t[]){m->small, u[5], u[6], m->vae[0]}, 4);
+        launch_refs(p, "residual_bias_act_array", (uint64_t[]){m->small, u[6], m->vae[0]}, 3);
+    }
+    launch2(p, "layernorm_array", m->unet[4], m->vae[0]);
+    launch_refs(p, "gemm_params", (uint64_t[]){m->small, m->unet[4], m->vae[0]}, 3);
+    launch2(p, "axpby_array", m->small, m->vae[0]);
+}
+
+static void torch_vae(struct prog *p, const struct torch_model *m) {
+    const uint64_t *v = m->vae, *u = m->unet, s = m->small;
+    uint64_t late = alloc(p, 2 << 20);
+    launch_refs(p, "gemm_params", (uint64_t[]){s, v[0], late}, 3);
+    launch2(p, "bias_act_array", s, v[0]);
+    for (int i = 0; i < 2; i++)
+        launch_refs(p, "gemm_params", (uint64_t[]){s, u[11], v[0]}, 3);
+    launch2(p, "gemm_params", s, v[0]);
+    for (int i = 0; i < 2; i++) {
+        launch_refs(p, "gemm_params", (uint64_t[]){s, v[0], v[1]}, 3);
+        launch2(p, "residual_bias_act_array", s, v[0]);
+    }
+    launch_refs(p, "gemm_params", (uint64_t[]){s, v[0], v[2]}, 3);
+    for (int block = 0; block < 2; block++) {
+        launch_refs(p, "layernorm_array", (uint64_t[]){s, v[0], v[1], late}, 4);
+        launch_refs(p, "gemm_params", (uint64_t[]){s, v[0], v[1], v[2]}, 4);
+        launch2(p, "upsample2x_array", u[4], late); /* a vae activation in a unet segment */
+        launch_refs(p, "layernorm_array", (uint64_t[]){s, u[4], v[0], v[1]}, 4);
+        launch_refs(p, "residual_bias_act_array", (uint64_t[]){s, u[4], v[0], v[2]}, 4);
+    }
+    launch2(p, "upsample2x_array", u[11], late);
+    launch_refs(p, "layernorm_array", (uint64_t[]){s, u[11], v[0], v[1]}, 4);
+    launch_refs(p, "residual_bias_act_array", (uint64_t[]){s, u[11], v[0], v[2]}, 4);
+    launch_refs(p, "to_rgb_array", (uint64_t[]){s, u[11], v[0]}, 3);
+    launch2(p, "axpby_array", s, v[0]);
+    launch_refs(p, "gemm_params", (uint64_t[]){s, v[0], late}, 3);
+    CHECK(record_trace_free(&p->t, late) == 0);
+}
+
+static void run_torch(struct prog *p, const struct torch_model *m, int steps) {
+    torch_text_encoder(p, m);
+    for (int s = 0; s < steps; s++)
+        torch_unet_step(p, m);
+    torch_vae(p, m);
+}
+
+/* The components a user wants of it: the three stages in the sequence, the segments read
+ * by every stage or by two stages throughout kept resident: c0 te, c1 small (keep), c2
+ * vae[0] (keep), c3 unet[0..10], c4 the vae with unet[11], whose vae weights the vae
+ * reads more than the unet its own; unet[4] stays the unet's (a vae activation touches
+ * it). */
+static void expect_torch(const struct record_plan *plan, const struct torch_model *m, size_t runs) {
+    CHECK_EQ_U64(plan->component_count, 5);
+    if (plan->component_count != 5)
+        return;
+    const struct record_component *k = plan->components;
+    uint64_t vae[3] = {m->unet[11], m->vae[1], m->vae[2]};
+    CHECK(same_set(k[0].allocs, k[0].alloc_count, m->te, 2) && !k[0].keep);
+    CHECK(same_set(k[1].allocs, k[1].alloc_count, &m->small, 1) && k[1].keep);
+    CHECK(same_set(k[2].allocs, k[2].alloc_count, &m->vae[0], 1) && k[2].keep);
+    CHECK(same_set(k[3].allocs, k[3].alloc_count, m->unet, 11) && !k[3].keep);
+    CHECK(same_set(k[4].allocs, k[4].alloc_count, vae, 3) && !k[4].keep);
+    size_t want[] = {0, 3, 4};
+    CHECK_EQ_U64(plan->sequence_length, 3);
+    for (size_t i = 0; i < 3 && i < plan->sequence_length; i++)
+        CHECK_EQ_U64(plan->sequence[i], want[i]);
+    CHECK_EQ_U64(plan->short_lived_count, runs); /* late, once per run */
+    /* the unet's order is a step's order of first use */
+    static const size_t unet_order[11] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    CHECK_EQ_U64(k[3].order_count, 11);
+    bool same = k[3].order_count == 11;
+    for (size_t i = 0; same && i < 11; i++)
+        same = k[3].order[i] == m->unet[unet_order[i]];
+    CHECK(same);
+}
+
+TEST(torch_segments_give_the_three_stages_and_their_workspaces) {
+    for (int steps = 2; steps <= 4; steps++) {
+        struct prog p = {0};
+        record_trace_init(&p.t);
+        struct torch_model m;
+        load_torch(&p, &m);
+        run_torch(&p, &m, steps);
+        struct record_plan plan;
+        CHECK(record_plan_build(&p.t, &plan) == 0);
+        expect_torch(&plan, &m, 1);
+        check_round_trip(&plan, p.t.alloc_count);
+        record_plan_free(&plan);
+        record_trace_destroy(&p.t);
+    }
+}
+
+/* The same program making two images: launch for launch the same cycle twice, one cycle
+ * in the sequence. */
+TEST(torch_pipeline_run_twice_gives_one_cycle) {
+    struct prog p = {0};
+    record_trace_init(&p.t);
+    struct torch_model m;
+    load_torch(&p, &m);
+    for (int run = 0; run < 2; run++)
+        run_torch(&p, &m, 3);
+    struct record_plan plan;
+    CHECK(record_plan_build(&p.t, &plan) == 0);
+    expect_torch(&plan, &m, 2);
+    check_round_trip(&plan, p.t.alloc_count);
+    record_plan_free(&plan);
+    record_trace_destroy(&p.t);
+}
+
+/* Before its runs the program casts every weight once (a prologue: each read by one
+ * launch, in load order), then makes three images: the loop found is the images', its
+ * iteration mostly the unet's steps, which are taken; the prologue's reads are touches. The
+ * default mode's three components, and with segments the torch ones. */
+TEST(a_prologue_then_several_runs_keeps_the_stages) {
+    struct prog p = {0};
+    record_trace_init(&p.t);
+    struct pipeline m;
+    load_pipeline(&p, &m);
+    for (size_t i = 0; i < 26; i++)
+        launch1(&p, "cast", i);
+    for (int run = 0; run < 3; run++)
+        run_pipeline(&p, &m, 3);
+    struct record_plan plan;
+    CHECK(record_plan_build(&p.t, &plan) == 0);
+    expect_pipeline(&plan, &m);
+    check_round_trip(&plan, p.t.alloc_count);
+    record_plan_free(&plan);
+    record_trace_destroy(&p.t);
+
+    record_trace_init(&p.t);
+    p.next = 0;
+    struct torch_model t;
+    load_torch(&p, &t);
+    for (uint64_t i = 0; i < 18; i++)
+        launch1(&p, "cast", i);
+    for (int run = 0; run < 3; run++)
+        run_torch(&p, &t, 2);
+    CHECK(record_plan_build(&p.t, &plan) == 0);
+    expect_torch(&plan, &t, 3);
+    check_round_trip(&plan, p.t.alloc_count);
+    record_plan_free(&plan);
+    record_trace_destroy(&p.t);
+}
+
+/* Workspaces are set aside only when something else is left: a program whose every
+ * allocation is read by every launch is one component, in the sequence, not kept. */
+TEST(only_workspaces_is_one_component) {
+    struct prog p = {0};
+    record_trace_init(&p.t);
+    uint64_t w = alloc(&p, 4 << 20), x = alloc(&p, 2 << 20);
+    for (int i = 0; i < 10; i++)
+        launch2(&p, i % 2 ? "odd" : "even", w, x);
+    struct record_plan plan;
+    CHECK(record_plan_build(&p.t, &plan) == 0);
+    CHECK_EQ_U64(plan.component_count, 1);
+    if (plan.component_count == 1) {
+        uint64_t both[2] = {w, x};
+        CHECK(same_set(plan.components[0].allocs, plan.components[0].alloc_count, both, 2));
+        CHECK(!plan.components[0].keep);
+    }
+    CHECK_EQ_U64(plan.sequence_length, 1);
+    check_round_trip(&plan, p.t.alloc_count);
+    record_plan_free(&plan);
+    record_trace_destroy(&p.t);
+}
+
 /* Lines have a limit in offload.conf (197 characters): long allocs lists bridge free gaps
  * or list the rest in a comment, long sequences fall back; the file always parses. */
 static int parse_written(const struct record_plan *plan, struct config *cfg) {
@@ -619,6 +843,10 @@ int main(void) {
     RUN(interleaved_repeated_and_shared);
     RUN(straight_parts_with_a_return);
     RUN(loop_members_join_the_loop_and_a_workspace_is_kept);
+    RUN(torch_segments_give_the_three_stages_and_their_workspaces);
+    RUN(torch_pipeline_run_twice_gives_one_cycle);
+    RUN(a_prologue_then_several_runs_keeps_the_stages);
+    RUN(only_workspaces_is_one_component);
     RUN(long_lines_still_parse);
     RUN(empty_trace_writes_a_valid_config);
     RUN(trace_builder_checks_ordinals_and_normalises_launches);

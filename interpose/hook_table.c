@@ -12,6 +12,7 @@
 static const struct hook_entry hooks[] = {
     {"cuCtxSynchronize", (void *)cuCtxSynchronize},
     {"cuCtxSynchronize_v2", (void *)cuCtxSynchronize_v2},
+    {"cuDeviceTotalMem_v2", (void *)cuDeviceTotalMem_v2},
     {"cuEventSynchronize", (void *)cuEventSynchronize},
     {"cuGetProcAddress", (void *)hook_cuGetProcAddress_v1},
     {"cuGetProcAddress_v2", (void *)cuGetProcAddress_v2},

@@ -1,9 +1,9 @@
 /*
  * hooks_memory.c — allocation, free, memory info and pointer queries.
  *
- * Allocation, free and cuMemGetInfo belong to the runtime entirely (it calls the driver
- * itself for what it does not track). Address queries on tracked memory are answered from
- * the runtime's registry: a tracked allocation is a reserved VMM range that may be
+ * Allocation, free, cuMemGetInfo and cuDeviceTotalMem belong to the runtime entirely (it
+ * calls the driver itself for what it does not track). Address queries on tracked memory are
+ * answered from the runtime's registry: a tracked allocation is a reserved VMM range that may be
  * evicted (unmapped) at any moment, and the program must keep seeing the allocation it
  * made, with its base and size, whatever its residency.
  */
@@ -28,6 +28,12 @@ OFFLOAD_EXPORT CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total_bytes)
     if (!driver()->cuMemGetInfo_v2)
         return driver_missing();
     return runtime_mem_get_info(free_bytes, total_bytes);
+}
+
+OFFLOAD_EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev) {
+    if (!driver()->cuDeviceTotalMem_v2)
+        return driver_missing();
+    return runtime_device_total_mem(bytes, dev);
 }
 
 /* The pitch cuMemAllocPitch hands out. The driver rounds the width up to its own

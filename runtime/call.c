@@ -13,10 +13,9 @@
 
 #define rt (&offload_runtime)
 
-void call_collect_value(void *collect, CUdeviceptr value) {
-    struct collect *c = collect;
-    struct allocation *a = registry_find(&rt->registry, value);
-    if (!a || a->protect_epoch == rt->epoch)
+/* Adds a to the call's set, once. */
+static void collect_one(struct collect *c, struct allocation *a) {
+    if (a->protect_epoch == rt->epoch)
         return;
     if (VEC_RESERVE(rt->scratch, rt->scratch_capacity, c->count + 1) != 0) {
         c->oom = true;
@@ -26,6 +25,22 @@ void call_collect_value(void *collect, CUdeviceptr value) {
     rt->scratch[c->count++] = a;
 }
 
+static void collect_member(void *collect, struct allocation *a) {
+    collect_one(collect, a);
+}
+
+void call_collect_value(void *collect, CUdeviceptr value) {
+    struct collect *c = collect;
+    struct allocation *a = registry_find(&rt->registry, value);
+    if (!a)
+        return;
+    collect_one(c, a);
+    /* a buffer at value may go on into the next mappings: those of its extents (even when
+     * a was collected already: for another pointer, whose buffer may end in a) */
+    if (a->spanned)
+        vmm_extent_members(&rt->vmm, value, a->base + a->mapped, collect_member, c);
+}
+
 void call_collect_range(struct collect *c, CUdeviceptr ptr, size_t bytes) {
     CUdeviceptr end = ptr + bytes < ptr ? UINT64_MAX : ptr + bytes;
     CUdeviceptr addr = ptr < rt->registry.low ? rt->registry.low : ptr;
@@ -33,8 +48,9 @@ void call_collect_range(struct collect *c, CUdeviceptr ptr, size_t bytes) {
         end = rt->registry.high;
     uint64_t gran = rt->granularity;
     while (addr < end) {
-        const struct allocation *a = registry_find(&rt->registry, addr);
-        call_collect_value(c, addr);
+        struct allocation *a = registry_find(&rt->registry, addr);
+        if (a)
+            collect_one(c, a); /* the range is all it touches: no extent needed */
         addr = a ? a->base + a->mapped : (addr & ~(gran - 1)) + gran;
     }
 }

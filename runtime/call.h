@@ -20,11 +20,12 @@ struct collect {
     bool oom; /* the scratch array could not grow: some were not collected */
 };
 
-/* Adds the tracked allocation containing value (once per call) to rt->scratch. */
+/* Adds the tracked allocation containing value (once per call) to rt->scratch, and with a
+ * program mapping the mappings a buffer at value may go on into (memory/mapped.h). */
 void call_collect_value(void *collect, CUdeviceptr value);
 
 /* Collects the tracked allocations [ptr, ptr+bytes) touches, allocation by allocation (a
- * copy may span adjacent ranges). */
+ * copy may span adjacent ranges), and nothing beyond. */
 void call_collect_range(struct collect *c, CUdeviceptr ptr, size_t bytes);
 
 /* Makes every collected allocation usable on stream; reaps evictions, polls the plan's

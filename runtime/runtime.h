@@ -35,6 +35,11 @@ CUresult runtime_mem_free(CUdeviceptr dptr);
 /* cuMemGetInfo_v2: the budget as total, what is left of it as free. */
 CUresult runtime_mem_get_info(size_t *free_bytes, size_t *total_bytes);
 
+/* cuDeviceTotalMem_v2 (cudaDeviceProp.totalGlobalMem): for liboffload's device, what
+ * liboffload can hold for the program, the device's memory and as much again as the host
+ * has, up to four times the device's (vmm.c says why); the driver's answer otherwise. */
+CUresult runtime_device_total_mem(size_t *bytes, CUdevice dev);
+
 /* cuMemGetAddressRange_v2 for tracked allocations: true and base/size filled when
  * dptr lies inside one (resident or not); false to let the driver answer. */
 bool runtime_address_range(CUdeviceptr dptr, CUdeviceptr *base, size_t *size);

@@ -31,8 +31,11 @@
 #include "runtime/memory/residency.h"
 #include "runtime/setup.h"
 #include "runtime/state.h"
+#include "runtime/vmm.h"
 
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #define rt (&offload_runtime)
 
@@ -281,6 +284,7 @@ static CUresult unmap_one(size_t i) {
     if (r != CUDA_SUCCESS)
         return r;
     vmm_mapping_remove(&rt->vmm, i);
+    vmm_extent_forget(&rt->vmm, m.base, m.size); /* the buffers across it went with it */
     if (m.handle)
         drop_if_unused(m.handle);
     return CUDA_SUCCESS;
@@ -320,6 +324,10 @@ CUresult runtime_begin_set_access(CUdeviceptr ptr, size_t size, const CUmemAcces
     if (!usable() || !size || !vmm_mapping_overlaps(&rt->vmm, ptr, size))
         return call_prepare_unlock(CUDA_SUCCESS, false, nested);
     call_prepare_epoch(nested);
+    /* one call over several mappings: they were made together, for one request (PyTorch's
+     * expandable segments map the pages a block needs, then set access on them at once) */
+    if (vmm_extent_learn(&rt->vmm, ptr, size) < 0)
+        log_warn("out of memory: a buffer spanning program mappings is not remembered");
     bool pushed = setup_context_enter(rt);
     CUresult r = CUDA_SUCCESS;
     bool plain = default_access(desc, count);
@@ -340,6 +348,18 @@ CUresult runtime_begin_set_access(CUdeviceptr ptr, size_t size, const CUmemAcces
     residency_drain_pool(rt);
     setup_context_leave(pushed);
     return call_prepare_unlock(r, true, nested);
+}
+
+void vmm_learn_access(struct runtime *state, CUdeviceptr ptr, size_t bytes) {
+    if (state->vmm.count < 2 || bytes < 2)
+        return;
+    /* crossing a boundary between mappings: its ends lie in two allocations */
+    const struct allocation *first = registry_find(&state->registry, ptr);
+    const struct allocation *last = registry_find(&state->registry, ptr + bytes - 1);
+    if (first == last && first)
+        return;
+    if (vmm_extent_learn(&state->vmm, ptr, bytes) < 0)
+        log_warn("out of memory: a buffer spanning program mappings is not remembered");
 }
 
 CUresult runtime_vmm_get_access(unsigned long long *flags, const CUmemLocation *location,
@@ -434,6 +454,40 @@ CUresult runtime_vmm_export(void *shareable, CUmemGenericAllocationHandle handle
         }
     }
     runtime_unlock();
+    return r;
+}
+
+/* --- the device's size ---------------------------------------------------------------- */
+
+/* What the program may map at once under liboffload: the device's memory and, evicted to
+ * the host, as much again as the host's physical memory. Allocators that reserve their
+ * address range from the device's size (PyTorch's expandable segments: 1.125 times
+ * totalGlobalMem, per pool and stream) could otherwise never map more than the device
+ * holds, however much liboffload evicts. Capped at four times the device's: address
+ * space only, but a reservation per pool of many times a large host's memory would be
+ * out of proportion, and beyond that a program moves more than it computes. What
+ * programs size memory use from (cuMemGetInfo) keeps answering with the budget. */
+static size_t holdable_bytes(size_t device_bytes) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    uint64_t host = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+    uint64_t cap = 4 * (uint64_t)device_bytes;
+    uint64_t holdable = (uint64_t)device_bytes + host;
+    holdable = holdable < cap ? holdable : cap;
+    return holdable > SIZE_MAX ? SIZE_MAX : (size_t)holdable;
+}
+
+CUresult runtime_device_total_mem(size_t *bytes, CUdevice dev) {
+    CUresult r = driver()->cuDeviceTotalMem_v2(bytes, dev);
+    if (r != CUDA_SUCCESS || !bytes)
+        return r;
+    runtime_lock();
+    /* before set-up (no context yet) the device asked is taken to be the one liboffload
+     * will manage: the program's first context is normally made on it */
+    bool ours = rt->config_loaded && !atomic_load(&rt->cuda_unusable) &&
+                !atomic_load(&rt->forked_child) && (!rt->cuda_ready || dev == rt->device);
+    runtime_unlock();
+    if (ours)
+        *bytes = holdable_bytes(*bytes);
     return r;
 }
 

@@ -17,6 +17,7 @@
 #include "runtime/report/trace.h"
 #include "runtime/setup.h"
 #include "runtime/state.h"
+#include "runtime/vmm.h"
 
 #include <stdlib.h>
 
@@ -26,9 +27,10 @@
 
 /* True when a launch on stream may use a with nothing more than marking the use: mapped,
  * no eviction queued, this stream already ordered after any restore, no prefetch to
- * count. */
+ * count, no buffer across it and other program mappings. */
 static inline bool ready_for(struct allocation *a, CUstream stream) {
-    if (!allocation_evictable_state(a) || a->prefetched || stream == CU_STREAM_PER_THREAD)
+    if (!allocation_evictable_state(a) || a->prefetched || a->spanned ||
+        stream == CU_STREAM_PER_THREAD)
         return false;
     if (a->stream_count && a->streams[0].stream == stream)
         return true;
@@ -45,12 +47,13 @@ static inline bool ready_for(struct allocation *a, CUstream stream) {
 }
 
 /* One value of the fast path: a ready allocation's use marked at once, anything else
- * collected for call_use_collected. */
+ * collected for call_use_collected (a spanned mapping too, with the mappings a buffer at
+ * v may go on into: never ready, so it is collected even when protected already). */
 static inline __attribute__((always_inline)) uint64_t fast_use(struct registry *reg, uint64_t epoch,
                                                                uint64_t clock, struct collect *c,
                                                                uint64_t v, CUstream stream) {
     struct allocation *a = registry_find(reg, v);
-    if (!a || a->protect_epoch == epoch)
+    if (!a || (a->protect_epoch == epoch && !a->spanned))
         return clock;
     if (ready_for(a, stream)) {
         a->protect_epoch = epoch;
@@ -246,6 +249,8 @@ CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, s
         call_collect_range(&c, ptr, bytes);
     if (bytes2)
         call_collect_range(&c, ptr2, bytes2);
+    vmm_learn_access(rt, ptr, bytes); /* a range across program mappings: one buffer */
+    vmm_learn_access(rt, ptr2, bytes2);
     return call_prepare_unlock(call_use_collected(c.count, stream), true, nested);
 }
 

@@ -4,8 +4,9 @@
 # the device's pool (cuMemAllocAsync), from a created pool (cuMemAllocFromPoolAsync).
 # Eight 32 MiB buffers of each kind, each written by a kernel and updated twice: bare on
 # ample memory every kind gives the same checksum; under liboffload on a 160 MiB device
-# each kind must give it too. liboffload does not track program-mapped or stream-ordered
-# memory yet (issue 17 items 2-3): those cases are skipped until it does.
+# each kind must give it too. Then a buffer across several program mappings
+# (tests/progs/mapped_span) and the device's size as programs read it
+# (tests/progs/device_size).
 
 setup_file() {
     export ROOT=${ROOT:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
@@ -168,4 +169,49 @@ under_liboffload() {
     [ "$status" -eq 0 ]
     [ "$(json "$T/stats.json" 'd["tracked_allocations"]')" -eq 0 ]
     [ "$(json "$T/stats.json" 'd["peak_used_bytes"] >= 16 << 20')" = True ]
+}
+
+# One buffer across three program mappings (tests/progs/mapped_span), read and written
+# whole by a kernel whose pointer lies in the first: under pressure its other mappings
+# used to be evicted beneath the kernel (CUDA_ERROR_ILLEGAL_ADDRESS). liboffload learns
+# the buffer from the copy that uploads it, or from the one cuMemSetAccess over the
+# mappings made for it, and makes them resident together.
+@test "a buffer across program mappings: every mapping resident beneath its kernels" {
+    local span=$B/progs/mapped_span learn ref jitter
+    for learn in copy access; do
+        SIMCUDA_MEMORY=8GiB run "$span" "$KERNELS" --learn $learn
+        echo "bare $learn: $output"
+        [ "$status" -eq 0 ]
+        ref=$(echo "$output" | grep -E '^mapped_span: checksum 0x[0-9a-f]{16}$')
+        for jitter in "" 7; do # no jitter, then one seed
+            SIMCUDA_MEMORY=40MiB SIMCUDA_JITTER=$jitter SIMCUDA_REPORT=$T/sim.json \
+                OFFLOAD_STATS=$T/stats.json LD_PRELOAD=$LIB run "$span" "$KERNELS" --learn $learn
+            echo "liboffload $learn, jitter $jitter: $output"
+            [ "$status" -eq 0 ]
+            [ "$output" = "$ref" ]
+            [ "$(json "$T/sim.json" 'd["peak_device_bytes"] <= 40 << 20')" = True ]
+            [ "$(json "$T/sim.json" 'd["faults"] + d["races"]')" -eq 0 ]
+            [ "$(json "$T/stats.json" 'd["evictions"] > 0 and d["demand_restores"] > 0')" = True ]
+        done
+    done
+}
+
+# Allocators that reserve their address range from the device's size (PyTorch's
+# expandable segments: 1.125 x totalGlobalMem) could never map more than the device
+# holds: under liboffload cuDeviceTotalMem answers what liboffload can hold, four times
+# the device here (the host has more than three times 100 MiB), before and after a
+# context exists; cuMemGetInfo keeps answering with the budget.
+@test "cuDeviceTotalMem: what liboffload can hold, four times a small device; cuMemGetInfo the budget" {
+    local probe=$B/progs/device_size mib=$((1 << 20))
+    SIMCUDA_MEMORY=100MiB run "$probe"
+    echo "bare: $output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"total before context $((100 * mib))"* ]]
+    [[ $output == *"total $((100 * mib))"$'\n'* ]]
+    SIMCUDA_MEMORY=100MiB OFFLOAD_BUDGET=50MiB LD_PRELOAD=$LIB run "$probe"
+    echo "liboffload: $output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"total before context $((400 * mib))"* ]]
+    [[ $output == *"total $((400 * mib))"$'\n'* ]]
+    [[ $output == *"mem_get_info free $((50 * mib)) total $((50 * mib))" ]]
 }

@@ -269,14 +269,13 @@ every_policy_at_a_third() {
 }
 
 @test "--like torch --allocator expandable: every policy on a third of the peak gives the bare checksum" {
-    skip "needs issue 17 item 2 (program-mapped memory), and the grouped GEMM's operand table (README Limits)"
     every_policy_at_a_third "$ROOT/examples/pipeline/offload-torch-expandable.conf" \
         --like torch --allocator expandable
 }
 
 @test "--like torch --allocator async: every policy on a third of the peak gives the bare checksum" {
     # one cuMemAllocAsync per tensor: the default mode's ordinals, its config
-    skip "needs issue 17 item 3 (stream-ordered memory), and the grouped GEMM's operand table (README Limits)"
+    skip "intermittent SIGSEGV, about one run in 20 (sequence and lru alike, main's library too): loop SIMCUDA_MEMORY=106954752 OFFLOAD_CONFIG=examples/pipeline/offload.conf OFFLOAD_POLICY=lru LD_PRELOAD=build/liboffload.so build/pipeline --scale 0.25 --steps 2 --quiet --like torch --allocator async"
     every_policy_at_a_third "$CONF" --like torch --allocator async
 }
 

@@ -211,9 +211,6 @@ torch_run() {
     local allocator=$1
     shift
     run small --like torch --allocator "$allocator" --out "$T/$allocator.png" "$@"
-    if [[ $allocator == async && $output == *"CUDA_ERROR_NOT_SUPPORTED"* ]]; then
-        skip "needs issue 17 item 1 (stream-ordered allocation in the simulator): $output"
-    fi
     [ "$status" -eq 0 ] || { echo "$output"; false; }
 }
 

@@ -154,8 +154,10 @@ static CUresult expandable_create(struct caching_alloc *a, bool small, struct se
         return CUDA_ERROR_OUT_OF_MEMORY;
     s->small = small;
     s->page = small ? CACHING_SMALL_SEGMENT : CACHING_LARGE_SEGMENT;
-    /* As PyTorch: room for the whole device in one range, in whole pages. */
-    s->reserved = (a->device_bytes + s->page - 1) / s->page * s->page;
+    /* As PyTorch: room for 1 1/8 of the device in one range (some pages may have to be
+     * unmapped early to be put at the end), in whole pages. */
+    size_t room = a->device_bytes + a->device_bytes / 8;
+    s->reserved = (room + s->page - 1) / s->page * s->page;
     *call = "cuMemAddressReserve";
     CUresult r = cuMemAddressReserve(&s->base, s->reserved, 0, 0, 0);
     if (r != CUDA_SUCCESS) {

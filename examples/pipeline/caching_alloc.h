@@ -16,7 +16,8 @@
  * Segments come from one of two sources:
  *  - CACHING_SEGMENTS: one cuMemAlloc per segment (PyTorch's default);
  *  - EXPANDABLE_SEGMENTS: PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True. Each pool has
- *    one segment: a virtual range reserved with cuMemAddressReserve (the device's size),
+ *    one segment: a virtual range reserved with cuMemAddressReserve (1.125 times the
+ *    device's size, cuDeviceTotalMem, as PyTorch reserves from totalGlobalMem),
  *    of which a prefix is backed by pages (2 MiB for the small pool, 20 MiB for the large),
  *    each its own cuMemCreate handle, cuMemMap'ed and made accessible with cuMemSetAccess.
  *    A request that no free block holds grows the prefix; releasing unmaps and releases

@@ -29,7 +29,8 @@
  *
  * The flags beside the state are not residency: `backup_valid` (the host copy equals the
  * device bytes, so re-evicting copies nothing), `prefetched` (restored ahead of use, not
- * yet used: counts a prefetch hit), `readonly`, `keep` and `used` (set by components).
+ * yet used: counts a prefetch hit), `readonly`, `keep` and `used` (set by components),
+ * `spanned` (set by memory/mapped.c).
  *
  * The memory module (residency.h) is the only writer of `state`, `handle`, `ready`,
  * `backup*`; components write `component`, `moves`, `readonly`, `keep`, `used`.
@@ -98,6 +99,9 @@ struct allocation {
     bool readonly;   /* the program never writes it: a backup stays valid after use */
     bool keep;       /* its component is never evicted */
     bool used;       /* referenced by a launch at least once (ownership at first use) */
+    /* a program mapping that a buffer spanning several mappings covers (an extent,
+     * memory/mapped.h): a pointer into it brings the extent's other mappings along */
+    bool spanned;
 
     uint64_t last_use;        /* LRU clock */
     uint64_t protect_epoch;   /* equal to the runtime's epoch: needed by the current call */

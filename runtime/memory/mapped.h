@@ -17,8 +17,22 @@
  *
  * The mapping table answers what the driver would for ranges whose tracked memory is
  * evicted (the driver sees nothing mapped there): overlaps, whole-mapping runs for
- * cuMemUnmap, mappings inside a cuMemAddressFree. Pure data structure, no driver call;
- * the caller holds the runtime lock.
+ * cuMemUnmap, mappings inside a cuMemAddressFree.
+ *
+ * Extents: one mapping is one tracked allocation, but a buffer of the program may lie
+ * across several contiguous mappings (PyTorch's expandable segments, ggml's VMM pool
+ * place large tensors across handles). An extent is a byte range known to be one buffer
+ * (or a few) crossing from one tracked mapping into another: learnt from a copy or memset
+ * over it, or from one cuMemSetAccess over several mappings (made together for one
+ * request). Extents are disjoint and sorted: one that overlaps another is merged with it,
+ * adjacent ones are not (a buffer ending where the next begins is no reason to tie them).
+ * Every tracked mapping an extent overlaps is marked `spanned`; a pointer p into a
+ * spanned mapping M brings along every mapping of the extents overlapping [p, end of M)
+ * (the buffer at p lies from p on). So at most two extents overlap a mapping: one across
+ * its start, one across its end (a third would overlap one of them). An unmap forgets the
+ * extents over the range unmapped: the buffers across it are gone with its memory.
+ *
+ * Pure data structure, no driver call; the caller holds the runtime lock.
  */
 #ifndef OFFLOAD_MAPPED_H
 #define OFFLOAD_MAPPED_H
@@ -53,11 +67,18 @@ struct vmm_mapping {
     struct allocation *tracked; /* the tracked allocation, NULL: the driver's mapping */
 };
 
+/* A byte range one buffer of the program spans across tracked mappings. */
+struct vmm_extent {
+    CUdeviceptr start, end;
+};
+
 struct vmm_table {
     struct vmm_handle *handles; /* uthash on id */
     uint64_t next_id;
     struct vmm_mapping *maps; /* sorted by base, never overlapping */
     size_t count, capacity;
+    struct vmm_extent *extents; /* sorted by start, never overlapping */
+    size_t extent_count, extent_capacity;
 };
 
 /* A new handle (refs 1, no memory), or NULL out of memory. */
@@ -88,5 +109,20 @@ bool vmm_mapping_run(const struct vmm_table *t, CUdeviceptr base, size_t size, s
 
 /* Removes mapping i (its handle's `maps` uncounted). */
 void vmm_mapping_remove(struct vmm_table *t, size_t i);
+
+/* Learns that [base, base+size) may be one buffer: when it overlaps two tracked mappings
+ * or more, it becomes an extent (merged with those it overlaps) and the tracked mappings
+ * it overlaps are marked spanned. 1 when an extent was added or grew, 0 when nothing was
+ * learnt, -1 out of memory (nothing changed). */
+int vmm_extent_learn(struct vmm_table *t, CUdeviceptr base, size_t size);
+
+/* Forgets every extent overlapping [base, base+size), and marks again which tracked
+ * mappings stay spanned. */
+void vmm_extent_forget(struct vmm_table *t, CUdeviceptr base, size_t size);
+
+/* Calls fn(arg, a) for the tracked allocation a of every mapping that an extent
+ * overlapping [lo, hi) overlaps (in address order; a mapping in two extents twice). */
+void vmm_extent_members(const struct vmm_table *t, CUdeviceptr lo, CUdeviceptr hi,
+                        void (*fn)(void *arg, struct allocation *a), void *arg);
 
 #endif /* OFFLOAD_MAPPED_H */

@@ -83,6 +83,12 @@ CUresult runtime_mem_get_info(size_t *free_bytes, size_t *total_bytes) {
     return CUDA_SUCCESS;
 }
 
+CUresult runtime_device_total_mem(size_t *bytes, CUdevice dev) {
+    (void)dev;
+    *bytes = 3;
+    return CUDA_SUCCESS;
+}
+
 bool runtime_address_range(CUdeviceptr dptr, CUdeviceptr *base, size_t *size) {
     if (dptr < fake.tracked_base || dptr >= fake.tracked_base + fake.tracked_size)
         return false;
@@ -756,6 +762,8 @@ TEST(address_queries_on_tracked_memory) {
     size_t free_b, total_b;
     CHECK_CU(cuMemGetInfo_v2(&free_b, &total_b));
     CHECK(free_b == 1 && total_b == 2);
+    CHECK_CU(cuDeviceTotalMem_v2(&total_b, 0)); /* the runtime's answer */
+    CHECK(total_b == 3);
 }
 
 /* --- tensor maps ---------------------------------------------------------------------- */

@@ -37,7 +37,8 @@ void plan_carry_out(struct runtime *rt, const struct switch_plan *plan) {
     for (size_t i = 0; i < plan->evict_count; i++)
         plan_evict_component(rt, plan->evict[i]);
     q->count = 0;
-    if (VEC_RESERVE(q->components, q->capacity, plan->prefetch_count) == 0) {
+    if (plan->prefetch_count &&
+        VEC_RESERVE(q->components, q->capacity, plan->prefetch_count) == 0) {
         memcpy(q->components, plan->prefetch, plan->prefetch_count * sizeof *q->components);
         q->count = plan->prefetch_count;
     } /* else no prefetch: each launch restores on demand */

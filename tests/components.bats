@@ -275,7 +275,6 @@ every_policy_at_a_third() {
 
 @test "--like torch --allocator async: every policy on a third of the peak gives the bare checksum" {
     # one cuMemAllocAsync per tensor: the default mode's ordinals, its config
-    skip "intermittent SIGSEGV, about one run in 20 (sequence and lru alike, main's library too): loop SIMCUDA_MEMORY=106954752 OFFLOAD_CONFIG=examples/pipeline/offload.conf OFFLOAD_POLICY=lru LD_PRELOAD=build/liboffload.so build/pipeline --scale 0.25 --steps 2 --quiet --like torch --allocator async"
     every_policy_at_a_third "$CONF" --like torch --allocator async
 }
 

@@ -652,6 +652,7 @@ static int run_child(enum misuse how) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
+        sim_test_child_without_leak_check();
         execl("/proc/self/exe", "test_sim_pool", "--misuse", arg, (char *)NULL);
         _exit(99);
     }

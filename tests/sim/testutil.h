@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* $BUILD/progs/sim_kernels.so, found from this test binary ($BUILD/tests/test_sim_*). */
@@ -24,6 +25,42 @@ static inline void sim_test_child_without_leak_check(void) {
     char options[1024];
     snprintf(options, sizeof options, "%s%sdetect_leaks=0", old ? old : "", old && *old ? ":" : "");
     setenv("ASAN_OPTIONS", options, 1);
+}
+
+/* The file at path as a string (at most 64 KiB; empty when unreadable). The buffer is
+ * static: the next call overwrites it. */
+static inline const char *sim_test_slurp(const char *path) {
+    static char buf[65536];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+/* Runs this test program again as `program race-child SCENARIO` in a fresh process with
+ * the race detector on and LeakSanitizer off (above); its exit status goes to *status and
+ * its stderr is returned (sim_test_slurp's buffer). */
+static inline const char *sim_test_race_child(const char *program, int scenario, int *status) {
+    char out[] = "/tmp/simcuda-race-XXXXXX";
+    int fd = mkstemp(out);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd, 2);
+        setenv("SIMCUDA_RACECHECK", "1", 1);
+        sim_test_child_without_leak_check();
+        char arg[16];
+        snprintf(arg, sizeof arg, "%d", scenario);
+        execl("/proc/self/exe", program, "race-child", arg, (char *)NULL);
+        _exit(127);
+    }
+    close(fd);
+    waitpid(pid, status, 0);
+    const char *text = sim_test_slurp(out);
+    unlink(out);
+    return text;
 }
 
 static inline const char *sim_test_kernels_path(void) {

@@ -537,40 +537,9 @@ static int race_child(int scenario) {
     return r == CUDA_ERROR_ILLEGAL_ADDRESS ? 0 : 8;
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "r");
-    static char buf[65536];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = 0;
-    return buf;
-}
-
-static const char *run_race_child(int scenario, int *status) {
-    char out[] = "/tmp/simcuda-graph-race-XXXXXX";
-    int fd = mkstemp(out);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fd, 2);
-        setenv("SIMCUDA_RACECHECK", "1", 1);
-        sim_test_child_without_leak_check();
-        char arg[16];
-        snprintf(arg, sizeof arg, "%d", scenario);
-        execl("/proc/self/exe", "test_sim_capture", "race-child", arg, (char *)NULL);
-        _exit(127);
-    }
-    close(fd);
-    waitpid(pid, status, 0);
-    const char *text = slurp(out);
-    unlink(out);
-    return text;
-}
-
 TEST(unordered_branches_race) {
     int status = 0;
-    const char *err = run_race_child(0, &status);
+    const char *err = sim_test_race_child("test_sim_capture", 0, &status);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     const char *line = strstr(err, "simcuda: race: ");
     CHECK(line && strstr(line, "cuMemsetD32Async") && strstr(line, "graph node 1") &&
@@ -582,7 +551,7 @@ TEST(unordered_branches_race) {
 
 TEST(branches_ordered_by_edges_do_not_race) {
     int status = 0;
-    const char *err = run_race_child(1, &status);
+    const char *err = sim_test_race_child("test_sim_capture", 1, &status);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK(strstr(err, "simcuda: race") == NULL);
     if (check_current_failed)

@@ -230,16 +230,6 @@ static int report_child(void) {
     return cuCtxSynchronize() == CUDA_ERROR_ILLEGAL_ADDRESS ? 0 : 7;
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "r");
-    static char buf[65536];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = 0;
-    return buf;
-}
-
 TEST(report_counts_calls_faults_uninit_reads) {
     char path[] = "/tmp/simcuda-report-XXXXXX";
     int fd = mkstemp(path);
@@ -255,7 +245,7 @@ TEST(report_counts_calls_faults_uninit_reads) {
     int status = 0;
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    const char *r = slurp(path);
+    const char *r = sim_test_slurp(path);
     CHECK(strstr(r, "\"uninit_reads\": 4096,") != NULL);
     CHECK(strstr(r, "\"faults\": 1,") != NULL);
     CHECK(strstr(r, "\"cuMemAlloc_v2\": 1") != NULL);
@@ -382,33 +372,10 @@ static int kernel_race_child(int scenario) {
     return ra == CUDA_ERROR_ILLEGAL_ADDRESS || rb == CUDA_ERROR_ILLEGAL_ADDRESS ? 0 : 6;
 }
 
-/* Runs race_child(scenario) in a child; its stderr is returned. */
-static const char *run_race_child(int scenario, int *status) {
-    static char out[] = "/tmp/simcuda-race-XXXXXX";
-    strcpy(out, "/tmp/simcuda-race-XXXXXX");
-    int fd = mkstemp(out);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fd, 2);
-        setenv("SIMCUDA_RACECHECK", "1", 1);
-        sim_test_child_without_leak_check();
-        char arg[16];
-        snprintf(arg, sizeof arg, "%d", scenario);
-        execl("/proc/self/exe", "test_sim_strict", "race-child", arg, (char *)NULL);
-        _exit(127);
-    }
-    close(fd);
-    waitpid(pid, status, 0);
-    const char *text = slurp(out);
-    unlink(out);
-    return text;
-}
-
 TEST(races_are_found_whichever_runs_first) {
     for (int scenario = 0; scenario <= 2; scenario++) {
         int status = 0;
-        const char *err = run_race_child(scenario, &status);
+        const char *err = sim_test_race_child("test_sim_strict", scenario, &status);
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         const char *line = strstr(err, "simcuda: race: ");
         CHECK(line != NULL);
@@ -421,7 +388,7 @@ TEST(races_are_found_whichever_runs_first) {
 
 TEST(ordered_work_is_no_race) {
     int status = 0;
-    const char *err = run_race_child(3, &status);
+    const char *err = sim_test_race_child("test_sim_strict", 3, &status);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK(strstr(err, "simcuda: race") == NULL);
     if (check_current_failed)
@@ -430,7 +397,7 @@ TEST(ordered_work_is_no_race) {
 
 TEST(unmap_under_queued_kernel_is_a_race) {
     int status = 0;
-    const char *err = run_race_child(4, &status);
+    const char *err = sim_test_race_child("test_sim_strict", 4, &status);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     const char *line = strstr(err, "simcuda: race: ");
     CHECK(line && strstr(line, "cuMemUnmap") && strstr(line, "cuLaunchKernel"));
@@ -439,7 +406,7 @@ TEST(unmap_under_queued_kernel_is_a_race) {
 TEST(kernels_reading_one_buffer_are_no_race) {
     for (int scenario = 10; scenario <= 11; scenario++) {
         int status = 0;
-        const char *err = run_race_child(scenario, &status);
+        const char *err = sim_test_race_child("test_sim_strict", scenario, &status);
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         CHECK(strstr(err, "simcuda: race") == NULL);
         if (check_current_failed)
@@ -450,7 +417,7 @@ TEST(kernels_reading_one_buffer_are_no_race) {
 TEST(kernels_writing_what_another_touches_race) {
     for (int scenario = 12; scenario <= 14; scenario++) {
         int status = 0;
-        const char *err = run_race_child(scenario, &status);
+        const char *err = sim_test_race_child("test_sim_strict", scenario, &status);
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         const char *line = strstr(err, "simcuda: race: ");
         CHECK(line && strstr(line, "writing"));

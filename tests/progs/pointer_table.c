@@ -25,8 +25,6 @@
  */
 #include "tests/progs/prog_check.h"
 
-#include <libgen.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -64,30 +62,6 @@ static void sum_table(CUdeviceptr table, CUdeviceptr out, unsigned long long n) 
     launch("sum_table", n, (void *[]){&table, &count, &out, &n});
 }
 
-static uint64_t check(CUdeviceptr p, unsigned long long n, unsigned want, const char *name) {
-    unsigned *host = malloc(n * sizeof *host);
-    PROG_CHECK_CU(cuMemcpyDtoH(host, p, n * sizeof *host));
-    uint64_t sum = 0;
-    for (unsigned long long i = 0; i < n; i++) {
-        if (host[i] != want) {
-            fprintf(stderr, "pointer_table: %s[%llu] is %u, not %u\n", name, i, host[i], want);
-            exit(1);
-        }
-        sum += host[i];
-    }
-    free(host);
-    return sum;
-}
-
-static const char *module_path(void) {
-    static char path[PATH_MAX];
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[len > 0 ? len : 0] = 0;
-    snprintf(path, sizeof path, "%s/table_kernels.so", dirname(exe));
-    return path;
-}
-
 int main(int argc, char **argv) {
     size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 32;
     bool untracked = argc > 2 && strcmp(argv[2], "untracked") == 0;
@@ -95,7 +69,7 @@ int main(int argc, char **argv) {
     unsigned long long n = mib * (1 << 20) / 4;
     CUdevice dev;
     prog_primary_context(&dev);
-    PROG_CHECK_CU(cuModuleLoad(&module, module_path()));
+    PROG_CHECK_CU(cuModuleLoad(&module, prog_beside_exe("table_kernels.so")));
     CUdeviceptr table_alloc, table;
     PROG_CHECK_CU(cuMemAlloc(&table_alloc, untracked ? 64 : 2 << 20));
     table = untracked ? table_alloc : table_alloc + TABLE_OFFSET;
@@ -111,8 +85,8 @@ int main(int argc, char **argv) {
     upload(table, (CUdeviceptr[]){c, d}, how);
     sum_table(table, a, n); /* A = 3 + 4 */
     PROG_CHECK_CU(cuCtxSynchronize());
-    uint64_t sum =
-        check(a, n, 7, "A") + check(b, n, 2, "B") + check(c, n, 3, "C") + check(d, n, 4, "D");
+    uint64_t sum = prog_check_words(a, n, 7, "A") + prog_check_words(b, n, 2, "B") +
+                   prog_check_words(c, n, 3, "C") + prog_check_words(d, n, 4, "D");
     printf("sum A B C D = %llu\n", (unsigned long long)sum);
     for (unsigned i = 0; i < 4; i++)
         PROG_CHECK_CU(cuMemFree(buf[i]));

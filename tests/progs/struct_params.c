@@ -23,8 +23,6 @@
  */
 #include "tests/progs/prog_check.h"
 
-#include <libgen.h>
-#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -71,21 +69,6 @@ static void add_pair(CUdeviceptr a, CUdeviceptr b, unsigned long long n) {
     launch(kernel("add_pair"), n, (void *[]){&p, &n});
 }
 
-static uint64_t check(CUdeviceptr p, unsigned long long n, unsigned want, const char *name) {
-    unsigned *host = malloc(n * sizeof *host);
-    PROG_CHECK_CU(cuMemcpyDtoH(host, p, n * sizeof *host));
-    uint64_t sum = 0;
-    for (unsigned long long i = 0; i < n; i++) {
-        if (host[i] != want) {
-            fprintf(stderr, "struct_params: %s[%llu] is %u, not %u\n", name, i, host[i], want);
-            exit(1);
-        }
-        sum += host[i];
-    }
-    free(host);
-    return sum;
-}
-
 #define MAP_ROW 1024 /* words per row of the 2D tensor over A */
 
 static void encode_map(CUtensorMap *map, CUdeviceptr base, unsigned long long n) {
@@ -115,19 +98,10 @@ static int run_maps(CUdeviceptr *buf, unsigned long long n) {
     p.out = c;
     launch(kernel("map_copy_params"), n, (void *[]){&p}); /* C = A + 1 */
     PROG_CHECK_CU(cuCtxSynchronize());
-    uint64_t sum =
-        check(a, n, 1, "A") + check(b, n, 1, "B") + check(c, n, 2, "C") + check(d, n, 4, "D");
+    uint64_t sum = prog_check_words(a, n, 1, "A") + prog_check_words(b, n, 1, "B") +
+                   prog_check_words(c, n, 2, "C") + prog_check_words(d, n, 4, "D");
     printf("sum A B C D = %llu\n", (unsigned long long)sum);
     return 0;
-}
-
-static const char *module_path(void) {
-    static char path[PATH_MAX];
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[len > 0 ? len : 0] = 0;
-    snprintf(path, sizeof path, "%s/struct_kernels.so", dirname(exe));
-    return path;
 }
 
 int main(int argc, char **argv) {
@@ -135,7 +109,7 @@ int main(int argc, char **argv) {
     unsigned long long n = mib * (1 << 20) / 4;
     CUdevice dev;
     prog_primary_context(&dev);
-    PROG_CHECK_CU(cuModuleLoad(&module, module_path()));
+    PROG_CHECK_CU(cuModuleLoad(&module, prog_beside_exe("struct_kernels.so")));
     CUdeviceptr buf[4];
     for (unsigned i = 0; i < 4; i++) {
         PROG_CHECK_CU(cuMemAlloc(&buf[i], n * 4));
@@ -151,8 +125,8 @@ int main(int argc, char **argv) {
             launch(kernel("double_pair"), n, (void *[]){&cd, &n});
         }
         PROG_CHECK_CU(cuCtxSynchronize());
-        uint64_t sum =
-            check(a, n, 7, "A") + check(b, n, 2, "B") + check(c, n, 3, "C") + check(d, n, 6, "D");
+        uint64_t sum = prog_check_words(a, n, 7, "A") + prog_check_words(b, n, 2, "B") +
+                       prog_check_words(c, n, 3, "C") + prog_check_words(d, n, 6, "D");
         printf("sum A B C D = %llu\n", (unsigned long long)sum);
         return 0;
     }
@@ -164,8 +138,8 @@ int main(int argc, char **argv) {
     launch(kernel("combine256"), n, (void *[]){&p}); /* C = 3 * 5 + 4 */
     add_pair(d, a, n);                               /* D = 4 + 3 */
     PROG_CHECK_CU(cuCtxSynchronize());
-    uint64_t sum =
-        check(a, n, 3, "A") + check(b, n, 2, "B") + check(c, n, 19, "C") + check(d, n, 7, "D");
+    uint64_t sum = prog_check_words(a, n, 3, "A") + prog_check_words(b, n, 2, "B") +
+                   prog_check_words(c, n, 19, "C") + prog_check_words(d, n, 7, "D");
     printf("sum A B C D = %llu\n", (unsigned long long)sum);
     for (unsigned i = 0; i < 4; i++)
         PROG_CHECK_CU(cuMemFree(buf[i]));

@@ -70,6 +70,10 @@ struct allocation *pools_reuse_freed(struct runtime *rt, size_t bytes, CUstream 
             continue;
         driver()->cuEventDestroy_v2(f->done);
         drop_pending(p, i);
+        if (a->size != bytes) { /* the backup was sized for the old contents */
+            backup_free(&rt->backups, a->backup, a->size, a->backup_pinned);
+            a->backup = NULL;
+        }
         a->size = bytes;
         a->stream_freed = false;
         /* a new allocation: nothing its earlier life's owners said of it holds (a stale
@@ -79,6 +83,8 @@ struct allocation *pools_reuse_freed(struct runtime *rt, size_t bytes, CUstream 
         a->used = false;
         a->prefetched = false;
         a->backup_valid = false;
+        a->fingerprint_known = false;
+        a->written = true;
         a->protect_epoch = rt->epoch;
         registry_renumber(&rt->registry, a);
         return a;

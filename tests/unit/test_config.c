@@ -293,13 +293,13 @@ TEST(key_errors) {
                 "offload.conf:2: unknown key 'bugdet' in [offload] (did you mean 'budget'?)");
     CHECK_ERROR("[offload]\ncolour = red\n",
                 "offload.conf:2: unknown key 'colour' in [offload] (expected sequence, policy, "
-                "budget, prefetch, min_size, log, stats, trace, record or mode)");
+                "budget, prefetch, min_size, log, stats, trace, record, mode or fingerprint)");
     CHECK_ERROR("[offload]\ndriver = /tmp/evil.so\n",
                 "offload.conf:2: unknown key 'driver' in [offload] (expected sequence, policy, "
-                "budget, prefetch, min_size, log, stats, trace, record or mode)");
+                "budget, prefetch, min_size, log, stats, trace, record, mode or fingerprint)");
     CHECK_ERROR("[offload]\nsummary = no\n",
                 "offload.conf:2: unknown key 'summary' in [offload] (expected sequence, policy, "
-                "budget, prefetch, min_size, log, stats, trace, record or mode)");
+                "budget, prefetch, min_size, log, stats, trace, record, mode or fingerprint)");
     CHECK_ERROR("[offload]\nallocs = 0-3\n",
                 "offload.conf:2: key 'allocs' belongs in [component NAME], not in [offload]");
     CHECK_ERROR("[component unet]\nalocs = 0-3\n",

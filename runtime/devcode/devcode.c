@@ -55,6 +55,6 @@ CUresult devcode_launch_fingerprint(CUfunction f, CUdeviceptr data, uint64_t byt
         blocks = FINGERPRINT_MAX_BLOCKS;
     unsigned long long p_data = data, p_bytes = bytes, p_sums = sums;
     void *params[] = {&p_data, &p_bytes, &p_sums};
-    return driver()->cuLaunchKernel(f, (unsigned)blocks, 1, 1, FINGERPRINT_THREADS, 1, 1, 0,
-                                    stream, params, NULL);
+    return driver()->cuLaunchKernel(f, (unsigned)blocks, 1, 1, FINGERPRINT_THREADS, 1, 1, 0, stream,
+                                    params, NULL);
 }

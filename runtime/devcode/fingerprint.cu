@@ -15,8 +15,7 @@
 #include "runtime/devcode/fingerprint_hash.h"
 
 extern "C" __global__ void offload_fingerprint(const unsigned long long *data,
-                                               unsigned long long bytes,
-                                               unsigned long long *sums) {
+                                               unsigned long long bytes, unsigned long long *sums) {
     const unsigned long long words = bytes / 8;
     const unsigned long long stride = (unsigned long long)gridDim.x * blockDim.x;
     unsigned long long a = 0, b = 0;

@@ -81,9 +81,9 @@ static CUresult queue_on_slot(struct runtime *rt, const struct allocation *a, CU
         r = cuerr_note(&rt->copy.failed_call, "cuLaunchKernel",
                        devcode_launch_fingerprint(f, a->base, a->size, slot, s));
     if (r == CUDA_SUCCESS)
-        r = cuerr_note(&rt->copy.failed_call, "cuMemcpyDtoHAsync_v2",
-                       driver()->cuMemcpyDtoHAsync_v2(fp->host + 2 * a->fp_slot, slot,
-                                                      SLOT_BYTES, s));
+        r = cuerr_note(
+            &rt->copy.failed_call, "cuMemcpyDtoHAsync_v2",
+            driver()->cuMemcpyDtoHAsync_v2(fp->host + 2 * a->fp_slot, slot, SLOT_BYTES, s));
     return r;
 }
 

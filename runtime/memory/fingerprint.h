@@ -44,9 +44,9 @@ struct allocation;
 
 struct fingerprints {
     struct devcode code;
-    bool failure_logged;  /* the fallback was reported once */
-    CUdeviceptr sums;     /* FINGERPRINT_SLOTS x 2 sums on the device; 0: none yet */
-    uint64_t *host;       /* pinned: each slot's sums once its copy landed */
+    bool failure_logged; /* the fallback was reported once */
+    CUdeviceptr sums;    /* FINGERPRINT_SLOTS x 2 sums on the device; 0: none yet */
+    uint64_t *host;      /* pinned: each slot's sums once its copy landed */
     uint64_t busy[FINGERPRINT_SLOTS / 64];
 };
 

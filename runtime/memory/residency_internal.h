@@ -14,8 +14,7 @@ void residency_count_move(struct runtime *rt, const struct allocation *a, bool t
                           uint64_t bytes);
 
 /* Bytes copied to the host for an eviction already counted (a check that failed). */
-void residency_count_bytes_to_host(struct runtime *rt, const struct allocation *a,
-                                   uint64_t bytes);
+void residency_count_bytes_to_host(struct runtime *rt, const struct allocation *a, uint64_t bytes);
 
 /* The component's state on the timeline (when one is being written). */
 void residency_trace_component(struct runtime *rt, int component);

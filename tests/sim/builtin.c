@@ -64,9 +64,9 @@ static size_t param_type_size(const char *t) {
     static const struct {
         const char *type;
         size_t size;
-    } types[] = {{".u64", 8}, {".s64", 8}, {".b64", 8}, {".f64", 8}, {".u32", 4}, {".s32", 4},
-                 {".b32", 4}, {".f32", 4}, {".u16", 2}, {".s16", 2}, {".b16", 2}, {".u8", 1},
-                 {".s8", 1},  {".b8", 1}};
+    } types[] = {{".u64", 8}, {".s64", 8}, {".b64", 8}, {".f64", 8}, {".u32", 4},
+                 {".s32", 4}, {".b32", 4}, {".f32", 4}, {".u16", 2}, {".s16", 2},
+                 {".b16", 2}, {".u8", 1},  {".s8", 1},  {".b8", 1}};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (strncmp(t, types[i].type, strlen(types[i].type)) == 0)
             return types[i].size;
@@ -116,8 +116,7 @@ struct entry_count {
     unsigned known;
 };
 
-static int reject_unknown(const char *name, size_t len, const struct simkernel_desc *d,
-                          void *ctx) {
+static int reject_unknown(const char *name, size_t len, const struct simkernel_desc *d, void *ctx) {
     if (!d) {
         sim_log("simcuda: cuModuleLoadData: PTX entry %.*s is not a kernel the simulator "
                 "implements (with that parameter list)",

@@ -137,8 +137,7 @@ static char *edited(const char *from, const char *to) {
     CHECK(at != NULL);
     size_t n = strlen(fingerprint_ptx) + strlen(to) + 1;
     char *s = malloc(n);
-    snprintf(s, n, "%.*s%s%s", (int)(at - fingerprint_ptx), fingerprint_ptx, to,
-             at + strlen(from));
+    snprintf(s, n, "%.*s%s%s", (int)(at - fingerprint_ptx), fingerprint_ptx, to, at + strlen(from));
     return s;
 }
 

@@ -165,7 +165,10 @@ static void trim_pools(struct runtime *rt, uint64_t shortfall) {
             !pool_attribute(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &used) || reserved <= used)
             continue;
         uint64_t unused = reserved - used;
-        uint64_t keep = used + (unused > shortfall ? unused - shortfall : 0);
+        /* a pool gives memory back in whole chunks and keeps at least what it is asked
+         * to: asked to keep all but a few KiB, it releases nothing */
+        uint64_t release = (shortfall + rt->granularity - 1) / rt->granularity * rt->granularity;
+        uint64_t keep = used + (unused > release ? unused - release : 0);
         if (driver()->cuMemPoolTrimTo(pool, (size_t)keep) != CUDA_SUCCESS)
             continue;
         uint64_t after = reserved;

@@ -17,6 +17,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The sums over whole words, vectorised where the CPU has AVX-512 (64-bit multiplies):
+ * about 17 GB/s against 2.6 scalar on the development machine. The kernel costs a GPU a
+ * fraction of the copy it saves; on the simulator it should not cost several copies, or
+ * the timing figures would charge the check for the CPU's slowness. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__clang__)
+#define SIM_VECTOR_FN __attribute__((target("avx512f,avx512dq")))
+#else
+#define SIM_VECTOR_FN __attribute__((target("avx512f,avx512dq"), optimize("O3")))
+#endif
+SIM_VECTOR_FN static void word_sums_avx512(const uint64_t *w, uint64_t words, uint64_t s[2]) {
+    uint64_t a = 0, b = 0;
+    for (uint64_t i = 0; i < words; i++) {
+        a += fp_term_a(i, w[i]);
+        b += fp_term_b(i, w[i]);
+    }
+    s[0] += a;
+    s[1] += b;
+}
+#endif
+
+static void fingerprint_sums(const void *p, uint64_t bytes, uint64_t s[2]) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx512dq")) {
+        uint64_t words = bytes / 8;
+        word_sums_avx512(p, words, s);
+        if (bytes % 8) {
+            uint64_t t = fp_tail_word((const unsigned char *)p + words * 8, bytes % 8);
+            s[0] += fp_term_a(words, t);
+            s[1] += fp_term_b(words, t);
+        }
+        return;
+    }
+#endif
+    fingerprint_add_host(p, bytes, s);
+}
+
 static void run_fingerprint(struct simkernel_dim3 grid, struct simkernel_dim3 block, void **args) {
     (void)grid;
     (void)block;
@@ -25,7 +62,7 @@ static void run_fingerprint(struct simkernel_dim3 grid, struct simkernel_dim3 bl
     memcpy(&bytes, args[1], 8);
     memcpy(&sums_at, args[2], 8);
     uint64_t s[2] = {0, 0};
-    fingerprint_add_host((const void *)(uintptr_t)data, bytes, s);
+    fingerprint_sums((const void *)(uintptr_t)data, bytes, s);
     uint64_t *sums = (uint64_t *)(uintptr_t)sums_at;
     sums[0] += s[0];
     sums[1] += s[1];

@@ -120,6 +120,8 @@ struct allocation {
     int fp_slot;                /* result slot of the fingerprint this eviction queued; -1 */
     bool fingerprint_known;     /* `fingerprint` is the device's of the backup's bytes */
     bool written;               /* a copy or memset reached it since the backup was taken */
+    uint8_t check_misses;       /* checks in a row that found it changed (at most 4) */
+    uint8_t check_skips;        /* evictions left that copy without checking first */
     uint64_t fingerprint[2];
 
     CUevent ready;   /* recorded after the last copy, on that direction's offload stream */

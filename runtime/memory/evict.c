@@ -107,7 +107,9 @@ static void finish_eviction(struct runtime *rt, struct allocation *a) {
 static void decide(struct runtime *rt, struct allocation *a) {
     uint64_t now[2];
     fingerprint_result(rt, a, now);
-    if (now[0] == a->fingerprint[0] && now[1] == a->fingerprint[1]) {
+    bool unchanged = now[0] == a->fingerprint[0] && now[1] == a->fingerprint[1];
+    fingerprint_checked(rt, a, unchanged);
+    if (unchanged) {
         fingerprint_release(rt, a);
         a->backup_valid = true; /* nothing to copy: finish_eviction keeps the fingerprint */
         rt->stats.clean_evictions++;
@@ -186,7 +188,7 @@ static CUresult queue_eviction(struct runtime *rt, struct allocation *a, uint64_
     *step = EVICT_COPYING;
     a->fp_slot = -1;
     if (r == CUDA_SUCCESS && copied) {
-        bool check = fingerprint_can_check(rt, a);
+        bool check = fingerprint_choose_check(rt, a);
         if (fingerprint_queue(rt, a) && check)
             *step = EVICT_CHECKING;
         else

@@ -12,9 +12,28 @@
 #define SLOT_BYTES 16u
 #define RESULT_BYTES ((uint64_t)FINGERPRINT_SLOTS * SLOT_BYTES)
 
-bool fingerprint_can_check(const struct runtime *rt, const struct allocation *a) {
-    return rt->cfg.fingerprint && !a->readonly && a->backup && !a->backup_valid &&
-           a->fingerprint_known && !a->written && rt->fingerprints.code.status != DEVCODE_FAILED;
+#define MAX_MISSES 4
+
+bool fingerprint_choose_check(const struct runtime *rt, struct allocation *a) {
+    if (!rt->cfg.fingerprint || a->readonly || !a->backup || a->backup_valid ||
+        !a->fingerprint_known || a->written || rt->fingerprints.code.status == DEVCODE_FAILED)
+        return false;
+    if (a->check_skips) {
+        a->check_skips--;
+        return false;
+    }
+    return true;
+}
+
+void fingerprint_checked(struct runtime *rt, struct allocation *a, bool unchanged) {
+    rt->stats.clean_checks++;
+    if (unchanged) {
+        a->check_misses = 0;
+        return;
+    }
+    if (a->check_misses < MAX_MISSES)
+        a->check_misses++;
+    a->check_skips = (uint8_t)((1u << a->check_misses) - 1);
 }
 
 static void log_fallback(struct fingerprints *fp, const char *call, CUresult r) {

@@ -50,8 +50,15 @@ struct fingerprints {
     uint64_t busy[FINGERPRINT_SLOTS / 64];
 };
 
-/* Whether a's eviction may be decided by a fingerprint instead of a copy now. */
-bool fingerprint_can_check(const struct runtime *rt, const struct allocation *a);
+/* Whether a's eviction is to be decided by a fingerprint instead of a copy now. A check
+ * that finds the bytes changed has only delayed the copy (it is queued when the check is
+ * reaped, not at once), so after k such checks in a row the next 2^k - 1 evictions (at
+ * most 15) copy at once, fingerprint beside: a buffer kernels rewrite every turn is
+ * checked now and then, a weight at every eviction. Counts a skipped check. */
+bool fingerprint_choose_check(const struct runtime *rt, struct allocation *a);
+
+/* What a landed check found: a's counters of checks in a row that failed. */
+void fingerprint_checked(struct runtime *rt, struct allocation *a, bool unchanged);
 
 /* Queues on the eviction stream, which the caller has ordered after a's users: the
  * fingerprint of a's device bytes into a free slot (a->fp_slot). False (a->fp_slot -1,

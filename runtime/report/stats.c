@@ -39,6 +39,7 @@ char *stats_json(const struct stats_report *r) {
     strbuf_put(&b, "  \"backup_reads\": %" PRIu64 ",\n", s->backup_reads);
     strbuf_put(&b, "  \"failed_evictions\": %" PRIu64 ",\n", s->failed_evictions);
     strbuf_put(&b, "  \"fingerprints\": %" PRIu64 ",\n", s->fingerprints);
+    strbuf_put(&b, "  \"clean_checks\": %" PRIu64 ",\n", s->clean_checks);
     strbuf_put(&b, "  \"clean_evictions\": %" PRIu64 ",\n", s->clean_evictions);
     strbuf_put(&b, "  \"clean_bytes\": %" PRIu64 ",\n", s->clean_bytes);
     strbuf_put(&b, "  \"exported_kept\": %" PRIu64 ",\n", s->exported_kept);
@@ -95,8 +96,9 @@ void stats_log_summary(const struct stats_report *r) {
              (double)r->wait_ns / 1e9);
     if (s->fingerprints)
         log_info("summary: %" PRIu64 " clean evictions (%.1f MiB not copied to host: unchanged "
-                 "since their backup), %" PRIu64 " fingerprints taken on the device",
-                 s->clean_evictions, mib(s->clean_bytes), s->fingerprints);
+                 "since their backup) of %" PRIu64 " checked, %" PRIu64
+                 " fingerprints taken on the device",
+                 s->clean_evictions, mib(s->clean_bytes), s->clean_checks, s->fingerprints);
     if (r->component_count)
         log_info("%-16s %10s %9s %9s %12s %12s %9s %10s %12s %12s", "component", "MiB", "evictions",
                  "restores", "MiB to host", "MiB to dev", "prefetch", "stall s", "MiB streamed",

@@ -10,7 +10,7 @@
 #include "runtime/state.h"
 
 #define SLOT_BYTES 16u
-#define RESULT_BYTES ((uint64_t)FINGERPRINT_SLOTS * SLOT_BYTES)
+#define RESULT_BYTES ((uint64_t)FINGERPRINT_RESULT_BYTES)
 
 #define MAX_MISSES 4
 
@@ -53,21 +53,38 @@ static bool results_ready(struct runtime *rt) {
     if (atomic_load_explicit(&copy_captures, memory_order_acquire) > 0 ||
         budget_shortfall(&rt->budget, RESULT_BYTES) > 0)
         return false;
-    void *host = NULL;
-    CUresult r = driver()->cuMemHostAlloc(&host, RESULT_BYTES, 0);
-    if (r != CUDA_SUCCESS) {
-        log_fallback(fp, "cuMemHostAlloc", r);
-        return false;
+    CUresult r;
+    if (!fp->host) { /* kept once allocated: host memory, no device cost */
+        void *host = NULL;
+        r = driver()->cuMemHostAlloc(&host, RESULT_BYTES, 0);
+        if (r != CUDA_SUCCESS) {
+            log_fallback(fp, "cuMemHostAlloc", r);
+            return false;
+        }
+        fp->host = host;
     }
     r = driver()->cuMemAlloc_v2(&fp->sums, RESULT_BYTES);
     if (r != CUDA_SUCCESS) {
-        driver()->cuMemFreeHost(host);
         fp->sums = 0;
         log_fallback(fp, "cuMemAlloc", r);
         return false;
     }
-    fp->host = host;
     budget_add_untracked(&rt->budget, RESULT_BYTES);
+    return true;
+}
+
+bool fingerprint_give_back_results(struct runtime *rt) {
+    struct fingerprints *fp = &rt->fingerprints;
+    if (!fp->sums || atomic_load_explicit(&copy_captures, memory_order_acquire) > 0)
+        return false;
+    for (int w = 0; w < FINGERPRINT_SLOTS / 64; w++)
+        if (fp->busy[w])
+            return false;
+    if (driver()->cuMemFree_v2(fp->sums) != CUDA_SUCCESS)
+        return false;
+    fp->sums = 0;
+    budget_sub_untracked(&rt->budget, RESULT_BYTES);
+    log_debug("the fingerprint results gave their device memory back to make room");
     return true;
 }
 

@@ -41,6 +41,7 @@ struct runtime;
 struct allocation;
 
 #define FINGERPRINT_SLOTS 256
+#define FINGERPRINT_RESULT_BYTES (FINGERPRINT_SLOTS * 16u) /* device memory, in the budget */
 
 struct fingerprints {
     struct devcode code;
@@ -67,6 +68,12 @@ bool fingerprint_queue(struct runtime *rt, struct allocation *a);
 
 /* After a's `ready` completed: the fingerprint its slot holds. */
 void fingerprint_result(const struct runtime *rt, const struct allocation *a, uint64_t out[2]);
+
+/* Frees the results' device memory when no slot is in use and no capture is in progress
+ * (cuMemFree may synchronize): the last resort of making room, so that liboffload's own
+ * 4 KiB never turns an exact fit into an out-of-memory. True when it freed them (they
+ * are allocated again at a later need, when the budget has room). */
+bool fingerprint_give_back_results(struct runtime *rt);
 
 /* Gives a's slot back (nothing when it holds none). */
 void fingerprint_release(struct runtime *rt, struct allocation *a);

@@ -310,6 +310,7 @@ format:
 
 lint: all
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
+	runtime/devcode/gen_ptx.sh --check
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -I. -D_GNU_SOURCE -D__x86_64__ \
 	    base driver interpose runtime config cli examples/pipeline tests/sim tools

@@ -7,7 +7,7 @@
  *   2. the file named by OFFLOAD_CONFIG, else ./offload.conf if it exists, else none;
  *   3. environment overrides for every [offload] key: OFFLOAD_SEQUENCE, OFFLOAD_POLICY,
  *      OFFLOAD_BUDGET, OFFLOAD_PREFETCH, OFFLOAD_MIN_SIZE, OFFLOAD_LOG, OFFLOAD_STATS,
- *      OFFLOAD_TRACE, OFFLOAD_MODE, OFFLOAD_RECORD, plus OFFLOAD_DRIVER and
+ *      OFFLOAD_TRACE, OFFLOAD_MODE, OFFLOAD_RECORD, OFFLOAD_FINGERPRINT, plus OFFLOAD_DRIVER and
  *      OFFLOAD_SUMMARY (environment only). A variable
  *      set to "" counts as unset.
  * Environment variables are read with secure_getenv: a setuid program gets none, and
@@ -81,6 +81,7 @@ struct config {
     char stats_path[CONFIG_PATH_MAX]; /* "" if none */
     char trace_path[CONFIG_PATH_MAX]; /* the timeline (Chrome trace JSON); "" if none */
     bool summary;                     /* the exit summary at info; default yes */
+    bool fingerprint; /* clean evictions decided by a device fingerprint; default yes */
     enum config_mode mode;
     char record_path[CONFIG_PATH_MAX]; /* record mode output; default offload.recorded.conf */
     char driver_path[CONFIG_PATH_MAX]; /* default "libcuda.so.1" */

@@ -24,6 +24,7 @@ void state_init(struct config_state *st, struct config *cfg, struct config_error
     cfg->log_level = LOG_WARN;
     cfg->mode = CONFIG_MODE_RUN;
     cfg->summary = true;
+    cfg->fingerprint = true;
     strcpy(cfg->record_path, "offload.recorded.conf");
     strcpy(cfg->driver_path, "libcuda.so.1");
 }
@@ -207,6 +208,16 @@ static int apply_summary(struct config_state *st, const char *value, const char 
     return 0;
 }
 
+static int apply_fingerprint(struct config_state *st, const char *value, const char *origin,
+                             struct value_msg *msg) {
+    (void)origin;
+    int yes;
+    if (value_parse_enum(value, &value_enum_bool, &yes, msg) < 0)
+        return -1;
+    st->cfg->fingerprint = yes;
+    return 0;
+}
+
 static int apply_record(struct config_state *st, const char *value, const char *origin,
                         struct value_msg *msg) {
     (void)origin;
@@ -234,6 +245,7 @@ const struct offload_key offload_keys[] = {
     {"trace", "OFFLOAD_TRACE", apply_trace},
     {"record", "OFFLOAD_RECORD", apply_record},
     {"mode", "OFFLOAD_MODE", apply_mode},
+    {"fingerprint", "OFFLOAD_FINGERPRINT", apply_fingerprint},
     {NULL, "OFFLOAD_DRIVER", apply_driver},
     {NULL, "OFFLOAD_SUMMARY", apply_summary},
 };

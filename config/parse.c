@@ -244,7 +244,7 @@ static int offload_key(struct parser *p, const char *name, const char *value) {
                               "unknown key '%s' in [offload] (did you mean '%s'?)", name, close);
         return state_fail(p->st, p->path, p->line,
                           "unknown key '%s' in [offload] (expected sequence, policy, budget, "
-                          "prefetch, min_size, log, stats, trace, record or mode)",
+                          "prefetch, min_size, log, stats, trace, record, mode or fingerprint)",
                           name);
     }
     if (first_time(p, i, name, "[offload]") < 0)

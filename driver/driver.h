@@ -117,6 +117,9 @@ CUresult driver_abi_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3D_BATCH_O
     X(cuKernelGetName, cuKernelGetName)                                                            \
     X(cuLaunchKernel, cuLaunchKernel)                                                              \
     X(cuLaunchKernel_ptsz, cuLaunchKernel)                                                         \
+    /* liboffload's own device code (runtime/devcode/) */                                          \
+    X(cuModuleLoadData, cuModuleLoadData)                                                          \
+    X(cuModuleGetFunction, cuModuleGetFunction)                                                    \
     /* runtime: context guard, graph walking */                                                    \
     X(cuCtxPushCurrent_v2, cuCtxPushCurrent_v2)                                                    \
     X(cuCtxPopCurrent_v2, cuCtxPopCurrent_v2)                                                      \

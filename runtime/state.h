@@ -18,6 +18,7 @@
 #include "runtime/memory/backup.h"
 #include "runtime/memory/budget.h"
 #include "runtime/memory/copy.h"
+#include "runtime/memory/fingerprint.h"
 #include "runtime/memory/handle_pool.h"
 #include "runtime/memory/mapped.h"
 #include "runtime/memory/pools.h"
@@ -69,6 +70,7 @@ struct runtime {
     struct handle_pool pool; /* released by this call's evictions (counted in resident) */
     struct copy_engine copy;
     struct backup_state backups;
+    struct fingerprints fingerprints; /* the clean-eviction check's code and results */
     struct launch_cache layouts;
     struct graph_table graphs;
     /* pointers the program uploaded into device memory (stored_pointers.h) */

@@ -251,7 +251,9 @@ CUresult runtime_begin_access(CUdeviceptr ptr, size_t bytes, CUdeviceptr ptr2, s
         call_collect_range(&c, ptr2, bytes2);
     vmm_learn_access(rt, ptr, bytes); /* a range across program mappings: one buffer */
     vmm_learn_access(rt, ptr2, bytes2);
-    return call_prepare_unlock(call_use_collected(c.count, stream), true, nested);
+    CUresult r = call_use_collected(c.count, stream);
+    residency_note_written(rt->scratch, c.count);
+    return call_prepare_unlock(r, true, nested);
 }
 
 /* Whether the host may read src: pinned or pageable host memory, not device memory (a

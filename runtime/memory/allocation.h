@@ -23,17 +23,32 @@
  *   EVICTED   -> RESTORING  memory mapped again, copy in queued (residency_restore)
  *   RESTORING -> RESIDENT   `ready` observed complete (residency_use)
  *
+ * EVICTING has two steps (`evict_step`, a sub-state: the clean-eviction check of
+ * memory/fingerprint.h). COPYING: the copy out is queued, `ready` after it. CHECKING:
+ * only the device's fingerprint of the bytes is queued, `ready` after its result reached
+ * the host; the copy may not be needed at all. Entering EVICTING is entering one of them:
+ *
+ *   RESIDENT/RESTORING -> EVICTING.COPYING    copy out queued (residency_evict)
+ *   RESIDENT/RESTORING -> EVICTING.CHECKING   fingerprint queued instead (residency_evict)
+ *   EVICTING.CHECKING  -> EVICTED             the fingerprint landed equal to the backup's:
+ *                                             unmapped with no copy (residency_reap)
+ *   EVICTING.CHECKING  -> EVICTING.COPYING    it differs: the copy out queued then
+ *                                             (residency_reap; to the end of the list)
+ *   EVICTING.*         -> RESIDENT, RESTORING as EVICTING above
+ *
  * An illegal transition is a liboffload bug: with OFFLOAD_DEBUG (make DEBUG=1) it aborts;
  * otherwise it is logged as an error and applied, because the caller has already done to
  * the memory what the new state says.
  *
  * The flags beside the state are not residency: `backup_valid` (the host copy equals the
- * device bytes, so re-evicting copies nothing), `prefetched` (restored ahead of use, not
+ * device bytes, so re-evicting copies nothing), `fingerprint_known` and `written` (the
+ * clean-eviction check, memory/fingerprint.h), `prefetched` (restored ahead of use, not
  * yet used: counts a prefetch hit), `readonly`, `keep` and `used` (set by components),
  * `spanned` (set by memory/mapped.c).
  *
- * The memory module (residency.h) is the only writer of `state`, `handle`, `ready`,
- * `backup*`; components write `component`, `moves`, `readonly`, `keep`, `used`.
+ * The memory module (residency.h) is the only writer of `state`, `evict_step`, `handle`,
+ * `ready`, `backup*`, `fingerprint*`, `fp_slot`, `written`; components write `component`, `moves`,
+ * `readonly`, `keep`, `used`.
  */
 #ifndef OFFLOAD_ALLOCATION_H
 #define OFFLOAD_ALLOCATION_H
@@ -53,6 +68,12 @@ enum alloc_state {
     ALLOC_EVICTED,
 };
 #define ALLOC_STATE_COUNT 5
+
+/* The step of an eviction, while EVICTING (the table above). */
+enum evict_step {
+    EVICT_COPYING,  /* the copy out is queued */
+    EVICT_CHECKING, /* the fingerprint is queued; the copy is decided when it lands */
+};
 
 /* A stream that used an allocation since it was last restored. CU_STREAM_PER_THREAD names a
  * different stream in every thread, so for it `thread` says whose (0 for other streams). */
@@ -93,6 +114,15 @@ struct allocation {
     void *backup;       /* host copy, allocated at the first eviction and kept */
     bool backup_pinned; /* page-locked (fast, async) or pageable fallback */
     bool backup_valid;  /* the backup equals the device bytes: re-evicting copies nothing */
+
+    /* the clean-eviction check (memory/fingerprint.h) */
+    enum evict_step evict_step; /* while EVICTING */
+    int fp_slot;                /* result slot of the fingerprint this eviction queued; -1 */
+    bool fingerprint_known;     /* `fingerprint` is the device's of the backup's bytes */
+    bool written;               /* a copy or memset reached it since the backup was taken */
+    uint8_t check_misses;       /* checks in a row that found it changed (at most 4) */
+    uint8_t check_skips;        /* evictions left that copy without checking first */
+    uint64_t fingerprint[2];
 
     CUevent ready;   /* recorded after the last copy, on that direction's offload stream */
     bool prefetched; /* restored ahead of use; cleared at first use */
@@ -137,8 +167,13 @@ void allocation_free(struct allocation *a);
 /* Whether the table above allows from -> to. */
 bool allocation_transition_allowed(enum alloc_state from, enum alloc_state to);
 
-/* Moves a to state `to`; false (after the abort or log described above) when illegal. */
+/* Moves a to state `to`; false (after the abort or log described above) when illegal.
+ * Into EVICTING: step COPYING. */
 bool allocation_set_state(struct allocation *a, enum alloc_state to);
+
+/* Into EVICTING at `step` (from RESIDENT or RESTORING), or EVICTING.CHECKING ->
+ * EVICTING.COPYING; anything else is illegal, as in allocation_set_state. */
+bool allocation_set_evict_step(struct allocation *a, enum evict_step step);
 
 /* Physical memory is mapped behind the range (RESIDENT, RESTORING, EVICTING). */
 static inline bool allocation_mapped(const struct allocation *a) {

@@ -70,6 +70,10 @@ struct allocation *pools_reuse_freed(struct runtime *rt, size_t bytes, CUstream 
             continue;
         driver()->cuEventDestroy_v2(f->done);
         drop_pending(p, i);
+        if (a->size != bytes) { /* the backup was sized for the old contents */
+            backup_free(&rt->backups, a->backup, a->size, a->backup_pinned);
+            a->backup = NULL;
+        }
         a->size = bytes;
         a->stream_freed = false;
         /* a new allocation: nothing its earlier life's owners said of it holds (a stale
@@ -79,6 +83,8 @@ struct allocation *pools_reuse_freed(struct runtime *rt, size_t bytes, CUstream 
         a->used = false;
         a->prefetched = false;
         a->backup_valid = false;
+        a->fingerprint_known = false;
+        a->written = true;
         a->protect_epoch = rt->epoch;
         registry_renumber(&rt->registry, a);
         return a;
@@ -159,7 +165,10 @@ static void trim_pools(struct runtime *rt, uint64_t shortfall) {
             !pool_attribute(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &used) || reserved <= used)
             continue;
         uint64_t unused = reserved - used;
-        uint64_t keep = used + (unused > shortfall ? unused - shortfall : 0);
+        /* a pool gives memory back in whole chunks and keeps at least what it is asked
+         * to: asked to keep all but a few KiB, it releases nothing */
+        uint64_t release = (shortfall + rt->granularity - 1) / rt->granularity * rt->granularity;
+        uint64_t keep = used + (unused > release ? unused - release : 0);
         if (driver()->cuMemPoolTrimTo(pool, (size_t)keep) != CUDA_SUCCESS)
             continue;
         uint64_t after = reserved;

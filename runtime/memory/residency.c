@@ -2,13 +2,14 @@
  * residency.c — create, evict, restore, use, destroy; physical memory and the EVICTING
  * list. Making room is in room.c.
  */
-#include "runtime/memory/residency.h"
+#include "runtime/memory/residency_internal.h"
 
 #include "base/log.h"
 #include "base/units.h"
 #include "base/vec.h"
 #include "driver/cuerr.h"
 #include "driver/driver.h"
+#include "runtime/memory/fingerprint.h"
 #include "runtime/memory/room.h"
 #include "runtime/report/trace.h"
 
@@ -21,12 +22,12 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static const char *failed_call(const struct runtime *rt) {
+const char *residency_failed_call(const struct runtime *rt) {
     return rt->copy.failed_call ? rt->copy.failed_call : "?";
 }
 
-static void count_move(struct runtime *rt, const struct allocation *a, bool to_host,
-                       uint64_t bytes) {
+void residency_count_move(struct runtime *rt, const struct allocation *a, bool to_host,
+                          uint64_t bytes) {
     struct move_stats *m[2] = {&rt->stats.total, a->moves};
     for (int i = 0; i < 2; i++) {
         if (!m[i])
@@ -39,6 +40,12 @@ static void count_move(struct runtime *rt, const struct allocation *a, bool to_h
             m[i]->bytes_to_device += bytes;
         }
     }
+}
+
+void residency_count_bytes_to_host(struct runtime *rt, const struct allocation *a, uint64_t bytes) {
+    rt->stats.total.bytes_to_host += bytes;
+    if (a->moves)
+        a->moves->bytes_to_host += bytes;
 }
 
 /* stall_ns: host time a call spent on an allocation that was not ready for it (making
@@ -55,7 +62,7 @@ static void count_stall(struct runtime *rt, const struct allocation *a, uint64_t
 /* The component's state for the timeline: EVICTING while one of its allocations is,
  * else RESTORING, else RESIDENT while one is mapped, else EVICTED. A registry scan: only
  * when a timeline or the status line is on. */
-static void trace_component(struct runtime *rt, int component) {
+void residency_trace_component(struct runtime *rt, int component) {
     if (component < 0 || !atomic_load_explicit(&trace_active, memory_order_relaxed))
         return;
     bool evicting = false, restoring = false, mapped = false;
@@ -74,28 +81,6 @@ static void trace_component(struct runtime *rt, int component) {
                           : mapped    ? TRACE_RESIDENT
                                       : TRACE_EVICTED;
     trace_component_state(component, st, resident);
-}
-
-/* --- the EVICTING list ------------------------------------------------------------- */
-
-static int evicting_push(struct runtime *rt, struct allocation *a) {
-    if (VEC_RESERVE(rt->evicting, rt->evicting_capacity, rt->evicting_count + 1) != 0)
-        return -1;
-    rt->evicting[rt->evicting_count++] = a;
-    rt->evicting_bytes += a->mapped;
-    return 0;
-}
-
-static void evicting_drop(struct runtime *rt, const struct allocation *a) {
-    for (size_t i = 0; i < rt->evicting_count; i++) {
-        if (rt->evicting[i] == a) {
-            memmove(&rt->evicting[i], &rt->evicting[i + 1],
-                    (rt->evicting_count - i - 1) * sizeof *rt->evicting);
-            rt->evicting_count--;
-            rt->evicting_bytes -= a->mapped;
-            return;
-        }
-    }
 }
 
 /* --- physical memory ---------------------------------------------------------------- */
@@ -120,73 +105,6 @@ void residency_drain_pool(struct runtime *rt) {
             log_error("cuMemRelease failed: %s", cuerr_name(r));
         budget_sub_resident(&rt->budget, ph.size);
     }
-}
-
-/* An eviction that cannot complete: the bytes are still on the device, and stay there. */
-static void eviction_failed(struct runtime *rt, struct allocation *a) {
-    evicting_drop(rt, a);
-    allocation_set_state(a, ALLOC_RESIDENT);
-    a->backup_valid = false;
-    a->protect_epoch = rt->epoch; /* not again in this call */
-    rt->stats.failed_evictions++;
-    trace_evict_end(a->ordinal, false);
-    trace_component(rt, a->component);
-}
-
-/* EVICTING -> EVICTED, its copy known complete. The physical memory goes to the pool: a
- * restore in the same call may take it over; the call's end releases the rest. */
-static void finish_eviction(struct runtime *rt, struct allocation *a) {
-    CUresult r = driver()->cuMemUnmap(a->base, a->mapped);
-    if (r != CUDA_SUCCESS) {
-        /* Still mapped, bytes intact: it stays resident. Pooling or releasing a handle
-         * that is still mapped would break every later restore of this range. */
-        log_error("cuMemUnmap of %.1f MiB at 0x%llx failed: %s; it stays on the device",
-                  mib(a->mapped), (unsigned long long)a->base, cuerr_name(r));
-        eviction_failed(rt, a);
-        return;
-    }
-    evicting_drop(rt, a);
-    if (a->physical_prop || !handle_pool_put(&rt->pool, a->handle, a->mapped)) {
-        driver()->cuMemRelease(a->handle);
-        budget_sub_resident(&rt->budget, a->mapped);
-    }
-    a->handle = 0;
-    allocation_set_state(a, ALLOC_EVICTED);
-    a->backup_valid = true;
-    a->stream_count = 0;
-    a->streams_overflow = false;
-    trace_evict_end(a->ordinal, true);
-    trace_component(rt, a->component);
-    log_debug("evicted allocation #%llu (%.1f MiB at 0x%llx)", (unsigned long long)a->ordinal,
-              mib(a->mapped), (unsigned long long)a->base);
-}
-
-void residency_reap(struct runtime *rt) {
-    while (rt->evicting_count) {
-        struct allocation *a = rt->evicting[0];
-        if (driver()->cuEventQuery(a->ready) != CUDA_SUCCESS)
-            return; /* later ones were queued after it on the same stream */
-        finish_eviction(rt, a);
-    }
-}
-
-CUresult residency_reap_oldest(struct runtime *rt) {
-    struct allocation *a = rt->evicting[0];
-    CUresult r = copy_sync_event(&rt->copy, a->ready);
-    if (r != CUDA_SUCCESS) {
-        /* The copy failed: the bytes in the backup cannot be trusted. Keep the data. */
-        log_error("copy to host of allocation #%llu failed (%s: %s); it stays on the device",
-                  (unsigned long long)a->ordinal, failed_call(rt), cuerr_name(r));
-        eviction_failed(rt, a);
-        return r;
-    }
-    finish_eviction(rt, a);
-    return CUDA_SUCCESS;
-}
-
-void residency_finish_evictions(struct runtime *rt) {
-    while (rt->evicting_count)
-        residency_reap_oldest(rt);
 }
 
 /* Physical memory for a: a plain device allocation, or with the properties the program
@@ -300,13 +218,13 @@ CUresult residency_map_new(struct runtime *rt, struct allocation *a) {
     if (r == CUDA_SUCCESS) {
         r = map_physical(rt, a);
         if (r != CUDA_SUCCESS)
-            log_error("allocating %.1f MiB failed (%s: %s)", mib(a->size), failed_call(rt),
-                      cuerr_name(r));
+            log_error("allocating %.1f MiB failed (%s: %s)", mib(a->size),
+                      residency_failed_call(rt), cuerr_name(r));
     }
     if (r == CUDA_SUCCESS) {
         allocation_set_state(a, ALLOC_RESIDENT);
         a->last_use = ++rt->clock;
-        trace_component(rt, a->component);
+        residency_trace_component(rt, a->component);
     }
     return r;
 }
@@ -325,7 +243,7 @@ CUresult residency_quiesce(struct runtime *rt, struct allocation *a) {
         r = cuerr_note(&rt->copy.failed_call, "cuCtxSynchronize", driver()->cuCtxSynchronize());
     if (r != CUDA_SUCCESS)
         log_error("freeing allocation #%llu: cannot wait for its users (%s: %s)",
-                  (unsigned long long)a->ordinal, failed_call(rt), cuerr_name(r));
+                  (unsigned long long)a->ordinal, residency_failed_call(rt), cuerr_name(r));
     return r;
 }
 
@@ -335,7 +253,8 @@ void residency_destroy(struct runtime *rt, struct allocation *a) {
     if (a->state == ALLOC_RESTORING)
         trace_restore_end(a->ordinal, true);
     if (a->state == ALLOC_EVICTING)
-        evicting_drop(rt, a);
+        evict_drop(rt, a);
+    fingerprint_release(rt, a);
     if (allocation_mapped(a))
         unmap_release(rt, a);
     if (a->origin != ALLOC_FROM_MAPPING)
@@ -345,7 +264,7 @@ void residency_destroy(struct runtime *rt, struct allocation *a) {
     backup_free(&rt->backups, a->backup, a->size, a->backup_pinned);
     registry_remove(&rt->registry, a);
     rt->stats.tracked_bytes -= a->mapped;
-    trace_component(rt, a->component);
+    residency_trace_component(rt, a->component);
     allocation_free(a);
 }
 
@@ -358,7 +277,7 @@ CUresult residency_detach(struct runtime *rt, struct allocation *a,
         r = copy_sync_event(&rt->copy, a->ready);
     if (r != CUDA_SUCCESS) {
         log_error("handing allocation #%llu back to the program failed (%s: %s)",
-                  (unsigned long long)a->ordinal, failed_call(rt), cuerr_name(r));
+                  (unsigned long long)a->ordinal, residency_failed_call(rt), cuerr_name(r));
         return r;
     }
     if (a->state == ALLOC_RESTORING)
@@ -377,71 +296,6 @@ CUresult residency_detach(struct runtime *rt, struct allocation *a,
 
 /* --- evict / restore / use ---------------------------------------------------------- */
 
-static CUresult queue_copy_out(struct runtime *rt, struct allocation *a, uint64_t copied) {
-    CUresult r = copy_after_users(&rt->copy, a);
-    /* Restored (or prefetched) and not yet used: no user stream waited for its restore,
-     * and restores run on the other stream. The copy out must not overtake it. */
-    if (r == CUDA_SUCCESS && a->state == ALLOC_RESTORING)
-        r = copy_after_event(&rt->copy, COPY_TO_HOST, a->ready);
-    if (r == CUDA_SUCCESS && copied)
-        r = copy_to_host(&rt->copy, a->backup, a->base, a->size);
-    if (r == CUDA_SUCCESS)
-        r = copy_record(&rt->copy, COPY_TO_HOST, &a->ready);
-    return r;
-}
-
-CUresult residency_evict(struct runtime *rt, struct allocation *a) {
-    if (!allocation_evictable_state(a))
-        return CUDA_SUCCESS;
-    if (!a->backup) {
-        a->backup = backup_alloc(&rt->backups, a->size, &a->backup_pinned);
-        if (!a->backup) {
-            rt->stats.failed_evictions++;
-            return CUDA_ERROR_OUT_OF_MEMORY;
-        }
-        a->backup_valid = false;
-    }
-    uint64_t copied = a->backup_valid ? 0 : a->size;
-    bool was_restoring = a->state == ALLOC_RESTORING;
-    CUresult r = queue_copy_out(rt, a, copied);
-    if (r == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) {
-        log_debug("allocation #%llu is used by a capturing stream: not evicted now",
-                  (unsigned long long)a->ordinal);
-        return r;
-    }
-    if (r == CUDA_SUCCESS && evicting_push(rt, a) != 0)
-        r = CUDA_ERROR_OUT_OF_MEMORY;
-    if (r != CUDA_SUCCESS) {
-        log_error("evicting allocation #%llu (%.1f MiB) failed (%s: %s); it stays on the device",
-                  (unsigned long long)a->ordinal, mib(a->size), failed_call(rt), cuerr_name(r));
-        a->backup_valid = false;
-        rt->stats.failed_evictions++;
-        return r;
-    }
-    if (was_restoring) /* its copy out is ordered after the restore */
-        trace_restore_end(a->ordinal, true);
-    allocation_set_state(a, ALLOC_EVICTING);
-    a->prefetched = false;
-    count_move(rt, a, true, copied);
-    trace_evict_begin(a->ordinal, a->component, copied, rt->copy.to_host);
-    trace_component(rt, a->component);
-    return CUDA_SUCCESS;
-}
-
-/* EVICTING -> RESTORING: still mapped, take it back. Its copy out may still be reading it:
- * as after a restore, every stream that uses it next waits for `ready` (that copy), so the
- * program's writes never race with it. The backup is only trusted again for read-only
- * data. */
-static void take_back(struct runtime *rt, struct allocation *a) {
-    evicting_drop(rt, a);
-    trace_evict_end(a->ordinal, false); /* the data never left the device */
-    allocation_set_state(a, ALLOC_RESTORING);
-    if (!a->readonly)
-        a->backup_valid = false;
-    a->stream_count = 0;
-    a->streams_overflow = false;
-}
-
 /* A prefetch only uses room that is free or already being freed: it never evicts on its
  * own (the plan decided what goes). The pool's handles (evictions of this call that have
  * landed) are room too: a switch waits for the outgoing component and then prefetches
@@ -453,8 +307,8 @@ static bool room_for_prefetch(struct runtime *rt, const struct allocation *a) {
 
 CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefetch) {
     if (a->state == ALLOC_EVICTING) {
-        take_back(rt, a);
-        trace_component(rt, a->component);
+        evict_take_back(rt, a);
+        residency_trace_component(rt, a->component);
         return CUDA_SUCCESS;
     }
     if (a->state != ALLOC_EVICTED)
@@ -466,7 +320,7 @@ CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefet
         r = map_physical(rt, a);
         if (r != CUDA_SUCCESS)
             log_error("restoring allocation #%llu failed (%s: %s); its data stays on the host",
-                      (unsigned long long)a->ordinal, failed_call(rt), cuerr_name(r));
+                      (unsigned long long)a->ordinal, residency_failed_call(rt), cuerr_name(r));
     }
     if (r != CUDA_SUCCESS)
         return r;
@@ -479,16 +333,16 @@ CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefet
         copy_drain(&rt->copy, COPY_TO_DEVICE);
         unmap_release(rt, a);
         log_error("restoring allocation #%llu failed (%s: %s)", (unsigned long long)a->ordinal,
-                  failed_call(rt), cuerr_name(r));
+                  residency_failed_call(rt), cuerr_name(r));
         return r;
     }
     allocation_set_state(a, ALLOC_RESTORING);
     a->prefetched = prefetch;
     a->stream_count = 0;
     a->streams_overflow = false;
-    count_move(rt, a, false, a->size);
+    residency_count_move(rt, a, false, a->size);
     trace_restore_begin(a->ordinal, a->component, a->size, rt->copy.to_device);
-    trace_component(rt, a->component);
+    residency_trace_component(rt, a->component);
     log_debug("%s allocation #%llu (%.1f MiB at 0x%llx)", prefetch ? "prefetching" : "restoring",
               (unsigned long long)a->ordinal, mib(a->mapped), (unsigned long long)a->base);
     return CUDA_SUCCESS;
@@ -515,7 +369,7 @@ static CUresult order_after_restore(struct runtime *rt, struct allocation *a, CU
     if (driver()->cuEventQuery(a->ready) == CUDA_SUCCESS) {
         allocation_set_state(a, ALLOC_RESIDENT);
         trace_restore_end(a->ordinal, true);
-        trace_component(rt, a->component);
+        residency_trace_component(rt, a->component);
         return CUDA_SUCCESS;
     }
     uint64_t t0 = now_ns();
@@ -528,7 +382,7 @@ static CUresult order_after_restore(struct runtime *rt, struct allocation *a, CU
     if (r != CUDA_SUCCESS) {
         a->stream_count--; /* the stream is not ordered: do not count it as a user */
         log_error("ordering a stream after the restore of allocation #%llu failed (%s: %s)",
-                  (unsigned long long)a->ordinal, failed_call(rt), cuerr_name(r));
+                  (unsigned long long)a->ordinal, residency_failed_call(rt), cuerr_name(r));
     }
     return r;
 }

@@ -65,6 +65,14 @@ CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefet
  * after `ready`, marked used (LRU clock, users). */
 CUresult residency_use(struct runtime *rt, struct allocation *a, CUstream stream);
 
+/* The n allocations a copy or memset reaches (its call's, residency_use'd): their backups
+ * are stale for a known reason, so their next evictions copy without a clean check first
+ * (memory/fingerprint.h). Sources count too: the hooks do not say which range is which. */
+static inline void residency_note_written(struct allocation *const *a, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        a[i]->written = true;
+}
+
 /* Records that work queued on `stream` may use a (mapped): its eviction waits for it. For
  * work liboffload cannot see into (a launch whose parameters it cannot read). */
 void residency_note_user(struct allocation *a, CUstream stream);

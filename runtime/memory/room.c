@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "base/units.h"
+#include "runtime/memory/fingerprint.h"
 #include "runtime/memory/pools.h"
 #include "runtime/memory/residency.h"
 #include "runtime/report/trace.h"
@@ -76,6 +77,11 @@ CUresult residency_make_room(struct runtime *rt, uint64_t bytes, uint64_t limit,
         if (!failed || budget_shortfall_under(&rt->budget, bytes, limit) <= rt->pool.bytes)
             break;
     }
+    if (budget_shortfall_under(&rt->budget, bytes, limit) > rt->pool.bytes &&
+        budget_shortfall_under(&rt->budget, bytes, limit) <=
+            rt->pool.bytes + FINGERPRINT_RESULT_BYTES &&
+        fingerprint_give_back_results(rt))
+        log_debug("room for %.1f MiB: the fingerprint results made way", mib(bytes));
     if (budget_shortfall_under(&rt->budget, bytes, limit) > rt->pool.bytes) {
         log_holders(rt, bytes, limit, victims);
         return CUDA_ERROR_OUT_OF_MEMORY;

@@ -38,6 +38,10 @@ char *stats_json(const struct stats_report *r) {
     strbuf_put(&b, "  \"demand_restores\": %" PRIu64 ",\n", s->demand_restores);
     strbuf_put(&b, "  \"backup_reads\": %" PRIu64 ",\n", s->backup_reads);
     strbuf_put(&b, "  \"failed_evictions\": %" PRIu64 ",\n", s->failed_evictions);
+    strbuf_put(&b, "  \"fingerprints\": %" PRIu64 ",\n", s->fingerprints);
+    strbuf_put(&b, "  \"clean_checks\": %" PRIu64 ",\n", s->clean_checks);
+    strbuf_put(&b, "  \"clean_evictions\": %" PRIu64 ",\n", s->clean_evictions);
+    strbuf_put(&b, "  \"clean_bytes\": %" PRIu64 ",\n", s->clean_bytes);
     strbuf_put(&b, "  \"exported_kept\": %" PRIu64 ",\n", s->exported_kept);
     strbuf_put(&b, "  \"pool_trims\": %" PRIu64 ",\n", s->pool_trims);
     strbuf_put(&b, "  \"wait_ns\": %" PRIu64 ",\n  ", r->wait_ns);
@@ -90,6 +94,11 @@ void stats_log_summary(const struct stats_report *r) {
              s->total.evictions, s->total.restores, s->demand_restores, s->backup_reads,
              mib(s->total.bytes_to_host), mib(s->total.bytes_to_device), s->launches,
              (double)r->wait_ns / 1e9);
+    if (s->fingerprints)
+        log_info("summary: %" PRIu64 " clean evictions (%.1f MiB not copied to host: unchanged "
+                 "since their backup) of %" PRIu64 " checked, %" PRIu64
+                 " fingerprints taken on the device",
+                 s->clean_evictions, mib(s->clean_bytes), s->clean_checks, s->fingerprints);
     if (r->component_count)
         log_info("%-16s %10s %9s %9s %12s %12s %9s %10s %12s %12s", "component", "MiB", "evictions",
                  "restores", "MiB to host", "MiB to dev", "prefetch", "stall s", "MiB streamed",

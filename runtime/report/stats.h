@@ -24,6 +24,10 @@ struct stats {
     uint64_t demand_restores;  /* restores a launch/copy had to ask for */
     uint64_t backup_reads;     /* synchronous reads served from a host backup, no restore */
     uint64_t failed_evictions; /* evictions abandoned, data left on the device */
+    uint64_t fingerprints;     /* fingerprints taken on the device (memory/fingerprint.h) */
+    uint64_t clean_checks;     /* evictions decided by one instead of a copy */
+    uint64_t clean_evictions;  /* evictions released with no copy: the fingerprint matched */
+    uint64_t clean_bytes;      /* the bytes those did not copy to the host */
     uint64_t tracked_bytes;    /* currently tracked (mapped sizes) */
     uint64_t peak_tracked_bytes;
     uint64_t tracked_allocations; /* ever made */

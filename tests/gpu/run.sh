@@ -205,6 +205,12 @@ if pipeline_run bare; then
             note+=", liboffload peak $(gib "$(stats_peak "$OUT/stats.$name.json")")"
             note+=", moved to host $(gib "$(stats_sum "$OUT/stats.$name.json" bytes_to_host)")"
             note+=", to device $(gib "$(stats_sum "$OUT/stats.$name.json" bytes_to_device)")"
+            # the clean-eviction fingerprint (embedded PTX, JIT-compiled by this driver)
+            # runs beside every copy out: none means the module did not load
+            fps=$(pj "d.get('fingerprints', 0)" "$OUT/stats.$name.json" 2>/dev/null || echo 0)
+            ((fps > 0)) || fail "pipeline $name: no fingerprint ran (PTX not loaded? see $OUT/pipe.$name.err)"
+            note+=", $(pj "d.get('clean_evictions', 0)" "$OUT/stats.$name.json") clean evictions"
+            note+=" ($(gib "$(pj "d.get('clean_bytes', 0)" "$OUT/stats.$name.json")") not copied)"
             row "pipeline, $policy, prefetch $prefetch" \
                 "$RUN_MS ms, peak $RUN_PEAK_MIB MiB" "$note; checksum equal"
         done

@@ -4,7 +4,11 @@
  * A launch captures the argument values at enqueue time (like the real driver) into a
  * buffer laid out as the kernel's packed parameter buffer, and the stream's worker calls
  * desc->run(grid, block, args) with args[i] pointing into it.
+ *
+ * cuModuleLoadData also takes a PTX image naming kernels the simulator implements
+ * natively (builtin.h): such a module has no shared object, its functions come from there.
  */
+#include "tests/sim/builtin.h"
 #include "tests/sim/sim.h"
 
 #include <dlfcn.h>
@@ -31,6 +35,7 @@ struct sim_module {
     unsigned magic;
     int alive;
     void *dl;
+    char *ptx; /* a PTX image of built-in kernels (builtin.h), instead of dl */
     struct sim_func *funcs;
     pthread_mutex_t lock;
     struct sim_module *next; /* mods.all */
@@ -60,6 +65,23 @@ void sim_module_atfork(enum sim_fork_phase phase) {
     }
 }
 
+/* A new live module on the list: a shared object (dl) or a PTX image of built-ins. */
+static struct sim_module *module_new(void *dl, char *ptx) {
+    struct sim_module *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->magic = MODULE_MAGIC;
+    m->alive = 1;
+    m->dl = dl;
+    m->ptx = ptx;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_mutex_lock(&mods.lock);
+    m->next = mods.all;
+    mods.all = m;
+    pthread_mutex_unlock(&mods.lock);
+    return m;
+}
+
 /* Opens the shared object at path as a module (no context needed: libraries load
  * without one; the cuModule* entry points check theirs). */
 CUresult sim_module_open(CUmodule *out, const char *path) {
@@ -68,19 +90,26 @@ CUresult sim_module_open(CUmodule *out, const char *path) {
         sim_log("simcuda: cuModuleLoad(%s): %s", path, dlerror());
         return access(path, R_OK) == 0 ? CUDA_ERROR_INVALID_IMAGE : CUDA_ERROR_FILE_NOT_FOUND;
     }
-    struct sim_module *m = calloc(1, sizeof *m);
+    struct sim_module *m = module_new(dl, NULL);
     if (!m) {
         dlclose(dl);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    m->magic = MODULE_MAGIC;
-    m->alive = 1;
-    m->dl = dl;
-    pthread_mutex_init(&m->lock, NULL);
-    pthread_mutex_lock(&mods.lock);
-    m->next = mods.all;
-    mods.all = m;
-    pthread_mutex_unlock(&mods.lock);
+    *out = (CUmodule)m;
+    return CUDA_SUCCESS;
+}
+
+/* A PTX image of built-in kernels (builtin.h), or the driver's error for other PTX. */
+static CUresult module_open_ptx(CUmodule *out, const char *image) {
+    CUresult r = sim_ptx_check(image);
+    if (r != CUDA_SUCCESS)
+        return r;
+    char *ptx = strdup(image);
+    struct sim_module *m = ptx ? module_new(NULL, ptx) : NULL;
+    if (!m) {
+        free(ptx);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     *out = (CUmodule)m;
     return CUDA_SUCCESS;
 }
@@ -124,6 +153,9 @@ SIM_API CUresult cuModuleLoadData(CUmodule *module, const void *image) {
     SIM_ENTER("cuModuleLoadData");
     if (module && image && !sim_ctx_current())
         return CUDA_ERROR_INVALID_CONTEXT;
+    const unsigned char *b = image;
+    if (module && b && !(b[0] == 0x7f && b[1] == 'E') && sim_ptx_image(image))
+        return module_open_ptx(module, image);
     return sim_module_load_image(module, image);
 }
 
@@ -163,7 +195,7 @@ CUresult sim_module_function(CUfunction *hfunc, CUmodule hmod, const char *name)
     if (!f) {
         char sym[512];
         snprintf(sym, sizeof sym, "%s%s", SIMKERNEL_SYMBOL_PREFIX, name);
-        const struct simkernel_desc *d = dlsym(m->dl, sym);
+        const struct simkernel_desc *d = m->ptx ? sim_ptx_entry(m->ptx, name) : dlsym(m->dl, sym);
         if (!d) {
             r = CUDA_ERROR_NOT_FOUND;
         } else if (d->abi_version != SIMKERNEL_ABI_VERSION ||

@@ -94,6 +94,7 @@ TEST(defaults_without_a_file) {
     CHECK_STR(cfg.stats_path, "");
     CHECK_STR(cfg.trace_path, "");
     CHECK(cfg.summary);
+    CHECK(cfg.fingerprint);
     CHECK(cfg.mode == CONFIG_MODE_RUN);
     CHECK_STR(cfg.record_path, "offload.recorded.conf");
     CHECK_STR(cfg.driver_path, "libcuda.so.1");
@@ -293,13 +294,13 @@ TEST(key_errors) {
                 "offload.conf:2: unknown key 'bugdet' in [offload] (did you mean 'budget'?)");
     CHECK_ERROR("[offload]\ncolour = red\n",
                 "offload.conf:2: unknown key 'colour' in [offload] (expected sequence, policy, "
-                "budget, prefetch, min_size, log, stats, trace, record or mode)");
+                "budget, prefetch, min_size, log, stats, trace, record, mode or fingerprint)");
     CHECK_ERROR("[offload]\ndriver = /tmp/evil.so\n",
                 "offload.conf:2: unknown key 'driver' in [offload] (expected sequence, policy, "
-                "budget, prefetch, min_size, log, stats, trace, record or mode)");
+                "budget, prefetch, min_size, log, stats, trace, record, mode or fingerprint)");
     CHECK_ERROR("[offload]\nsummary = no\n",
                 "offload.conf:2: unknown key 'summary' in [offload] (expected sequence, policy, "
-                "budget, prefetch, min_size, log, stats, trace, record or mode)");
+                "budget, prefetch, min_size, log, stats, trace, record, mode or fingerprint)");
     CHECK_ERROR("[offload]\nallocs = 0-3\n",
                 "offload.conf:2: key 'allocs' belongs in [component NAME], not in [offload]");
     CHECK_ERROR("[component unet]\nalocs = 0-3\n",
@@ -657,6 +658,17 @@ TEST(component_for_ordinal) {
     config_free(&cfg);
 }
 
+TEST(fingerprint_key) {
+    CHECK(parse("[offload]\nfingerprint = no\n") == 0);
+    CHECK(!cfg.fingerprint);
+    config_free(&cfg);
+    CHECK(parse("[offload]\nfingerprint = yes\n") == 0);
+    CHECK(cfg.fingerprint);
+    config_free(&cfg);
+    CHECK_ERROR("[offload]\nfingerprint = maybe\n",
+                "offload.conf:2: unknown boolean 'maybe' (expected yes or no)");
+}
+
 TEST(component_for_kernel) {
     CHECK(parse("[component te]\nkernels = clip_*, te_[0-9]*\n"
                 "[component unet]\nkernels = *attn*, unet_?\n"
@@ -687,6 +699,7 @@ TEST(environment_overrides_the_file) {
                                       "OFFLOAD_STATS=stats.json",
                                       "OFFLOAD_TRACE=trace.json",
                                       "OFFLOAD_SUMMARY=no",
+                                      "OFFLOAD_FINGERPRINT=no",
                                       "OFFLOAD_MODE=record",
                                       "OFFLOAD_RECORD=rec.conf",
                                       "OFFLOAD_DRIVER=/opt/libcuda.so.1",
@@ -706,6 +719,7 @@ TEST(environment_overrides_the_file) {
     CHECK_STR(cfg.stats_path, "stats.json");
     CHECK_STR(cfg.trace_path, "trace.json");
     CHECK(!cfg.summary);
+    CHECK(!cfg.fingerprint);
     CHECK(cfg.mode == CONFIG_MODE_RECORD);
     CHECK_STR(cfg.record_path, "rec.conf");
     CHECK_STR(cfg.driver_path, "/opt/libcuda.so.1");
@@ -1007,6 +1021,7 @@ int main(int argc, char **argv) {
     RUN(numbers_and_enumerations);
     RUN(sequences);
     RUN(component_for_ordinal);
+    RUN(fingerprint_key);
     RUN(component_for_kernel);
     RUN(environment_overrides_the_file);
     RUN(environment_errors);

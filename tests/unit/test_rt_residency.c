@@ -83,6 +83,114 @@ TEST(illegal_transition_is_reported_and_applied) {
     allocation_free(a);
 }
 
+TEST(eviction_steps) {
+    struct allocation *a = allocation_new(100, 2 * MiB);
+    CHECK(a->fp_slot == -1 && !a->fingerprint_known);
+    CHECK(allocation_set_state(a, ALLOC_RESIDENT));
+    CHECK(allocation_set_evict_step(a, EVICT_CHECKING));
+    CHECK(a->state == ALLOC_EVICTING && a->evict_step == EVICT_CHECKING);
+    CHECK(allocation_set_evict_step(a, EVICT_COPYING)); /* the check found it changed */
+    CHECK(a->state == ALLOC_EVICTING && a->evict_step == EVICT_COPYING);
+#ifndef OFFLOAD_DEBUG
+    CHECK(!allocation_set_evict_step(a, EVICT_CHECKING)); /* a copy never becomes a check */
+#endif
+    CHECK(allocation_set_state(a, ALLOC_EVICTED));
+    CHECK(allocation_set_state(a, ALLOC_RESTORING) && allocation_set_state(a, ALLOC_EVICTING));
+    CHECK(a->evict_step == EVICT_COPYING); /* plain entry: the copy */
+    allocation_free(a);
+}
+
+/* Whether a holds `fill` everywhere but byte 0, which holds `first`. */
+static bool holds_but_first(const struct allocation *a, uint8_t first, uint8_t fill) {
+    uint8_t *buf = malloc(a->size);
+    bool same = buf && cuMemcpyDtoH_v2(buf, a->base, a->size) == CUDA_SUCCESS && buf[0] == first;
+    for (size_t i = 1; same && i < a->size; i++)
+        same = buf[i] == fill;
+    free(buf);
+    return same;
+}
+
+/* Used, evicted and restored through the state machine; the "kernel" that changes a byte
+ * is a memset liboffload does not see (as it does not see what kernels write). */
+static void use_and_sync(struct allocation *a) {
+    CHECK(residency_use(rt, a, stream_a) == CUDA_SUCCESS);
+    CHECK(!a->backup_valid);
+    runtime_unlock();
+    CHECK(cuStreamSynchronize(stream_a) == CUDA_SUCCESS);
+    runtime_lock();
+}
+
+TEST(clean_evictions_are_decided_on_the_device) {
+    struct allocation *a = tracked(0x3c);
+    struct stats before = rt->stats;
+    runtime_lock();
+    CHECK(residency_evict(rt, a) == CUDA_SUCCESS); /* first: a copy, the fingerprint beside */
+    CHECK(a->state == ALLOC_EVICTING && a->evict_step == EVICT_COPYING && a->fp_slot >= 0);
+    residency_finish_evictions(rt);
+    CHECK(a->state == ALLOC_EVICTED && a->fingerprint_known && a->fp_slot == -1);
+    CHECK_EQ_U64(rt->stats.total.bytes_to_host, before.total.bytes_to_host + a->size);
+    CHECK(residency_restore(rt, a, false) == CUDA_SUCCESS);
+    use_and_sync(a);
+    /* launches only since the backup: the check, and no copy */
+    CHECK(residency_evict(rt, a) == CUDA_SUCCESS);
+    CHECK(a->state == ALLOC_EVICTING && a->evict_step == EVICT_CHECKING);
+    residency_finish_evictions(rt);
+    CHECK(a->state == ALLOC_EVICTED && a->backup_valid);
+    CHECK_EQ_U64(rt->stats.total.bytes_to_host, before.total.bytes_to_host + a->size);
+    CHECK_EQ_U64(rt->stats.clean_evictions, before.clean_evictions + 1);
+    CHECK_EQ_U64(rt->stats.clean_bytes, before.clean_bytes + a->size);
+    /* a byte changed unseen: the check finds it, the copy follows */
+    CHECK(residency_restore(rt, a, false) == CUDA_SUCCESS);
+    use_and_sync(a);
+    CHECK(cuMemsetD8Async(a->base, 0x3d, 1, stream_a) == CUDA_SUCCESS);
+    CHECK(cuStreamSynchronize(stream_a) == CUDA_SUCCESS);
+    CHECK(residency_evict(rt, a) == CUDA_SUCCESS && a->evict_step == EVICT_CHECKING);
+    residency_finish_evictions(rt);
+    CHECK(a->state == ALLOC_EVICTED && a->fingerprint_known);
+    CHECK_EQ_U64(rt->stats.total.bytes_to_host, before.total.bytes_to_host + 2 * a->size);
+    CHECK_EQ_U64(rt->stats.clean_checks, before.clean_checks + 2);
+    CHECK_EQ_U64(rt->stats.clean_evictions, before.clean_evictions + 1);
+    CHECK(a->check_misses == 1 && a->check_skips == 1);
+    /* after a failed check the next eviction copies at once; a check taken back keeps
+     * the fingerprint (the backup is untouched) */
+    CHECK(residency_restore(rt, a, false) == CUDA_SUCCESS);
+    use_and_sync(a);
+    CHECK(residency_evict(rt, a) == CUDA_SUCCESS && a->evict_step == EVICT_COPYING);
+    residency_finish_evictions(rt);
+    CHECK(residency_restore(rt, a, false) == CUDA_SUCCESS);
+    use_and_sync(a);
+    CHECK(residency_evict(rt, a) == CUDA_SUCCESS && a->evict_step == EVICT_CHECKING);
+    CHECK(residency_restore(rt, a, false) == CUDA_SUCCESS); /* taken back */
+    CHECK(a->state == ALLOC_RESTORING && a->fingerprint_known && a->fp_slot == -1);
+    use_and_sync(a);
+    runtime_unlock();
+    CHECK(holds_but_first(a, 0x3d, 0x3c));
+    release(a);
+}
+
+/* A copy or memset that liboffload sees: the next eviction copies without a check. */
+TEST(a_known_write_skips_the_check) {
+    struct allocation *a = tracked(0x21);
+    runtime_lock();
+    CHECK(residency_evict(rt, a) == CUDA_SUCCESS);
+    residency_finish_evictions(rt);
+    CHECK(a->fingerprint_known && !a->written);
+    runtime_unlock();
+    CHECK(runtime_begin_access(a->base, 16, 0, 0, stream_a) == CUDA_SUCCESS);
+    CHECK(cuMemsetD8Async(a->base, 0x22, 16, stream_a) == CUDA_SUCCESS);
+    runtime_end_call();
+    CHECK(a->written);
+    CHECK(cuStreamSynchronize(stream_a) == CUDA_SUCCESS);
+    runtime_lock();
+    CHECK(residency_evict(rt, a) == CUDA_SUCCESS && a->evict_step == EVICT_COPYING);
+    residency_finish_evictions(rt);
+    CHECK(!a->written && a->fingerprint_known);
+    CHECK(residency_restore(rt, a, false) == CUDA_SUCCESS);
+    use_and_sync(a);
+    runtime_unlock();
+    release(a);
+}
+
 TEST(evict_and_restore_keep_the_bytes) {
     struct allocation *a = tracked(0x5a);
     uint64_t resident = rt->budget.resident, evictions = rt->stats.total.evictions;
@@ -227,7 +335,10 @@ int main(void) {
         return 1;
     RUN(transition_table);
     RUN(illegal_transition_is_reported_and_applied);
+    RUN(eviction_steps);
     RUN(evict_and_restore_keep_the_bytes);
+    RUN(clean_evictions_are_decided_on_the_device);
+    RUN(a_known_write_skips_the_check);
     RUN(readonly_backup_stays_valid);
     RUN(an_eviction_in_flight_is_taken_back);
     RUN(make_room_honours_its_limit_and_its_source);

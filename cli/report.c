@@ -32,6 +32,13 @@ static void print_table(const struct json *s, FILE *to) {
             json_u64(s, "evictions", 0), json_u64(s, "restores", 0),
             json_u64(s, "demand_restores", 0), json_u64(s, "prefetch_hits", 0),
             mib(json_u64(s, "bytes_to_host", 0)), mib(json_u64(s, "bytes_to_device", 0)));
+    uint64_t fingerprints = json_u64(s, "fingerprints", 0);
+    if (fingerprints) /* only where the check ran: fingerprint = no, readonly or no GPU code */
+        fprintf(to,
+                "%" PRIu64 " clean evictions (%.1f MiB unchanged on the device, not copied to "
+                "host), %" PRIu64 " fingerprints\n",
+                json_u64(s, "clean_evictions", 0), mib(json_u64(s, "clean_bytes", 0)),
+                fingerprints);
     fprintf(to,
             "%" PRIu64 " launches, stalled %.3f s, waited %.3f s, %" PRIu64
             " reads from host backups, %" PRIu64 " failed evictions\n",

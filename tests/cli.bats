@@ -187,6 +187,9 @@ ample_checksum() { grep -oE 'checksum: 0x[0-9a-f]{16}' "$BATS_FILE_TMPDIR/ample.
     # the table's figures are the statistics file's
     grep -qx "offload: $B/pipeline exited with status 0" "$T/err"
     grep -qE "^$(jq .evictions "$T/s.json") evictions, $(jq .restores "$T/s.json") restores " "$T/err"
+    # weights are unchanged between evictions: released without a copy, said in the table
+    [ "$(jq .clean_evictions "$T/s.json")" -gt 0 ]
+    grep -qE "^$(jq .clean_evictions "$T/s.json") clean evictions \([0-9.]+ MiB unchanged on the device, not copied to host\), $(jq .fingerprints "$T/s.json") fingerprints$" "$T/err"
     for c in text_encoder unet vae; do
         ev=$(jq --arg c "$c" '.components[] | select(.name == $c) | .evictions' "$T/s.json")
         grep -qE "^$c +[0-9.]+ +$ev " "$T/err"

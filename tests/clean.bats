@@ -70,6 +70,19 @@ offloaded() {
         $(((1 + b_ev + 1) * 64 * MIB + 16 * (w_ev + b_ev) + 8)) ]
 }
 
+@test "the timeline: a check that found the bytes changed shows the copy it led to" {
+    offloaded OFFLOAD_TRACE=$T/trace.json
+    b_ev=$(component b evictions)
+    # every eviction of B (allocation 1) copied 64 MiB, the checked one included; W's
+    # (allocation 0) after the first copied nothing
+    [ "$(jq '[.traceEvents[] | select(.cat == "evict" and .args.alloc == 1 and .args.outcome == "ok")
+             | .args.bytes] | length' "$T/trace.json")" = "$b_ev" ]
+    [ "$(jq '[.traceEvents[] | select(.cat == "evict" and .args.alloc == 1) | .args.bytes]
+             | unique' -c "$T/trace.json")" = "[$((64 * MIB))]" ]
+    [ "$(jq '[.traceEvents[] | select(.cat == "evict" and .args.alloc == 0) | .args.bytes]
+             | unique' -c "$T/trace.json")" = "[0,$((64 * MIB))]" ]
+}
+
 @test "OFFLOAD_FINGERPRINT=no: every eviction copies, as before; no module is loaded" {
     offloaded OFFLOAD_FINGERPRINT=no
     w_ev=$(component w evictions)

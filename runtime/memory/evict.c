@@ -135,6 +135,7 @@ static void decide(struct runtime *rt, struct allocation *a) {
     evicting_push(rt, a); /* cannot fail: into the room it just left */
     allocation_set_evict_step(a, EVICT_COPYING);
     residency_count_bytes_to_host(rt, a, a->size);
+    trace_evict_copies(a->ordinal, a->size);
 }
 
 /* The head of the list, its `ready` complete: finished, or (a check) decided. */

@@ -263,6 +263,15 @@ void trace_evict_end(uint64_t ordinal, bool ok) {
     move_end(false, ordinal, ok);
 }
 
+void trace_evict_copies(uint64_t ordinal, uint64_t bytes) {
+    if (!enter())
+        return;
+    uint64_t t = trace_now();
+    if (ordinal < tr.nmoves && tr.moves[ordinal].open && !tr.moves[ordinal].restore)
+        tr.moves[ordinal].bytes = bytes;
+    leave(t);
+}
+
 void trace_restore_begin(uint64_t ordinal, int component, uint64_t bytes, const void *stream) {
     move_begin(true, ordinal, component, bytes, stream);
 }

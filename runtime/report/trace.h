@@ -40,9 +40,11 @@
  *
  * Wiring (the calls the runtime makes; runtime/lifetime.c calls trace_start in
  * runtime_early_init and trace_finish in runtime_shutdown). All in runtime/memory/
- * residency.c unless said otherwise:
+ * residency.c and evict.c unless said otherwise:
  *   - trace_evict_begin: residency_evict, once `a->state = EVICTING` (bytes: the bytes
- *     copied, 0 when the backup is still current; stream: the eviction stream).
+ *     copied, 0 when the backup is still current or a clean check decides first;
+ *     stream: the eviction stream). trace_evict_copies: the check found the bytes
+ *     changed and the copy is queued after all (evict.c decide).
  *   - trace_evict_end(ok = true): finish_eviction (reached from residency_reap and
  *     residency_reap_oldest) once the memory is unmapped and released. ok = false: its cuMemUnmap
  *     failure, reap_oldest's failed copy, and residency_restore taking an EVICTING
@@ -115,6 +117,9 @@ void trace_component_state(int component, enum trace_state state, uint64_t resid
  * A begin for an ordinal whose previous copy never ended closes that one "unfinished". */
 void trace_evict_begin(uint64_t ordinal, int component, uint64_t bytes, const void *stream);
 void trace_evict_end(uint64_t ordinal, bool ok);
+/* An open eviction's copy was queued after its begin (a clean check that found the bytes
+ * changed, memory/evict.c decide): it moves BYTES after all. */
+void trace_evict_copies(uint64_t ordinal, uint64_t bytes);
 
 /* The same for the copy back to the device (a restore after an eviction, never a first
  * mapping). */

@@ -181,7 +181,7 @@ TEST(legacy_stream_refused_while_blocking_stream_captures) {
     CHECK_CU(cuStreamCreate(&other, CU_STREAM_NON_BLOCKING));
     legacy_fixture(other);
     legacy_uses_fail(blocking, NULL);
-    legacy_uses_fail(nb, blocking);              /* a blocking stream forked into it */
+    legacy_uses_fail(nb, blocking);               /* a blocking stream forked into it */
     legacy_uses_fail(CU_STREAM_PER_THREAD, NULL); /* the per-thread stream is blocking */
     legacy_fixture_free();
     cuStreamDestroy(blocking);
@@ -349,8 +349,7 @@ static int race_child(int scenario) {
     CUevent ext;
     if (cuStreamCreate(&s, CU_STREAM_NON_BLOCKING) || cuStreamCreate(&t, CU_STREAM_NON_BLOCKING) ||
         cuStreamCreate(&o, CU_STREAM_NON_BLOCKING) || cuMemAlloc(&a, 4) || cuMemAlloc(&b, 4) ||
-        cuMemAlloc(&c, 4) || cuMemAlloc(&d, 4) || cuEventCreate(&ext, 0) ||
-        cuEventRecord(ext, o))
+        cuMemAlloc(&c, 4) || cuMemAlloc(&d, 4) || cuEventCreate(&ext, 0) || cuEventRecord(ext, o))
         return 3;
     CUgraphExec x = capture_wait_graph(s, t, ext, a, b, c, d, nothing, scenario == 1);
     if (!x || cuMemsetD32Async(a, 7, 1, o) || cuEventRecord(ext, o) || cuGraphLaunch(x, s))

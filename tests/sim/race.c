@@ -529,6 +529,18 @@ void sim_race_run_node(const struct sim_op *launch, const struct sim_graph_exec 
     free(own);
 }
 
+int sim_race_running_write(uintptr_t p, size_t n) {
+    const struct sim_race_op *r = tls_running;
+    if (!sim_race_on || !r || !r->slot)
+        return 0;
+    int bad = access_range(r, r->entry, p, n, ACCESS_WRITE);
+    if (bad) {
+        atomic_fetch_add(&sim_stats.faults, 1);
+        sim_set_sticky(CUDA_ERROR_ILLEGAL_ADDRESS);
+    }
+    return bad ? -1 : 0;
+}
+
 int sim_race_host_write(const char *entry, uintptr_t p, size_t n) {
     if (!sim_race_on)
         return 0;

@@ -87,6 +87,9 @@ int sim_race_check_op(struct sim_op *op);
  * launch's event wait nodes is also ordered after that wait's event clock. */
 void sim_race_run_node(const struct sim_op *launch, const struct sim_graph_exec *x, uint32_t node,
                        struct sim_op *op);
+/* A write of [p, p+n) by the op the calling worker is running (a stream-ordered
+ * allocation or free, pool.c); -1: a race (reported, the context sticky-broken). */
+int sim_race_running_write(uintptr_t p, size_t n);
 /* A host write (cuMemUnmap, cuMemFree) of [p, p+n); -1: a race. */
 int sim_race_host_write(const char *entry, uintptr_t p, size_t n);
 uint64_t sim_races(void);

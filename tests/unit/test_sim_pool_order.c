@@ -78,8 +78,7 @@ static int race_child(enum scenario how) {
         break;
     case USE_BEFORE_FREE: /* s2 uses it (ordered after the allocation), s1 frees it */
         if (cuMemAllocAsync(&d, 4096, s1) || cuEventRecord(ev, s1) ||
-            cuStreamWaitEvent(s2, ev, 0) || cuMemsetD32Async(d, 1, 4, s2) ||
-            cuMemFreeAsync(d, s1))
+            cuStreamWaitEvent(s2, ev, 0) || cuMemsetD32Async(d, 1, 4, s2) || cuMemFreeAsync(d, s1))
             return 4;
         break;
     case ORDERED: /* the same, and the free waits for s2 */
@@ -94,8 +93,7 @@ static int race_child(enum scenario how) {
             return 4;
         while (cuEventQuery(ev) == CUDA_ERROR_NOT_READY) /* the free has run */
             usleep(1000);
-        if (cuMemAllocAsync(&e, 4096, s2) || cuMemsetD32Async(e, 2, 4, s2) ||
-            cuMemFreeAsync(e, s2))
+        if (cuMemAllocAsync(&e, 4096, s2) || cuMemsetD32Async(e, 2, 4, s2) || cuMemFreeAsync(e, s2))
             return 4;
         break;
     }

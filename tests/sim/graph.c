@@ -58,10 +58,17 @@ struct sim_graph_exec {
     size_t words;
 };
 
+/* The graphExec. Its launches are ordered after each other, whatever their streams ("each
+ * launch is ordered behind ... any previous launches of graphExec"): each depends on the
+ * last one, and the race detector orders it after that one's clock. `lock` guards current
+ * and the last launch, and is held across a launch's submission. */
 struct graph_exec_handle {
     unsigned magic;
     struct sim_graph_exec *current;
     pthread_mutex_t lock;
+    struct sim_stream *last_stream; /* the last launch: (stream, seq), NULL before the first */
+    uint64_t last_seq;
+    struct sim_vc *last_vc; /* its clock (race.c), NULL with the detector off */
 };
 
 struct sim_capture {
@@ -1180,6 +1187,7 @@ SIM_API CUresult cuGraphExecDestroy(CUgraphExec hGraphExec) {
         return CUDA_ERROR_INVALID_VALUE;
     h->magic = 0; /* queued launches keep their ops */
     sim_graph_exec_release(h->current);
+    free(h->last_vc);
     pthread_mutex_destroy(&h->lock);
     free(h);
     return CUDA_SUCCESS;
@@ -1222,14 +1230,19 @@ static CUresult graph_launch(CUgraphExec hx, CUstream hs, int pt) {
     pthread_mutex_lock(&h->lock);
     struct sim_graph_exec *x = h->current;
     atomic_fetch_add(&x->refs, 1);
-    pthread_mutex_unlock(&h->lock);
     op->u.graph.exec = x;
-    if (snapshot_waits(op, x) != 0) {
+    if (snapshot_waits(op, x) != 0 ||
+        (h->last_stream && sim_op_add_dep(op, h->last_stream, h->last_seq) != 0)) {
+        pthread_mutex_unlock(&h->lock);
         sim_op_free(op);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
+    sim_race_op_join_clock(op, h->last_vc); /* after the exec's last launch */
+    op->u.graph.clock_out = &h->last_vc;
     atomic_fetch_add(&sim_stats.launches, x->kernels);
-    sim_submit(s, op);
+    h->last_seq = sim_submit(s, op);
+    h->last_stream = s;
+    pthread_mutex_unlock(&h->lock);
     return CUDA_SUCCESS;
 }
 

@@ -178,6 +178,16 @@ void sim_race_submit(struct sim_stream *s, struct sim_op *op) {
     free(s->race_vc);
     s->race_vc = vc_copy(r->vc);
     vc_join(&s->race_vc, r->after);
+    if (op->kind == SIM_OP_GRAPH && op->u.graph.clock_out) {
+        free(*op->u.graph.clock_out); /* the launch, as the next one of its exec follows it */
+        *op->u.graph.clock_out = vc_copy(s->race_vc);
+    }
+}
+
+void sim_race_op_join_clock(struct sim_op *op, const struct sim_vc *vc) {
+    if (!sim_race_on || !op_info(op))
+        return;
+    vc_join(&op->race->pending, vc);
 }
 
 struct sim_vc *sim_race_event_clock(const struct sim_event *e) {

@@ -261,6 +261,9 @@ struct sim_op {
             /* the launch's external event waits, as the events stood at cuGraphLaunch */
             struct sim_graph_wait *waits;
             uint32_t nwaits;
+            /* where race.c leaves the launch's clock when it is submitted (its graphExec's
+             * last launch, under the exec handle's lock held across the submit) */
+            struct sim_vc **clock_out;
         } graph;
         struct {
             struct sim_event *event;

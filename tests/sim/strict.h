@@ -73,6 +73,8 @@ struct sim_vc *sim_race_event_clock(const struct sim_event *e);
  * only the nodes after an event wait node wait for the event; what follows the launch in
  * its stream follows every node). Before sim_submit. */
 void sim_race_op_join_after(struct sim_op *op, const struct sim_vc *vc);
+/* op is ordered after vc (a clock sim_race_submit left in a graph op's clock_out). */
+void sim_race_op_join_clock(struct sim_op *op, const struct sim_vc *vc);
 void sim_race_op_free(struct sim_op *op);
 /* The calling host thread has synchronised with a stream's submitted work, an event,
  * or a (kept) op it waited for. */

@@ -20,6 +20,11 @@ static CUresult fill(CUstream s, CUdeviceptr p, unsigned long long n, unsigned v
                           NULL);
 }
 
+static CUresult slow_store(CUstream s, CUdeviceptr p, unsigned v, unsigned us) {
+    void *args[] = {&p, &v, &us};
+    return cuLaunchKernel(sim_test_kernel("slow_store"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
+}
+
 static unsigned word(CUdeviceptr p) {
     unsigned v = 0xdeadbeef;
     cuMemcpyDtoH(&v, p, 4);
@@ -336,6 +341,44 @@ TEST(external_wait_holds_only_its_branch) {
     cuStreamDestroy(o);
 }
 
+/* ---- launches of one graphExec ------------------------------------------------------ */
+
+/* A graph of one 50 ms kernel writing d, captured on a. */
+static CUgraphExec slow_graph(CUstream a, CUdeviceptr d) {
+    CUgraph g;
+    CUgraphExec x = NULL;
+    if (cuStreamBeginCapture(a, CU_STREAM_CAPTURE_MODE_GLOBAL) || slow_store(a, d, 1, 50000) ||
+        cuStreamEndCapture(a, &g) || cuGraphInstantiate(&x, g, 0) || cuGraphDestroy(g))
+        return NULL;
+    return x;
+}
+
+/* "Each launch is ordered behind ... any previous launches of graphExec": two launches on
+ * unordered streams run one after the other (and, in a child with the race detector on,
+ * are no race although both write d). */
+TEST(launches_of_one_exec_are_ordered) {
+    CUstream a, b;
+    CUdeviceptr d;
+    CHECK_CU(cuStreamCreate(&a, CU_STREAM_NON_BLOCKING));
+    CHECK_CU(cuStreamCreate(&b, CU_STREAM_NON_BLOCKING));
+    CHECK_CU(cuMemAlloc(&d, 4));
+    CUgraphExec x = slow_graph(a, d);
+    CHECK(x != NULL);
+    double t0 = now_ms();
+    CHECK_CU(cuGraphLaunch(x, a));
+    CHECK_CU(cuGraphLaunch(x, b));
+    CHECK_CU(cuStreamSynchronize(b));
+    double ms = now_ms() - t0;
+    CHECK_EQ_U64(cuStreamQuery(a), CUDA_SUCCESS); /* b's launch came after a's */
+    if (ms < 100)
+        fprintf(stderr, "two launches of a 50 ms graph took %.0f ms\n", ms);
+    CHECK(ms >= 100);
+    cuGraphExecDestroy(x);
+    cuMemFree(d);
+    cuStreamDestroy(a);
+    cuStreamDestroy(b);
+}
+
 /* ---- the race detector and event wait nodes: in a child (a race is sticky) --------- */
 
 /* a is written on o (recorded in ext) and read by the graph. 0: only the node after the
@@ -344,6 +387,17 @@ TEST(external_wait_holds_only_its_branch) {
 static int race_child(int scenario) {
     if (!sim_test_setup())
         return 2;
+    if (scenario == 2) { /* two launches of one exec on unordered streams: ordered */
+        CUstream a, b;
+        CUdeviceptr d;
+        if (cuStreamCreate(&a, CU_STREAM_NON_BLOCKING) ||
+            cuStreamCreate(&b, CU_STREAM_NON_BLOCKING) || cuMemAlloc(&d, 4))
+            return 3;
+        CUgraphExec x = slow_graph(a, d);
+        if (!x || cuGraphLaunch(x, a) || cuGraphLaunch(x, b))
+            return 4;
+        return cuCtxSynchronize() == CUDA_SUCCESS ? 0 : 5;
+    }
     CUstream s, t, o;
     CUdeviceptr a, b, c, d;
     CUevent ext;
@@ -379,6 +433,15 @@ TEST(wait_node_orders_only_its_successors_for_the_detector) {
         fprintf(stderr, "status %d: %s\n", status, err);
 }
 
+TEST(launches_of_one_exec_do_not_race) {
+    int status = 0;
+    const char *err = sim_test_race_child("test_sim_capture_deps", 2, &status);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(strstr(err, "simcuda: race") == NULL);
+    if (check_current_failed)
+        fprintf(stderr, "status %d: %s\n", status, err);
+}
+
 int main(int argc, char **argv) {
     if (argc > 2 && strcmp(argv[1], "race-child") == 0)
         return race_child(atoi(argv[2]));
@@ -389,5 +452,7 @@ int main(int argc, char **argv) {
     RUN(legacy_stream_legal_uses);
     RUN(external_wait_holds_only_its_branch);
     RUN(wait_node_orders_only_its_successors_for_the_detector);
+    RUN(launches_of_one_exec_are_ordered);
+    RUN(launches_of_one_exec_do_not_race);
     return check_summary();
 }

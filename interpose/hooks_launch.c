@@ -209,8 +209,9 @@ OFFLOAD_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream) {
     return driver()->cuStreamDestroy_v2(hStream);
 }
 
-/* Stream capture: the runtime counts the captures in progress (runtime.h). A capture
- * ends at cuStreamEndCapture on its stream, with a graph or invalidated. */
+/* Stream capture: the runtime counts the captures in progress (runtime.h) and, before
+ * one begins, fences the legacy stream (copy.h). A capture ends at cuStreamEndCapture on
+ * its stream, with a graph or invalidated. */
 static CUresult capture_begun(CUresult r) {
     runtime_capture_begun(r);
     return r;
@@ -223,18 +224,22 @@ static CUresult capture_ended(CUresult r) {
 
 /* The 10.0 ABI (GLOBAL mode), exported as "cuStreamBeginCapture" (hook.h). */
 OFFLOAD_EXPORT CUresult hook_cuStreamBeginCapture_v1(CUstream hStream) {
+    runtime_capture_beginning();
     return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_v1, (hStream)));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamBeginCapture_ptsz(CUstream hStream) {
+    runtime_capture_beginning();
     return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_ptsz, (hStream)));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode) {
+    runtime_capture_beginning();
     return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_v2, (hStream, mode)));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamBeginCapture_v2_ptsz(CUstream hStream, CUstreamCaptureMode mode) {
+    runtime_capture_beginning();
     return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_v2_ptsz, (hStream, mode)));
 }
 
@@ -243,6 +248,7 @@ OFFLOAD_EXPORT CUresult cuStreamBeginCaptureToGraph(CUstream hStream, CUgraph hG
                                                     const CUgraphEdgeData *dependencyData,
                                                     size_t numDependencies,
                                                     CUstreamCaptureMode mode) {
+    runtime_capture_beginning();
     return capture_begun(
         HOOK_FORWARD(cuStreamBeginCaptureToGraph,
                      (hStream, hGraph, dependencies, dependencyData, numDependencies, mode)));
@@ -253,6 +259,7 @@ OFFLOAD_EXPORT CUresult cuStreamBeginCaptureToGraph_ptsz(CUstream hStream, CUgra
                                                          const CUgraphEdgeData *dependencyData,
                                                          size_t numDependencies,
                                                          CUstreamCaptureMode mode) {
+    runtime_capture_beginning();
     return capture_begun(
         HOOK_FORWARD(cuStreamBeginCaptureToGraph_ptsz,
                      (hStream, hGraph, dependencies, dependencyData, numDependencies, mode)));

@@ -149,6 +149,8 @@ void runtime_stream_destroyed(CUstream stream);
  * synchronises the context (cuCtxSynchronize conflicts with a capture in every mode and
  * would invalidate it). No lock. */
 void runtime_capture_begun(CUresult r);
+/* Before a cuStreamBeginCapture* is forwarded: the legacy stream's fence (copy.h). */
+void runtime_capture_beginning(void);
 void runtime_capture_ended(CUresult r);
 
 #endif /* OFFLOAD_RUNTIME_H */

@@ -230,6 +230,27 @@ fork_exit_conf() {
     [ "$(json "$T/stats.json" 'd["peak_resident_bytes"] <= 16 << 20')" = True ]
 }
 
+@test "graphs: captures on blocking streams: liboffload never touches the legacy stream while they last" {
+    # While a blocking stream captures, any use of the legacy stream is
+    # CUDA_ERROR_STREAM_CAPTURE_IMPLICIT and invalidates the capture. Every buffer was also
+    # used on the legacy stream: liboffload once recorded its eviction event there (the
+    # program's capture invalidated, then out of budget); now it fences the legacy stream
+    # before each capture begins and orders evictions after that fence.
+    SIMCUDA_MEMORY=64MiB run "$B/progs/capture_pressure" "$KERNELS" blocking
+    echo "$output"
+    [ "$status" -eq 0 ]
+    ref=$(echo "$output" | grep -E '^checksum: [0-9a-f]{8}$')
+    SIMCUDA_LOG=1 SIMCUDA_MEMORY=64MiB OFFLOAD_BUDGET=16MiB OFFLOAD_STATS=$T/stats.json \
+        LD_PRELOAD=$LIB run "$B/progs/capture_pressure" "$KERNELS" blocking
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$(echo "$output" | grep -E '^checksum: ')" = "$ref" ]
+    [ -z "$(echo "$output" | grep 'offload: ')" ]
+    [ -z "$(echo "$output" | grep 'capture invalidated')" ]
+    [ "$(json "$T/stats.json" 'd["demand_restores"] >= 12 and d["evictions"] >= 12')" = True ]
+    [ "$(json "$T/stats.json" 'd["peak_resident_bytes"] <= 16 << 20')" = True ]
+}
+
 @test "graphs: the program's cuMemAlloc and cuMemFree during a GLOBAL capture fail as on the bare driver" {
     # Refused (nothing allocated, nothing freed, the capture invalidated), allowed in a
     # RELAXED thread; liboffload once freed tracked memory half-way and said success.

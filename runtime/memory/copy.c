@@ -44,13 +44,36 @@ uint64_t copy_thread_id(CUstream stream) {
     return stream == CU_STREAM_PER_THREAD ? (uint64_t)(uintptr_t)pthread_self() : 0;
 }
 
-bool copy_stream_capturing(CUstream stream) {
+/* CAPTURING: the stream captures; UNUSABLE: the legacy stream while a blocking stream
+ * captures (cuStreamIsCapturing answers CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, and does not
+ * invalidate anything: the one question that may be asked of it then). */
+enum stream_capture { NOT_CAPTURING, CAPTURING, UNUSABLE };
+
+static enum stream_capture stream_capture(CUstream stream) {
     CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
     if (!driver()->cuStreamIsCapturing)
-        return false;
-    if (driver()->cuStreamIsCapturing(stream, &status) != CUDA_SUCCESS)
-        return false;
-    return status != CU_STREAM_CAPTURE_STATUS_NONE;
+        return NOT_CAPTURING;
+    CUresult r = driver()->cuStreamIsCapturing(stream, &status);
+    if (r == CUDA_ERROR_STREAM_CAPTURE_IMPLICIT)
+        return UNUSABLE;
+    if (r != CUDA_SUCCESS)
+        return NOT_CAPTURING;
+    return status != CU_STREAM_CAPTURE_STATUS_NONE ? CAPTURING : NOT_CAPTURING;
+}
+
+bool copy_stream_capturing(CUstream stream) {
+    return stream_capture(stream) != NOT_CAPTURING;
+}
+
+int copy_legacy_fence = LEGACY_UNUSED;
+
+static bool is_legacy(CUstream stream) {
+    return stream == CU_STREAM_LEGACY || stream == NULL;
+}
+
+void copy_note_use(CUstream stream) {
+    if (is_legacy(stream))
+        copy_legacy_fence = LEGACY_USED;
 }
 
 /* The reusable event for a program stream. */
@@ -107,10 +130,18 @@ static CUresult context_sync(struct copy_engine *ce) {
     return r;
 }
 
+/* The legacy stream is unusable and its fence event stands for all its work. */
+static bool fenced(enum stream_capture c) {
+    return c == UNUSABLE && copy_legacy_fence == LEGACY_FENCED;
+}
+
 CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a) {
-    for (unsigned i = 0; i < a->stream_count; i++)
-        if (nameable(&a->streams[i]) && copy_stream_capturing(a->streams[i].stream))
+    enum stream_capture cap[ALLOCATION_MAX_STREAMS];
+    for (unsigned i = 0; i < a->stream_count; i++) {
+        cap[i] = nameable(&a->streams[i]) ? stream_capture(a->streams[i].stream) : NOT_CAPTURING;
+        if (cap[i] != NOT_CAPTURING && !fenced(cap[i]))
             return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    }
     if (needs_context_sync(a)) {
         /* A user we cannot record an event on: wait for the whole context, rare. */
         return context_sync(ce);
@@ -118,7 +149,7 @@ CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a) {
     for (unsigned i = 0; i < a->stream_count; i++) {
         CUevent ev;
         CUresult r = stream_event(ce, a->streams[i].stream, &ev);
-        if (r == CUDA_SUCCESS)
+        if (r == CUDA_SUCCESS && cap[i] == NOT_CAPTURING) /* else the fence, as recorded */
             r = cuerr_note(&ce->failed_call, "cuEventRecord",
                            driver()->cuEventRecord(ev, a->streams[i].stream));
         if (r == CUDA_SUCCESS)
@@ -135,9 +166,15 @@ CUresult copy_sync_users(struct copy_engine *ce, const struct allocation *a) {
         return context_sync(ce);
     for (unsigned i = 0; i < a->stream_count; i++) {
         CUstream s = a->streams[i].stream;
-        if (copy_stream_capturing(s))
+        enum stream_capture c = stream_capture(s);
+        if (c == CAPTURING)
             continue; /* nothing of it runs until the graph is launched */
-        CUresult r = copy_sync_stream(ce, s);
+        CUevent ev;
+        if (c == UNUSABLE && !fenced(c))
+            return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+        CUresult r = c == UNUSABLE ? stream_event(ce, s, &ev) : copy_sync_stream(ce, s);
+        if (r == CUDA_SUCCESS && c == UNUSABLE)
+            r = copy_sync_event(ce, ev);
         if (r != CUDA_SUCCESS)
             return r;
     }
@@ -152,6 +189,15 @@ CUresult copy_sync_stream(struct copy_engine *ce, CUstream stream) {
     if (r == CUDA_SUCCESS)
         r = copy_sync_event(ce, ev);
     return r;
+}
+
+void copy_fence_legacy(struct copy_engine *ce) {
+    CUevent ev;
+    if (copy_legacy_fence != LEGACY_USED || stream_capture(CU_STREAM_LEGACY) != NOT_CAPTURING)
+        return; /* nothing to fence, or unusable already: the fence of that capture stands */
+    if (stream_event(ce, CU_STREAM_LEGACY, &ev) == CUDA_SUCCESS &&
+        driver()->cuEventRecord(ev, CU_STREAM_LEGACY) == CUDA_SUCCESS)
+        copy_legacy_fence = LEGACY_FENCED;
 }
 
 CUresult copy_to_host(struct copy_engine *ce, void *dst, CUdeviceptr src, size_t bytes) {

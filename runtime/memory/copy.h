@@ -43,6 +43,20 @@ struct copy_engine {
  * instead of calling cuCtxSynchronize, which would invalidate it. */
 extern atomic_int copy_captures;
 
+/* The legacy stream while a blocking stream captures: any use of it (an event record, a
+ * wait, a query) is CUDA_ERROR_STREAM_CAPTURE_IMPLICIT and invalidates the program's
+ * capture. So before each capture begins, if the program used tracked memory on the
+ * legacy stream since the last time, its event is recorded (a fence): while the legacy
+ * stream is unusable nothing new reaches it, and that event stands for all its work.
+ * copy_legacy_fence is LEGACY_UNUSED (no tracked use), LEGACY_USED (used since the last
+ * fence) or LEGACY_FENCED. Under the runtime lock. */
+enum { LEGACY_UNUSED, LEGACY_USED, LEGACY_FENCED };
+extern int copy_legacy_fence;
+/* A tracked allocation's user is `stream` (residency.c). */
+void copy_note_use(CUstream stream);
+/* Before a cuStreamBeginCapture*: the fence above, when needed and possible. */
+void copy_fence_legacy(struct copy_engine *ce);
+
 /* Creates the two streams. */
 CUresult copy_engine_start(struct copy_engine *ce);
 

@@ -2,7 +2,7 @@
  * capture_pressure.c — stream capture in GLOBAL and THREAD_LOCAL mode while liboffload
  * must restore and evict to let the captured kernels' buffers in.
  *
- *   capture_pressure MODULE     (MODULE: pressure_kernels)
+ *   capture_pressure MODULE [blocking]     (MODULE: pressure_kernels)
  *
  * A, B, C, D: 8 MiB each. C and D are used last (on stream u), so under a 16 MiB budget A
  * and B are evicted when a capture on s begins. The capture forks onto t and joins back:
@@ -12,6 +12,9 @@
  * "potentially unsafe" call. Between captures and launches C and D are used again, so
  * every graph launch restores A and B. The same program on the bare driver gives the same
  * words; it checks them against a host model and prints "checksum: XXXXXXXX".
+ * With `blocking`, s, t and u are blocking streams: while one captures the legacy stream
+ * may not be used (CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, the capture invalidated), and every
+ * buffer is also used on it, so liboffload must not order its evictions after it then.
  */
 #include "tests/progs/prog_check.h"
 
@@ -19,11 +22,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define WORDS (2u << 20) /* 8 MiB of unsigned */
 #define MASK 0x5a5a5a5au
 
 static CUfunction add, xor_copy;
+static int legacy_too;
 
 static void add_u32(CUstream s, CUdeviceptr *p, unsigned delta) {
     static unsigned long long n = WORDS;
@@ -66,7 +71,12 @@ static void use_c_d(CUstream u, CUdeviceptr *c, CUdeviceptr *d, unsigned *hc, un
                     unsigned delta) {
     add_u32(u, c, delta);
     add_u32(u, d, delta + 1);
+    if (legacy_too) { /* blocking mode: the legacy stream uses C and D too */
+        add_u32(NULL, c, 0);
+        add_u32(NULL, d, 0);
+    }
     PROG_CHECK_CU(cuStreamSynchronize(u));
+    PROG_CHECK_CU(cuStreamSynchronize(NULL));
     for (unsigned i = 0; i < WORDS; i++) {
         hc[i] += delta;
         hd[i] += delta + 1;
@@ -95,8 +105,10 @@ static uint32_t check_and_sum(CUdeviceptr p, const unsigned *model, unsigned *tm
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2)
+    if (argc != 2 && (argc != 3 || strcmp(argv[2], "blocking") != 0))
         return 2;
+    unsigned flags = argc == 3 ? 0 : CU_STREAM_NON_BLOCKING;
+    legacy_too = flags == 0;
     CUdevice dev;
     CUmodule mod;
     CUstream s, t, u;
@@ -109,9 +121,9 @@ int main(int argc, char **argv) {
     PROG_CHECK_CU(cuModuleLoad(&mod, argv[1]));
     PROG_CHECK_CU(cuModuleGetFunction(&add, mod, "add_u32"));
     PROG_CHECK_CU(cuModuleGetFunction(&xor_copy, mod, "xor_copy_u32"));
-    PROG_CHECK_CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
-    PROG_CHECK_CU(cuStreamCreate(&t, CU_STREAM_NON_BLOCKING));
-    PROG_CHECK_CU(cuStreamCreate(&u, CU_STREAM_NON_BLOCKING));
+    PROG_CHECK_CU(cuStreamCreate(&s, flags));
+    PROG_CHECK_CU(cuStreamCreate(&t, flags));
+    PROG_CHECK_CU(cuStreamCreate(&u, flags));
     for (unsigned i = 0; i < WORDS; i++) {
         h[0][i] = i * 2654435761u;
         h[1][i] = i ^ 0x12345678u;
@@ -125,6 +137,9 @@ int main(int argc, char **argv) {
     }
     add_u32(s, &a, 0); /* A and B have users s and t, C and D u */
     add_u32(t, &b, 0);
+    if (flags == 0) /* and the legacy stream */
+        for (int k = 0; k < 4; k++)
+            add_u32(NULL, bufs[k], 0);
     PROG_CHECK_CU(cuCtxSynchronize());
     use_c_d(u, &c, &d, h[2], h[3], 3);
 

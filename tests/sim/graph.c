@@ -58,10 +58,17 @@ struct sim_graph_exec {
     size_t words;
 };
 
+/* The graphExec. Its launches are ordered after each other, whatever their streams ("each
+ * launch is ordered behind ... any previous launches of graphExec"): each depends on the
+ * last one, and the race detector orders it after that one's clock. `lock` guards current
+ * and the last launch, and is held across a launch's submission. */
 struct graph_exec_handle {
     unsigned magic;
     struct sim_graph_exec *current;
     pthread_mutex_t lock;
+    struct sim_stream *last_stream; /* the last launch: (stream, seq), NULL before the first */
+    uint64_t last_seq;
+    struct sim_vc *last_vc; /* its clock (race.c), NULL with the detector off */
 };
 
 struct sim_capture {
@@ -71,7 +78,8 @@ struct sim_capture {
     CUstreamCaptureMode mode;
     pthread_t owner; /* the thread that began it */
     int invalidated;
-    struct sim_capture *next;        /* gr.all */
+    int blocking;             /* a blocking stream takes part: the legacy stream is unusable */
+    struct sim_capture *next; /* gr.all */
     struct sim_capture *active_next; /* gr.active, until it ends */
 };
 
@@ -82,6 +90,7 @@ static struct {
     struct sim_capture *all;    /* every capture, kept: streams and events may name one */
     struct sim_capture *active; /* the captures not ended yet */
     atomic_int strict;          /* how many of them were not begun RELAXED */
+    atomic_int blocking;        /* how many of them have a blocking stream */
 } gr = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void graph_queue_atfork(enum sim_fork_phase phase);
@@ -144,6 +153,15 @@ static CUgraphNodeType node_type(const struct sim_op *op) {
     default:
         return CU_GRAPH_NODE_TYPE_EMPTY;
     }
+}
+
+/* With gr.lock held: s takes part in c; a blocking stream makes the legacy stream
+ * unusable while c lasts. */
+static void mark_blocking(struct sim_capture *c, const struct sim_stream *s) {
+    if (c->blocking || (s->flags & CU_STREAM_NON_BLOCKING))
+        return;
+    c->blocking = 1;
+    atomic_fetch_add(&gr.blocking, 1);
 }
 
 /* With gr.lock held. */
@@ -243,10 +261,12 @@ CUresult sim_capture_wait(struct sim_stream *s, struct sim_event *e) {
         r = CUDA_ERROR_STREAM_CAPTURE_MERGE;
     } else if (!s->capture) {
         /* fork: s joins the capture, after the event's nodes */
-        if (set_deps(s, e->cap_nodes, e->ncap_nodes) != 0)
+        if (set_deps(s, e->cap_nodes, e->ncap_nodes) != 0) {
             r = CUDA_ERROR_OUT_OF_MEMORY;
-        else
+        } else {
             s->capture = e->cap;
+            mark_blocking(e->cap, s);
+        }
     } else {
         /* join: s's next node also depends on the event's nodes */
         size_t n = s->ncap_deps + e->ncap_nodes;
@@ -365,6 +385,24 @@ CUresult sim_capture_conflict_event(struct sim_event *e) {
     return captured ? CUDA_ERROR_CAPTURED_EVENT : CUDA_SUCCESS;
 }
 
+CUresult sim_capture_legacy_use(struct sim_stream *s, int invalidate) {
+    if (s->kind != SIM_STREAM_LEGACY || !atomic_load_explicit(&gr.blocking, memory_order_acquire))
+        return CUDA_SUCCESS;
+    int implicit = 0;
+    pthread_mutex_lock(&gr.lock);
+    for (struct sim_capture *c = gr.active; c; c = c->active_next)
+        if (c->blocking && c->origin->ctx == s->ctx) {
+            implicit = 1;
+            if (invalidate)
+                c->invalidated = 1;
+        }
+    pthread_mutex_unlock(&gr.lock);
+    if (implicit)
+        sim_log("simcuda: %s: the legacy stream while a blocking stream captures: refused%s",
+                sim_tls_entry, invalidate ? ", the capture invalidated" : "");
+    return implicit ? CUDA_ERROR_STREAM_CAPTURE_IMPLICIT : CUDA_SUCCESS;
+}
+
 int sim_stream_is_capturing(struct sim_stream *s) {
     if (!s->capture)
         return 0; /* the fast path: one load */
@@ -418,6 +456,7 @@ static CUresult begin_capture(CUstream h, CUstreamCaptureMode mode, int pt) {
             atomic_fetch_add(&gr.strict, 1);
         s->capture = c;
         s->ncap_deps = 0;
+        mark_blocking(c, s);
     }
     pthread_mutex_unlock(&gr.lock);
     if (r != CUDA_SUCCESS) {
@@ -473,6 +512,8 @@ static CUresult end_capture(CUstream h, CUgraph *out, int pt) {
         }
     if (c->mode != CU_STREAM_CAPTURE_MODE_RELAXED)
         atomic_fetch_sub(&gr.strict, 1);
+    if (c->blocking)
+        atomic_fetch_sub(&gr.blocking, 1);
     pthread_mutex_unlock(&gr.lock);
     CUresult r = CUDA_SUCCESS;
     if (c->invalidated) {
@@ -504,7 +545,12 @@ static CUresult capture_info(CUstream h, CUstreamCaptureStatus *status, cuuint64
                              const CUgraphEdgeData **edges, size_t *ndeps, int pt) {
     if (!status)
         return CUDA_ERROR_INVALID_VALUE;
-    RESOLVE(h, pt, s);
+    struct sim_stream *s;
+    CUresult r = sim_stream_lookup(h, pt, &s);
+    if (r == CUDA_SUCCESS) /* the legacy stream's status is unspecified; not invalidated */
+        r = sim_capture_legacy_use(s, 0);
+    if (r != CUDA_SUCCESS)
+        return r;
     pthread_mutex_lock(&gr.lock);
     struct sim_capture *c = s->capture;
     if (c && c->graph == NULL) {
@@ -988,7 +1034,18 @@ static void graph_queue_atfork(enum sim_fork_phase phase) {
     }
 }
 
+/* An event wait node waits here, on whichever thread runs it: only the nodes after it
+ * wait for the event, as on a GPU; independent branches go on. */
+static void wait_for_event(struct graph_run *run, uint32_t i) {
+    const struct sim_op *launch = run->launch;
+    for (uint32_t k = 0; k < launch->u.graph.nwaits; k++)
+        if (launch->u.graph.waits[k].node == i && launch->u.graph.waits[k].on)
+            sim_stream_wait_seq(launch->u.graph.waits[k].on, launch->u.graph.waits[k].seq);
+}
+
 static void run_node(struct graph_run *run, uint32_t i) {
+    if (run->x->ops[i]->kind == SIM_OP_WAIT_EVENT)
+        wait_for_event(run, i);
     sim_jitter(NULL);
     sim_race_run_node(run->launch, run->x, i, run->x->ops[i]);
 }
@@ -1130,9 +1187,34 @@ SIM_API CUresult cuGraphExecDestroy(CUgraphExec hGraphExec) {
         return CUDA_ERROR_INVALID_VALUE;
     h->magic = 0; /* queued launches keep their ops */
     sim_graph_exec_release(h->current);
+    free(h->last_vc);
     pthread_mutex_destroy(&h->lock);
     free(h);
     return CUDA_SUCCESS;
+}
+
+/* The launch's external event waits: each event as it stands now (cuGraphLaunch time).
+ * Its wait node waits for it when it runs; what follows the launch in its stream is
+ * ordered after it (the launch completes after every node). 0, or -1 without memory. */
+static int snapshot_waits(struct sim_op *op, const struct sim_graph_exec *x) {
+    uint32_t n = 0;
+    for (size_t i = 0; i < x->n; i++)
+        n += x->ops[i]->kind == SIM_OP_WAIT_EVENT;
+    if (!n)
+        return 0;
+    struct sim_graph_wait *w = calloc(n, sizeof *w);
+    if (!w)
+        return -1;
+    op->u.graph.waits = w;
+    for (size_t i = 0; i < x->n; i++) {
+        if (x->ops[i]->kind != SIM_OP_WAIT_EVENT)
+            continue;
+        struct sim_graph_wait *wi = &w[op->u.graph.nwaits++];
+        wi->node = (uint32_t)i;
+        sim_event_snapshot(x->ops[i]->u.wait.event, &wi->on, &wi->seq, &wi->vc);
+        sim_race_op_join_after(op, wi->vc);
+    }
+    return 0;
 }
 
 static CUresult graph_launch(CUgraphExec hx, CUstream hs, int pt) {
@@ -1148,17 +1230,19 @@ static CUresult graph_launch(CUgraphExec hx, CUstream hs, int pt) {
     pthread_mutex_lock(&h->lock);
     struct sim_graph_exec *x = h->current;
     atomic_fetch_add(&x->refs, 1);
-    pthread_mutex_unlock(&h->lock);
     op->u.graph.exec = x;
-    /* external event waits: the launch waits for what each event stands for now */
-    for (size_t i = 0; i < x->n; i++)
-        if (x->ops[i]->kind == SIM_OP_WAIT_EVENT &&
-            sim_op_after_event(op, x->ops[i]->u.wait.event)) {
-            sim_op_free(op);
-            return CUDA_ERROR_OUT_OF_MEMORY;
-        }
+    if (snapshot_waits(op, x) != 0 ||
+        (h->last_stream && sim_op_add_dep(op, h->last_stream, h->last_seq) != 0)) {
+        pthread_mutex_unlock(&h->lock);
+        sim_op_free(op);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    sim_race_op_join_clock(op, h->last_vc); /* after the exec's last launch */
+    op->u.graph.clock_out = &h->last_vc;
     atomic_fetch_add(&sim_stats.launches, x->kernels);
-    sim_submit(s, op);
+    h->last_seq = sim_submit(s, op);
+    h->last_stream = s;
+    pthread_mutex_unlock(&h->lock);
     return CUDA_SUCCESS;
 }
 

@@ -10,10 +10,12 @@
  *  - in stream order, from the point its allocating stream reaches the allocation to the
  *    point the freeing stream reaches the free: what running work is validated against.
  *    Both points are ops queued on the stream (host functions of this file): the first
- *    opens the pages (mprotect read/write, poisoned when the memory held an earlier
- *    allocation), the second closes them (PROT_NONE). So a copy that runs before the
+ *    opens the pages (mprotect read/write, poisoned over the whole piece, fresh or
+ *    reused), the second closes them (PROT_NONE). So a copy that runs before the
  *    allocation or after the free fails as one on unmapped memory does (the context is
- *    sticky-broken), and a kernel touching it faults, whichever stream it runs on.
+ *    sticky-broken), and a kernel touching it faults, whichever stream it runs on. For
+ *    the race detector both points write the piece, so such a use races with them
+ *    whatever the timing.
  * Freed pieces go back to the pool's free list with the free's place in stream order,
  * and a later allocation reuses a piece only as the driver's reuse policies allow:
  *  - freed on the allocating stream, or freed where the host has since synchronized
@@ -42,7 +44,6 @@
 
 #define PAGE 4096u
 #define POOL_MAGIC 0x4d504f4cu
-#define POISON_BYTES 64
 
 struct sim_pool;
 
@@ -62,7 +63,6 @@ struct freed {
     struct chunk *chunk;
     struct sim_stream *stream; /* of the free; NULL: any stream may reuse it now */
     uint64_t seq;              /* the free's op on that stream */
-    int used_before;           /* held an allocation: poisoned when reused */
 };
 
 struct alloc {
@@ -309,7 +309,6 @@ static void coalesce(struct sim_pool *pool) {
             a->end = b->end;
             if (b->seq > a->seq)
                 a->seq = b->seq; /* one stream: the later free is the later point */
-            a->used_before |= b->used_before;
             vremove(&pool->freed, i + 1);
         } else {
             i++;
@@ -332,30 +331,24 @@ static long find_piece(const struct sim_pool *pool, size_t need, enum reuse want
 
 struct pool_op {
     int is_free;
-    int poison;
     uintptr_t start;
     size_t bytes;
     struct chunk *chunk;
 };
 
-static void poison(unsigned char *p, size_t n) {
-    static const unsigned char word[8] = {0xDE, 0xAD, 0xBE, 0xEF, 0x5E, 0xC0, 0xDE, 0xAD};
-    for (size_t at = 0; at < n; at += PAGE)
-        for (size_t k = 0; k < POISON_BYTES; k += sizeof word) {
-            memcpy(p + at + k, word, sizeof word);
-            memcpy(p + at + PAGE - POISON_BYTES + k, word, sizeof word);
-        }
-}
-
 /* Runs on the stream's worker when the stream reaches the allocation or the free. */
 static void pool_op_run(void *data) {
     struct pool_op *o = data;
+    /* both points write the whole piece for the race detector: work on another stream
+     * not ordered after the allocation, or not ordered before the free, races with it */
+    (void)sim_race_running_write(o->start, o->bytes);
     sim_mem_write_lock();
     if (!o->is_free) {
         struct span sp = {o->start, o->start + o->bytes, o->chunk};
         mprotect((void *)o->start, o->bytes, PROT_READ | PROT_WRITE);
-        if (o->poison)
-            poison((unsigned char *)o->start, o->bytes);
+        /* fresh or reused: poison over the whole piece, nothing written yet */
+        sim_poison_fill((void *)o->start, o->bytes);
+        sim_shadow_fresh(o->start, o->bytes);
         vinsert(&po.live, &sp);
     } else {
         long i = vfind(&po.live, o->start);
@@ -428,7 +421,6 @@ static CUresult pool_take(struct sim_pool *pool, size_t need, struct sim_stream 
     o->start = f->start;
     o->bytes = need;
     o->chunk = f->chunk;
-    o->poison = f->used_before;
     f->start += need;
     if (f->start == f->end)
         vremove(&pool->freed, (size_t)i);
@@ -517,7 +509,7 @@ static CUresult free_async(CUdeviceptr dptr, CUstream h, int per_thread) {
     o->start = dptr;
     o->bytes = bytes;
     o->chunk = c;
-    struct freed f = {dptr, dptr + bytes, c, s, 0, 1};
+    struct freed f = {dptr, dptr + bytes, c, s, 0};
     f.seq = sim_submit(s, op);
     sim_mem_write_lock();
     if (vinsert(&c->pool->freed, &f) != 0) {
@@ -538,7 +530,7 @@ CUresult sim_pool_free_now_locked(uintptr_t p) {
     if (i >= 0)
         vremove(&po.live, (size_t)i);
     mprotect((void *)p, bytes, PROT_NONE);
-    struct freed f = {p, p + bytes, c, NULL, 0, 1};
+    struct freed f = {p, p + bytes, c, NULL, 0};
     vinsert(&c->pool->freed, &f);
     chunk_settled(c);
     return CUDA_SUCCESS;

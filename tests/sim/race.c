@@ -106,6 +106,7 @@ struct sim_race_op {
     uint32_t slot, clock;   /* the epoch */
     struct sim_vc *vc;      /* covers every epoch that happens before it */
     struct sim_vc *pending; /* joined before submission */
+    struct sim_vc *after;   /* joined into its stream's clock after it, not into it */
     const char *entry;
     const void *stream;
     /* a node of a launched graph: the nodes of one launch share its epoch, the graph's
@@ -136,6 +137,7 @@ void sim_race_op_free(struct sim_op *op) {
         return;
     free(op->race->vc);
     free(op->race->pending);
+    free(op->race->after);
     free(op->race);
     op->race = NULL;
 }
@@ -175,6 +177,27 @@ void sim_race_submit(struct sim_stream *s, struct sim_op *op) {
     vc_set(&r->vc, r->slot, r->clock);
     free(s->race_vc);
     s->race_vc = vc_copy(r->vc);
+    vc_join(&s->race_vc, r->after);
+    if (op->kind == SIM_OP_GRAPH && op->u.graph.clock_out) {
+        free(*op->u.graph.clock_out); /* the launch, as the next one of its exec follows it */
+        *op->u.graph.clock_out = vc_copy(s->race_vc);
+    }
+}
+
+void sim_race_op_join_clock(struct sim_op *op, const struct sim_vc *vc) {
+    if (!sim_race_on || !op_info(op))
+        return;
+    vc_join(&op->race->pending, vc);
+}
+
+struct sim_vc *sim_race_event_clock(const struct sim_event *e) {
+    return sim_race_on ? vc_copy(e->race_vc) : NULL;
+}
+
+void sim_race_op_join_after(struct sim_op *op, const struct sim_vc *vc) {
+    if (!sim_race_on || !op_info(op))
+        return;
+    vc_join(&op->race->after, vc);
 }
 
 /* With the events' lock held, after the record op was submitted. */
@@ -497,10 +520,35 @@ void sim_race_run_node(const struct sim_op *launch, const struct sim_graph_exec 
     struct sim_race_op r = *launch->race;
     r.graph = x;
     r.node = node;
+    /* after an event wait node (or at it): the event's clock too, in a clock of its own */
+    struct sim_vc *own = NULL;
+    for (uint32_t i = 0; i < launch->u.graph.nwaits; i++) {
+        const struct sim_graph_wait *w = &launch->u.graph.waits[i];
+        if (!w->vc || (w->node != node && !sim_graph_node_before(x, w->node, node)))
+            continue;
+        if (!own)
+            vc_join(&own, r.vc);
+        vc_join(&own, w->vc);
+    }
+    if (own)
+        r.vc = own;
     struct sim_race_op *saved = tls_running;
     tls_running = &r;
     sim_op_execute(op);
     tls_running = saved;
+    free(own);
+}
+
+int sim_race_running_write(uintptr_t p, size_t n) {
+    const struct sim_race_op *r = tls_running;
+    if (!sim_race_on || !r || !r->slot)
+        return 0;
+    int bad = access_range(r, r->entry, p, n, ACCESS_WRITE);
+    if (bad) {
+        atomic_fetch_add(&sim_stats.faults, 1);
+        sim_set_sticky(CUDA_ERROR_ILLEGAL_ADDRESS);
+    }
+    return bad ? -1 : 0;
 }
 
 int sim_race_host_write(const char *entry, uintptr_t p, size_t n) {
@@ -509,7 +557,8 @@ int sim_race_host_write(const char *entry, uintptr_t p, size_t n) {
     struct host_clock *h = host_lock();
     h->clock++;
     vc_set(&h->vc, h->slot, h->clock);
-    struct sim_race_op r = {h->slot, h->clock, vc_copy(h->vc), NULL, entry, NULL, NULL, 0};
+    struct sim_race_op r = {
+        .slot = h->slot, .clock = h->clock, .vc = vc_copy(h->vc), .entry = entry};
     host_unlock();
     int bad = access_range(&r, entry, p, n, ACCESS_WRITE);
     free(r.vc);

@@ -201,6 +201,16 @@ struct sim_race_op; /* race.c: an op's epoch and clock */
 struct sim_graph_exec;
 struct sim_node;
 
+/* A graph launch's event wait node `node`: it waits for (on, seq), the event's last
+ * record when cuGraphLaunch was called, and the nodes after it are ordered after `vc`,
+ * that record's clock (race.c; NULL when the detector is off). */
+struct sim_graph_wait {
+    uint32_t node;
+    struct sim_stream *on; /* NULL: never recorded, no wait */
+    uint64_t seq;
+    struct sim_vc *vc;
+};
+
 struct sim_op {
     struct sim_op *next;
     enum sim_op_kind kind;
@@ -248,6 +258,12 @@ struct sim_op {
         } record;
         struct {
             struct sim_graph_exec *exec;
+            /* the launch's external event waits, as the events stood at cuGraphLaunch */
+            struct sim_graph_wait *waits;
+            uint32_t nwaits;
+            /* where race.c leaves the launch's clock when it is submitted (its graphExec's
+             * last launch, under the exec handle's lock held across the submit) */
+            struct sim_vc **clock_out;
         } graph;
         struct {
             struct sim_event *event;
@@ -301,8 +317,12 @@ struct sim_event {
 struct sim_stream *sim_stream_create(struct sim_ctx *ctx, enum sim_stream_kind kind, unsigned flags,
                                      int priority);
 /* Resolves a handle as an entry point sees it: NULL means the legacy stream, or the
- * per-thread stream for _ptsz/_ptds entry points (per_thread != 0). */
+ * per-thread stream for _ptsz/_ptds entry points (per_thread != 0). _resolve is for
+ * calls that use the stream (work, waits, queries, synchronisation): the legacy stream
+ * while a blocking stream of its context captures is CUDA_ERROR_STREAM_CAPTURE_IMPLICIT
+ * and invalidates that capture (sim_capture_legacy_use). _lookup only finds it. */
 CUresult sim_stream_resolve(CUstream h, int per_thread, struct sim_stream **out);
+CUresult sim_stream_lookup(CUstream h, int per_thread, struct sim_stream **out);
 struct sim_op *sim_op_new(enum sim_op_kind kind);
 /* A kernel's argument buffer of `size` bytes, aligned as a GPU aligns its parameter space
  * (CUtensorMap needs 128 bytes): a kernel reads its parameters in place. */
@@ -323,9 +343,10 @@ CUresult sim_stream_sync(struct sim_stream *s);
 void sim_stream_wait_seq(struct sim_stream *s, uint64_t seq);
 /* Runs an op now on the calling thread (the worker, or a graph replay). */
 void sim_op_execute(struct sim_op *op);
-/* op runs after the work e's last record stands for (nothing if e was never recorded),
- * and the race detector orders it after that work. */
-int sim_op_after_event(struct sim_op *op, struct sim_event *e);
+/* What e's last record stands for now: the stream and seq (*on NULL: never recorded)
+ * and a copy of its race clock (NULL with the detector off), the caller's to free. */
+void sim_event_snapshot(struct sim_event *e, struct sim_stream **on, uint64_t *seq,
+                        struct sim_vc **vc);
 /* Waits for every stream of ctx (NULL: all). */
 void sim_sync_all(struct sim_ctx *ctx);
 int sim_stream_is_capturing(struct sim_stream *s);
@@ -378,6 +399,13 @@ CUresult sim_capture_conflict_stream(struct sim_stream *s);
 int sim_capture_invalidate_stream(struct sim_stream *s);
 CUresult sim_capture_conflict_ctx(struct sim_ctx *ctx);
 CUresult sim_capture_conflict_event(struct sim_event *e);
+/* The legacy stream `s` used (a launch, copy, memset, record, wait, query or
+ * synchronisation on it) while a stream of its context not created NON_BLOCKING takes
+ * part in an active capture: the programming guide's "any attempted use of the legacy
+ * stream is invalid" (it would depend on the captured work). CUDA_ERROR_STREAM_CAPTURE_IMPLICIT,
+ * and those captures invalidated if `invalidate`; else (or for other streams) SUCCESS.
+ * One compare and one atomic load on the fast path. */
+CUresult sim_capture_legacy_use(struct sim_stream *s, int invalidate);
 
 /* Runs a launched graph (the op `launch`) on the calling worker: a node starts once its
  * dependencies are done, independent nodes run concurrently on the graph helper threads. */

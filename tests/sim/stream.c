@@ -62,8 +62,12 @@ void sim_op_free(struct sim_op *op) {
         free(op->u.copy.staging);
     if (op->kind == SIM_OP_KERNEL)
         free(op->u.kernel.argbuf);
-    if (op->kind == SIM_OP_GRAPH)
+    if (op->kind == SIM_OP_GRAPH) {
         sim_graph_exec_release(op->u.graph.exec);
+        for (uint32_t i = 0; i < op->u.graph.nwaits; i++)
+            free(op->u.graph.waits[i].vc);
+        free(op->u.graph.waits);
+    }
     sim_race_op_free(op);
     free(op);
 }
@@ -151,7 +155,7 @@ void sim_op_execute(struct sim_op *op) {
         sim_graph_execute(op->u.graph.exec, op);
         break;
     case SIM_OP_WAIT_EVENT:
-        break; /* its launch waited (sim_op_after_event) */
+        break; /* its graph run waited before running it (graph.c run_node) */
     case SIM_OP_RECORD: {
         struct sim_event *e = op->u.record.event;
         pthread_mutex_lock(&st.ev_lock);
@@ -320,6 +324,11 @@ static struct sim_stream *per_thread_stream(struct sim_ctx *ctx) {
 }
 
 CUresult sim_stream_resolve(CUstream h, int per_thread, struct sim_stream **out) {
+    CUresult r = sim_stream_lookup(h, per_thread, out);
+    return r != CUDA_SUCCESS ? r : sim_capture_legacy_use(*out, 1);
+}
+
+CUresult sim_stream_lookup(CUstream h, int per_thread, struct sim_stream **out) {
     if (!h)
         h = per_thread ? CU_STREAM_PER_THREAD : CU_STREAM_LEGACY;
     if (h == CU_STREAM_LEGACY || h == CU_STREAM_PER_THREAD) {
@@ -525,6 +534,14 @@ SIM_API CUresult cuStreamDestroy_v2(CUstream hStream) {
         if (r_ != CUDA_SUCCESS)                                                                    \
             return r_;                                                                             \
     } while (0)
+/* Attribute queries: no work, no dependency, allowed on the legacy stream during capture. */
+#define LOOKUP(h, pt, s)                                                                           \
+    struct sim_stream *s;                                                                          \
+    do {                                                                                           \
+        CUresult r_ = sim_stream_lookup((h), (pt), &s);                                            \
+        if (r_ != CUDA_SUCCESS)                                                                    \
+            return r_;                                                                             \
+    } while (0)
 
 static CUresult stream_synchronize(CUstream h, int pt) {
     RESOLVE(h, pt, s);
@@ -686,7 +703,7 @@ SIM_API CUresult cuStreamAddCallback_ptsz(CUstream hStream, CUstreamCallback cal
 static CUresult stream_get_flags(CUstream h, unsigned *flags, int pt) {
     if (!flags)
         return CUDA_ERROR_INVALID_VALUE;
-    RESOLVE(h, pt, s);
+    LOOKUP(h, pt, s);
     *flags = s->flags;
     return CUDA_SUCCESS;
 }
@@ -702,7 +719,7 @@ SIM_API CUresult cuStreamGetFlags_ptsz(CUstream hStream, unsigned int *flags) {
 static CUresult stream_get_priority(CUstream h, int *priority, int pt) {
     if (!priority)
         return CUDA_ERROR_INVALID_VALUE;
-    RESOLVE(h, pt, s);
+    LOOKUP(h, pt, s);
     *priority = s->priority;
     return CUDA_SUCCESS;
 }
@@ -718,7 +735,7 @@ SIM_API CUresult cuStreamGetPriority_ptsz(CUstream hStream, int *priority) {
 static CUresult stream_get_ctx(CUstream h, CUcontext *pctx, int pt) {
     if (!pctx)
         return CUDA_ERROR_INVALID_VALUE;
-    RESOLVE(h, pt, s);
+    LOOKUP(h, pt, s);
     *pctx = (CUcontext)s->ctx;
     return CUDA_SUCCESS;
 }
@@ -733,13 +750,13 @@ SIM_API CUresult cuStreamGetCtx_ptsz(CUstream hStream, CUcontext *pctx) {
 
 /* ---- events ---------------------------------------------------------------------- */
 
-int sim_op_after_event(struct sim_op *op, struct sim_event *e) {
+void sim_event_snapshot(struct sim_event *e, struct sim_stream **on, uint64_t *seq,
+                        struct sim_vc **vc) {
     pthread_mutex_lock(&st.ev_lock);
-    struct sim_stream *on = e->stream;
-    uint64_t seq = e->seq;
-    sim_race_op_join_event(op, e);
+    *on = e->stream;
+    *seq = e->seq;
+    *vc = sim_race_event_clock(e);
     pthread_mutex_unlock(&st.ev_lock);
-    return on ? sim_op_add_dep(op, on, seq) : 0;
 }
 
 SIM_API CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags) {

@@ -67,6 +67,14 @@ void sim_race_op_join_stream(struct sim_op *op, struct sim_stream *t);
 void sim_race_op_join_event(struct sim_op *op, const struct sim_event *e);
 void sim_race_submit(struct sim_stream *s, struct sim_op *op);
 void sim_race_event_record(struct sim_event *e, const struct sim_op *op);
+/* A copy of e's clock (events' lock held; NULL when off or never recorded). */
+struct sim_vc *sim_race_event_clock(const struct sim_event *e);
+/* After op, its stream is ordered after vc as well, but op itself is not (a graph launch:
+ * only the nodes after an event wait node wait for the event; what follows the launch in
+ * its stream follows every node). Before sim_submit. */
+void sim_race_op_join_after(struct sim_op *op, const struct sim_vc *vc);
+/* op is ordered after vc (a clock sim_race_submit left in a graph op's clock_out). */
+void sim_race_op_join_clock(struct sim_op *op, const struct sim_vc *vc);
 void sim_race_op_free(struct sim_op *op);
 /* The calling host thread has synchronised with a stream's submitted work, an event,
  * or a (kept) op it waited for. */
@@ -77,9 +85,13 @@ void sim_race_host_join_op(const struct sim_op *op);
 int sim_race_check_op(struct sim_op *op);
 /* Runs node `node` of the launched graph x (launch: the graph's op, whose epoch its
  * nodes share) on the calling thread; two nodes of one launch are ordered by the graph's
- * edges (sim_graph_node_before), not by their shared epoch. */
+ * edges (sim_graph_node_before), not by their shared epoch. A node at or after one of the
+ * launch's event wait nodes is also ordered after that wait's event clock. */
 void sim_race_run_node(const struct sim_op *launch, const struct sim_graph_exec *x, uint32_t node,
                        struct sim_op *op);
+/* A write of [p, p+n) by the op the calling worker is running (a stream-ordered
+ * allocation or free, pool.c); -1: a race (reported, the context sticky-broken). */
+int sim_race_running_write(uintptr_t p, size_t n);
 /* A host write (cuMemUnmap, cuMemFree) of [p, p+n); -1: a race. */
 int sim_race_host_write(const char *entry, uintptr_t p, size_t n);
 uint64_t sim_races(void);

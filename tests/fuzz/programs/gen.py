@@ -284,6 +284,7 @@ class Generator:
         self.next_ordinal = 0
         self.next_stream = 3
         self.streams = {0: [0, 1, 2]}  # thread -> stream ids it may use
+        self.blocking = set()  # created streams without CU_STREAM_NON_BLOCKING
         self.hosts = {}  # id -> size
         self.group = 0
         self.group_order = []
@@ -325,11 +326,16 @@ class Generator:
         return size
 
     # --- setup ---------------------------------------------------------------------------
-    def new_stream(self):
+    def new_stream(self, nonblocking=False):
         sid = self.next_stream
         assert sid < 256, 'interp.c has MAX_STREAMS 256'
         self.next_stream += 1
-        self.p.raw('stream', sid, self.r.randint(0, 1), self.r.randint(0, 5))
+        flags = self.r.randint(0, 1)  # drawn either way: the same programs for a seed
+        if nonblocking:
+            flags = 1
+        if flags == 0:
+            self.blocking.add(sid)
+        self.p.raw('stream', sid, flags, self.r.randint(0, 5))
         self.streams[self.p.thread].append(sid)
         return sid
 
@@ -602,7 +608,15 @@ class Generator:
         created = [s for s in self.streams[t] if s >= 3]
         if not created or len(self.graphs) >= 8 or self.next_stream >= 240 or self.next_graph >= 32:
             return
-        s = self.r.choice(created) if self.chance('capture_reuse') else self.new_stream()
+        # While a blocking stream captures, any use of the legacy stream fails
+        # (CUDA_ERROR_STREAM_CAPTURE_IMPLICIT) and invalidates the capture: in a par block,
+        # where other threads run at once and may use it, capture on non-blocking streams.
+        if self.in_par:
+            created = [c for c in created if c not in self.blocking]
+        if self.chance('capture_reuse') and created:
+            s = self.r.choice(created)
+        else:
+            s = self.new_stream(nonblocking=self.in_par)
         gid = self.next_graph
         self.next_graph += 1
         key = self.p.model.key(t, s)
@@ -618,7 +632,7 @@ class Generator:
             self.graph_launch(gid)
             if self.r.random() < 0.4 and self.next_stream < 240:
                 if not self.chance('capture_reuse'):
-                    s = self.new_stream()
+                    s = self.new_stream(nonblocking=self.in_par)
                     key = self.p.model.key(t, s)
                 again = self.capture(s, key, gid, shape, mode)
                 if again is not None:

@@ -94,22 +94,21 @@ static bool hot(const struct component_state *s, const struct allocation *a) {
     return order_flags(&s->order, a->ordinal) & MARK_HOT;
 }
 
-/* The position moves forward only: an allocation every launch uses (an activation, a
- * buffer read by the whole step) sits early in the order, and touching it again must not
- * pull the position back. A touch at most half the order ahead is progress (the wrap
- * from the step's end to its start included); one farther ahead is behind. */
-static void advance(struct component_state *s, size_t to) {
-    size_t len = order_length(&s->order);
-    if (s->position == ORDER_NONE || s->position >= len) {
-        s->position = to;
+/* The position follows the launches along the order (order_advance): forward only, and
+ * only on members used once per pass. One the launch before used too, one two launches of
+ * this pass used, or one hot in the last pass is shared (an activation, a buffer read by
+ * the whole step): it sits at one position however often it is touched, and touched late
+ * in a pass it would look like the wrap to the next (tests/unit/test_order.c). */
+static void advance(struct component_state *s, const struct allocation *a) {
+    size_t to = order_position(&s->order, a->ordinal);
+    if (to == ORDER_NONE)
         return;
-    }
-    size_t ahead = (to + len - s->position) % len;
-    if (ahead <= len / 2) {
-        if (to < s->position)
-            end_cycle(s); /* the wrap: one pass over the order is done */
-        s->position = to;
-    }
+    unsigned uses = order_flags(&s->order, a->ordinal) >> MARK_USES_SHIFT;
+    bool shared = uses >= 2 || hot(s, a) || a->last_use > s->clock_before_previous;
+    bool wrapped;
+    s->position = order_advance(order_length(&s->order), s->position, to, shared, &wrapped);
+    if (wrapped)
+        end_cycle(s); /* one pass over the order is done */
 }
 
 /* A launch that finds a member away, or its copy still in flight, was not served in time:
@@ -160,7 +159,7 @@ void stream_observe(struct runtime *rt, struct allocation **refs, size_t n) {
         mine = true;
         late |= s->position != ORDER_NONE && late_for(a);
         if (order_touch(&s->order, s->turns, a->ordinal) == 0)
-            advance(s, order_position(&s->order, a->ordinal));
+            advance(s, a);
         count_use(s, a);
     }
     if (mine)

@@ -107,6 +107,7 @@ void components_forget(struct runtime *rt, struct allocation *a) {
         }
     }
     order_forget(&s->order, a->ordinal);
+    stream_forget(s, a);
     a->component = -1;
     a->moves = NULL;
     a->keep = false;

@@ -272,10 +272,8 @@ size_t order_advance(size_t length, size_t position, size_t to, bool shared, boo
     *wrapped = false;
     if (position == ORDER_NONE || position >= length)
         return to;
-    if (shared || to >= length)
-        return position;
-    size_t ahead = (to + length - position) % length;
-    if (ahead == 0 || ahead > length / 2)
+    size_t ahead = to < length ? (to + length - position) % length : 0;
+    if (ahead == 0 || ahead > length / 2 || (shared && to < position))
         return position;
     *wrapped = to < position;
     return to;

@@ -303,7 +303,10 @@ static size_t passes_over_weights(bool a_first, bool use_shared, bool *positions
                 last[k] = launch;
             }
             launch++;
-            *positions_ok &= position == order_position(&o, w) || (w == 1 && pass == 0);
+            /* at w, or at A when A sits right after it (first touched after w) */
+            size_t at_w = order_position(&o, w), at_a = order_position(&o, A);
+            *positions_ok &= position == at_w || (position == at_a && at_a == at_w + 1) ||
+                             (w == 1 && pass == 0);
         }
     }
     order_destroy(&o);
@@ -330,7 +333,9 @@ TEST(advance_moves_forward_only_and_wraps_at_the_end) {
     CHECK_EQ_U64(order_advance(10, 5, 2, false, &wrapped), 5); /* behind */
     CHECK_EQ_U64(order_advance(10, 9, 0, false, &wrapped), 0); /* the next pass */
     CHECK(wrapped);
-    CHECK_EQ_U64(order_advance(10, 9, 0, true, &wrapped), 9); /* shared: says nothing */
+    CHECK_EQ_U64(order_advance(10, 9, 0, true, &wrapped), 9); /* shared: never wraps */
+    CHECK(!wrapped);
+    CHECK_EQ_U64(order_advance(10, 6, 8, true, &wrapped), 8); /* but moves forward */
     CHECK(!wrapped);
     CHECK_EQ_U64(order_advance(10, 4, 4, false, &wrapped), 4);
     CHECK(!wrapped);

@@ -50,9 +50,8 @@ static bool evict_farthest_active(struct runtime *rt) {
 
 static bool evict_some(struct runtime *rt, uint64_t need) {
     return evict_far_member(rt) || evict_components(rt, need, false) > 0 ||
-           evict_lru(rt, LRU_UNOWNED) ||
-           evict_farthest_active(rt) || evict_components(rt, need, true) > 0 ||
-           evict_lru(rt, LRU_NOT_KEPT);
+           evict_lru(rt, LRU_UNOWNED) || evict_farthest_active(rt) ||
+           evict_components(rt, need, true) > 0 || evict_lru(rt, LRU_NOT_KEPT);
 }
 
 const struct victim_source pressure_victims = {

@@ -264,8 +264,8 @@ const size_t *components_victims(struct runtime *rt, uint64_t bytes, bool window
  * are used). Larger is farther. */
 static void next_use_of(const struct runtime *rt, const struct component_state *s,
                         const struct allocation *a, size_t c, size_t *turns, uint64_t *place) {
-    *turns = policy_distance(rt->cfg.sequence, rt->cfg.sequence_length,
-                             rt->components->active_pos, c);
+    *turns =
+        policy_distance(rt->cfg.sequence, rt->cfg.sequence_length, rt->components->active_pos, c);
     size_t p = order_position(&s->order, a->ordinal);
     *place = p != ORDER_NONE ? p : ((uint64_t)1 << 62) + a->ordinal;
 }

@@ -28,11 +28,11 @@ struct component_state {
     uint64_t probe_bytes;     /* copied on the restore stream from probe_ns until it lands */
     uint64_t probe_ns;        /* when it was queued */
     uint64_t probe_seen_ns;   /* when it was last seen still in flight */
-    uint64_t observed_turn;  /* the turn stream_observe last saw (turns + 1; 0: none) */
-    uint64_t to_device_mark; /* moves.bytes_to_device at the last launch in its turn */
-    uint64_t streamed_bytes; /* restored while it was active (its own turns) */
-    uint64_t stable_bytes;   /* on the device through the last complete cycle of its order */
-    bool cycled;             /* a cycle of its order completed at least once */
+    uint64_t observed_turn;   /* the turn stream_observe last saw (turns + 1; 0: none) */
+    uint64_t to_device_mark;  /* moves.bytes_to_device at the last launch in its turn */
+    uint64_t streamed_bytes;  /* restored while it was active (its own turns) */
+    uint64_t stable_bytes;    /* on the device through the last complete cycle of its order */
+    bool cycled;              /* a cycle of its order completed at least once */
 };
 
 struct components {

@@ -8,23 +8,28 @@
  * decisions follow, Belady's rule on the cyclic order:
  *   - the victim, when room is needed: the member whose next use is farthest (a stable
  *     subset emerges: what is used soon stays, what was just used goes first);
- *   - what to restore ahead: the members not on the device within the look-ahead, nearest
- *     first, into room that is free now; for the ones that do not fit, the farthest
- *     members are evicted (if their next use is farther than the one coming), several if
- *     needed, and the restore goes ahead once that room has landed. The one needed next
- *     (distance 1 or 2) is restored at once, its room's evictions waited for here: the
- *     launch after would wait for them anyway, on demand, with its copy not yet queued.
+ *   - what to restore ahead: the members not on the device within half the order, nearest
+ *     first, as far as the window says (below), into room that is free now; for the ones
+ *     that do not fit, the farthest members are evicted (if their next use is farther
+ *     than the one coming), several if needed, and the restore goes ahead once that room
+ *     has landed. One needed within STREAM_AHEAD_NOW is restored at once, its room's
+ *     evictions waited for here: the launch after would wait for them anyway, on demand,
+ *     with its copy not yet queued.
  *
  * How far ahead, measured: the window is bytes, not a count of members. Each launch that
- * moves the position measures the host time per position of the order (how long the
- * program takes from one member's use to the next's), and the restores are timed on the
- * restore stream (a probe: the bytes queued until the last restore of a plan has landed,
- * over the time it took), which gives the copy rate. A member at distance d must be
- * restored now when starting it one launch later would land it late: when the bytes
- * queued on the restore stream up to and including it take longer to copy than the
- * d - 1 positions before its use. Everything else waits, and the room it would hold
- * stays with the subset that stays resident. Until both are measured, only the nearest
- * STREAM_AHEAD_NOW go ahead.
+ * moves the position measures the host time per position of the order (from one
+ * member's use to the next's), and restores are timed (a probe: a plan's restores whose
+ * room was free, with what was queued before them, until the last has landed, seen at
+ * the launches and taken half way between the last look that found it in flight and the
+ * first that found it landed), which gives the copy rate. A member goes now when, queued
+ * one launch later, it would land after its use: when copying what is queued ahead of it
+ * and itself, and first copying out the victims its room needs (after the launch still
+ * using them), takes longer than the d - 1 positions before its use. And no more is
+ * queued while the restore stream already has more than it copies in one position: what
+ * is queued at the next launch then starts as early. Everything else waits, and the room
+ * it would hold stays with the subset that stays resident. Until both are measured, the
+ * nearest STREAM_AHEAD_NOW go ahead (as -DSTREAM_JIT=0 does always: the comparison in
+ * tests/bench/NOTES.md).
  *
  * Per component it also measures, for the report: the bytes restored while it was active
  * (streamed), and the bytes that stayed on the device through the last complete cycle of
@@ -42,6 +47,7 @@
 #define STREAM_AHEAD_NOW 2
 #endif
 
+/* 0: the nearest STREAM_AHEAD_NOW only, whatever was measured (for comparison). */
 #ifndef STREAM_JIT
 #define STREAM_JIT 1
 #endif
@@ -390,8 +396,8 @@ static bool due(const struct component_state *s, size_t d, uint64_t queued, uint
 /* Times the plan's last restore (with everything queued before it) if none is timed and
  * every restore of the plan had its room free: one that waits for an eviction would time
  * the eviction and the kernel still using its victim, not the copy. */
-static void start_probe(struct component_state *s, const struct stream_plan *plan,
-                        uint64_t queued, bool waits) {
+static void start_probe(struct component_state *s, const struct stream_plan *plan, uint64_t queued,
+                        bool waits) {
     if (s->probe || plan->prefetch_count == 0 || waits)
         return;
     s->probe = plan->prefetch[plan->prefetch_count - 1];

@@ -268,9 +268,9 @@ TEST(random_operations_keep_the_order_consistent) {
 /* A pass of launches over A W1 .. W10, each launch touching the activation A and one
  * weight (A first or last), four passes in one turn, with the streaming's bookkeeping
  * (components/stream.c: shared = used by the launch before, by two launches in this
- * pass so far, or by two in the last). The position follows the weights and each pass ends once: without `shared`, A
- * touched past the middle of a pass looked like the wrap to the next one (position 6 ->
- * 0, a pass end), and the weights after it were then "behind" and left the position
+ * pass so far, or by two in the last). The position follows the weights and each pass ends once:
+ * without `shared`, A touched past the middle of a pass looked like the wrap to the next one
+ * (position 6 -> 0, a pass end), and the weights after it were then "behind" and left the position
  * there, corrupting every next-use distance for the rest of the pass. */
 static size_t passes_over_weights(bool a_first, bool use_shared, bool *positions_ok) {
     struct order o;
@@ -305,8 +305,8 @@ static size_t passes_over_weights(bool a_first, bool use_shared, bool *positions
             launch++;
             /* at w, or at A when A sits right after it (first touched after w) */
             size_t at_w = order_position(&o, w), at_a = order_position(&o, A);
-            *positions_ok &= position == at_w || (position == at_a && at_a == at_w + 1) ||
-                             (w == 1 && pass == 0);
+            *positions_ok &=
+                position == at_w || (position == at_a && at_a == at_w + 1) || (w == 1 && pass == 0);
         }
     }
     order_destroy(&o);

@@ -236,12 +236,13 @@ static void replay(const struct trace *t, struct alloc *allocs, size_t count, ui
 
 static void print_result(const struct result *r, uint64_t budget, uint64_t ahead, size_t uses,
                          size_t allocs) {
-    printf("{\"budget_bytes\": %" PRIu64 ", \"ahead_bytes\": %" PRIu64 ", \"uses\": %zu, \"allocations\": %zu, "
+    printf("{\"budget_bytes\": %" PRIu64 ", \"ahead_bytes\": %" PRIu64
+           ", \"uses\": %zu, \"allocations\": %zu, "
            "\"bytes_to_device\": %" PRIu64 ", \"restores\": %" PRIu64 ", \"first_uses\": %" PRIu64
            ", \"hits\": %" PRIu64 ", \"evictions\": %" PRIu64 ", \"peak_resident_bytes\": %" PRIu64
            ", \"overcommitted_calls\": %" PRIu64 ", \"component_bytes_to_device\": {",
-           budget, ahead, uses, allocs, r->to_device, r->misses, r->first_uses, r->hits, r->evictions,
-           r->peak_resident, r->overcommitted_calls);
+           budget, ahead, uses, allocs, r->to_device, r->misses, r->first_uses, r->hits,
+           r->evictions, r->peak_resident, r->overcommitted_calls);
     bool first = true;
     for (int c = 0; c <= COMPONENTS_MAX; c++) {
         if (!r->component_bytes[c])

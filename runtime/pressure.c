@@ -26,6 +26,18 @@ static bool evict_lru(struct runtime *rt, enum lru_candidates which) {
     return true;
 }
 
+/* Another component's member whose next use is farthest (components.h). */
+static bool evict_far_member(struct runtime *rt) {
+    if (rt->cfg.policy == CONFIG_POLICY_LRU)
+        return false;
+    struct allocation *victim = components_far_member(rt);
+    if (!victim)
+        return false;
+    if (residency_evict(rt, victim) != CUDA_SUCCESS)
+        victim->protect_epoch = rt->epoch;
+    return true;
+}
+
 /* Inside the active component, Belady on its learnt order (components/stream.c). */
 static bool evict_farthest_active(struct runtime *rt) {
     struct allocation *victim = components_stream_victim(rt);
@@ -37,9 +49,9 @@ static bool evict_farthest_active(struct runtime *rt) {
 }
 
 static bool evict_some(struct runtime *rt, uint64_t need) {
-    return evict_components(rt, need, false) > 0 || evict_lru(rt, LRU_UNOWNED) ||
-           evict_farthest_active(rt) || evict_components(rt, need, true) > 0 ||
-           evict_lru(rt, LRU_NOT_KEPT);
+    return evict_far_member(rt) || evict_components(rt, need, false) > 0 ||
+           evict_lru(rt, LRU_UNOWNED) || evict_farthest_active(rt) ||
+           evict_components(rt, need, true) > 0 || evict_lru(rt, LRU_NOT_KEPT);
 }
 
 const struct victim_source pressure_victims = {

@@ -26,9 +26,11 @@ json() {
 
 @test "struct parameters: pointers in a 16-byte pair and a 256-byte Params are restored" {
     grep -qx 'sum A B C D = 260046848' "$BATS_FILE_TMPDIR/bare.out"
-    # Four 32 MiB buffers on a 112 MiB device: A is evicted for D, then reached only
-    # through structs. lru without a config; budget and sequence with one component of all
-    # four, larger than the budget.
+    # Four 32 MiB buffers on a 112 MiB device: one is evicted for D, then reached only
+    # through structs. lru without a config (A goes); budget and sequence with one
+    # component of all four, larger than the budget, streamed along its order (C goes, the
+    # farthest next use: combine256 reaches it only through its Params; B is restored
+    # ahead), so restores, on demand or ahead, not demand restores alone.
     printf '[offload]\nsequence = all\n[component all]\nallocs = 0-3\n' >"$T/all.conf"
     for policy in lru budget sequence; do
         conf=$T/all.conf
@@ -38,7 +40,8 @@ json() {
         echo "$policy: $output"
         [ "$status" -eq 0 ]
         [ "$(grep '^sum' <<<"$output")" = "$(cat "$BATS_FILE_TMPDIR/bare.out")" ]
-        [ "$(json "$T/s.json" 'd["demand_restores"]')" -ge 2 ]
+        [ "$(json "$T/s.json" 'd["restores"]')" -ge 2 ]
+        [ "$(json "$T/s.json" 'd["demand_restores"]')" -ge 1 ]
     done
 }
 

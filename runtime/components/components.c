@@ -107,6 +107,7 @@ void components_forget(struct runtime *rt, struct allocation *a) {
         }
     }
     order_forget(&s->order, a->ordinal);
+    stream_forget(s, a);
     a->component = -1;
     a->moves = NULL;
     a->keep = false;
@@ -254,6 +255,47 @@ const size_t *components_victims(struct runtime *rt, uint64_t bytes, bool window
     *count = policy_choose_victims(&v, window_too ? NULL : cs->window, bytes, cs->victims,
                                    cs->count, NULL);
     return cs->victims;
+}
+
+/* How far ahead a's next use is, over the whole sequence: its component's distance in the
+ * cyclic sequence first (the active component's turn is 0: this function leaves it out),
+ * then a's place in its component's learnt order, or, before that order knows a, after
+ * every known place in allocation order (weights are mostly created in the order they
+ * are used). Larger is farther. */
+static void next_use_of(const struct runtime *rt, const struct component_state *s,
+                        const struct allocation *a, size_t c, size_t *turns, uint64_t *place) {
+    *turns =
+        policy_distance(rt->cfg.sequence, rt->cfg.sequence_length, rt->components->active_pos, c);
+    size_t p = order_position(&s->order, a->ordinal);
+    *place = p != ORDER_NONE ? p : ((uint64_t)1 << 62) + a->ordinal;
+}
+
+struct allocation *components_far_member(struct runtime *rt) {
+    struct components *cs = rt->components;
+    if (!cs)
+        return NULL;
+    struct allocation *best = NULL;
+    size_t best_turns = 0;
+    uint64_t best_place = 0;
+    for (size_t c = 0; c < cs->count; c++) {
+        if ((int)c == cs->active || cs->window[c] || cfg_component(rt, (int)c)->keep)
+            continue;
+        const struct component_state *s = &cs->c[c];
+        for (size_t i = 0; i < s->count; i++) {
+            struct allocation *a = s->members[i];
+            if (!allocation_evictable_state(a) || a->protect_epoch == rt->epoch || a->keep)
+                continue;
+            size_t turns;
+            uint64_t place;
+            next_use_of(rt, s, a, c, &turns, &place);
+            if (!best || turns > best_turns || (turns == best_turns && place > best_place)) {
+                best = a;
+                best_turns = turns;
+                best_place = place;
+            }
+        }
+    }
+    return best;
 }
 
 void components_log_holders(struct runtime *rt) {

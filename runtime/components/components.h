@@ -60,6 +60,15 @@ struct allocation *const *components_members(const struct runtime *rt, size_t c,
 const size_t *components_victims(struct runtime *rt, uint64_t bytes, bool window_too,
                                  size_t *count);
 
+/* Under pressure, member by member (policy budget and sequence): the member of a component
+ * other than the active one and the switch plan's window whose next use is farthest over
+ * the whole sequence (its component's turn, then its place in that component's learnt
+ * order), or NULL. While a component larger than the budget loads, this keeps the one
+ * that runs next and the first part of the big one, and lets the big one's later members
+ * go, as a clairvoyant policy would, where evicting whole components would throw out the
+ * one coming back first. */
+struct allocation *components_far_member(struct runtime *rt);
+
 /* Streaming (components/stream.c): the active component's members along its learnt order.
  * What to evict now and what to restore ahead after a launch in it; false when nothing. */
 #define STREAM_AHEAD_MAX 8

@@ -20,14 +20,19 @@ struct component_state {
     /* rt->clock before its previous launch: what was used since is hot (stream.c) */
     uint64_t clock_before_previous, clock_before_last;
     /* streaming (stream.c) */
-    size_t lookahead;        /* positions restored ahead; grows when a restore is late */
-    size_t on_time;          /* launches in a row that found nothing late */
-    uint64_t observed_turn;  /* the turn stream_observe last saw (turns + 1; 0: none) */
-    uint64_t to_device_mark; /* moves.bytes_to_device at the last launch in its turn */
-    uint64_t streamed_bytes; /* restored while it was active (its own turns) */
-    uint64_t cycle_moved;    /* its bytes evicted by the stream since the last cycle */
-    uint64_t stable_bytes;   /* on the device through the last complete cycle of its order */
-    bool cycled;             /* a cycle of its order completed at least once */
+    /* measured (stream.c): host time per position of the order, the restore copy rate */
+    uint64_t moved_ns;        /* when the position last moved (0: not this turn) */
+    double ns_per_position;   /* 0 until measured */
+    double bytes_per_ns;      /* 0 until measured */
+    struct allocation *probe; /* a restore being timed: the last of a plan's, or NULL */
+    uint64_t probe_bytes;     /* copied on the restore stream from probe_ns until it lands */
+    uint64_t probe_ns;        /* when it was queued */
+    uint64_t probe_seen_ns;   /* when it was last seen still in flight */
+    uint64_t observed_turn;   /* the turn stream_observe last saw (turns + 1; 0: none) */
+    uint64_t to_device_mark;  /* moves.bytes_to_device at the last launch in its turn */
+    uint64_t streamed_bytes;  /* restored while it was active (its own turns) */
+    uint64_t stable_bytes;    /* on the device through the last complete cycle of its order */
+    bool cycled;              /* a cycle of its order completed at least once */
 };
 
 struct components {
@@ -45,5 +50,8 @@ struct components {
 
 /* A launch in the active component touched refs[0..n): the learnt order follows. */
 void stream_observe(struct runtime *rt, struct allocation **refs, size_t n);
+
+/* A member is being freed: the stream forgets it. */
+void stream_forget(struct component_state *s, const struct allocation *a);
 
 #endif /* OFFLOAD_COMPONENTS_MEMBERS_H */

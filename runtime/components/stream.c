@@ -8,18 +8,28 @@
  * decisions follow, Belady's rule on the cyclic order:
  *   - the victim, when room is needed: the member whose next use is farthest (a stable
  *     subset emerges: what is used soon stays, what was just used goes first);
- *   - what to restore ahead: the members not on the device within the look-ahead, nearest
- *     first, into room that is free now; for the ones that do not fit, the farthest
- *     members are evicted (if their next use is farther than the one coming), several if
- *     needed, and the restore goes ahead once that room has landed. The one needed next
- *     (distance 1 or 2) is restored at once, its room's evictions waited for here: the
- *     launch after would wait for them anyway, on demand, with its copy not yet queued.
+ *   - what to restore ahead: the members not on the device within half the order, nearest
+ *     first, as far as the window says (below), into room that is free now; for the ones
+ *     that do not fit, the farthest members are evicted (if their next use is farther
+ *     than the one coming), several if needed, and the restore goes ahead once that room
+ *     has landed. One needed within STREAM_AHEAD_NOW is restored at once, its room's
+ *     evictions waited for here: the launch after would wait for them anyway, on demand,
+ *     with its copy not yet queued.
  *
- * How far ahead, measured: the look-ahead starts at STREAM_AHEAD_START positions and grows
- * by one each time a launch finds a member of the active component still away or its
- * copy not landed (the copy rate against the time between uses said it was late), up to
- * half the order; after a whole order's length of launches with nothing late it shrinks
- * by one, so it settles where copies just hide behind compute.
+ * How far ahead, measured: the window is bytes, not a count of members. Each launch that
+ * moves the position measures the host time per position of the order (from one
+ * member's use to the next's), and restores are timed (a probe: a plan's restores whose
+ * room was free, with what was queued before them, until the last has landed, seen at
+ * the launches and taken half way between the last look that found it in flight and the
+ * first that found it landed), which gives the copy rate. A member goes now when, queued
+ * one launch later, it would land after its use: when copying what is queued ahead of it
+ * and itself, and first copying out the victims its room needs (after the launch still
+ * using them), takes longer than the d - 1 positions before its use. And no more is
+ * queued while the restore stream already has more than it copies in one position: what
+ * is queued at the next launch then starts as early. Everything else waits, and the room
+ * it would hold stays with the subset that stays resident. Until both are measured, the
+ * nearest STREAM_AHEAD_NOW go ahead (as -DSTREAM_JIT=0 does always: the comparison in
+ * tests/bench/NOTES.md).
  *
  * Per component it also measures, for the report: the bytes restored while it was active
  * (streamed), and the bytes that stayed on the device through the last complete cycle of
@@ -30,16 +40,16 @@
 #include "base/log.h"
 #include "driver/driver.h"
 
-/* Positions restored ahead to begin with, and at least. */
-#define STREAM_AHEAD_START 4
-#define STREAM_AHEAD_FLOOR 2
+#include <time.h>
+
 /* The nearest ones (distance at most this) are restored at once, waiting for their room. */
 #ifndef STREAM_AHEAD_NOW
 #define STREAM_AHEAD_NOW 2
 #endif
-/* The window restored ahead: this many times the largest member that streams. */
-#ifndef STREAM_WINDOW_LARGEST
-#define STREAM_WINDOW_LARGEST 1
+
+/* 0: the nearest STREAM_AHEAD_NOW only, whatever was measured (for comparison). */
+#ifndef STREAM_JIT
+#define STREAM_JIT 1
 #endif
 
 /* Per-member marks in the order (order_flags). */
@@ -73,6 +83,8 @@ static void end_cycle(struct component_state *s) {
     }
     if (s->cycled)
         s->stable_bytes = stayed;
+    log_debug("stream: a pass done, %.1f MiB stayed, %.2f ms per position, %.2f GB/s copies",
+              (double)stayed / (1 << 20), s->ns_per_position / 1e6, s->bytes_per_ns);
     s->cycled = true;
 }
 
@@ -94,44 +106,77 @@ static bool hot(const struct component_state *s, const struct allocation *a) {
     return order_flags(&s->order, a->ordinal) & MARK_HOT;
 }
 
-/* The position moves forward only: an allocation every launch uses (an activation, a
- * buffer read by the whole step) sits early in the order, and touching it again must not
- * pull the position back. A touch at most half the order ahead is progress (the wrap
- * from the step's end to its start included); one farther ahead is behind. */
-static void advance(struct component_state *s, size_t to) {
-    size_t len = order_length(&s->order);
-    if (s->position == ORDER_NONE || s->position >= len) {
-        s->position = to;
+/* Used by several launches in this pass so far, or in the last: an activation, a buffer
+ * the whole step reads. */
+static bool shared(const struct component_state *s, const struct allocation *a) {
+    return (order_flags(&s->order, a->ordinal) >> MARK_USES_SHIFT) >= 2 || hot(s, a);
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A new sample into a running figure: an eighth of the way. */
+static double smoothed(double old, double sample) {
+    return old > 0 ? old + (sample - old) / 8 : sample;
+}
+
+/* The position moved `ahead` places: the host time it took is the time per position. */
+static void time_positions(struct component_state *s, size_t ahead, uint64_t now) {
+    if (s->moved_ns && ahead && now > s->moved_ns)
+        s->ns_per_position = smoothed(s->ns_per_position, (double)(now - s->moved_ns) / ahead);
+    s->moved_ns = now;
+}
+
+static bool landed(const struct allocation *a) {
+    return a->state == ALLOC_RESIDENT ||
+           (a->state == ALLOC_RESTORING && driver()->cuEventQuery(a->ready) == CUDA_SUCCESS);
+}
+
+/* The probe is looked at once per launch: it landed between the last look that found it
+ * in flight and this one, taken as half way. Its bytes over that time are the copy rate. */
+static void time_probe(struct component_state *s, uint64_t now) {
+    if (!s->probe)
+        return;
+    if (s->probe->state == ALLOC_EVICTED || s->probe->state == ALLOC_EVICTING) {
+        s->probe = NULL; /* gone again before it was seen landed: no sample */
         return;
     }
-    size_t ahead = (to + len - s->position) % len;
-    if (ahead <= len / 2) {
-        if (to < s->position)
-            end_cycle(s); /* the wrap: one pass over the order is done */
-        s->position = to;
+    if (!landed(s->probe)) {
+        s->probe_seen_ns = now;
+        return;
     }
+    uint64_t at = s->probe_seen_ns + (now - s->probe_seen_ns) / 2;
+    if (at > s->probe_ns)
+        s->bytes_per_ns =
+            smoothed(s->bytes_per_ns, (double)s->probe_bytes / (double)(at - s->probe_ns));
+    s->probe = NULL;
 }
 
-/* A launch that finds a member away, or its copy still in flight, was not served in time:
- * look farther ahead. A whole order of launches served in time: a little less far. */
-static void adapt_lookahead(struct component_state *s, bool late) {
-    size_t len = order_length(&s->order);
-    size_t most = len / 2 > STREAM_AHEAD_FLOOR ? len / 2 : STREAM_AHEAD_FLOOR;
-    if (s->lookahead == 0)
-        s->lookahead = STREAM_AHEAD_START;
-    if (late) {
-        s->on_time = 0;
-        if (s->lookahead < most)
-            s->lookahead++;
-    } else if (++s->on_time >= len && s->lookahead > STREAM_AHEAD_FLOOR) {
-        s->on_time = 0;
-        s->lookahead--;
-    }
+void stream_forget(struct component_state *s, const struct allocation *a) {
+    if (s->probe == a)
+        s->probe = NULL;
 }
 
-static bool late_for(const struct allocation *a) {
-    return a->state == ALLOC_EVICTED || a->state == ALLOC_EVICTING ||
-           (a->state == ALLOC_RESTORING && driver()->cuEventQuery(a->ready) != CUDA_SUCCESS);
+/* The position follows the launches along the order (order_advance): forward only, and
+ * a shared member never wraps it to the next pass. One the launch before used too, one
+ * two launches of this pass used, or one hot in the last pass is shared (an activation,
+ * a buffer read by the whole step): touched late in a pass, at its early position, it
+ * would look like the wrap to the next (tests/unit/test_order.c). */
+static void advance(struct component_state *s, const struct allocation *a) {
+    size_t to = order_position(&s->order, a->ordinal);
+    if (to == ORDER_NONE)
+        return;
+    bool wrapped;
+    size_t len = order_length(&s->order), from = s->position;
+    s->position = order_advance(len, from, to,
+                                shared(s, a) || a->last_use > s->clock_before_previous, &wrapped);
+    if (from < len && s->position != from)
+        time_positions(s, (s->position + len - from) % len, now_ns());
+    if (wrapped)
+        end_cycle(s); /* one pass over the order is done */
 }
 
 /* The bytes restored for this component since its last launch count as streamed, unless
@@ -148,23 +193,20 @@ void stream_observe(struct runtime *rt, struct allocation **refs, size_t n) {
     struct component_state *s = active_state(rt);
     if (!s)
         return;
+    if (s->observed_turn != s->turns + 1)
+        s->moved_ns = 0; /* the time between turns is not the time between uses */
     count_streamed(s);
     s->clock_before_previous = s->clock_before_last;
     s->clock_before_last = rt->clock;
     int active = rt->components->active;
-    bool late = false, mine = false;
     for (size_t i = 0; i < n; i++) {
         const struct allocation *a = refs[i];
         if (a->component != active)
             continue;
-        mine = true;
-        late |= s->position != ORDER_NONE && late_for(a);
         if (order_touch(&s->order, s->turns, a->ordinal) == 0)
-            advance(s, order_position(&s->order, a->ordinal));
+            advance(s, a);
         count_use(s, a);
     }
-    if (mine)
-        adapt_lookahead(s, late);
 }
 
 /* Before the order has seen a member (its first pass is still under way), allocation
@@ -188,13 +230,14 @@ static size_t distance(const struct component_state *s, const struct allocation 
     return d == ORDER_NONE && s->position < order_length(&s->order) ? guessed_distance(s, a) : d;
 }
 
-/* A member used by this launch or the one before is hot whatever the order says: an
- * activation every launch reads sits at one position of the order, but its next use is
- * the next launch. */
+/* A member this launch uses stays. A shared one the launch before used is hot whatever the
+ * order says: an activation sits at one position of the order, but its next use is the
+ * next launch. A weight the launch before used is the best victim there is (its next use
+ * is a whole pass away): its eviction waits for that launch by its event. */
 static bool may_go(const struct runtime *rt, const struct component_state *s,
                    const struct allocation *a) {
     return allocation_evictable_state(a) && a->protect_epoch != rt->epoch && !a->keep &&
-           a->last_use <= s->clock_before_previous;
+           (a->last_use <= s->clock_before_previous || !shared(s, a));
 }
 
 /* The member to evict: farthest next use, not among `skip`; NULL when none may go or no
@@ -237,7 +280,14 @@ struct allocation *components_stream_victim(struct runtime *rt) {
     return v;
 }
 
-/* The members not on the device (or leaving it) within the look-ahead, nearest first:
+/* How far ahead to look for what to restore: half the order (farther is the next pass's
+ * business), at least STREAM_AHEAD_NOW. */
+static size_t horizon(const struct component_state *s) {
+    size_t half = order_length(&s->order) / 2;
+    return half > STREAM_AHEAD_NOW ? half : STREAM_AHEAD_NOW;
+}
+
+/* The members not on the device (or leaving it) within the horizon, nearest first:
  * up to STREAM_AHEAD_MAX into away[], their distances into dist[]; returns how many. */
 static size_t nearest_away(const struct component_state *s, struct allocation **away,
                            size_t *dist) {
@@ -247,7 +297,7 @@ static size_t nearest_away(const struct component_state *s, struct allocation **
         if (a->state != ALLOC_EVICTED && a->state != ALLOC_EVICTING)
             continue;
         size_t d = distance(s, a);
-        if (d > s->lookahead || (n == STREAM_AHEAD_MAX && d >= dist[n - 1]))
+        if (d > horizon(s) || (n == STREAM_AHEAD_MAX && d >= dist[n - 1]))
             continue;
         size_t k = n < STREAM_AHEAD_MAX ? n++ : n - 1; /* insertion, nearest first */
         while (k > 0 && dist[k - 1] > d) {
@@ -310,23 +360,49 @@ static uint64_t plan_evictions(struct runtime *rt, const struct component_state 
     return freed;
 }
 
-/* The window: STREAM_WINDOW_LARGEST times the largest member that streams (the next
- * arriving while the one before it is in use), less what is already restored ahead and not
- * yet used. The nearest STREAM_AHEAD_NOW go ahead whatever the window says. A wider window
- * hid no more copying on this machine and moved more: what it holds is taken from the
- * stable subset (tests/bench/NOTES.md, stream). */
-static uint64_t window_left(const struct component_state *s) {
-    uint64_t largest = 0, ahead = 0;
+/* Bytes on the restore stream not landed yet: this component's restores in flight. */
+static uint64_t in_flight(const struct component_state *s) {
+    uint64_t bytes = 0;
     for (size_t i = 0; i < s->count; i++) {
         const struct allocation *a = s->members[i];
-        unsigned f = order_flags(&s->order, a->ordinal);
-        if (!(f & MARK_HOT) && a->mapped > largest)
-            largest = a->mapped;
-        if (on_device(a) && (f & MARK_MOVED) && (f >> MARK_USES_SHIFT) == 0 &&
-            distance(s, a) <= s->lookahead)
-            ahead += a->mapped;
+        if (a->state == ALLOC_RESTORING && !landed(a))
+            bytes += a->mapped;
     }
-    return STREAM_WINDOW_LARGEST * largest > ahead ? STREAM_WINDOW_LARGEST * largest - ahead : 0;
+    return bytes;
+}
+
+/* Must the member at distance d be restored now? The window is bytes: what the restore
+ * stream copies, at the measured rate, in the time of one position (until the next plan
+ * can queue more). While more than that is queued, a restore queued at the next plan
+ * starts as early as one queued now: it waits. Otherwise it goes now when, started one
+ * launch later, it would land after its use: when what must happen first takes longer
+ * than the d - 1 positions before its use. That is copying the `queued` bytes ahead of it
+ * and its own `bytes`, and, for `short_of` bytes of room not free yet, copying victims
+ * out first, after the launch still using them when their eviction has not begun
+ * (`victims_in_use`). The nearest always; before the copy rate and the time per position
+ * are measured, the nearest STREAM_AHEAD_NOW. */
+static bool due(const struct component_state *s, size_t d, uint64_t queued, uint64_t bytes,
+                uint64_t short_of, bool victims_in_use) {
+    if (!STREAM_JIT || d <= 1 || s->bytes_per_ns <= 0 || s->ns_per_position <= 0)
+        return d <= STREAM_AHEAD_NOW;
+    double window = s->bytes_per_ns * s->ns_per_position;
+    if ((double)queued >= window)
+        return false;
+    double lead = (double)(queued + bytes + short_of) / s->bytes_per_ns +
+                  (victims_in_use ? s->ns_per_position : 0);
+    return lead > (double)(d - 1) * s->ns_per_position;
+}
+
+/* Times the plan's last restore (with everything queued before it) if none is timed and
+ * every restore of the plan had its room free: one that waits for an eviction would time
+ * the eviction and the kernel still using its victim, not the copy. */
+static void start_probe(struct component_state *s, const struct stream_plan *plan, uint64_t queued,
+                        bool waits) {
+    if (s->probe || plan->prefetch_count == 0 || waits)
+        return;
+    s->probe = plan->prefetch[plan->prefetch_count - 1];
+    s->probe_bytes = queued;
+    s->probe_ns = s->probe_seen_ns = now_ns();
 }
 
 bool components_stream_plan(struct runtime *rt, struct stream_plan *plan) {
@@ -340,14 +416,17 @@ bool components_stream_plan(struct runtime *rt, struct stream_plan *plan) {
     /* room now, and room coming: evictions in flight free their bytes once they land */
     uint64_t room = budget_free(&rt->budget) + rt->pool.bytes;
     uint64_t coming = rt->evicting_bytes;
-    uint64_t window = window_left(s);
+    time_probe(s, now_ns());
+    uint64_t queued = in_flight(s);
+    bool waits = false;
     for (size_t i = 0; i < n; i++) {
         struct allocation *next = away[i];
         /* taking back an eviction in flight needs no room */
         uint64_t needs = next->state == ALLOC_EVICTING ? 0 : next->mapped;
-        if (needs > window && dist[i] > STREAM_AHEAD_NOW)
-            break; /* the window is full */
-        window -= needs < window ? needs : window;
+        if (!due(s, dist[i], queued, next->mapped, needs > room ? needs - room : 0,
+                 needs > room + coming))
+            break; /* started later, it still lands in time */
+        queued += next->mapped;
         if (needs <= room) {
             plan->prefetch[plan->prefetch_count++] = next;
             room -= needs;
@@ -359,6 +438,7 @@ bool components_stream_plan(struct runtime *rt, struct stream_plan *plan) {
             break; /* no room for it, nor for what comes after it */
         if (dist[i] <= STREAM_AHEAD_NOW) {
             plan->prefetch[plan->prefetch_count++] = next; /* waits for its room */
+            waits = true;
         }
         coming -= needs; /* promised to this one */
     }
@@ -366,6 +446,7 @@ bool components_stream_plan(struct runtime *rt, struct stream_plan *plan) {
         mark_moved(s, plan->evict[i]);
     for (size_t i = 0; i < plan->prefetch_count; i++)
         mark_moved(s, plan->prefetch[i]);
+    start_probe(s, plan, queued, waits);
     return plan->evict_count || plan->prefetch_count;
 }
 

@@ -266,6 +266,19 @@ void order_set_flags(struct order *o, uint64_t ordinal, unsigned flags) {
         e->flags = flags;
 }
 
+/* ---- passes ------------------------------------------------------------------------------ */
+
+size_t order_advance(size_t length, size_t position, size_t to, bool shared, bool *wrapped) {
+    *wrapped = false;
+    if (position == ORDER_NONE || position >= length)
+        return to;
+    size_t ahead = to < length ? (to + length - position) % length : 0;
+    if (ahead == 0 || ahead > length / 2 || (shared && to < position))
+        return position;
+    *wrapped = to < position;
+    return to;
+}
+
 /* ---- queries ------------------------------------------------------------------------------ */
 
 size_t order_length(const struct order *o) {

@@ -124,6 +124,17 @@ void order_forget(struct order *o, uint64_t ordinal);
 unsigned order_flags(const struct order *o, uint64_t ordinal);
 void order_set_flags(struct order *o, uint64_t ordinal, unsigned flags);
 
+/* Where a pass over the order stands after a touch at position `to`, from `position`
+ * (ORDER_NONE or out of range: no pass yet, the touch starts one). The position moves
+ * forward only: a touch at most half the order ahead is progress (the wrap from the last
+ * positions to the first included: *wrapped, one pass is done); one farther ahead is
+ * behind and changes nothing. A `shared` allocation (used by several launches in a pass:
+ * an activation, a buffer every layer reads) never wraps: touched late in a pass, an
+ * activation at an early position would otherwise look like the wrap to the next pass
+ * and pull the position back. It still moves the position forward (activations first
+ * used at the end of a pass take the position there). */
+size_t order_advance(size_t length, size_t position, size_t to, bool shared, bool *wrapped);
+
 /* ---- queries ---------------------------------------------------------------------------- */
 
 size_t order_length(const struct order *o);

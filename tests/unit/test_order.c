@@ -265,6 +265,82 @@ TEST(random_operations_keep_the_order_consistent) {
     order_destroy(&o);
 }
 
+/* A pass of launches over A W1 .. W10, each launch touching the activation A and one
+ * weight (A first or last), four passes in one turn, with the streaming's bookkeeping
+ * (components/stream.c: shared = used by the launch before, by two launches in this
+ * pass so far, or by two in the last). The position follows the weights and each pass ends once:
+ * without `shared`, A touched past the middle of a pass looked like the wrap to the next one
+ * (position 6 -> 0, a pass end), and the weights after it were then "behind" and left the position
+ * there, corrupting every next-use distance for the rest of the pass. */
+static size_t passes_over_weights(bool a_first, bool use_shared, bool *positions_ok) {
+    struct order o;
+    order_init(&o);
+    enum { W = 10, A = 100 };
+    unsigned uses[W + 1] = {0}, hot[W + 1] = {0}; /* index 0: A */
+    int last[W + 1];                              /* the launch that used it last */
+    for (size_t i = 0; i <= W; i++)
+        last[i] = -2;
+    size_t position = ORDER_NONE, wraps = 0;
+    int launch = 0;
+    *positions_ok = true;
+    for (int pass = 0; pass < 4; pass++) {
+        for (uint64_t w = 1; w <= W; w++) {
+            uint64_t refs[2] = {a_first ? A : w, a_first ? w : A};
+            for (int r = 0; r < 2; r++) {
+                uint64_t ord = refs[r];
+                size_t k = ord == A ? 0 : (size_t)ord;
+                CHECK(order_touch(&o, 0, ord) == 0);
+                bool shared = use_shared && (last[k] == launch - 1 || uses[k] >= 2 || hot[k]);
+                bool wrapped;
+                position = order_advance(order_length(&o), position, order_position(&o, ord),
+                                         shared, &wrapped);
+                if (wrapped) {
+                    wraps++;
+                    for (size_t i = 0; i <= W; i++)
+                        hot[i] = uses[i] >= 2, uses[i] = 0;
+                }
+                uses[k]++;
+                last[k] = launch;
+            }
+            launch++;
+            /* at w, or at A when A sits right after it (first touched after w) */
+            size_t at_w = order_position(&o, w), at_a = order_position(&o, A);
+            *positions_ok &=
+                position == at_w || (position == at_a && at_a == at_w + 1) || (w == 1 && pass == 0);
+        }
+    }
+    order_destroy(&o);
+    return wraps;
+}
+
+TEST(a_pass_ends_once_when_every_launch_touches_an_activation) {
+    bool ok;
+    CHECK_EQ_U64(passes_over_weights(true, true, &ok), 3);
+    CHECK(ok);
+    CHECK_EQ_U64(passes_over_weights(false, true, &ok), 3);
+    CHECK(ok);
+    /* the rule without `shared` (the streaming before this test): extra pass ends */
+    CHECK(passes_over_weights(true, false, &ok) > 3);
+    CHECK(!ok);
+}
+
+TEST(advance_moves_forward_only_and_wraps_at_the_end) {
+    bool wrapped;
+    CHECK_EQ_U64(order_advance(10, ORDER_NONE, 3, false, &wrapped), 3);
+    CHECK(!wrapped);
+    CHECK_EQ_U64(order_advance(10, 3, 5, false, &wrapped), 5); /* progress */
+    CHECK(!wrapped);
+    CHECK_EQ_U64(order_advance(10, 5, 2, false, &wrapped), 5); /* behind */
+    CHECK_EQ_U64(order_advance(10, 9, 0, false, &wrapped), 0); /* the next pass */
+    CHECK(wrapped);
+    CHECK_EQ_U64(order_advance(10, 9, 0, true, &wrapped), 9); /* shared: never wraps */
+    CHECK(!wrapped);
+    CHECK_EQ_U64(order_advance(10, 6, 8, true, &wrapped), 8); /* but moves forward */
+    CHECK(!wrapped);
+    CHECK_EQ_U64(order_advance(10, 4, 4, false, &wrapped), 4);
+    CHECK(!wrapped);
+}
+
 int main(void) {
     RUN(first_turn_is_the_order_of_first_touches);
     RUN(one_odd_turn_changes_nothing_two_agreeing_turns_resort);
@@ -278,5 +354,7 @@ int main(void) {
     RUN(cyclic_tied_embeddings_keep_the_order);
     RUN(cyclic_order_adopts_a_changed_pattern_after_two_repetitions);
     RUN(random_operations_keep_the_order_consistent);
+    RUN(a_pass_ends_once_when_every_launch_touches_an_activation);
+    RUN(advance_moves_forward_only_and_wraps_at_the_end);
     return check_summary();
 }

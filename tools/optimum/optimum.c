@@ -15,6 +15,12 @@
  * the resident allocation whose next use is farthest (never used again: farthest of all)
  * and which this call does not use is evicted. Evictions cost nothing here: the figure is
  * bytes to the device.
+ *
+ * --ahead BYTES: the same with a look-ahead, the bound for a policy that restores ahead
+ * (liboffload streams this way): after each call, the allocations the next calls use are
+ * brought in too, nearest first, as long as those brought in ahead and not yet used hold
+ * at most BYTES; they are not victims until their use. The room they hold is taken from
+ * what could stay, which is what restoring ahead costs.
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -37,6 +43,7 @@ struct alloc {
     uint64_t ordinal, bytes, mapped, next_use;
     int component;
     bool seen, resident;
+    bool ahead;       /* brought in ahead of its use (--ahead), not used since */
     uint64_t protect; /* the call that uses it now: not a victim during that call */
 };
 
@@ -115,14 +122,27 @@ static struct alloc *index_allocations(struct trace *t, size_t *count) {
 }
 
 /* The resident allocation to evict: farthest next use, not used by this call. */
+/* The resident allocation to evict: farthest next use, not used by this call; one brought
+ * in ahead only when no other may go. */
 static struct alloc *victim(struct alloc *allocs, size_t count, uint64_t call) {
     struct alloc *best = NULL;
     for (size_t i = 0; i < count; i++) {
         struct alloc *x = &allocs[i];
-        if (x->resident && x->protect != call && (!best || x->next_use > best->next_use))
+        if (x->resident && x->protect != call &&
+            (!best || (best->ahead && !x->ahead) ||
+             (best->ahead == x->ahead && x->next_use > best->next_use)))
             best = x;
     }
     return best;
+}
+
+/* Bytes that may go without touching what was brought in ahead. */
+static uint64_t evictable_bytes(const struct alloc *allocs, size_t count) {
+    uint64_t sum = 0;
+    for (size_t i = 0; i < count; i++)
+        if (allocs[i].resident && !allocs[i].ahead)
+            sum += allocs[i].mapped;
+    return sum;
 }
 
 static void count_component(struct result *r, int component, uint64_t bytes) {
@@ -156,8 +176,38 @@ static void bring_in(const struct use *u, struct alloc *x, struct alloc *allocs,
     }
 }
 
+/* How many calls ahead it looks at most (liboffload restores at most 8 positions
+ * ahead, components.h STREAM_AHEAD_MAX). */
+#define AHEAD_CALLS 8
+
+/* --ahead: the allocations the calls from uses[from] on use, nearest first, brought in
+ * while those brought in ahead and not yet used hold at most `ahead` bytes. One the
+ * trace has not used yet (its first use allocates it) cannot be brought in before. */
+static void bring_in_ahead(const struct trace *t, size_t from, struct alloc *allocs, size_t count,
+                           uint64_t budget, uint64_t ahead, struct result *r, uint64_t *resident) {
+    uint64_t held = 0;
+    size_t calls = 0;
+    for (size_t k = from; k < t->n && held < ahead; k++) {
+        const struct use *u = &t->uses[k];
+        if ((k == from || u->call != t->uses[k - 1].call) && ++calls > AHEAD_CALLS)
+            return;
+        struct alloc *x = find(allocs, count, u->ordinal);
+        if (x->resident && x->ahead) {
+            held += x->mapped;
+        } else if (!x->resident && x->seen) {
+            if (held + u->mapped > ahead ||
+                *resident + u->mapped > budget + evictable_bytes(allocs, count))
+                return;
+            held += u->mapped;
+            x->next_use = k; /* its next use is this one */
+            bring_in(u, x, allocs, count, budget, r, resident);
+            x->ahead = true;
+        }
+    }
+}
+
 static void replay(const struct trace *t, struct alloc *allocs, size_t count, uint64_t budget,
-                   struct result *r) {
+                   uint64_t ahead, struct result *r) {
     uint64_t resident = 0;
     for (size_t i = 0, end; i < t->n; i = end) {
         uint64_t call = t->uses[i].call;
@@ -171,23 +221,28 @@ static void replay(const struct trace *t, struct alloc *allocs, size_t count, ui
             x->next_use = u->next;
             x->bytes = u->bytes;
             x->component = u->component;
+            x->ahead = false; /* used now: a victim again after this call */
             if (x->resident)
                 r->hits++;
             else
                 bring_in(u, x, allocs, count, budget, r, &resident);
         }
+        if (ahead)
+            bring_in_ahead(t, end, allocs, count, budget, ahead, r, &resident);
         if (resident > r->peak_resident)
             r->peak_resident = resident;
     }
 }
 
-static void print_result(const struct result *r, uint64_t budget, size_t uses, size_t allocs) {
-    printf("{\"budget_bytes\": %" PRIu64 ", \"uses\": %zu, \"allocations\": %zu, "
+static void print_result(const struct result *r, uint64_t budget, uint64_t ahead, size_t uses,
+                         size_t allocs) {
+    printf("{\"budget_bytes\": %" PRIu64 ", \"ahead_bytes\": %" PRIu64
+           ", \"uses\": %zu, \"allocations\": %zu, "
            "\"bytes_to_device\": %" PRIu64 ", \"restores\": %" PRIu64 ", \"first_uses\": %" PRIu64
            ", \"hits\": %" PRIu64 ", \"evictions\": %" PRIu64 ", \"peak_resident_bytes\": %" PRIu64
            ", \"overcommitted_calls\": %" PRIu64 ", \"component_bytes_to_device\": {",
-           budget, uses, allocs, r->to_device, r->misses, r->first_uses, r->hits, r->evictions,
-           r->peak_resident, r->overcommitted_calls);
+           budget, ahead, uses, allocs, r->to_device, r->misses, r->first_uses, r->hits,
+           r->evictions, r->peak_resident, r->overcommitted_calls);
     bool first = true;
     for (int c = 0; c <= COMPONENTS_MAX; c++) {
         if (!r->component_bytes[c])
@@ -200,19 +255,23 @@ static void print_result(const struct result *r, uint64_t budget, size_t uses, s
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: optimum --budget BYTES < uses.tsv\n"
+    fprintf(stderr, "usage: optimum --budget BYTES [--ahead BYTES] < uses.tsv\n"
                     "  uses.tsv: jq -r '.uses.records[] | @tsv' trace.json (see README.md)\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
-    uint64_t budget = 0;
+    uint64_t budget = 0, ahead = 0;
     bool have_budget = false;
     for (int i = 1; i < argc; i++) {
+        char *end;
         if (strcmp(argv[i], "--budget") == 0 && i + 1 < argc) {
-            char *end;
             budget = strtoull(argv[++i], &end, 10);
             have_budget = *argv[i] && !*end;
+        } else if (strcmp(argv[i], "--ahead") == 0 && i + 1 < argc) {
+            ahead = strtoull(argv[++i], &end, 10);
+            if (!*argv[i] || *end)
+                return usage();
         } else {
             return usage();
         }
@@ -232,8 +291,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     struct result r = {0};
-    replay(&t, allocs, count, budget, &r);
-    print_result(&r, budget, t.n, count);
+    replay(&t, allocs, count, budget, ahead, &r);
+    print_result(&r, budget, ahead, t.n, count);
     free(allocs);
     free(t.uses);
     return 0;

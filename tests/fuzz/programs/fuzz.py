@@ -447,6 +447,9 @@ def report_failure(f, path=None):
 # --- self-test: the runner and the checker can fail ------------------------------------
 # Buffer 0 is written after its first eviction; `readonly = yes` on it is a lie that loses
 # that write (its second eviction copies nothing back), `readonly = no` is the truth.
+# Buffers 1 and 2 are a component of their own, so that buffer 0 goes whole at each switch
+# whatever rule picks victims inside a component (inside one, the launch before's buffer
+# is now the farthest-next-use victim and buffer 0 was evicted only once).
 SELFTEST_PROG = """fuzzprog 1 seed=0
 stream 3 0 0
 alloc 0 2097152
@@ -471,6 +474,8 @@ budget = 4194304
 [component w]
 allocs = 0
 readonly = %s
+[component x]
+allocs = 1-2
 """
 # Two streams, the second writes what the first wrote with no event between: a race.
 SELFTEST_RACE = """fuzzprog 1 seed=0

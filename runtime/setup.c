@@ -5,12 +5,14 @@
 
 #include "base/log.h"
 #include "base/units.h"
+#include "driver/cuerr.h"
 #include "driver/driver.h"
 #include "runtime/components/components.h"
 #include "runtime/pressure.h"
 #include "runtime/record/record.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -51,9 +53,27 @@ static void print_start_line(const struct runtime *rt) {
 }
 
 static bool setup_failed(struct runtime *rt, const char *what, CUresult r) {
-    log_error("cannot set up (%s: error %d); passing every call through", what, (int)r);
+    log_error("cannot set up (%s: %s); passing every call through", what, cuerr_name(r));
     atomic_store(&rt->cuda_unusable, true);
     return false;
+}
+
+/* liboffload's own cuCtxGetCurrent, NULL when it fails. A driver fails it only before
+ * cuInit or after shutdown, when the program's own call fails alike. Any other error (an
+ * injected fault) sends the call it serves to the driver untracked, which may cost room
+ * later: that is said, naming the call, once per run, so that an out-of-memory it leads
+ * to is not a mystery. */
+static CUcontext current_context(void) {
+    static atomic_bool said;
+    CUcontext ctx = NULL;
+    CUresult r = driver()->cuCtxGetCurrent(&ctx);
+    if (r == CUDA_SUCCESS)
+        return ctx;
+    if (r != CUDA_ERROR_NOT_INITIALIZED && r != CUDA_ERROR_DEINITIALIZED &&
+        !atomic_exchange(&said, true))
+        log_error("cuCtxGetCurrent failed (%s): the call it served went to the driver untracked",
+                  cuerr_name(r));
+    return NULL;
 }
 
 bool setup_cuda(struct runtime *rt) {
@@ -64,8 +84,8 @@ bool setup_cuda(struct runtime *rt) {
     const struct driver_table *d = driver();
     if (!d->cuCtxGetCurrent || !d->cuMemCreate || !d->cuMemAddressReserve)
         return setup_failed(rt, "driver lacks virtual memory management", CUDA_ERROR_NOT_FOUND);
-    CUcontext ctx = NULL;
-    if (d->cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || !ctx)
+    CUcontext ctx = current_context();
+    if (!ctx)
         return false; /* no context yet: the program's own call will say so */
     CUresult r = d->cuCtxGetDevice(&rt->device);
     if (r != CUDA_SUCCESS)
@@ -125,12 +145,21 @@ void setup_context_leave(bool pushed) {
 }
 
 enum setup_place setup_current_place(const struct runtime *rt) {
-    CUcontext cur = NULL;
-    if (driver()->cuCtxGetCurrent(&cur) != CUDA_SUCCESS || !cur)
+    CUcontext cur = current_context();
+    if (!cur)
         return PLACE_NONE;
     if (cur == rt->ctx)
         return PLACE_MANAGED;
     CUdevice dev = -1;
-    return driver()->cuCtxGetDevice(&dev) == CUDA_SUCCESS && dev == rt->device ? PLACE_OTHER_CONTEXT
-                                                                               : PLACE_OTHER_DEVICE;
+    CUresult r = driver()->cuCtxGetDevice(&dev);
+    if (r != CUDA_SUCCESS) {
+        /* with a context current only a fault fails it: said once, as above */
+        static atomic_bool said;
+        if (!atomic_exchange(&said, true))
+            log_error("cuCtxGetDevice failed (%s): the call it served went to the driver "
+                      "untracked",
+                      cuerr_name(r));
+        return PLACE_OTHER_DEVICE;
+    }
+    return dev == rt->device ? PLACE_OTHER_CONTEXT : PLACE_OTHER_DEVICE;
 }

@@ -63,6 +63,24 @@ torch_config() {
     [[ $output == *"BAD: 0;"* ]]
 }
 
+@test "liboffload's own cuCtxGetCurrent failing: the allocation it served is the driver's, and the log says so" {
+    # The first cuCtxGetCurrent is liboffload's, at the program's first cuMemAlloc: that
+    # 20 MiB segment stays untracked, so the 44 MiB device is too small later. The
+    # out-of-memory must come with the call that caused it (fault sweep: BAD-unnamed).
+    torch_config "$TMP/torch.conf" --scale 0.03 --steps 1 --like torch
+    status=0
+    SIMCUDA_FAIL=cuCtxGetCurrent:1 SIMCUDA_MEMORY=44MiB SIMCUDA_REPORT=$TMP/sim.json \
+        LD_PRELOAD=$LIB OFFLOAD_CONFIG=$TMP/torch.conf \
+        timeout 60 "$PIPE" --scale 0.03 --steps 1 --quiet --like torch --out "$TMP/out.png" \
+        >"$TMP/out" 2>"$TMP/err" || status=$?
+    cat "$TMP/err"
+    [ "$(jq .injected_faults "$TMP/sim.json")" = 1 ]
+    [ "$(grep -c 'cuCtxGetCurrent failed' "$TMP/err")" = 1 ]
+    grep -qx 'offload: cuCtxGetCurrent failed (CUDA_ERROR_UNKNOWN): the call it served went to the driver untracked' "$TMP/err"
+    [ "$status" -eq 1 ] # what it costs here: out of memory, not a crash or a wrong picture
+    grep -q 'CUDA_ERROR_OUT_OF_MEMORY' "$TMP/err"
+}
+
 @test "pinned host memory unavailable: pageable backups, logged once, right checksum" {
     want=$(reference_checksum)
     [ -n "$want" ]

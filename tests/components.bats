@@ -96,7 +96,7 @@ same_result() {
     [ "$(json "$T/stats.json" 'd["evictions"]')" = 0 ]
 }
 
-@test "budget policy under pressure: the farthest component goes, the result is the same" {
+@test "budget policy under pressure: what is needed farthest ahead goes, the result is the same" {
     offloaded 256MiB OFFLOAD_POLICY=budget || { cat "$T/out"; false; }
     same_result
     [ "$(json "$T/sim.json" 'd["peak_device_bytes"] <= 256 << 20')" = True ]

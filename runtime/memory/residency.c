@@ -400,8 +400,11 @@ static void count_prefetch_hit(struct runtime *rt, struct allocation *a) {
 CUresult residency_use(struct runtime *rt, struct allocation *a, CUstream stream) {
     if (a->state == ALLOC_EVICTING || a->state == ALLOC_EVICTED) {
         uint64_t t0 = now_ns();
-        if (a->state == ALLOC_EVICTED)
-            rt->stats.demand_restores++;
+        if (a->state == ALLOC_EVICTED) {
+            rt->stats.total.demand_restores++;
+            if (a->moves)
+                a->moves->demand_restores++;
+        }
         trace_stall_begin(-1, a->component, a->ordinal);
         CUresult r = residency_restore(rt, a, false);
         trace_stall_end();

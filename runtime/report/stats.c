@@ -17,9 +17,9 @@ static void put_moves(struct strbuf *b, const struct move_stats *m) {
     strbuf_put(b,
                "\"evictions\": %" PRIu64 ", \"restores\": %" PRIu64 ", \"bytes_to_host\": %" PRIu64
                ", \"bytes_to_device\": %" PRIu64 ", \"prefetch_hits\": %" PRIu64
-               ", \"stall_ns\": %" PRIu64,
+               ", \"demand_restores\": %" PRIu64 ", \"stall_ns\": %" PRIu64,
                m->evictions, m->restores, m->bytes_to_host, m->bytes_to_device, m->prefetch_hits,
-               m->stall_ns);
+               m->demand_restores, m->stall_ns);
 }
 
 char *stats_json(const struct stats_report *r) {
@@ -35,7 +35,6 @@ char *stats_json(const struct stats_report *r) {
     strbuf_put(&b, "  \"peak_resident_bytes\": %" PRIu64 ",\n", r->peak_resident_bytes);
     strbuf_put(&b, "  \"peak_used_bytes\": %" PRIu64 ",\n", r->peak_used_bytes);
     strbuf_put(&b, "  \"launches\": %" PRIu64 ",\n", s->launches);
-    strbuf_put(&b, "  \"demand_restores\": %" PRIu64 ",\n", s->demand_restores);
     strbuf_put(&b, "  \"backup_reads\": %" PRIu64 ",\n", s->backup_reads);
     strbuf_put(&b, "  \"failed_evictions\": %" PRIu64 ",\n", s->failed_evictions);
     strbuf_put(&b, "  \"fingerprints\": %" PRIu64 ",\n", s->fingerprints);
@@ -91,7 +90,7 @@ void stats_log_summary(const struct stats_report *r) {
     log_info("summary: %" PRIu64 " evictions, %" PRIu64 " restores (%" PRIu64
              " on demand), %" PRIu64 " reads from host backups, %.1f MiB to host, %.1f MiB to "
              "device, %" PRIu64 " launches, waited %.3f s",
-             s->total.evictions, s->total.restores, s->demand_restores, s->backup_reads,
+             s->total.evictions, s->total.restores, s->total.demand_restores, s->backup_reads,
              mib(s->total.bytes_to_host), mib(s->total.bytes_to_device), s->launches,
              (double)r->wait_ns / 1e9);
     if (s->fingerprints)

@@ -13,15 +13,15 @@
 struct move_stats {
     uint64_t evictions, restores;
     uint64_t bytes_to_host, bytes_to_device;
-    uint64_t prefetch_hits; /* restores finished before their first use */
-    uint64_t stall_ns;      /* host time calls spent on it while it was not ready (room,
-                               mapping, queueing its restore, capture waits) */
+    uint64_t prefetch_hits;   /* restores finished before their first use */
+    uint64_t demand_restores; /* restores a launch/copy had to ask for */
+    uint64_t stall_ns;        /* host time calls spent on it while it was not ready (room,
+                                 mapping, queueing its restore, capture waits) */
 };
 
 struct stats {
     struct move_stats total;
     uint64_t launches;
-    uint64_t demand_restores;  /* restores a launch/copy had to ask for */
     uint64_t backup_reads;     /* synchronous reads served from a host backup, no restore */
     uint64_t failed_evictions; /* evictions abandoned, data left on the device */
     uint64_t fingerprints;     /* fingerprints taken on the device (memory/fingerprint.h) */

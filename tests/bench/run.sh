@@ -409,7 +409,7 @@ bench_stream() {
     stream_run sizes SIMCUDA_MEMORY=$BIG_DEVICE "${off[@]}" OFFLOAD_STATS="$TMP/stream.sizes.json" ||
         return 1
     unet_bytes=$(unet_stat "$TMP/stream.sizes.json" bytes)
-    local f points=() worst_bytes=0 worst_time=0 worst_ahead=0
+    local f points=() worst_bytes=0 worst_time=0 worst_ahead=0 worst_demand=0
     for f in $STREAM_POINTS; do
         local device tag stats trace
         device=$(awk -v u="$unet_bytes" -v f="$f" 'BEGIN { printf "%d", u * f / 1048576 }')MiB
@@ -463,12 +463,15 @@ bench_stream() {
                time_ratio: ($unet_s / $bound),
                demand_restores: $s.demand_restores, restores: $s.restores,
                unet_prefetch_hits: $u.prefetch_hits,
+               unet_demand_restores: $u.demand_restores, unet_restores: $u.restores,
+               unet_demand_share: ($u.demand_restores / ([$u.restores, 1] | max)),
                text_encoder_bytes_to_device: ([$s.components[] | select(.name == "text_encoder")][0].bytes_to_device),
                unet_resident_across_turns_bytes: $u.resident_across_turns_bytes, today: $old}')
         points+=("$point")
         worst_bytes=$(jq -n --argjson a "$worst_bytes" --argjson p "$point" '[$a, $p.bytes_ratio] | max')
         worst_time=$(jq -n --argjson a "$worst_time" --argjson p "$point" '[$a, $p.time_ratio] | max')
         worst_ahead=$(jq -n --argjson a "$worst_ahead" --argjson p "$point" '[$a, $p.bytes_ratio_ahead] | max')
+        worst_demand=$(jq -n --argjson a "$worst_demand" --argjson p "$point" '[$a, $p.unet_demand_share] | max')
     done
     local detail
     detail=$(printf '%s\n' "${points[@]}" | jq -sc --argjson gbps "$STREAM_GBPS" \
@@ -477,6 +480,10 @@ bench_stream() {
     record stream_bytes "$(printf '%.3f' "$worst_bytes")" "<=" 1.10 ratio "$detail"
     record stream_bytes_ahead "$(printf '%.3f' "$worst_ahead")" "<=" 1.10 ratio \
         '{"see": "stream_bytes detail: bytes_ratio_ahead per point (bytes / optimum with the look-ahead of one of the unet largest allocations, optimum --ahead)"}'
+    # issue 16 item 6: the unet's restores arrive ahead (a count that depends on timing, so
+    # a figure here; tests/stream.bats asserts a loose bound)
+    record stream_demand "$(printf '%.3f' "$worst_demand")" "<=" 0.10 ratio \
+        '{"see": "stream_bytes detail: unet_demand_restores / unet_restores per point"}'
     record stream_time "$(printf '%.3f' "$worst_time")" "<=" 1.15 ratio \
         '{"see": "stream_bytes detail: time_ratio per point (unet phase / max(all-resident, optimum unet bytes / bandwidth))"}'
 }

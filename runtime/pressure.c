@@ -50,7 +50,7 @@ static bool evict_farthest_active(struct runtime *rt) {
 
 static bool evict_some(struct runtime *rt, uint64_t need) {
     return evict_far_member(rt) || evict_components(rt, need, false) > 0 ||
-           evict_lru(rt, LRU_UNOWNED) || evict_farthest_active(rt) ||
+           evict_lru(rt, LRU_UNOWNED_USED) || evict_farthest_active(rt) ||
            evict_components(rt, need, true) > 0 || evict_lru(rt, LRU_NOT_KEPT);
 }
 

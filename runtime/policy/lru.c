@@ -6,7 +6,7 @@
 static bool candidate(const struct allocation *a, uint64_t epoch, enum lru_candidates which) {
     if (!allocation_evictable_state(a) || a->protect_epoch == epoch || a->keep)
         return false;
-    return which == LRU_NOT_KEPT || a->component < 0;
+    return which == LRU_NOT_KEPT || (a->component < 0 && a->used);
 }
 
 struct allocation *lru_choose(const struct registry *reg, uint64_t epoch,

@@ -12,8 +12,10 @@
 #include "runtime/memory/registry.h"
 
 enum lru_candidates {
-    LRU_UNOWNED,  /* only allocations outside every component */
-    LRU_NOT_KEPT, /* any allocation not in a keep component */
+    LRU_UNOWNED_USED, /* allocations outside every component that a launch has used: a
+                         fresh one (allocated, no launch yet) is about to be, and
+                         evicting it costs a restore of bytes nobody wrote */
+    LRU_NOT_KEPT,     /* any allocation not in a keep component */
 };
 
 struct allocation *lru_choose(const struct registry *reg, uint64_t epoch,

@@ -48,13 +48,29 @@ TEST(skips_unmapped_evicting_protected_and_kept) {
     CHECK(lru_choose(&reg, 7, LRU_NOT_KEPT) == NULL);
     pool[3].keep = false;
     CHECK(lru_choose(&reg, 7, LRU_NOT_KEPT) == &pool[3]);
-    CHECK(lru_choose(&reg, 7, LRU_UNOWNED) == NULL); /* owned by component 1 */
+    pool[3].used = true;
+    CHECK(lru_choose(&reg, 7, LRU_UNOWNED_USED) == NULL); /* owned by component 1 */
     pool[3].component = -1;
-    CHECK(lru_choose(&reg, 7, LRU_UNOWNED) == &pool[3]);
+    CHECK(lru_choose(&reg, 7, LRU_UNOWNED_USED) == &pool[3]);
     pool[3].state = ALLOC_RESTORING; /* mapped, copy in flight: may still go */
-    CHECK(lru_choose(&reg, 7, LRU_UNOWNED) == &pool[3]);
+    CHECK(lru_choose(&reg, 7, LRU_UNOWNED_USED) == &pool[3]);
     pool[3].state = ALLOC_RESERVED;
-    CHECK(lru_choose(&reg, 7, LRU_UNOWNED) == NULL);
+    CHECK(lru_choose(&reg, 7, LRU_UNOWNED_USED) == NULL);
+    registry_destroy(&reg);
+}
+
+/* An unowned allocation no launch has used yet is about to be: it goes only as a last
+ * resort (LRU_NOT_KEPT), however old its last use, so a buffer allocated for the next
+ * kernels is not evicted, and restored on demand, before they run. */
+TEST(unowned_fresh_allocations_wait_for_the_last_resort) {
+    struct registry reg = setup(2);
+    pool[0].last_use = 1; /* fresh, allocated long ago */
+    pool[1].last_use = 9;
+    pool[1].used = true;
+    CHECK(lru_choose(&reg, 99, LRU_UNOWNED_USED) == &pool[1]);
+    CHECK(lru_choose(&reg, 99, LRU_NOT_KEPT) == &pool[0]);
+    pool[1].used = false;
+    CHECK(lru_choose(&reg, 99, LRU_UNOWNED_USED) == NULL);
     registry_destroy(&reg);
 }
 
@@ -90,6 +106,7 @@ TEST(budget_arithmetic) {
 int main(void) {
     RUN(oldest_use_goes_first);
     RUN(skips_unmapped_evicting_protected_and_kept);
+    RUN(unowned_fresh_allocations_wait_for_the_last_resort);
     RUN(ties_prefer_the_larger_then_the_earlier);
     RUN(budget_arithmetic);
     return check_summary();

@@ -209,12 +209,16 @@ OFFLOAD_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream) {
     return driver()->cuStreamDestroy_v2(hStream);
 }
 
-/* Stream capture: the runtime counts the captures in progress (runtime.h). A capture
- * ends at cuStreamEndCapture on its stream, with a graph or invalidated. */
-static CUresult capture_begun(CUresult r) {
-    runtime_capture_begun(r);
-    return r;
-}
+/* Stream capture: the runtime marks the stream's work before its capture begins and
+ * counts the captures in progress (runtime.h). A capture ends at cuStreamEndCapture on
+ * its stream, with a graph or invalidated. */
+#define CAPTURE_BEGIN(stream, entry, args)                                                         \
+    __extension__({                                                                                \
+        runtime_capture_prepare(stream);                                                           \
+        CUresult capture_rc_ = HOOK_FORWARD(entry, args);                                          \
+        runtime_capture_begun(stream, capture_rc_);                                                \
+        capture_rc_;                                                                               \
+    })
 
 static CUresult capture_ended(CUresult r) {
     runtime_capture_ended(r);
@@ -223,19 +227,20 @@ static CUresult capture_ended(CUresult r) {
 
 /* The 10.0 ABI (GLOBAL mode), exported as "cuStreamBeginCapture" (hook.h). */
 OFFLOAD_EXPORT CUresult hook_cuStreamBeginCapture_v1(CUstream hStream) {
-    return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_v1, (hStream)));
+    return CAPTURE_BEGIN(hook_legacy_stream(hStream), cuStreamBeginCapture_v1, (hStream));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamBeginCapture_ptsz(CUstream hStream) {
-    return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_ptsz, (hStream)));
+    return CAPTURE_BEGIN(hook_per_thread_stream(hStream), cuStreamBeginCapture_ptsz, (hStream));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode) {
-    return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_v2, (hStream, mode)));
+    return CAPTURE_BEGIN(hook_legacy_stream(hStream), cuStreamBeginCapture_v2, (hStream, mode));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamBeginCapture_v2_ptsz(CUstream hStream, CUstreamCaptureMode mode) {
-    return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_v2_ptsz, (hStream, mode)));
+    return CAPTURE_BEGIN(hook_per_thread_stream(hStream), cuStreamBeginCapture_v2_ptsz,
+                         (hStream, mode));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamBeginCaptureToGraph(CUstream hStream, CUgraph hGraph,
@@ -243,9 +248,8 @@ OFFLOAD_EXPORT CUresult cuStreamBeginCaptureToGraph(CUstream hStream, CUgraph hG
                                                     const CUgraphEdgeData *dependencyData,
                                                     size_t numDependencies,
                                                     CUstreamCaptureMode mode) {
-    return capture_begun(
-        HOOK_FORWARD(cuStreamBeginCaptureToGraph,
-                     (hStream, hGraph, dependencies, dependencyData, numDependencies, mode)));
+    return CAPTURE_BEGIN(hook_legacy_stream(hStream), cuStreamBeginCaptureToGraph,
+                         (hStream, hGraph, dependencies, dependencyData, numDependencies, mode));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamBeginCaptureToGraph_ptsz(CUstream hStream, CUgraph hGraph,
@@ -253,9 +257,8 @@ OFFLOAD_EXPORT CUresult cuStreamBeginCaptureToGraph_ptsz(CUstream hStream, CUgra
                                                          const CUgraphEdgeData *dependencyData,
                                                          size_t numDependencies,
                                                          CUstreamCaptureMode mode) {
-    return capture_begun(
-        HOOK_FORWARD(cuStreamBeginCaptureToGraph_ptsz,
-                     (hStream, hGraph, dependencies, dependencyData, numDependencies, mode)));
+    return CAPTURE_BEGIN(hook_per_thread_stream(hStream), cuStreamBeginCaptureToGraph_ptsz,
+                         (hStream, hGraph, dependencies, dependencyData, numDependencies, mode));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamEndCapture(CUstream hStream, CUgraph *phGraph) {

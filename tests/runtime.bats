@@ -228,6 +228,22 @@ fork_exit_conf() {
     [ "$(json "$T/stats.json" 'd["peak_resident_bytes"] <= 16 << 20')" = True ]
 }
 
+@test "graphs: a capture that begins while liboffload is about to synchronise the context is not invalidated" {
+    # Evicting A (last used on another thread's per-thread stream) needs cuCtxSynchronize,
+    # made only while no capture is open; the delay holds the call open while another
+    # thread begins its capture: the capture must wait for liboffload, not be invalidated.
+    SIMCUDA_MEMORY=64MiB run "$B/progs/capture_begin_race"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    ref=$output
+    SIMCUDA_MEMORY=64MiB SIMCUDA_DELAY=cuCtxSynchronize:300000 OFFLOAD_BUDGET=24MiB \
+        OFFLOAD_STATS=$T/stats.json LD_PRELOAD=$LIB run "$B/progs/capture_begin_race"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$ref" ]
+    [ "$(json "$T/stats.json" 'd["evictions"] >= 1')" = True ]
+}
+
 @test "graphs: the program's cuMemAlloc and cuMemFree during a GLOBAL capture fail as on the bare driver" {
     # Refused (nothing allocated, nothing freed, the capture invalidated), allowed in a
     # RELAXED thread; liboffload once freed tracked memory half-way and said success.

@@ -16,11 +16,24 @@
  * bytes land early and other work can interleave on the link. */
 #define COPY_CHUNK_BYTES (16u << 20)
 
+/* The work a stream had queued when it began capturing (copy_mark_before_capture): what
+ * an eviction waits for instead of the stream while it captures. Valid for capture `id`
+ * only, once that capture has begun. */
+struct capture_mark {
+    CUevent event;
+    uint64_t id;
+    bool valid;
+};
+
 struct stream_event {
     CUstream stream;
     CUevent event;
+    struct capture_mark mark;
     UT_hash_handle hh;
 };
+
+/* CU_STREAM_PER_THREAD names the calling thread's stream: its mark is the thread's. */
+static _Thread_local struct capture_mark per_thread_mark;
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -80,6 +93,74 @@ static CUresult stream_event(struct copy_engine *ce, CUstream stream, CUevent *o
     return CUDA_SUCCESS;
 }
 
+/* The stream's entry (created when `create`), NULL when there is none or no memory. */
+static struct stream_event *entry_of(struct copy_engine *ce, CUstream stream, bool create) {
+    struct stream_event *se;
+    HASH_FIND(hh, ce->events, &stream, sizeof stream, se);
+    if (se || !create)
+        return se;
+    CUevent ev;
+    if (stream_event(ce, stream, &ev) != CUDA_SUCCESS)
+        return NULL;
+    HASH_FIND(hh, ce->events, &stream, sizeof stream, se);
+    return se;
+}
+
+static struct capture_mark *mark_of(struct copy_engine *ce, CUstream stream, bool create) {
+    if (stream == CU_STREAM_PER_THREAD)
+        return &per_thread_mark;
+    struct stream_event *se = entry_of(ce, stream, create);
+    return se ? &se->mark : NULL;
+}
+
+/* The id of the capture `stream` is in (active or invalidated); false when it is in
+ * none, or the driver cannot tell which. */
+static bool capture_id_of(CUstream stream, uint64_t *id) {
+    CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
+    cuuint64_t got = 0;
+    if (!driver()->cuStreamGetCaptureInfo_v3 ||
+        driver()->cuStreamGetCaptureInfo_v3(stream, &status, &got, NULL, NULL, NULL, NULL) !=
+            CUDA_SUCCESS ||
+        status == CU_STREAM_CAPTURE_STATUS_NONE)
+        return false;
+    *id = got;
+    return true;
+}
+
+CUresult copy_mark_before_capture(struct copy_engine *ce, CUstream stream) {
+    if (stream == CU_STREAM_LEGACY || copy_stream_capturing(stream))
+        return CUDA_SUCCESS; /* the capture cannot begin: nothing to mark */
+    struct capture_mark *m = mark_of(ce, stream, true);
+    if (!m)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    m->valid = false;
+    if (!m->event) {
+        CUresult r = cuerr_note(&ce->failed_call, "cuEventCreate",
+                                driver()->cuEventCreate(&m->event, CU_EVENT_DISABLE_TIMING));
+        if (r != CUDA_SUCCESS) {
+            m->event = NULL;
+            return r;
+        }
+    }
+    return cuerr_note(&ce->failed_call, "cuEventRecord", driver()->cuEventRecord(m->event, stream));
+}
+
+void copy_capture_begun(struct copy_engine *ce, CUstream stream) {
+    struct capture_mark *m = mark_of(ce, stream, false);
+    if (m && m->event)
+        m->valid = capture_id_of(stream, &m->id);
+}
+
+/* The mark of the capture `stream` is in now, or NULL: it joined a capture (waiting on an
+ * event recorded in one) or began one liboffload did not see begin. */
+static CUevent current_mark(struct copy_engine *ce, CUstream stream) {
+    struct capture_mark *m = mark_of(ce, stream, false);
+    uint64_t id;
+    if (!m || !m->valid || !capture_id_of(stream, &id) || id != m->id)
+        return NULL;
+    return m->event;
+}
+
 /* A stream the calling thread can name: every stream but another thread's per-thread one. */
 static bool nameable(const struct stream_use *u) {
     return u->stream != CU_STREAM_PER_THREAD || u->thread == copy_thread_id(CU_STREAM_PER_THREAD);
@@ -96,7 +177,7 @@ static bool needs_context_sync(const struct allocation *a) {
 
 atomic_int copy_captures;
 
-static CUresult context_sync(struct copy_engine *ce) {
+CUresult copy_sync_context(struct copy_engine *ce) {
     if (atomic_load_explicit(&copy_captures, memory_order_acquire) > 0) {
         ce->failed_call = "cuCtxSynchronize (a stream capture is in progress)";
         return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
@@ -107,20 +188,38 @@ static CUresult context_sync(struct copy_engine *ce) {
     return r;
 }
 
+/* A user's real work, what an eviction waits for: the work queued on it so far, or while
+ * it captures, what it had queued when its capture began (its mark). What it captured
+ * runs only at cuGraphLaunch, which makes the graph's memory resident again, and nothing
+ * may be recorded on a capturing stream: it would join the eviction into the capture. */
+static CUresult real_work_of(struct copy_engine *ce, CUstream stream, CUevent *ev) {
+    if (copy_stream_capturing(stream)) {
+        *ev = current_mark(ce, stream);
+        if (*ev)
+            return CUDA_SUCCESS;
+        ce->failed_call = "a stream in a capture that liboffload did not see begin";
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    }
+    CUresult r = stream_event(ce, stream, ev);
+    if (r == CUDA_SUCCESS)
+        r = cuerr_note(&ce->failed_call, "cuEventRecord", driver()->cuEventRecord(*ev, stream));
+    return r;
+}
+
 CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a) {
     for (unsigned i = 0; i < a->stream_count; i++)
-        if (nameable(&a->streams[i]) && copy_stream_capturing(a->streams[i].stream))
+        if (nameable(&a->streams[i]) && copy_stream_capturing(a->streams[i].stream) &&
+            !current_mark(ce, a->streams[i].stream)) {
+            ce->failed_call = "a stream in a capture that liboffload did not see begin";
             return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+        }
     if (needs_context_sync(a)) {
         /* A user we cannot record an event on: wait for the whole context, rare. */
-        return context_sync(ce);
+        return copy_sync_context(ce);
     }
     for (unsigned i = 0; i < a->stream_count; i++) {
         CUevent ev;
-        CUresult r = stream_event(ce, a->streams[i].stream, &ev);
-        if (r == CUDA_SUCCESS)
-            r = cuerr_note(&ce->failed_call, "cuEventRecord",
-                           driver()->cuEventRecord(ev, a->streams[i].stream));
+        CUresult r = real_work_of(ce, a->streams[i].stream, &ev);
         if (r == CUDA_SUCCESS)
             r = cuerr_note(&ce->failed_call, "cuStreamWaitEvent",
                            driver()->cuStreamWaitEvent(ce->to_host, ev, 0));
@@ -132,12 +231,19 @@ CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a) {
 
 CUresult copy_sync_users(struct copy_engine *ce, const struct allocation *a) {
     if (needs_context_sync(a))
-        return context_sync(ce);
+        return copy_sync_context(ce);
     for (unsigned i = 0; i < a->stream_count; i++) {
         CUstream s = a->streams[i].stream;
-        if (copy_stream_capturing(s))
-            continue; /* nothing of it runs until the graph is launched */
-        CUresult r = copy_sync_stream(ce, s);
+        CUresult r;
+        if (copy_stream_capturing(s)) {
+            /* what it captured runs only when the graph is launched; what it had queued
+             * before its capture began is its mark (none: a capture liboffload did not
+             * see begin, whose earlier work it cannot name) */
+            CUevent mark = current_mark(ce, s);
+            r = mark ? copy_sync_event(ce, mark) : CUDA_SUCCESS;
+        } else {
+            r = copy_sync_stream(ce, s);
+        }
         if (r != CUDA_SUCCESS)
             return r;
     }
@@ -228,6 +334,8 @@ void copy_forget_stream(struct copy_engine *ce, CUstream stream) {
     HASH_FIND(hh, ce->events, &stream, sizeof stream, se);
     if (se) {
         HASH_DELETE(hh, ce->events, se);
+        if (se->mark.event)
+            driver()->cuEventDestroy_v2(se->mark.event);
         driver()->cuEventDestroy_v2(se->event);
         free(se);
     }

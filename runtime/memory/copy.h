@@ -40,7 +40,9 @@ struct copy_engine {
 
 /* The program's stream captures in progress (runtime_capture_begun): while any is, a
  * wait that needs the whole context fails with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED
- * instead of calling cuCtxSynchronize, which would invalidate it. */
+ * instead of calling cuCtxSynchronize, which would invalidate it. Captures begin with the
+ * runtime lock held (runtime_capture_prepare), so a caller holding it sees no capture
+ * begin between its look at the count and its cuCtxSynchronize. */
 extern atomic_int copy_captures;
 
 /* Creates the two streams. */
@@ -52,13 +54,29 @@ uint64_t copy_thread_id(CUstream stream);
 /* True when `stream` is capturing (or its capture was invalidated). */
 bool copy_stream_capturing(CUstream stream);
 
-/* Orders the eviction stream after the work queued so far on every stream that used a.
- * Fails with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED when a user is capturing (the caller
- * then leaves a resident); falls back to a context sync for streams it cannot name. */
+/* Before a cuStreamBeginCapture* on `stream` (the runtime lock held until the capture has
+ * begun, so no eviction looks at the stream in between): records the stream's mark, an
+ * event after the work it has queued so far. */
+CUresult copy_mark_before_capture(struct copy_engine *ce, CUstream stream);
+
+/* After the capture began on `stream`: its mark stands for this capture (its id). */
+void copy_capture_begun(struct copy_engine *ce, CUstream stream);
+
+/* Orders the eviction stream after the real work queued so far on every stream that used
+ * a: for a capturing user, what it had queued when its capture began (its mark); what it
+ * captured runs only at cuGraphLaunch, which makes the graph's memory resident. Fails
+ * with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED (the caller then leaves a resident) when a
+ * user is in a capture that has no mark (it joined one by a cuStreamWaitEvent), or when
+ * a user it cannot name needs a context sync while a capture is in progress. */
 CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a);
 
-/* Host waits until the work queued so far on every stream that used a is done. */
+/* Host waits until the real work queued so far on every stream that used a is done (a
+ * capturing user's: its mark, when it has one). */
 CUresult copy_sync_users(struct copy_engine *ce, const struct allocation *a);
+
+/* cuCtxSynchronize, or CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED while a capture is in
+ * progress (it would invalidate it, in every capture mode). */
+CUresult copy_sync_context(struct copy_engine *ce);
 
 /* Host waits until the work queued so far on `stream` (not capturing) is done, as a
  * synchronous driver call on it would: an event recorded on CU_STREAM_LEGACY also waits

@@ -322,7 +322,7 @@ void residency_discard(struct runtime *rt, struct allocation *a) {
 CUresult residency_quiesce(struct runtime *rt, struct allocation *a) {
     CUresult r = copy_sync_users(&rt->copy, a);
     if (r != CUDA_SUCCESS && r != CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) /* (not during one) */
-        r = cuerr_note(&rt->copy.failed_call, "cuCtxSynchronize", driver()->cuCtxSynchronize());
+        r = copy_sync_context(&rt->copy);
     if (r != CUDA_SUCCESS)
         log_error("freeing allocation #%llu: cannot wait for its users (%s: %s)",
                   (unsigned long long)a->ordinal, failed_call(rt), cuerr_name(r));
@@ -405,8 +405,9 @@ CUresult residency_evict(struct runtime *rt, struct allocation *a) {
     bool was_restoring = a->state == ALLOC_RESTORING;
     CUresult r = queue_copy_out(rt, a, copied);
     if (r == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) {
-        log_debug("allocation #%llu is used by a capturing stream: not evicted now",
-                  (unsigned long long)a->ordinal);
+        log_debug("allocation #%llu cannot be evicted while a capture is open (%s): not "
+                  "evicted now",
+                  (unsigned long long)a->ordinal, failed_call(rt));
         return r;
     }
     if (r == CUDA_SUCCESS && evicting_push(rt, a) != 0)

@@ -170,9 +170,14 @@ void runtime_stream_destroyed(CUstream stream) {
     record((struct seen){.what = "stream_destroyed", .stream = stream});
 }
 
+/* Before the driver call: nothing to see (the runtime marks the stream). */
+void runtime_capture_prepare(CUstream stream) {
+    (void)stream;
+}
+
 /* The driver's answer in .bytes. */
-void runtime_capture_begun(CUresult r) {
-    record((struct seen){.what = "capture_begun", .bytes = r});
+void runtime_capture_begun(CUstream stream, CUresult r) {
+    record((struct seen){.what = "capture_begun", .stream = stream, .bytes = r});
 }
 
 void runtime_capture_ended(CUresult r) {

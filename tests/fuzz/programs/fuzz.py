@@ -55,7 +55,7 @@ if os.environ.get('FUZZ_RACECHECK') == '0':
 RACE_LINE = re.compile(r'^simcuda: race: .*$', re.M)
 WEIGHTS = gen.parse_weights(os.environ.get('FUZZ_WEIGHTS'))
 RACE_CHECK_SHARE = float(os.environ.get('FUZZ_RACE_CHECK', '0.35'))
-# FUZZ_STRICT=1: the known capture limitation counts as a failure (see known_capture_oom).
+# FUZZ_STRICT=1: the capture limitation that remains counts as a failure (see known_capture_oom).
 STRICT = os.environ.get('FUZZ_STRICT') == '1'
 CAPTURE_OOM = 'known: capture out of memory'  # one_run's verdict for the capture limitation
 RECORD_SHARE = 0.15

@@ -147,6 +147,9 @@ bool call_in_progress(void) {
 
 void runtime_end_call(void) {
     if (call_holds_lock) {
+        /* the call is queued: another thread's eviction may now wait for it (copy.h) */
+        if (__builtin_expect(copy_per_thread_pending(), 0))
+            copy_note_per_thread_work(&rt->copy, setup_current_place(rt) == PLACE_MANAGED);
         call_holds_lock = false;
         runtime_unlock();
     }

@@ -229,7 +229,7 @@ fork_exit_conf() {
 }
 
 @test "graphs: a capture that begins while liboffload is about to synchronise the context is not invalidated" {
-    # Evicting A (last used on another thread's per-thread stream) needs cuCtxSynchronize,
+    # Evicting A (written on nine streams, more than an allocation keeps) needs cuCtxSynchronize,
     # made only while no capture is open; the delay holds the call open while another
     # thread begins its capture: the capture must wait for liboffload, not be invalidated.
     SIMCUDA_MEMORY=64MiB run "$B/progs/capture_begin_race"
@@ -242,6 +242,25 @@ fork_exit_conf() {
     [ "$status" -eq 0 ]
     [ "$output" = "$ref" ]
     [ "$(json "$T/stats.json" 'd["evictions"] >= 1')" = True ]
+}
+
+@test "graphs: while a capture is open, what the capturing stream and another thread's per-thread stream used is evicted" {
+    # A: last written on a worker's per-thread stream; B: on s before s began capturing.
+    # Both must go for C and E to fit, the capture still open; liboffload kept them
+    # resident (out of memory) before it waited for the worker's tail and for s's mark.
+    SIMCUDA_MEMORY=64MiB run "$B/progs/capture_open_evict"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    ref=$output
+    SIMCUDA_MEMORY=64MiB OFFLOAD_BUDGET=24MiB OFFLOAD_LOG=debug OFFLOAD_STATS=$T/stats.json \
+        LD_PRELOAD=$LIB run "$B/progs/capture_open_evict"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$(echo "$output" | grep -v '^offload: ')" = "$ref" ]
+    echo "$output" | grep -qx 'offload: evicted allocation #0 (8.0 MiB at 0x[0-9a-f]*)'
+    echo "$output" | grep -qx 'offload: evicted allocation #1 (8.0 MiB at 0x[0-9a-f]*)'
+    ! echo "$output" | grep -q 'cannot be evicted while a capture is open'
+    [ "$(json "$T/stats.json" 'd["evictions"] >= 2')" = True ]
 }
 
 @test "graphs: the program's cuMemAlloc and cuMemFree during a GLOBAL capture fail as on the bare driver" {

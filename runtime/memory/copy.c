@@ -161,16 +161,78 @@ static CUevent current_mark(struct copy_engine *ce, CUstream stream) {
     return m->event;
 }
 
+/* --- per-thread default streams of other threads ------------------------------------ */
+
+/* The last work that used tracked memory on a thread's per-thread default stream: an event
+ * the thread records after each such call, its own work (copy_note_per_thread_work).
+ * Another thread cannot name that stream; it waits for this instead of the context. */
+struct thread_tail {
+    uint64_t thread;
+    CUevent event;
+    bool valid; /* recorded after every such call so far */
+    UT_hash_handle hh;
+};
+
+/* Whether the calling thread's call used tracked memory on its per-thread stream. */
+static _Thread_local bool per_thread_used;
+
+void copy_note_use(CUstream stream) {
+    if (stream == CU_STREAM_PER_THREAD)
+        per_thread_used = true;
+}
+
+bool copy_per_thread_pending(void) {
+    return per_thread_used;
+}
+
+static struct thread_tail *tail_of(struct copy_engine *ce, uint64_t thread) {
+    struct thread_tail *t;
+    HASH_FIND(hh, ce->tails, &thread, sizeof thread, t);
+    return t && t->valid ? t : NULL;
+}
+
+void copy_note_per_thread_work(struct copy_engine *ce, bool same_context) {
+    per_thread_used = false;
+    if (copy_stream_capturing(CU_STREAM_PER_THREAD))
+        return; /* captured work runs at cuGraphLaunch: the tail stays its last real work */
+    uint64_t id = copy_thread_id(CU_STREAM_PER_THREAD);
+    struct thread_tail *t;
+    HASH_FIND(hh, ce->tails, &id, sizeof id, t);
+    if (!same_context) { /* the stream is not the one our event would name: no tail */
+        if (t)
+            t->valid = false;
+        return;
+    }
+    if (!t && (t = calloc(1, sizeof *t)) != NULL) {
+        t->thread = id;
+        if (driver()->cuEventCreate(&t->event, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) {
+            free(t);
+            return; /* no tail: other threads wait for the context */
+        }
+        bool hash_oom = false;
+        HASH_ADD(hh, ce->tails, thread, sizeof t->thread, t);
+        if (hash_oom) {
+            driver()->cuEventDestroy_v2(t->event);
+            free(t);
+            return;
+        }
+    }
+    if (t) /* a failed record leaves no tail: other threads wait for the context */
+        t->valid = driver()->cuEventRecord(t->event, CU_STREAM_PER_THREAD) == CUDA_SUCCESS;
+}
+
 /* A stream the calling thread can name: every stream but another thread's per-thread one. */
 static bool nameable(const struct stream_use *u) {
     return u->stream != CU_STREAM_PER_THREAD || u->thread == copy_thread_id(CU_STREAM_PER_THREAD);
 }
 
-static bool needs_context_sync(const struct allocation *a) {
+/* Whether a user of a can only be waited for with the whole context: more users than an
+ * allocation keeps, or another thread's per-thread stream without a tail. */
+static bool needs_context_sync(struct copy_engine *ce, const struct allocation *a) {
     if (a->streams_overflow)
         return true;
     for (unsigned i = 0; i < a->stream_count; i++)
-        if (!nameable(&a->streams[i]))
+        if (!nameable(&a->streams[i]) && !tail_of(ce, a->streams[i].thread))
             return true;
     return false;
 }
@@ -192,7 +254,12 @@ CUresult copy_sync_context(struct copy_engine *ce) {
  * it captures, what it had queued when its capture began (its mark). What it captured
  * runs only at cuGraphLaunch, which makes the graph's memory resident again, and nothing
  * may be recorded on a capturing stream: it would join the eviction into the capture. */
-static CUresult real_work_of(struct copy_engine *ce, CUstream stream, CUevent *ev) {
+static CUresult real_work_of(struct copy_engine *ce, const struct stream_use *u, CUevent *ev) {
+    CUstream stream = u->stream;
+    if (!nameable(u)) {
+        *ev = tail_of(ce, u->thread)->event; /* needs_context_sync said it has one */
+        return CUDA_SUCCESS;
+    }
     if (copy_stream_capturing(stream)) {
         *ev = current_mark(ce, stream);
         if (*ev)
@@ -213,13 +280,13 @@ CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a) {
             ce->failed_call = "a stream in a capture that liboffload did not see begin";
             return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
         }
-    if (needs_context_sync(a)) {
+    if (needs_context_sync(ce, a)) {
         /* A user we cannot record an event on: wait for the whole context, rare. */
         return copy_sync_context(ce);
     }
     for (unsigned i = 0; i < a->stream_count; i++) {
         CUevent ev;
-        CUresult r = real_work_of(ce, a->streams[i].stream, &ev);
+        CUresult r = real_work_of(ce, &a->streams[i], &ev);
         if (r == CUDA_SUCCESS)
             r = cuerr_note(&ce->failed_call, "cuStreamWaitEvent",
                            driver()->cuStreamWaitEvent(ce->to_host, ev, 0));
@@ -230,12 +297,14 @@ CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a) {
 }
 
 CUresult copy_sync_users(struct copy_engine *ce, const struct allocation *a) {
-    if (needs_context_sync(a))
+    if (needs_context_sync(ce, a))
         return copy_sync_context(ce);
     for (unsigned i = 0; i < a->stream_count; i++) {
         CUstream s = a->streams[i].stream;
         CUresult r;
-        if (copy_stream_capturing(s)) {
+        if (!nameable(&a->streams[i])) {
+            r = copy_sync_event(ce, tail_of(ce, a->streams[i].thread)->event);
+        } else if (copy_stream_capturing(s)) {
             /* what it captured runs only when the graph is launched; what it had queued
              * before its capture began is its mark (none: a capture liboffload did not
              * see begin, whose earlier work it cannot name) */

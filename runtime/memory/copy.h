@@ -34,6 +34,7 @@ struct copy_engine {
     CUstream to_device;          /* restores (CU_STREAM_NON_BLOCKING) */
     size_t chunk;                /* bytes per async copy */
     struct stream_event *events; /* one reusable event per program stream (uthash) */
+    struct thread_tail *tails;   /* per thread: its per-thread stream's last work (uthash) */
     uint64_t wait_ns;            /* time the host spent waiting inside the engine */
     const char *failed_call;     /* the driver call that failed last, for messages */
 };
@@ -62,12 +63,28 @@ CUresult copy_mark_before_capture(struct copy_engine *ce, CUstream stream);
 /* After the capture began on `stream`: its mark stands for this capture (its id). */
 void copy_capture_begun(struct copy_engine *ce, CUstream stream);
 
+/* A use of tracked memory on `stream` (residency.c, every user it notes): when it is the
+ * calling thread's per-thread stream, the call's end records the thread's tail. */
+void copy_note_use(CUstream stream);
+
+/* Whether the calling thread's call noted a use on its per-thread stream since its last
+ * copy_note_per_thread_work. */
+bool copy_per_thread_pending(void);
+
+/* After such a call has reached the driver, lock held: records the thread's tail, an event
+ * after its per-thread stream's work (not while that stream captures: the tail stays its
+ * last real work). Other threads, which cannot name that stream, wait for the tail
+ * instead of the whole context. `same_context`: the calling thread's current context is
+ * the engine's (else the thread has no tail from here on). */
+void copy_note_per_thread_work(struct copy_engine *ce, bool same_context);
+
 /* Orders the eviction stream after the real work queued so far on every stream that used
  * a: for a capturing user, what it had queued when its capture began (its mark); what it
  * captured runs only at cuGraphLaunch, which makes the graph's memory resident. Fails
  * with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED (the caller then leaves a resident) when a
  * user is in a capture that has no mark (it joined one by a cuStreamWaitEvent), or when
- * a user it cannot name needs a context sync while a capture is in progress. */
+ * a user it cannot name (another thread's per-thread stream without a tail, more users
+ * than an allocation keeps) needs a context sync while a capture is in progress. */
 CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a);
 
 /* Host waits until the real work queued so far on every stream that used a is done (a

@@ -496,6 +496,7 @@ CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefet
 }
 
 static bool add_user(struct allocation *a, CUstream stream, uint64_t thread) {
+    copy_note_use(stream);
     for (unsigned i = 0; i < a->stream_count; i++)
         if (a->streams[i].stream == stream && a->streams[i].thread == thread)
             return false;

@@ -2,9 +2,9 @@
  * capture_begin_race.c — a capture that begins on one thread while liboffload, on another,
  * has looked whether any capture is open and is about to synchronise the context.
  *
- * A was last used on a worker thread's per-thread default stream, which no other thread
- * can name: evicting it needs cuCtxSynchronize, which liboffload makes only while no
- * capture is open (it would invalidate one, in every mode). The main thread allocates C,
+ * A was written on nine streams, more users than liboffload keeps per allocation:
+ * evicting it needs cuCtxSynchronize, which liboffload makes only while no capture is
+ * open (it would invalidate one, in every mode). The main thread allocates C,
  * which needs A evicted; 50 ms later thread T begins a THREAD_LOCAL capture of a memset
  * on its own stream. Run with SIMCUDA_DELAY=cuCtxSynchronize:300000, the context sync
  * is still on its way when T begins: liboffload must not let a capture begin between its
@@ -30,12 +30,19 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
-static void *worker_main(void *arg) {
-    (void)arg;
-    PROG_CHECK_CU(cuCtxSetCurrent(ctx));
-    PROG_CHECK_CU(cuMemsetD32Async(a, 0xa1, WORDS, CU_STREAM_PER_THREAD));
-    PROG_CHECK_CU(cuStreamSynchronize(CU_STREAM_PER_THREAD));
-    return NULL;
+/* A written in nine parts, each on its own stream: more users than liboffload keeps per
+ * allocation, so its eviction must wait for the whole context. */
+#define PARTS 9
+static void write_a_on_nine_streams(void) {
+    CUstream s[PARTS];
+    size_t part = WORDS / PARTS + 1;
+    for (int i = 0; i < PARTS; i++) {
+        size_t first = (size_t)i * part, n = first + part > WORDS ? WORDS - first : part;
+        PROG_CHECK_CU(cuStreamCreate(&s[i], CU_STREAM_NON_BLOCKING));
+        PROG_CHECK_CU(cuMemsetD32Async(a + first * 4, 0xa1, n, s[i]));
+    }
+    for (int i = 0; i < PARTS; i++) /* kept: a destroyed stream is no longer a user */
+        PROG_CHECK_CU(cuStreamSynchronize(s[i]));
 }
 
 static int check_words(CUdeviceptr p, unsigned want) {
@@ -84,9 +91,8 @@ int main(void) {
     PROG_CHECK_CU(cuMemAlloc(&a, BYTES));
     PROG_CHECK_CU(cuMemAlloc(&b, BYTES));
     PROG_CHECK_CU(cuMemsetD32(b, 0xb2, WORDS));
-    pthread_t worker, capturer;
-    pthread_create(&worker, NULL, worker_main, NULL);
-    pthread_join(worker, NULL);
+    pthread_t capturer;
+    write_a_on_nine_streams();
     PROG_CHECK_CU(cuMemsetD32(b, 0xb3, WORDS));
     PROG_CHECK_CU(cuMemAlloc(&d, BYTES)); /* the capture's; A is the least recently used */
     pthread_create(&capturer, NULL, capture_main, NULL);

@@ -161,9 +161,9 @@ def capture_open_at(text, line):
 
 
 # What liboffload still cannot evict while a capture is open (README.md, Limits), as its
-# debug log names it: an allocation that another thread's per-thread default stream used
-# (or more streams than it tracks), which only cuCtxSynchronize would wait for; or one that
-# a stream used before it joined a capture by waiting on an event recorded in it.
+# debug log names it: an allocation used on more streams than it tracks, which only
+# cuCtxSynchronize would wait for; or one that a stream used before it joined a capture by
+# waiting on an event recorded in it.
 UNSOLVED_CAPTURE = ('cannot be evicted while a capture is open (cuCtxSynchronize',
                     'cannot be evicted while a capture is open (a stream in a capture that')
 

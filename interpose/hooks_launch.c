@@ -1,5 +1,6 @@
 /*
- * hooks_launch.c — kernel launches, graphs, stream destruction.
+ * hooks_launch.c — kernel launches, graphs, stream capture (its begin, its joins by
+ * cuStreamWaitEvent, its end), stream destruction.
  *
  * A launch tells the runtime its function, stream and parameters first
  * (runtime_begin_launch), so every tracked allocation the parameters point into is
@@ -219,6 +220,32 @@ OFFLOAD_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream) {
         runtime_capture_begun(stream, capture_rc_);                                                \
         capture_rc_;                                                                               \
     })
+
+/* A wait on an event recorded in a capture makes the stream join it: while any capture is
+ * in progress, the wait is made like a capture's begin (the stream's mark first, under
+ * the runtime lock), so what the stream used before it joined can still be evicted. */
+static CUresult stream_wait(__typeof__(&cuStreamWaitEvent) real, CUstream stream, CUevent event,
+                            unsigned flags, CUstream runs_on) {
+    if (!real)
+        return driver_missing();
+    if (!runtime_captures_in_progress())
+        return real(stream, event, flags);
+    runtime_capture_prepare(runs_on);
+    CUresult r = real(stream, event, flags);
+    runtime_capture_joined(runs_on, r);
+    return r;
+}
+
+OFFLOAD_EXPORT CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags) {
+    return stream_wait(driver()->cuStreamWaitEvent, hStream, hEvent, Flags,
+                       hook_legacy_stream(hStream));
+}
+
+OFFLOAD_EXPORT CUresult cuStreamWaitEvent_ptsz(CUstream hStream, CUevent hEvent,
+                                               unsigned int Flags) {
+    return stream_wait(driver()->cuStreamWaitEvent_ptsz, hStream, hEvent, Flags,
+                       hook_per_thread_stream(hStream));
+}
 
 static CUresult capture_ended(CUresult r) {
     runtime_capture_ended(r);

@@ -97,6 +97,16 @@ void runtime_capture_begun(CUstream stream, CUresult r) {
     runtime_unlock();
 }
 
+bool runtime_captures_in_progress(void) {
+    return atomic_load_explicit(&copy_captures, memory_order_acquire) > 0;
+}
+
+void runtime_capture_joined(CUstream stream, CUresult r) {
+    if (r == CUDA_SUCCESS && rt->cuda_ready && !atomic_load(&rt->cuda_unusable))
+        copy_capture_begun(&rt->copy, stream); /* not capturing: the mark stays invalid */
+    runtime_unlock();
+}
+
 void runtime_capture_ended(CUresult r) {
     if ((r == CUDA_SUCCESS || r == CUDA_ERROR_STREAM_CAPTURE_INVALIDATED) &&
         atomic_fetch_sub_explicit(&copy_captures, 1, memory_order_acq_rel) <= 0)

@@ -156,6 +156,13 @@ void runtime_stream_destroyed(CUstream stream);
  * conflicts with a capture in every mode and would invalidate it). No lock. */
 void runtime_capture_prepare(CUstream stream);
 void runtime_capture_begun(CUstream stream, CUresult r);
+
+/* A cuStreamWaitEvent on `stream` while captures are in progress (no lock, one atomic
+ * load): runtime_capture_prepare, the driver call, then runtime_capture_joined with its
+ * answer: when the wait made the stream join a capture, its mark stands for it. Releases
+ * the lock. */
+bool runtime_captures_in_progress(void);
+void runtime_capture_joined(CUstream stream, CUresult r);
 void runtime_capture_ended(CUresult r);
 
 #endif /* OFFLOAD_RUNTIME_H */

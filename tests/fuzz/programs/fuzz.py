@@ -55,8 +55,9 @@ if os.environ.get('FUZZ_RACECHECK') == '0':
 RACE_LINE = re.compile(r'^simcuda: race: .*$', re.M)
 WEIGHTS = gen.parse_weights(os.environ.get('FUZZ_WEIGHTS'))
 RACE_CHECK_SHARE = float(os.environ.get('FUZZ_RACE_CHECK', '0.35'))
-# FUZZ_STRICT=1: the capture limitation that remains counts as a failure (see known_capture_oom).
-STRICT = os.environ.get('FUZZ_STRICT') == '1'
+# FUZZ_STRICT=0: the capture limitation that remains is excused (see known_capture_oom);
+# by default every out-of-memory the bare program does not have is a failure.
+STRICT = os.environ.get('FUZZ_STRICT', '1') != '0'
 CAPTURE_OOM = 'known: capture out of memory'  # one_run's verdict for the capture limitation
 RECORD_SHARE = 0.15
 # Entry points whose failure reaches liboffload's eviction, restore, prefetch and
@@ -162,8 +163,9 @@ def capture_open_at(text, line):
 
 # What liboffload still cannot evict while a capture is open (README.md, Limits), as its
 # debug log names it: an allocation used on more streams than it tracks, which only
-# cuCtxSynchronize would wait for; or one that a stream used before it joined a capture by
-# waiting on an event recorded in it.
+# cuCtxSynchronize would wait for; or one whose stream is in a capture without a mark (it
+# began or joined it before liboffload set up, or recording the mark failed). The
+# generator makes neither on purpose; FUZZ_STRICT=0 excuses them.
 UNSOLVED_CAPTURE = ('cannot be evicted while a capture is open (cuCtxSynchronize',
                     'cannot be evicted while a capture is open (a stream in a capture that')
 
@@ -333,7 +335,7 @@ def check_text(text, meta, seed, nconf, fault_p, race_check):
 
 def one_run(text, prog, conf, extra, tmp, bare):
     """(why it fails or None, detail) of one run under liboffload; why is CAPTURE_OOM for
-    the known capture limitation (unless FUZZ_STRICT=1)."""
+    the capture limitation that remains, under FUZZ_STRICT=0."""
     env = conf_env(conf, tmp, extra)
     off, detail, _ = run_program(prog, env, tmp, preload=True)
     STATS[('faults ' if faulty(extra) else '') + off[0]] += 1

@@ -95,7 +95,9 @@ CUresult driver_abi_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3D_BATCH_O
     X(cuStreamSynchronize, cuStreamSynchronize)                                                    \
     X(cuStreamSynchronize_ptsz, cuStreamSynchronize)                                               \
     X(cuStreamWaitEvent, cuStreamWaitEvent)                                                        \
+    X(cuStreamWaitEvent_ptsz, cuStreamWaitEvent)                                                   \
     X(cuStreamIsCapturing, cuStreamIsCapturing)                                                    \
+    X(cuStreamGetCaptureInfo_v3, cuStreamGetCaptureInfo)                                           \
     X(cuThreadExchangeStreamCaptureMode, cuThreadExchangeStreamCaptureMode)                        \
     X(cuStreamBeginCapture_v1, driver_abi_cuStreamBeginCapture_v1)                                 \
     X(cuStreamBeginCapture_ptsz, driver_abi_cuStreamBeginCapture_v1)                               \

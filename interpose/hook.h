@@ -89,6 +89,7 @@ static inline CUstream hook_per_thread_stream(CUstream stream) {
     X(cuGraphInstantiateWithParams_ptsz, cuGraphInstantiateWithParams)                             \
     X(cuGraphLaunch_ptsz, cuGraphLaunch)                                                           \
     X(cuStreamSynchronize_ptsz, cuStreamSynchronize)                                               \
+    X(cuStreamWaitEvent_ptsz, cuStreamWaitEvent)                                                   \
     X(cuStreamBeginCapture_ptsz, driver_abi_cuStreamBeginCapture_v1)                               \
     X(cuStreamBeginCapture_v2_ptsz, cuStreamBeginCapture_v2)                                       \
     X(cuStreamBeginCaptureToGraph_ptsz, cuStreamBeginCaptureToGraph)                               \

@@ -140,6 +140,8 @@ static const struct hook_entry hooks[] = {
     {"cuStreamEndCapture_ptsz", (void *)cuStreamEndCapture_ptsz},
     {"cuStreamSynchronize", (void *)cuStreamSynchronize},
     {"cuStreamSynchronize_ptsz", (void *)cuStreamSynchronize_ptsz},
+    {"cuStreamWaitEvent", (void *)cuStreamWaitEvent},
+    {"cuStreamWaitEvent_ptsz", (void *)cuStreamWaitEvent_ptsz},
     {"cuTensorMapEncodeIm2col", (void *)cuTensorMapEncodeIm2col},
     {"cuTensorMapEncodeIm2colWide", (void *)cuTensorMapEncodeIm2colWide},
     {"cuTensorMapEncodeTiled", (void *)cuTensorMapEncodeTiled},

@@ -1,5 +1,6 @@
 /*
- * hooks_launch.c — kernel launches, graphs, stream destruction.
+ * hooks_launch.c — kernel launches, graphs, stream capture (its begin, its joins by
+ * cuStreamWaitEvent, its end), stream destruction.
  *
  * A launch tells the runtime its function, stream and parameters first
  * (runtime_begin_launch), so every tracked allocation the parameters point into is
@@ -209,12 +210,41 @@ OFFLOAD_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream) {
     return driver()->cuStreamDestroy_v2(hStream);
 }
 
-/* Stream capture: the runtime counts the captures in progress (runtime.h) and, before
- * one begins, fences the legacy stream (copy.h). A capture ends at cuStreamEndCapture on
+/* Stream capture: the runtime marks the stream's work before its capture begins and
+ * counts the captures in progress (runtime.h). A capture ends at cuStreamEndCapture on
  * its stream, with a graph or invalidated. */
-static CUresult capture_begun(CUresult r) {
-    runtime_capture_begun(r);
+#define CAPTURE_BEGIN(stream, entry, args)                                                         \
+    __extension__({                                                                                \
+        runtime_capture_prepare(stream);                                                           \
+        CUresult capture_rc_ = HOOK_FORWARD(entry, args);                                          \
+        runtime_capture_begun(stream, capture_rc_);                                                \
+        capture_rc_;                                                                               \
+    })
+
+/* A wait on an event recorded in a capture makes the stream join it: while any capture is
+ * in progress, the wait is made like a capture's begin (the stream's mark first, under
+ * the runtime lock), so what the stream used before it joined can still be evicted. */
+static CUresult stream_wait(__typeof__(&cuStreamWaitEvent) real, CUstream stream, CUevent event,
+                            unsigned flags, CUstream runs_on) {
+    if (!real)
+        return driver_missing();
+    if (!runtime_captures_in_progress())
+        return real(stream, event, flags);
+    runtime_capture_prepare(runs_on);
+    CUresult r = real(stream, event, flags);
+    runtime_capture_joined(runs_on, r);
     return r;
+}
+
+OFFLOAD_EXPORT CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags) {
+    return stream_wait(driver()->cuStreamWaitEvent, hStream, hEvent, Flags,
+                       hook_legacy_stream(hStream));
+}
+
+OFFLOAD_EXPORT CUresult cuStreamWaitEvent_ptsz(CUstream hStream, CUevent hEvent,
+                                               unsigned int Flags) {
+    return stream_wait(driver()->cuStreamWaitEvent_ptsz, hStream, hEvent, Flags,
+                       hook_per_thread_stream(hStream));
 }
 
 static CUresult capture_ended(CUresult r) {
@@ -224,23 +254,20 @@ static CUresult capture_ended(CUresult r) {
 
 /* The 10.0 ABI (GLOBAL mode), exported as "cuStreamBeginCapture" (hook.h). */
 OFFLOAD_EXPORT CUresult hook_cuStreamBeginCapture_v1(CUstream hStream) {
-    runtime_capture_beginning();
-    return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_v1, (hStream)));
+    return CAPTURE_BEGIN(hook_legacy_stream(hStream), cuStreamBeginCapture_v1, (hStream));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamBeginCapture_ptsz(CUstream hStream) {
-    runtime_capture_beginning();
-    return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_ptsz, (hStream)));
+    return CAPTURE_BEGIN(hook_per_thread_stream(hStream), cuStreamBeginCapture_ptsz, (hStream));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode) {
-    runtime_capture_beginning();
-    return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_v2, (hStream, mode)));
+    return CAPTURE_BEGIN(hook_legacy_stream(hStream), cuStreamBeginCapture_v2, (hStream, mode));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamBeginCapture_v2_ptsz(CUstream hStream, CUstreamCaptureMode mode) {
-    runtime_capture_beginning();
-    return capture_begun(HOOK_FORWARD(cuStreamBeginCapture_v2_ptsz, (hStream, mode)));
+    return CAPTURE_BEGIN(hook_per_thread_stream(hStream), cuStreamBeginCapture_v2_ptsz,
+                         (hStream, mode));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamBeginCaptureToGraph(CUstream hStream, CUgraph hGraph,
@@ -248,10 +275,8 @@ OFFLOAD_EXPORT CUresult cuStreamBeginCaptureToGraph(CUstream hStream, CUgraph hG
                                                     const CUgraphEdgeData *dependencyData,
                                                     size_t numDependencies,
                                                     CUstreamCaptureMode mode) {
-    runtime_capture_beginning();
-    return capture_begun(
-        HOOK_FORWARD(cuStreamBeginCaptureToGraph,
-                     (hStream, hGraph, dependencies, dependencyData, numDependencies, mode)));
+    return CAPTURE_BEGIN(hook_legacy_stream(hStream), cuStreamBeginCaptureToGraph,
+                         (hStream, hGraph, dependencies, dependencyData, numDependencies, mode));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamBeginCaptureToGraph_ptsz(CUstream hStream, CUgraph hGraph,
@@ -259,10 +284,8 @@ OFFLOAD_EXPORT CUresult cuStreamBeginCaptureToGraph_ptsz(CUstream hStream, CUgra
                                                          const CUgraphEdgeData *dependencyData,
                                                          size_t numDependencies,
                                                          CUstreamCaptureMode mode) {
-    runtime_capture_beginning();
-    return capture_begun(
-        HOOK_FORWARD(cuStreamBeginCaptureToGraph_ptsz,
-                     (hStream, hGraph, dependencies, dependencyData, numDependencies, mode)));
+    return CAPTURE_BEGIN(hook_per_thread_stream(hStream), cuStreamBeginCaptureToGraph_ptsz,
+                         (hStream, hGraph, dependencies, dependencyData, numDependencies, mode));
 }
 
 OFFLOAD_EXPORT CUresult cuStreamEndCapture(CUstream hStream, CUgraph *phGraph) {

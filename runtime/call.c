@@ -3,7 +3,9 @@
  */
 #include "runtime/call.h"
 
+#include "base/log.h"
 #include "base/vec.h"
+#include "driver/cuerr.h"
 #include "driver/driver.h"
 #include "runtime/memory/residency.h"
 #include "runtime/plan.h"
@@ -74,9 +76,36 @@ void call_relax_end(void) {
     relax_exchanged = false;
 }
 
-void runtime_capture_begun(CUresult r) {
-    if (r == CUDA_SUCCESS)
+void runtime_capture_prepare(CUstream stream) {
+    runtime_lock(); /* until runtime_capture_begun */
+    if (!rt->cuda_ready || atomic_load(&rt->cuda_unusable))
+        return;
+    bool pushed = setup_context_enter(rt);
+    CUresult r = copy_mark_before_capture(&rt->copy, stream);
+    if (r != CUDA_SUCCESS) /* then what the stream uses is not evicted while it captures */
+        log_warn("marking a stream before its capture failed (%s: %s)", rt->copy.failed_call,
+                 cuerr_name(r));
+    copy_fence_legacy(&rt->copy); /* while a blocking stream captures, nothing may touch it */
+    setup_context_leave(pushed);
+}
+
+void runtime_capture_begun(CUstream stream, CUresult r) {
+    if (r == CUDA_SUCCESS) {
         atomic_fetch_add_explicit(&copy_captures, 1, memory_order_acq_rel);
+        if (rt->cuda_ready && !atomic_load(&rt->cuda_unusable))
+            copy_capture_begun(&rt->copy, stream);
+    }
+    runtime_unlock();
+}
+
+bool runtime_captures_in_progress(void) {
+    return atomic_load_explicit(&copy_captures, memory_order_acquire) > 0;
+}
+
+void runtime_capture_joined(CUstream stream, CUresult r) {
+    if (r == CUDA_SUCCESS && rt->cuda_ready && !atomic_load(&rt->cuda_unusable))
+        copy_capture_begun(&rt->copy, stream); /* not capturing: the mark stays invalid */
+    runtime_unlock();
 }
 
 void runtime_capture_ended(CUresult r) {
@@ -129,6 +158,9 @@ bool call_in_progress(void) {
 
 void runtime_end_call(void) {
     if (call_holds_lock) {
+        /* the call is queued: another thread's eviction may now wait for it (copy.h) */
+        if (__builtin_expect(copy_per_thread_pending(), 0))
+            copy_note_per_thread_work(&rt->copy, setup_current_place(rt) == PLACE_MANAGED);
         call_holds_lock = false;
         runtime_unlock();
     }

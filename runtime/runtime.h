@@ -143,14 +143,27 @@ void runtime_mem_pool_destroyed(CUmemoryPool pool);
 void runtime_graph_exec_destroyed(CUgraphExec exec);
 void runtime_stream_destroyed(CUstream stream);
 
-/* A cuStreamBeginCapture* answered r; a cuStreamEndCapture* answered r (it ended the
- * capture when r is CUDA_SUCCESS or CUDA_ERROR_STREAM_CAPTURE_INVALIDATED). The runtime
- * counts the captures in progress: while one is, whatever its thread, it never
- * synchronises the context (cuCtxSynchronize conflicts with a capture in every mode and
- * would invalidate it). No lock. */
-void runtime_capture_begun(CUresult r);
-/* Before a cuStreamBeginCapture* is forwarded: the legacy stream's fence (copy.h). */
-void runtime_capture_beginning(void);
+/* Around a cuStreamBeginCapture* on `stream` (normalised as for a launch):
+ * runtime_capture_prepare takes the runtime lock, marks the work the stream has queued
+ * so far and fences the legacy stream (memory/copy.h: a blocking stream's capture makes
+ * it unusable); the hook makes the driver call; runtime_capture_begun(stream, r) with
+ * its answer counts the capture and releases the lock. While the stream captures, an
+ * eviction of what it used waits for that mark, not for the stream (its captured work
+ * runs at cuGraphLaunch). Beginning under the lock means no eviction or context wait of
+ * another thread sees the stream, or the count, change under it.
+ * A cuStreamEndCapture* answered r (it ended the capture when r is CUDA_SUCCESS or
+ * CUDA_ERROR_STREAM_CAPTURE_INVALIDATED). The runtime counts the captures in progress:
+ * while one is, whatever its thread, it never synchronises the context (cuCtxSynchronize
+ * conflicts with a capture in every mode and would invalidate it). No lock. */
+void runtime_capture_prepare(CUstream stream);
+void runtime_capture_begun(CUstream stream, CUresult r);
+
+/* A cuStreamWaitEvent on `stream` while captures are in progress (no lock, one atomic
+ * load): runtime_capture_prepare, the driver call, then runtime_capture_joined with its
+ * answer: when the wait made the stream join a capture, its mark stands for it. Releases
+ * the lock. */
+bool runtime_captures_in_progress(void);
+void runtime_capture_joined(CUstream stream, CUresult r);
 void runtime_capture_ended(CUresult r);
 
 #endif /* OFFLOAD_RUNTIME_H */

@@ -401,13 +401,3 @@ void runtime_stream_destroyed(CUstream stream) {
     copy_forget_stream(&rt->copy, stream);
     runtime_unlock();
 }
-
-void runtime_capture_beginning(void) {
-    runtime_lock();
-    if (rt->cuda_ready && !atomic_load(&rt->cuda_unusable)) {
-        bool pushed = setup_context_enter(rt);
-        copy_fence_legacy(&rt->copy);
-        setup_context_leave(pushed);
-    }
-    runtime_unlock();
-}

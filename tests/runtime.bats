@@ -251,6 +251,43 @@ fork_exit_conf() {
     [ "$(json "$T/stats.json" 'd["peak_resident_bytes"] <= 16 << 20')" = True ]
 }
 
+@test "graphs: a capture that begins while liboffload is about to synchronise the context is not invalidated" {
+    # Evicting A (written on nine streams, more than an allocation keeps) needs cuCtxSynchronize,
+    # made only while no capture is open; the delay holds the call open while another
+    # thread begins its capture: the capture must wait for liboffload, not be invalidated.
+    SIMCUDA_MEMORY=64MiB run "$B/progs/capture_begin_race"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    ref=$output
+    SIMCUDA_MEMORY=64MiB SIMCUDA_DELAY=cuCtxSynchronize:300000 OFFLOAD_BUDGET=24MiB \
+        OFFLOAD_STATS=$T/stats.json LD_PRELOAD=$LIB run "$B/progs/capture_begin_race"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$ref" ]
+    [ "$(json "$T/stats.json" 'd["evictions"] >= 1')" = True ]
+}
+
+@test "graphs: while a capture is open, what its streams and another thread's per-thread stream used is evicted" {
+    # A: last written on a worker's per-thread stream; B: on s before s began capturing;
+    # F: on t before t joined the capture. All three must go for C, E and H to fit, the
+    # capture still open; liboffload kept them resident (out of memory) before it waited
+    # for the worker's tail and for s's and t's marks.
+    SIMCUDA_MEMORY=64MiB run "$B/progs/capture_open_evict"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    ref=$output
+    SIMCUDA_MEMORY=64MiB OFFLOAD_BUDGET=32MiB OFFLOAD_LOG=debug OFFLOAD_STATS=$T/stats.json \
+        LD_PRELOAD=$LIB run "$B/progs/capture_open_evict"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$(echo "$output" | grep -v '^offload: ')" = "$ref" ]
+    for n in 0 1 3; do
+        echo "$output" | grep -qx "offload: evicted allocation #$n (8.0 MiB at 0x[0-9a-f]*)"
+    done
+    ! echo "$output" | grep -q 'cannot be evicted while a capture is open'
+    [ "$(json "$T/stats.json" 'd["evictions"] >= 3')" = True ]
+}
+
 @test "graphs: the program's cuMemAlloc and cuMemFree during a GLOBAL capture fail as on the bare driver" {
     # Refused (nothing allocated, nothing freed, the capture invalidated), allowed in a
     # RELAXED thread; liboffload once freed tracked memory half-way and said success.

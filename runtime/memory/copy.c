@@ -16,11 +16,24 @@
  * bytes land early and other work can interleave on the link. */
 #define COPY_CHUNK_BYTES (16u << 20)
 
+/* The work a stream had queued when it began capturing (copy_mark_before_capture): what
+ * an eviction waits for instead of the stream while it captures. Valid for capture `id`
+ * only, once that capture has begun. */
+struct capture_mark {
+    CUevent event;
+    uint64_t id;
+    bool valid;
+};
+
 struct stream_event {
     CUstream stream;
     CUevent event;
+    struct capture_mark mark;
     UT_hash_handle hh;
 };
+
+/* CU_STREAM_PER_THREAD names the calling thread's stream: its mark is the thread's. */
+static _Thread_local struct capture_mark per_thread_mark;
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -71,11 +84,6 @@ static bool is_legacy(CUstream stream) {
     return stream == CU_STREAM_LEGACY || stream == NULL;
 }
 
-void copy_note_use(CUstream stream) {
-    if (is_legacy(stream))
-        copy_legacy_fence = LEGACY_USED;
-}
-
 /* The reusable event for a program stream. */
 static CUresult stream_event(struct copy_engine *ce, CUstream stream, CUevent *out) {
     struct stream_event *se;
@@ -103,23 +111,155 @@ static CUresult stream_event(struct copy_engine *ce, CUstream stream, CUevent *o
     return CUDA_SUCCESS;
 }
 
+/* The stream's entry (created when `create`), NULL when there is none or no memory. */
+static struct stream_event *entry_of(struct copy_engine *ce, CUstream stream, bool create) {
+    struct stream_event *se;
+    HASH_FIND(hh, ce->events, &stream, sizeof stream, se);
+    if (se || !create)
+        return se;
+    CUevent ev;
+    if (stream_event(ce, stream, &ev) != CUDA_SUCCESS)
+        return NULL;
+    HASH_FIND(hh, ce->events, &stream, sizeof stream, se);
+    return se;
+}
+
+static struct capture_mark *mark_of(struct copy_engine *ce, CUstream stream, bool create) {
+    if (stream == CU_STREAM_PER_THREAD)
+        return &per_thread_mark;
+    struct stream_event *se = entry_of(ce, stream, create);
+    return se ? &se->mark : NULL;
+}
+
+/* The id of the capture `stream` is in (active or invalidated); false when it is in
+ * none, or the driver cannot tell which. */
+static bool capture_id_of(CUstream stream, uint64_t *id) {
+    CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
+    cuuint64_t got = 0;
+    if (!driver()->cuStreamGetCaptureInfo_v3 ||
+        driver()->cuStreamGetCaptureInfo_v3(stream, &status, &got, NULL, NULL, NULL, NULL) !=
+            CUDA_SUCCESS ||
+        status == CU_STREAM_CAPTURE_STATUS_NONE)
+        return false;
+    *id = got;
+    return true;
+}
+
+CUresult copy_mark_before_capture(struct copy_engine *ce, CUstream stream) {
+    if (stream == CU_STREAM_LEGACY || copy_stream_capturing(stream))
+        return CUDA_SUCCESS; /* the capture cannot begin: nothing to mark */
+    struct capture_mark *m = mark_of(ce, stream, true);
+    if (!m)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    m->valid = false;
+    if (!m->event) {
+        CUresult r = cuerr_note(&ce->failed_call, "cuEventCreate",
+                                driver()->cuEventCreate(&m->event, CU_EVENT_DISABLE_TIMING));
+        if (r != CUDA_SUCCESS) {
+            m->event = NULL;
+            return r;
+        }
+    }
+    return cuerr_note(&ce->failed_call, "cuEventRecord", driver()->cuEventRecord(m->event, stream));
+}
+
+void copy_capture_begun(struct copy_engine *ce, CUstream stream) {
+    struct capture_mark *m = mark_of(ce, stream, false);
+    if (m && m->event)
+        m->valid = capture_id_of(stream, &m->id);
+}
+
+/* The mark of the capture `stream` is in now, or NULL: it joined a capture (waiting on an
+ * event recorded in one) or began one liboffload did not see begin. */
+static CUevent current_mark(struct copy_engine *ce, CUstream stream) {
+    struct capture_mark *m = mark_of(ce, stream, false);
+    uint64_t id;
+    if (!m || !m->valid || !capture_id_of(stream, &id) || id != m->id)
+        return NULL;
+    return m->event;
+}
+
+/* --- per-thread default streams of other threads ------------------------------------ */
+
+/* The last work that used tracked memory on a thread's per-thread default stream: an event
+ * the thread records after each such call, its own work (copy_note_per_thread_work).
+ * Another thread cannot name that stream; it waits for this instead of the context. */
+struct thread_tail {
+    uint64_t thread;
+    CUevent event;
+    bool valid; /* recorded after every such call so far */
+    UT_hash_handle hh;
+};
+
+/* Whether the calling thread's call used tracked memory on its per-thread stream. */
+static _Thread_local bool per_thread_used;
+
+void copy_note_use(CUstream stream) {
+    if (is_legacy(stream))
+        copy_legacy_fence = LEGACY_USED;
+    else if (stream == CU_STREAM_PER_THREAD)
+        per_thread_used = true;
+}
+
+bool copy_per_thread_pending(void) {
+    return per_thread_used;
+}
+
+static struct thread_tail *tail_of(struct copy_engine *ce, uint64_t thread) {
+    struct thread_tail *t;
+    HASH_FIND(hh, ce->tails, &thread, sizeof thread, t);
+    return t && t->valid ? t : NULL;
+}
+
+void copy_note_per_thread_work(struct copy_engine *ce, bool same_context) {
+    per_thread_used = false;
+    if (copy_stream_capturing(CU_STREAM_PER_THREAD))
+        return; /* captured work runs at cuGraphLaunch: the tail stays its last real work */
+    uint64_t id = copy_thread_id(CU_STREAM_PER_THREAD);
+    struct thread_tail *t;
+    HASH_FIND(hh, ce->tails, &id, sizeof id, t);
+    if (!same_context) { /* the stream is not the one our event would name: no tail */
+        if (t)
+            t->valid = false;
+        return;
+    }
+    if (!t && (t = calloc(1, sizeof *t)) != NULL) {
+        t->thread = id;
+        if (driver()->cuEventCreate(&t->event, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) {
+            free(t);
+            return; /* no tail: other threads wait for the context */
+        }
+        bool hash_oom = false;
+        HASH_ADD(hh, ce->tails, thread, sizeof t->thread, t);
+        if (hash_oom) {
+            driver()->cuEventDestroy_v2(t->event);
+            free(t);
+            return;
+        }
+    }
+    if (t) /* a failed record leaves no tail: other threads wait for the context */
+        t->valid = driver()->cuEventRecord(t->event, CU_STREAM_PER_THREAD) == CUDA_SUCCESS;
+}
+
 /* A stream the calling thread can name: every stream but another thread's per-thread one. */
 static bool nameable(const struct stream_use *u) {
     return u->stream != CU_STREAM_PER_THREAD || u->thread == copy_thread_id(CU_STREAM_PER_THREAD);
 }
 
-static bool needs_context_sync(const struct allocation *a) {
+/* Whether a user of a can only be waited for with the whole context: more users than an
+ * allocation keeps, or another thread's per-thread stream without a tail. */
+static bool needs_context_sync(struct copy_engine *ce, const struct allocation *a) {
     if (a->streams_overflow)
         return true;
     for (unsigned i = 0; i < a->stream_count; i++)
-        if (!nameable(&a->streams[i]))
+        if (!nameable(&a->streams[i]) && !tail_of(ce, a->streams[i].thread))
             return true;
     return false;
 }
 
 atomic_int copy_captures;
 
-static CUresult context_sync(struct copy_engine *ce) {
+CUresult copy_sync_context(struct copy_engine *ce) {
     if (atomic_load_explicit(&copy_captures, memory_order_acquire) > 0) {
         ce->failed_call = "cuCtxSynchronize (a stream capture is in progress)";
         return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
@@ -130,28 +270,72 @@ static CUresult context_sync(struct copy_engine *ce) {
     return r;
 }
 
-/* The legacy stream is unusable and its fence event stands for all its work. */
-static bool fenced(enum stream_capture c) {
-    return c == UNUSABLE && copy_legacy_fence == LEGACY_FENCED;
+/* The legacy stream's fence, when it stands for all the legacy stream's work: the legacy
+ * stream is unusable (a blocking stream captures) and was fenced before (copy.h). */
+static CUevent legacy_fence(struct copy_engine *ce) {
+    CUevent ev;
+    if (copy_legacy_fence != LEGACY_FENCED ||
+        stream_event(ce, CU_STREAM_LEGACY, &ev) != CUDA_SUCCESS)
+        return NULL;
+    return ev;
+}
+
+/* What stands for the real work of a user's stream when nothing may be recorded on it:
+ * while it captures, what it had queued when its capture began (its mark: what it
+ * captured runs only at cuGraphLaunch, which makes the graph's memory resident again);
+ * the legacy stream while a blocking stream captures, its fence. *ev is NULL when the
+ * stream is usable (record on it). Fails, naming why, when neither stands for it. */
+static CUresult standing_event(struct copy_engine *ce, CUstream stream, CUevent *ev) {
+    *ev = NULL;
+    switch (stream_capture(stream)) {
+    case CAPTURING:
+        if ((*ev = current_mark(ce, stream)) != NULL)
+            return CUDA_SUCCESS;
+        ce->failed_call = "a stream in a capture that liboffload did not see begin";
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    case UNUSABLE:
+        if ((*ev = legacy_fence(ce)) != NULL)
+            return CUDA_SUCCESS;
+        ce->failed_call = "the legacy stream while a blocking stream captures (not fenced)";
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    case NOT_CAPTURING:
+        break;
+    }
+    return CUDA_SUCCESS;
+}
+
+/* A user's real work, what an eviction waits for: the work queued on it so far, or what
+ * stands for it (above). Nothing is ever recorded on a capturing stream: it would join
+ * the eviction into the capture. */
+static CUresult real_work_of(struct copy_engine *ce, const struct stream_use *u, CUevent *ev) {
+    if (!nameable(u)) {
+        *ev = tail_of(ce, u->thread)->event; /* needs_context_sync said it has one */
+        return CUDA_SUCCESS;
+    }
+    CUresult r = standing_event(ce, u->stream, ev);
+    if (r != CUDA_SUCCESS || *ev)
+        return r;
+    r = stream_event(ce, u->stream, ev);
+    if (r == CUDA_SUCCESS)
+        r = cuerr_note(&ce->failed_call, "cuEventRecord", driver()->cuEventRecord(*ev, u->stream));
+    return r;
 }
 
 CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a) {
-    enum stream_capture cap[ALLOCATION_MAX_STREAMS];
     for (unsigned i = 0; i < a->stream_count; i++) {
-        cap[i] = nameable(&a->streams[i]) ? stream_capture(a->streams[i].stream) : NOT_CAPTURING;
-        if (cap[i] != NOT_CAPTURING && !fenced(cap[i]))
-            return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+        CUevent ev;
+        CUresult r =
+            nameable(&a->streams[i]) ? standing_event(ce, a->streams[i].stream, &ev) : CUDA_SUCCESS;
+        if (r != CUDA_SUCCESS)
+            return r; /* before anything is queued */
     }
-    if (needs_context_sync(a)) {
+    if (needs_context_sync(ce, a)) {
         /* A user we cannot record an event on: wait for the whole context, rare. */
-        return context_sync(ce);
+        return copy_sync_context(ce);
     }
     for (unsigned i = 0; i < a->stream_count; i++) {
         CUevent ev;
-        CUresult r = stream_event(ce, a->streams[i].stream, &ev);
-        if (r == CUDA_SUCCESS && cap[i] == NOT_CAPTURING) /* else the fence, as recorded */
-            r = cuerr_note(&ce->failed_call, "cuEventRecord",
-                           driver()->cuEventRecord(ev, a->streams[i].stream));
+        CUresult r = real_work_of(ce, &a->streams[i], &ev);
         if (r == CUDA_SUCCESS)
             r = cuerr_note(&ce->failed_call, "cuStreamWaitEvent",
                            driver()->cuStreamWaitEvent(ce->to_host, ev, 0));
@@ -162,19 +346,21 @@ CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a) {
 }
 
 CUresult copy_sync_users(struct copy_engine *ce, const struct allocation *a) {
-    if (needs_context_sync(a))
-        return context_sync(ce);
+    if (needs_context_sync(ce, a))
+        return copy_sync_context(ce);
     for (unsigned i = 0; i < a->stream_count; i++) {
         CUstream s = a->streams[i].stream;
-        enum stream_capture c = stream_capture(s);
-        if (c == CAPTURING)
-            continue; /* nothing of it runs until the graph is launched */
+        CUresult r;
         CUevent ev;
-        if (c == UNUSABLE && !fenced(c))
-            return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
-        CUresult r = c == UNUSABLE ? stream_event(ce, s, &ev) : copy_sync_stream(ce, s);
-        if (r == CUDA_SUCCESS && c == UNUSABLE)
-            r = copy_sync_event(ce, ev);
+        if (!nameable(&a->streams[i])) {
+            r = copy_sync_event(ce, tail_of(ce, a->streams[i].thread)->event);
+        } else if ((r = standing_event(ce, s, &ev)) == CUDA_SUCCESS) {
+            r = ev ? copy_sync_event(ce, ev) : copy_sync_stream(ce, s);
+        } else if (stream_capture(s) == CAPTURING) {
+            /* a capture liboffload did not see begin: its earlier work has no name, and
+             * what it captured runs only when the graph is launched */
+            r = CUDA_SUCCESS;
+        }
         if (r != CUDA_SUCCESS)
             return r;
     }
@@ -274,6 +460,8 @@ void copy_forget_stream(struct copy_engine *ce, CUstream stream) {
     HASH_FIND(hh, ce->events, &stream, sizeof stream, se);
     if (se) {
         HASH_DELETE(hh, ce->events, se);
+        if (se->mark.event)
+            driver()->cuEventDestroy_v2(se->mark.event);
         driver()->cuEventDestroy_v2(se->event);
         free(se);
     }

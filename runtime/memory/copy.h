@@ -34,13 +34,16 @@ struct copy_engine {
     CUstream to_device;          /* restores (CU_STREAM_NON_BLOCKING) */
     size_t chunk;                /* bytes per async copy */
     struct stream_event *events; /* one reusable event per program stream (uthash) */
+    struct thread_tail *tails;   /* per thread: its per-thread stream's last work (uthash) */
     uint64_t wait_ns;            /* time the host spent waiting inside the engine */
     const char *failed_call;     /* the driver call that failed last, for messages */
 };
 
 /* The program's stream captures in progress (runtime_capture_begun): while any is, a
  * wait that needs the whole context fails with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED
- * instead of calling cuCtxSynchronize, which would invalidate it. */
+ * instead of calling cuCtxSynchronize, which would invalidate it. Captures begin with the
+ * runtime lock held (runtime_capture_prepare), so a caller holding it sees no capture
+ * begin between its look at the count and its cuCtxSynchronize. */
 extern atomic_int copy_captures;
 
 /* The legacy stream while a blocking stream captures: any use of it (an event record, a
@@ -52,8 +55,6 @@ extern atomic_int copy_captures;
  * fence) or LEGACY_FENCED. Under the runtime lock. */
 enum { LEGACY_UNUSED, LEGACY_USED, LEGACY_FENCED };
 extern int copy_legacy_fence;
-/* A tracked allocation's user is `stream` (residency.c). */
-void copy_note_use(CUstream stream);
 /* Before a cuStreamBeginCapture*: the fence above, when needed and possible. */
 void copy_fence_legacy(struct copy_engine *ce);
 
@@ -66,13 +67,46 @@ uint64_t copy_thread_id(CUstream stream);
 /* True when `stream` is capturing (or its capture was invalidated). */
 bool copy_stream_capturing(CUstream stream);
 
-/* Orders the eviction stream after the work queued so far on every stream that used a.
- * Fails with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED when a user is capturing (the caller
- * then leaves a resident); falls back to a context sync for streams it cannot name. */
+/* Before a cuStreamBeginCapture* on `stream` (the runtime lock held until the capture has
+ * begun, so no eviction looks at the stream in between): records the stream's mark, an
+ * event after the work it has queued so far. */
+CUresult copy_mark_before_capture(struct copy_engine *ce, CUstream stream);
+
+/* After the capture began on `stream`: its mark stands for this capture (its id). */
+void copy_capture_begun(struct copy_engine *ce, CUstream stream);
+
+/* A use of tracked memory on `stream` (residency.c, every user it notes): the legacy
+ * stream's is fenced at the next capture's begin (above); the calling thread's per-thread
+ * stream's makes the call's end record the thread's tail. */
+void copy_note_use(CUstream stream);
+
+/* Whether the calling thread's call noted a use on its per-thread stream since its last
+ * copy_note_per_thread_work. */
+bool copy_per_thread_pending(void);
+
+/* After such a call has reached the driver, lock held: records the thread's tail, an event
+ * after its per-thread stream's work (not while that stream captures: the tail stays its
+ * last real work). Other threads, which cannot name that stream, wait for the tail
+ * instead of the whole context. `same_context`: the calling thread's current context is
+ * the engine's (else the thread has no tail from here on). */
+void copy_note_per_thread_work(struct copy_engine *ce, bool same_context);
+
+/* Orders the eviction stream after the real work queued so far on every stream that used
+ * a: for a capturing user, what it had queued when its capture began (its mark); what it
+ * captured runs only at cuGraphLaunch, which makes the graph's memory resident. Fails
+ * with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED (the caller then leaves a resident) when a
+ * user is in a capture that has no mark (it joined one by a cuStreamWaitEvent), or when
+ * a user it cannot name (another thread's per-thread stream without a tail, more users
+ * than an allocation keeps) needs a context sync while a capture is in progress. */
 CUresult copy_after_users(struct copy_engine *ce, const struct allocation *a);
 
-/* Host waits until the work queued so far on every stream that used a is done. */
+/* Host waits until the real work queued so far on every stream that used a is done (a
+ * capturing user's: its mark, when it has one). */
 CUresult copy_sync_users(struct copy_engine *ce, const struct allocation *a);
+
+/* cuCtxSynchronize, or CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED while a capture is in
+ * progress (it would invalidate it, in every capture mode). */
+CUresult copy_sync_context(struct copy_engine *ce);
 
 /* Host waits until the work queued so far on `stream` (not capturing) is done, as a
  * synchronous driver call on it would: an event recorded on CU_STREAM_LEGACY also waits

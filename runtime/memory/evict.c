@@ -217,8 +217,9 @@ CUresult residency_evict(struct runtime *rt, struct allocation *a) {
     enum evict_step step;
     CUresult r = queue_eviction(rt, a, copied, &step);
     if (r == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) {
-        log_debug("allocation #%llu is used by a capturing stream: not evicted now",
-                  (unsigned long long)a->ordinal);
+        log_debug("allocation #%llu cannot be evicted while a capture is open (%s): not "
+                  "evicted now",
+                  (unsigned long long)a->ordinal, residency_failed_call(rt));
         return r;
     }
     if (r == CUDA_SUCCESS && evicting_push(rt, a) != 0)

@@ -240,7 +240,7 @@ void residency_discard(struct runtime *rt, struct allocation *a) {
 CUresult residency_quiesce(struct runtime *rt, struct allocation *a) {
     CUresult r = copy_sync_users(&rt->copy, a);
     if (r != CUDA_SUCCESS && r != CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) /* (not during one) */
-        r = cuerr_note(&rt->copy.failed_call, "cuCtxSynchronize", driver()->cuCtxSynchronize());
+        r = copy_sync_context(&rt->copy);
     if (r != CUDA_SUCCESS)
         log_error("freeing allocation #%llu: cannot wait for its users (%s: %s)",
                   (unsigned long long)a->ordinal, residency_failed_call(rt), cuerr_name(r));
@@ -349,7 +349,7 @@ CUresult residency_restore(struct runtime *rt, struct allocation *a, bool prefet
 }
 
 static bool add_user(struct allocation *a, CUstream stream, uint64_t thread) {
-    copy_note_use(stream); /* before the check: every use counts for the legacy fence */
+    copy_note_use(stream); /* before the check: every use counts (legacy fence, tails) */
     for (unsigned i = 0; i < a->stream_count; i++)
         if (a->streams[i].stream == stream && a->streams[i].thread == thread)
             return false;

@@ -44,6 +44,8 @@ static struct {
     uint64_t random_state;
     char report_path[4096];
     atomic_long injected;
+    char delay_name[64]; /* SIMCUDA_DELAY: the entry point that sleeps, and how long */
+    unsigned delay_us;
 } core = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 void sim_log(const char *fmt, ...) {
@@ -259,9 +261,24 @@ CUresult sim_enter_slow(const char *name, int needs_init) {
         return CUDA_ERROR_NOT_INITIALIZED;
     if (needs_init && (gate & SIM_GATE_STICKY))
         return sim_sticky();
+    if ((gate & SIM_GATE_DELAY) && rule_matches(core.delay_name, name))
+        usleep(core.delay_us); /* opens the window between a caller's look and its call */
     if (gate & SIM_GATE_FAULTS)
         return fault_check(name);
     return CUDA_SUCCESS;
+}
+
+/* SIMCUDA_DELAY=NAME:US */
+static void parse_delay(const char *spec) {
+    const char *colon = strchr(spec, ':');
+    if (!colon || (size_t)(colon - spec) >= sizeof core.delay_name) {
+        fprintf(stderr, "simcuda: SIMCUDA_DELAY: '%s' is not NAME:MICROSECONDS\n", spec);
+        return;
+    }
+    memcpy(core.delay_name, spec, (size_t)(colon - spec));
+    core.delay_name[colon - spec] = 0;
+    core.delay_us = (unsigned)strtoul(colon + 1, NULL, 10);
+    atomic_fetch_or(&sim_gate, SIM_GATE_DELAY);
 }
 
 static void parse_faults(const char *spec) {
@@ -395,6 +412,8 @@ __attribute__((constructor)) static void sim_core_init(void) {
         unsigned long long seed = *end == ':' ? strtoull(end + 1, NULL, 10) : 1;
         core.random_state = seed * 0x9E3779B97F4A7C15ULL + 1;
     }
+    if ((v = getenv("SIMCUDA_DELAY")) && *v)
+        parse_delay(v);
     if (core.nfaults || core.random_p > 0)
         atomic_fetch_or(&sim_gate, SIM_GATE_FAULTS);
     if ((v = getenv("SIMCUDA_REPORT")) && *v) {

@@ -36,6 +36,7 @@ extern atomic_int sim_gate;
 #define SIM_GATE_UNINIT 1
 #define SIM_GATE_STICKY 2
 #define SIM_GATE_FAULTS 4
+#define SIM_GATE_DELAY 8 /* SIMCUDA_DELAY: an entry point sleeps before it runs */
 
 CUresult sim_enter_slow(const char *name, int needs_init);
 

@@ -47,9 +47,10 @@ static struct {
     CUdeviceptr tracked_base; /* runtime_address_range's one tracked allocation */
     size_t tracked_size;
     bool exec_alive_when_forgotten;
-    bool serve_reads;     /* runtime_read_evicted answers reads (with 0xee bytes) */
-    CUstream read_stream; /* the stream runtime_read_evicted was told */
-    int host_waits;       /* runtime_before_host_wait calls */
+    bool serve_reads;          /* runtime_read_evicted answers reads (with 0xee bytes) */
+    CUstream read_stream;      /* the stream runtime_read_evicted was told */
+    int host_waits;            /* runtime_before_host_wait calls */
+    bool captures_in_progress; /* what runtime_captures_in_progress answers */
 } fake;
 
 static void record(struct seen s) {
@@ -170,13 +171,23 @@ void runtime_stream_destroyed(CUstream stream) {
     record((struct seen){.what = "stream_destroyed", .stream = stream});
 }
 
-/* The driver's answer in .bytes. */
-void runtime_capture_begun(CUresult r) {
-    record((struct seen){.what = "capture_begun", .bytes = r});
+/* A wait goes straight to the driver unless a capture is in progress. */
+bool runtime_captures_in_progress(void) {
+    return fake.captures_in_progress;
 }
 
-void runtime_capture_beginning(void) {
-    record((struct seen){.what = "capture_beginning"});
+void runtime_capture_joined(CUstream stream, CUresult r) {
+    record((struct seen){.what = "capture_joined", .stream = stream, .bytes = r});
+}
+
+/* Before the driver call (the runtime marks the stream and fences the legacy one). */
+void runtime_capture_prepare(CUstream stream) {
+    record((struct seen){.what = "capture_prepare", .stream = stream});
+}
+
+/* The driver's answer in .bytes. */
+void runtime_capture_begun(CUstream stream, CUresult r) {
+    record((struct seen){.what = "capture_begun", .stream = stream, .bytes = r});
 }
 
 void runtime_capture_ended(CUresult r) {
@@ -345,8 +356,12 @@ SPY(cuStreamBeginCapture_v2, (CUstream s, CUstreamCaptureMode m), (s, m))
 SPY(cuStreamBeginCapture_v2_ptsz, (CUstream s, CUstreamCaptureMode m), (s, m))
 SPY(cuStreamEndCapture, (CUstream s, CUgraph *g), (s, g))
 SPY(cuStreamEndCapture_ptsz, (CUstream s, CUgraph *g), (s, g))
+SPY(cuStreamWaitEvent, (CUstream s, CUevent e, unsigned f), (s, e, f))
+SPY(cuStreamWaitEvent_ptsz, (CUstream s, CUevent e, unsigned f), (s, e, f))
 
 static void install_spies(void) {
+    SPY_INSTALL(cuStreamWaitEvent);
+    SPY_INSTALL(cuStreamWaitEvent_ptsz);
     SPY_INSTALL(cuStreamBeginCapture_v1);
     SPY_INSTALL(cuStreamBeginCapture_ptsz);
     SPY_INSTALL(cuStreamBeginCapture_v2);
@@ -603,18 +618,47 @@ TEST(host_waits_tell_the_runtime_first) {
 }
 
 /* A capture hook reached `entry`, then told the runtime `told` with the driver's answer;
- * a begin hook told it "capture_beginning" first (the legacy stream's fence, copy.h). */
+ * a begin or join told it "capture_prepare" first, for the same stream (the stream's mark
+ * and the legacy stream's fence, memory/copy.h). */
 #define CHECK_CAPTURE(call, entry, told, want)                                                     \
     do {                                                                                           \
         reached = NULL;                                                                            \
         reset();                                                                                   \
         CHECK_EQ_U64(call, want);                                                                  \
         CHECK_STR(reached, entry);                                                                 \
-        int first_ = strcmp(told, "capture_begun") == 0;                                           \
+        int first_ = strcmp(told, "capture_begun") == 0 || strcmp(told, "capture_joined") == 0;    \
         CHECK(fake.count == first_ + 1 && strcmp(fake.calls[first_].what, told) == 0);             \
-        CHECK(!first_ || strcmp(fake.calls[0].what, "capture_beginning") == 0);                    \
+        CHECK(!first_ || (strcmp(fake.calls[0].what, "capture_prepare") == 0 &&                    \
+                          fake.calls[0].stream == fake.calls[1].stream));                          \
         CHECK_EQ_U64(fake.calls[first_].bytes, want);                                              \
     } while (0)
+
+/* A stream wait reaches the driver unchanged; while a capture is in progress it may join
+ * the stream to it, and the runtime hears the answer for the normalised stream. */
+TEST(stream_waits_tell_the_runtime_only_during_captures) {
+    CUstream s;
+    CUevent e;
+    CHECK_CU(driver()->cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CHECK_CU(driver()->cuEventCreate(&e, CU_EVENT_DISABLE_TIMING));
+    fake.captures_in_progress = false;
+    reached = NULL;
+    reset();
+    CHECK_CU(cuStreamWaitEvent(s, e, 0));
+    CHECK_STR(reached, "cuStreamWaitEvent");
+    CHECK(fake.count == 0);
+    fake.captures_in_progress = true;
+    CHECK_CAPTURE(cuStreamWaitEvent(s, e, 0), "cuStreamWaitEvent", "capture_joined", CUDA_SUCCESS);
+    CHECK(fake.calls[0].stream == s);
+    CHECK_CAPTURE(cuStreamWaitEvent_ptsz(NULL, e, 0), "cuStreamWaitEvent_ptsz", "capture_joined",
+                  CUDA_SUCCESS);
+    CHECK(fake.calls[0].stream == CU_STREAM_PER_THREAD);
+    CHECK_CAPTURE(cuStreamWaitEvent(NULL, e, 0), "cuStreamWaitEvent", "capture_joined",
+                  CUDA_SUCCESS);
+    CHECK(fake.calls[0].stream == CU_STREAM_LEGACY);
+    fake.captures_in_progress = false;
+    CHECK_CU(driver()->cuEventDestroy_v2(e));
+    CHECK_CU(driver()->cuStreamDestroy_v2(s));
+}
 
 /* The runtime counts captures in progress (it never synchronises the context during one):
  * every begin and end hook tells it the driver's answer. */
@@ -859,6 +903,7 @@ int main(int argc, char **argv) {
     install_spies();
     RUN(each_hook_reaches_its_own_entry_point);
     RUN(capture_hooks_tell_the_runtime);
+    RUN(stream_waits_tell_the_runtime_only_during_captures);
     RUN(served_reads_skip_the_driver);
     RUN(host_waits_tell_the_runtime_first);
     RUN(copies_report_range_and_default_stream);

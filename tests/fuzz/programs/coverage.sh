@@ -39,7 +39,7 @@ out=$BUILD/coverage.txt
 : >"$out"
 for gcda in $(find "$BUILD/obj/interpose" "$BUILD/obj/runtime" -name '*.gcda'); do
     (cd "$(dirname "$gcda")" && gcov -b -n -o . "$(basename "$gcda" .gcda).o" 2>/dev/null) |
-        awk -v root="$PWD/" '/^File /{f=$2; gsub(/\x27/,"",f); keep=(f ~ "^" root "(interpose|runtime)/")}
+        awk -v root="$PWD/" '/^File /{f=$2; gsub(/\x27/,"",f); keep=(f ~ "^(" root ")?(interpose|runtime)/")}
                              keep && /^(Lines executed|Branches executed|Taken at least once)/{print f, $0}'
 done >>"$out"
 awk '{ split($0, a, ":"); split(a[2], b, "% of "); n = b[2] + 0; hit = b[1] * n / 100 }

@@ -55,8 +55,9 @@ if os.environ.get('FUZZ_RACECHECK') == '0':
 RACE_LINE = re.compile(r'^simcuda: race: .*$', re.M)
 WEIGHTS = gen.parse_weights(os.environ.get('FUZZ_WEIGHTS'))
 RACE_CHECK_SHARE = float(os.environ.get('FUZZ_RACE_CHECK', '0.35'))
-# FUZZ_STRICT=1: the known capture limitation counts as a failure (see known_capture_oom).
-STRICT = os.environ.get('FUZZ_STRICT') == '1'
+# FUZZ_STRICT=0: the capture limitation that remains is excused (see known_capture_oom);
+# by default every out-of-memory the bare program does not have is a failure.
+STRICT = os.environ.get('FUZZ_STRICT', '1') != '0'
 CAPTURE_OOM = 'known: capture out of memory'  # one_run's verdict for the capture limitation
 RECORD_SHARE = 0.15
 # Entry points whose failure reaches liboffload's eviction, restore, prefetch and
@@ -160,16 +161,23 @@ def capture_open_at(text, line):
     return False
 
 
+# What liboffload still cannot evict while a capture is open (README.md, Limits), as its
+# debug log names it: an allocation used on more streams than it tracks, which only
+# cuCtxSynchronize would wait for; or one whose stream is in a capture without a mark (it
+# began or joined it before liboffload set up, or recording the mark failed). The
+# generator makes neither on purpose; FUZZ_STRICT=0 excuses them.
+UNSOLVED_CAPTURE = ('cannot be evicted while a capture is open (cuCtxSynchronize',
+                    'cannot be evicted while a capture is open (a stream in a capture that')
+
+
 def known_capture_oom(text, prog, env, off, tmp):
-    """Whether an out-of-memory is the known capture limitation (corpus/capture-*): an
-    allocation a capturing stream used (or the component its launch reached) cannot be
-    evicted while the capture is open, so liboffload runs out where the bare program fits.
-    Known at once when the failing call ran inside a capture; otherwise, the run again with
-    liboffload's debug log must name an allocation it could not evict for that reason."""
-    if off[0] != 'error' or off[3] != 'CUDA_ERROR_OUT_OF_MEMORY':
+    """Whether an out-of-memory is the capture limitation that remains (UNSOLVED_CAPTURE):
+    the failing call ran while a capture was open, and the run again with liboffload's
+    debug log names an allocation it could not evict for one of those reasons. (What a
+    capturing stream itself used is evicted: it waits for the work the stream had queued
+    when its capture began, corpus/capture-*-oom.)"""
+    if off[0] != 'error' or off[3] != 'CUDA_ERROR_OUT_OF_MEMORY' or not capture_open_at(text, off[1]):
         return False
-    if capture_open_at(text, off[1]):
-        return True
     # Whether it runs out again depends on timing (slow copies make it likelier): what a
     # debug run shows is enough.
     for gbps in (None, '2', '1'):
@@ -177,7 +185,7 @@ def known_capture_oom(text, prog, env, off, tmp):
         if gbps:
             e['SIMCUDA_PCIE_GBPS'] = gbps
         _, detail, _ = run_program(prog, e, tmp, preload=True, tail=None)
-        if 'is used by a capturing stream: not evicted now' in detail:
+        if any(reason in detail for reason in UNSOLVED_CAPTURE):
             return True
     return False
 
@@ -327,7 +335,7 @@ def check_text(text, meta, seed, nconf, fault_p, race_check):
 
 def one_run(text, prog, conf, extra, tmp, bare):
     """(why it fails or None, detail) of one run under liboffload; why is CAPTURE_OOM for
-    the known capture limitation (unless FUZZ_STRICT=1)."""
+    the capture limitation that remains, under FUZZ_STRICT=0."""
     env = conf_env(conf, tmp, extra)
     off, detail, _ = run_program(prog, env, tmp, preload=True)
     STATS[('faults ' if faulty(extra) else '') + off[0]] += 1

@@ -31,10 +31,10 @@ DEFAULT_WEIGHTS = {
     'batch': 3, 'realloc': 4, 'allocinfo': 3, 'small': 25, 'sync': 6, 'query': 2,
     'graph': 4, 'threads': 5, 'stream': 2,
     # A capture on a stream that already ran work on tracked buffers (or captured before):
-    # liboffload cannot evict what that stream used while it captures (it would have to
-    # record an event into the capturing stream) and runs out of budget where the bare
-    # program does not (corpus/capture-*). 0: every capture gets a fresh stream.
-    'capture_reuse': 0,
+    # what that stream used is evicted while it captures after the work it had queued when
+    # its capture began (corpus/capture-reused-stream-oom). 0: every capture gets a fresh
+    # stream.
+    'capture_reuse': 50,
     # Built with CUDA_API_PER_THREAD_DEFAULT_STREAM (interp_ptds): the _ptds/_ptsz entry
     # points, NULL is the per-thread stream. Percent of programs.
     'ptds': 30,

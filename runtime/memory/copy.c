@@ -191,18 +191,13 @@ struct thread_tail {
     UT_hash_handle hh;
 };
 
-/* Whether the calling thread's call used tracked memory on its per-thread stream. */
-static _Thread_local bool per_thread_used;
+_Thread_local bool copy_per_thread_used __attribute__((tls_model("initial-exec")));
 
 void copy_note_use(CUstream stream) {
     if (is_legacy(stream))
         copy_legacy_fence = LEGACY_USED;
     else if (stream == CU_STREAM_PER_THREAD)
-        per_thread_used = true;
-}
-
-bool copy_per_thread_pending(void) {
-    return per_thread_used;
+        copy_per_thread_used = true;
 }
 
 static struct thread_tail *tail_of(struct copy_engine *ce, uint64_t thread) {
@@ -212,7 +207,7 @@ static struct thread_tail *tail_of(struct copy_engine *ce, uint64_t thread) {
 }
 
 void copy_note_per_thread_work(struct copy_engine *ce, bool same_context) {
-    per_thread_used = false;
+    copy_per_thread_used = false;
     if (copy_stream_capturing(CU_STREAM_PER_THREAD))
         return; /* captured work runs at cuGraphLaunch: the tail stays its last real work */
     uint64_t id = copy_thread_id(CU_STREAM_PER_THREAD);

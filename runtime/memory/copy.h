@@ -81,8 +81,12 @@ void copy_capture_begun(struct copy_engine *ce, CUstream stream);
 void copy_note_use(CUstream stream);
 
 /* Whether the calling thread's call noted a use on its per-thread stream since its last
- * copy_note_per_thread_work. */
-bool copy_per_thread_pending(void);
+ * copy_note_per_thread_work. Inline, initial-exec TLS: every call's end asks (a function
+ * call and __tls_get_addr there cost launch_overhead_instr 18 instructions). */
+extern _Thread_local bool copy_per_thread_used __attribute__((tls_model("initial-exec")));
+static inline bool copy_per_thread_pending(void) {
+    return copy_per_thread_used;
+}
 
 /* After such a call has reached the driver, lock held: records the thread's tail, an event
  * after its per-thread stream's work (not while that stream captures: the tail stays its

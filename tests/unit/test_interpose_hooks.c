@@ -572,6 +572,84 @@ TEST(launches_and_graphs) {
     CHECK_CU(driver()->cuMemFree_v2(d));
 }
 
+/* The launch and graph ABIs launches_and_graphs does not take: cooperative launches and
+ * cuLaunchKernelEx on the per-thread stream tell the runtime their function, parameters
+ * and normalised stream; every instantiation ABI reports the exec and its graph; both
+ * update ABIs replace what the runtime knows of the exec (forget, then learn again); a
+ * failed instantiation or update tells it nothing. */
+TEST(every_launch_and_graph_abi_tells_the_runtime) {
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/progs/sim_kernels.so", build_dir);
+    CUmodule mod;
+    CUfunction fill;
+    CHECK_CU(((CUresult(*)(CUmodule *, const char *))sim_symbol("cuModuleLoad"))(&mod, path));
+    CHECK_CU(((CUresult(*)(CUfunction *, CUmodule, const char *))sim_symbol("cuModuleGetFunction"))(
+        &fill, mod, "fill_u32"));
+    CUdeviceptr d;
+    CHECK_CU(driver()->cuMemAlloc_v2(&d, 1024 * 4));
+    unsigned long long n = 1024;
+    unsigned v = 5;
+    void *params[] = {&d, &n, &v};
+    reset();
+    CHECK_CU(cuLaunchCooperativeKernel(fill, 4, 1, 1, 256, 1, 1, 0, NULL, params));
+    CHECK(fake.count == 1 && fake.calls[0].f == fill && fake.calls[0].params == params);
+    CHECK(fake.calls[0].stream == CU_STREAM_LEGACY && fake.ended == 1);
+    reset();
+    CHECK_CU(cuLaunchCooperativeKernel_ptsz(fill, 4, 1, 1, 256, 1, 1, 0, NULL, params));
+    CHECK(fake.count == 1 && fake.calls[0].stream == CU_STREAM_PER_THREAD);
+    CUlaunchConfig cfg = {.gridDimX = 4,
+                          .gridDimY = 1,
+                          .gridDimZ = 1,
+                          .blockDimX = 256,
+                          .blockDimY = 1,
+                          .blockDimZ = 1};
+    reset();
+    CHECK_CU(cuLaunchKernelEx_ptsz(&cfg, fill, params, NULL));
+    CHECK(fake.count == 1 && fake.calls[0].stream == CU_STREAM_PER_THREAD);
+    reset();
+    CHECK(cuLaunchKernelEx(NULL, fill, params, NULL) != CUDA_SUCCESS); /* the driver's refusal */
+    CHECK(fake.count == 0);
+    CHECK_CU(driver()->cuCtxSynchronize());
+    unsigned back[1024];
+    CHECK_CU(driver()->cuMemcpyDtoH_v2(back, d, sizeof back));
+    CHECK(back[0] == 5 && back[1023] == 5); /* forwarded: the kernels ran */
+
+    CUgraph g;
+    CUgraphExec exec[4];
+    CHECK_CU(((CUresult(*)(CUgraph *, unsigned))sim_symbol("cuGraphCreate"))(&g, 0));
+    CUDA_GRAPH_INSTANTIATE_PARAMS ip = {0};
+    reset();
+    CHECK_CU(hook_cuGraphInstantiate_v1(&exec[0], g, NULL, NULL, 0));
+    CHECK_CU(cuGraphInstantiate_v2(&exec[1], g, NULL, NULL, 0));
+    CHECK_CU(cuGraphInstantiateWithParams(&exec[2], g, &ip));
+    CHECK_CU(cuGraphInstantiateWithParams_ptsz(&exec[3], g, &ip));
+    CHECK(fake.count == 4);
+    for (int i = 0; i < 4 && i < fake.count; i++)
+        CHECK(strcmp(fake.calls[i].what, "instantiated") == 0 && fake.calls[i].exec == exec[i] &&
+              fake.calls[i].graph == g);
+    reset();
+    CHECK(cuGraphInstantiateWithFlags(&exec[0], NULL, 0) != CUDA_SUCCESS);
+    CHECK(fake.count == 0);
+    reset();
+    CUgraphExecUpdateResultInfo info;
+    CHECK_CU(cuGraphExecUpdate_v2(exec[1], g, &info));
+    CUgraphNode error_node;
+    CUgraphExecUpdateResult result;
+    CHECK_CU(hook_cuGraphExecUpdate_v1(exec[2], g, &error_node, &result));
+    CHECK(fake.count == 4);
+    const char *want[] = {"exec_destroyed", "instantiated", "exec_destroyed", "instantiated"};
+    for (int i = 0; i < 4 && i < fake.count; i++)
+        CHECK(strcmp(fake.calls[i].what, want[i]) == 0 &&
+              fake.calls[i].exec == exec[i < 2 ? 1 : 2]);
+    reset();
+    CHECK(cuGraphExecUpdate_v2(exec[1], NULL, &info) != CUDA_SUCCESS);
+    CHECK(fake.count == 0);
+    for (int i = 0; i < 4; i++)
+        CHECK_CU(cuGraphExecDestroy(exec[i]));
+    CHECK_CU(((CUresult(*)(CUgraph))sim_symbol("cuGraphDestroy"))(g));
+    CHECK_CU(driver()->cuMemFree_v2(d));
+}
+
 /* A read the runtime serves from a host backup never reaches the driver, and the runtime
  * is told which default stream the copy would have run on (it waits for it). */
 TEST(served_reads_skip_the_driver) {
@@ -908,6 +986,7 @@ int main(int argc, char **argv) {
     RUN(host_waits_tell_the_runtime_first);
     RUN(copies_report_range_and_default_stream);
     RUN(launches_and_graphs);
+    RUN(every_launch_and_graph_abi_tells_the_runtime);
     RUN(stream_ordered_hooks_pass_their_stream_and_reach_their_entry_point);
     RUN(address_queries_on_tracked_memory);
     RUN(tensor_map_hooks_remember_what_the_driver_wrote);

@@ -132,3 +132,18 @@ offloaded() {
         fi
     done
 }
+
+@test "B rewritten from the host each turn: a known write, copied at every eviction, the same bytes" {
+    # upload: B is rewritten by a synchronous cuMemcpyHtoD, nothing between it and the
+    # eviction before: liboffload must order it after its own reads of B
+    "$B/progs/clean_evict" "$B/progs/clean_kernels.so" 4 64 upload >"$T/bare.out"
+    env SIMCUDA_MEMORY=256MiB SIMCUDA_REPORT=$T/sim.json LD_PRELOAD=$LIB OFFLOAD_CONFIG=$T/wb.conf \
+        OFFLOAD_BUDGET=100MiB OFFLOAD_STATS=$T/stats.json \
+        "$B/progs/clean_evict" "$B/progs/clean_kernels.so" 4 64 upload >"$T/out"
+    diff "$T/bare.out" "$T/out"
+    [ "$(json "$T/sim.json" 'd["races"] + d["faults"]')" = 0 ]
+    [ "$(component w bytes_to_host)" = $((64 * MIB)) ]
+    b_ev=$(component b evictions)
+    [ "$b_ev" -ge 3 ]
+    [ "$(component b bytes_to_host)" = $((b_ev * 64 * MIB)) ]
+}

@@ -178,9 +178,11 @@ void residency_finish_evictions(struct runtime *rt) {
 
 /* Orders the eviction stream after a's users (and its restore's copy), then queues what
  * this eviction does: the clean check alone (*step CHECKING), or the copy out (when
- * `copied`) with the fingerprint beside it. `ready` is recorded after it. */
+ * `copied`) with the fingerprint beside it. `ready` is recorded after it. *reads: some
+ * of that, reading a, was queued (a failure after it must wait for it). */
 static CUresult queue_eviction(struct runtime *rt, struct allocation *a, uint64_t copied,
-                               enum evict_step *step) {
+                               enum evict_step *step, bool *reads) {
+    *reads = false;
     CUresult r = copy_after_users(&rt->copy, a);
     /* Restored (or prefetched) and not yet used: no user stream waited for its restore,
      * and restores run on the other stream. The copy out must not overtake it. */
@@ -190,10 +192,13 @@ static CUresult queue_eviction(struct runtime *rt, struct allocation *a, uint64_
     a->fp_slot = -1;
     if (r == CUDA_SUCCESS && copied) {
         bool check = fingerprint_choose_check(rt, a);
-        if (fingerprint_queue(rt, a) && check)
+        *reads = fingerprint_queue(rt, a);
+        if (*reads && check) {
             *step = EVICT_CHECKING;
-        else
+        } else {
+            *reads = true; /* even a copy that fails may have queued chunks */
             r = copy_to_host(&rt->copy, a->backup, a->base, a->size);
+        }
     }
     if (r == CUDA_SUCCESS)
         r = copy_record(&rt->copy, COPY_TO_HOST, &a->ready);
@@ -215,7 +220,8 @@ CUresult residency_evict(struct runtime *rt, struct allocation *a) {
     uint64_t copied = a->backup_valid ? 0 : a->size;
     bool was_restoring = a->state == ALLOC_RESTORING;
     enum evict_step step;
-    CUresult r = queue_eviction(rt, a, copied, &step);
+    bool reads;
+    CUresult r = queue_eviction(rt, a, copied, &step, &reads);
     if (r == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) {
         log_debug("allocation #%llu cannot be evicted while a capture is open (%s): not "
                   "evicted now",
@@ -228,6 +234,11 @@ CUresult residency_evict(struct runtime *rt, struct allocation *a) {
         log_error("evicting allocation #%llu (%.1f MiB) failed (%s: %s); it stays on the device",
                   (unsigned long long)a->ordinal, mib(a->size), residency_failed_call(rt),
                   cuerr_name(r));
+        /* a is the program's again at once: its next write would race with what of this
+         * eviction was queued and still reads it (fuzz seed 280401280608) */
+        if (reads && copy_drain(&rt->copy, COPY_TO_HOST) != CUDA_SUCCESS)
+            log_error("waiting for the eviction stream after that failure failed too (%s)",
+                      residency_failed_call(rt));
         fingerprint_release(rt, a);
         a->backup_valid = false;
         a->fingerprint_known = false; /* part of a copy may have reached the backup */

@@ -8,10 +8,12 @@
 #include <cuda.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* $BUILD/progs/sim_kernels.so, found from this test binary ($BUILD/tests/test_sim_*). */
@@ -104,6 +106,44 @@ static inline CUfunction sim_test_kernel(const char *name) {
  * return before they are done. */
 static inline CUresult sim_test_landed(CUresult r) {
     return r != CUDA_SUCCESS ? r : cuCtxSynchronize();
+}
+
+/* The test kernels most tests launch (tests/progs/sim_kernels.cu), one block each:
+ * fill_u32 writes v into n words at p; slow_store sleeps `us` then writes v at p. */
+static inline CUresult sim_test_fill(CUstream s, CUdeviceptr p, unsigned long long n, unsigned v) {
+    void *args[] = {&p, &n, &v};
+    return cuLaunchKernel(sim_test_kernel("fill_u32"), 1, 1, 1, (unsigned)n, 1, 1, 0, s, args,
+                          NULL);
+}
+
+static inline CUresult sim_test_slow_store(CUstream s, CUdeviceptr p, unsigned v, unsigned us) {
+    void *args[] = {&p, &v, &us};
+    return cuLaunchKernel(sim_test_kernel("slow_store"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
+}
+
+/* The word at p (0xdeadbeef when the read fails). */
+static inline unsigned sim_test_word(CUdeviceptr p) {
+    unsigned v = 0xdeadbeef;
+    cuMemcpyDtoH(&v, p, 4);
+    return v;
+}
+
+/* Ends s's capture: whether it answered `want`, with a graph exactly on success (the
+ * graph is destroyed). */
+static inline bool sim_test_end_capture(CUstream s, CUresult want) {
+    CUgraph g = (CUgraph)1;
+    CUresult r = cuStreamEndCapture(s, &g);
+    if (r == CUDA_SUCCESS && g)
+        cuGraphDestroy(g);
+    if (r != want)
+        fprintf(stderr, "cuStreamEndCapture answered %d, not %d\n", (int)r, (int)want);
+    return r == want && (want == CUDA_SUCCESS ? g != NULL : g == NULL);
+}
+
+static inline double sim_test_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 #endif

@@ -514,14 +514,20 @@ TEST(copies_report_range_and_default_stream) {
 
 /* --- launches and graphs ------------------------------------------------------------- */
 
-TEST(launches_and_graphs) {
+/* The simulator's fill_u32 (tests/progs/sim_kernels.so), loaded past the hooks. */
+static CUfunction fill_kernel(void) {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/progs/sim_kernels.so", build_dir);
     CUmodule mod;
-    CUfunction fill;
+    CUfunction fill = NULL;
     CHECK_CU(((CUresult(*)(CUmodule *, const char *))sim_symbol("cuModuleLoad"))(&mod, path));
     CHECK_CU(((CUresult(*)(CUfunction *, CUmodule, const char *))sim_symbol("cuModuleGetFunction"))(
         &fill, mod, "fill_u32"));
+    return fill;
+}
+
+TEST(launches_and_graphs) {
+    CUfunction fill = fill_kernel();
     CUdeviceptr d;
     CHECK_CU(driver()->cuMemAlloc_v2(&d, 1024 * 4));
     unsigned long long n = 1024;
@@ -578,13 +584,7 @@ TEST(launches_and_graphs) {
  * update ABIs replace what the runtime knows of the exec (forget, then learn again); a
  * failed instantiation or update tells it nothing. */
 TEST(every_launch_and_graph_abi_tells_the_runtime) {
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/progs/sim_kernels.so", build_dir);
-    CUmodule mod;
-    CUfunction fill;
-    CHECK_CU(((CUresult(*)(CUmodule *, const char *))sim_symbol("cuModuleLoad"))(&mod, path));
-    CHECK_CU(((CUresult(*)(CUfunction *, CUmodule, const char *))sim_symbol("cuModuleGetFunction"))(
-        &fill, mod, "fill_u32"));
+    CUfunction fill = fill_kernel();
     CUdeviceptr d;
     CHECK_CU(driver()->cuMemAlloc_v2(&d, 1024 * 4));
     unsigned long long n = 1024;
@@ -789,13 +789,7 @@ TEST(each_hook_reaches_its_own_entry_point) {
     CHECK_REACHED(cuMemcpy2D_v2(&c), "cuMemcpy2D_v2");
     CHECK_REACHED(cuMemcpy2D_v2_ptds(&c), "cuMemcpy2D_v2_ptds");
 
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/progs/sim_kernels.so", build_dir);
-    CUmodule mod;
-    CUfunction fill;
-    CHECK_CU(((CUresult(*)(CUmodule *, const char *))sim_symbol("cuModuleLoad"))(&mod, path));
-    CHECK_CU(((CUresult(*)(CUfunction *, CUmodule, const char *))sim_symbol("cuModuleGetFunction"))(
-        &fill, mod, "fill_u32"));
+    CUfunction fill = fill_kernel();
     unsigned long long n = 1024;
     unsigned v = 3;
     void *params[] = {&d, &n, &v};

@@ -18,29 +18,6 @@ CUresult CUDAAPI cuMemsetD32_v2_ptds(CUdeviceptr dst, unsigned int v, size_t n);
 #define MiB ((size_t)1 << 20)
 #define GRAN (2 * MiB)
 
-static CUresult fill(CUstream s, CUdeviceptr p, unsigned long long n, unsigned v) {
-    void *args[] = {&p, &n, &v};
-    return cuLaunchKernel(sim_test_kernel("fill_u32"), 1, 1, 1, (unsigned)n, 1, 1, 0, s, args,
-                          NULL);
-}
-
-static CUresult slow_store(CUstream s, CUdeviceptr p, unsigned v, unsigned us) {
-    void *args[] = {&p, &v, &us};
-    return cuLaunchKernel(sim_test_kernel("slow_store"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
-}
-
-static unsigned word(CUdeviceptr p) {
-    unsigned v = 0xdeadbeef;
-    cuMemcpyDtoH(&v, p, 4);
-    return v;
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static CUmemAllocationProp prop(void) {
     CUmemAllocationProp p = {0};
     p.type = CU_MEM_ALLOCATION_TYPE_PINNED;
@@ -172,18 +149,6 @@ static void fixture_free(void) {
     CHECK_CU(cuStreamDestroy(fx.other));
 }
 
-/* Ends s's capture, expecting `want`; a graph comes back only on success. */
-static void end_expect(CUstream s, CUresult want) {
-    CUgraph g = (CUgraph)1;
-    CHECK_EQ_U64(cuStreamEndCapture(s, &g), want);
-    if (want == CUDA_SUCCESS) {
-        CHECK(g != NULL);
-        CHECK_CU(cuGraphDestroy(g));
-    } else {
-        CHECK(g == NULL);
-    }
-}
-
 /* A GLOBAL or THREAD_LOCAL capture: each potentially unsafe call of the capturing thread
  * fails with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, changes nothing, and invalidates the
  * capture. */
@@ -196,7 +161,7 @@ TEST(unsafe_calls_fail_and_invalidate) {
     for (int m = 0; m < 2; m++)
         for (size_t i = 0; i < NUNSAFE; i++) {
             CHECK_CU(cuStreamBeginCapture(s, modes[m]));
-            CHECK_CU(fill(s, fx.d, 4, 1));
+            CHECK_CU(sim_test_fill(s, fx.d, 4, 1));
             CUresult r = unsafe_calls[i].call();
             if (r != CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED)
                 fprintf(stderr, "mode %d: %s returned %d\n", m, unsafe_calls[i].name, r);
@@ -205,12 +170,12 @@ TEST(unsafe_calls_fail_and_invalidate) {
             CHECK_CU(cuStreamIsCapturing(s, &st));
             CHECK_EQ_U64(st, CU_STREAM_CAPTURE_STATUS_INVALIDATED);
             /* later captured work fails too */
-            CHECK_EQ_U64(fill(s, fx.d, 4, 1), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
-            end_expect(s, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+            CHECK_EQ_U64(sim_test_fill(s, fx.d, 4, 1), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+            CHECK(sim_test_end_capture(s, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED));
         }
     /* nothing was changed: the fixture is intact and usable */
     CHECK_CU(sim_test_landed(cuMemsetD32(fx.d, 5, 4)));
-    CHECK_EQ_U64(word(fx.d), 5);
+    CHECK_EQ_U64(sim_test_word(fx.d), 5);
     fixture_free();
     cuStreamDestroy(s);
 }
@@ -228,7 +193,7 @@ TEST(relaxed_allows_unsafe_calls) {
             CHECK_CU(cuThreadExchangeStreamCaptureMode(&mode));
             CHECK_EQ_U64(mode, CU_STREAM_CAPTURE_MODE_GLOBAL); /* the default */
         }
-        CHECK_CU(fill(s, fx.d, 4, 1));
+        CHECK_CU(sim_test_fill(s, fx.d, 4, 1));
         for (size_t i = 0; i < NUNSAFE; i++) {
             if (unsafe_calls[i].call == unsafe_free || unsafe_calls[i].call == unsafe_release ||
                 unsafe_calls[i].call == unsafe_unmap)
@@ -245,9 +210,9 @@ TEST(relaxed_allows_unsafe_calls) {
             CHECK_CU(cuThreadExchangeStreamCaptureMode(&mode));
             CHECK_EQ_U64(mode, CU_STREAM_CAPTURE_MODE_RELAXED);
             CHECK_EQ_U64(unsafe_alloc(), CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED); /* GLOBAL again */
-            end_expect(s, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+            CHECK(sim_test_end_capture(s, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED));
         } else {
-            end_expect(s, CUDA_SUCCESS);
+            CHECK(sim_test_end_capture(s, CUDA_SUCCESS));
         }
         fixture_free();
     }
@@ -304,25 +269,25 @@ TEST(modes_across_threads) {
     CHECK_CU(cuMemAlloc(&d, 64));
 
     CHECK_CU(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
-    CHECK_CU(fill(s, d, 4, 1));
+    CHECK_CU(sim_test_fill(s, d, 4, 1));
     CHECK_CU(alloc_in_other_thread(CU_STREAM_CAPTURE_MODE_THREAD_LOCAL, NULL, NULL));
     CHECK_CU(alloc_in_other_thread(CU_STREAM_CAPTURE_MODE_RELAXED, NULL, NULL));
     CUresult end = CUDA_SUCCESS;
     CHECK_CU(alloc_in_other_thread(CU_STREAM_CAPTURE_MODE_RELAXED, s, &end));
     CHECK_EQ_U64(end, CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD);
-    end_expect(s, CUDA_SUCCESS); /* none of it touched the capture */
+    CHECK(sim_test_end_capture(s, CUDA_SUCCESS)); /* none of it touched the capture */
 
     CHECK_CU(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
     CHECK_EQ_U64(alloc_in_other_thread(CU_STREAM_CAPTURE_MODE_GLOBAL, NULL, NULL),
                  CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
-    end_expect(s, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+    CHECK(sim_test_end_capture(s, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED));
 
     CHECK_CU(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL));
     CHECK_CU(alloc_in_other_thread(CU_STREAM_CAPTURE_MODE_GLOBAL, NULL, NULL));
-    end_expect(s, CUDA_SUCCESS);
+    CHECK(sim_test_end_capture(s, CUDA_SUCCESS));
 
     CHECK_CU(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_RELAXED));
-    CHECK_CU(fill(s, d, 4, 1));
+    CHECK_CU(sim_test_fill(s, d, 4, 1));
     CHECK_CU(alloc_in_other_thread(CU_STREAM_CAPTURE_MODE_GLOBAL, s, &end));
     CHECK_CU(end); /* a RELAXED capture may end on any thread */
     CUgraph g;
@@ -342,7 +307,7 @@ TEST(conflicts_in_every_mode) {
     CHECK_CU(cuEventCreate(&e, CU_EVENT_DISABLE_TIMING));
     for (int which = 0; which < 5; which++) {
         CHECK_CU(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_RELAXED));
-        CHECK_CU(fill(s, d, 4, 1));
+        CHECK_CU(sim_test_fill(s, d, 4, 1));
         CHECK_CU(cuEventRecord(e, s));
         CUresult r = which == 0   ? cuStreamSynchronize(s)
                      : which == 1 ? cuStreamQuery(s)
@@ -354,12 +319,12 @@ TEST(conflicts_in_every_mode) {
         if (r != want)
             fprintf(stderr, "conflict %d returned %d\n", which, r);
         CHECK_EQ_U64(r, want);
-        end_expect(s, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+        CHECK(sim_test_end_capture(s, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED));
     }
     /* a synchronous memset on the capturing per-thread stream */
     CHECK_CU(cuStreamBeginCapture(CU_STREAM_PER_THREAD, CU_STREAM_CAPTURE_MODE_RELAXED));
     CHECK_EQ_U64(cuMemsetD32_v2_ptds(d, 0, 1), CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
-    end_expect(CU_STREAM_PER_THREAD, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+    CHECK(sim_test_end_capture(CU_STREAM_PER_THREAD, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED));
     CHECK_CU(cuCtxSynchronize());
     cuEventDestroy(e);
     cuMemFree(d);
@@ -390,18 +355,18 @@ TEST(waits_on_outside_events) {
 
     CHECK_CU(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
     CHECK_EQ_U64(cuStreamWaitEvent(s, e, 0), CUDA_ERROR_STREAM_CAPTURE_ISOLATION);
-    end_expect(s, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+    CHECK(sim_test_end_capture(s, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED));
 
     CHECK_CU(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
     CHECK_CU(cuStreamWaitEvent(s, fresh, 0));
-    end_expect(s, CUDA_SUCCESS);
+    CHECK(sim_test_end_capture(s, CUDA_SUCCESS));
 
     CHECK_CU(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
     CHECK_CU(cuStreamBeginCapture(t, CU_STREAM_CAPTURE_MODE_GLOBAL));
     CHECK_CU(cuEventRecord(other, t));
     CHECK_EQ_U64(cuStreamWaitEvent(s, other, 0), CUDA_ERROR_STREAM_CAPTURE_MERGE);
-    end_expect(s, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
-    end_expect(t, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+    CHECK(sim_test_end_capture(s, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED));
+    CHECK(sim_test_end_capture(t, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED));
 
     CHECK_CU(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
     CHECK_CU(cuStreamWaitEvent(s, e, CU_EVENT_WAIT_EXTERNAL));
@@ -421,11 +386,11 @@ TEST(waits_on_outside_events) {
     for (unsigned v = 7; v < 9; v++) {
         /* x is written late on o; the launch waits for it through the event (else the
          * copy would read poison, and race with the kernel) */
-        CHECK_CU(slow_store(o, x, v, 30000));
+        CHECK_CU(sim_test_slow_store(o, x, v, 30000));
         CHECK_CU(cuEventRecord(e, o));
         CHECK_CU(cuGraphLaunch(xg, s));
         CHECK_CU(cuStreamSynchronize(s));
-        CHECK_EQ_U64(word(y), v);
+        CHECK_EQ_U64(sim_test_word(y), v);
     }
     cuGraphExecDestroy(xg);
     cuGraphDestroy(g);
@@ -453,13 +418,13 @@ static CUgraph capture_two_branches(CUstream a, CUstream b, CUdeviceptr d, CUdev
         cuStreamWaitEvent(b, fork_ev, 0))
         return NULL;
     if (ordered) { /* both write d: the second after the first */
-        slow_store(a, d, 1, us);
+        sim_test_slow_store(a, d, 1, us);
         cuEventRecord(fork_ev, a);
         cuStreamWaitEvent(b, fork_ev, 0);
-        slow_store(b, d, 2, us);
+        sim_test_slow_store(b, d, 2, us);
     } else { /* d and e */
-        slow_store(a, d, 1, us);
-        slow_store(b, e, 2, us);
+        sim_test_slow_store(a, d, 1, us);
+        sim_test_slow_store(b, e, 2, us);
     }
     cuEventRecord(join_ev, b);
     cuStreamWaitEvent(a, join_ev, 0);
@@ -485,13 +450,13 @@ TEST(branches_run_concurrently) {
     CHECK_CU(cuGraphInstantiate(&x, g, 0));
     double best = 1e9;
     for (int i = 0; i < 3; i++) {
-        double t0 = now_ms();
+        double t0 = sim_test_now_ms();
         CHECK_CU(cuGraphLaunch(x, a));
         CHECK_CU(cuStreamSynchronize(a));
-        double ms = now_ms() - t0;
+        double ms = sim_test_now_ms() - t0;
         best = ms < best ? ms : best;
-        CHECK_EQ_U64(word(d + 8), 1);
-        CHECK_EQ_U64(word(e), 2);
+        CHECK_EQ_U64(sim_test_word(d + 8), 1);
+        CHECK_EQ_U64(sim_test_word(e), 2);
     }
     if (best >= 170)
         fprintf(stderr, "two 100 ms branches took %.0f ms\n", best);
@@ -533,7 +498,7 @@ static int race_child(int scenario) {
     if (r == CUDA_SUCCESS)
         r = cuStreamSynchronize(a);
     if (scenario == 1)
-        return r == CUDA_SUCCESS && word(d + 60) == 2 ? 0 : 7;
+        return r == CUDA_SUCCESS && sim_test_word(d + 60) == 2 ? 0 : 7;
     return r == CUDA_ERROR_ILLEGAL_ADDRESS ? 0 : 8;
 }
 

@@ -14,41 +14,6 @@
 /* cuda.h declares the _ptds forms only for programs built with per-thread streams */
 CUresult CUDAAPI cuMemsetD32_v2_ptds(CUdeviceptr dst, unsigned int v, size_t n);
 
-static CUresult fill(CUstream s, CUdeviceptr p, unsigned long long n, unsigned v) {
-    void *args[] = {&p, &n, &v};
-    return cuLaunchKernel(sim_test_kernel("fill_u32"), 1, 1, 1, (unsigned)n, 1, 1, 0, s, args,
-                          NULL);
-}
-
-static CUresult slow_store(CUstream s, CUdeviceptr p, unsigned v, unsigned us) {
-    void *args[] = {&p, &v, &us};
-    return cuLaunchKernel(sim_test_kernel("slow_store"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
-}
-
-static unsigned word(CUdeviceptr p) {
-    unsigned v = 0xdeadbeef;
-    cuMemcpyDtoH(&v, p, 4);
-    return v;
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* Ends s's capture, expecting `want`; a graph comes back only on success. */
-static void end_expect(CUstream s, CUresult want) {
-    CUgraph g = (CUgraph)1;
-    CHECK_EQ_U64(cuStreamEndCapture(s, &g), want);
-    if (want == CUDA_SUCCESS) {
-        CHECK(g != NULL);
-        CHECK_CU(cuGraphDestroy(g));
-    } else {
-        CHECK(g == NULL);
-    }
-}
-
 static void nothing(void *data) {
     (void)data;
 }
@@ -63,10 +28,10 @@ static struct {
 } lx;
 
 static CUresult legacy_launch(void) {
-    return fill(NULL, lx.d, 1, 9);
+    return sim_test_fill(NULL, lx.d, 1, 9);
 }
 static CUresult legacy_launch_explicit(void) {
-    return fill(CU_STREAM_LEGACY, lx.d, 1, 9);
+    return sim_test_fill(CU_STREAM_LEGACY, lx.d, 1, 9);
 }
 static CUresult legacy_copy_async(void) {
     return cuMemcpyHtoDAsync(lx.d, &lx.host, 4, NULL);
@@ -130,7 +95,7 @@ static void legacy_fixture(CUstream other) {
     CHECK_CU(cuEventRecord(lx.done, other));
     CUgraph g;
     CHECK_CU(cuStreamBeginCapture(other, CU_STREAM_CAPTURE_MODE_GLOBAL));
-    CHECK_CU(fill(other, lx.d + 32, 1, 3));
+    CHECK_CU(sim_test_fill(other, lx.d + 32, 1, 3));
     CHECK_CU(cuStreamEndCapture(other, &g));
     CHECK_CU(cuGraphInstantiate(&lx.exec, g, 0));
     CHECK_CU(cuGraphDestroy(g));
@@ -152,11 +117,11 @@ static void legacy_uses_fail(CUstream cap, CUstream joined) {
     CHECK_CU(cuEventCreate(&join_ev, CU_EVENT_DISABLE_TIMING));
     for (size_t i = 0; i < NLEGACY; i++) {
         CHECK_CU(cuStreamBeginCapture(cap, CU_STREAM_CAPTURE_MODE_RELAXED));
-        CHECK_CU(fill(cap, lx.d + 8, 1, 1));
+        CHECK_CU(sim_test_fill(cap, lx.d + 8, 1, 1));
         if (joined) {
             CHECK_CU(cuEventRecord(fork_ev, cap));
             CHECK_CU(cuStreamWaitEvent(joined, fork_ev, 0));
-            CHECK_CU(fill(joined, lx.d + 12, 1, 1));
+            CHECK_CU(sim_test_fill(joined, lx.d + 12, 1, 1));
         }
         CUresult r = legacy_uses[i].call();
         if (r != CUDA_ERROR_STREAM_CAPTURE_IMPLICIT)
@@ -169,12 +134,12 @@ static void legacy_uses_fail(CUstream cap, CUstream joined) {
             CHECK_CU(cuEventRecord(join_ev, joined));
             CHECK_CU(cuStreamWaitEvent(cap, join_ev, 0));
         }
-        end_expect(cap, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+        CHECK(sim_test_end_capture(cap, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED));
     }
     /* none of them ran: the word the launches and memsets would have set is still 5 */
     CHECK_CU(cuCtxSynchronize());
-    CHECK_EQ_U64(word(lx.d), 5);
-    CHECK_EQ_U64(word(lx.d + 32), 5); /* nor the graph */
+    CHECK_EQ_U64(sim_test_word(lx.d), 5);
+    CHECK_EQ_U64(sim_test_word(lx.d + 32), 5); /* nor the graph */
     cuEventDestroy(fork_ev);
     cuEventDestroy(join_ev);
 }
@@ -203,7 +168,7 @@ TEST(legacy_sync_copy_in_global_capture) {
     legacy_fixture(other);
     CHECK_CU(cuStreamBeginCapture(blocking, CU_STREAM_CAPTURE_MODE_GLOBAL));
     CHECK_EQ_U64(legacy_copy_sync(), CUDA_ERROR_STREAM_CAPTURE_IMPLICIT);
-    end_expect(blocking, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+    CHECK(sim_test_end_capture(blocking, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED));
     legacy_fixture_free();
     cuStreamDestroy(blocking);
     cuStreamDestroy(other);
@@ -221,19 +186,19 @@ TEST(legacy_stream_legal_uses) {
     legacy_fixture(other);
     for (size_t i = 0; i < NLEGACY; i++) {
         CHECK_CU(cuStreamBeginCapture(nb, CU_STREAM_CAPTURE_MODE_RELAXED));
-        CHECK_CU(fill(nb, lx.d + 8, 1, 1));
+        CHECK_CU(sim_test_fill(nb, lx.d + 8, 1, 1));
         CUresult r = legacy_uses[i].call();
         if (r != CUDA_SUCCESS)
             fprintf(stderr, "non-blocking capture: %s returned %d\n", legacy_uses[i].name, r);
         CHECK_CU(r);
-        end_expect(nb, CUDA_SUCCESS);
+        CHECK(sim_test_end_capture(nb, CUDA_SUCCESS));
     }
     CHECK_CU(cuCtxSynchronize());
-    CHECK_EQ_U64(word(lx.d), 9);
-    CHECK_EQ_U64(word(lx.d + 32), 3);
+    CHECK_EQ_U64(sim_test_word(lx.d), 9);
+    CHECK_EQ_U64(sim_test_word(lx.d + 32), 3);
 
     CHECK_CU(cuStreamBeginCapture(blocking, CU_STREAM_CAPTURE_MODE_GLOBAL));
-    CHECK_CU(fill(blocking, lx.d + 8, 1, 1));
+    CHECK_CU(sim_test_fill(blocking, lx.d + 8, 1, 1));
     CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
     cuuint64_t id = 0;
     CHECK_EQ_U64(cuStreamIsCapturing(NULL, &st), CUDA_ERROR_STREAM_CAPTURE_IMPLICIT);
@@ -247,7 +212,7 @@ TEST(legacy_stream_legal_uses) {
     CHECK(ctx != NULL);
     CHECK_CU(cuStreamIsCapturing(blocking, &st));
     CHECK_EQ_U64(st, CU_STREAM_CAPTURE_STATUS_ACTIVE);
-    end_expect(blocking, CUDA_SUCCESS);
+    CHECK(sim_test_end_capture(blocking, CUDA_SUCCESS));
     CHECK_CU(sim_test_landed(legacy_memset_sync())); /* usable again */
     CHECK_CU(cuStreamIsCapturing(NULL, &st));
     CHECK_EQ_U64(st, CU_STREAM_CAPTURE_STATUS_NONE);
@@ -263,8 +228,8 @@ static atomic_int gate_open, branch_done;
 
 static void hold_until_open(void *data) {
     (void)data;
-    double t0 = now_ms();
-    while (!atomic_load(&gate_open) && now_ms() - t0 < 5000)
+    double t0 = sim_test_now_ms();
+    while (!atomic_load(&gate_open) && sim_test_now_ms() - t0 < 5000)
         usleep(1000);
 }
 
@@ -320,16 +285,17 @@ TEST(external_wait_holds_only_its_branch) {
         CHECK_CU(cuMemsetD32Async(a, 10 * v, 1, o));
         CHECK_CU(cuEventRecord(ext, o));
         CHECK_CU(cuGraphLaunch(x, s));
-        double t0 = now_ms();
-        while (!atomic_load(&branch_done) && now_ms() - t0 < 2000)
+        double t0 = sim_test_now_ms();
+        while (!atomic_load(&branch_done) && sim_test_now_ms() - t0 < 2000)
             usleep(1000);
         CHECK(atomic_load(&branch_done)); /* the independent branch ran to its end */
         CHECK_EQ_U64(cuEventQuery(ext), CUDA_ERROR_NOT_READY);
         CHECK_EQ_U64(cuStreamQuery(s), CUDA_ERROR_NOT_READY); /* the launch waits */
         atomic_store(&gate_open, 1);
         CHECK_CU(cuStreamSynchronize(s));
-        CHECK_EQ_U64(word(b), 10 * v); /* the waiting branch saw what the event stands for */
-        CHECK_EQ_U64(word(c), 4);
+        CHECK_EQ_U64(sim_test_word(b),
+                     10 * v); /* the waiting branch saw what the event stands for */
+        CHECK_EQ_U64(sim_test_word(c), 4);
     }
     cuGraphExecDestroy(x);
     cuEventDestroy(ext);
@@ -347,8 +313,9 @@ TEST(external_wait_holds_only_its_branch) {
 static CUgraphExec slow_graph(CUstream a, CUdeviceptr d) {
     CUgraph g;
     CUgraphExec x = NULL;
-    if (cuStreamBeginCapture(a, CU_STREAM_CAPTURE_MODE_GLOBAL) || slow_store(a, d, 1, 50000) ||
-        cuStreamEndCapture(a, &g) || cuGraphInstantiate(&x, g, 0) || cuGraphDestroy(g))
+    if (cuStreamBeginCapture(a, CU_STREAM_CAPTURE_MODE_GLOBAL) ||
+        sim_test_slow_store(a, d, 1, 50000) || cuStreamEndCapture(a, &g) ||
+        cuGraphInstantiate(&x, g, 0) || cuGraphDestroy(g))
         return NULL;
     return x;
 }
@@ -364,11 +331,11 @@ TEST(launches_of_one_exec_are_ordered) {
     CHECK_CU(cuMemAlloc(&d, 4));
     CUgraphExec x = slow_graph(a, d);
     CHECK(x != NULL);
-    double t0 = now_ms();
+    double t0 = sim_test_now_ms();
     CHECK_CU(cuGraphLaunch(x, a));
     CHECK_CU(cuGraphLaunch(x, b));
     CHECK_CU(cuStreamSynchronize(b));
-    double ms = now_ms() - t0;
+    double ms = sim_test_now_ms() - t0;
     CHECK_EQ_U64(cuStreamQuery(a), CUDA_SUCCESS); /* b's launch came after a's */
     if (ms < 100)
         fprintf(stderr, "two launches of a 50 ms graph took %.0f ms\n", ms);
@@ -414,7 +381,7 @@ static int race_child(int scenario) {
     /* what follows the launch on s is ordered after the event's work too */
     if (r != CUDA_SUCCESS || cuMemsetD32Async(a, 8, 1, s) || cuStreamSynchronize(s))
         return 6;
-    return word(b) == 7 && word(a) == 8 ? 0 : 7;
+    return sim_test_word(b) == 7 && sim_test_word(a) == 8 ? 0 : 7;
 }
 
 TEST(wait_node_orders_only_its_successors_for_the_detector) {

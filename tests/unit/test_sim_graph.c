@@ -5,21 +5,9 @@
 
 #include <stdlib.h>
 
-static CUresult fill(CUstream s, CUdeviceptr p, unsigned long long n, unsigned v) {
-    void *args[] = {&p, &n, &v};
-    return cuLaunchKernel(sim_test_kernel("fill_u32"), 1, 1, 1, (unsigned)n, 1, 1, 0, s, args,
-                          NULL);
-}
-
 static CUresult incr_copy(CUstream s, CUdeviceptr src, CUdeviceptr dst) {
     void *args[] = {&src, &dst};
     return cuLaunchKernel(sim_test_kernel("incr_copy"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
-}
-
-static unsigned word(CUdeviceptr p) {
-    unsigned v = 0xdeadbeef;
-    cuMemcpyDtoH(&v, p, 4);
-    return v;
 }
 
 TEST(capture_and_replay) {
@@ -34,7 +22,7 @@ TEST(capture_and_replay) {
     CHECK_CU(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
     CHECK_CU(cuStreamIsCapturing(s, &st));
     CHECK_EQ_U64(st, CU_STREAM_CAPTURE_STATUS_ACTIVE);
-    CHECK_CU(fill(s, d, 4, 5));
+    CHECK_CU(sim_test_fill(s, d, 4, 5));
     CHECK_CU(incr_copy(s, d, d + 16));
     CHECK_CU(cuMemsetD32Async(d + 32, 9, 1, s));
     CHECK_CU(cuMemcpyDtoDAsync(d + 36, d + 16, 4, s));
@@ -48,8 +36,8 @@ TEST(capture_and_replay) {
     CHECK_CU(cuStreamEndCapture(s, &g));
     CHECK(g == cg);
     CHECK_CU(cuStreamSynchronize(s));
-    CHECK_EQ_U64(word(d), 0); /* nothing ran yet */
-    CHECK_EQ_U64(word(d + 16), 0);
+    CHECK_EQ_U64(sim_test_word(d), 0); /* nothing ran yet */
+    CHECK_EQ_U64(sim_test_word(d + 16), 0);
 
     size_t n = 0;
     CHECK_CU(cuGraphGetNodes(g, NULL, &n));
@@ -75,16 +63,16 @@ TEST(capture_and_replay) {
     CHECK_CU(cuGraphDestroy(g)); /* the exec keeps its own copy */
     CHECK_CU(cuGraphLaunch(x, s));
     CHECK_CU(cuStreamSynchronize(s));
-    CHECK_EQ_U64(word(d), 5);
-    CHECK_EQ_U64(word(d + 16), 6);
-    CHECK_EQ_U64(word(d + 32), 9);
-    CHECK_EQ_U64(word(d + 36), 6);
+    CHECK_EQ_U64(sim_test_word(d), 5);
+    CHECK_EQ_U64(sim_test_word(d + 16), 6);
+    CHECK_EQ_U64(sim_test_word(d + 32), 9);
+    CHECK_EQ_U64(sim_test_word(d + 36), 6);
     /* replay runs it all again */
     CHECK_CU(sim_test_landed(cuMemsetD32(d, 0, 16)));
     CHECK_CU(cuGraphLaunch(x, NULL));
     CHECK_CU(cuGraphExecDestroy(x)); /* a queued launch keeps it alive */
     CHECK_CU(cuCtxSynchronize());
-    CHECK_EQ_U64(word(d + 36), 6);
+    CHECK_EQ_U64(sim_test_word(d + 36), 6);
     CHECK_CU(cuMemFree(d));
     CHECK_CU(cuStreamDestroy(s));
 }
@@ -101,7 +89,7 @@ TEST(fork_join) {
     CHECK_CU(cuMemAlloc(&d, 64));
     CHECK_CU(sim_test_landed(cuMemsetD32(d, 0, 16)));
     CHECK_CU(cuStreamBeginCapture(a, CU_STREAM_CAPTURE_MODE_GLOBAL));
-    CHECK_CU(fill(a, d, 1, 1));
+    CHECK_CU(sim_test_fill(a, d, 1, 1));
     CHECK_CU(cuEventRecord(fork_ev, a));
     CHECK_CU(cuStreamWaitEvent(b, fork_ev, 0));
     CUstreamCaptureStatus st;
@@ -119,7 +107,7 @@ TEST(fork_join) {
     CHECK_CU(cuGraphInstantiate(&x, g, 0));
     CHECK_CU(cuGraphLaunch(x, a));
     CHECK_CU(cuStreamSynchronize(a));
-    CHECK_EQ_U64(word(d + 8), 3);
+    CHECK_EQ_U64(sim_test_word(d + 8), 3);
     cuGraphExecDestroy(x);
     cuGraphDestroy(g);
     cuMemFree(d);
@@ -156,7 +144,7 @@ static CUgraph capture_fills(CUstream s, CUdeviceptr d, unsigned v, int count) {
     if (cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL) != CUDA_SUCCESS)
         return NULL;
     for (int i = 0; i < count; i++)
-        fill(s, d, 4, v);
+        sim_test_fill(s, d, 4, v);
     cuStreamEndCapture(s, &g);
     return g;
 }
@@ -174,13 +162,13 @@ TEST(exec_update) {
     CHECK_CU(cuGraphInstantiate(&x, g5, 0));
     CHECK_CU(cuGraphLaunch(x, s));
     CHECK_CU(cuStreamSynchronize(s));
-    CHECK_EQ_U64(word(d), 5);
+    CHECK_EQ_U64(sim_test_word(d), 5);
     CUgraphExecUpdateResultInfo info;
     CHECK_CU(cuGraphExecUpdate(x, g7, &info));
     CHECK_EQ_U64(info.result, CU_GRAPH_EXEC_UPDATE_SUCCESS);
     CHECK_CU(cuGraphLaunch(x, s));
     CHECK_CU(cuStreamSynchronize(s));
-    CHECK_EQ_U64(word(d), 7);
+    CHECK_EQ_U64(sim_test_word(d), 7);
     CHECK_EQ_U64(cuGraphExecUpdate(x, g2, &info), CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE);
     CHECK_EQ_U64(info.result, CU_GRAPH_EXEC_UPDATE_ERROR_TOPOLOGY_CHANGED);
     CHECK_CU(cuGraphExecDestroy(x));

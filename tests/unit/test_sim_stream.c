@@ -34,17 +34,6 @@ static void zero_words(void) {
     cuCtxSynchronize(); /* a memset returns before it is done */
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static CUresult slow_store(CUstream s, CUdeviceptr p, unsigned v, unsigned us) {
-    void *args[] = {&p, &v, &us};
-    return cuLaunchKernel(sim_test_kernel("slow_store"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
-}
-
 static CUresult incr_copy(CUstream s, CUdeviceptr src, CUdeviceptr dst) {
     void *args[] = {&src, &dst};
     return cuLaunchKernel(sim_test_kernel("incr_copy"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
@@ -136,7 +125,7 @@ TEST(arguments_captured_at_enqueue) {
     zero_words();
     CUstream s;
     CHECK_CU(cuStreamCreate(&s, 0));
-    CHECK_CU(slow_store(s, W(1), 5, 50000));
+    CHECK_CU(sim_test_slow_store(s, W(1), 5, 50000));
     CUdeviceptr p = W(0);
     unsigned long long n = 1;
     unsigned v = 1;
@@ -159,7 +148,7 @@ TEST(event_orders_streams) {
     CHECK_CU(cuStreamCreate(&b, CU_STREAM_NON_BLOCKING));
     CHECK_CU(cuEventCreate(&e, 0));
     CHECK_EQ_U64(cuEventQuery(e), CUDA_SUCCESS); /* never recorded */
-    CHECK_CU(slow_store(a, W(0), 41, 80000));
+    CHECK_CU(sim_test_slow_store(a, W(0), 41, 80000));
     CHECK_CU(cuEventRecord(e, a));
     CHECK_EQ_U64(cuEventQuery(e), CUDA_ERROR_NOT_READY);
     CHECK_CU(cuStreamWaitEvent(b, e, 0));
@@ -189,7 +178,7 @@ TEST(event_timing) {
     CHECK_CU(cuEventCreate(&e1, 0));
     CHECK_CU(cuEventCreate(&nt, CU_EVENT_DISABLE_TIMING));
     CHECK_CU(cuEventRecord(e0, NULL));
-    CHECK_CU(slow_store(NULL, W(0), 1, 30000));
+    CHECK_CU(sim_test_slow_store(NULL, W(0), 1, 30000));
     CHECK_CU(cuEventRecord(e1, NULL));
     CHECK_CU(cuEventRecord(nt, NULL));
     CHECK_CU(cuEventSynchronize(e1));
@@ -210,9 +199,9 @@ TEST(legacy_default_stream) {
     CUstream blocking, nonblocking;
     CHECK_CU(cuStreamCreate(&blocking, 0));
     CHECK_CU(cuStreamCreate(&nonblocking, CU_STREAM_NON_BLOCKING));
-    CHECK_CU(slow_store(blocking, W(0), 10, 80000));
+    CHECK_CU(sim_test_slow_store(blocking, W(0), 10, 80000));
     CHECK_CU(incr_copy(NULL, W(0), W(1))); /* waits for the blocking stream */
-    CHECK_CU(slow_store(NULL, W(2), 20, 80000));
+    CHECK_CU(sim_test_slow_store(NULL, W(2), 20, 80000));
     CHECK_CU(incr_copy(blocking, W(2), W(3))); /* waits for the legacy stream */
     unsigned *flag = pinned_flag();
     CHECK_CU(wait_flag(nonblocking, flag, W(4)));
@@ -226,7 +215,7 @@ TEST(legacy_default_stream) {
     CHECK_CU(cuStreamSynchronize(nonblocking));
     CHECK_EQ_U64(read_word(4), 1); /* it saw the flag: the legacy stream did not wait */
     /* a synchronous copy (legacy stream) waits for blocking streams */
-    CHECK_CU(slow_store(blocking, W(6), 60, 80000));
+    CHECK_CU(sim_test_slow_store(blocking, W(6), 60, 80000));
     CHECK_EQ_U64(read_word(6), 60);
     cuStreamDestroy(blocking);
     cuStreamDestroy(nonblocking);
@@ -253,7 +242,7 @@ static void *per_thread_worker(void *v) {
         a->r = launch_ptsz(sim_test_kernel("slow_store"), 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL);
     if (a->r == CUDA_SUCCESS)
         a->r = cuStreamSynchronize(CU_STREAM_PER_THREAD);
-    a->done_ms = now_ms();
+    a->done_ms = sim_test_now_ms();
     return NULL;
 }
 
@@ -261,7 +250,7 @@ static void *per_thread_worker(void *v) {
 TEST(per_thread_streams) {
     zero_words();
     struct pt_arg slow = {300000, W(0), 0, 0}, fast = {1000, W(1), 0, 0};
-    double t0 = now_ms();
+    double t0 = sim_test_now_ms();
     pthread_t t1, t2;
     pthread_create(&t1, NULL, per_thread_worker, &slow);
     pthread_create(&t2, NULL, per_thread_worker, &fast);
@@ -284,7 +273,7 @@ TEST(async_copy_semantics) {
     CHECK_CU(cuMemAllocHost((void **)&pinned, 4096));
     unsigned pageable = 1;
     pinned[0] = 1;
-    CHECK_CU(slow_store(s, W(9), 1, 80000));
+    CHECK_CU(sim_test_slow_store(s, W(9), 1, 80000));
     CHECK_CU(cuMemcpyHtoDAsync(W(0), pinned, 4, s));
     CHECK_CU(cuMemcpyHtoDAsync(W(1), &pageable, 4, s));
     pinned[0] = 2;
@@ -293,12 +282,12 @@ TEST(async_copy_semantics) {
     CHECK_EQ_U64(read_word(0), 2);
     CHECK_EQ_U64(read_word(1), 1);
     /* device-to-host into pageable memory returns with the data there */
-    CHECK_CU(slow_store(s, W(2), 77, 80000));
+    CHECK_CU(sim_test_slow_store(s, W(2), 77, 80000));
     unsigned out = 0;
     CHECK_CU(cuMemcpyDtoHAsync(&out, W(2), 4, s));
     CHECK_EQ_U64(out, 77);
     /* into pinned memory it does not */
-    CHECK_CU(slow_store(s, W(3), 88, 80000));
+    CHECK_CU(sim_test_slow_store(s, W(3), 88, 80000));
     pinned[1] = 0;
     CHECK_CU(cuMemcpyDtoHAsync(&pinned[1], W(3), 4, s));
     CHECK_EQ_U64(pinned[1], 0);
@@ -344,7 +333,7 @@ TEST(async_fault_is_sticky) {
             cuMemMap(va, 2 << 20, 0, h, 0) || cuMemSetAccess(va, 2 << 20, &a, 1) ||
             cuStreamCreate(&s, CU_STREAM_NON_BLOCKING) || cuMemAllocHost((void **)&pinned, 64))
             _exit(10);
-        if (slow_store(s, W(0), 1, 80000) || cuMemcpyHtoDAsync(va, pinned, 64, s))
+        if (sim_test_slow_store(s, W(0), 1, 80000) || cuMemcpyHtoDAsync(va, pinned, 64, s))
             _exit(11);
         if (cuMemUnmap(va, 2 << 20)) /* while the copy is still queued */
             _exit(12);
@@ -366,7 +355,7 @@ TEST(async_fault_is_sticky) {
 TEST(fork_with_work_in_flight) {
     CUstream s;
     CHECK_CU(cuStreamCreate(&s, 0));
-    CHECK_CU(slow_store(s, W(0), 5, 200000));
+    CHECK_CU(sim_test_slow_store(s, W(0), 5, 200000));
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {

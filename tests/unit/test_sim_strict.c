@@ -163,12 +163,6 @@ TEST(unmap_during_copy_is_caught) {
     CHECK_EQ_U64(WEXITSTATUS(status), 0);
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* The driver's API synchronisation behaviour: a synchronous host-to-device copy from
  * pageable memory returns once the source is staged (64 MiB at 1 GB/s land ~67 ms later),
  * a synchronous memset or device-to-device copy returns before it is done; a
@@ -180,17 +174,17 @@ TEST(sync_calls_return_early) {
     memset(host, 0x21, n);
     CHECK_CU(cuMemAlloc(&d, n));
     CHECK_CU(cuMemAlloc(&e, 4096));
-    double t0 = now_ms();
+    double t0 = sim_test_now_ms();
     CHECK_CU(cuMemcpyHtoD(d, host, n));
     memset(host, 0, n); /* staged: the copy no longer reads it */
     CHECK_EQ_U64(cuStreamQuery(CU_STREAM_LEGACY), CUDA_ERROR_NOT_READY); /* still landing */
-    double t1 = now_ms();
+    double t1 = sim_test_now_ms();
     CHECK_CU(cuMemsetD8(d + n - 1, 0x42, 1));
     CHECK_CU(cuMemcpyDtoD(e, d + n - 4096, 4096));
-    double t2 = now_ms();
+    double t2 = sim_test_now_ms();
     CHECK_EQ_U64(cuStreamQuery(CU_STREAM_LEGACY), CUDA_ERROR_NOT_READY);
     CHECK_CU(cuMemcpyDtoH(&v, e + 4095, 1));
-    double t3 = now_ms();
+    double t3 = sim_test_now_ms();
     CHECK(t2 - t1 < 30); /* queued behind the copy, not waiting for it */
     CHECK(t3 - t1 >= 30);
     CHECK_EQ_U64(v, 0x42);
@@ -258,11 +252,6 @@ TEST(report_counts_calls_faults_uninit_reads) {
 
 /* ---- the race detector: scenarios run in a child with SIMCUDA_RACECHECK=1 -------- */
 
-static CUresult slow_store(CUstream s, CUdeviceptr p, unsigned v, unsigned us) {
-    void *args[] = {&p, &v, &us};
-    return cuLaunchKernel(sim_test_kernel("slow_store"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL);
-}
-
 static int kernel_race_child(int scenario);
 
 /* 0: a kernel on a and a read on b, unordered: a race, whichever runs first (1: the
@@ -287,7 +276,7 @@ static int race_child(int scenario) {
         if (cuMemAddressReserve(&d, GRAN, 0, 0, 0) || cuMemCreate(&h, GRAN, &p, 0) ||
             cuMemMap(d, GRAN, 0, h, 0) || cuMemSetAccess(d, GRAN, &acc, 1))
             return 4;
-        if (slow_store(a, d, 1, 20000))
+        if (sim_test_slow_store(a, d, 1, 20000))
             return 5;
         /* whichever is checked second fails: the unmap, or the kernel (then the unmap
          * succeeded) */
@@ -297,7 +286,7 @@ static int race_child(int scenario) {
                    ? 0
                    : 6;
     }
-    if (slow_store(a, d, 7, scenario == 1 ? 20000 : 0))
+    if (sim_test_slow_store(a, d, 7, scenario == 1 ? 20000 : 0))
         return 5;
     if (scenario == 2)
         sleep_ms(20); /* done, but nothing told the host */

@@ -329,16 +329,20 @@ static int by_name(const void *a, const void *b) {
                   (*(struct sim_call_count *const *)b)->name);
 }
 
-/* "calls": {"cuInit": 1, ...}, sorted by name. */
+/* "calls": {"cuInit": 1, ...}, sorted by name. Other threads may still be calling (one
+ * called exit() while others run) and push an entry point they call for the first time:
+ * both walks start from one load of the head, and pushes only go in front of it, so they
+ * see the same list (reloading the head overran the copy: fuzz, heap corruption at exit). */
 static void write_call_counts(FILE *f) {
-    size_t n = 0;
-    for (struct sim_call_count *c = atomic_load(&call_counts); c; c = c->next)
-        n++;
-    struct sim_call_count **v = calloc(n ? n : 1, sizeof *v);
+    size_t listed = 0;
+    struct sim_call_count *head = atomic_load(&call_counts);
+    for (struct sim_call_count *c = head; c; c = c->next)
+        listed++;
+    struct sim_call_count **v = calloc(listed ? listed : 1, sizeof *v);
     if (!v)
         return;
-    n = 0;
-    for (struct sim_call_count *c = atomic_load(&call_counts); c; c = c->next)
+    size_t n = 0;
+    for (struct sim_call_count *c = head; c; c = c->next)
         v[n++] = c;
     qsort(v, n, sizeof *v, by_name);
     fprintf(f, ", \"calls\": {");

@@ -40,12 +40,16 @@ DEFAULT_WEIGHTS = {
     'ptds': 30,
     # Calls through cuGetProcAddress pointers (interp_proc), percent of the other programs.
     'proc': 35,
-    # Hooks for what the simulator cannot do yet: CUkernel/cuLibrary launches and
-    # stream-ordered pools (cuMemAllocAsync). Keep them 0 until tests/sim has them; the
-    # generator refuses a non-zero weight it has no operation for (see generate()).
-    'cukernel': 0, 'pool': 0,
+    # Launches of a CUkernel from cuLibraryLoadFromFile (CUDA 12's context-independent
+    # loading, what the CUDA runtime uses for the kernels it registers), cast to
+    # CUfunction, in every launch style. Percent of launches.
+    'cukernel': 25,
+    # Hook for what the simulator cannot do yet: stream-ordered pools (cuMemAllocAsync).
+    # Keep it 0 until tests/sim has it; the generator refuses a non-zero weight it has no
+    # operation for (see generate()).
+    'pool': 0,
 }
-UNSUPPORTED_YET = ('cukernel', 'pool')
+UNSUPPORTED_YET = ('pool',)
 
 
 def parse_weights(spec):
@@ -419,6 +423,8 @@ class Generator:
             how = 1
         elif self.chance('launch_ex', 100):
             how = 2
+        if self.chance('cukernel', 100):
+            how += 3  # the same three ways, with the library's CUkernel as the function
         kid = KERNELS.index(name)
         grid, block = self.r.choice([1, 2, 3, 8]), self.r.choice([32, 64, 128])
         if name == 'fill':

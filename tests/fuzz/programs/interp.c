@@ -14,6 +14,7 @@
  */
 #include <cuda.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,10 +107,18 @@ static struct host_buf hosts[MAX_HOST];
 static CUstream streams[MAX_STREAMS];
 static CUevent events[MAX_EVENTS];
 static CUgraphExec graphs[MAX_GRAPHS];
-static CUfunction kernels[GROUPS][KINDS];
+static CUfunction kernels[GROUPS][KINDS];   /* from cuModuleLoad */
+static CUkernel lib_kernels[GROUPS][KINDS]; /* the same code from cuLibraryLoadFromFile */
 static const char *const kernel_names[KINDS] = {"fill", "mix", "mix3", "smix"};
 
+/* Taken for good by the first thread that ends the program: exit() is not thread-safe
+ * (glibc before 2.41 runs the exit handlers and stdio's teardown in both of two threads
+ * that call it at once), and under fault injection two threads of a par block can fail
+ * together. The second one waits here until the process is gone. */
+static pthread_mutex_t ending = PTHREAD_MUTEX_INITIALIZER;
+
 static void die_program(int line, const char *why) {
+    pthread_mutex_lock(&ending);
     fprintf(stderr, "interp: line %d: %s\n", line, why);
     exit(2);
 }
@@ -118,6 +127,7 @@ static void die_program(int line, const char *why) {
 static void check(CUresult r, int line, const char *call) {
     if (r == CUDA_SUCCESS)
         return;
+    pthread_mutex_lock(&ending);
     const char *name = "?";
     cuGetErrorName(r, &name);
     printf("error %d %s %s\n", line, call, name);
@@ -559,11 +569,22 @@ struct fz_mix_args {
     unsigned k;
 };
 
+/* The parameter layout of the function run_launch launches: a CUkernel answers only to
+ * cuKernelGetParamInfo (the driver rejects it in cuFunc* calls). */
+static CUresult param_info(CUfunction f, bool is_kernel, unsigned i, size_t *off, size_t *size) {
+    return is_kernel ? cuKernelGetParamInfo((CUkernel)f, i, off, size)
+                     : cuFuncGetParamInfo(f, i, off, size);
+}
+
 /* launch HOW GROUP KERNEL STREAM GRID BLOCK ARGS...: HOW 0 kernelParams, 1 `extra` with
- * CU_LAUNCH_PARAM_BUFFER_POINTER, 2 cuLaunchKernelEx. */
+ * CU_LAUNCH_PARAM_BUFFER_POINTER, 2 cuLaunchKernelEx; HOW 3-5 the same with the library's
+ * CUkernel cast to CUfunction, as the CUDA runtime launches the kernels it registers. */
 static void run_launch(const struct op *op) {
     unsigned how = (unsigned)arg(op, 0), kind = idx(op, 2, KINDS);
-    CUfunction f = kernels[idx(op, 1, GROUPS)][kind];
+    unsigned group = idx(op, 1, GROUPS);
+    bool is_kernel = how >= 3;
+    CUfunction f = is_kernel ? (CUfunction)lib_kernels[group][kind] : kernels[group][kind];
+    how %= 3;
     CUstream s = stream_of(op, 3);
     unsigned grid = (unsigned)arg(op, 4), block = (unsigned)arg(op, 5);
     CUdeviceptr p[3];
@@ -603,7 +624,7 @@ static void run_launch(const struct op *op) {
         size_t end = 0;
         for (unsigned i = 0;; i++) {
             size_t off, size;
-            CUresult r = cuFuncGetParamInfo(f, i, &off, &size);
+            CUresult r = param_info(f, is_kernel, i, &off, &size);
             if (r == CUDA_ERROR_INVALID_VALUE)
                 break;
             CK(op, r);
@@ -856,12 +877,16 @@ static void parse(FILE *f) {
 
 static void load_kernels(const char *path) {
     CUmodule mod;
+    CUlibrary lib;
     check(cuModuleLoad(&mod, path), 0, "cuModuleLoad");
+    check(cuLibraryLoadFromFile(&lib, path, NULL, NULL, 0, NULL, NULL, 0), 0,
+          "cuLibraryLoadFromFile");
     for (int g = 0; g < GROUPS; g++)
         for (int k = 0; k < KINDS; k++) {
             char name[32];
             snprintf(name, sizeof name, "g%d_%s", g, kernel_names[k]);
             check(cuModuleGetFunction(&kernels[g][k], mod, name), 0, "cuModuleGetFunction");
+            check(cuLibraryGetKernel(&lib_kernels[g][k], lib, name), 0, "cuLibraryGetKernel");
         }
 }
 

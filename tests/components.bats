@@ -82,6 +82,26 @@ same_result() {
     [ "$(json "$T/stats.json" 'd["demand_restores"] > 0')" = True ]
 }
 
+@test "prefetch across the sequence's end: none for one image, from the third image on for several" {
+    # The vae's switch used to restore the text encoder for a next image; a one-image
+    # program then exited, and those bytes moved for nothing (issue 16, the 80% point).
+    # Now only a program seen to come back to the text encoder gets it ahead.
+    for runs in 1 3; do
+        SIMCUDA_MEMORY=8GiB "$B/pipeline" --scale 0.25 --steps 2 --runs $runs \
+            --out "$T/bare.png" >"$T/bare.out" 2>&1
+        env SIMCUDA_MEMORY=150MiB OFFLOAD_POLICY=budget OFFLOAD_CONFIG="$CONF" \
+            OFFLOAD_STATS="$T/stats.$runs.json" LD_PRELOAD="$LIB" \
+            "$B/pipeline" --scale 0.25 --steps 2 --runs $runs --out "$T/out.png" >"$T/out" 2>&1 ||
+            { cat "$T/out"; false; }
+        [ "$(checksum_of "$T/out")" = "$(checksum_of "$T/bare.out")" ]
+        cmp "$T/out.png" "$T/bare.png"
+    done
+    [ "$(component "$T/stats.1.json" text_encoder bytes_to_device)" = 0 ]
+    # the second image's text encoder comes on demand (the first wrap), the third's ahead
+    [ "$(component "$T/stats.3.json" text_encoder demand_restores)" -ge 1 ]
+    [ "$(component "$T/stats.3.json" text_encoder prefetch_hits)" -gt 0 ]
+}
+
 @test "env override: OFFLOAD_SEQUENCE changes the sequence without editing the file" {
     offloaded 1GiB OFFLOAD_SEQUENCE='text_encoder -> vae -> unet' || { cat "$T/out"; false; }
     same_result

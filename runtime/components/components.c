@@ -146,6 +146,7 @@ static void build_view(struct runtime *rt, struct policy_view *v) {
         .budget = rt->budget.limit,
         .other_resident_bytes = used > owned_resident ? used - owned_resident : 0,
         .prefetch = rt->cfg.prefetch,
+        .wraps = cs->wrapped,
         .policy = rt->cfg.policy,
     };
 }
@@ -157,8 +158,13 @@ static bool switch_to(struct runtime *rt, int x, struct switch_plan *plan) {
         order_end_turn(&cs->c[cs->active].order);
     cs->c[x].turns++;
     cs->active = x;
+    size_t was = cs->active_pos;
     cs->active_pos =
-        policy_next_position(rt->cfg.sequence, rt->cfg.sequence_length, cs->active_pos, (size_t)x);
+        policy_next_position(rt->cfg.sequence, rt->cfg.sequence_length, was, (size_t)x);
+    bool in_sequence =
+        policy_distance(rt->cfg.sequence, rt->cfg.sequence_length, was, (size_t)x) != POLICY_NEVER;
+    if (in_sequence && was != POLICY_NO_POSITION && cs->active_pos <= was)
+        cs->wrapped = true;
     struct policy_view v;
     build_view(rt, &v);
     struct policy_plan p = {cs->evict, 0, cs->prefetch, 0, cs->protect};

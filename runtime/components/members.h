@@ -40,6 +40,7 @@ struct components {
     struct component_state *c;
     int active;
     size_t active_pos;
+    bool wrapped; /* a turn came back to the sequence's start (or stayed at one position) */
     /* the last plan's window: kept out of pressure evictions while others can go */
     bool *window;
     /* scratch for policy calls, count entries each; a switch plan points into them */

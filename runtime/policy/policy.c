@@ -148,8 +148,10 @@ int policy_on_switch(const struct policy_view *view, struct policy_plan *plan) {
 
     size_t taken = 0, L = v->sequence_length;
     for (size_t d = 1; d <= L && taken < (size_t)(v->prefetch > 0 ? v->prefetch : 0); d++) {
-        size_t w = v->active_pos == POLICY_NO_POSITION ? v->sequence[d - 1]
-                                                       : v->sequence[(v->active_pos + d) % L];
+        bool from_start = v->active_pos == POLICY_NO_POSITION;
+        if (!from_start && !v->wraps && v->active_pos % L + d >= L)
+            break; /* past the end: only once the program has been seen to come back */
+        size_t w = from_start ? v->sequence[d - 1] : v->sequence[(v->active_pos + d) % L];
         if (w >= v->component_count || plan->protect[w])
             continue;
         const struct policy_component *k = &v->components[w];

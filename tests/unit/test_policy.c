@@ -33,6 +33,7 @@ static void world_init(struct world *w, size_t n, const uint64_t *sizes, const s
                                    .active_pos = POLICY_NO_POSITION,
                                    .budget = budget,
                                    .prefetch = 1,
+                                   .wraps = true, /* the steady state: a program that loops */
                                    .policy = policy};
     w->plan =
         (struct policy_plan){.evict = w->evict, .prefetch = w->prefetch, .protect = w->protect};
@@ -434,6 +435,35 @@ TEST(sequence_plan_with_repeated_component) {
     CHECK_EQ_U64(w.plan.evict_count, 0);
 }
 
+/* Until the program has come back to the sequence's start, the window ends at the
+ * sequence's end: after the last component a one-image program exits, and the first
+ * component's restore would be bytes for nothing. */
+TEST(prefetch_crosses_the_sequence_end_only_once_the_program_wrapped) {
+    struct world w;
+    uint64_t sizes[] = {10, 20, 30};
+    size_t seq[] = {0, 1, 2};
+    for (int policy = 0; policy < 2; policy++) {
+        world_init(&w, 3, sizes, seq, 3, policy ? CONFIG_POLICY_BUDGET : CONFIG_POLICY_SEQUENCE,
+                   1000);
+        w.comp[0].resident_bytes = w.comp[2].resident_bytes = 0;
+        w.view.wraps = false;
+        w.view.prefetch = 2;
+        activate(&w, 1, 1); /* b: c comes next, then (if the program loops) a */
+        CHECK(policy_on_switch(&w.view, &w.plan) == 0);
+        CHECK_EQ_U64(w.plan.prefetch_count, 1);
+        CHECK_EQ_U64(w.prefetch[0], 2);
+        CHECK(!w.protect[0]);
+        activate(&w, 2, 2); /* the last: nothing ahead */
+        w.comp[2].resident_bytes = 30;
+        CHECK(policy_on_switch(&w.view, &w.plan) == 0);
+        CHECK_EQ_U64(w.plan.prefetch_count, 0);
+        w.view.wraps = true; /* the program came back to a once: a is worth restoring */
+        CHECK(policy_on_switch(&w.view, &w.plan) == 0);
+        CHECK_EQ_U64(w.plan.prefetch_count, 1);
+        CHECK_EQ_U64(w.prefetch[0], 0);
+    }
+}
+
 TEST(unsequenced_and_unowned_bytes) {
     struct world w;
     uint64_t sizes[] = {10, 20, 30};
@@ -572,6 +602,7 @@ int main(void) {
     RUN(sequence_plan_keeps_keep_in_use_and_skips_them_in_the_window);
     RUN(prefetch_is_limited_by_the_budget);
     RUN(sequence_plan_with_repeated_component);
+    RUN(prefetch_crosses_the_sequence_end_only_once_the_program_wrapped);
     RUN(unsequenced_and_unowned_bytes);
     RUN(budget_plan_evicts_only_for_a_prefetch_and_only_farther);
     RUN(budget_plan_never_evicts_the_active_or_an_earlier_prefetch);

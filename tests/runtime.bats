@@ -288,6 +288,26 @@ fork_exit_conf() {
     [ "$(json "$T/stats.json" 'd["evictions"] >= 3')" = True ]
 }
 
+@test "threads: an exited thread's per-thread stream is waited for, even when a new thread has its pthread_t" {
+    # The first worker's copy into A is still running (0.1 GB/s) when it exits; the second
+    # worker gets its pthread_t and uses its own per-thread stream. Evicting A must wait for
+    # the first worker's copy: liboffload named per-thread streams by pthread_self(), took
+    # the second worker's tail for the first's, and read A under the copy (a race, then
+    # a failed eviction and out of memory).
+    SIMCUDA_PCIE_GBPS=0.1 SIMCUDA_MEMORY=64MiB run "$B/progs/thread_reuse_evict"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    ref=$output
+    echo "$ref" | grep -qx 'thread reused: yes' || skip "this libc gave the second worker a new pthread_t"
+    SIMCUDA_PCIE_GBPS=0.1 SIMCUDA_MEMORY=64MiB OFFLOAD_BUDGET=16MiB OFFLOAD_STATS=$T/stats.json \
+        LD_PRELOAD=$LIB run "$B/progs/thread_reuse_evict"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$(echo "$output" | grep -v '^offload: ')" = "$ref" ]
+    ! echo "$output" | grep -q 'simcuda: race'
+    [ "$(json "$T/stats.json" 'd["evictions"] >= 1')" = True ]
+}
+
 @test "graphs: the program's cuMemAlloc and cuMemFree during a GLOBAL capture fail as on the bare driver" {
     # Refused (nothing allocated, nothing freed, the capture invalidated), allowed in a
     # RELAXED thread; liboffload once freed tracked memory half-way and said success.

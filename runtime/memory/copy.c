@@ -8,7 +8,6 @@
 #include "driver/cuerr.h"
 #include "driver/driver.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -53,8 +52,15 @@ static CUstream stream_of(const struct copy_engine *ce, enum copy_direction dir)
     return dir == COPY_TO_HOST ? ce->to_host : ce->to_device;
 }
 
+static _Atomic uint64_t threads_named;
+static _Thread_local uint64_t thread_id __attribute__((tls_model("initial-exec")));
+
 uint64_t copy_thread_id(CUstream stream) {
-    return stream == CU_STREAM_PER_THREAD ? (uint64_t)(uintptr_t)pthread_self() : 0;
+    if (stream != CU_STREAM_PER_THREAD)
+        return 0;
+    if (!thread_id) /* this thread's first per-thread use: the next number, from 1 */
+        thread_id = atomic_fetch_add_explicit(&threads_named, 1, memory_order_relaxed) + 1;
+    return thread_id;
 }
 
 /* CAPTURING: the stream captures; UNUSABLE: the legacy stream while a blocking stream
@@ -183,7 +189,9 @@ static CUevent current_mark(struct copy_engine *ce, CUstream stream) {
 
 /* The last work that used tracked memory on a thread's per-thread default stream: an event
  * the thread records after each such call, its own work (copy_note_per_thread_work).
- * Another thread cannot name that stream; it waits for this instead of the context. */
+ * Another thread cannot name that stream; it waits for this instead of the context. A
+ * tail outlives its thread (what the thread queued still runs after it exits, and the
+ * allocations it used still name it): one event per thread that ever used one. */
 struct thread_tail {
     uint64_t thread;
     CUevent event;

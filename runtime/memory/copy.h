@@ -61,7 +61,10 @@ void copy_fence_legacy(struct copy_engine *ce);
 /* Creates the two streams. */
 CUresult copy_engine_start(struct copy_engine *ce);
 
-/* The calling thread's id for stream_use.thread, when stream is CU_STREAM_PER_THREAD. */
+/* The calling thread's id for stream_use.thread, when stream is CU_STREAM_PER_THREAD (0
+ * otherwise): a number no other thread of the process ever had, never pthread_self(),
+ * which a new thread inherits from one that exited while its per-thread stream may
+ * still run what it queued (tests/progs/thread_reuse_evict). */
 uint64_t copy_thread_id(CUstream stream);
 
 /* True when `stream` is capturing (or its capture was invalidated). */

@@ -286,9 +286,19 @@ CUresult runtime_begin_copy(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUst
 }
 
 void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph) {
+    static bool opaque_logged; /* guarded by the runtime lock */
     runtime_lock();
     if (rt->cuda_ready && graphs_remember(&rt->graphs, &rt->layouts, &rt->registry, exec, graph))
-        log_warn("out of memory remembering a graph: its launches are not prepared");
+        log_warn("out of memory remembering a graph: its launches make the active component "
+                 "resident");
+    const struct graph_record *g = rt->cuda_ready ? graphs_find(&rt->graphs, exec) : NULL;
+    if (g && g->opaque && !opaque_logged) {
+        opaque_logged = true;
+        log_warn("cannot see all the memory a graph uses (%s): before each launch of such a "
+                 "graph, liboffload makes the active component resident (as much of it as "
+                 "the budget holds)",
+                 g->opaque);
+    }
     runtime_unlock();
 }
 
@@ -296,13 +306,16 @@ CUresult runtime_begin_graph_launch(CUgraphExec exec, CUstream stream) {
     if (call_nothing_to_do())
         return CUDA_SUCCESS;
     bool nested = call_prepare_lock();
-    const struct graph_record *g = rt->cuda_ready ? graphs_find(&rt->graphs, exec) : NULL;
-    if (!g)
+    if (!rt->cuda_ready)
         return call_prepare_unlock(CUDA_SUCCESS, false, nested);
+    /* no record: remembering it ran out of memory; it may use anything, as an opaque one */
+    const struct graph_record *g = graphs_find(&rt->graphs, exec);
     call_prepare_epoch(nested);
     struct collect c = {0, false};
-    for (size_t i = 0; i < g->count; i++)
+    for (size_t i = 0; g && i < g->count; i++)
         call_collect_value(&c, g->bases[i]);
+    if (!g || g->opaque)
+        collect_unreadable(&c, g ? g->opaque_kernel : NULL, stream);
     if (stored_pointers_any(&rt->uploads))
         collect_stored_pointers(&c);
     return call_prepare_unlock(call_use_collected(c.count, stream), true, nested);

@@ -211,6 +211,22 @@ fork_exit_conf() {
     [ "$(json "$T/stats.json" 'd["peak_resident_bytes"] <= 16 << 20')" = True ]
 }
 
+@test "graphs: a graph whose kernel nodes cannot be read makes its kernels' component resident at launch" {
+    # A driver that cannot tell the kernel's parameters: the graph's allocations are
+    # unknown. Its launches used to prepare nothing (A stayed evicted: the replay faulted);
+    # now they prepare as the kernel's own launches do, by its component.
+    printf '[offload]\npolicy = lru\n[component a]\nallocs = 0\nkernels = add_u32\n' >"$T/a.conf"
+    SIMCUDA_FAIL='cuFuncGetParamInfo:*:CUDA_ERROR_NOT_SUPPORTED' SIMCUDA_MEMORY=64MiB \
+        OFFLOAD_BUDGET=16MiB OFFLOAD_CONFIG=$T/a.conf OFFLOAD_STATS=$T/stats.json LD_PRELOAD=$LIB \
+        run "$B/progs/graph_replay" "$KERNELS"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    echo "$output" | grep -qx 'graph: ok'
+    [ "$(echo "$output" | grep -c '^offload: cannot see all the memory a graph uses')" -eq 1 ]
+    echo "$output" | grep -qx "offload: cannot see all the memory a graph uses (a kernel node's parameters cannot be read): before each launch of such a graph, liboffload makes the active component resident (as much of it as the budget holds)"
+    [ "$(json "$T/stats.json" 'd["evictions"] >= 3 and d["restores"] >= 2')" = True ]
+}
+
 @test "graphs: GLOBAL and THREAD_LOCAL captures while liboffload restores and evicts keep the program's checksum" {
     # The bare driver: the reference words. The simulator enforces capture modes: had
     # liboffload's own restores (cuMemCreate, cuMemMap, host waits) run in the program's

@@ -16,6 +16,13 @@ struct walk {
     bool oom;
 };
 
+/* Some node may use memory the walk cannot see: the launch prepares as for a kernel whose
+ * parameters cannot be read (graphs.h). The first reason is kept for the warning. */
+static void opaque(struct walk *w, const char *why) {
+    if (!w->rec->opaque)
+        w->rec->opaque = why;
+}
+
 static void remember_address(void *ctx, CUdeviceptr value) {
     struct walk *w = ctx;
     const struct allocation *a = registry_find(w->reg, value);
@@ -43,8 +50,15 @@ static void walk_node(struct walk *w, CUgraphNode node, int depth);
 static void walk_graph(struct walk *w, CUgraph graph, int depth) {
     const struct driver_table *d = driver();
     size_t n = 0;
-    if (depth > GRAPH_MAX_DEPTH || !d->cuGraphGetNodes ||
-        d->cuGraphGetNodes(graph, NULL, &n) != CUDA_SUCCESS || n == 0)
+    if (depth > GRAPH_MAX_DEPTH) {
+        opaque(w, "child graphs nested too deep");
+        return;
+    }
+    if (!d->cuGraphGetNodes || d->cuGraphGetNodes(graph, NULL, &n) != CUDA_SUCCESS) {
+        opaque(w, "cuGraphGetNodes failed");
+        return;
+    }
+    if (n == 0)
         return;
     CUgraphNode *nodes = calloc(n, sizeof *nodes);
     if (!nodes) {
@@ -54,38 +68,56 @@ static void walk_graph(struct walk *w, CUgraph graph, int depth) {
     if (d->cuGraphGetNodes(graph, nodes, &n) == CUDA_SUCCESS)
         for (size_t i = 0; i < n; i++)
             walk_node(w, nodes[i], depth);
+    else
+        opaque(w, "cuGraphGetNodes failed");
     free(nodes);
 }
 
 static void walk_node(struct walk *w, CUgraphNode node, int depth) {
     const struct driver_table *d = driver();
     CUgraphNodeType type;
-    if (!d->cuGraphNodeGetType || d->cuGraphNodeGetType(node, &type) != CUDA_SUCCESS)
+    if (!d->cuGraphNodeGetType || d->cuGraphNodeGetType(node, &type) != CUDA_SUCCESS) {
+        opaque(w, "cuGraphNodeGetType failed");
         return;
+    }
     switch (type) {
     case CU_GRAPH_NODE_TYPE_KERNEL: {
         CUDA_KERNEL_NODE_PARAMS p;
         memset(&p, 0, sizeof p);
         if (!d->cuGraphKernelNodeGetParams_v2 ||
-            d->cuGraphKernelNodeGetParams_v2(node, &p) != CUDA_SUCCESS || !p.func)
+            d->cuGraphKernelNodeGetParams_v2(node, &p) != CUDA_SUCCESS) {
+            opaque(w, "cuGraphKernelNodeGetParams failed");
             return;
-        launch_scan(launch_layout(w->layouts, p.func), p.kernelParams, p.extra, remember_address,
-                    w);
+        }
+        /* a node made from a CUkernel may name only that (func NULL); the layout cache
+         * takes either handle (kernel_info.h) */
+        CUfunction f = p.func ? p.func : (CUfunction)p.kern;
+        struct func_layout *layout = f ? launch_layout(w->layouts, f) : NULL;
+        if (!layout || !launch_scan(layout, p.kernelParams, p.extra, remember_address, w)) {
+            if (!w->rec->opaque_kernel)
+                w->rec->opaque_kernel = layout;
+            opaque(w, "a kernel node's parameters cannot be read");
+        }
         break;
     }
     case CU_GRAPH_NODE_TYPE_MEMSET: {
         CUDA_MEMSET_NODE_PARAMS p;
         if (d->cuGraphMemsetNodeGetParams && d->cuGraphMemsetNodeGetParams(node, &p) == 0)
             remember_address(w, p.dst);
+        else
+            opaque(w, "cuGraphMemsetNodeGetParams failed");
         break;
     }
     case CU_GRAPH_NODE_TYPE_MEMCPY: {
         CUDA_MEMCPY3D p;
         if (d->cuGraphMemcpyNodeGetParams && d->cuGraphMemcpyNodeGetParams(node, &p) == 0) {
-            if (p.srcMemoryType == CU_MEMORYTYPE_DEVICE)
+            /* unified addresses name device memory too (cuMemcpy, cuMemcpy2D/3D) */
+            if (p.srcMemoryType == CU_MEMORYTYPE_DEVICE || p.srcMemoryType == CU_MEMORYTYPE_UNIFIED)
                 remember_address(w, p.srcDevice);
-            if (p.dstMemoryType == CU_MEMORYTYPE_DEVICE)
+            if (p.dstMemoryType == CU_MEMORYTYPE_DEVICE || p.dstMemoryType == CU_MEMORYTYPE_UNIFIED)
                 remember_address(w, p.dstDevice);
+        } else {
+            opaque(w, "cuGraphMemcpyNodeGetParams failed");
         }
         break;
     }
@@ -94,9 +126,21 @@ static void walk_node(struct walk *w, CUgraphNode node, int depth) {
         if (d->cuGraphChildGraphNodeGetGraph &&
             d->cuGraphChildGraphNodeGetGraph(node, &child) == CUDA_SUCCESS)
             walk_graph(w, child, depth + 1);
+        else
+            opaque(w, "cuGraphChildGraphNodeGetGraph failed");
         break;
     }
-    default:
+    case CU_GRAPH_NODE_TYPE_EMPTY:
+    case CU_GRAPH_NODE_TYPE_HOST: /* host functions may not call the driver */
+    case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
+    case CU_GRAPH_NODE_TYPE_EVENT_RECORD:
+    case CU_GRAPH_NODE_TYPE_EXT_SEMAS_SIGNAL:
+    case CU_GRAPH_NODE_TYPE_EXT_SEMAS_WAIT:
+    case CU_GRAPH_NODE_TYPE_MEM_ALLOC: /* the graph's own memory, not tracked */
+    case CU_GRAPH_NODE_TYPE_MEM_FREE:
+        break;
+    default: /* memory operations, conditional bodies, types newer than this code */
+        opaque(w, "a node of a type liboffload does not read");
         break;
     }
 }

@@ -3,8 +3,14 @@
  *
  *   core.c     process state, prologue (init gate, sticky error, fault injection),
  *              devices, contexts, errors, cuGetProcAddress, the exit report
- *   memory.c   the device address arena, allocations, VMM, pinned host memory,
- *              the map of accessible ranges every copy is validated against
+ *   memory.c   the device address arena and capacity, the map of accessible ranges
+ *              every copy is validated against (memory_internal.h: the memory files'
+ *              contract)
+ *   alloc.c    cuMemAlloc, cuMemFree
+ *   physmem.c  physical memory (the pool handles keep their pages in), VMM handles
+ *   vmm.c      VMM reservations, cuMemMap, cuMemSetAccess, cuMemUnmap
+ *   hostmem.c  pinned host memory
+ *   pointer.c  address and pointer queries
  *   copy.c     cuMemcpy* / cuMemset* entry points
  *   stream.c   streams (one worker thread each), events, ordering
  *   module.c   modules (host shared objects), functions, launches

@@ -536,7 +536,7 @@ CUresult sim_pool_free_now_locked(uintptr_t p) {
     return CUDA_SUCCESS;
 }
 
-/* ---- queries from memory.c ------------------------------------------------------- */
+/* ---- queries from memory.c and pointer.c ----------------------------------------- */
 
 CUresult sim_pool_check_locked(uintptr_t p, size_t n, int at_call) {
     const struct vec *v = at_call ? &po.allocs : &po.live;

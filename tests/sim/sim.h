@@ -3,14 +3,22 @@
  *
  *   core.c     process state, prologue (init gate, sticky error, fault injection),
  *              devices, contexts, errors, cuGetProcAddress, the exit report
- *   memory.c   the device address arena, allocations, VMM, pinned host memory,
- *              the map of accessible ranges every copy is validated against
+ *   memory.c   the device address arena and capacity, the map of accessible ranges
+ *              every copy is validated against (memory_internal.h: the memory files'
+ *              contract)
+ *   alloc.c    cuMemAlloc, cuMemFree
+ *   physmem.c  physical memory (the pool handles keep their pages in), VMM handles
+ *   vmm.c      VMM reservations, cuMemMap, cuMemSetAccess, cuMemUnmap
+ *   hostmem.c  pinned host memory
+ *   pointer.c  address and pointer queries
  *   copy.c     cuMemcpy* / cuMemset* entry points
  *   stream.c   streams (one worker thread each), events, ordering
  *   module.c   modules (host shared objects), functions, launches
  *   library.c  libraries (cuLibrary*) and CUkernel handles
  *   tensormap.c tensor-map encoders (the format is simkernel.h's)
- *   graph.c    stream capture and graphs
+ *   capture.c  stream capture: captured ops become nodes, capture modes and conflicts
+ *   graph.c    graphs, nodes, instantiation, exec update (graph_internal.h: their contract)
+ *   graph_run.c running a launched graph on its worker and the graph helper threads
  *   pool.c     stream-ordered allocation: memory pools, cuMemAllocAsync, cuMemFreeAsync
  */
 #ifndef SIM_H
@@ -289,7 +297,7 @@ struct sim_stream {
     _Atomic uint64_t submitted, completed;
     struct sim_stream *prev, *next; /* the live list (stream.c); leaves it when drained */
     int worker_missing;             /* in a forked child, until work is queued */
-    /* stream capture (graph.c): the capture this stream takes part in, and the nodes
+    /* stream capture (capture.c): the capture this stream takes part in, and the nodes
      * its next captured op depends on */
     struct sim_capture *capture;
     struct sim_node **cap_deps;

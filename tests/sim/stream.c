@@ -155,7 +155,7 @@ void sim_op_execute(struct sim_op *op) {
         sim_graph_execute(op->u.graph.exec, op);
         break;
     case SIM_OP_WAIT_EVENT:
-        break; /* its graph run waited before running it (graph.c run_node) */
+        break; /* its graph run waited before running it (graph_run.c run_node) */
     case SIM_OP_RECORD: {
         struct sim_event *e = op->u.record.event;
         pthread_mutex_lock(&st.ev_lock);

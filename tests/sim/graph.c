@@ -120,7 +120,14 @@ SIM_API CUresult cuGraphKernelNodeGetParams_v2(CUgraphNode hNode,
     if (r != CUDA_SUCCESS)
         return r;
     memcpy(nodeParams, &v1, sizeof v1);
-    nodeParams->kern = NULL;
+    /* A node made from a CUkernel names only that: func is NULL and kern set, as the v2
+     * struct allows ("kern ... will only be referenced if func is NULL"); a caller must
+     * take either (liboffload's graph walk once skipped such nodes). The v1 struct has
+     * no kern: it gets the module's function. */
+    const struct sim_op *op = node_of(hNode)->op;
+    nodeParams->kern = (CUkernel)op->u.kernel.kernel;
+    if (op->u.kernel.kernel)
+        nodeParams->func = NULL;
     nodeParams->ctx = (CUcontext)sim_ctx_current();
     return CUDA_SUCCESS;
 }

@@ -307,8 +307,11 @@ static CUresult launch(CUfunction hf, unsigned gx, unsigned gy, unsigned gz, uns
                        unsigned by, unsigned bz, CUstream hs, void **params, void **extra, int pt) {
     /* a CUkernel (library.c) cast to CUfunction launches as its module's function */
     struct sim_func *f = func_of(hf);
-    if (!f)
+    void *kernel = NULL;
+    if (!f) {
         f = func_of(sim_kernel_launch_function(hf));
+        kernel = hf;
+    }
     if (!f)
         return CUDA_ERROR_INVALID_HANDLE;
     if (!gx || !gy || !gz || !bx || !by || !bz || bx > 1024 || by > 1024 || bz > 64 ||
@@ -357,6 +360,7 @@ static CUresult launch(CUfunction hf, unsigned gx, unsigned gy, unsigned gz, uns
         op->u.kernel.args[i] = dst;
     }
     op->u.kernel.func = f;
+    op->u.kernel.kernel = kernel;
     op->u.kernel.desc = d;
     op->u.kernel.grid = (struct simkernel_dim3){gx, gy, gz};
     op->u.kernel.block = (struct simkernel_dim3){bx, by, bz};

@@ -246,7 +246,8 @@ struct sim_op {
             unsigned elem, value;
         } memset;
         struct {
-            void *func; /* the CUfunction */
+            void *func;   /* the CUfunction */
+            void *kernel; /* the CUkernel it was launched as (cast to CUfunction), or NULL */
             const struct simkernel_desc *desc;
             struct simkernel_dim3 grid, block;
             void *args[SIMKERNEL_MAX_PARAMS];

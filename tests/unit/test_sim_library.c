@@ -146,6 +146,43 @@ TEST(launch_kernel_handles) {
     CHECK_EQ_U64(cuLibraryUnload(lib), CUDA_ERROR_INVALID_HANDLE);
 }
 
+/* A captured launch of a CUkernel: the node's parameters name only the kernel (func
+ * NULL, kern set); the graph runs it. */
+TEST(captured_kernel_node_names_the_kernel) {
+    CUlibrary lib = load_file();
+    CUkernel k;
+    CHECK_CU(cuLibraryGetKernel(&k, lib, "fill_u32"));
+    CUstream s;
+    CHECK_CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CUdeviceptr p = words + 12;
+    unsigned long long n = 1;
+    unsigned v = 14;
+    void *args[] = {&p, &n, &v};
+    CHECK_CU(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL));
+    CHECK_CU(cuLaunchKernel((CUfunction)k, 1, 1, 1, 1, 1, 1, 0, s, args, NULL));
+    CUgraph g;
+    CHECK_CU(cuStreamEndCapture(s, &g));
+    CUgraphNode node;
+    size_t count = 1;
+    CHECK_CU(cuGraphGetNodes(g, &node, &count));
+    CHECK_EQ_U64(count, 1);
+    CUDA_KERNEL_NODE_PARAMS v2;
+    memset(&v2, 0xff, sizeof v2);
+    CHECK_CU(cuGraphKernelNodeGetParams_v2(node, &v2));
+    CHECK(v2.func == NULL);
+    CHECK(v2.kern == k);
+    CHECK_EQ_U64(*(unsigned *)v2.kernelParams[2], 14);
+    CUgraphExec exec;
+    CHECK_CU(cuGraphInstantiate(&exec, g, 0));
+    CHECK_CU(cuGraphLaunch(exec, s));
+    CHECK_CU(cuStreamSynchronize(s));
+    CHECK_EQ_U64(word(3), 14);
+    CHECK_CU(cuGraphExecDestroy(exec));
+    CHECK_CU(cuGraphDestroy(g));
+    CHECK_CU(cuStreamDestroy(s));
+    CHECK_CU(cuLibraryUnload(lib));
+}
+
 /* cuLibraryLoadData takes the image from memory, and needs no current context. */
 TEST(load_data_without_context) {
     FILE *f = fopen(sim_test_kernels_path(), "rb");
@@ -190,6 +227,7 @@ int main(void) {
     RUN(enumerate_every_kernel);
     RUN(kernel_is_not_a_function);
     RUN(launch_kernel_handles);
+    RUN(captured_kernel_node_names_the_kernel);
     RUN(load_data_without_context);
     return check_summary();
 }

@@ -102,8 +102,8 @@ TEST(joined_forks_end_well) {
 }
 
 /* An invalidated capture: its streams' records and waits (on any event), and waits on
- * its events from other streams, fail with CUDA_ERROR_STREAM_CAPTURE_INVALIDATED (the guide: "further use
- * of any streams which are being captured or captured events associated with the graph
+ * its events from other streams, fail with CUDA_ERROR_STREAM_CAPTURE_INVALIDATED (the guide:
+ * "further use of any streams which are being captured or captured events associated with the graph
  * is invalid and will return an error") and change nothing. */
 TEST(invalidated_capture_refuses_records_and_waits) {
     CHECK_CU(begin_and_fork());
@@ -159,8 +159,8 @@ TEST(end_is_atomic_with_captured_calls) {
     unsigned rounds = 400, unjoined = 0;
     for (unsigned i = 0; i < rounds; i++) {
         int invalidate = i % 4 == 3;
-        struct launcher l = {.allowed = invalidate ? CUDA_ERROR_STREAM_CAPTURE_INVALIDATED
-                                                   : CUDA_SUCCESS};
+        struct launcher l = {.allowed =
+                                 invalidate ? CUDA_ERROR_STREAM_CAPTURE_INVALIDATED : CUDA_SUCCESS};
         cuCtxGetCurrent(&l.ctx);
         CHECK_CU(begin_and_fork());
         if (invalidate)

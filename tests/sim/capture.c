@@ -456,7 +456,8 @@ SIM_API CUresult cuStreamBeginCapture_ptsz(CUstream hStream) {
  * has not joined back, "a fork that was not joined to the primary stream": a node of a
  * member's dependency set that is neither one of the origin's nor before one of them.
  * Nodes are in creation order and depend only on earlier ones, so one sweep down from the
- * last node marks everything the origin's set depends on. -1: out of memory. */
+ * last node marks everything the origin's set depends on (no allocation: a failure here
+ * could not say whether the capture ended). */
 static int unjoined_locked(const struct sim_capture *c) {
     const struct sim_graph *g = c->graph;
     int forked_work = 0;
@@ -464,20 +465,18 @@ static int unjoined_locked(const struct sim_capture *c) {
         forked_work |= m != c->origin && m->ncap_deps > 0;
     if (!forked_work)
         return 0;
-    unsigned char *joined = calloc(g->n ? g->n : 1, 1);
-    if (!joined)
-        return -1;
+    for (size_t i = 0; i < g->n; i++)
+        g->nodes[i]->joined = 0;
     for (size_t i = 0; i < c->origin->ncap_deps; i++)
-        joined[c->origin->cap_deps[i]->index] = 1;
+        c->origin->cap_deps[i]->joined = 1;
     for (size_t i = g->n; i-- > 0;)
-        if (joined[i])
+        if (g->nodes[i]->joined)
             for (size_t d = 0; d < g->nodes[i]->ndeps; d++)
-                joined[g->nodes[i]->deps[d]->index] = 1;
+                g->nodes[i]->deps[d]->joined = 1;
     int found = 0;
     for (const struct sim_stream *m = c->members; m && !found; m = m->cap_next)
         for (size_t i = 0; i < m->ncap_deps && !found; i++)
-            found = !joined[m->cap_deps[i]->index];
-    free(joined);
+            found = !m->cap_deps[i]->joined;
     return found;
 }
 
@@ -507,11 +506,9 @@ static CUresult end_capture(CUstream h, CUgraph *out, int pt) {
     CUresult r = CUDA_SUCCESS;
     if (c->invalidated) {
         r = CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
-    } else {
-        int unjoined = unjoined_locked(c);
-        if (unjoined)
-            r = unjoined < 0 ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_STREAM_CAPTURE_UNJOINED;
-        c->invalidated = unjoined != 0;
+    } else if (unjoined_locked(c)) {
+        r = CUDA_ERROR_STREAM_CAPTURE_UNJOINED;
+        c->invalidated = 1;
     }
     struct sim_graph *g = c->graph;
     c->graph = NULL;

@@ -42,6 +42,7 @@ struct sim_node {
     struct sim_node **deps;
     size_t ndeps;
     uint32_t index; /* in its graph's nodes */
+    int joined;     /* capture.c's scratch mark, under its lock, while a capture ends */
 };
 
 struct sim_graph {

@@ -109,7 +109,9 @@ void runtime_capture_joined(CUstream stream, CUresult r) {
 }
 
 void runtime_capture_ended(CUresult r) {
-    if ((r == CUDA_SUCCESS || r == CUDA_ERROR_STREAM_CAPTURE_INVALIDATED) &&
+    /* UNJOINED ends the capture too: no graph, its streams out of capture mode */
+    if ((r == CUDA_SUCCESS || r == CUDA_ERROR_STREAM_CAPTURE_INVALIDATED ||
+         r == CUDA_ERROR_STREAM_CAPTURE_UNJOINED) &&
         atomic_fetch_sub_explicit(&copy_captures, 1, memory_order_acq_rel) <= 0)
         atomic_fetch_add_explicit(&copy_captures, 1, memory_order_acq_rel); /* unmatched */
 }

@@ -151,10 +151,10 @@ void runtime_stream_destroyed(CUstream stream);
  * eviction of what it used waits for that mark, not for the stream (its captured work
  * runs at cuGraphLaunch). Beginning under the lock means no eviction or context wait of
  * another thread sees the stream, or the count, change under it.
- * A cuStreamEndCapture* answered r (it ended the capture when r is CUDA_SUCCESS or
- * CUDA_ERROR_STREAM_CAPTURE_INVALIDATED). The runtime counts the captures in progress:
- * while one is, whatever its thread, it never synchronises the context (cuCtxSynchronize
- * conflicts with a capture in every mode and would invalidate it). No lock. */
+ * A cuStreamEndCapture* answered r (it ended the capture when r is CUDA_SUCCESS,
+ * CUDA_ERROR_STREAM_CAPTURE_INVALIDATED or CUDA_ERROR_STREAM_CAPTURE_UNJOINED). The runtime counts
+ * the captures in progress: while one is, whatever its thread, it never synchronises the context
+ * (cuCtxSynchronize conflicts with a capture in every mode and would invalidate it). No lock. */
 void runtime_capture_prepare(CUstream stream);
 void runtime_capture_begun(CUstream stream, CUresult r);
 

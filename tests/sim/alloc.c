@@ -16,12 +16,9 @@
 
 /* ---- cuMemAlloc ------------------------------------------------------------------ */
 
-SIM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
-    SIM_ENTER("cuMemAlloc_v2");
-    SIM_UNSAFE_CALL();
-    if (!dptr || bytesize == 0)
-        return CUDA_ERROR_INVALID_VALUE;
-    NEED_CTX();
+/* What cuMemAlloc_v2 and cuMemAllocPitch_v2 do once their arguments are checked: neither
+ * calls the other's entry point, so the report and SIMCUDA_FAIL count each as itself. */
+static CUresult mem_alloc(CUdeviceptr *dptr, size_t bytesize) {
     size_t len = (bytesize + PAGE - 1) & ~(size_t)(PAGE - 1);
     pthread_rwlock_wrlock(mem.lock);
     CUresult r = charge(bytesize);
@@ -55,14 +52,31 @@ SIM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
     return r;
 }
 
+SIM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
+    SIM_ENTER("cuMemAlloc_v2");
+    SIM_UNSAFE_CALL();
+    if (!dptr || bytesize == 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    NEED_CTX();
+    return mem_alloc(dptr, bytesize);
+}
+
 SIM_API CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes,
                                     size_t Height, unsigned int ElementSizeBytes) {
     SIM_ENTER("cuMemAllocPitch_v2");
+    SIM_UNSAFE_CALL();
     if (!dptr || !pPitch || WidthInBytes == 0 || Height == 0 ||
         (ElementSizeBytes != 4 && ElementSizeBytes != 8 && ElementSizeBytes != 16))
         return CUDA_ERROR_INVALID_VALUE;
-    size_t pitch = (WidthInBytes + 511) & ~(size_t)511; /* the texture pitch alignment */
-    CUresult r = cuMemAlloc_v2(dptr, pitch * Height);
+    NEED_CTX();
+    /* the texture pitch alignment; a row or a size past the address space is refused
+     * rather than wrapped to a small allocation */
+    if (WidthInBytes > SIZE_MAX - 511)
+        return CUDA_ERROR_INVALID_VALUE;
+    size_t pitch = (WidthInBytes + 511) & ~(size_t)511;
+    if (Height > SIZE_MAX / pitch)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = mem_alloc(dptr, pitch * Height);
     if (r == CUDA_SUCCESS)
         *pPitch = pitch;
     return r;

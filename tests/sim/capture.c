@@ -6,7 +6,10 @@
  * stream's current node set, then becomes it. Events recorded during capture carry node
  * sets, so cuStreamWaitEvent forks other streams into the capture and joins them back.
  * Nodes are kept in creation order, which is a topological order (graph.c instantiates
- * graphs in it).
+ * graphs in it). A capture ends in one hold of its lock: a fork the origin has not joined
+ * back fails it (CUDA_ERROR_STREAM_CAPTURE_UNJOINED), and every stream of it leaves
+ * capture mode there and then, so another thread's call on one of them is either
+ * captured before the end or ordinary work after it.
  *
  * Capture modes are enforced as the driver documents them (cuThreadExchangeStreamCaptureMode):
  * a thread whose own capture was not begun RELAXED, or (in GLOBAL mode) any thread while
@@ -26,8 +29,9 @@ struct sim_capture {
     CUstreamCaptureMode mode;
     pthread_t owner; /* the thread that began it */
     int invalidated;
-    int blocking;             /* a blocking stream takes part: the legacy stream is unusable */
-    struct sim_capture *next; /* gr.all */
+    int blocking;               /* a blocking stream takes part: the legacy stream is unusable */
+    struct sim_stream *members; /* the origin and the streams forked into it (cap_next) */
+    struct sim_capture *next;   /* gr.all */
     struct sim_capture *active_next; /* gr.active, until it ends */
 };
 
@@ -96,133 +100,193 @@ static int set_deps(struct sim_stream *s, struct sim_node *const *nodes, size_t 
     return 0;
 }
 
-CUresult sim_capture_op(struct sim_stream *s, struct sim_op *op) {
+/* With gr.lock held, s a member of the active capture c: op becomes a node after s's
+ * dependency set, and then is that set. On success the graph owns op; on failure the
+ * caller frees it (after the lock). Out of memory loses a node the program was told of
+ * in no other way: the capture is invalidated, under the lock its end reads it under. */
+static CUresult add_node_locked(struct sim_stream *s, struct sim_capture *c, struct sim_op *op) {
+    if (c->invalidated)
+        return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    struct sim_graph *g = c->graph;
+    struct sim_node *n = calloc(1, sizeof *n);
+    int ok = n && (!s->ncap_deps || (n->deps = malloc(s->ncap_deps * sizeof *n->deps)));
+    if (ok && g->n == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 16;
+        struct sim_node **nodes = realloc(g->nodes, cap * sizeof *nodes);
+        if (!nodes) {
+            ok = 0;
+        } else {
+            g->nodes = nodes;
+            g->cap = cap;
+        }
+    }
+    if (ok && !s->cap_deps_cap) { /* the one growth set_deps(s, &n, 1) below could need */
+        struct sim_node **d = malloc(sizeof *d);
+        if (!d) {
+            ok = 0;
+        } else {
+            free(s->cap_deps);
+            s->cap_deps = d;
+            s->cap_deps_cap = 1;
+        }
+    }
+    if (!ok) {
+        if (n)
+            free(n->deps);
+        free(n);
+        c->invalidated = 1;
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     /* order inside a graph comes from its edges; the op's stream deps do not apply */
     if (op->deps != op->dep_inline)
         free(op->deps);
     op->deps = op->dep_inline;
     op->ndeps = 0;
     op->dep_cap = sizeof op->dep_inline / sizeof op->dep_inline[0];
-    struct sim_node *n = calloc(1, sizeof *n);
-    pthread_mutex_lock(&gr.lock);
-    struct sim_capture *c = s->capture;
-    struct sim_graph *g = c ? c->graph : NULL;
-    CUresult r = CUDA_SUCCESS;
-    if (!c || c->invalidated || !g)
-        r = CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
-    else if (!n || (s->ncap_deps && !(n->deps = malloc(s->ncap_deps * sizeof *n->deps))))
-        r = CUDA_ERROR_OUT_OF_MEMORY;
-    else if (g->n == g->cap) {
-        size_t cap = g->cap ? 2 * g->cap : 16;
-        struct sim_node **nodes = realloc(g->nodes, cap * sizeof *nodes);
-        if (!nodes)
-            r = CUDA_ERROR_OUT_OF_MEMORY;
-        else {
-            g->nodes = nodes;
-            g->cap = cap;
-        }
-    }
-    if (r == CUDA_SUCCESS) {
-        n->magic = NODE_MAGIC;
-        n->type = node_type(op);
-        n->op = op;
-        n->graph = g;
-        n->ndeps = s->ncap_deps;
-        n->index = (uint32_t)g->n;
-        if (n->ndeps)
-            memcpy(n->deps, s->cap_deps, n->ndeps * sizeof *n->deps);
-        g->nodes[g->n++] = n;
-        set_deps(s, &n, 1); /* never grows past 1 after the first node: cannot fail */
-    }
-    pthread_mutex_unlock(&gr.lock);
-    if (r != CUDA_SUCCESS) {
-        if (n)
-            free(n->deps);
-        free(n);
-        sim_op_free(op);
-        if (c && r == CUDA_ERROR_OUT_OF_MEMORY)
-            c->invalidated = 1;
-    }
-    return r;
+    n->magic = NODE_MAGIC;
+    n->type = node_type(op);
+    n->op = op;
+    n->graph = g;
+    n->ndeps = s->ncap_deps;
+    n->index = (uint32_t)g->n;
+    if (n->ndeps)
+        memcpy(n->deps, s->cap_deps, n->ndeps * sizeof *n->deps);
+    g->nodes[g->n++] = n;
+    set_deps(s, &n, 1); /* room for one is there: cannot fail */
+    return CUDA_SUCCESS;
 }
 
-CUresult sim_capture_record(struct sim_stream *s, struct sim_event *e) {
+int sim_capture_op(struct sim_stream *s, struct sim_op *op, CUresult *r) {
+    if (!atomic_load_explicit(&s->capture, memory_order_relaxed))
+        return 0; /* the fast path: one load */
     pthread_mutex_lock(&gr.lock);
-    struct sim_node **nodes = s->ncap_deps ? malloc(s->ncap_deps * sizeof *nodes) : NULL;
-    CUresult r = CUDA_SUCCESS;
-    if (s->ncap_deps && !nodes) {
-        r = CUDA_ERROR_OUT_OF_MEMORY;
+    struct sim_capture *c = s->capture;
+    if (c)
+        *r = add_node_locked(s, c, op);
+    pthread_mutex_unlock(&gr.lock);
+    if (c && *r != CUDA_SUCCESS)
+        sim_op_free(op);
+    return c != NULL;
+}
+
+int sim_capture_record(struct sim_stream *s, struct sim_event *e, CUresult *r) {
+    if (!atomic_load_explicit(&s->capture, memory_order_relaxed))
+        return 0;
+    pthread_mutex_lock(&gr.lock);
+    struct sim_capture *c = s->capture;
+    if (!c) {
+        pthread_mutex_unlock(&gr.lock);
+        return 0;
+    }
+    struct sim_node **nodes = NULL;
+    if (c->invalidated) {
+        /* the guide: "further use of any streams which are being captured ... is invalid
+         * and will return an error" until the capture ends */
+        *r = CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    } else if (s->ncap_deps && !(nodes = malloc(s->ncap_deps * sizeof *nodes))) {
+        *r = CUDA_ERROR_OUT_OF_MEMORY;
     } else {
         if (s->ncap_deps)
             memcpy(nodes, s->cap_deps, s->ncap_deps * sizeof *nodes);
         free(e->cap_nodes);
         e->cap_nodes = nodes;
         e->ncap_nodes = s->ncap_deps;
-        e->cap = s->capture;
+        atomic_store(&e->cap, c);
+        *r = CUDA_SUCCESS;
     }
     pthread_mutex_unlock(&gr.lock);
-    return r;
+    return 1;
 }
 
-CUresult sim_capture_wait(struct sim_stream *s, struct sim_event *e) {
-    CUresult r = CUDA_SUCCESS;
-    pthread_mutex_lock(&gr.lock);
-    if (s->capture && !s->capture->graph)
-        s->capture = NULL;
-    if (!e->cap || !e->cap->graph) {
-        r = CUDA_SUCCESS; /* recorded in a capture that has ended: nothing to join */
-    } else if (s->capture && s->capture != e->cap) {
-        /* two separate captures would merge: invalid, both are invalidated */
-        s->capture->invalidated = 1;
-        e->cap->invalidated = 1;
-        r = CUDA_ERROR_STREAM_CAPTURE_MERGE;
-    } else if (!s->capture) {
-        /* fork: s joins the capture, after the event's nodes */
-        if (set_deps(s, e->cap_nodes, e->ncap_nodes) != 0) {
-            r = CUDA_ERROR_OUT_OF_MEMORY;
-        } else {
-            s->capture = e->cap;
-            mark_blocking(e->cap, s);
-        }
-    } else {
-        /* join: s's next node also depends on the event's nodes */
-        size_t n = s->ncap_deps + e->ncap_nodes;
-        struct sim_node **all = malloc((n ? n : 1) * sizeof *all);
-        if (!all) {
-            r = CUDA_ERROR_OUT_OF_MEMORY;
-        } else {
-            size_t k = 0;
-            for (size_t i = 0; i < s->ncap_deps; i++)
-                all[k++] = s->cap_deps[i];
-            for (size_t i = 0; i < e->ncap_nodes; i++) {
-                int dup = 0;
-                for (size_t j = 0; j < k; j++)
-                    dup |= all[j] == e->cap_nodes[i];
-                if (!dup)
-                    all[k++] = e->cap_nodes[i];
-            }
-            if (set_deps(s, all, k) != 0)
-                r = CUDA_ERROR_OUT_OF_MEMORY;
-            free(all);
-        }
-    }
-    pthread_mutex_unlock(&gr.lock);
-    return r;
-}
-
-CUresult sim_capture_wait_external(struct sim_stream *s, struct sim_event *e) {
-    struct sim_op *op = sim_op_new(SIM_OP_WAIT_EVENT);
-    if (!op)
+/* With gr.lock held: s, not capturing, forks into the active capture c after `deps`. */
+static CUresult fork_locked(struct sim_stream *s, struct sim_capture *c,
+                            struct sim_node *const *deps, size_t n) {
+    if (set_deps(s, deps, n) != 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    op->u.wait.event = e;
-    return sim_capture_op(s, op);
+    atomic_store(&s->capture, c);
+    s->cap_next = c->members;
+    c->members = s;
+    mark_blocking(c, s);
+    return CUDA_SUCCESS;
 }
 
-int sim_capture_active(struct sim_capture *c) {
+/* With gr.lock held: s's next node also depends on `deps`. */
+static CUresult join_locked(struct sim_stream *s, struct sim_node *const *deps, size_t n) {
+    size_t most = s->ncap_deps + n;
+    struct sim_node **all = malloc((most ? most : 1) * sizeof *all);
+    if (!all)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    size_t k = 0;
+    for (size_t i = 0; i < s->ncap_deps; i++)
+        all[k++] = s->cap_deps[i];
+    for (size_t i = 0; i < n; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < k; j++)
+            dup |= all[j] == deps[i];
+        if (!dup)
+            all[k++] = deps[i];
+    }
+    CUresult r = set_deps(s, all, k) != 0 ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
+    free(all);
+    return r;
+}
+
+int sim_capture_wait(struct sim_stream *s, struct sim_event *e, unsigned flags, int recorded,
+                     CUresult *r) {
+    int external = (flags & CU_EVENT_WAIT_EXTERNAL) != 0;
+    if (!external && !atomic_load_explicit(&s->capture, memory_order_relaxed) &&
+        !atomic_load_explicit(&e->cap, memory_order_relaxed))
+        return 0;
+    struct sim_op *wait = external ? sim_op_new(SIM_OP_WAIT_EVENT) : NULL;
+    if (external && !wait) {
+        *r = CUDA_ERROR_OUT_OF_MEMORY;
+        return 1;
+    }
+    if (wait)
+        wait->u.wait.event = e;
+    int handled = 1, isolation = 0;
     pthread_mutex_lock(&gr.lock);
-    int active = c && c->graph != NULL;
+    struct sim_capture *c = s->capture, *ec = e->cap;
+    if (ec && !ec->graph)
+        ec = NULL; /* recorded in a capture that has ended: nothing to join */
+    if (external) {
+        if (!c)
+            *r = CUDA_ERROR_INVALID_VALUE; /* "invalid outside of stream capture" */
+        else if ((*r = add_node_locked(s, c, wait)) == CUDA_SUCCESS)
+            wait = NULL; /* an event wait node, the graph's now */
+    } else if (ec && c && c != ec) {
+        /* two separate captures would merge: invalid, both are invalidated */
+        c->invalidated = 1;
+        ec->invalidated = 1;
+        *r = CUDA_ERROR_STREAM_CAPTURE_MERGE;
+    } else if ((c && c->invalidated) || (ec && ec->invalidated)) {
+        /* the guide: "further use of any streams which are being captured or captured
+         * events associated with the graph is invalid and will return an error" */
+        *r = CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    } else if (ec && !c) {
+        *r = fork_locked(s, ec, e->cap_nodes, e->ncap_nodes);
+    } else if (ec) {
+        *r = join_locked(s, e->cap_nodes, e->ncap_nodes);
+    } else if (c && !recorded) {
+        *r = CUDA_SUCCESS; /* never recorded: it stands for no work */
+    } else if (c) {
+        /* The programming guide: "It is invalid to wait on a non-captured event from a
+         * stream which is being captured without specifying the cudaEventWaitExternal
+         * flag." The dependency would cross the capture's boundary: the capture is
+         * invalidated. */
+        c->invalidated = 1;
+        *r = CUDA_ERROR_STREAM_CAPTURE_ISOLATION;
+        isolation = 1;
+    } else {
+        handled = 0;
+    }
     pthread_mutex_unlock(&gr.lock);
-    return active;
+    sim_op_free(wait);
+    if (isolation)
+        sim_log("simcuda: %s: a capturing stream waits on an event recorded outside its "
+                "capture (without CU_EVENT_WAIT_EXTERNAL)",
+                sim_tls_entry);
+    return handled;
 }
 
 /* ---- capture modes --------------------------------------------------------------- */
@@ -253,13 +317,14 @@ CUresult sim_capture_unsafe_call(void) {
 }
 
 int sim_capture_invalidate_stream(struct sim_stream *s) {
-    if (!sim_stream_is_capturing(s))
+    if (!atomic_load_explicit(&s->capture, memory_order_relaxed))
         return 0;
     pthread_mutex_lock(&gr.lock);
-    if (s->capture)
-        s->capture->invalidated = 1;
+    struct sim_capture *c = s->capture;
+    if (c)
+        c->invalidated = 1;
     pthread_mutex_unlock(&gr.lock);
-    return 1;
+    return c != NULL;
 }
 
 CUresult sim_capture_conflict_stream(struct sim_stream *s) {
@@ -287,11 +352,11 @@ CUresult sim_capture_conflict_ctx(struct sim_ctx *ctx) {
 }
 
 CUresult sim_capture_conflict_event(struct sim_event *e) {
-    struct sim_capture *c = e->cap;
-    if (!c)
+    if (!atomic_load_explicit(&e->cap, memory_order_relaxed))
         return CUDA_SUCCESS;
     pthread_mutex_lock(&gr.lock);
-    int captured = c->graph != NULL;
+    struct sim_capture *c = e->cap; /* read with the lock a captured record writes it under */
+    int captured = c && c->graph != NULL;
     if (captured)
         c->invalidated = 1;
     pthread_mutex_unlock(&gr.lock);
@@ -321,14 +386,7 @@ CUresult sim_capture_legacy_use(struct sim_stream *s, int invalidate) {
 }
 
 int sim_stream_is_capturing(struct sim_stream *s) {
-    if (!s->capture)
-        return 0; /* the fast path: one load */
-    pthread_mutex_lock(&gr.lock);
-    if (s->capture && !s->capture->graph)
-        s->capture = NULL; /* joined a capture that has ended */
-    int capturing = s->capture != NULL;
-    pthread_mutex_unlock(&gr.lock);
-    return capturing;
+    return atomic_load(&s->capture) != NULL; /* the end of a capture clears every member's */
 }
 
 /* ---- capture entry points -------------------------------------------------------- */
@@ -347,9 +405,8 @@ static CUresult begin_capture(CUstream h, CUstreamCaptureMode mode, int pt) {
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     CUresult r = CUDA_SUCCESS;
-    int busy = sim_stream_is_capturing(s);
     pthread_mutex_lock(&gr.lock);
-    if (busy) {
+    if (s->capture) {
         r = CUDA_ERROR_ILLEGAL_STATE;
     } else {
         c->id = ++gr.next_id;
@@ -363,7 +420,9 @@ static CUresult begin_capture(CUstream h, CUstreamCaptureMode mode, int pt) {
         gr.active = c;
         if (mode != CU_STREAM_CAPTURE_MODE_RELAXED)
             atomic_fetch_add(&gr.strict, 1);
-        s->capture = c;
+        atomic_store(&s->capture, c);
+        s->cap_next = NULL;
+        c->members = s;
         s->ncap_deps = 0;
         mark_blocking(c, s);
     }
@@ -393,14 +452,45 @@ SIM_API CUresult cuStreamBeginCapture_ptsz(CUstream hStream) {
     return begin_capture(hStream, CU_STREAM_CAPTURE_MODE_GLOBAL, 1);
 }
 
+/* With gr.lock held, c active: whether a stream forked into c has captured work its origin
+ * has not joined back, "a fork that was not joined to the primary stream": a node of a
+ * member's dependency set that is neither one of the origin's nor before one of them.
+ * Nodes are in creation order and depend only on earlier ones, so one sweep down from the
+ * last node marks everything the origin's set depends on (no allocation: a failure here
+ * could not say whether the capture ended). */
+static int unjoined_locked(const struct sim_capture *c) {
+    const struct sim_graph *g = c->graph;
+    int forked_work = 0;
+    for (const struct sim_stream *m = c->members; m; m = m->cap_next)
+        forked_work |= m != c->origin && m->ncap_deps > 0;
+    if (!forked_work)
+        return 0;
+    for (size_t i = 0; i < g->n; i++)
+        g->nodes[i]->joined = 0;
+    for (size_t i = 0; i < c->origin->ncap_deps; i++)
+        c->origin->cap_deps[i]->joined = 1;
+    for (size_t i = g->n; i-- > 0;)
+        if (g->nodes[i]->joined)
+            for (size_t d = 0; d < g->nodes[i]->ndeps; d++)
+                g->nodes[i]->deps[d]->joined = 1;
+    int found = 0;
+    for (const struct sim_stream *m = c->members; m && !found; m = m->cap_next)
+        for (size_t i = 0; i < m->ncap_deps && !found; i++)
+            found = !m->cap_deps[i]->joined;
+    return found;
+}
+
+/* Ends the capture in one hold of gr.lock: every member stream leaves it and the graph
+ * leaves the capture before another thread's captured call can look, so such a call
+ * comes wholly before the end (a node, or the capture's error) or after it (ordinary
+ * work); the graph is the program's or freed only once nothing can reach it. */
 static CUresult end_capture(CUstream h, CUgraph *out, int pt) {
     if (!out)
         return CUDA_ERROR_INVALID_VALUE;
     RESOLVE(h, pt, s);
-    int capturing = sim_stream_is_capturing(s);
     pthread_mutex_lock(&gr.lock);
     struct sim_capture *c = s->capture;
-    if (!capturing || !c) {
+    if (!c) {
         pthread_mutex_unlock(&gr.lock);
         return CUDA_ERROR_ILLEGAL_STATE;
     }
@@ -413,7 +503,23 @@ static CUresult end_capture(CUstream h, CUgraph *out, int pt) {
         pthread_mutex_unlock(&gr.lock);
         return CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD;
     }
-    s->capture = NULL;
+    CUresult r = CUDA_SUCCESS;
+    if (c->invalidated) {
+        r = CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    } else if (unjoined_locked(c)) {
+        r = CUDA_ERROR_STREAM_CAPTURE_UNJOINED;
+        c->invalidated = 1;
+    }
+    struct sim_graph *g = c->graph;
+    c->graph = NULL;
+    /* the guide: ending a capture "will take the associated streams out of capture mode" */
+    for (struct sim_stream *m = c->members, *next; m; m = next) {
+        next = m->cap_next;
+        atomic_store(&m->capture, NULL);
+        m->cap_next = NULL;
+        m->ncap_deps = 0;
+    }
+    c->members = NULL;
     for (struct sim_capture **p = &gr.active; *p; p = &(*p)->active_next)
         if (*p == c) {
             *p = c->active_next;
@@ -424,19 +530,18 @@ static CUresult end_capture(CUstream h, CUgraph *out, int pt) {
     if (c->blocking)
         atomic_fetch_sub(&gr.blocking, 1);
     pthread_mutex_unlock(&gr.lock);
-    CUresult r = CUDA_SUCCESS;
-    if (c->invalidated) {
-        graph_free(c->graph);
+    /* Events recorded in the capture still point at c (kept, a few bytes): its graph NULL
+     * marks it ended. Their node lists point into g, and are read only while it lasts. */
+    if (r != CUDA_SUCCESS) {
+        if (r == CUDA_ERROR_STREAM_CAPTURE_UNJOINED)
+            sim_log("simcuda: %s: a stream forked into the capture has work the origin "
+                    "stream did not join: the capture failed",
+                    sim_tls_entry);
+        graph_free(g);
         *out = NULL;
-        r = CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
     } else {
-        *out = (CUgraph)c->graph;
+        *out = (CUgraph)g;
     }
-    /* Streams that joined the capture, and events recorded in it, still point at c:
-     * it is kept (a few bytes) and marked ended; they drop it when they next look. */
-    pthread_mutex_lock(&gr.lock);
-    c->graph = NULL;
-    pthread_mutex_unlock(&gr.lock);
     return r;
 }
 
@@ -462,11 +567,6 @@ static CUresult capture_info(CUstream h, CUstreamCaptureStatus *status, cuuint64
         return r;
     pthread_mutex_lock(&gr.lock);
     struct sim_capture *c = s->capture;
-    if (c && c->graph == NULL) {
-        /* the capture ended on its origin; this joined stream is out of it */
-        s->capture = NULL;
-        c = NULL;
-    }
     *status = !c               ? CU_STREAM_CAPTURE_STATUS_NONE
               : c->invalidated ? CU_STREAM_CAPTURE_STATUS_INVALIDATED
                                : CU_STREAM_CAPTURE_STATUS_ACTIVE;

@@ -53,7 +53,6 @@ static CUresult copy3d(void *dst, const void *src, struct shape sh, CUstream hs,
         return CUDA_ERROR_INVALID_VALUE;
     int dir = (sim_is_device(sr) ? 2 : 0) | (sim_is_device(d) ? 1 : 0);
     dir = dir == 3 ? DIR_D2D : dir == 2 ? DIR_D2H : dir == 1 ? DIR_H2D : DIR_H2H;
-    int capturing = sim_stream_is_capturing(s);
 
     struct sim_op *op = sim_op_new(SIM_OP_COPY);
     if (!op)
@@ -68,8 +67,8 @@ static CUresult copy3d(void *dst, const void *src, struct shape sh, CUstream hs,
     op->u.copy.dslice = sh.dslice;
     op->u.copy.sslice = sh.sslice;
     op->u.copy.dir = dir;
-    if (capturing)
-        return sim_capture_op(s, op);
+    if (sim_capture_op(s, op, &r))
+        return r;
 
     /* The driver's "API synchronization behavior": a synchronous device-to-device copy
      * returns before it is done; a synchronous copy from pageable memory to the device
@@ -462,8 +461,8 @@ static CUresult set2d(CUdeviceptr dst, size_t pitch, unsigned value, unsigned el
     op->u.memset.height = h;
     op->u.memset.elem = elem;
     op->u.memset.value = value;
-    if (sim_stream_is_capturing(s))
-        return sim_capture_op(s, op);
+    if (sim_capture_op(s, op, &r))
+        return r;
     /* like the driver: a synchronous memset of device memory returns before it is done */
     if (async || sim_is_device(dst)) {
         sim_submit(s, op);

@@ -10,8 +10,9 @@
  * Shared state and its locks:
  *   - a graph (struct sim_graph) and its nodes: capture.c appends nodes while its capture is
  *     active, under capture.c's one lock for all capture state (which also guards each
- *     stream's cap_deps and each event's cap_nodes); the graph entry points (graph.c) read
- *     them without it, as the program's CUgraph, and cuGraphDestroy or the end of an
+ *     stream's capture, cap_next and cap_deps and each event's cap and cap_nodes; the end
+ *     of a capture detaches its graph and its streams in one hold of it); the graph entry points
+ * (graph.c) read them without it, as the program's CUgraph, and cuGraphDestroy or the end of an
  *     invalidated capture frees them;
  *   - an instantiated op set (struct sim_graph_exec) is not changed once built: the exec
  *     handle and every queued launch hold a reference (refs, atomic), and the last one
@@ -41,6 +42,7 @@ struct sim_node {
     struct sim_node **deps;
     size_t ndeps;
     uint32_t index; /* in its graph's nodes */
+    int joined;     /* capture.c's scratch mark, under its lock, while a capture ends */
 };
 
 struct sim_graph {

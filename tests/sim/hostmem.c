@@ -90,10 +90,13 @@ SIM_API CUresult cuMemFreeHost(void *p) {
 SIM_API CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int flags) {
     SIM_ENTER("cuMemHostRegister_v2");
     SIM_UNSAFE_CALL();
-    if (!p || bytesize == 0 || sim_is_device((uintptr_t)p))
+    uintptr_t a = (uintptr_t)p;
+    /* host memory only: no byte of the range may lie in the device arena (nor may the
+     * range wrap around the address space) */
+    if (!p || bytesize == 0 || bytesize > UINTPTR_MAX - a ||
+        (a < mem.arena_end && a + bytesize > mem.arena))
         return CUDA_ERROR_INVALID_VALUE;
     NEED_CTX();
-    uintptr_t a = (uintptr_t)p;
     CUresult r = CUDA_SUCCESS;
     pthread_rwlock_wrlock(mem.lock);
     long i = vfloor(&mem.host, a + bytesize - 1);

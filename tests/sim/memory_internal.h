@@ -36,7 +36,6 @@
 #include <uthash.h>
 
 #define PAGE 4096u
-#define PHYS_MAGIC 0x50485953u
 
 /* REGION_POOL: a chunk of a stream-ordered pool; what lies inside is pool.c's to say. */
 enum region_kind { REGION_ALLOC = 1, REGION_RESERVED = 2, REGION_POOL = 3 };

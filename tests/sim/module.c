@@ -364,8 +364,9 @@ static CUresult launch(CUfunction hf, unsigned gx, unsigned gy, unsigned gz, uns
     op->u.kernel.desc = d;
     op->u.kernel.grid = (struct simkernel_dim3){gx, gy, gz};
     op->u.kernel.block = (struct simkernel_dim3){bx, by, bz};
-    if (sim_stream_is_capturing(s))
-        return sim_capture_op(s, op);
+    CUresult cr;
+    if (sim_capture_op(s, op, &cr))
+        return cr;
     atomic_fetch_add(&sim_stats.launches, 1);
     sim_submit(s, op);
     return CUDA_SUCCESS;

@@ -389,9 +389,12 @@ static struct sim_pool *pool_of(CUmemoryPool h) {
 
 /* With the write lock held: takes `need` bytes for an allocation on `a` (which has
  * waited for `w`) from `pool`, in the driver's order of preference; fills the op (and
- * its dependency). */
+ * its dependency). *after: the stream of the free the piece is reused after (NULL: none),
+ * whose clock the caller joins to op once the lock is released (streams come before the
+ * memory map in the lock order: a synchronous copy holds its stream while it copies). */
 static CUresult pool_take(struct sim_pool *pool, size_t need, struct sim_stream *a,
-                          const struct waited *w, size_t nw, struct sim_op *op, uintptr_t *out) {
+                          const struct waited *w, size_t nw, struct sim_op *op, uintptr_t *out,
+                          struct sim_stream **after) {
     coalesce(pool);
     long i = find_piece(pool, need, REUSE_NOW, a, w, nw);
     if (i < 0 && pool_grow(pool, need))
@@ -411,9 +414,7 @@ static CUresult pool_take(struct sim_pool *pool, size_t need, struct sim_stream 
     struct freed *f = vat(&pool->freed, (size_t)i);
     /* Reuse is ordered after the free: on its stream, through an event wait, because the
      * free has run, or by the dependency just added. The race detector learns it (the
-     * freeing stream's clock, at least as late as the free). */
-    if (f->stream)
-        sim_race_op_join_stream(op, f->stream);
+     * freeing stream's clock, at least as late as the free; the caller joins it). */
     struct alloc al = {f->start, f->start + need, f->chunk, ++po.next_id};
     if (vinsert(&po.allocs, &al) != 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -421,6 +422,7 @@ static CUresult pool_take(struct sim_pool *pool, size_t need, struct sim_stream 
     o->start = f->start;
     o->bytes = need;
     o->chunk = f->chunk;
+    *after = f->stream;
     f->start += need;
     if (f->start == f->end)
         vremove(&pool->freed, (size_t)i);
@@ -453,17 +455,20 @@ static CUresult alloc_async(CUdeviceptr *dptr, size_t bytesize, struct sim_pool 
         return CUDA_ERROR_OUT_OF_MEMORY;
     uintptr_t at = 0;
     size_t nw;
+    struct sim_stream *after = NULL;
     struct waited *w = waits_snapshot(s, &nw); /* before the map's lock: a leaf */
     sim_mem_write_lock();
     if (!pool)
         pool = po.current ? po.current : &default_pool;
-    r = pool->alive ? pool_take(pool, need, s, w, nw, op, &at) : CUDA_ERROR_INVALID_VALUE;
+    r = pool->alive ? pool_take(pool, need, s, w, nw, op, &at, &after) : CUDA_ERROR_INVALID_VALUE;
     sim_mem_write_unlock();
     free(w);
     if (r != CUDA_SUCCESS) {
         pool_op_drop(op);
         return r;
     }
+    if (after)
+        sim_race_op_join_stream(op, after);
     sim_submit(s, op);
     *dptr = (CUdeviceptr)at;
     return CUDA_SUCCESS;

@@ -298,9 +298,12 @@ struct sim_stream {
     _Atomic uint64_t submitted, completed;
     struct sim_stream *prev, *next; /* the live list (stream.c); leaves it when drained */
     int worker_missing;             /* in a forked child, until work is queued */
-    /* stream capture (capture.c): the capture this stream takes part in, and the nodes
-     * its next captured op depends on */
-    struct sim_capture *capture;
+    /* stream capture (capture.c), under its lock: the active capture this stream takes
+     * part in (NULL once it ends: ending clears every member's), the next member of that
+     * capture, and the nodes its next captured op depends on. `capture` is atomic only so
+     * that a stream nothing captures is seen so with one load and no lock. */
+    _Atomic(struct sim_capture *) capture;
+    struct sim_stream *cap_next;
     struct sim_node **cap_deps;
     size_t ncap_deps, cap_deps_cap;
     struct sim_vc *race_vc; /* race.c: the clock of its last submitted op (under mu) */
@@ -317,8 +320,9 @@ struct sim_event {
     int has_time;
     double time_ms;
     struct sim_event *next_free;
-    /* recorded during stream capture: the capture and the nodes it stands for */
-    struct sim_capture *cap;
+    /* recorded during stream capture: the capture and the nodes it stands for (capture.c,
+     * under its lock; an ordinary record clears cap under the events' lock, hence atomic) */
+    _Atomic(struct sim_capture *) cap;
     struct sim_node **cap_nodes;
     size_t ncap_nodes;
     struct sim_vc *race_vc; /* race.c: the clock of the last record (under the events' lock) */
@@ -376,17 +380,22 @@ CUfunction sim_kernel_launch_function(CUfunction h);
 
 /* ---- graphs ---------------------------------------------------------------------- */
 
-/* For a capturing stream: the op becomes a graph node (op is consumed). */
-CUresult sim_capture_op(struct sim_stream *s, struct sim_op *op);
+/* The calls that capture decide whether s captures and do what capture makes of the call
+ * under one hold of capture.c's lock, so that a capture ending on another thread comes
+ * wholly before or wholly after them. Each returns 1 when capture took the call (*r its
+ * result), 0 when s takes part in no active capture (nothing done: the caller does the
+ * ordinary work).
+ * sim_capture_op: the op becomes a graph node (op consumed, also on failure). */
+int sim_capture_op(struct sim_stream *s, struct sim_op *op, CUresult *r);
 /* cuEventRecord on a capturing stream: the event stands for the stream's current nodes. */
-CUresult sim_capture_record(struct sim_stream *s, struct sim_event *e);
-/* cuStreamWaitEvent of an event recorded in a capture: s joins it (fork) or merges. */
-CUresult sim_capture_wait(struct sim_stream *s, struct sim_event *e);
-/* cuStreamWaitEvent with CU_EVENT_WAIT_EXTERNAL on a capturing stream: an event wait
- * node (a graph launch waits for the event's last record before cuGraphLaunch). */
-CUresult sim_capture_wait_external(struct sim_stream *s, struct sim_event *e);
-/* True while c (may be NULL) is an active capture. */
-int sim_capture_active(struct sim_capture *c);
+int sim_capture_record(struct sim_stream *s, struct sim_event *e, CUresult *r);
+/* cuStreamWaitEvent(s, e, flags): with CU_EVENT_WAIT_EXTERNAL an event wait node (a graph
+ * launch waits for the event's last record before cuGraphLaunch; outside capture
+ * CUDA_ERROR_INVALID_VALUE); of an event recorded in an active capture, s forks into it,
+ * joins it or merges two; an event recorded outside (`recorded`: ever recorded) from a
+ * capturing stream, CUDA_ERROR_STREAM_CAPTURE_ISOLATION. 0 when none of these applies. */
+int sim_capture_wait(struct sim_stream *s, struct sim_event *e, unsigned flags, int recorded,
+                     CUresult *r);
 
 /* Capture modes (cuThreadExchangeStreamCaptureMode). A "potentially unsafe" call (one
  * that stream capture cannot observe: cuMemAlloc, cuMemFree, synchronous copies, stream,

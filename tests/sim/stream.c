@@ -600,35 +600,12 @@ static CUresult stream_wait_event(CUstream h, CUevent ev, unsigned flags, int pt
     pthread_mutex_lock(&st.ev_lock);
     struct sim_stream *on = e->stream;
     uint64_t seq = e->seq;
-    struct sim_capture *cap = e->cap;
     sim_race_op_join_event(op, e);
     pthread_mutex_unlock(&st.ev_lock);
-    int capturing = sim_stream_is_capturing(s);
-    if ((flags & CU_EVENT_WAIT_EXTERNAL) && !capturing) {
-        sim_op_free(op); /* "invalid outside of stream capture" */
-        return CUDA_ERROR_INVALID_VALUE;
-    }
-    if (capturing && (flags & CU_EVENT_WAIT_EXTERNAL)) {
-        sim_op_free(op);
-        return sim_capture_wait_external(s, e); /* an event wait node */
-    }
-    if (sim_capture_active(cap)) {
-        sim_op_free(op);
-        return sim_capture_wait(s, e); /* a fork into the capture, or a join */
-    }
-    if (capturing) {
-        sim_op_free(op);
-        if (!on)
-            return CUDA_SUCCESS; /* never recorded: it stands for no work */
-        /* The programming guide: "It is invalid to wait on a non-captured event from a
-         * stream which is being captured without specifying the cudaEventWaitExternal
-         * flag." The dependency would cross the capture's boundary: the capture is
-         * invalidated. */
-        sim_capture_invalidate_stream(s);
-        sim_log("simcuda: %s: a capturing stream waits on an event recorded outside its "
-                "capture (without CU_EVENT_WAIT_EXTERNAL)",
-                sim_tls_entry);
-        return CUDA_ERROR_STREAM_CAPTURE_ISOLATION;
+    CUresult r;
+    if (sim_capture_wait(s, e, flags, on != NULL, &r)) {
+        sim_op_free(op); /* a fork, a join, a wait node, or an error of the capture rules */
+        return r;
     }
     if (on && sim_op_add_dep(op, on, seq) != 0) {
         sim_op_free(op);
@@ -658,8 +635,9 @@ static CUresult launch_host_func(CUstream h, CUhostFn fn, void *data, int pt) {
         return CUDA_ERROR_OUT_OF_MEMORY;
     op->u.hostfn.fn = fn;
     op->u.hostfn.data = data;
-    if (sim_stream_is_capturing(s))
-        return sim_capture_op(s, op);
+    CUresult r;
+    if (sim_capture_op(s, op, &r))
+        return r;
     sim_submit(s, op);
     return CUDA_SUCCESS;
 }
@@ -808,8 +786,9 @@ static CUresult event_record(CUevent h, CUstream hs, int pt) {
     if (!e)
         return CUDA_ERROR_INVALID_HANDLE;
     RESOLVE(hs, pt, s);
-    if (sim_stream_is_capturing(s))
-        return sim_capture_record(s, e);
+    CUresult r;
+    if (sim_capture_record(s, e, &r))
+        return r;
     struct sim_op *op = sim_op_new(SIM_OP_RECORD);
     if (!op)
         return CUDA_ERROR_OUT_OF_MEMORY;

@@ -238,11 +238,28 @@ SIM_API CUresult cuMemGetAccess(unsigned long long *flags, const CUmemLocation *
     SIM_ENTER("cuMemGetAccess");
     if (!flags || !location)
         return CUDA_ERROR_INVALID_VALUE;
+    /* The flags are per location. The one device (ordinal 0) has what cuMemSetAccess gave
+     * it; another ordinal names no device; the host, which cuMemSetAccess never gives
+     * access to device memory, has none; anything else is no location. */
+    int host = 0;
+    switch (location->type) {
+    case CU_MEM_LOCATION_TYPE_DEVICE:
+        if (location->id != 0)
+            return CUDA_ERROR_INVALID_DEVICE;
+        break;
+    case CU_MEM_LOCATION_TYPE_HOST:
+    case CU_MEM_LOCATION_TYPE_HOST_NUMA:
+    case CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT:
+        host = 1;
+        break;
+    default:
+        return CUDA_ERROR_INVALID_VALUE;
+    }
     CUresult r = CUDA_ERROR_INVALID_VALUE;
     pthread_rwlock_rdlock(mem.lock);
     long m = vfind(&mem.maps, ptr);
     if (m >= 0) {
-        int prot = ((struct mapping *)vat(&mem.maps, (size_t)m))->prot;
+        int prot = host ? PROT_NONE : ((struct mapping *)vat(&mem.maps, (size_t)m))->prot;
         *flags = (prot & PROT_WRITE)  ? CU_MEM_ACCESS_FLAGS_PROT_READWRITE
                  : (prot & PROT_READ) ? CU_MEM_ACCESS_FLAGS_PROT_READ
                                       : CU_MEM_ACCESS_FLAGS_PROT_NONE;

@@ -130,9 +130,9 @@ static void legacy_uses_fail(CUstream cap, CUstream joined) {
         CUstreamCaptureStatus st;
         CHECK_CU(cuStreamIsCapturing(cap, &st));
         CHECK_EQ_U64(st, CU_STREAM_CAPTURE_STATUS_INVALIDATED);
-        if (joined) {
-            CHECK_CU(cuEventRecord(join_ev, joined));
-            CHECK_CU(cuStreamWaitEvent(cap, join_ev, 0));
+        if (joined) { /* the streams of an invalidated capture refuse to join */
+            CHECK_EQ_U64(cuEventRecord(join_ev, joined), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+            CHECK_EQ_U64(cuStreamWaitEvent(cap, join_ev, 0), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
         }
         CHECK(sim_test_end_capture(cap, CUDA_ERROR_STREAM_CAPTURE_INVALIDATED));
     }

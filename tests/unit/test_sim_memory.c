@@ -590,8 +590,110 @@ TEST(concurrent_churn) {
     CHECK_EQ_U64(used(), before);
 }
 
-int main(void) {
+/* cuMemAllocPitch is a call of its own: the child runs with SIMCUDA_FAIL=cuMemAlloc:1 and
+ * SIMCUDA_REPORT; its pitched allocation succeeds (the rule is not its), its first
+ * cuMemAlloc fails. Exit 0 when both did. */
+static int pitch_child(void) {
+    if (!sim_test_setup())
+        return 2;
+    CUdeviceptr d, e;
+    size_t pitch = 0;
+    if (cuMemAllocPitch(&d, &pitch, 100, 8, 4) != CUDA_SUCCESS || pitch != 512)
+        return 3;
+    if (cuMemAlloc(&e, 64) != CUDA_ERROR_OUT_OF_MEMORY)
+        return 4;
+    return cuMemFree(d) == CUDA_SUCCESS ? 0 : 5;
+}
+
+TEST(alloc_pitch_is_its_own_call) {
+    char path[] = "/tmp/simcuda-report-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("SIMCUDA_REPORT", path, 1);
+        setenv("SIMCUDA_FAIL", "cuMemAlloc:1", 1);
+        execl("/proc/self/exe", "test_sim_memory", "pitch-child", (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    const char *r = sim_test_slurp(path);
+    CHECK(strstr(r, "\"cuMemAllocPitch_v2\": 1") != NULL);
+    CHECK(strstr(r, "\"cuMemAlloc_v2\": 1") != NULL); /* the child's own call only */
+    if (check_current_failed)
+        fprintf(stderr, "status %d, report: %s\n", status, r);
+    unlink(path);
+}
+
+/* A pitch times a height past the address space is refused, not wrapped into a small
+ * allocation (512 * (2^55 + 1) is 512 modulo 2^64); so is a row the pitch cannot round. */
+TEST(alloc_pitch_overflow) {
+    CUdeviceptr d = 0;
+    size_t pitch = 0;
+    CHECK_EQ_U64(cuMemAllocPitch(&d, &pitch, 512, ((size_t)1 << 55) + 1, 4),
+                 CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemAllocPitch(&d, &pitch, SIZE_MAX - 10, 1, 4), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(d, 0);
+    CHECK_CU(cuMemAllocPitch(&d, &pitch, 513, 3, 8));
+    CHECK_EQ_U64(pitch, 1024);
+    CHECK_CU(cuMemFree(d));
+}
+
+/* cuMemHostRegister takes host memory only: a range that starts in host memory and runs
+ * into the device arena is refused like one that starts there, and so is one that wraps
+ * around the address space; nothing is registered. */
+TEST(host_register_refuses_device_ranges) {
+    static char buf[4096];
+    CUdeviceptr d;
+    CHECK_CU(cuMemAlloc(&d, 64));
+    uintptr_t h = (uintptr_t)buf;
+    CHECK(h < d); /* the image lies below the arena, mapped at load */
+    CHECK_EQ_U64(cuMemHostRegister((void *)d, 64, 0), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemHostRegister(buf, d + 64 - h, 0), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemHostRegister(buf, SIZE_MAX - h + 2, 0), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemHostUnregister(buf), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
+    CHECK_CU(cuMemHostRegister(buf, sizeof buf, 0));
+    CHECK_CU(cuMemHostUnregister(buf));
+    CHECK_CU(cuMemFree(d));
+}
+
+/* cuMemGetAccess answers for the location asked about: device 0 what cuMemSetAccess
+ * gave it, the host none (device memory), another ordinal names no device, a location
+ * type that is none is invalid. */
+TEST(get_access_per_location) {
+    CUmemAllocationProp p = prop();
+    CUdeviceptr va;
+    CUmemGenericAllocationHandle h;
+    CHECK_CU(cuMemAddressReserve(&va, GRAN, 0, 0, 0));
+    CHECK_CU(cuMemCreate(&h, GRAN, &p, 0));
+    CHECK_CU(cuMemMap(va, GRAN, 0, h, 0));
+    CUmemAccessDesc a = rw();
+    CHECK_CU(cuMemSetAccess(va, GRAN, &a, 1));
+    unsigned long long f = 99;
+    CUmemLocation dev0 = {CU_MEM_LOCATION_TYPE_DEVICE, 0}, dev1 = {CU_MEM_LOCATION_TYPE_DEVICE, 1};
+    CUmemLocation host = {CU_MEM_LOCATION_TYPE_HOST, 0}, none = {CU_MEM_LOCATION_TYPE_INVALID, 0};
+    CHECK_CU(cuMemGetAccess(&f, &dev0, va + 100));
+    CHECK_EQ_U64(f, CU_MEM_ACCESS_FLAGS_PROT_READWRITE);
+    CHECK_CU(cuMemGetAccess(&f, &host, va));
+    CHECK_EQ_U64(f, CU_MEM_ACCESS_FLAGS_PROT_NONE);
+    f = 99;
+    CHECK_EQ_U64(cuMemGetAccess(&f, &dev1, va), CUDA_ERROR_INVALID_DEVICE);
+    CHECK_EQ_U64(cuMemGetAccess(&f, &none, va), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(f, 99); /* left alone */
+    CHECK_CU(cuMemUnmap(va, GRAN));
+    CHECK_EQ_U64(cuMemGetAccess(&f, &dev0, va), CUDA_ERROR_INVALID_VALUE);
+    CHECK_CU(cuMemRelease(h));
+    CHECK_CU(cuMemAddressFree(va, GRAN));
+}
+
+int main(int argc, char **argv) {
     setenv("SIMCUDA_MEMORY", "64MiB", 1); /* read at the first cuInit */
+    if (argc > 1 && strcmp(argv[1], "pitch-child") == 0)
+        return pitch_child();
     /* first, while this process has no threads: the child sets up its own driver */
     RUN(kernel_faults_on_unmapped);
     RUN(kernel_faults_on_pageable_host_memory);
@@ -607,6 +709,10 @@ int main(void) {
     RUN(forked_child_leaves_parent_memory_alone);
     RUN(capacity);
     RUN(pinned_and_registered);
+    RUN(alloc_pitch_is_its_own_call);
+    RUN(alloc_pitch_overflow);
+    RUN(host_register_refuses_device_ranges);
+    RUN(get_access_per_location);
     RUN(concurrent_churn);
     return check_summary();
 }

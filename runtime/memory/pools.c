@@ -109,16 +109,22 @@ void pools_reap_frees(struct runtime *rt) {
     }
 }
 
-static void wait_oldest(struct runtime *rt) {
+/* False when the wait failed: the free stays queued, its memory mapped, since the work
+ * queued before the free may still use it (unmapping it would fault that work); a later
+ * reap destroys it once its event says the free ran. */
+static bool wait_oldest(struct runtime *rt) {
     CUresult r = copy_sync_event(&rt->copy, rt->pools.frees[0].done);
-    if (r != CUDA_SUCCESS)
-        log_warn("waiting for a stream-ordered free failed (%s); freeing it now", cuerr_name(r));
+    if (r != CUDA_SUCCESS) {
+        log_warn("waiting for a stream-ordered free failed (%s); it stays queued", cuerr_name(r));
+        return false;
+    }
     destroy_oldest(rt);
+    return true;
 }
 
 void pools_finish_frees(struct runtime *rt) {
-    while (rt->pools.free_count)
-        wait_oldest(rt);
+    while (rt->pools.free_count && wait_oldest(rt))
+        ;
 }
 
 void pools_note(struct runtime *rt, CUmemoryPool pool) {
@@ -192,7 +198,8 @@ void pools_make_room(struct runtime *rt, uint64_t bytes, uint64_t limit) {
     /* memory already freed in stream order: cheaper to wait for than live data to move */
     while (rt->pools.free_count && rt->pools.frees[0].alloc->protect_epoch != rt->epoch &&
            budget_shortfall_under(&rt->budget, bytes, limit) > rt->evicting_bytes + rt->pool.bytes)
-        wait_oldest(rt);
+        if (!wait_oldest(rt))
+            break; /* live data moves instead */
 }
 
 void pools_note_plain(struct runtime *rt, CUmemoryPool pool) {

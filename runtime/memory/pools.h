@@ -99,7 +99,7 @@ void pools_adjust_attribute(const struct runtime *rt, CUmemoryPool pool, CUmemPo
 /* cuMemPoolSetAttribute succeeded: a reset of a high-water mark resets ours too. */
 void pools_attribute_set(struct runtime *rt, CUmemoryPool pool, CUmemPool_attribute attr);
 
-/* At shutdown: every queued free completed and destroyed. */
+/* Every queued free completed and destroyed, up to the first whose wait fails. */
 void pools_finish_frees(struct runtime *rt);
 
 #endif /* OFFLOAD_POOLS_H */

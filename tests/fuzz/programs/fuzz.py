@@ -581,8 +581,9 @@ def selftest():
             errors.append(f'the simulator\'s race detector did not see the race: {detail.strip()[-300:]}')
         with open(prog, 'w') as f:
             f.write(SELFTEST_POOL_BAD['init unordered with the allocation'])
-        _, detail, _ = run_program(prog, {}, tmp)
-        if not RACE_LINE.search(detail):
+        out, detail, _ = run_program(prog, {}, tmp)
+        # a race line, or the kernel ran before the allocation and faulted (timing decides)
+        if not RACE_LINE.search(detail) and out[-1:] != ('CUDA_ERROR_ILLEGAL_ADDRESS',):
             errors.append(f'the simulator did not see an init unordered with its allocation: {detail.strip()[-300:]}')
         with open(prog, 'w') as f:
             f.write(SELFTEST_POOL_GOOD)

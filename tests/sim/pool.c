@@ -389,9 +389,12 @@ static struct sim_pool *pool_of(CUmemoryPool h) {
 
 /* With the write lock held: takes `need` bytes for an allocation on `a` (which has
  * waited for `w`) from `pool`, in the driver's order of preference; fills the op (and
- * its dependency). */
+ * its dependency). *join: the stream of the free it reuses, whose clock the op joins once
+ * the lock is released (a stream's lock is taken before the map's: sim_submit_sync runs a
+ * copy holding its stream). */
 static CUresult pool_take(struct sim_pool *pool, size_t need, struct sim_stream *a,
-                          const struct waited *w, size_t nw, struct sim_op *op, uintptr_t *out) {
+                          const struct waited *w, size_t nw, struct sim_op *op, uintptr_t *out,
+                          struct sim_stream **join) {
     coalesce(pool);
     long i = find_piece(pool, need, REUSE_NOW, a, w, nw);
     if (i < 0 && pool_grow(pool, need))
@@ -412,8 +415,7 @@ static CUresult pool_take(struct sim_pool *pool, size_t need, struct sim_stream 
     /* Reuse is ordered after the free: on its stream, through an event wait, because the
      * free has run, or by the dependency just added. The race detector learns it (the
      * freeing stream's clock, at least as late as the free). */
-    if (f->stream)
-        sim_race_op_join_stream(op, f->stream);
+    *join = f->stream;
     struct alloc al = {f->start, f->start + need, f->chunk, ++po.next_id};
     if (vinsert(&po.allocs, &al) != 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -457,9 +459,12 @@ static CUresult alloc_async(CUdeviceptr *dptr, size_t bytesize, struct sim_pool 
     sim_mem_write_lock();
     if (!pool)
         pool = po.current ? po.current : &default_pool;
-    r = pool->alive ? pool_take(pool, need, s, w, nw, op, &at) : CUDA_ERROR_INVALID_VALUE;
+    struct sim_stream *join = NULL;
+    r = pool->alive ? pool_take(pool, need, s, w, nw, op, &at, &join) : CUDA_ERROR_INVALID_VALUE;
     sim_mem_write_unlock();
     free(w);
+    if (r == CUDA_SUCCESS && join)
+        sim_race_op_join_stream(op, join);
     if (r != CUDA_SUCCESS) {
         pool_op_drop(op);
         return r;

@@ -440,6 +440,7 @@ class Generator:
         if size >= self.min_size and (pool is None or self.pool_plain(pool)):
             # liboffload serves it from its own memory, numbered with cuMemAlloc's
             # (runtime/stream_alloc.c; a reused freed one is numbered anew)
+            assert not self.in_par, 'a tracked allocation in a par block: its ordinal would depend on timing'
             ordinal = self.next_ordinal
             self.next_ordinal += 1
         elif pool is None:
@@ -481,18 +482,21 @@ class Generator:
         self.chunks_ever[key] = self.chunks_ever.get(key, 0) + resident_size(size)
         self.driver_live[bid] = key
         host = self.p.model.host[0]
-        self.driver_freed = [(p, (k, c)) for p, (k, c) in self.driver_freed if host.get(k, 0) < c]
+        if not self.in_par:
+            # in a par block every thread's pieces count until its end: the threads run at
+            # once, whatever the order of the text
+            self.driver_freed = [(p, (k, c)) for p, (k, c) in self.driver_freed if host.get(k, 0) < c]
         pieces = list(self.driver_live.values()) + [p for p, _ in self.driver_freed]
         now = sum(min(pieces.count(p) * self.chunk_bound[p], self.chunks_ever[p]) for p in set(pieces))
         self.driver_peak = max(self.driver_peak, now)
 
-    def pick_pool(self):
+    def pick_pool(self, create=True):
         """0: cuMemAllocAsync (the device's current pool, the default one); 1: the default
         pool by handle (cuMemAllocFromPoolAsync); 2 and up: a pool the program made, now or
         before."""
         alive = [p for p, info in self.pools.items() if info['alive']]
         x = self.r.random()
-        if x < 0.12 and self.next_pool < MAX_POOLS:
+        if x < 0.12 and create and self.next_pool < MAX_POOLS:
             return self.new_pool()
         if x < 0.6 and alive:
             return self.r.choice(alive)
@@ -521,16 +525,22 @@ class Generator:
         """Where a stream-ordered buffer is freed: where it was allocated, or elsewhere."""
         return b.alloc_stream if self.r.random() < 0.5 else self.stream()
 
-    def op_pool(self):
+    def op_pool(self, in_par=False):
         """A temporary buffer (allocated, used, freed in stream order), a free whose memory
-        the next allocation may reuse, a trim, a release threshold, a pool destroyed."""
+        the next allocation may reuse, a trim, a release threshold, a pool destroyed. In a
+        par block only a temporary buffer liboffload leaves to the driver's pool (below
+        min_size, or from a pool with maxSize): it has no ordinal, whose order would depend
+        on timing."""
         if not self.w.get('pool'):
             return
         x = self.r.random()
-        if x < 0.55:
+        if x < 0.55 or in_par:
             if self.next_buf >= MAX_BUFS - 16:
                 return
-            tmp = self.alloc(pool=self.pick_pool())
+            pool, size = self.pick_pool(create=not in_par), None
+            if in_par and self.pool_plain(pool):
+                size = min(self.min_size - 1, self.r.randint(1, 200) * 1024 + self.r.choice([0, 0, 4, 12, 100]))
+            tmp = self.alloc(pool=pool, size=size)
             for _ in range(self.r.randint(1, 3)):
                 y = self.r.random()
                 other = [o for o in self.some_bufs(1) if o.size >= 4]
@@ -539,7 +549,7 @@ class Generator:
                     self.kernel('mix', [other[0], tmp] if self.r.random() < 0.5 else [tmp, other[0]], self.stream())
                 else:
                     self.op_d2h(whole=tmp if self.r.random() < 0.3 else None, only=tmp)
-            self.free(tmp)
+            self.free(tmp, async_only=in_par)
         elif x < 0.75:
             olds = [b for b in self.bufs.values() if b.pool is not None and not b.in_graph and b.id in self.usable]
             if not olds or self.next_buf >= MAX_BUFS - 16:
@@ -802,11 +812,13 @@ class Generator:
         self.free(b)
         self.alloc()
 
-    def free(self, b):
-        """Frees B; returns the stream of a stream-ordered free, else None."""
+    def free(self, b, async_only=False):
+        """Frees B; returns the stream of a stream-ordered free, else None. ASYNC_ONLY: a
+        stream-ordered buffer in a par block, never with cuMemFree (which waits for the whole
+        device, other threads' work too)."""
         s = None
         in_driver_pool = self.driver_live.pop(b.id, None)
-        if b.pool is not None and self.r.random() < 0.85:
+        if b.pool is not None and (async_only or self.r.random() < 0.85):
             # ordered after every access of the buffer, on any stream (model.py), as the
             # simulator's free writes the whole piece in stream order
             s = self.free_stream(b)
@@ -948,9 +960,9 @@ class Generator:
            'sync', 'query', 'graph', 'threads', 'stream', 'poolop')
 
     def one_op(self, in_par=False):
-        # Allocations and frees stay out of par blocks: the ordinals liboffload gives them
-        # would depend on timing, and configs claim allocations by ordinal.
-        names = [n for n in self.OPS if not (in_par and n in ('realloc', 'threads', 'stream', 'poolop'))]
+        # Tracked allocations and frees stay out of par blocks: the ordinals liboffload gives
+        # them would depend on timing, and configs claim allocations by ordinal.
+        names = [n for n in self.OPS if not (in_par and n in ('realloc', 'threads', 'stream'))]
         if any(g in self.graphs for g in ()):
             pass
         name = self.pick_weighted(names)
@@ -982,7 +994,7 @@ class Generator:
             if self.next_stream < 240:
                 self.new_stream()
         elif name == 'poolop':
-            self.op_pool()
+            self.op_pool(in_par)
 
     def build(self):
         self.in_par = False

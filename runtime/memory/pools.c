@@ -33,7 +33,7 @@ CUresult pools_queue_free(struct runtime *rt, struct allocation *a, CUstream str
     }
     a->stream_freed = true;
     a->keep = true; /* freed: never moved again */
-    p->frees[p->free_count++] = (struct pending_free){a, ev, stream, copy_thread_id(stream)};
+    p->frees[p->free_count++] = (struct pending_free){a, ev, stream, copy_thread_id(stream), false};
     p->pending_bytes += a->mapped;
     return CUDA_SUCCESS;
 }
@@ -65,7 +65,7 @@ struct allocation *pools_reuse_freed(struct runtime *rt, size_t bytes, CUstream 
             continue;
         /* on its freeing stream the new user comes after the free; elsewhere only once the
          * free has run (what the driver's pools allow by default) */
-        bool ordered = f->stream == stream && f->thread == thread;
+        bool ordered = !f->stream_gone && f->stream == stream && f->thread == thread;
         if (!ordered && driver()->cuEventQuery(f->done) != CUDA_SUCCESS)
             continue;
         driver()->cuEventDestroy_v2(f->done);
@@ -90,6 +90,12 @@ struct allocation *pools_reuse_freed(struct runtime *rt, size_t bytes, CUstream 
         return a;
     }
     return NULL;
+}
+
+void pools_forget_stream(struct runtime *rt, CUstream stream) {
+    for (size_t i = 0; i < rt->pools.free_count; i++)
+        if (rt->pools.frees[i].stream == stream)
+            rt->pools.frees[i].stream_gone = true;
 }
 
 void pools_reap_frees(struct runtime *rt) {

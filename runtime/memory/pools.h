@@ -28,9 +28,10 @@ struct allocation;
 
 struct pending_free {
     struct allocation *alloc;
-    CUevent done;    /* recorded on the freeing stream at the free */
-    CUstream stream; /* the freeing stream */
-    uint64_t thread; /* whose, for CU_STREAM_PER_THREAD (copy_thread_id) */
+    CUevent done;     /* recorded on the freeing stream at the free */
+    CUstream stream;  /* the freeing stream */
+    uint64_t thread;  /* whose, for CU_STREAM_PER_THREAD (copy_thread_id) */
+    bool stream_gone; /* destroyed: a new stream may have its handle */
 };
 
 struct known_pool {
@@ -67,6 +68,10 @@ CUresult pools_queue_free(struct runtime *rt, struct allocation *a, CUstream str
  * the free) or one whose free has run, as the driver's pools reuse memory. The caller
  * tracks it again as new (it has a new ordinal). NULL when none fits. */
 struct allocation *pools_reuse_freed(struct runtime *rt, size_t bytes, CUstream stream);
+
+/* `stream` is being destroyed: the driver may give its handle to a new stream, which is
+ * not ordered after the frees queued on this one (pools_reuse_freed). */
+void pools_forget_stream(struct runtime *rt, CUstream stream);
 
 /* Destroys the allocations whose free has run. */
 void pools_reap_frees(struct runtime *rt);

@@ -412,5 +412,6 @@ void runtime_stream_destroyed(CUstream stream) {
         setup_context_leave(pushed);
     }
     copy_forget_stream(&rt->copy, stream);
+    pools_forget_stream(rt, stream);
     runtime_unlock();
 }

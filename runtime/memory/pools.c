@@ -33,7 +33,7 @@ CUresult pools_queue_free(struct runtime *rt, struct allocation *a, CUstream str
     }
     a->stream_freed = true;
     a->keep = true; /* freed: never moved again */
-    p->frees[p->free_count++] = (struct pending_free){a, ev, stream, copy_thread_id(stream)};
+    p->frees[p->free_count++] = (struct pending_free){a, ev, stream, copy_thread_id(stream), false};
     p->pending_bytes += a->mapped;
     return CUDA_SUCCESS;
 }
@@ -65,7 +65,7 @@ struct allocation *pools_reuse_freed(struct runtime *rt, size_t bytes, CUstream 
             continue;
         /* on its freeing stream the new user comes after the free; elsewhere only once the
          * free has run (what the driver's pools allow by default) */
-        bool ordered = f->stream == stream && f->thread == thread;
+        bool ordered = !f->stream_gone && f->stream == stream && f->thread == thread;
         if (!ordered && driver()->cuEventQuery(f->done) != CUDA_SUCCESS)
             continue;
         driver()->cuEventDestroy_v2(f->done);
@@ -92,6 +92,12 @@ struct allocation *pools_reuse_freed(struct runtime *rt, size_t bytes, CUstream 
     return NULL;
 }
 
+void pools_forget_stream(struct runtime *rt, CUstream stream) {
+    for (size_t i = 0; i < rt->pools.free_count; i++)
+        if (rt->pools.frees[i].stream == stream)
+            rt->pools.frees[i].stream_gone = true;
+}
+
 void pools_reap_frees(struct runtime *rt) {
     /* frees on different streams complete in any order: look at each */
     size_t i = 0;
@@ -109,16 +115,22 @@ void pools_reap_frees(struct runtime *rt) {
     }
 }
 
-static void wait_oldest(struct runtime *rt) {
+/* False when the wait failed: the free stays queued, its memory mapped, since the work
+ * queued before the free may still use it (unmapping it would fault that work); a later
+ * reap destroys it once its event says the free ran. */
+static bool wait_oldest(struct runtime *rt) {
     CUresult r = copy_sync_event(&rt->copy, rt->pools.frees[0].done);
-    if (r != CUDA_SUCCESS)
-        log_warn("waiting for a stream-ordered free failed (%s); freeing it now", cuerr_name(r));
+    if (r != CUDA_SUCCESS) {
+        log_warn("waiting for a stream-ordered free failed (%s); it stays queued", cuerr_name(r));
+        return false;
+    }
     destroy_oldest(rt);
+    return true;
 }
 
 void pools_finish_frees(struct runtime *rt) {
-    while (rt->pools.free_count)
-        wait_oldest(rt);
+    while (rt->pools.free_count && wait_oldest(rt))
+        ;
 }
 
 void pools_note(struct runtime *rt, CUmemoryPool pool) {
@@ -192,7 +204,8 @@ void pools_make_room(struct runtime *rt, uint64_t bytes, uint64_t limit) {
     /* memory already freed in stream order: cheaper to wait for than live data to move */
     while (rt->pools.free_count && rt->pools.frees[0].alloc->protect_epoch != rt->epoch &&
            budget_shortfall_under(&rt->budget, bytes, limit) > rt->evicting_bytes + rt->pool.bytes)
-        wait_oldest(rt);
+        if (!wait_oldest(rt))
+            break; /* live data moves instead */
 }
 
 void pools_note_plain(struct runtime *rt, CUmemoryPool pool) {

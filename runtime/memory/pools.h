@@ -28,9 +28,10 @@ struct allocation;
 
 struct pending_free {
     struct allocation *alloc;
-    CUevent done;    /* recorded on the freeing stream at the free */
-    CUstream stream; /* the freeing stream */
-    uint64_t thread; /* whose, for CU_STREAM_PER_THREAD (copy_thread_id) */
+    CUevent done;     /* recorded on the freeing stream at the free */
+    CUstream stream;  /* the freeing stream */
+    uint64_t thread;  /* whose, for CU_STREAM_PER_THREAD (copy_thread_id) */
+    bool stream_gone; /* destroyed: a new stream may have its handle */
 };
 
 struct known_pool {
@@ -68,6 +69,10 @@ CUresult pools_queue_free(struct runtime *rt, struct allocation *a, CUstream str
  * tracks it again as new (it has a new ordinal). NULL when none fits. */
 struct allocation *pools_reuse_freed(struct runtime *rt, size_t bytes, CUstream stream);
 
+/* `stream` is being destroyed: the driver may give its handle to a new stream, which is
+ * not ordered after the frees queued on this one (pools_reuse_freed). */
+void pools_forget_stream(struct runtime *rt, CUstream stream);
+
 /* Destroys the allocations whose free has run. */
 void pools_reap_frees(struct runtime *rt);
 
@@ -99,7 +104,7 @@ void pools_adjust_attribute(const struct runtime *rt, CUmemoryPool pool, CUmemPo
 /* cuMemPoolSetAttribute succeeded: a reset of a high-water mark resets ours too. */
 void pools_attribute_set(struct runtime *rt, CUmemoryPool pool, CUmemPool_attribute attr);
 
-/* At shutdown: every queued free completed and destroyed. */
+/* Every queued free completed and destroyed, up to the first whose wait fails. */
 void pools_finish_frees(struct runtime *rt);
 
 #endif /* OFFLOAD_POOLS_H */

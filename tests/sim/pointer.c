@@ -52,6 +52,11 @@ int sim_mem_extent_locked(uintptr_t p, uintptr_t *start, uintptr_t *end) {
     size_t size;
     uint64_t id;
     int device;
+    /* Running work sees stream order: a stream-ordered piece freed and reused in API order
+     * (cuMemAllocAsync of a larger piece at its start, merged with a neighbour freed
+     * elsewhere) is still the old allocation for a kernel queued before the free. */
+    if (sim_pool_live_extent_locked(p, start, end) == 0)
+        return 0;
     if (range_of(p, &base, &size, &id, &device) != 0 || !device)
         return -1;
     *start = base;

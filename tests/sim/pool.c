@@ -561,6 +561,16 @@ int sim_pool_range_locked(uintptr_t p, uintptr_t *base, size_t *size, uint64_t *
     return 0;
 }
 
+int sim_pool_live_extent_locked(uintptr_t p, uintptr_t *start, uintptr_t *end) {
+    long i = vfind(&po.live, p);
+    if (i < 0)
+        return -1;
+    const struct span *sp = vat(&po.live, (size_t)i);
+    *start = sp->start;
+    *end = sp->end;
+    return 0;
+}
+
 CUmemoryPool sim_pool_of_locked(uintptr_t p) {
     long i = vfind(&po.allocs, p);
     return i >= 0 ? (CUmemoryPool)((struct alloc *)vat(&po.allocs, (size_t)i))->chunk->pool : NULL;

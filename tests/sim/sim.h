@@ -174,6 +174,9 @@ void sim_mem_chunk_give(uintptr_t addr, size_t size);
 CUresult sim_pool_check_locked(uintptr_t p, size_t n, int at_call);
 /* With the map locked: the allocation holding p (0), or -1. */
 int sim_pool_range_locked(uintptr_t p, uintptr_t *base, size_t *size, uint64_t *id);
+/* With the map locked: the piece holding p that is live in stream order (its allocation
+ * ran, its free has not), or -1. */
+int sim_pool_live_extent_locked(uintptr_t p, uintptr_t *start, uintptr_t *end);
 CUmemoryPool sim_pool_of_locked(uintptr_t p);
 /* With the write lock held, the device idle: cuMemFree of a stream-ordered allocation. */
 CUresult sim_pool_free_now_locked(uintptr_t p);

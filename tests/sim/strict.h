@@ -50,7 +50,8 @@ void sim_fault_init(void);
 CUresult sim_kernel_run(struct sim_op *op);
 uint64_t sim_kernel_faults(void);
 
-/* The device extent (allocation or cuMemMap range) holding p, with the map held. */
+/* The device extent (allocation or cuMemMap range) holding p, with the map held; for
+ * stream-ordered memory the piece live in stream order, else the one live in API order. */
 int sim_mem_extent_locked(uintptr_t p, uintptr_t *start, uintptr_t *end);
 
 /* The 8-byte aligned words of a kernel op's argument buffer (at most MAX). */

@@ -323,6 +323,30 @@ TEST(freed_memory_is_reused_in_stream_order_only) {
     CHECK_CU(cuStreamDestroy(other));
 }
 
+/* A stream destroyed with a free queued on it: the driver may give its handle to a new
+ * stream, whose work is not ordered after that free. The memory is not taken back for
+ * it before the free has run. (The simulator never reuses a handle: the old one stands
+ * for the new stream here.) */
+TEST(a_destroyed_stream_handle_does_not_order_a_reuse) {
+    CUstream gone;
+    CHECK_CU(cuStreamCreate(&gone, CU_STREAM_NON_BLOCKING));
+    CUdeviceptr d, again;
+    bool forward;
+    CHECK_CU(runtime_stream_alloc(&d, SIZE, NULL, gone, &forward));
+    atomic_store(&gate_open, false);
+    CHECK_CU(cuLaunchHostFunc(gone, gate, NULL));
+    CHECK_CU(cuMemsetD8Async(d, 0x31, SIZE, gone));
+    CHECK_CU(runtime_stream_free(d, gone, &forward));
+    runtime_stream_destroyed(gone); /* as the cuStreamDestroy hook says it */
+    CHECK_CU(runtime_stream_alloc(&again, SIZE, NULL, gone, &forward));
+    CHECK(again != d); /* the free has not run: the memset may still write d */
+    atomic_store(&gate_open, true);
+    CHECK_CU(cuStreamSynchronize(gone));
+    CHECK_CU(runtime_stream_free(again, gone, &forward));
+    CHECK_CU(cuStreamSynchronize(gone));
+    CHECK_CU(cuStreamDestroy(gone));
+}
+
 /* A pool's unused reserve above the budget goes before any live data. */
 TEST(pools_are_trimmed_before_live_data_moves) {
     CUmemoryPool pool;
@@ -387,6 +411,7 @@ int main(void) {
     RUN(an_exportable_request_is_tracked_with_its_properties);
     RUN(stream_ordered_memory_is_tracked_and_freed_in_stream_order);
     RUN(freed_memory_is_reused_in_stream_order_only);
+    RUN(a_destroyed_stream_handle_does_not_order_a_reuse);
     RUN(pools_are_trimmed_before_live_data_moves);
     return check_summary();
 }

@@ -51,7 +51,15 @@ static void raise_flag(void *data) {
     atomic_store(&flag, 1);
 }
 
-enum scenario { USE_BEFORE_ALLOC, USE_BEFORE_FREE, ORDERED, OPPORTUNISTIC_REUSE };
+static atomic_int gate_open, gate2_open;
+
+/* A host function holding its stream until the test opens the gate DATA. */
+static void gate(void *data) {
+    while (!atomic_load((atomic_int *)data))
+        usleep(100);
+}
+
+enum scenario { USE_BEFORE_ALLOC, USE_BEFORE_FREE, ORDERED, OPPORTUNISTIC_REUSE, REUSED_EXTENT };
 
 /* Exit 0 when the outcome is the expected one: a race for the first two (whichever runs
  * first: nothing here waits), none for the others. */
@@ -96,6 +104,33 @@ static int race_child(enum scenario how) {
         if (cuMemAllocAsync(&e, 4096, s2) || cuMemsetD32Async(e, 2, 4, s2) || cuMemFreeAsync(e, s2))
             return 4;
         break;
+    case REUSED_EXTENT: {
+        /* x and y side by side, both freed on s1: y's free is unordered with a kernel on s2
+         * that writes x only (the free of x waits for it). A larger allocation on s1 then
+         * takes x's start and y's piece in API order, before the kernel runs. The kernel
+         * writes x's piece, live in stream order: no race with y's free (fuzz seed
+         * 956665115522 reported one, the kernel taken to write the new allocation). */
+        CUdeviceptr x, y, z;
+        CUevent done;
+        if (cuEventCreate(&done, 0) || cuMemAllocAsync(&x, 100 << 10, s1) ||
+            cuMemsetD8Async(x, 1, 100 << 10, s1) || cuMemAllocAsync(&y, 100 << 10, s1) ||
+            cuMemsetD8Async(y, 2, 100 << 10, s1) || cuEventRecord(ev, s1) ||
+            cuLaunchHostFunc(s1, gate, &gate_open) || cuStreamWaitEvent(s2, ev, 0) ||
+            cuLaunchHostFunc(s2, gate, &gate2_open) || sim_test_slow_store(s2, x, 3, 0) ||
+            cuEventRecord(done, s2) || cuMemFreeAsync(y, s1) || cuStreamWaitEvent(s1, done, 0) ||
+            cuMemFreeAsync(x, s1) || cuMemAllocAsync(&z, 200 << 10, s1))
+            return 4;
+        if (z != x || y != x + (100 << 10))
+            return 7; /* not the reuse this is about */
+        /* the kernel runs first, then the free of y */
+        atomic_store(&gate2_open, 1);
+        if (cuEventSynchronize(done))
+            return 4;
+        atomic_store(&gate_open, 1);
+        if (cuMemsetD8Async(z, 4, 200 << 10, s1) || cuMemFreeAsync(z, s1))
+            return 4;
+        break;
+    }
     }
     CUresult r = cuCtxSynchronize();
     if (how == USE_BEFORE_ALLOC || how == USE_BEFORE_FREE)
@@ -129,6 +164,10 @@ TEST(ordered_uses_do_not_race) {
     expect(OPPORTUNISTIC_REUSE, NULL, NULL); /* reuse is ordered after the free it follows */
 }
 
+TEST(a_kernel_accesses_the_piece_live_in_stream_order) {
+    expect(REUSED_EXTENT, NULL, NULL);
+}
+
 int main(int argc, char **argv) {
     if (argc > 2 && strcmp(argv[1], "race-child") == 0)
         return race_child((enum scenario)atoi(argv[2]));
@@ -138,5 +177,6 @@ int main(int argc, char **argv) {
     RUN(use_before_the_allocation_races);
     RUN(use_unordered_with_the_free_races);
     RUN(ordered_uses_do_not_race);
+    RUN(a_kernel_accesses_the_piece_live_in_stream_order);
     return check_summary();
 }

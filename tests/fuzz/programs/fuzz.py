@@ -494,6 +494,37 @@ launch 0 0 0 3 2 64 0 0 524288 7 # init
 launch 0 0 0 4 2 64 0 0 524288 9
 """
 
+# Stream-ordered allocation: the allocation and the free are accesses of the whole buffer
+# on their streams. Each program breaks one rule the checker enforces: the init on another
+# stream before the allocation is ordered before it (a race the simulator sees too), the
+# free on another stream before the last use is ordered before it, a use after the free.
+SELFTEST_POOL_HEAD = """fuzzprog 1 seed=0
+stream 3 0 0
+stream 4 1 0
+allocasync 0 2097152 3 0
+"""
+SELFTEST_POOL_BAD = {
+    'init unordered with the allocation': SELFTEST_POOL_HEAD + "launch 0 0 0 4 2 64 0 0 524288 7 # init\n",
+    'free unordered with a use': SELFTEST_POOL_HEAD + """launch 0 0 0 3 2 64 0 0 524288 7 # init
+freeasync 0 4
+""",
+    'use after the free': SELFTEST_POOL_HEAD + """launch 0 0 0 3 2 64 0 0 524288 7 # init
+freeasync 0 3
+launch 0 0 0 3 2 64 0 0 524288 9
+""",
+}
+SELFTEST_POOL_GOOD = SELFTEST_POOL_HEAD + """record 0 3
+wait 4 0
+launch 0 0 0 4 2 64 0 0 524288 7 # init
+record 1 4
+wait 3 1
+freeasync 0 3
+ssync 3
+unstream 3
+ssync 4
+unstream 4
+"""
+
 
 # Lines 4 and 9 run inside a capture (9: a par block one of whose threads captures), 6 and
 # 15 do not.
@@ -528,6 +559,16 @@ def selftest():
         errors.append('the checker accepted a race')
     except gen.RaceError:
         pass
+    for what, prog in SELFTEST_POOL_BAD.items():
+        try:
+            gen.check_program(prog)
+            errors.append(f'the checker accepted a stream-ordered program with the {what}')
+        except (gen.RaceError, ValueError):
+            pass
+    try:
+        gen.check_program(SELFTEST_POOL_GOOD)
+    except (gen.RaceError, ValueError) as e:
+        errors.append(f'the checker refused a race-free stream-ordered program: {e}')
     inside = [n for n in (4, 6, 9, 15) if capture_open_at(SELFTEST_CAPTURE, n)]
     if inside != [4, 9]:
         errors.append(f'capture_open_at: lines {inside} inside a capture, not [4, 9]')
@@ -538,12 +579,24 @@ def selftest():
         _, detail, _ = run_program(prog, {}, tmp)
         if not RACE_LINE.search(detail):
             errors.append(f'the simulator\'s race detector did not see the race: {detail.strip()[-300:]}')
+        with open(prog, 'w') as f:
+            f.write(SELFTEST_POOL_BAD['init unordered with the allocation'])
+        out, detail, _ = run_program(prog, {}, tmp)
+        # a race line, or the kernel ran before the allocation and faulted (timing decides)
+        if not RACE_LINE.search(detail) and out[-1:] != ('CUDA_ERROR_ILLEGAL_ADDRESS',):
+            errors.append(f'the simulator did not see an init unordered with its allocation: {detail.strip()[-300:]}')
+        with open(prog, 'w') as f:
+            f.write(SELFTEST_POOL_GOOD)
+        out, detail, _ = run_program(prog, {}, tmp)
+        if out[0] != 'hash' or RACE_LINE.search(detail):
+            errors.append(f'the race-free stream-ordered program failed: {out} {detail.strip()[-300:]}')
     gen.check_program(SELFTEST_PROG)
     for e in errors:
         print(f'FAIL selftest: {e}')
     if not errors:
         print('ok   selftest: a wrong readonly loses a write and is caught; a race is refused by the checker, '
-              'seen by the simulator; captures are found open where they are')
+              'seen by the simulator; so are stream-ordered allocations and frees out of order; captures are '
+              'found open where they are')
     return not errors
 
 

@@ -44,12 +44,18 @@ DEFAULT_WEIGHTS = {
     # loading, what the CUDA runtime uses for the kernels it registers), cast to
     # CUfunction, in every launch style. Percent of launches.
     'cukernel': 25,
-    # Hook for what the simulator cannot do yet: stream-ordered pools (cuMemAllocAsync).
-    # Keep it 0 until tests/sim has it; the generator refuses a non-zero weight it has no
-    # operation for (see generate()).
-    'pool': 0,
+    # Stream-ordered allocation: percent of buffers allocated with cuMemAllocAsync (the
+    # default pool) or cuMemAllocFromPoolAsync (the default pool by handle, or a pool the
+    # program made) and freed with cuMemFreeAsync; and the weight of pool operations
+    # (temporary buffers, frees reused by the next allocation, trims, attributes) among
+    # the others, at half of it. 0: no pool calls and no extra draws (the programs of a
+    # seed are those of before).
+    'pool': 15,
 }
-UNSUPPORTED_YET = ('pool',)
+MAX_POOLS = 16  # interp.c: pool 0 is cuMemAllocAsync's, 1 the default pool by handle
+MAX_BUFS = 256  # interp.c
+# CUmemPool_attribute values (cuda.h)
+ATTR_FOLLOW_EVENTS, ATTR_OPPORTUNISTIC, ATTR_INTERNAL_DEPS, ATTR_RELEASE_THRESHOLD = 1, 2, 3, 4
 
 
 def parse_weights(spec):
@@ -89,6 +95,10 @@ def effects(thread, words):
     if op == 'batch':
         n = a[1]
         return a[0], [('d', a[4 + 5 * i]) for i in range(n)], [('d', a[2 + 5 * i]) for i in range(n)], False
+    if op == 'allocasync':  # the allocation writes the whole piece in stream order
+        return a[2], [], [d(0)], False
+    if op == 'freeasync':  # ... and so does the free
+        return a[1], [], [d(0)], False
     if op == 'launch':
         k, s = a[2], a[3]
         if k == 0:
@@ -163,9 +173,10 @@ class Program:
             pend = self.model.unordered(self.thread, key, reads, writes)
             self.order_on_stream(key, sid, pend)
         self.raw(*words, *(['#', tag] if tag else []))
-        self.model.enqueue(self.thread, key, reads, writes)
+        done = self.model.enqueue(self.thread, key, reads, writes)
         if complete:
             self.model.host_sync_stream(self.thread, key)
+        return done
 
 
 def check_program(text):
@@ -175,6 +186,8 @@ def check_program(text):
     par_threads = []
     owner = {}
     initialised = set()
+    alive = set()  # device buffers allocated and not freed
+    pools = set()  # pools created and not destroyed (1: the default pool)
     for n, line in enumerate(text.splitlines(), 1):
         words, _, tag = line.partition('#')
         words, tag = words.split(), tag.split()
@@ -183,12 +196,41 @@ def check_program(text):
         op = words[0]
         a = [int(x, 0) for x in words[1:]]
         eff = effects(thread, words)
+        if op in ('allocasync', 'freeasync'):
+            # The simulator does not capture stream-ordered allocation (pool.c refuses it on
+            # a capturing stream); nothing else may run while a capture is open either.
+            if m.capturing:
+                raise ValueError(f'line {n}: {op} while a capture is open')
+            buf = ('d', a[0])
+            key = m.key(thread, eff[0])
+            if op == 'allocasync':
+                if buf in alive:
+                    raise ValueError(f'line {n}: {buf} allocated twice')
+                if a[3] >= 2 and a[3] not in pools:
+                    raise ValueError(f'line {n}: pool {a[3]} not created')
+                m.forget(buf)
+                initialised.discard(buf)
+                alive.add(buf)
+            else:
+                if buf not in alive:
+                    raise ValueError(f'line {n}: {buf} freed but not allocated')
+                # The free ends the buffer in stream order: every access must come before it.
+                if m.unordered(thread, key, [], [buf]):
+                    raise RaceError(f'line {n}: {line!r} races with {m.unordered(thread, key, [], [buf])}')
+            m.enqueue(thread, key, [], [buf])
+            if op == 'freeasync':
+                m.forget(buf)
+                alive.discard(buf)
+                initialised.discard(buf)
+            continue
         if eff:
             sid, reads, writes, complete = eff
             key = m.key(thread, sid)
             # Nothing reads bytes never written: a fresh allocation reads zeros bare and
             # poison under liboffload. Its first access must be the whole-buffer init.
             for buf in set(reads) | set(writes):
+                if buf[0] == 'd' and buf not in alive:
+                    raise ValueError(f'line {n}: {buf} used but not allocated (or freed)')
                 if buf[0] == 'd' and buf not in initialised:
                     if tag != ['init'] or buf not in writes:
                         raise ValueError(f'line {n}: {buf} used before its init')
@@ -216,12 +258,26 @@ def check_program(text):
             owner[a[0]] = thread
         elif op in ('free', 'unhost'):
             buf = ('d' if op == 'free' else 'h', a[0])
+            if op == 'free' and buf not in alive:
+                raise ValueError(f'line {n}: {buf} freed but not allocated')
             if m.uncovered_by_host(thread, [buf]):
                 raise RaceError(f'line {n}: {op} of {buf} before its accesses completed')
             m.forget(buf)
+            alive.discard(buf)
+            initialised.discard(buf)
         elif op in ('alloc', 'allocinfo'):
+            if ('d', a[0]) in alive:
+                raise ValueError(f'line {n}: d{a[0]} allocated twice')
             m.forget(('d', a[0]))
             initialised.discard(('d', a[0]))
+            alive.add(('d', a[0]))
+        elif op == 'mempool':
+            pools.add(a[0])
+        elif op in ('unpool', 'poolset', 'pooltrim', 'setpool'):
+            if a[0] != 1 and a[0] not in pools:
+                raise ValueError(f'line {n}: pool {a[0]} not created')
+            if op == 'unpool':
+                pools.discard(a[0])
         elif op == 'unstream':
             if m.stream_uncovered(thread, ('S', a[0])):
                 raise RaceError(f'line {n}: stream {a[0]} destroyed before the host saw it finish')
@@ -232,6 +288,8 @@ def check_program(text):
         elif op == 'glaunch':
             key = m.key(thread, a[1])
             reads, writes = m.graphs.get(a[0], (set(), set()))
+            if any(b[0] == 'd' and b not in alive for b in reads | writes):
+                raise ValueError(f'line {n}: a graph launched after a buffer of it was freed')
             if m.unordered(thread, key, reads, writes):
                 raise RaceError(f'line {n}: graph launch races with {m.unordered(thread, key, reads, writes)}')
             m.enqueue(thread, key, reads, writes)
@@ -263,13 +321,12 @@ class Buffer:
         self.bound = size  # what the driver may really allocate (allocinfo: up to 4x)
         self.writes = 0  # writes after the first
         self.in_graph = set()
+        self.pool = None  # stream-ordered: the pool id (0 cuMemAllocAsync), else None
+        self.alloc_stream = None
 
 
 def generate(seed, weights=None, min_size=256 * KiB):
     w = dict(weights or DEFAULT_WEIGHTS)
-    for k in UNSUPPORTED_YET:
-        if w.get(k):
-            raise SystemExit(f'weight {k!r}: the simulator has no such operation yet (hook only)')
     r = random.Random(seed)
     g = Generator(r, w, min_size)
     g.build()
@@ -278,7 +335,8 @@ def generate(seed, weights=None, min_size=256 * KiB):
 
 class Generator:
     def __init__(self, r, w, min_size):
-        self.r, self.w, self.min_size = r, w, min_size
+        self.r, self.w, self.min_size = r, dict(w), min_size
+        self.w['poolop'] = self.w.get('pool', 0) // 2
         self.ptds = self.chance('ptds')
         self.proc = not self.ptds and self.chance('proc')
         self.p = Program(r, self.ptds)
@@ -297,6 +355,15 @@ class Generator:
         self.next_graph = 0
         self.ops_budget = r.randint(20, 90)
         self.untracked = 0  # bytes of every untracked allocation made: they count in the budget
+        self.pools = {}  # created pool id -> {'plain': bool, 'alive': bool}
+        self.current_pool = None  # the device's current pool (cuDeviceSetMemPool), None: default
+        self.next_pool = 2
+        # What the driver's pools may hold that liboffload cannot trim (see driver_pool_alloc)
+        self.chunk_bound = {}  # pool (0 and 1 are both the default one) -> largest chunk
+        self.chunks_ever = {}  # pool -> bytes of every chunk it may have grown
+        self.driver_live = {}  # buffer id -> its pool, live in a driver's pool
+        self.driver_freed = []  # (pool, (stream key, count) of its free) the host may not have seen
+        self.driver_peak = 0
 
     # --- helpers -------------------------------------------------------------------------
     def chance(self, name, scale=100.0):
@@ -347,20 +414,37 @@ class Generator:
         self.p.raw('host', hid, size, self.r.randint(0, 1 << 30), self.r.randint(0, 3))
         self.hosts[hid] = size
 
-    def alloc(self, group=None):
+    def alloc(self, group=None, pool=None, stream=None, size=None):
+        """A new buffer, initialised; stream-ordered from POOL on STREAM when given (or drawn
+        with weight `pool`)."""
         bid = self.next_buf
         self.next_buf += 1
-        size = self.buf_size()
-        info = size >= self.min_size and self.chance('allocinfo', 100 / 3.0)
-        self.p.raw('allocinfo' if info else 'alloc', bid, size)
+        assert bid < MAX_BUFS, 'interp.c has MAX_BUFS 256'
+        size = size or self.buf_size()
+        info = pool is None and size >= self.min_size and self.chance('allocinfo', 100 / 3.0)
+        if pool is None and not info and self.w.get('pool') and self.chance('pool'):
+            pool = self.pick_pool()
         self.p.model.forget(('d', bid))
+        if pool is None:
+            self.p.raw('allocinfo' if info else 'alloc', bid, size)
+        else:
+            stream = self.stream() if stream is None else stream
+            # the allocation is a write of the whole buffer on its stream (model.py): the
+            # init on another stream waits for it
+            self.p.emit('allocasync', bid, size, stream, pool)
         ordinal = None
-        if size < self.min_size:
-            self.untracked += size
-        if size >= self.min_size:
+        if size >= self.min_size and (pool is None or self.pool_plain(pool)):
+            # liboffload serves it from its own memory, numbered with cuMemAlloc's
+            # (runtime/stream_alloc.c; a reused freed one is numbered anew)
+            assert not self.in_par, 'a tracked allocation in a par block: its ordinal would depend on timing'
             ordinal = self.next_ordinal
             self.next_ordinal += 1
+        elif pool is None:
+            self.untracked += size
+        else:
+            self.driver_pool_alloc(bid, size, pool)
         b = Buffer(bid, size, ordinal, self.group if group is None else group)
+        b.pool, b.alloc_stream = pool, stream
         if info:
             b.bound = 4 * size
         self.bufs[bid] = b
@@ -368,6 +452,131 @@ class Generator:
         if ordinal is not None:
             self.all_tracked.append(b)
         return b
+
+    # --- stream-ordered allocation ---------------------------------------------------------
+    def pool_drawn(self, pool):
+        """The pool an allocation from POOL draws from: 0 is the device's current pool, 1
+        the default one."""
+        return (self.current_pool or 1) if pool == 0 else pool
+
+    def pool_plain(self, pool):
+        """Whether liboffload may serve POOL's allocations (runtime/stream_alloc.c): the
+        default pool, or one made for plain device memory (no maxSize)."""
+        pool = self.pool_drawn(pool)
+        return pool < 2 or self.pools[pool]['plain']
+
+    def driver_pool_alloc(self, bid, size, pool):
+        """An allocation liboffload leaves to the driver's pool, whose reserve counts in the
+        budget as untracked bytes (memory/pools.h). The pool grows by a chunk (the request
+        rounded up to 2 MiB) when no free piece fits; before liboffload evicts live data it
+        trims what the pool does not use. What it cannot trim: the chunks of live pieces and
+        of pieces whose free has not run, each at most the largest chunk of the pool so far,
+        and all of them at most every chunk the pool may have grown. meta['untracked']
+        counts the peak of that."""
+        key = self.pool_drawn(pool)
+        self.chunk_bound[key] = max(self.chunk_bound.get(key, 0), resident_size(size))
+        self.chunks_ever[key] = self.chunks_ever.get(key, 0) + resident_size(size)
+        self.driver_live[bid] = key
+        host = self.p.model.host[0]
+        if not self.in_par:
+            # in a par block every thread's pieces count until its end: the threads run at
+            # once, whatever the order of the text
+            self.driver_freed = [(p, (k, c)) for p, (k, c) in self.driver_freed if host.get(k, 0) < c]
+        pieces = list(self.driver_live.values()) + [p for p, _ in self.driver_freed]
+        now = sum(min(pieces.count(p) * self.chunk_bound[p], self.chunks_ever[p]) for p in set(pieces))
+        self.driver_peak = max(self.driver_peak, now)
+
+    def pick_pool(self, create=True):
+        """0: cuMemAllocAsync (the device's current pool, the default one); 1: the default
+        pool by handle (cuMemAllocFromPoolAsync); 2 and up: a pool the program made, now or
+        before."""
+        alive = [p for p, info in self.pools.items() if info['alive']]
+        x = self.r.random()
+        if x < 0.12 and create and self.next_pool < MAX_POOLS:
+            return self.new_pool()
+        if x < 0.6 and alive:
+            return self.r.choice(alive)
+        return 0 if x < 0.85 else 1
+
+    def new_pool(self):
+        """cuMemPoolCreate; a quarter with a maxSize (never reached), which liboffload
+        leaves to the driver; the release threshold set on some, reuse policies turned off
+        on a few."""
+        pid = self.next_pool
+        self.next_pool += 1
+        limited = self.r.random() < 0.25
+        self.p.raw('mempool', pid, int(limited))
+        self.pools[pid] = {'plain': not limited, 'alive': True}
+        if self.r.random() < 0.5:
+            self.set_threshold(pid)
+        for attr in (ATTR_FOLLOW_EVENTS, ATTR_OPPORTUNISTIC, ATTR_INTERNAL_DEPS):
+            if self.r.random() < 0.15:
+                self.p.raw('poolset', pid, attr, 0)
+        return pid
+
+    def set_threshold(self, pid):
+        self.p.raw('poolset', pid, ATTR_RELEASE_THRESHOLD, self.r.choice([0, 2 * MiB, 64 * MiB, (1 << 64) - 1]))
+
+    def free_stream(self, b):
+        """Where a stream-ordered buffer is freed: where it was allocated, or elsewhere."""
+        return b.alloc_stream if self.r.random() < 0.5 else self.stream()
+
+    def op_pool(self, in_par=False):
+        """A temporary buffer (allocated, used, freed in stream order), a free whose memory
+        the next allocation may reuse, a trim, a release threshold, a pool destroyed. In a
+        par block only a temporary buffer liboffload leaves to the driver's pool (below
+        min_size, or from a pool with maxSize): it has no ordinal, whose order would depend
+        on timing."""
+        if not self.w.get('pool'):
+            return
+        x = self.r.random()
+        if x < 0.55 or in_par:
+            if self.next_buf >= MAX_BUFS - 16:
+                return
+            pool, size = self.pick_pool(create=not in_par), None
+            if in_par and self.pool_plain(pool):
+                size = min(self.min_size - 1, self.r.randint(1, 200) * 1024 + self.r.choice([0, 0, 4, 12, 100]))
+            tmp = self.alloc(pool=pool, size=size)
+            for _ in range(self.r.randint(1, 3)):
+                y = self.r.random()
+                other = [o for o in self.some_bufs(1) if o.size >= 4]
+                if y < 0.6 and other and tmp.size >= 4:
+                    # through a kernel, one way or the other
+                    self.kernel('mix', [other[0], tmp] if self.r.random() < 0.5 else [tmp, other[0]], self.stream())
+                else:
+                    self.op_d2h(whole=tmp if self.r.random() < 0.3 else None, only=tmp)
+            self.free(tmp, async_only=in_par)
+        elif x < 0.75:
+            olds = [b for b in self.bufs.values() if b.pool is not None and not b.in_graph and b.id in self.usable]
+            if not olds or self.next_buf >= MAX_BUFS - 16:
+                return
+            b = self.r.choice(olds)
+            s = self.free(b)
+            pool = b.pool if b.pool < 2 or self.pools[b.pool]['alive'] else self.pick_pool()
+            # on the freeing stream, of the same size or not: what pools reuse
+            n = self.alloc(pool=pool, stream=s if self.r.random() < 0.7 else None,
+                           size=b.size if self.r.random() < 0.5 else None)
+            self.usable.add(n.id)
+        elif x < 0.83:
+            pid = self.r.choice([1] + [p for p, i in self.pools.items() if i['alive']])
+            self.p.raw('pooltrim', pid, self.r.choice([0, 0, 2 * MiB, 1 << 40]))
+        elif x < 0.91:
+            self.set_threshold(self.r.choice([1] + [p for p, i in self.pools.items() if i['alive']]))
+        elif x < 0.96:
+            # cuMemAllocAsync draws from the device's current pool from now on
+            pid = self.r.choice([1] + [p for p, i in self.pools.items() if i['alive']])
+            self.p.raw('setpool', pid)
+            self.current_pool = None if pid == 1 else pid
+        else:
+            alive = [p for p, i in self.pools.items() if i['alive']]
+            if alive:
+                # its allocations still live stay valid, and are freed later; the default
+                # pool is current again if it was
+                pid = self.r.choice(alive)
+                self.p.raw('unpool', pid)
+                self.pools[pid]['alive'] = False
+                if self.current_pool == pid:
+                    self.current_pool = None
 
     def init_buffer(self, b):
         """The first write covers the whole buffer: nothing ever reads uninitialised bytes
@@ -507,8 +716,8 @@ class Generator:
         dst.writes += 1
         self.footprint(bufs)
 
-    def op_d2h(self, whole=None):
-        b = whole or (self.some_bufs(1) or [None])[0]
+    def op_d2h(self, whole=None, only=None):
+        b = whole or only or (self.some_bufs(1) or [None])[0]
         if not b:
             return
         if whole:
@@ -601,11 +810,25 @@ class Generator:
         self.free(b)
         self.alloc()
 
-    def free(self, b):
-        self.p.host_cover([('d', b.id)])
-        self.p.raw('free', b.id)
+    def free(self, b, async_only=False):
+        """Frees B; returns the stream of a stream-ordered free, else None. ASYNC_ONLY: a
+        stream-ordered buffer in a par block, never with cuMemFree (which waits for the whole
+        device, other threads' work too)."""
+        s = None
+        in_driver_pool = self.driver_live.pop(b.id, None)
+        if b.pool is not None and (async_only or self.r.random() < 0.85):
+            # ordered after every access of the buffer, on any stream (model.py), as the
+            # simulator's free writes the whole piece in stream order
+            s = self.free_stream(b)
+            done = self.p.emit('freeasync', b.id, s)
+            if in_driver_pool is not None:
+                self.driver_freed.append((in_driver_pool, done))
+        else:  # cuMemFree: stream-ordered memory too, once the host saw its work done
+            self.p.host_cover([('d', b.id)])
+            self.p.raw('free', b.id)
         self.p.model.forget(('d', b.id))
         del self.bufs[b.id]
+        return s
 
     def op_graph(self):
         """Capture 1-3 asynchronous operations on a created stream into a graph, replay it,
@@ -732,9 +955,11 @@ class Generator:
             self.streams.pop(t, None)
 
     OPS = ('kernel', 'memset', 'memset2d', 'h2d', 'd2d', 'd2h', 'copy2d', 'copy3d', 'batch', 'realloc',
-           'sync', 'query', 'graph', 'threads', 'stream')
+           'sync', 'query', 'graph', 'threads', 'stream', 'poolop')
 
     def one_op(self, in_par=False):
+        # Tracked allocations and frees stay out of par blocks: the ordinals liboffload gives
+        # them would depend on timing, and configs claim allocations by ordinal.
         names = [n for n in self.OPS if not (in_par and n in ('realloc', 'threads', 'stream'))]
         if any(g in self.graphs for g in ()):
             pass
@@ -766,6 +991,8 @@ class Generator:
         elif name == 'stream':
             if self.next_stream < 240:
                 self.new_stream()
+        elif name == 'poolop':
+            self.op_pool(in_par)
 
     def build(self):
         self.in_par = False
@@ -800,6 +1027,9 @@ class Generator:
             self.op_d2h(whole=b)
         for b in list(self.bufs.values()):
             self.free(b)
+        for pid, info in self.pools.items():
+            if info['alive'] and self.r.random() < 0.8:
+                self.p.raw('unpool', pid)  # its frees may not have run yet: legal
         for hid in list(self.hosts):
             self.p.host_cover([('h', hid)])
             self.p.raw('unhost', hid)
@@ -819,7 +1049,7 @@ class Generator:
                         for b in self.all_tracked],
             'group_order': self.group_order or [0],
             'max_footprint': self.max_footprint,
-            'untracked': self.untracked,
+            'untracked': self.untracked + self.driver_peak,
         }
 
 

@@ -25,6 +25,7 @@
 #define MAX_STREAMS 256
 #define MAX_EVENTS 512
 #define MAX_GRAPHS 32
+#define MAX_POOLS 16
 #define MAX_THREADS 4
 #define MAX_ARGS 48
 #define GROUPS 4
@@ -66,14 +67,22 @@ enum op_kind {
     OP_PAR,
     OP_THREAD,
     OP_ENDPAR,
+    OP_ALLOCASYNC,
+    OP_FREEASYNC,
+    OP_MEMPOOL,
+    OP_UNPOOL,
+    OP_POOLSET,
+    OP_POOLTRIM,
+    OP_SETPOOL,
     OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
-    "stream",   "unstream", "alloc",  "allocinfo", "free",     "host",  "unhost", "memset",
-    "memset2d", "h2d",      "d2d",    "d2h",       "copy2d",   "h2d2d", "d2h2d",  "copy3d",
-    "batch",    "launch",   "record", "wait",      "ssync",    "esync", "csync",  "query",
-    "getinfo",  "capbegin", "capend", "glaunch",   "gdestroy", "par",   "thread", "endpar"};
+    "stream",     "unstream",  "alloc",   "allocinfo", "free",     "host",     "unhost", "memset",
+    "memset2d",   "h2d",       "d2d",     "d2h",       "copy2d",   "h2d2d",    "d2h2d",  "copy3d",
+    "batch",      "launch",    "record",  "wait",      "ssync",    "esync",    "csync",  "query",
+    "getinfo",    "capbegin",  "capend",  "glaunch",   "gdestroy", "par",      "thread", "endpar",
+    "allocasync", "freeasync", "mempool", "unpool",    "poolset",  "pooltrim", "setpool"};
 
 struct op {
     enum op_kind kind;
@@ -107,6 +116,9 @@ static struct host_buf hosts[MAX_HOST];
 static CUstream streams[MAX_STREAMS];
 static CUevent events[MAX_EVENTS];
 static CUgraphExec graphs[MAX_GRAPHS];
+/* Pools the program made, from 2 up: pool 0 means cuMemAllocAsync (the device's current
+ * pool), 1 the device's default pool by handle. */
+static CUmemoryPool pools[MAX_POOLS];
 static CUfunction kernels[GROUPS][KINDS];   /* from cuModuleLoad */
 static CUkernel lib_kernels[GROUPS][KINDS]; /* the same code from cuLibraryLoadFromFile */
 static const char *const kernel_names[KINDS] = {"fill", "mix", "mix3", "smix"};
@@ -161,7 +173,10 @@ static void check(CUresult r, int line, const char *call) {
     X(cuEventRecord) \
     X(cuGraphLaunch) \
     X(cuMemcpy2DAsync) \
-    X(cuMemcpyBatchAsync)
+    X(cuMemcpyBatchAsync) \
+    X(cuMemAllocAsync) \
+    X(cuMemAllocFromPoolAsync) \
+    X(cuMemFreeAsync)
 /* clang-format on */
 #define PROC_POINTER(name) static __typeof__(&name) p_##name;
 PROC_LIST(PROC_POINTER)
@@ -197,6 +212,9 @@ static void resolve_entry_points(void) {
 #undef cuMemcpyAsync
 #undef cuMemcpy
 #undef cuGraphLaunch
+#undef cuMemAllocAsync
+#undef cuMemAllocFromPoolAsync
+#undef cuMemFreeAsync
 #define cuLaunchKernel (*p_cuLaunchKernel)
 #define cuLaunchKernelEx (*p_cuLaunchKernelEx)
 #define cuMemcpyHtoD (*p_cuMemcpyHtoD)
@@ -216,6 +234,9 @@ static void resolve_entry_points(void) {
 #define cuGraphLaunch (*p_cuGraphLaunch)
 #define cuMemcpy2DAsync (*p_cuMemcpy2DAsync)
 #define cuMemcpyBatchAsync (*p_cuMemcpyBatchAsync)
+#define cuMemAllocAsync (*p_cuMemAllocAsync)
+#define cuMemAllocFromPoolAsync (*p_cuMemAllocFromPoolAsync)
+#define cuMemFreeAsync (*p_cuMemFreeAsync)
 #else
 static void resolve_entry_points(void) {}
 #endif
@@ -334,6 +355,64 @@ static void run_alloc(const struct op *op, int sized_by_info) {
             size = want;
     }
     CK(op, cuMemAlloc(&bufs[b], size));
+}
+
+/* mempool P LIMITED: a pool of the device's pinned memory; LIMITED gives it a maxSize it
+ * never reaches, which makes it a pool liboffload leaves to the driver. */
+static void run_mempool(const struct op *op) {
+    unsigned p = idx(op, 0, MAX_POOLS);
+    if (p < 2 || pools[p])
+        die_program(op->line, "bad pool id");
+    CUmemPoolProps props;
+    memset(&props, 0, sizeof props);
+    props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+    props.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    props.location.id = 0;
+    if (arg(op, 1))
+        props.maxSize = (size_t)2 << 30;
+    CK(op, cuMemPoolCreate(&pools[p], &props));
+}
+
+static CUmemoryPool pool_of(const struct op *op, int i) {
+    unsigned p = idx(op, i, MAX_POOLS);
+    if (p == 1) {
+        CUmemoryPool def;
+        CK(op, cuDeviceGetDefaultMemPool(&def, 0));
+        return def;
+    }
+    if (p < 2 || !pools[p])
+        die_program(op->line, "pool not created");
+    return pools[p];
+}
+
+/* allocasync B SIZE STREAM POOL */
+static void run_allocasync(const struct op *op) {
+    unsigned b = idx(op, 0, MAX_BUFS);
+    size_t size = arg(op, 1);
+    CUstream s = stream_of(op, 2);
+    if (bufs[b])
+        die_program(op->line, "buffer already allocated");
+    if (idx(op, 3, MAX_POOLS) == 0)
+        CK(op, cuMemAllocAsync(&bufs[b], size, s));
+    else
+        CK(op, cuMemAllocFromPoolAsync(&bufs[b], size, pool_of(op, 3), s));
+}
+
+/* poolset P ATTR VALUE: the reuse policies take an int, the release threshold 64 bits. */
+static void run_poolset(const struct op *op) {
+    CUmemoryPool pool = pool_of(op, 0);
+    CUmemPool_attribute attr = (CUmemPool_attribute)arg(op, 1);
+    if (attr == CU_MEMPOOL_ATTR_RELEASE_THRESHOLD) {
+        cuuint64_t v = arg(op, 2);
+        CK(op, cuMemPoolSetAttribute(pool, attr, &v));
+    } else if (attr == CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES ||
+               attr == CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC ||
+               attr == CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES) {
+        int v = arg(op, 2) != 0;
+        CK(op, cuMemPoolSetAttribute(pool, attr, &v));
+    } else {
+        die_program(op->line, "bad pool attribute");
+    }
 }
 
 static void run_host(const struct op *op) {
@@ -744,6 +823,35 @@ static void run_ops(struct thread_state *t, const struct op *list, size_t count)
             bufs[b] = 0;
             break;
         }
+        case OP_ALLOCASYNC:
+            run_allocasync(op);
+            break;
+        case OP_FREEASYNC: {
+            unsigned b = idx(op, 0, MAX_BUFS);
+            if (!bufs[b])
+                die_program(op->line, "buffer not allocated");
+            CK(op, cuMemFreeAsync(bufs[b], stream_of(op, 1)));
+            bufs[b] = 0;
+            break;
+        }
+        case OP_MEMPOOL:
+            run_mempool(op);
+            break;
+        case OP_UNPOOL: {
+            CUmemoryPool pool = pool_of(op, 0);
+            CK(op, cuMemPoolDestroy(pool));
+            pools[op->a[0]] = NULL;
+            break;
+        }
+        case OP_POOLSET:
+            run_poolset(op);
+            break;
+        case OP_POOLTRIM:
+            CK(op, cuMemPoolTrimTo(pool_of(op, 0), (size_t)arg(op, 1)));
+            break;
+        case OP_SETPOOL:
+            CK(op, cuDeviceSetMemPool(0, pool_of(op, 0)));
+            break;
         case OP_HOST:
             run_host(op);
             break;

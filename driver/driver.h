@@ -47,6 +47,7 @@ CUresult driver_abi_cuMemcpy3DBatchAsync_v1(size_t numOps, CUDA_MEMCPY3D_BATCH_O
     X(cuInit, cuInit)                                                                              \
     X(cuGetErrorName, cuGetErrorName)                                                              \
     X(cuDeviceGetAttribute, cuDeviceGetAttribute)                                                  \
+    X(cuDeviceGetCount, cuDeviceGetCount)                                                          \
     X(cuDeviceTotalMem_v2, cuDeviceTotalMem_v2)                                                    \
     X(cuCtxGetCurrent, cuCtxGetCurrent)                                                            \
     X(cuCtxSetCurrent, cuCtxSetCurrent)                                                            \

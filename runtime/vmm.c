@@ -371,11 +371,29 @@ CUresult runtime_vmm_get_access(unsigned long long *flags, const CUmemLocation *
         runtime_unlock();
         return driver()->cuMemGetAccess(flags, location, ptr);
     }
-    /* evicted: what the driver answers for it mapped (read-write on liboffload's device) */
+    /* evicted: what the driver answers for it mapped (read-write on liboffload's device,
+     * nothing for the host or another device), and its errors for what names no place */
+    CUresult r = CUDA_SUCCESS;
+    int devices = 0;
+    switch (location->type) {
+    case CU_MEM_LOCATION_TYPE_DEVICE:
+        r = driver()->cuDeviceGetCount(&devices);
+        if (r == CUDA_SUCCESS && (location->id < 0 || location->id >= devices))
+            r = CUDA_ERROR_INVALID_DEVICE;
+        break;
+    case CU_MEM_LOCATION_TYPE_HOST:
+    case CU_MEM_LOCATION_TYPE_HOST_NUMA:
+    case CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT:
+        break;
+    default:
+        r = CUDA_ERROR_INVALID_VALUE;
+        break;
+    }
     bool ours = location->type == CU_MEM_LOCATION_TYPE_DEVICE && location->id == rt->device;
-    *flags = ours ? CU_MEM_ACCESS_FLAGS_PROT_READWRITE : CU_MEM_ACCESS_FLAGS_PROT_NONE;
+    if (r == CUDA_SUCCESS)
+        *flags = ours ? CU_MEM_ACCESS_FLAGS_PROT_READWRITE : CU_MEM_ACCESS_FLAGS_PROT_NONE;
     runtime_unlock();
-    return CUDA_SUCCESS;
+    return r;
 }
 
 CUresult runtime_vmm_retain(CUmemGenericAllocationHandle *handle, void *addr) {

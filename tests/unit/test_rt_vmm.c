@@ -85,6 +85,14 @@ TEST(a_mapped_range_is_evicted_and_restored_at_its_address) {
     CUmemLocation here = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = 0};
     CHECK_CU(runtime_vmm_get_access(&flags, &here, va));
     CHECK_EQ_U64(flags, CU_MEM_ACCESS_FLAGS_PROT_READWRITE);
+    /* other places answer as the driver does for the mapping (tests/sim/vmm.c) */
+    CUmemLocation host = {.type = CU_MEM_LOCATION_TYPE_HOST, .id = 0};
+    CHECK_CU(runtime_vmm_get_access(&flags, &host, va));
+    CHECK_EQ_U64(flags, CU_MEM_ACCESS_FLAGS_PROT_NONE);
+    CUmemLocation nowhere = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = 7};
+    CHECK_EQ_U64(runtime_vmm_get_access(&flags, &nowhere, va), CUDA_ERROR_INVALID_DEVICE);
+    nowhere = (CUmemLocation){.type = CU_MEM_LOCATION_TYPE_INVALID, .id = 0};
+    CHECK_EQ_U64(runtime_vmm_get_access(&flags, &nowhere, va), CUDA_ERROR_INVALID_VALUE);
     CUmemAllocationProp prop = device_prop(), got;
     CUmemGenericAllocationHandle other, retained = 0;
     CHECK_CU(cuMemCreate(&other, SIZE, &prop, 0)); /* a driver handle */

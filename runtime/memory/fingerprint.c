@@ -80,8 +80,14 @@ bool fingerprint_give_back_results(struct runtime *rt) {
     for (int w = 0; w < FINGERPRINT_SLOTS / 64; w++)
         if (fp->busy[w])
             return false;
-    if (driver()->cuMemFree_v2(fp->sums) != CUDA_SUCCESS)
+    CUresult r = driver()->cuMemFree_v2(fp->sums);
+    if (r != CUDA_SUCCESS) {
+        /* said: an out-of-memory this leads to must not come without its cause */
+        log_warn("cannot give the fingerprint results' device memory back (cuMemFree: %s): "
+                 "they keep their room in the budget",
+                 cuerr_name(r));
         return false;
+    }
     fp->sums = 0;
     budget_sub_untracked(&rt->budget, RESULT_BYTES);
     log_debug("the fingerprint results gave their device memory back to make room");

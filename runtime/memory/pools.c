@@ -181,8 +181,16 @@ static void trim_pools(struct runtime *rt, uint64_t shortfall) {
          * to: asked to keep all but a few KiB, it releases nothing */
         uint64_t release = (shortfall + rt->granularity - 1) / rt->granularity * rt->granularity;
         uint64_t keep = used + (unused > release ? unused - release : 0);
-        if (driver()->cuMemPoolTrimTo(pool, (size_t)keep) != CUDA_SUCCESS)
+        CUresult r = driver()->cuMemPoolTrimTo(pool, (size_t)keep);
+        if (r != CUDA_SUCCESS) {
+            static bool said; /* guarded by the runtime lock; once: the cause of an OOM */
+            if (!said)
+                log_warn("cannot trim a memory pool (cuMemPoolTrimTo: %s): its unused %.1f MiB "
+                         "stay reserved",
+                         cuerr_name(r), mib(unused));
+            said = true;
             continue;
+        }
         uint64_t after = reserved;
         pool_attribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &after);
         uint64_t released = reserved > after ? reserved - after : 0;

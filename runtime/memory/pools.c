@@ -195,6 +195,8 @@ static void trim_pools(struct runtime *rt, uint64_t shortfall) {
         pool_attribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &after);
         uint64_t released = reserved > after ? reserved - after : 0;
         shortfall = released > shortfall ? 0 : shortfall - released;
+        if (released == 0)
+            continue; /* nothing it could give back: not a trim worth counting or saying */
         rt->stats.pool_trims++;
         log_debug("trimmed a memory pool: %.1f MiB released", mib(released));
     }

@@ -9,9 +9,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 export BUILD=${BUILD:-build-coverage}
+# Exported, not passed: the tests' own make calls (tests/install.bats runs `make install`)
+# then build with the instrumentation too; without it, sources changed during the run
+# were rebuilt plain into $BUILD and every test after the install one failed to link.
+export COVERAGE=1
 seconds=${FUZZ_S:-600}
 mkdir -p "$BUILD"
-make -j2 COVERAGE=1 BUILD="$BUILD" all >"$BUILD/make.log" 2>&1 || {
+make -j2 BUILD="$BUILD" all >"$BUILD/make.log" 2>&1 || {
     tail -n 30 "$BUILD/make.log"
     exit 1
 }

@@ -76,6 +76,20 @@ static inline const char *sim_test_kernels_path(void) {
     return path;
 }
 
+/* The simulator reads its environment once, as it loads: a test that needs its own
+ * settings (SIMCUDA_FAIL, a device size) sets them and starts itself again. `env` is
+ * NAME, VALUE, ..., NULL; the first NAME, set, marks the second start. Returns true in
+ * that second start, false when the exec failed. */
+static inline bool sim_test_restart_with(char **argv, const char *const *env) {
+    if (getenv(env[0]))
+        return true;
+    for (size_t i = 0; env[i] && env[i + 1]; i += 2)
+        setenv(env[i], env[i + 1], 1);
+    execv("/proc/self/exe", argv);
+    perror("execv /proc/self/exe");
+    return false;
+}
+
 /* cuInit + the primary context made current; returns it. */
 static inline CUcontext sim_test_setup(void) {
     CUcontext ctx = NULL;

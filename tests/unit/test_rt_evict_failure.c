@@ -54,16 +54,16 @@ TEST(a_failed_eviction_leaves_nothing_reading_the_allocation) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    /* the simulator reads its environment as it loads: set it, then start again */
-    if (!getenv("SIMCUDA_FAIL")) {
-        setenv("SIMCUDA_MEMORY", "256MiB", 1);
-        setenv("OFFLOAD_BUDGET", "64MiB", 1);
-        setenv("SIMCUDA_PCIE_GBPS", "1", 1);
-        setenv("SIMCUDA_FAIL", "cuEventRecord:1", 1);
-        execv("/proc/self/exe", argv);
-        perror("execv /proc/self/exe");
+    /* clang-format off */
+    static const char *const env[] = {
+        "SIMCUDA_FAIL", "cuEventRecord:1",
+        "SIMCUDA_MEMORY", "256MiB",
+        "OFFLOAD_BUDGET", "64MiB",
+        "SIMCUDA_PCIE_GBPS", "1",
+        NULL};
+    /* clang-format on */
+    if (!sim_test_restart_with(argv, env))
         return 1;
-    }
     if (!sim_test_setup())
         return 1;
     runtime_early_init();

@@ -421,13 +421,10 @@ int main(int argc, char **argv) {
         return report_child();
     if (argc > 2 && strcmp(argv[1], "race-child") == 0)
         return race_child(atoi(argv[2]));
-    if (!getenv("SIMCUDA_PCIE_GBPS")) { /* read when the driver loads: run again */
-        /* the landing tests race on purpose: the detector would stop them */
-        setenv("SIMCUDA_PCIE_GBPS", "1", 1);
-        setenv("SIMCUDA_RACECHECK", "0", 1);
-        execv("/proc/self/exe", argv);
+    /* the landing tests race on purpose: the detector would stop them */
+    static const char *const env[] = {"SIMCUDA_PCIE_GBPS", "1", "SIMCUDA_RACECHECK", "0", NULL};
+    if (!sim_test_restart_with(argv, env))
         return 1;
-    }
     RUN(races_are_found_whichever_runs_first);
     RUN(ordered_work_is_no_race);
     RUN(unmap_under_queued_kernel_is_a_race);

@@ -288,11 +288,16 @@ CUresult runtime_begin_copy(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUst
 void runtime_graph_instantiated(CUgraphExec exec, CUgraph graph) {
     static bool opaque_logged; /* guarded by the runtime lock */
     runtime_lock();
-    if (rt->cuda_ready && graphs_remember(&rt->graphs, &rt->layouts, &rt->registry, exec, graph))
+    if (!rt->cuda_ready) {
+        runtime_unlock();
+        return;
+    }
+    const struct graph_record *g =
+        graphs_remember(&rt->graphs, &rt->layouts, &rt->registry, exec, graph);
+    if (!g)
         log_warn("out of memory remembering a graph: its launches make the active component "
                  "resident");
-    const struct graph_record *g = rt->cuda_ready ? graphs_find(&rt->graphs, exec) : NULL;
-    if (g && g->opaque && !opaque_logged) {
+    else if (g->opaque && !opaque_logged) {
         opaque_logged = true;
         log_warn("cannot see all the memory a graph uses (%s): before each launch of such a "
                  "graph, liboffload makes the active component resident (as much of it as "

@@ -158,13 +158,12 @@ static bool switch_to(struct runtime *rt, int x, struct switch_plan *plan) {
         order_end_turn(&cs->c[cs->active].order);
     cs->c[x].turns++;
     cs->active = x;
-    size_t was = cs->active_pos;
-    cs->active_pos =
-        policy_next_position(rt->cfg.sequence, rt->cfg.sequence_length, was, (size_t)x);
-    bool in_sequence =
-        policy_distance(rt->cfg.sequence, rt->cfg.sequence_length, was, (size_t)x) != POLICY_NEVER;
-    if (in_sequence && was != POLICY_NO_POSITION && cs->active_pos <= was)
+    /* the turn crosses the sequence's end as policy_on_switch's window would */
+    size_t L = rt->cfg.sequence_length, was = cs->active_pos;
+    size_t d = policy_distance(rt->cfg.sequence, L, was, (size_t)x);
+    if (d != POLICY_NEVER && was != POLICY_NO_POSITION && was % L + d >= L)
         cs->wrapped = true;
+    cs->active_pos = policy_next_position(rt->cfg.sequence, L, was, (size_t)x);
     struct policy_view v;
     build_view(rt, &v);
     struct policy_plan p = {cs->evict, 0, cs->prefetch, 0, cs->protect};

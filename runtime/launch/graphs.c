@@ -145,12 +145,12 @@ static void walk_node(struct walk *w, CUgraphNode node, int depth) {
     }
 }
 
-int graphs_remember(struct graph_table *t, struct launch_cache *layouts, struct registry *reg,
-                    CUgraphExec exec, CUgraph graph) {
+const struct graph_record *graphs_remember(struct graph_table *t, struct launch_cache *layouts,
+                                           struct registry *reg, CUgraphExec exec, CUgraph graph) {
     graphs_forget(t, exec); /* a handle may be reused after destroy */
     struct graph_record *rec = calloc(1, sizeof *rec);
     if (!rec)
-        return -1;
+        return NULL;
     rec->exec = exec;
     struct walk w = {rec, reg, layouts, false};
     walk_graph(&w, graph, 0);
@@ -160,9 +160,9 @@ int graphs_remember(struct graph_table *t, struct launch_cache *layouts, struct 
     if (hash_oom) {
         free(rec->bases);
         free(rec);
-        return -1;
+        return NULL;
     }
-    return 0;
+    return rec;
 }
 
 const struct graph_record *graphs_find(const struct graph_table *t, CUgraphExec exec) {

@@ -36,10 +36,11 @@ struct graph_table {
     struct graph_record *by_exec;
 };
 
-/* Walks graph and remembers, for exec, the tracked allocations it references. Returns 0 or
- * -1 when out of memory (the graph is then unknown and its launches are not prepared). */
-int graphs_remember(struct graph_table *t, struct launch_cache *layouts, struct registry *reg,
-                    CUgraphExec exec, CUgraph graph);
+/* Walks graph and remembers, for exec, the tracked allocations it references. Returns the
+ * record, or NULL when out of memory (the graph is then unknown: its launches prepare as an
+ * opaque graph's do). */
+const struct graph_record *graphs_remember(struct graph_table *t, struct launch_cache *layouts,
+                                           struct registry *reg, CUgraphExec exec, CUgraph graph);
 
 const struct graph_record *graphs_find(const struct graph_table *t, CUgraphExec exec);
 

@@ -82,10 +82,13 @@ bool fingerprint_give_back_results(struct runtime *rt) {
             return false;
     CUresult r = driver()->cuMemFree_v2(fp->sums);
     if (r != CUDA_SUCCESS) {
-        /* said: an out-of-memory this leads to must not come without its cause */
-        log_warn("cannot give the fingerprint results' device memory back (cuMemFree: %s): "
-                 "they keep their room in the budget",
-                 cuerr_name(r));
+        /* said once: an out-of-memory this leads to must not come without its cause */
+        static bool said; /* guarded by the runtime lock, as fp */
+        if (!said)
+            log_warn("cannot give the fingerprint results' device memory back (cuMemFree: "
+                     "%s): they keep their room in the budget",
+                     cuerr_name(r));
+        said = true;
         return false;
     }
     fp->sums = 0;

@@ -101,10 +101,10 @@ size_t policy_next_position(const size_t *sequence, size_t sequence_length, size
  * resident, until `prefetch` components are taken. Until view->wraps, the walk stops at
  * the sequence's end: a program that has not yet come back to the start may never do so
  * (one image, then exit), and restoring its first component then costs a component's
- * bytes for nothing, on the bus the last component's own restores need. Each taken component w, in
- * order, must fit, counting its full `bytes`: policy = sequence: base + bytes(w) <= budget, where
- * base = other_resident_bytes + bytes(active) + resident bytes of everything the plan cannot evict
- * (keep, in_use)
+ * bytes for nothing, on the bus the last component's own restores need.
+ * Each taken component w, in order, must fit, counting its full `bytes`:
+ *   policy = sequence: base + bytes(w) <= budget, where base = other_resident_bytes +
+ *     bytes(active) + resident bytes of everything the plan cannot evict (keep, in_use)
  *     + bytes of the window components accepted before w.
  *   policy = budget: the bytes w still needs (bytes - resident_bytes) must fit in what
  *     the budget has left after the active component is fully restored; if they do not,

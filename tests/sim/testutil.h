@@ -65,6 +65,30 @@ static inline const char *sim_test_race_child(const char *program, int scenario,
     return text;
 }
 
+/* Runs this test program again as `program ARG` in a fresh process with SIMCUDA_REPORT
+ * set (and SIMCUDA_FAIL, unless fail is NULL); its exit status goes to *status and its
+ * report is returned (sim_test_slurp's buffer). */
+static inline const char *sim_test_report_child(const char *program, const char *arg,
+                                                const char *fail, int *status) {
+    char path[] = "/tmp/simcuda-report-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0)
+        close(fd);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("SIMCUDA_REPORT", path, 1);
+        if (fail)
+            setenv("SIMCUDA_FAIL", fail, 1);
+        execl("/proc/self/exe", program, arg, (char *)NULL);
+        _exit(127);
+    }
+    waitpid(pid, status, 0);
+    const char *text = sim_test_slurp(path);
+    unlink(path);
+    return text;
+}
+
 static inline const char *sim_test_kernels_path(void) {
     static char path[PATH_MAX];
     char exe[PATH_MAX];

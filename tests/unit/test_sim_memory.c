@@ -606,27 +606,14 @@ static int pitch_child(void) {
 }
 
 TEST(alloc_pitch_is_its_own_call) {
-    char path[] = "/tmp/simcuda-report-XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    close(fd);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        setenv("SIMCUDA_REPORT", path, 1);
-        setenv("SIMCUDA_FAIL", "cuMemAlloc:1", 1);
-        execl("/proc/self/exe", "test_sim_memory", "pitch-child", (char *)NULL);
-        _exit(127);
-    }
     int status = 0;
-    waitpid(pid, &status, 0);
+    const char *r =
+        sim_test_report_child("test_sim_memory", "pitch-child", "cuMemAlloc:1", &status);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    const char *r = sim_test_slurp(path);
     CHECK(strstr(r, "\"cuMemAllocPitch_v2\": 1") != NULL);
     CHECK(strstr(r, "\"cuMemAlloc_v2\": 1") != NULL); /* the child's own call only */
     if (check_current_failed)
         fprintf(stderr, "status %d, report: %s\n", status, r);
-    unlink(path);
 }
 
 /* A pitch times a height past the address space is refused, not wrapped into a small

@@ -225,21 +225,9 @@ static int report_child(void) {
 }
 
 TEST(report_counts_calls_faults_uninit_reads) {
-    char path[] = "/tmp/simcuda-report-XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    close(fd);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        setenv("SIMCUDA_REPORT", path, 1);
-        execl("/proc/self/exe", "test_sim_strict", "report-child", (char *)NULL);
-        _exit(127);
-    }
     int status = 0;
-    waitpid(pid, &status, 0);
+    const char *r = sim_test_report_child("test_sim_strict", "report-child", NULL, &status);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    const char *r = sim_test_slurp(path);
     CHECK(strstr(r, "\"uninit_reads\": 4096,") != NULL);
     CHECK(strstr(r, "\"faults\": 1,") != NULL);
     CHECK(strstr(r, "\"cuMemAlloc_v2\": 1") != NULL);
@@ -247,7 +235,6 @@ TEST(report_counts_calls_faults_uninit_reads) {
     CHECK(strstr(r, "\"cuLaunchKernel\": 2") != NULL);
     if (check_current_failed)
         fprintf(stderr, "report: %s\n", r);
-    unlink(path);
 }
 
 /* ---- the race detector: scenarios run in a child with SIMCUDA_RACECHECK=1 -------- */

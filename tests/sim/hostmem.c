@@ -3,13 +3,25 @@
  * cuMemHostRegister, cuMemHostUnregister, cuMemHostGetDevicePointer, cuMemHostGetFlags,
  * and whether a host range is pinned (sim_is_pinned: copies and kernel launches ask).
  * Allocated pinned memory is anonymous memory of its own, outside the arena; it does not
- * count against SIMCUDA_MEMORY.
+ * count against SIMCUDA_MEMORY. Pinning faults every page in when the memory is allocated
+ * or registered, as the real driver's does: the cost lands on the call that pins, not on
+ * the first copy that touches a page (which would run slower than the bandwidth model),
+ * and a range that cannot be pinned (not mapped, or read-only without
+ * CU_MEMHOSTREGISTER_READ_ONLY) is refused at registration.
  */
 #include "tests/sim/memory_internal.h"
 #include "tests/sim/rangevec.h"
 #include "tests/sim/sim.h"
 
+#include <errno.h>
 #include <sys/mman.h>
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 /* ---- pinned host memory ---------------------------------------------------------- */
 
@@ -19,6 +31,22 @@ int sim_is_pinned(uintptr_t p, size_t n) {
     int pinned = i >= 0 && p + n <= vend(&mem.host, (size_t)i);
     pthread_rwlock_unlock(mem.lock);
     return pinned;
+}
+
+/* Faults in the pages covering [p, p+n), for writing unless `read_only`: 0, or -1 when
+ * some page cannot be had that way. Writing a read-only mapping is EINVAL, as is advice
+ * the kernel does not know (before 5.14): a read that works tells them apart. A kernel
+ * without MADV_POPULATE_* pins nothing ahead, and refuses nothing. */
+static int pin_pages(uintptr_t p, size_t n, int read_only) {
+    void *from = (void *)(p & ~(uintptr_t)(PAGE - 1));
+    size_t len = ((p + n + PAGE - 1) & ~(uintptr_t)(PAGE - 1)) - (uintptr_t)from;
+    if (madvise(from, len, read_only ? MADV_POPULATE_READ : MADV_POPULATE_WRITE) == 0)
+        return 0;
+    if (errno != EINVAL)
+        return -1; /* a hole in the range (ENOMEM), or a page that would fault (EFAULT) */
+    if (read_only)
+        return 0;
+    return madvise(from, len, MADV_POPULATE_READ) == 0 ? -1 : 0;
 }
 
 static CUresult host_alloc(void **pp, size_t bytesize, unsigned flags) {
@@ -43,6 +71,7 @@ static CUresult host_alloc(void **pp, size_t bytesize, unsigned flags) {
             munmap(p + len, (size_t)(m + span - (p + len)));
         madvise(p, len, MADV_HUGEPAGE);
     }
+    pin_pages((uintptr_t)p, len, 0); /* anonymous read-write memory: always pinnable */
     struct hostrange h = {(uintptr_t)p, (uintptr_t)p + bytesize, HOST_ALLOCATED, len, flags};
     pthread_rwlock_wrlock(mem.lock);
     int bad = vinsert(&mem.host, &h);
@@ -97,6 +126,8 @@ SIM_API CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int fla
         (a < mem.arena_end && a + bytesize > mem.arena))
         return CUDA_ERROR_INVALID_VALUE;
     NEED_CTX();
+    if (pin_pages(a, bytesize, (flags & CU_MEMHOSTREGISTER_READ_ONLY) != 0) != 0)
+        return CUDA_ERROR_INVALID_VALUE;
     CUresult r = CUDA_SUCCESS;
     pthread_rwlock_wrlock(mem.lock);
     long i = vfloor(&mem.host, a + bytesize - 1);

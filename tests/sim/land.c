@@ -11,9 +11,17 @@
  * makes the copy fail (the context's sticky CUDA_ERROR_ILLEGAL_ADDRESS) at the first
  * chunk that lands after the unmap. Without a bandwidth model (and for device-to-device
  * copies, which the model does not slow) the copy lands at once.
+ *
+ * Each direction is one link, as a GPU's PCIe (or C2C) link is: copies in the same
+ * direction share its bandwidth, whichever streams they are on, so two at once take twice
+ * as long, not as long as one. A copy takes the link from the later of its start and the
+ * end of the copies that took it before (first come, first served, as one copy engine
+ * per direction serves them); host-to-device and device-to-host copies do not wait for
+ * each other (the link is full duplex).
  */
 #include "tests/sim/strict.h"
 
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -93,6 +101,23 @@ static void sleep_until(double t_ms) {
     }
 }
 
+/* When each direction's link is next free, in sim_now_ms() microseconds (an atomic
+ * rather than a lock: a fork while another thread held a lock would leave the child's
+ * copies waiting forever). Index 0 host-to-device, 1 device-to-host. */
+static _Atomic uint64_t link_free_us[2];
+
+/* Takes the link of direction `dir` (1 or 2) for `duration_ms` from `now_ms` or, when it
+ * is busy, from when it frees; returns when this copy starts on it. */
+static double link_take(int dir, double now_ms, double duration_ms) {
+    _Atomic uint64_t *free_us = &link_free_us[dir - 1];
+    uint64_t now = (uint64_t)(now_ms * 1e3), len = (uint64_t)(duration_ms * 1e3);
+    uint64_t seen = atomic_load(free_us), start;
+    do
+        start = seen > now ? seen : now;
+    while (!atomic_compare_exchange_weak(free_us, &seen, start + len));
+    return (double)start / 1e3;
+}
+
 static void fail(struct sim_op *op) {
     sim_log("simcuda: asynchronous copy touched unmapped device memory");
     op->result = CUDA_ERROR_ILLEGAL_ADDRESS;
@@ -112,7 +137,7 @@ void sim_copy_land(struct sim_op *op) {
     int dir = op->u.copy.dir;
     if (!g.bytes)
         return;
-    double t0 = sim_now_ms(), duration = 0;
+    double duration = 0;
     if (sim_pcie_gbps > 0 && (dir == 1 || dir == 2))
         duration = (double)g.bytes / (sim_pcie_gbps * 1e6);
     size_t nchunks = duration > 0 ? g.bytes / CHUNK_MIN : 1;
@@ -136,6 +161,7 @@ void sim_copy_land(struct sim_op *op) {
         return;
     }
     sim_mem_read_unlock();
+    double t0 = link_take(dir, sim_now_ms(), duration);
     for (size_t c = 0; c < nchunks; c++) {
         size_t from = g.bytes / nchunks * c;
         size_t to = c + 1 == nchunks ? g.bytes : g.bytes / nchunks * (c + 1);

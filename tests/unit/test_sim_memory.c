@@ -6,7 +6,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -648,6 +650,25 @@ TEST(host_register_refuses_device_ranges) {
     CHECK_CU(cuMemFree(d));
 }
 
+/* Registering pins: every page must be there to fault in, writable unless the
+ * registration is read-only. A range running into unmapped memory is refused, a
+ * read-only mapping only without CU_MEMHOSTREGISTER_READ_ONLY; nothing is registered
+ * by a refusal. */
+TEST(host_register_pins_what_it_registers) {
+    long page = sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    CHECK(m != MAP_FAILED);
+    CHECK(munmap(m + page, (size_t)page) == 0);
+    CHECK_EQ_U64(cuMemHostRegister(m, 2 * (size_t)page, 0), CUDA_ERROR_INVALID_VALUE);
+    CHECK_EQ_U64(cuMemHostUnregister(m), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
+    CHECK(mprotect(m, (size_t)page, PROT_READ) == 0);
+    CHECK_EQ_U64(cuMemHostRegister(m, (size_t)page, 0), CUDA_ERROR_INVALID_VALUE);
+    CHECK_CU(cuMemHostRegister(m, (size_t)page, CU_MEMHOSTREGISTER_READ_ONLY));
+    CHECK_CU(cuMemHostUnregister(m));
+    CHECK(munmap(m, (size_t)page) == 0);
+}
+
 /* cuMemGetAccess answers for the location asked about: device 0 what cuMemSetAccess
  * gave it, the host none (device memory), another ordinal names no device, a location
  * type that is none is invalid. */
@@ -699,6 +720,7 @@ int main(int argc, char **argv) {
     RUN(alloc_pitch_is_its_own_call);
     RUN(alloc_pitch_overflow);
     RUN(host_register_refuses_device_ranges);
+    RUN(host_register_pins_what_it_registers);
     RUN(get_access_per_location);
     RUN(concurrent_churn);
     return check_summary();

@@ -403,6 +403,37 @@ TEST(kernels_writing_what_another_touches_race) {
     }
 }
 
+/* One link per direction (1 GB/s here): two 16 MiB host-to-device copies on two streams
+ * share it, so both have landed no earlier than the time of 32 MiB (alone, each would
+ * take the time of 16 MiB). A lower bound, so a loaded machine cannot fail it: load only
+ * ever makes copies slower. */
+TEST(same_direction_copies_share_the_link) {
+    size_t n = 16 * MiB;
+    CUdeviceptr d[2];
+    CUstream s[2];
+    unsigned char *src;
+    CHECK_CU(cuMemAllocHost((void **)&src, n));
+    memset(src, 0x5a, n);
+    for (int i = 0; i < 2; i++) {
+        CHECK_CU(cuStreamCreate(&s[i], CU_STREAM_NON_BLOCKING));
+        CHECK_CU(cuMemAlloc(&d[i], n));
+    }
+    double t0 = sim_test_now_ms();
+    for (int i = 0; i < 2; i++)
+        CHECK_CU(cuMemcpyHtoDAsync(d[i], src, n, s[i]));
+    CHECK_CU(cuStreamSynchronize(s[0]));
+    CHECK_CU(cuStreamSynchronize(s[1]));
+    double took = sim_test_now_ms() - t0, alone = (double)n / 1e6; /* ms at 1 GB/s */
+    CHECK(took >= 2 * alone - 1);
+    if (check_current_failed)
+        fprintf(stderr, "two copies of %.1f ms each took %.1f ms\n", alone, took);
+    for (int i = 0; i < 2; i++) {
+        CHECK_CU(cuMemFree(d[i]));
+        CHECK_CU(cuStreamDestroy(s[i]));
+    }
+    CHECK_CU(cuMemFreeHost(src));
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "report-child") == 0)
         return report_child();
@@ -424,6 +455,7 @@ int main(int argc, char **argv) {
     RUN(fresh_alloc_is_poison);
     RUN(fresh_and_reused_physical_memory_is_poison);
     RUN(copies_land_late);
+    RUN(same_direction_copies_share_the_link);
     RUN(sync_calls_return_early);
     return check_summary();
 }

@@ -101,3 +101,18 @@ json() {
     [ "$(json "$TMP/bench.json" "0 < d['figures']['peak_ratio']['value'] <= 1")" = True ]
     [ "$(json "$TMP/bench.json" "sorted(d['figures']) == ['peak_ratio']")" = True ]
 }
+
+# The GPU script runs only where a GPU is lent, rarely: a broken parse there costs the
+# whole loan. Here every step of it runs on the simulated driver (its figures mean
+# nothing) and must reach RESULTS with every check passed, the streaming rows included.
+@test "tests/gpu/run.sh: every step's plumbing on the simulated driver (GPU_SIMULATE=1)" {
+    run env -u LD_LIBRARY_PATH GPU_SIMULATE=1 BUILD="$B" bash tests/gpu/run.sh
+    [ "$status" -eq 0 ] || { echo "$output" | tail -20; false; }
+    results=$B/gpu/RESULTS.simulated.md
+    grep -q 'All correctness checks passed' "$results"
+    grep -q '^| stream: unet all-resident | [0-9.]* s |' "$results"
+    grep -Eq '^\| stream 0\.4: bytes / optimum .* \| [0-9.]+, [0-9.]+ \| .*checksums equal \|$' "$results"
+    grep -Eq '^\| stream 0\.4\.overlap: bytes / optimum .* \| [0-9.]+, [0-9.]+ \|' "$results"
+    grep -q '^| move_ratio restore' "$results"
+    grep -q '^| launch_overhead_ns' "$results"
+}

@@ -52,6 +52,14 @@
 #define STREAM_JIT 1
 #endif
 
+/* 1: make room for the next member from idle members rather than wait for the kernel
+ * still using the one just used (plan_evictions), at the cost of bytes. Off: on the
+ * simulator it moved 5-7% more bytes and showed no gain, its copies and kernels sharing two
+ * cores; tests/gpu/run.sh measures both ways on a GPU (tests/bench/NOTES.md). */
+#ifndef STREAM_OVERLAP
+#define STREAM_OVERLAP 0
+#endif
+
 /* Per-member marks in the order (order_flags). */
 #define MARK_RESIDENT_AT_CYCLE 1u /* on the device when the current cycle began */
 #define MARK_MOVED 2u             /* evicted or restored since the current cycle began */
@@ -240,16 +248,23 @@ static bool may_go(const struct runtime *rt, const struct component_state *s,
            (a->last_use <= s->clock_before_previous || !shared(s, a));
 }
 
-/* The member to evict: farthest next use, not among `skip`; NULL when none may go or no
- * order is known. */
+/* Used by this launch or the one before: its kernel may still be queued, so its
+ * eviction would wait for it (by its event, or on the host when the room is needed now). */
+static bool busy(const struct component_state *s, const struct allocation *a) {
+    return a->last_use > s->clock_before_previous;
+}
+
+/* The member to evict: farthest next use, not among `skip` (nor hot ones when
+ * `spare_hot`, nor busy ones when `spare_busy`); NULL when none may go or no order is
+ * known. */
 static struct allocation *farthest(struct runtime *rt, const struct component_state *s,
                                    struct allocation *const *skip, size_t skip_count,
-                                   bool spare_hot, size_t *its_distance) {
+                                   bool spare_hot, bool spare_busy, size_t *its_distance) {
     struct allocation *best = NULL;
     size_t best_d = 0;
     for (size_t i = 0; i < s->count; i++) {
         struct allocation *a = s->members[i];
-        bool skipped = spare_hot && hot(s, a);
+        bool skipped = (spare_hot && hot(s, a)) || (spare_busy && busy(s, a));
         for (size_t k = 0; k < skip_count; k++)
             skipped |= skip[k] == a;
         if (skipped || !may_go(rt, s, a))
@@ -269,9 +284,9 @@ struct allocation *components_stream_victim(struct runtime *rt) {
     if (!s || s->position == ORDER_NONE)
         return NULL;
     size_t d;
-    struct allocation *v = farthest(rt, s, NULL, 0, true, &d);
+    struct allocation *v = farthest(rt, s, NULL, 0, true, false, &d);
     if (!v)
-        v = farthest(rt, s, NULL, 0, false, &d); /* under pressure even the hot ones */
+        v = farthest(rt, s, NULL, 0, false, false, &d); /* under pressure even the hot ones */
     if (v) {
         log_debug("stream: victim #%llu at distance %zu from position %zu of %zu",
                   (unsigned long long)v->ordinal, d, s->position, order_length(&s->order));
@@ -338,20 +353,44 @@ static uint64_t plan_other_evictions(struct runtime *rt, struct stream_plan *pla
 }
 
 /* Evictions for `needs` more bytes than room and coming hold: other components' first,
- * then the active one's farthest, only members used later than distance d; into
- * plan->evict. Returns the bytes they free. */
+ * then the active one's, only members used later than distance d; into plan->evict.
+ * Returns the bytes they free.
+ *
+ * Among the active one's, only what this cycle has used already (its next use is in the
+ * next cycle; a member still to come would be restored again before the cycle's end),
+ * farthest first. With STREAM_OVERLAP, of those an idle one before a busy one: both come
+ * back in the next cycle, but the busy one's eviction waits for the kernel still using
+ * it. And when only a busy one would do and the member is needed next (d <= 1), waiting
+ * for that kernel and then copying serializes the copy with the compute: an idle member
+ * whose next use lies beyond the horizon goes instead, though it comes back later in
+ * this cycle. That costs its bytes once a cycle, and buys a window of two, where the next
+ * member copies in while the current one computes. */
 static uint64_t plan_evictions(struct runtime *rt, const struct component_state *s,
                                struct stream_plan *plan, uint64_t needs, size_t d) {
     uint64_t freed = plan_other_evictions(rt, plan, needs);
+    size_t len = order_length(&s->order);
     while (freed < needs && plan->evict_count < STREAM_EVICT_MAX) {
-        size_t victim_d;
+        size_t victim_d, idle_d = 0;
         struct allocation *victim =
-            farthest(rt, s, plan->evict, plan->evict_count, true, &victim_d);
-        /* only what this cycle has used already (its next use is in the next cycle): a
-         * member still to come this cycle would be restored again before its end */
-        size_t len = order_length(&s->order);
-        if (!victim || victim_d <= d || victim_d + s->position < len)
+            farthest(rt, s, plan->evict, plan->evict_count, true, false, &victim_d);
+        struct allocation *idle =
+            STREAM_OVERLAP ? farthest(rt, s, plan->evict, plan->evict_count, true, true, &idle_d)
+                           : NULL;
+        bool used_this_cycle = victim && victim_d > d && victim_d + s->position >= len;
+        bool idle_used_this_cycle = idle && idle_d > d && idle_d + s->position >= len;
+        if (idle_used_this_cycle) {
+            victim = idle;
+            victim_d = idle_d;
+        } else if (used_this_cycle && d <= 1 && idle && idle_d > horizon(s)) {
+            log_debug("stream: evict #%llu (next use in %zu) to copy the next while "
+                      "#%llu computes",
+                      (unsigned long long)idle->ordinal, idle_d,
+                      (unsigned long long)victim->ordinal);
+            victim = idle;
+            victim_d = idle_d;
+        } else if (!used_this_cycle) {
             break;
+        }
         plan->evict[plan->evict_count++] = victim;
         freed += victim->mapped;
         log_debug("stream: evict #%llu (next use in %zu) for the one in %zu, position %zu",

@@ -12,7 +12,13 @@
 #      nvidia-smi sampled every 100 ms);
 #   2. move_ratio for a 1 GiB component (tests/bench/move.c);
 #   3. the per-launch overhead on the real driver (tests/bench/launch_overhead.c);
-#   4. PyTorch: three ~2 GiB torch.nn modules, outputs without liboffload, a config from
+#   4. streaming (issue 16, tests/bench/NOTES.md section 7): the pipeline at --scale
+#      STREAM_SCALE with budgets of 80%, 60% and 40% of the unet, policy budget: bytes
+#      moved to the device against tools/optimum over the run's trace, the unet phase
+#      against max(all-resident, the optimum's unet bytes at the HtoD bandwidth step 2
+#      measured), prefetch hits and demand restores; with this build and with one built
+#      -DSTREAM_OVERLAP=1 (the variant that trades bytes for copy/compute overlap);
+#   5. PyTorch: three ~2 GiB torch.nn modules, outputs without liboffload, a config from
 #      OFFLOAD_MODE=record, then a 3 GiB budget: outputs must be torch.equal.
 # and writes tests/gpu/RESULTS.md (device, driver, date, every figure). Logs and raw
 # JSON go to $BUILD/gpu/. Exit status 0 only if every correctness check passed.
@@ -20,7 +26,8 @@
 # Knobs (environment): BUILD (default build), GPU_ARCH (default from nvidia-smi's
 # compute capability), GPU_SKIP_BUILD=1 (use what is already in $BUILD, e.g. built on
 # another machine and copied: liboffload links inih statically, so only the cubins need
-# the GPU's toolkit), PIPE_SCALE / PIPE_STEPS / PIPE_RUNS, TORCH_GIB, TORCH_BUDGET.
+# the GPU's toolkit), PIPE_SCALE / PIPE_STEPS / PIPE_RUNS, STREAM_SCALE / STREAM_REPEATS /
+# STREAM_POINTS, TORCH_GIB, TORCH_BUDGET.
 # GPU_SIMULATE=1 runs the whole script on the simulated driver instead (a stand-in for
 # nvidia-smi, the host kernel modules, torch on the CPU): it checks the script's own
 # plumbing on a machine without a GPU; its figures mean nothing.
@@ -67,11 +74,15 @@ if ((SIMULATE)); then
     }
     MODULE_EXT=so TORCH_DEVICE=cpu GPU_SKIP_BUILD=1
     PIPE_SCALE=${PIPE_SCALE_SIM:-0.15} PIPE_STEPS=1 PIPE_RUNS=2 TORCH_GIB=0.02
-    TORCH_BUDGET=64MiB MOVE_MIB=8 LAUNCHES=2000
+    TORCH_BUDGET=64MiB MOVE_MIB=8 LAUNCHES=2000 STREAM_SCALE=${STREAM_SCALE:-0.15}
+    STREAM_REPEATS=1 STREAM_POINTS=0.4
     RESULTS=$OUT/RESULTS.simulated.md # never the committed file
 fi
 LAUNCHES=${LAUNCHES:-20000}
 MOVE_MIB=${MOVE_MIB:-1024}
+STREAM_SCALE=${STREAM_SCALE:-1}
+STREAM_REPEATS=${STREAM_REPEATS:-3}
+STREAM_POINTS=${STREAM_POINTS:-0.8 0.6 0.4}
 command -v nvidia-smi >/dev/null || { say "no nvidia-smi: not a GPU machine"; exit 2; }
 IFS=',' read -r GPU_NAME DRIVER_VERSION GPU_MIB COMPUTE_CAP < <(nvidia-smi \
     --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader,nounits |
@@ -97,7 +108,7 @@ unset OFFLOAD_CONFIG OFFLOAD_BUDGET OFFLOAD_POLICY OFFLOAD_PREFETCH OFFLOAD_STAT
 
 # --- build ---------------------------------------------------------------------------
 KMOD=$BUILD/bench/bench_kernels.$MODULE_EXT
-BENCH_BINS=("$BUILD/bench/launch_overhead" "$BUILD/bench/move" "$KMOD")
+BENCH_BINS=("$BUILD/bench/launch_overhead" "$BUILD/bench/move" "$KMOD" "$BUILD/tools/optimum")
 if [[ ${GPU_SKIP_BUILD:-0} != 1 ]]; then
     say "building for $GPU_ARCH"
     t0=$(date +%s%N)
@@ -109,6 +120,15 @@ if [[ ${GPU_SKIP_BUILD:-0} != 1 ]]; then
         exit 2
     fi
     say "built in $(ms_since "$t0") ms"
+fi
+# The streaming variant of step 4: the same tree, -DSTREAM_OVERLAP=1 (about 20 s, then
+# incremental; no GPU code in it, so it is built here even with GPU_SKIP_BUILD when make
+# can).
+OVERLAP_LIB=$BUILD/overlap/liboffload.so
+if ! timeout 300 make -j"$(nproc)" BUILD="$BUILD/overlap" OPT="-O2 -g -DSTREAM_OVERLAP=1" \
+        "$OVERLAP_LIB" >"$OUT/build.overlap.log" 2>&1; then
+    say "the -DSTREAM_OVERLAP=1 library did not build ($OUT/build.overlap.log): step 4 without it"
+    rm -f "$OVERLAP_LIB" # not an older one
 fi
 PIPE_KMOD=$BUILD/kernels.cubin
 ((SIMULATE)) && PIPE_KMOD=$BUILD/kernels.host.so
@@ -149,6 +169,7 @@ print(eval(sys.argv[1]))' "$@"
 stats_sum() { pj "sum(c.get('$2', 0) for c in d['components'])" "$1" 2>/dev/null || echo 0; }
 stats_peak() { pj "d.get('peak_resident_bytes', 0)" "$1" 2>/dev/null || echo 0; }
 command -v python3 >/dev/null || { say "python3 is needed"; exit 2; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # --- 1. the pipeline -----------------------------------------------------------------
 PIPE_ARGS=(--scale "$PIPE_SCALE" --steps "$PIPE_STEPS" --runs "$PIPE_RUNS" --quiet
@@ -243,7 +264,6 @@ for r in 0 1 2 3; do
             "$KMOD" --batches 5 --launches "$LAUNCHES" \
             >"$OUT/launch.offload.$r.json" 2>>"$OUT/launch.err" || launch_ok=0
 done
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 if ((launch_ok)); then
     bare=$(pj "'\\n'.join(str(v) for x in ds for v in x['ns_per_launch'])" "$OUT"/launch.bare.*.json | median)
     off=$(pj "'\\n'.join(str(v) for x in ds for v in x['ns_per_launch'])" "$OUT"/launch.offload.*.json | median)
@@ -254,7 +274,82 @@ else
     fail "launch_overhead failed ($OUT/launch.err)"
 fi
 
-# --- 4. PyTorch ----------------------------------------------------------------------------
+# --- 4. streaming: components larger than the budget (issue 16) ---------------------------
+# The bench's stream figures (tests/bench/run.sh bench_stream) on the real driver: the
+# budget stands for the device size, the bandwidth is what step 2 measured (pinned HtoD).
+HTOD_GBPS=$(pj "d['bare_htod_gbps']" "$OUT/move.json" 2>/dev/null || echo 0)
+stream_pipe() { # stream_pipe NAME [ENV...]: sets STREAM_S (the unet phase) and checks the checksum
+    local name=$1 sum
+    shift
+    if ! env "$@" timeout 240 "$BUILD/pipeline" --scale "$STREAM_SCALE" --out "$OUT/stream.png" \
+        >"$OUT/stream.$name.out" 2>"$OUT/stream.$name.err"; then
+        tail -n 5 "$OUT/stream.$name.err" >&2
+        fail "stream $name: the pipeline failed ($OUT/stream.$name.err)"
+        return 1
+    fi
+    sum=$(awk '/^checksum:/ { print $2 }' "$OUT/stream.$name.out")
+    [[ -n $STREAM_SUM ]] || STREAM_SUM=$sum
+    if [[ -z $sum || $sum != "$STREAM_SUM" ]]; then
+        fail "stream $name: checksum '$sum' != '$STREAM_SUM'"
+        return 1
+    fi
+    STREAM_S=$(awk '$1 == "unet" && $3 == "s" { print $2 }' "$OUT/stream.$name.out")
+}
+# stream_point TAG LIB BUDGET: STREAM_REPEATS processes, the first with stats and trace;
+# one row with the bytes and time ratios.
+stream_point() {
+    local tag=$1 lib=$2 budget=$3 r times=() stats=$OUT/stream.$1.stats.json trace=$OUT/stream.$1.trace.json
+    for ((r = 0; r < STREAM_REPEATS; r++)); do
+        local extra=()
+        ((r == 0)) && extra=(OFFLOAD_STATS="$stats" OFFLOAD_TRACE="$trace")
+        stream_pipe "$tag.$r" LD_PRELOAD="$lib" OFFLOAD_CONFIG="$ROOT/examples/pipeline/offload.conf" \
+            OFFLOAD_POLICY=budget OFFLOAD_BUDGET="$budget" "${extra[@]}" || return 1
+        times+=("$STREAM_S")
+    done
+    local unet_s room
+    unet_s=$(printf '%s\n' "${times[@]}" | median)
+    pj "'\n'.join('\t'.join(str(v) for v in rec) for rec in d['uses']['records'])" "$trace" \
+        >"$OUT/stream.$tag.uses.tsv" || { fail "stream $tag: no uses in $trace"; return 1; }
+    # the optimum's room: the budget less what liboffload did not track, as in the bench
+    room=$(pj "d['budget_bytes'] - (d['peak_used_bytes'] - d['peak_resident_bytes'])" "$stats")
+    "$BUILD/tools/optimum" --budget "$room" <"$OUT/stream.$tag.uses.tsv" >"$OUT/stream.$tag.optimum.json" ||
+        { fail "stream $tag: tools/optimum failed"; return 1; }
+    local figures
+    figures=$(pj "(lambda s, o, t, r, g: (lambda u, ou: '%.3f|%.3f|unet %.3f s against %.3f s (all-resident %.3f s, optimum %.2f GB at %.1f GB/s); %.2f GB to the device (optimum %.2f); unet demand restores %d of %d, prefetch hits %d; %.0f MiB resident across turns' % (
+        s['bytes_to_device'] / max(o['bytes_to_device'], 1), t / max(r, ou / (g * 1e9)), t, max(r, ou / (g * 1e9)), r, ou / 1e9, g,
+        s['bytes_to_device'] / 1e9, o['bytes_to_device'] / 1e9, u.get('demand_restores', 0), u.get('restores', 0),
+        u.get('prefetch_hits', 0), u.get('resident_across_turns_bytes', 0) / 1048576))(
+        [c for c in s['components'] if c['name'] == 'unet'][0], o['component_bytes_to_device'].get('1', 0)))(
+        ds[0], ds[1], $unet_s, $STREAM_RESIDENT, $HTOD_GBPS)" "$stats" "$OUT/stream.$tag.optimum.json") ||
+        { fail "stream $tag: figures not computed"; return 1; }
+    IFS='|' read -r bytes_ratio time_ratio note <<<"$figures"
+    row "stream $tag: bytes / optimum (<= 1.10), time / bound (<= 1.15)" "$bytes_ratio, $time_ratio" \
+        "$note; checksums equal"
+}
+if [[ $HTOD_GBPS == 0 ]]; then
+    fail "stream: no HtoD bandwidth from step 2"
+else
+    say "streaming: --scale $STREAM_SCALE, budgets ${STREAM_POINTS// /, } of the unet, $STREAM_REPEATS processes each"
+    STREAM_SUM= times=()
+    for ((r = 0; r < STREAM_REPEATS; r++)); do
+        stream_pipe "resident.$r" && times+=("$STREAM_S")
+    done
+    STREAM_RESIDENT=$(printf '%s\n' "${times[@]}" | median)
+    if stream_pipe sizes LD_PRELOAD="$LIB" OFFLOAD_CONFIG="$ROOT/examples/pipeline/offload.conf" \
+        OFFLOAD_POLICY=budget OFFLOAD_STATS="$OUT/stream.sizes.json"; then
+        UNET_BYTES=$(pj "[c['bytes'] for c in d['components'] if c['name'] == 'unet'][0]" "$OUT/stream.sizes.json")
+        row "stream: unet all-resident" "$STREAM_RESIDENT s" \
+            "unet $(gib "$UNET_BYTES") with its activations; pinned HtoD $HTOD_GBPS GB/s (step 2)"
+        for f in $STREAM_POINTS; do
+            budget=$(awk -v u="$UNET_BYTES" -v f="$f" 'BEGIN { printf "%d", u * f }')
+            stream_point "$f" "$LIB" "$budget"
+            [[ -e $OVERLAP_LIB ]] && stream_point "$f.overlap" "$OVERLAP_LIB" "$budget"
+        done
+    fi
+fi
+
+
+# --- 5. PyTorch ----------------------------------------------------------------------------
 if "$PYTHON" -c 'import sys, torch; sys.exit(sys.argv[1] == "cuda" and not torch.cuda.is_available())' \
     "$TORCH_DEVICE" 2>/dev/null; then
     TORCH_VERSION=$("$PYTHON" -c 'import torch; print(torch.__version__)')

@@ -656,8 +656,8 @@ TEST(host_register_refuses_device_ranges) {
  * by a refusal. */
 TEST(host_register_pins_what_it_registers) {
     long page = sysconf(_SC_PAGESIZE);
-    char *m = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    char *m =
+        mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(m != MAP_FAILED);
     CHECK(munmap(m + page, (size_t)page) == 0);
     CHECK_EQ_U64(cuMemHostRegister(m, 2 * (size_t)page, 0), CUDA_ERROR_INVALID_VALUE);

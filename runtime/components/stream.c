@@ -114,6 +114,12 @@ static bool hot(const struct component_state *s, const struct allocation *a) {
     return order_flags(&s->order, a->ordinal) & MARK_HOT;
 }
 
+/* Used by this launch or the one before: its kernel may still be queued, so its
+ * eviction would wait for it (by its event, or on the host when the room is needed now). */
+static bool busy(const struct component_state *s, const struct allocation *a) {
+    return a->last_use > s->clock_before_previous;
+}
+
 /* Used by several launches in this pass so far, or in the last: an activation, a buffer
  * the whole step reads. */
 static bool shared(const struct component_state *s, const struct allocation *a) {
@@ -179,8 +185,7 @@ static void advance(struct component_state *s, const struct allocation *a) {
         return;
     bool wrapped;
     size_t len = order_length(&s->order), from = s->position;
-    s->position = order_advance(len, from, to,
-                                shared(s, a) || a->last_use > s->clock_before_previous, &wrapped);
+    s->position = order_advance(len, from, to, shared(s, a) || busy(s, a), &wrapped);
     if (from < len && s->position != from)
         time_positions(s, (s->position + len - from) % len, now_ns());
     if (wrapped)
@@ -245,13 +250,7 @@ static size_t distance(const struct component_state *s, const struct allocation 
 static bool may_go(const struct runtime *rt, const struct component_state *s,
                    const struct allocation *a) {
     return allocation_evictable_state(a) && a->protect_epoch != rt->epoch && !a->keep &&
-           (a->last_use <= s->clock_before_previous || !shared(s, a));
-}
-
-/* Used by this launch or the one before: its kernel may still be queued, so its
- * eviction would wait for it (by its event, or on the host when the room is needed now). */
-static bool busy(const struct component_state *s, const struct allocation *a) {
-    return a->last_use > s->clock_before_previous;
+           (!busy(s, a) || !shared(s, a));
 }
 
 /* The member to evict: farthest next use, not among `skip` (nor hot ones when
@@ -352,6 +351,12 @@ static uint64_t plan_other_evictions(struct runtime *rt, struct stream_plan *pla
     return freed;
 }
 
+/* A member whose next use is `its_d` away is used later than distance d, and in the next
+ * cycle of the order (this cycle has used it already). */
+static bool next_cycle_after(const struct component_state *s, size_t its_d, size_t d) {
+    return its_d > d && its_d + s->position >= order_length(&s->order);
+}
+
 /* Evictions for `needs` more bytes than room and coming hold: other components' first,
  * then the active one's, only members used later than distance d; into plan->evict.
  * Returns the bytes they free.
@@ -368,7 +373,6 @@ static uint64_t plan_other_evictions(struct runtime *rt, struct stream_plan *pla
 static uint64_t plan_evictions(struct runtime *rt, const struct component_state *s,
                                struct stream_plan *plan, uint64_t needs, size_t d) {
     uint64_t freed = plan_other_evictions(rt, plan, needs);
-    size_t len = order_length(&s->order);
     while (freed < needs && plan->evict_count < STREAM_EVICT_MAX) {
         size_t victim_d, idle_d = 0;
         struct allocation *victim =
@@ -376,9 +380,8 @@ static uint64_t plan_evictions(struct runtime *rt, const struct component_state 
         struct allocation *idle =
             STREAM_OVERLAP ? farthest(rt, s, plan->evict, plan->evict_count, true, true, &idle_d)
                            : NULL;
-        bool used_this_cycle = victim && victim_d > d && victim_d + s->position >= len;
-        bool idle_used_this_cycle = idle && idle_d > d && idle_d + s->position >= len;
-        if (idle_used_this_cycle) {
+        bool used_this_cycle = victim && next_cycle_after(s, victim_d, d);
+        if (idle && next_cycle_after(s, idle_d, d)) {
             victim = idle;
             victim_d = idle_d;
         } else if (used_this_cycle && d <= 1 && idle && idle_d > horizon(s)) {

@@ -315,13 +315,24 @@ stream_point() {
     "$BUILD/tools/optimum" --budget "$room" <"$OUT/stream.$tag.uses.tsv" >"$OUT/stream.$tag.optimum.json" ||
         { fail "stream $tag: tools/optimum failed"; return 1; }
     local figures
-    figures=$(pj "(lambda s, o, t, r, g: (lambda u, ou: '%.3f|%.3f|unet %.3f s against %.3f s (all-resident %.3f s, optimum %.2f GB at %.1f GB/s); %.2f GB to the device (optimum %.2f); unet demand restores %d of %d, prefetch hits %d; %.0f MiB resident across turns' % (
-        s['bytes_to_device'] / max(o['bytes_to_device'], 1), t / max(r, ou / (g * 1e9)), t, max(r, ou / (g * 1e9)), r, ou / 1e9, g,
-        s['bytes_to_device'] / 1e9, o['bytes_to_device'] / 1e9, u.get('demand_restores', 0), u.get('restores', 0),
-        u.get('prefetch_hits', 0), u.get('resident_across_turns_bytes', 0) / 1048576))(
-        [c for c in s['components'] if c['name'] == 'unet'][0], o['component_bytes_to_device'].get('1', 0)))(
-        ds[0], ds[1], $unet_s, $STREAM_RESIDENT, $HTOD_GBPS)" "$stats" "$OUT/stream.$tag.optimum.json") ||
-        { fail "stream $tag: figures not computed"; return 1; }
+    figures=$(python3 - "$stats" "$OUT/stream.$tag.optimum.json" "$unet_s" "$STREAM_RESIDENT" \
+        "$HTOD_GBPS" <<'PY'
+import json, sys
+stats, optimum = (json.load(open(f)) for f in sys.argv[1:3])
+unet_s, resident_s, gbps = (float(v) for v in sys.argv[3:6])
+unet = [c for c in stats["components"] if c["name"] == "unet"][0]
+optimum_unet = optimum["component_bytes_to_device"].get("1", 0)
+bound_s = max(resident_s, optimum_unet / (gbps * 1e9))
+print("%.3f|%.3f|unet %.3f s against %.3f s (all-resident %.3f s, optimum %.2f GB at %.1f GB/s); "
+      "%.2f GB to the device (optimum %.2f); unet demand restores %d of %d, prefetch hits %d; "
+      "%.0f MiB resident across turns" % (
+          stats["bytes_to_device"] / max(optimum["bytes_to_device"], 1), unet_s / bound_s,
+          unet_s, bound_s, resident_s, optimum_unet / 1e9, gbps,
+          stats["bytes_to_device"] / 1e9, optimum["bytes_to_device"] / 1e9,
+          unet.get("demand_restores", 0), unet.get("restores", 0), unet.get("prefetch_hits", 0),
+          unet.get("resident_across_turns_bytes", 0) / 1048576))
+PY
+    ) || { fail "stream $tag: figures not computed"; return 1; }
     IFS='|' read -r bytes_ratio time_ratio note <<<"$figures"
     row "stream $tag: bytes / optimum (<= 1.10), time / bound (<= 1.15)" "$bytes_ratio, $time_ratio" \
         "$note; checksums equal"
@@ -347,7 +358,6 @@ else
         done
     fi
 fi
-
 
 # --- 5. PyTorch ----------------------------------------------------------------------------
 if "$PYTHON" -c 'import sys, torch; sys.exit(sys.argv[1] == "cuda" and not torch.cuda.is_available())' \
